@@ -428,3 +428,55 @@ def test_adding_a_seen_id_again_changes_nothing() -> None:
     assert a.with_id("e3") is a
     b = a.with_id("new")
     assert list(b)[3] == "e3" and len(b) == 31 and b.with_id("e29") is b
+
+
+def test_due_times_past_the_year_9999_are_refused_with_a_carekit_error() -> None:
+    # Python's datetimes end at 9999-12-31; a due time past it is the event's fault.
+    late = dt.datetime(9999, 12, 31, 23, 30, tzinfo=dt.timezone.utc)
+    with pytest.raises(InvalidTransition, match="year 9999") as err:
+        ORDER.start("o", at=late).apply(Event("place", at=late))
+    assert (err.value.journey_id, err.value.event) == ("o", "place")
+    with pytest.raises(InvalidTransition, match="year 9999"):
+        replay(ORDER, [Event("place", at=late, journey_id="o")])
+    opens_owing = JourneyDefinition(
+        "opens", [State("open"), State("done", final=True)], [Transition("finish", "open", "done")],
+        [Touchpoint("hello", on_enter="open", within=dt.timedelta(hours=1))],
+    )
+    with pytest.raises(CareKitError, match="year 9999"):
+        opens_owing.start("x", at=late)
+    # just in range: fine, and the due time is right when read
+    ok = dt.datetime(9999, 12, 31, 21, 0, tzinfo=dt.timezone.utc)
+    placed = ORDER.start("o", at=ok).apply(Event("place", at=ok)).journey
+    (ack,) = placed.apply(Event("acknowledge", at=ok)).journey.owed
+    assert ack.due == ok + dt.timedelta(hours=1)
+
+
+def test_owed_touchpoints_are_kept_as_records_and_built_equal_to_the_effects() -> None:
+    from carekit.calendar import BusinessCalendar
+
+    cal = BusinessCalendar(tz="UTC")  # Mon-Fri 09:00-17:00
+    callback = JourneyDefinition(
+        "callback",
+        [State("new"), State("asked"), State("called", final=True)],
+        [Transition("ask", "new", "asked"), Transition("ask", "asked", "asked"),
+         Transition("call", "asked", "called")],
+        [Touchpoint("call_back", on_event="ask", within=dt.timedelta(hours=1), calendar=cal)],
+    )
+    friday = dt.datetime(2026, 3, 6, 16, 30, tzinfo=dt.timezone.utc)
+    journey = callback.start("c", at=friday)
+    effects: list[OwedTouchpoint] = []
+    for k in range(3):
+        step = journey.apply(Event("ask", at=friday + k * MIN))
+        effects.extend(step.touchpoints)
+        journey = step.journey
+    # built on first read, equal to the effects: half an hour Friday, half Monday morning
+    assert journey.owed == tuple(effects)
+    assert journey.owed[0].due == dt.datetime(2026, 3, 9, 9, 30, tzinfo=dt.timezone.utc)
+    assert replay(callback, [Event("ask", at=friday + k * MIN, journey_id="c")
+                             for k in range(3)])["c"].owed == tuple(effects)
+    # once read (a tuple), later touchpoints are added to that tuple
+    read = drive(ORDER.start("o", at=T0), "place", "acknowledge")
+    (thanks,) = read.owed
+    later = drive(read, "start_production", "near_completion", start=T0 + 5 * MIN)
+    assert [tp.name for tp in later.owed] == ["order_thanks", "production_update"]
+    assert later.owed[0] is thanks

@@ -348,13 +348,16 @@ def _to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
 
+_LATEST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
 #: A touchpoint, precompiled: (name, channel, within, calendar).
 _TouchpointSpec = tuple[str, "str | None", dt.timedelta, "BusinessHours | None"]
 #: A deadline, precompiled: (breach_event, within, calendar).
 _DeadlineSpec = tuple[str, dt.timedelta, "BusinessHours | None"]
 #: What applying one event in one state does, precompiled as a tuple for speed:
 #: (transition, target, moves, check, touchpoints, deadlines set on entry, friction weight,
-#: the target state's row of entries).
+#: the touchpoints with the state they are owed in).
 _Entry = tuple[
     Transition,
     str,
@@ -363,15 +366,25 @@ _Entry = tuple[
     tuple[_TouchpointSpec, ...],
     tuple[_DeadlineSpec, ...],
     float,
-    dict[str, Any],
+    tuple[tuple[_TouchpointSpec, ...], str],
 ]
 
 
 #: What :func:`~carekit.journeys.replay` needs beyond the next state for one event, or
 #: ``None`` when the event only changes the state: (source, transition, check, touchpoints,
-#: deadlines set on entry, whether running deadlines change, friction weight).
+#: deadlines set on entry, whether running deadlines change, friction weight, whether the
+#: due times may be computed later: no business calendar is involved, and the touchpoints
+#: with the state they are owed in).
 _Special = tuple[
-    str, Transition, bool, tuple[_TouchpointSpec, ...], tuple[_DeadlineSpec, ...], bool, float
+    str,
+    Transition,
+    bool,
+    tuple[_TouchpointSpec, ...],
+    tuple[_DeadlineSpec, ...],
+    bool,
+    float,
+    bool,
+    tuple[tuple[_TouchpointSpec, ...], str],
 ]
 #: One event in one state for replay's fold: (the target's row, the target, special work).
 _FoldEntry = tuple[dict[str, Any], str, "_Special | None"]
@@ -419,6 +432,7 @@ class JourneyDefinition:
     _rows: dict[str, dict[str, _Entry]] = attrs.field(init=False, repr=False, eq=False)
     _fold_rows: dict[str, dict[str, _FoldEntry]] = attrs.field(init=False, repr=False, eq=False)
     _allowed: Mapping[str, tuple[str, ...]] = attrs.field(init=False, repr=False, eq=False)
+    _lazy_until: dt.datetime = attrs.field(init=False, repr=False, eq=False)
     _enter_touchpoints: Mapping[str, tuple[Touchpoint, ...]] = attrs.field(
         init=False, repr=False, eq=False
     )
@@ -550,17 +564,18 @@ class JourneyDefinition:
             tps = tuple(event_tps.get(t.event, ()))
             if moves:
                 tps += tuple(enter_tps[t.target])
+            owed = tuple((tp.name, tp.channel, tp.within, tp.calendar) for tp in tps)
             table[(t.source, t.event)] = (
                 t,
                 t.target,
                 moves,
                 t.guard is not None or bool(t.requires),
-                tuple((tp.name, tp.channel, tp.within, tp.calendar) for tp in tps),
+                owed,
                 tuple((d.breach_event, d.within, d.calendar) for d in enter_dls[t.target])
                 if moves
                 else (),
                 weights.get(t.event, 0.0),
-                rows[t.target],
+                (owed, t.target),
             )
             rows[t.source][t.event] = table[(t.source, t.event)]
             allowed[t.source].append(t.event)
@@ -568,16 +583,32 @@ class JourneyDefinition:
         # neither starts nor stops a deadline only moves the journey (no special work).
         fold_rows: dict[str, dict[str, _FoldEntry]] = {n: {} for n in by_name}
         for (source, event), entry in table.items():
-            t, target, moves, check, tps_spec, dls_spec, weight, _ = entry
+            t, target, moves, check, tps_spec, dls_spec, weight, owes = entry
             deadlines_change = moves and bool(enter_dls[source] or enter_dls[target])
             special: _Special | None = None
             if check or tps_spec or deadlines_change or weight:
-                special = (source, t, check, tps_spec, dls_spec, deadlines_change, weight)
+                lazy = all(spec[-1] is None for spec in (*tps_spec, *dls_spec))
+                special = (
+                    source, t, check, tps_spec, dls_spec, deadlines_change, weight, lazy, owes
+                )
             fold_rows[source][event] = (fold_rows[target], target, special)
         object.__setattr__(self, "_by_name", MappingProxyType(by_name))
         object.__setattr__(self, "_table", table)
         object.__setattr__(self, "_rows", rows)
         object.__setattr__(self, "_fold_rows", fold_rows)
+        # Replay may compute due times later (when read) only for events before this: no
+        # due time of theirs can pass the end of the datetime range (two days spare for
+        # time-zone offsets).
+        longest = max(
+            [tp[2] for entry in table.values() for tp in entry[4]]
+            + [d[1] for entry in table.values() for d in entry[5]],
+            default=dt.timedelta(0),
+        )
+        try:
+            lazy_until = _LATEST - longest - dt.timedelta(days=2)
+        except OverflowError:
+            lazy_until = _EARLIEST
+        object.__setattr__(self, "_lazy_until", lazy_until)
         object.__setattr__(
             self, "_allowed", MappingProxyType({k: tuple(sorted(v)) for k, v in allowed.items()})
         )

@@ -335,41 +335,51 @@ class Journey:
         entry = definition._rows[state].get(event.name)
         if entry is None:
             raise _not_allowed(jid, state, event.name, definition._allowed[state])
-        transition, target, moves, check, tps, dls, weight, _ = entry
+        transition, target, moves, check, tps, dls, weight, owes = entry
         if check:
             _check_entry(jid, state, transition, event)
         version = self.version + 1
         data = event.data
         channel = self.channel
         deadlines = self.deadlines
+        owed = _owed_slot(self, Journey)
         # Plain loops, not comprehensions: most lists here hold one item or none.
         effects: list[Effect] = []
-        if tps:
-            for name, tp_channel, within, calendar in tps:
-                effects.append(
-                    _new_owed(
-                        jid, name, target, tp_channel or channel,
+        try:
+            if tps:
+                for name, tp_channel, within, calendar in tps:
+                    effects.append(
+                        _new_owed(
+                            jid, name, target, tp_channel or channel,
+                            at + within if calendar is None
+                            else calendar.add_business_hours(at, within),
+                            version, at, data,
+                        )
+                    )
+                # The journey keeps what the touchpoints are built from, not the objects
+                # (see build_pending_owed): fewer objects for the garbage collector to walk.
+                if type(owed) is list:
+                    owed = [*owed, owes, version, at, data]
+                elif owed:
+                    owed = owed + tuple(effects)
+                else:
+                    owed = [owes, version, at, data]
+            if moves and (deadlines or dls):
+                for d in deadlines:
+                    effects.append(_new_cleared(d))
+                entered: list[ActiveDeadline] = []
+                for breach, within, calendar in dls:
+                    d = _new_deadline(
+                        jid, target, breach,
                         at + within if calendar is None
                         else calendar.add_business_hours(at, within),
-                        version, at, data,
+                        version,
                     )
-                )
-            owed = self.owed + tuple(effects)
-        else:  # unread owed touchpoints replay left pending stay pending (PendingOwed)
-            owed = _owed_slot(self, Journey)
-        if moves and (deadlines or dls):
-            for d in deadlines:
-                effects.append(_new_cleared(d))
-            entered: list[ActiveDeadline] = []
-            for breach, within, calendar in dls:
-                d = _new_deadline(
-                    jid, target, breach,
-                    at + within if calendar is None else calendar.add_business_hours(at, within),
-                    version,
-                )
-                entered.append(d)
-                effects.append(_new_set(d))
-            deadlines = tuple(entered)
+                    entered.append(d)
+                    effects.append(_new_set(d))
+                deadlines = tuple(entered)
+        except OverflowError:
+            raise _past_the_end(jid, state, event) from None
         friction = self.friction
         if data and ("moment" in data or "sentiment" in data):
             weight += definition.friction.from_data(data)
@@ -501,28 +511,36 @@ _new_set = positional_constructor(DeadlineSet)
 _new_cleared = positional_constructor(DeadlineCleared)
 
 
-class PendingOwed:
-    """Owed touchpoints :func:`~carekit.journeys.replay` recorded as rows (private).
+def build_pending_owed(
+    records: list[Any], journey_id: str, channel: str | None
+) -> tuple[OwedTouchpoint, ...]:
+    """The owed touchpoints :func:`~carekit.journeys.replay` recorded but did not build.
 
-    Replay builds thousands of journeys whose owed touchpoints are often never read;
-    it stores each as a row of :class:`OwedTouchpoint`'s fields in order (or as the
-    object itself) and :attr:`Journey.owed` builds the objects on first read.
+    Replay builds thousands of journeys whose owed touchpoints are often never read. It
+    stores them in the ``owed`` slot as a *list* (the built value is always a tuple) of
+    four-item records, flattened and in order: ``((touchpoint specs, state), version, at,
+    data)`` for an event whose touchpoints need no business calendar, ``(None, touchpoint,
+    None, None)`` for an :class:`OwedTouchpoint` already built. :attr:`Journey.owed` builds
+    the objects (with their due times) on first read. The list is never changed once stored.
     """
-
-    __slots__ = ("rows",)
-
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
-
-    def build(self) -> tuple[OwedTouchpoint, ...]:
-        """The touchpoints, in order."""
-        return tuple(
-            [r if type(r) is OwedTouchpoint else _new_owed(*r) for r in self.rows]
-        )
+    built: list[OwedTouchpoint] = []
+    fields = iter(records)
+    for owes, version, at, data in zip(fields, fields, fields, fields, strict=True):
+        if owes is None:
+            built.append(version)
+            continue
+        tps, state = owes
+        for name, tp_channel, within, calendar in tps:
+            built.append(_new_owed(
+                journey_id, name, state, tp_channel or channel,
+                at + within if calendar is None else calendar.add_business_hours(at, within),
+                version, at, data,
+            ))
+    return tuple(built)
 
 
 class _OwedField:
-    """The ``Journey.owed`` slot, building a :class:`PendingOwed` on first read (cached).
+    """The ``Journey.owed`` slot, building replay's pending records on first read (cached).
 
     Everything (attrs' ``__eq__``, ``__hash__``, ``__repr__``, pickling, ``attrs.evolve``)
     reads the field by name, so it only ever sees the built tuple.
@@ -538,8 +556,8 @@ class _OwedField:
         if obj is None:
             return self
         value = self._get(obj, owner)
-        if type(value) is PendingOwed:
-            value = value.build()
+        if type(value) is list:  # see build_pending_owed
+            value = build_pending_owed(value, obj.journey_id, obj.channel)
             self._set(obj, value)
         return value
 
@@ -547,8 +565,8 @@ class _OwedField:
         self._set(obj, value)
 
 
-# After _new_journey took the slot's own setter: replay may store a PendingOwed there.
-#: Reads the ``owed`` slot as stored (possibly a PendingOwed).
+# After _new_journey took the slot's own setter: replay may store pending records there.
+#: Reads the ``owed`` slot as stored (possibly a list of pending records).
 _owed_slot: Callable[[Journey, type[Journey]], Any] = Journey.__dict__["owed"].__get__
 type.__setattr__(Journey, "owed", _OwedField(Journey.__dict__["owed"]))
 
@@ -579,16 +597,25 @@ def _start(
         _check_text("channel", channel, optional=True)
     initial = definition.initial
     tps = definition._enter_touchpoints[initial]
-    owed = tuple(
-        [
-            _new_owed(journey_id, tp.name, initial, tp.channel or channel, tp.due(at), 0, at, EMPTY)
-            for tp in tps
-        ]
-    ) if tps else ()
     dls = definition._enter_deadlines[initial]
-    deadlines = tuple(
-        [_new_deadline(journey_id, initial, d.breach_event, d.due(at), 0) for d in dls]
-    ) if dls else ()
+    try:
+        owed = tuple(
+            [
+                _new_owed(
+                    journey_id, tp.name, initial, tp.channel or channel, tp.due(at), 0, at, EMPTY
+                )
+                for tp in tps
+            ]
+        ) if tps else ()
+        deadlines = tuple(
+            [_new_deadline(journey_id, initial, d.breach_event, d.due(at), 0) for d in dls]
+        ) if dls else ()
+    except OverflowError:
+        msg = (
+            f"journey {journey_id!r} starting at {at.isoformat()} would make something due "
+            "after the last date Python can represent (year 9999)"
+        )
+        raise CareKitError(msg) from None
     return _new_journey(
         journey_id, definition, initial, 0, at, at, customer_id, channel, 0.0, owed, deadlines,
         (), (),
@@ -603,6 +630,14 @@ def _not_allowed(
         f"(got {event!r})"
     )
     return InvalidTransition(msg, journey_id=journey_id, state=state, event=event, allowed=allowed)
+
+
+def _past_the_end(journey_id: str, state: str, event: Event) -> InvalidTransition:
+    msg = (
+        f"journey {journey_id!r}: event {event.name!r} at {event.at.isoformat()} would make "
+        "something due after the last date Python can represent (year 9999)"
+    )
+    return InvalidTransition(msg, journey_id=journey_id, state=state, event=event.name)
 
 
 def _too_old(journey_id: str, state: str, event: Event, last: dt.datetime) -> InvalidTransition:

@@ -22,18 +22,19 @@ from typing import Any
 
 from carekit.errors import CareKitError
 from carekit.journeys._seen import SEEN_AS_TUPLE, SeenIds
-from carekit.journeys.definition import JourneyDefinition
+from carekit.journeys.definition import JourneyDefinition, _due
 from carekit.journeys.events import Event
 from carekit.journeys.journey import (
     ActiveDeadline,
     DeadLetter,
     Journey,
-    PendingOwed,
     _apply,
     _check_entry,
     _new_deadline,
     _new_journey,
     _not_allowed,
+    _owed_slot,
+    _past_the_end,
     _start,
     _too_old,
 )
@@ -96,38 +97,37 @@ def _replay(
     events: Iterable[Event],
     starts: Mapping[str, Journey] | None,
 ) -> dict[str, Journey]:
-    groups: dict[str, list[Event]] = {}
-    get = groups.get
+    # Each journey's events, later replaced by its journey in place (order of appearance).
+    groups: dict[Any, Any] = {}
+    group_of = groups.setdefault
     for ev in events:
         if type(ev) is not Event and not isinstance(ev, Event):
             msg = f"replay needs carekit.journeys.Event objects (got {ev!r})"
             raise CareKitError(msg)
-        jid = ev.journey_id
-        group = get(jid)  # type: ignore[arg-type]
-        if group is None:
-            if jid is None:
-                msg = f"replay needs events with a journey_id (got {ev!r})"
-                raise CareKitError(msg)
-            groups[jid] = [ev]
-        else:
-            group.append(ev)
-    result: dict[str, Journey] = {}
+        group_of(ev.journey_id, []).append(ev)
+    if None in groups:
+        msg = f"replay needs events with a journey_id (got {groups[None][0]!r})"
+        raise CareKitError(msg)
     initial = definition.initial
     plain_start = not definition._enter_touchpoints[initial] and not (
         definition._enter_deadlines[initial]
     )
-    if starts:
-        for jid, journey in starts.items():
-            if journey.definition is not definition and journey.definition != definition:
-                msg = (
-                    f"starts[{jid!r}] follows journey definition {journey.definition.name!r}, "
-                    f"not {definition.name!r}"
-                )
-                raise CareKitError(msg)
-            group = groups.pop(jid, None)
-            result[jid] = (
-                journey if group is None else _fold(definition, journey, group, plain_start)
+    if not starts:
+        for jid, group in groups.items():
+            groups[jid] = _fold(definition, None, group, plain_start)
+        return groups
+    result: dict[str, Journey] = {}
+    for jid, journey in starts.items():
+        if journey.definition is not definition and journey.definition != definition:
+            msg = (
+                f"starts[{jid!r}] follows journey definition {journey.definition.name!r}, "
+                f"not {definition.name!r}"
             )
+            raise CareKitError(msg)
+        group = groups.pop(jid, None)
+        result[jid] = (
+            journey if group is None else _fold(definition, journey, group, plain_start)
+        )
     for jid, group in groups.items():
         result[jid] = _fold(definition, None, group, plain_start)
     return result
@@ -170,18 +170,8 @@ def _fold(
                 definition, first.journey_id,  # type: ignore[arg-type]
                 at=first.at, customer_id=customer_id, channel=channel,
             )
-    # Applied ids, in order (a dict: ordered, with O(1) membership).
-    seen: dict[Any, None]  # str ids (and None, dropped at the end)
     if journey is None:
-        jid: str = first.journey_id  # type: ignore[assignment]
-        state = definition.initial
-        version = 0
-        started_at = last = first.at
-        friction = 0.0
-        seen = {}
-        owed: list[Any] = []  # OwedTouchpoint objects or rows of their fields
-        start_deadlines: tuple[ActiveDeadline, ...] = ()
-        dead: tuple[DeadLetter, ...] = ()
+        prior: Collection[str] = ()
     else:
         if journey.deadlines and not definition._enter_deadlines[journey.state]:
             # Deadlines the definition would not have set here (a hand-built journey): the
@@ -189,6 +179,24 @@ def _fold(
             for ev in events:
                 journey = _apply(journey, ev).journey
             return journey
+        prior = journey.seen_event_ids
+    # A repeated id is a no-op: drop repeats first (rare), so the loop needs no id checks.
+    ids: tuple[Any, ...] = tuple([ev.id for ev in events])
+    unique = set(ids)
+    if len(unique) != len(ids) or None in unique or (prior and not unique.isdisjoint(prior)):
+        events, ids = _first_of_each_id(events, prior)
+        if not events and journey is not None:  # (a new journey keeps its first event)
+            return journey
+    if journey is None:
+        jid: str = first.journey_id  # type: ignore[assignment]
+        state = definition.initial
+        version = 0
+        started_at = last = first.at
+        friction = 0.0
+        owed: list[Any] = []  # flat records (see build_pending_owed)
+        start_deadlines: tuple[ActiveDeadline, ...] = ()
+        dead: tuple[DeadLetter, ...] = ()
+    else:
         jid = journey.journey_id
         channel = journey.channel
         customer_id = journey.customer_id
@@ -197,21 +205,22 @@ def _fold(
         started_at = journey.started_at
         last = journey.updated_at
         friction = journey.friction
-        seen = dict.fromkeys(journey.seen_event_ids)
-        owed = list(journey.owed)
+        pending = _owed_slot(journey, Journey)
+        if type(pending) is list:
+            owed = list(pending)
+        else:
+            owed = []
+            for tp in pending:
+                owed += (None, tp, None, None)
         start_deadlines = journey.deadlines
         dead = journey.dead
-    append_owed = owed.append
-    # The running deadlines; None while unchanged.
-    active: tuple[ActiveDeadline, ...] | None = None
+        ids = (*prior, *ids)
+    # The running deadlines; None while unchanged, a list while due times wait (below).
+    active: tuple[ActiveDeadline, ...] | list[Any] | None = None
     policy = definition.friction
+    lazy_until = definition._lazy_until
     row = definition._fold_rows[state]
-    # An id of None (no id) may enter ``seen`` below; it is dropped at the end.
     for ev in events:
-        eid = ev.id
-        if eid in seen and eid is not None:
-            continue
-        seen[eid] = None  # an error below ends the whole replay
         at = ev.at
         if at < last:
             raise _too_old(jid, state, ev, last)
@@ -226,37 +235,67 @@ def _fold(
             continue
         weight = 0.0
         if special is not None:
-            source, transition, check, tps, dls, deadlines_change, weight = special
+            source, transition, check, tps, dls, deadlines_change, weight, lazy, owes = special
             if check:
                 _check_entry(jid, source, transition, ev)
-            if deadlines_change:
-                entered: list[ActiveDeadline] = []
-                for b, w, c in dls:
-                    entered.append(_new_deadline(
-                        jid, state, b, at + w if c is None else c.add_business_hours(at, w),
-                        version,
-                    ))
-                active = tuple(entered)
-            if tps:
-                for name, tp_channel, within, calendar in tps:
-                    append_owed((
-                        jid, name, state, tp_channel or channel,
-                        at + within if calendar is None else calendar.add_business_hours(
-                            at, within
-                        ),
-                        version, at, data,
-                    ))
+            if lazy and at < lazy_until:
+                # No calendar and far from the end of time: nothing can fail, so keep what
+                # the due times need and compute them when read.
+                if deadlines_change:
+                    active = [dls, state, at, version] if dls else ()
+            else:  # compute the due times now: an error is this event's
+                try:
+                    if deadlines_change:
+                        active = tuple([
+                            _new_deadline(
+                                jid, state, b,
+                                at + w if c is None else c.add_business_hours(at, w), version,
+                            )
+                            for b, w, c in dls
+                        ])
+                    for _, _, within, calendar in tps:
+                        _due(at, within, calendar)
+                except OverflowError:
+                    raise _past_the_end(jid, source, ev) from None
+            if tps:  # built when read (see build_pending_owed)
+                owed += (owes, version, at, data)
         if data and ("moment" in data or "sentiment" in data):
             weight += policy.from_data(data)
         if friction or weight:
             friction = max(0.0, policy.decay(friction, at - last) + weight)
         last = at
-    seen.pop(None, None)
-    ids: Collection[str] = tuple(seen)
-    if len(ids) > SEEN_AS_TUPLE:
-        ids = SeenIds(ids)
+    if active is None:
+        deadlines = start_deadlines
+    elif type(active) is list:
+        dls, target, at, entered_version = active
+        deadlines = tuple([
+            _new_deadline(jid, target, b, at + w, entered_version) for b, w, _ in dls
+        ])
+    else:
+        deadlines = active  # type: ignore[assignment]
     return _new_journey(
-        jid, definition, state, version, started_at, last, customer_id,
-        channel, friction, PendingOwed(owed) if owed else (),
-        start_deadlines if active is None else active, dead, ids,
+        jid, definition, state, version, started_at, last, customer_id, channel, friction,
+        owed or (), deadlines, dead,
+        ids if len(ids) <= SEEN_AS_TUPLE else SeenIds(ids),
     )
+
+
+def _first_of_each_id(
+    events: list[Event], prior: Collection[str]
+) -> tuple[list[Event], tuple[str, ...]]:
+    """``events`` without those whose id was applied before (in ``prior`` or earlier here).
+
+    Events without an id are kept; the ids returned are the kept events' ids, without None.
+    """
+    seen = set(prior)
+    kept: list[Event] = []
+    ids: list[str] = []
+    for ev in events:
+        eid = ev.id
+        if eid is None:
+            kept.append(ev)
+        elif eid not in seen:
+            seen.add(eid)
+            kept.append(ev)
+            ids.append(eid)
+    return kept, tuple(ids)
