@@ -218,3 +218,29 @@ def test_hand_built_deadlines_outside_their_state_are_cleared_as_apply_does() ->
         expected = expected.apply(ev).journey
     assert replay(ORDER, events, starts={"h": odd})["h"] == expected
     assert expected.deadlines == ()
+
+
+def test_replay_checks_required_data_and_guards_as_apply_does() -> None:
+    from carekit.journeys import JourneyDefinition, State, Transition
+
+    refunds = JourneyDefinition(
+        "refund",
+        [State("asked"), State("refunded", final=True)],
+        [Transition("refund", "asked", "refunded", requires=("amount",),
+                    guard=lambda data: data["amount"] <= 100)],
+    )
+    for data, match in [({"amount": 50}, None), ({"amount": 500}, "rejected"),
+                        ({"amount": ""}, "requires data"), ({"amount": "x"}, "raised")]:
+        ev = Event("refund", at=T0, journey_id="r", data=data)
+        if match is None:
+            assert replay(refunds, [ev]) == {"r": refunds.start("r", at=T0).apply(ev).journey}
+            continue
+        with pytest.raises(InvalidTransition, match=match):
+            refunds.start("r", at=T0).apply(ev)
+        with pytest.raises(InvalidTransition, match=match):
+            replay(refunds, [ev])
+    # the order journey's ship needs a non-empty tracking number in replay too
+    no_number = Event("ship", at=T0 + dt.timedelta(days=1), journey_id="x",
+                      data={"tracking_number": ""})
+    with pytest.raises(InvalidTransition, match="requires data"):
+        replay(ORDER, [*happy("x")[:4], no_number])

@@ -371,14 +371,15 @@ _Entry = tuple[
 
 
 #: What :func:`~carekit.journeys.replay` needs beyond the next state for one event, or
-#: ``None`` when the event only changes the state: (source, transition, check, touchpoints,
+#: ``None`` when the event only changes the state: (source, transition, what to check (0:
+#: nothing, 1: the required data keys, 2: those and the guard), touchpoints,
 #: deadlines set on entry, whether running deadlines change, friction weight, whether the
 #: due times may be computed later: no business calendar is involved, and the touchpoints
 #: with the state they are owed in).
 _Special = tuple[
     str,
     Transition,
-    bool,
+    int,
     tuple[_TouchpointSpec, ...],
     tuple[_DeadlineSpec, ...],
     bool,
@@ -588,8 +589,10 @@ class JourneyDefinition:
             special: _Special | None = None
             if check or tps_spec or deadlines_change or weight:
                 lazy = all(spec[-1] is None for spec in (*tps_spec, *dls_spec))
+                # what to check: nothing, only required keys (inline), or the guard too
+                checks = 0 if not check else 1 if t.guard is None else 2
                 special = (
-                    source, t, check, tps_spec, dls_spec, deadlines_change, weight, lazy, owes
+                    source, t, checks, tps_spec, dls_spec, deadlines_change, weight, lazy, owes
                 )
             fold_rows[source][event] = (fold_rows[target], target, special)
         object.__setattr__(self, "_by_name", MappingProxyType(by_name))

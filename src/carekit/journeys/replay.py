@@ -99,12 +99,17 @@ def _replay(
 ) -> dict[str, Journey]:
     # Each journey's events, later replaced by its journey in place (order of appearance).
     groups: dict[Any, Any] = {}
-    group_of = groups.setdefault
+    group_of = groups.get
     for ev in events:
         if type(ev) is not Event and not isinstance(ev, Event):
             msg = f"replay needs carekit.journeys.Event objects (got {ev!r})"
             raise CareKitError(msg)
-        group_of(ev.journey_id, []).append(ev)
+        jid = ev.journey_id
+        group = group_of(jid)
+        if group is None:
+            groups[jid] = [ev]
+        else:
+            group.append(ev)
     if None in groups:
         msg = f"replay needs events with a journey_id (got {groups[None][0]!r})"
         raise CareKitError(msg)
@@ -235,8 +240,13 @@ def _fold(
             continue
         weight = 0.0
         if special is not None:
-            source, transition, check, tps, dls, deadlines_change, weight, lazy, owes = special
-            if check:
+            source, transition, checks, tps, dls, deadlines_change, weight, lazy, owes = special
+            if checks == 1:
+                for key in transition.requires:
+                    value = data.get(key)
+                    if value is None or value == "":
+                        _check_entry(jid, source, transition, ev)  # raises
+            elif checks:
                 _check_entry(jid, source, transition, ev)
             if lazy and at < lazy_until:
                 # No calendar and far from the end of time: nothing can fail, so keep what
