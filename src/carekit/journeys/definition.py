@@ -370,13 +370,13 @@ _Entry = tuple[
 ]
 
 
-#: What :func:`~carekit.journeys.replay` needs beyond the next state for one event, or
-#: ``None`` when the event only changes the state: (source, transition, what to check (0:
+#: What :func:`~carekit.journeys.replay` does for one event beyond changing the state:
+#: (source, transition, what to check (0:
 #: nothing, 1: the required data keys, 2: those and the guard), touchpoints,
 #: deadlines set on entry, whether running deadlines change, friction weight, whether the
 #: due times may be computed later: no business calendar is involved, and the touchpoints
 #: with the state they are owed in).
-_Special = tuple[
+_Work = tuple[
     str,
     Transition,
     int,
@@ -387,6 +387,11 @@ _Special = tuple[
     bool,
     tuple[tuple[_TouchpointSpec, ...], str],
 ]
+#: Replay's special work for one event, or ``None`` when the event only changes the state:
+#: (whether it is only the usual work (owe touchpoints, start or stop deadlines, all without
+#: a business calendar), the deadlines it starts (None: running deadlines do not change),
+#: the touchpoints it owes with their state (None: none), all of the work).
+_Special = tuple[bool, "tuple[_DeadlineSpec, ...] | None", "tuple[Any, str] | None", _Work]
 #: One event in one state for replay's fold: (the target's row, the target, special work).
 _FoldEntry = tuple[dict[str, Any], str, "_Special | None"]
 
@@ -591,8 +596,14 @@ class JourneyDefinition:
                 lazy = all(spec[-1] is None for spec in (*tps_spec, *dls_spec))
                 # what to check: nothing, only required keys (inline), or the guard too
                 checks = 0 if not check else 1 if t.guard is None else 2
-                special = (
+                full: _Work = (
                     source, t, checks, tps_spec, dls_spec, deadlines_change, weight, lazy, owes
+                )
+                special = (
+                    lazy and not checks and not weight,
+                    dls_spec if deadlines_change else None,
+                    owes if tps_spec else None,
+                    full,
                 )
             fold_rows[source][event] = (fold_rows[target], target, special)
         object.__setattr__(self, "_by_name", MappingProxyType(by_name))

@@ -235,12 +235,28 @@ def _fold(
             raise _not_allowed(jid, state, ev.name, definition._allowed[state]) from None
         version += 1
         data = ev.data
-        if special is None and not data and not friction:
-            last = at  # the common case: the event only moves the journey
-            continue
-        weight = 0.0
-        if special is not None:
-            source, transition, checks, tps, dls, deadlines_change, weight, lazy, owes = special
+        if special is None:
+            if not data and not friction:
+                last = at  # the common case: the event only moves the journey
+                continue
+            weight = 0.0
+        elif special[0] and at < lazy_until:
+            # The usual work: owe touchpoints, start or stop deadlines. No calendar, far from
+            # the end of time: nothing can fail, so keep what the due times need and compute
+            # them when read (see build_pending_owed).
+            _, sets, owes, _ = special
+            if sets is not None:
+                active = [sets, state, at, version] if sets else ()
+            if owes is not None:
+                owed += (owes, version, at, data)
+            if not data and not friction:
+                last = at
+                continue
+            weight = 0.0
+        else:
+            source, transition, checks, tps, dls, deadlines_change, weight, lazy, owes = (
+                special[3]
+            )
             if checks == 1:
                 for key in transition.requires:
                     value = data.get(key)
@@ -248,9 +264,7 @@ def _fold(
                         _check_entry(jid, source, transition, ev)  # raises
             elif checks:
                 _check_entry(jid, source, transition, ev)
-            if lazy and at < lazy_until:
-                # No calendar and far from the end of time: nothing can fail, so keep what
-                # the due times need and compute them when read.
+            if lazy and at < lazy_until:  # as above
                 if deadlines_change:
                     active = [dls, state, at, version] if dls else ()
             else:  # compute the due times now: an error is this event's
