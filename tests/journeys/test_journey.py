@@ -480,3 +480,11 @@ def test_owed_touchpoints_are_kept_as_records_and_built_equal_to_the_effects() -
     later = drive(read, "start_production", "near_completion", start=T0 + 5 * MIN)
     assert [tp.name for tp in later.owed] == ["order_thanks", "production_update"]
     assert later.owed[0] is thanks
+
+
+def test_owed_given_as_a_list_is_kept_as_a_tuple() -> None:
+    journey = drive(ORDER.start("o", at=T0), "place", "acknowledge")
+    (thanks,) = journey.owed
+    again = attrs.evolve(journey, owed=[thanks])
+    assert again.owed == (thanks,) and type(again.owed) is tuple
+    assert again == journey

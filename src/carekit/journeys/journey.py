@@ -16,7 +16,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -237,6 +237,10 @@ class Step:
         return tuple(e for e in self.effects if isinstance(e, ObserverFailure))
 
 
+def _owed_tuple(owed: Iterable[OwedTouchpoint]) -> tuple[OwedTouchpoint, ...]:
+    return owed if type(owed) is tuple else tuple(owed)
+
+
 @attrs.frozen(kw_only=True, weakref_slot=False)
 class Journey:
     """One customer's journey through a definition; immutable.
@@ -270,7 +274,8 @@ class Journey:
     customer_id: str | None = None
     channel: str | None = None
     friction: float = 0.0
-    owed: tuple[OwedTouchpoint, ...] = ()
+    # (a list in the slot holds replay's or apply's records: see build_pending_owed)
+    owed: tuple[OwedTouchpoint, ...] = attrs.field(default=(), converter=_owed_tuple)
     deadlines: tuple[ActiveDeadline, ...] = ()
     dead: tuple[DeadLetter, ...] = ()
     seen_event_ids: Collection[str] = attrs.field(default=(), repr=False)
