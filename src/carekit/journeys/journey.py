@@ -400,7 +400,7 @@ class Journey:
                 )
         if eid is not None:
             if type(seen) is tuple and len(seen) < SEEN_AS_TUPLE:
-                seen = seen + (eid,)
+                seen = seen + (eid,)  # noqa: RUF005 - concatenation: one allocation
             else:
                 seen = add_seen(seen, eid)
         new = _new_journey(
