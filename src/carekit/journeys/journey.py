@@ -274,7 +274,7 @@ class Journey:
     customer_id: str | None = None
     channel: str | None = None
     friction: float = 0.0
-    # (a list in the slot holds replay's or apply's records: see build_pending_owed)
+    # (a list in the slot holds replay's or apply's records: see _build_pending_owed)
     owed: tuple[OwedTouchpoint, ...] = attrs.field(default=(), converter=_owed_tuple)
     deadlines: tuple[ActiveDeadline, ...] = ()
     dead: tuple[DeadLetter, ...] = ()
@@ -362,7 +362,7 @@ class Journey:
                         )
                     )
                 # The journey keeps what the touchpoints are built from, not the objects
-                # (see build_pending_owed): fewer objects for the garbage collector to walk.
+                # (see _build_pending_owed): fewer objects for the garbage collector to walk.
                 if type(owed) is list:
                     owed = [*owed, owes, version, at, data]
                 elif owed:
@@ -516,7 +516,7 @@ _new_set = positional_constructor(DeadlineSet)
 _new_cleared = positional_constructor(DeadlineCleared)
 
 
-def build_pending_owed(
+def _build_pending_owed(
     records: list[Any], journey_id: str, channel: str | None
 ) -> tuple[OwedTouchpoint, ...]:
     """The owed touchpoints :func:`~carekit.journeys.replay` recorded but did not build.
@@ -561,8 +561,8 @@ class _OwedField:
         if obj is None:
             return self
         value = self._get(obj, owner)
-        if type(value) is list:  # see build_pending_owed
-            value = build_pending_owed(value, obj.journey_id, obj.channel)
+        if type(value) is list:  # see _build_pending_owed
+            value = _build_pending_owed(value, obj.journey_id, obj.channel)
             self._set(obj, value)
         return value
 

@@ -198,7 +198,7 @@ def _fold(
         version = 0
         started_at = last = first.at
         friction = 0.0
-        owed: list[Any] = []  # flat records (see build_pending_owed)
+        owed: list[Any] = []  # flat records (see _build_pending_owed)
         start_deadlines: tuple[ActiveDeadline, ...] = ()
         dead: tuple[DeadLetter, ...] = ()
     else:
@@ -243,7 +243,7 @@ def _fold(
         elif special[0] and at < lazy_until:
             # The usual work: owe touchpoints, start or stop deadlines. No calendar, far from
             # the end of time: nothing can fail, so keep what the due times need and compute
-            # them when read (see build_pending_owed).
+            # them when read (see _build_pending_owed).
             _, sets, owes, _ = special
             if sets is not None:
                 active = [sets, state, at, version] if sets else ()
@@ -281,7 +281,7 @@ def _fold(
                         _due(at, within, calendar)
                 except OverflowError:
                     raise _past_the_end(jid, source, ev) from None
-            if tps:  # built when read (see build_pending_owed)
+            if tps:  # built when read (see _build_pending_owed)
                 owed += (owes, version, at, data)
         if data and ("moment" in data or "sentiment" in data):
             weight += policy.from_data(data)
