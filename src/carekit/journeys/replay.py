@@ -271,10 +271,7 @@ def _fold(
                 try:
                     if deadlines_change:
                         active = tuple([
-                            _new_deadline(
-                                jid, state, b,
-                                at + w if c is None else c.add_business_hours(at, w), version,
-                            )
+                            _new_deadline(jid, state, b, _due(at, w, c), version)
                             for b, w, c in dls
                         ])
                     for _, _, within, calendar in tps:
