@@ -244,3 +244,36 @@ def test_replay_checks_required_data_and_guards_as_apply_does() -> None:
                       data={"tracking_number": ""})
     with pytest.raises(InvalidTransition, match="requires data"):
         replay(ORDER, [*happy("x")[:4], no_number])
+
+
+def test_a_continued_journey_given_only_events_it_has_applied_is_returned_as_it_was() -> None:
+    events = happy("a")
+    partial = replay(ORDER, events[:3])
+    again = replay(ORDER, events[:3], starts=partial)
+    assert again["a"] is partial["a"]
+    assert again["a"].version == 3
+
+
+def test_a_numeric_customer_id_in_the_first_event_becomes_text() -> None:
+    ev = Event("place", at=T0, id="n:0", journey_id="n", data={"customer_id": 42})
+    journey = replay(ORDER, [ev])["n"]
+    assert journey.customer_id == "42"
+    assert journey == ORDER.start("n", at=T0, customer_id="42").apply(ev).journey
+
+
+def test_a_checked_event_that_starts_a_deadline_sets_it_as_apply_does() -> None:
+    from carekit.journeys import Deadline, JourneyDefinition, State, Transition
+
+    returns = JourneyDefinition(
+        "returns",
+        [State("asked"), State("approved"), State("refunded", final=True)],
+        [Transition("approve", "asked", "approved", requires=("reason",)),
+         Transition("refund", "approved", "refunded")],
+        deadlines=[Deadline("approved", dt.timedelta(days=3), "refund_overdue")],
+    )
+    ev = Event("approve", at=T0, id="r:1", journey_id="r", data={"reason": "size"})
+    journey = replay(returns, [ev])["r"]
+    assert journey == returns.start("r", at=T0).apply(ev).journey
+    assert [(d.state, d.due) for d in journey.deadlines] == [
+        ("approved", T0 + dt.timedelta(days=3))
+    ]

@@ -113,192 +113,206 @@ def _replay(
     if None in groups:
         msg = f"replay needs events with a journey_id (got {groups[None][0]!r})"
         raise CareKitError(msg)
+    if starts:
+        ordered: dict[Any, Any] = {}
+        for jid, journey in starts.items():
+            if journey.definition is not definition and journey.definition != definition:
+                msg = (
+                    f"starts[{jid!r}] follows journey definition {journey.definition.name!r}, "
+                    f"not {definition.name!r}"
+                )
+                raise CareKitError(msg)
+            ordered[jid] = groups.pop(jid, None)  # (None: no new events)
+        ordered.update(groups)
+        groups = ordered
+    _fold_groups(definition, groups, starts or None)
+    return groups
+
+
+def _fold(definition: JourneyDefinition, journey: Journey | None, events: list[Event]) -> Journey:
+    """``events`` (one journey's, at least one) applied to ``journey`` (None: start one)."""
+    jid: Any = events[0].journey_id if journey is None else journey.journey_id
+    groups: dict[Any, Any] = {jid: events}
+    _fold_groups(definition, groups, None if journey is None else {jid: journey})
+    return groups[jid]  # type: ignore[no-any-return]
+
+
+def _fold_groups(
+    definition: JourneyDefinition,
+    groups: dict[Any, Any],
+    starts: Mapping[str, Journey] | None,
+) -> None:
+    """Replace each ``groups[journey_id]`` (that journey's events) by the journey they make.
+
+    Each journey's events are applied in a tight loop, exactly as :meth:`Journey.apply`
+    would one by one, and the :class:`Journey` is built once at the end. A journey in
+    ``starts`` continues from there (its group may be None: no new events); any other
+    starts at its first event, in the initial state.
+    """
     initial = definition.initial
     plain_start = not definition._enter_touchpoints[initial] and not (
         definition._enter_deadlines[initial]
     )
-    if not starts:
-        for jid, group in groups.items():
-            groups[jid] = _fold(definition, None, group, plain_start)
-        return groups
-    result: dict[str, Journey] = {}
-    for jid, journey in starts.items():
-        if journey.definition is not definition and journey.definition != definition:
-            msg = (
-                f"starts[{jid!r}] follows journey definition {journey.definition.name!r}, "
-                f"not {definition.name!r}"
-            )
-            raise CareKitError(msg)
-        group = groups.pop(jid, None)
-        result[jid] = (
-            journey if group is None else _fold(definition, journey, group, plain_start)
-        )
-    for jid, group in groups.items():
-        result[jid] = _fold(definition, None, group, plain_start)
-    return result
-
-
-def _fold(
-    definition: JourneyDefinition,
-    journey: Journey | None,
-    events: list[Event],
-    plain_start: bool | None = None,
-) -> Journey:
-    """Apply ``events`` (one journey's) in a tight loop; build the Journey once at the end.
-
-    ``plain_start``: the initial state owes nothing on entry, so a journey starting here
-    needs no starting :class:`Journey` (the common case); ``None``: look it up.
-    """
-    if journey is None:
-        if plain_start is None:
-            initial = definition.initial
-            plain_start = not definition._enter_touchpoints[initial] and not (
-                definition._enter_deadlines[initial]
-            )
-        first = events[0]
-        data = first.data
-        if data:
-            customer_id = data.get("customer_id")
-            channel = data.get("channel")
-            if customer_id is not None and not isinstance(customer_id, str):
-                customer_id = str(customer_id)
-            plain = (
-                plain_start
-                and (channel is None or (isinstance(channel, str) and channel != ""))
-                and customer_id != ""
-            )
-        else:
-            customer_id = channel = None
-            plain = plain_start
-        if not plain:
-            journey = _start(
-                definition, first.journey_id,  # type: ignore[arg-type]
-                at=first.at, customer_id=customer_id, channel=channel,
-            )
-    if journey is None:
-        prior: Collection[str] = ()
-    else:
-        if journey.deadlines and not definition._enter_deadlines[journey.state]:
-            # Deadlines the definition would not have set here (a hand-built journey): the
-            # fold below only tracks deadlines of states that have some, so go one by one.
-            for ev in events:
-                journey = _apply(journey, ev).journey
-            return journey
-        prior = journey.seen_event_ids
-    # A repeated id is a no-op: drop repeats first (rare), so the loop needs no id checks.
-    ids: tuple[Any, ...] = tuple([ev.id for ev in events])
-    unique = set(ids)
-    if len(unique) != len(ids) or None in unique or (prior and not unique.isdisjoint(prior)):
-        events, ids = _first_of_each_id(events, prior)
-        if not events and journey is not None:  # (a new journey keeps its first event)
-            return journey
-    if journey is None:
-        jid: str = first.journey_id  # type: ignore[assignment]
-        state = definition.initial
-        version = 0
-        started_at = last = first.at
-        friction = 0.0
-        owed: list[Any] = []  # flat records (see _build_pending_owed)
-        start_deadlines: tuple[ActiveDeadline, ...] = ()
-        dead: tuple[DeadLetter, ...] = ()
-    else:
-        jid = journey.journey_id
-        channel = journey.channel
-        customer_id = journey.customer_id
-        state = journey.state
-        version = journey.version
-        started_at = journey.started_at
-        last = journey.updated_at
-        friction = journey.friction
-        pending = _owed_slot(journey, Journey)
-        if type(pending) is list:
-            owed = list(pending)
-        else:
-            owed = []
-            for tp in pending:
-                owed += (None, tp, None, None)
-        start_deadlines = journey.deadlines
-        dead = journey.dead
-        ids = (*prior, *ids)
-    # The running deadlines; None while unchanged, a list while due times wait (below).
-    active: tuple[ActiveDeadline, ...] | list[Any] | None = None
+    fold_rows = definition._fold_rows
+    first_row = fold_rows[initial]
+    enter_deadlines = definition._enter_deadlines
     policy = definition.friction
     lazy_until = definition._lazy_until
-    row = definition._fold_rows[state]
-    for ev in events:
-        at = ev.at
-        if at < last:
-            raise _too_old(jid, state, ev, last)
-        try:
-            row, state, special = row[ev.name]
-        except KeyError:
-            raise _not_allowed(jid, state, ev.name, definition._allowed[state]) from None
-        version += 1
-        data = ev.data
-        if special is None:
-            if not data and not friction:
-                last = at  # the common case: the event only moves the journey
-                continue
-            weight = 0.0
-        elif special[0] and at < lazy_until:
-            # The usual work: owe touchpoints, start or stop deadlines. No calendar, far from
-            # the end of time: nothing can fail, so keep what the due times need and compute
-            # them when read (see _build_pending_owed).
-            _, sets, owes, _ = special
-            if sets is not None:
-                active = [sets, state, at, version] if sets else ()
-            if owes is not None:
-                owed += (owes, version, at, data)
-            if not data and not friction:
-                last = at
-                continue
-            weight = 0.0
+    for jid, group in groups.items():
+        journey = None if starts is None else starts.get(jid)
+        if group is None:
+            groups[jid] = journey
+            continue
+        events: list[Event] = group
+        first = events[0]
+        if journey is None:
+            # A new journey. It starts in the initial state, which usually owes nothing on
+            # entry: then no starting Journey object is needed (the common case).
+            data = first.data
+            if data:
+                customer_id = data.get("customer_id")
+                channel = data.get("channel")
+                if customer_id is not None and not isinstance(customer_id, str):
+                    customer_id = str(customer_id)
+                plain = (
+                    plain_start
+                    and (channel is None or (isinstance(channel, str) and channel != ""))
+                    and customer_id != ""
+                )
+            else:
+                customer_id = channel = None
+                plain = plain_start
+            if not plain:
+                journey = _start(
+                    definition, jid, at=first.at, customer_id=customer_id, channel=channel
+                )
+        if journey is None:
+            prior: Collection[str] = ()
         else:
-            source, transition, checks, tps, dls, deadlines_change, weight, lazy, owes = (
-                special[3]
-            )
-            if checks == 1:
-                for key in transition.requires:
-                    value = data.get(key)
-                    if value is None or value == "":
-                        _check_entry(jid, source, transition, ev)  # raises
-            elif checks:
-                _check_entry(jid, source, transition, ev)
-            if lazy and at < lazy_until:  # as above
-                if deadlines_change:
-                    active = [dls, state, at, version] if dls else ()
-            else:  # compute the due times now: an error is this event's
-                try:
+            if journey.deadlines and not enter_deadlines[journey.state]:
+                # Deadlines the definition would not have set here (a hand-built journey):
+                # the loop below only tracks deadlines of states that have some.
+                for ev in events:
+                    journey = _apply(journey, ev).journey
+                groups[jid] = journey
+                continue
+            prior = journey.seen_event_ids
+        # A repeated id is a no-op: drop repeats first (rare), so the loop needs no id checks.
+        ids: Any = [ev.id for ev in events]
+        unique = set(ids)
+        if (
+            len(unique) != len(ids)
+            or None in unique
+            or (prior and not unique.isdisjoint(prior))
+        ):
+            events, ids = _first_of_each_id(events, prior)
+            if not events:  # (only a continued journey: a new one keeps its first event)
+                groups[jid] = journey
+                continue
+        if journey is None:
+            state = initial
+            row = first_row
+            version = 0
+            started_at = last = first.at
+            friction = 0.0
+            owed: list[Any] = []  # flat records (see _build_pending_owed)
+            start_deadlines: tuple[ActiveDeadline, ...] = ()
+            dead: tuple[DeadLetter, ...] = ()
+        else:
+            channel = journey.channel
+            customer_id = journey.customer_id
+            state = journey.state
+            row = fold_rows[state]
+            version = journey.version
+            started_at = journey.started_at
+            last = journey.updated_at
+            friction = journey.friction
+            pending = _owed_slot(journey, Journey)
+            if type(pending) is list:
+                owed = list(pending)
+            else:
+                owed = []
+                for tp in pending:
+                    owed += (None, tp, None, None)
+            start_deadlines = journey.deadlines
+            dead = journey.dead
+            ids = (*prior, *ids)
+        # The running deadlines; None while unchanged, a list while due times wait (below).
+        active: tuple[ActiveDeadline, ...] | list[Any] | None = None
+        for ev in events:
+            at = ev.at
+            if at < last:
+                raise _too_old(jid, state, ev, last)
+            try:
+                row, state, special = row[ev.name]
+            except KeyError:
+                raise _not_allowed(jid, state, ev.name, definition._allowed[state]) from None
+            version += 1
+            data = ev.data
+            if special is None:
+                if not data and not friction:
+                    last = at  # the common case: the event only moves the journey
+                    continue
+                weight = 0.0
+            elif special[0] and at < lazy_until:
+                # The usual work: owe touchpoints, start or stop deadlines. No calendar, far
+                # from the end of time: nothing can fail, so keep what the due times need
+                # and compute them when read (see _build_pending_owed).
+                _, sets, owes, _ = special
+                if sets is not None:
+                    active = [sets, state, at, version] if sets else ()
+                if owes is not None:
+                    owed += (owes, version, at, data)
+                if not data and not friction:
+                    last = at
+                    continue
+                weight = 0.0
+            else:
+                source, transition, checks, tps, dls, deadlines_change, weight, lazy, owes = (
+                    special[3]
+                )
+                if checks == 1:
+                    for key in transition.requires:
+                        value = data.get(key)
+                        if value is None or value == "":
+                            _check_entry(jid, source, transition, ev)  # raises
+                elif checks:
+                    _check_entry(jid, source, transition, ev)
+                if lazy and at < lazy_until:  # as above
                     if deadlines_change:
-                        active = tuple([
-                            _new_deadline(jid, state, b, _due(at, w, c), version)
-                            for b, w, c in dls
-                        ])
-                    for _, _, within, calendar in tps:
-                        _due(at, within, calendar)
-                except OverflowError:
-                    raise _past_the_end(jid, source, ev) from None
-            if tps:  # built when read (see _build_pending_owed)
-                owed += (owes, version, at, data)
-        if data and ("moment" in data or "sentiment" in data):
-            weight += policy.from_data(data)
-        if friction or weight:
-            friction = max(0.0, policy.decay(friction, at - last) + weight)
-        last = at
-    if active is None:
-        deadlines = start_deadlines
-    elif type(active) is list:
-        dls, target, at, entered_version = active
-        deadlines = tuple([
-            _new_deadline(jid, target, b, at + w, entered_version) for b, w, _ in dls
-        ])
-    else:
-        deadlines = active  # type: ignore[assignment]
-    return _new_journey(
-        jid, definition, state, version, started_at, last, customer_id, channel, friction,
-        owed or (), deadlines, dead,
-        ids if len(ids) <= SEEN_AS_TUPLE else SeenIds(ids),
-    )
+                        active = [dls, state, at, version] if dls else ()
+                else:  # compute the due times now: an error is this event's
+                    try:
+                        if deadlines_change:
+                            active = tuple([
+                                _new_deadline(jid, state, b, _due(at, w, c), version)
+                                for b, w, c in dls
+                            ])
+                        for _, _, within, calendar in tps:
+                            _due(at, within, calendar)
+                    except OverflowError:
+                        raise _past_the_end(jid, source, ev) from None
+                if tps:  # built when read (see _build_pending_owed)
+                    owed += (owes, version, at, data)
+            if data and ("moment" in data or "sentiment" in data):
+                weight += policy.from_data(data)
+            if friction or weight:
+                friction = max(0.0, policy.decay(friction, at - last) + weight)
+            last = at
+        if active is None:
+            deadlines = start_deadlines
+        elif type(active) is list:
+            dls, target, at, entered_version = active
+            deadlines = tuple([
+                _new_deadline(jid, target, b, at + w, entered_version) for b, w, _ in dls
+            ])
+        else:
+            deadlines = active  # type: ignore[assignment]
+        groups[jid] = _new_journey(
+            jid, definition, state, version, started_at, last, customer_id, channel,
+            friction, owed or (), deadlines, dead,
+            tuple(ids) if len(ids) <= SEEN_AS_TUPLE else SeenIds(ids),
+        )
 
 
 def _first_of_each_id(
