@@ -12,7 +12,9 @@ second and memory per finished journey (tracemalloc). carekit does more per even
 others: it checks event ids (idempotency), time order, the ``ship`` event's tracking number,
 and records the touchpoints owed with their due times and the deadline on ``placed``.
 
-Run: ``python benchmarks/journeys.py [N]`` (default N = 100,000).
+Run: ``python benchmarks/journeys.py [N]`` (default N = 100,000). With ``--scaling`` it
+times only ``replay``, on logs of N, 10,000 and 1,000 journeys, and on logs of N journeys with
+only 10,000 or 1,000 open at once (how far apart in the log each journey's events lie).
 """
 
 from __future__ import annotations
@@ -41,17 +43,26 @@ STATES = ["new"] + [target for _, _, target in PATH]
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 
 
-def make_events(n: int) -> list[Event]:
-    """An interleaved log: every journey's k-th event before any journey's (k+1)-th."""
+def make_events(n: int, open_at_once: int | None = None) -> list[Event]:
+    """An interleaved log: every journey's k-th event before any journey's (k+1)-th.
+
+    With ``open_at_once``, the journeys come in batches of that many: each batch is
+    interleaved that way and closes before the next one starts (a log where fewer journeys
+    are open at the same time).
+    """
     steps = [T0 + dt.timedelta(hours=k) for k in range(len(PATH))]
     tracking = {"tracking_number": "1Z999AA10123456784"}
+    batch = open_at_once or n
     events = []
-    for k, (name, _, _) in enumerate(PATH):
-        data = tracking if name == "ship" else None
-        at = steps[k]
-        events.extend(
-            Event(name, at=at, id=f"o{i}:{k}", journey_id=f"o{i}", data=data) for i in range(n)
-        )
+    for first in range(0, n, batch):
+        journeys = range(first, min(first + batch, n))
+        for k, (name, _, _) in enumerate(PATH):
+            data = tracking if name == "ship" else None
+            at = steps[k]
+            events.extend(
+                Event(name, at=at, id=f"o{i}:{k}", journey_id=f"o{i}", data=data)
+                for i in journeys
+            )
     return events
 
 
@@ -277,5 +288,40 @@ def _versions() -> str:
     return ", ".join(found)
 
 
+def replay_scaling(n: int, repeat: int = 5) -> None:
+    """``replay``'s rate against the size of the log and how many journeys are open at once.
+
+    Every row replays ``n`` journeys' events in all: a log of fewer journeys is replayed
+    ``n // journeys`` times per round.
+    """
+    definition = order_journey()
+    #: (journeys in the log, open at once)
+    shapes = [(n, n), (n, 10_000), (n, 1_000), (10_000, 10_000), (1_000, 1_000)]
+    shapes = [(size, open_) for size, open_ in shapes if size <= n and open_ <= size]
+    logs = {shape: make_events(*shape) for shape in shapes}
+
+    def run(events: list[Event], times: int) -> None:
+        for _ in range(times):
+            replay(definition, events)
+
+    best: dict[tuple[int, int], float] = {}
+    for _ in range(repeat):
+        for shape, events in logs.items():
+            seconds, _ = timed(lambda events=events, times=n // shape[0]: run(events, times))
+            best[shape] = min(best.get(shape, float("inf")), seconds)
+    print(f"\ncarekit `replay`, {n * len(PATH):,} events per round, best of {repeat} "
+          f"alternating rounds (CPU time), Python {sys.version.split()[0]}\n")
+    print("| order journeys in the log | open at once | events/s |")
+    print("|---:|---:|---:|")
+    for size, open_ in shapes:
+        rate = (n // size) * size * len(PATH) / best[(size, open_)]
+        print(f"| {size:,} | {open_:,} | {rate:,.0f} |")
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    args = [a for a in sys.argv[1:] if a != "--scaling"]
+    size = int(args[0]) if args else 100_000
+    if "--scaling" in sys.argv[1:]:
+        replay_scaling(size)
+    else:
+        main(size)
