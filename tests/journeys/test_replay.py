@@ -6,6 +6,7 @@ import datetime as dt
 import gc
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -205,8 +206,6 @@ def test_owed_touchpoints_read_lazily_behave_as_a_tuple() -> None:
 
 
 def test_hand_built_deadlines_outside_their_state_are_cleared_as_apply_does() -> None:
-    import attrs
-
     from carekit.journeys import ActiveDeadline
 
     start = ORDER.start("h", at=T0)
@@ -277,3 +276,16 @@ def test_a_checked_event_that_starts_a_deadline_sets_it_as_apply_does() -> None:
     assert [(d.state, d.due) for d in journey.deadlines] == [
         ("approved", T0 + dt.timedelta(days=3))
     ]
+
+
+def test_a_start_filed_under_another_journeys_id_is_refused_as_apply_refuses() -> None:
+    journey = ORDER.start("own-id", at=T0)
+    events = happy("filed")[:2]
+    with pytest.raises(InvalidTransition, match="belongs to journey 'filed'") as applied:
+        journey.apply(events[0])
+    with pytest.raises(InvalidTransition, match="belongs to journey 'filed'") as replayed:
+        replay(ORDER, events, starts={"filed": journey})
+    assert str(replayed.value) == str(applied.value)
+    # events it has applied already are no-ops, as in apply
+    seen = attrs.evolve(journey, seen_event_ids=(events[0].id,))
+    assert replay(ORDER, events[:1], starts={"filed": seen}) == {"filed": seen}

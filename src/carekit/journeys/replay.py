@@ -158,13 +158,14 @@ def _fold_groups(
     enter_deadlines = definition._enter_deadlines
     policy = definition.friction
     lazy_until = definition._lazy_until
-    for jid, group in groups.items():
-        journey = None if starts is None else starts.get(jid)
+    for slot, group in groups.items():
+        journey = None if starts is None else starts.get(slot)
         if group is None:
-            groups[jid] = journey
+            groups[slot] = journey
             continue
         events: list[Event] = group
         first = events[0]
+        jid = slot
         if journey is None:
             # A new journey. It starts in the initial state, which usually owes nothing on
             # entry: then no starting Journey object is needed (the common case).
@@ -189,12 +190,15 @@ def _fold_groups(
         if journey is None:
             prior: Collection[str] = ()
         else:
-            if journey.deadlines and not enter_deadlines[journey.state]:
-                # Deadlines the definition would not have set here (a hand-built journey):
-                # the loop below only tracks deadlines of states that have some.
+            if journey.journey_id != jid or (
+                journey.deadlines and not enter_deadlines[journey.state]
+            ):
+                # Filed under another journey's id (apply refuses the events), or deadlines
+                # the definition would not have set here (a hand-built journey; the loop
+                # below only tracks deadlines of states that have some): go one by one.
                 for ev in events:
                     journey = _apply(journey, ev).journey
-                groups[jid] = journey
+                groups[slot] = journey
                 continue
             prior = journey.seen_event_ids
         # A repeated id is a no-op: drop repeats first (rare), so the loop needs no id checks.
@@ -207,7 +211,7 @@ def _fold_groups(
         ):
             events, ids = _first_of_each_id(events, prior)
             if not events:  # (only a continued journey: a new one keeps its first event)
-                groups[jid] = journey
+                groups[slot] = journey
                 continue
         if journey is None:
             state = initial
@@ -308,7 +312,7 @@ def _fold_groups(
             ])
         else:
             deadlines = active  # type: ignore[assignment]
-        groups[jid] = _new_journey(
+        groups[slot] = _new_journey(
             jid, definition, state, version, started_at, last, customer_id, channel,
             friction, owed or (), deadlines, dead,
             tuple(ids) if len(ids) <= SEEN_AS_TUPLE else SeenIds(ids),
