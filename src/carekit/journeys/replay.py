@@ -158,14 +158,13 @@ def _fold_groups(
     enter_deadlines = definition._enter_deadlines
     policy = definition.friction
     lazy_until = definition._lazy_until
-    for slot, group in groups.items():
-        journey = None if starts is None else starts.get(slot)
+    for jid, group in groups.items():
+        journey = None if starts is None else starts.get(jid)
         if group is None:
-            groups[slot] = journey
+            groups[jid] = journey
             continue
         events: list[Event] = group
         first = events[0]
-        jid = slot
         if journey is None:
             # A new journey. It starts in the initial state, which usually owes nothing on
             # entry: then no starting Journey object is needed (the common case).
@@ -198,7 +197,7 @@ def _fold_groups(
                 # below only tracks deadlines of states that have some): go one by one.
                 for ev in events:
                     journey = _apply(journey, ev).journey
-                groups[slot] = journey
+                groups[jid] = journey
                 continue
             prior = journey.seen_event_ids
         # A repeated id is a no-op: drop repeats first (rare), so the loop needs no id checks.
@@ -211,7 +210,7 @@ def _fold_groups(
         ):
             events, ids = _first_of_each_id(events, prior)
             if not events:  # (only a continued journey: a new one keeps its first event)
-                groups[slot] = journey
+                groups[jid] = journey
                 continue
         if journey is None:
             state = initial
@@ -276,8 +275,8 @@ def _fold_groups(
                     special[3]
                 )
                 if checks == 1:
-                    for key in transition.requires:
-                        value = data.get(key)
+                    for needed in transition.requires:
+                        value = data.get(needed)
                         if value is None or value == "":
                             _check_entry(jid, source, transition, ev)  # raises
                 elif checks:
@@ -312,7 +311,7 @@ def _fold_groups(
             ])
         else:
             deadlines = active  # type: ignore[assignment]
-        groups[slot] = _new_journey(
+        groups[jid] = _new_journey(
             jid, definition, state, version, started_at, last, customer_id, channel,
             friction, owed or (), deadlines, dead,
             tuple(ids) if len(ids) <= SEEN_AS_TUPLE else SeenIds(ids),
