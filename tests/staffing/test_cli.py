@@ -60,6 +60,21 @@ def test_roster_coverage_in_every_format() -> None:
     assert csv_text.splitlines()[0].startswith("interval_start,volume,required,scheduled,gap")
 
 
+def test_roster_shrinkage_counts_the_rosters_breaks_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, plain = run("--roster", str(ROSTER), "--format", "json")
+    _, fair = run("--roster", str(ROSTER), "--format", "json", "--roster-shrinkage", "0.15")
+    plan_doc, cov = json.loads(fair), json.loads(fair)["coverage"]
+    for interval, req in zip(cov["intervals"], plan_doc["intervals"], strict=True):
+        assert interval["required"] == -(-req["agents"] * 20 // 17)  # ceil(agents / 0.85)
+        assert interval["agents"] == int(interval["scheduled"] * 17 / 20 + 1e-9)
+    assert cov["service_level"] > json.loads(plain)["coverage"]["service_level"]
+    status, _ = run("--roster", str(ROSTER), "--roster-shrinkage", "1.5")
+    assert status == 2
+    assert "shrinkage must lie in [0, 1)" in capsys.readouterr().err
+
+
 def test_patience_and_concurrency_options() -> None:
     _, plain = run("--format", "json")
     _, chat = run("--format", "json", "--concurrency", "2", "--patience", "60")

@@ -144,3 +144,38 @@ def test_coverage_rejects_wrong_types() -> None:
         coverage("plan", Roster(shifts=[]))  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match="roster must be"):
         coverage(p, [])  # type: ignore[arg-type]
+
+
+def test_coverage_with_its_own_shrinkage_counts_breaks_once() -> None:
+    # The plan's 30 % shrinkage includes breaks; the roster models its break, so only the
+    # 10 % it does not model (absence, training) applies on the floor.
+    fc = [(MONDAY + i * HALF, v) for i, v in enumerate([60, 100, 160, 100])]
+    p = plan(fc, aht=180, target=TARGET, shrinkage=0.3)
+    roster = Roster(shifts=[
+        Shift(name="a", start=MONDAY, duration=2 * HOUR, agents=20,
+              breaks=[Break(after=HOUR, length=HALF)]),
+        Shift(name="b", start=MONDAY + HALF, duration=2 * HOUR, agents=8),
+    ])
+    c = coverage(p, roster, shrinkage=0.1)
+    assert [i.scheduled for i in c] == [20.0, 28.0, 8.0, 28.0]
+    for interval, req in zip(c, p, strict=True):
+        # ceil(agents / 0.9) and floor(on floor * 0.9), by hand in integers
+        assert interval.required == -(-req.agents * 10 // 9)
+        assert interval.gap == interval.scheduled - interval.required
+        assert interval.agents == int(interval.scheduled) * 9 // 10
+        expected = performance(Workload(volume=req.volume or 0, aht=180, interval=HALF),
+                               interval.agents, answer_within=20).service_level
+        assert interval.service_level == pytest.approx(expected)
+    # Less shrinkage on the floor: never fewer productive agents than the default gives.
+    default = coverage(p, roster)
+    assert all(a.agents >= b.agents for a, b in zip(c, default, strict=True))
+    assert all(a.required <= b.required for a, b in zip(c, default, strict=True))
+    # Naming the plan's own shrinkage is the default.
+    assert coverage(p, roster, shrinkage=0.3) == default
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, float("nan"), "0.1"])
+def test_coverage_rejects_bad_shrinkage(bad: object) -> None:
+    p = plan([(MONDAY, 5)], aht=180, target=TARGET)
+    with pytest.raises(CareKitError, match="shrinkage"):
+        coverage(p, Roster(shifts=[]), shrinkage=bad)  # type: ignore[arg-type]

@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--roster", type=pathlib.Path, default=None, metavar="ROSTER.csv",
                         help="CSV of shifts (shift,start,hours,agents,breaks,recurrence) "
                         "to check coverage")
+    parser.add_argument("--roster-shrinkage", type=float, default=None, metavar="S",
+                        help="with --roster: the shrinkage the roster does not model (its "
+                        "breaks are already off the floor), in [0, 1); default --shrinkage")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.add_argument("--chart", type=pathlib.Path, default=None, metavar="FILE.png|svg",
                         help="draw required vs rostered agents (needs carekit[plot])")
@@ -212,7 +215,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     p = plan(forecast, aht=args.aht, target=target, shrinkage=args.shrinkage,
              interval=_interval(args, forecast), patience=args.patience,
              concurrency=args.concurrency)
-    cov = coverage(p, read_roster(args.roster)) if args.roster is not None else None
+    cov = (
+        coverage(p, read_roster(args.roster), shrinkage=args.roster_shrinkage)
+        if args.roster is not None else None
+    )
     if args.chart is not None:
         save_chart(args.chart, p, cov)
     if args.format == "json":

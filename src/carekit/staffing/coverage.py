@@ -13,7 +13,7 @@ import attrs
 from carekit.errors import CareKitError
 from carekit.staffing._exact import exact
 from carekit.staffing.plan import StaffingPlan
-from carekit.staffing.requirements import _performance
+from carekit.staffing.requirements import _performance, check_shrinkage
 from carekit.staffing.roster import Roster
 from carekit.staffing.workload import Workload
 
@@ -27,7 +27,9 @@ class CoverageInterval:
     Attributes:
         start: the interval's start.
         volume: forecast volume.
-        required: agents to schedule (the plan's ``scheduled`` for the interval).
+        required: people to schedule: the plan's ``scheduled`` for the interval, or, when
+            :func:`coverage` is given its own ``shrinkage``, the plan's ``agents`` grossed up
+            by that shrinkage instead.
         scheduled: people the roster puts on the floor (time-averaged over the interval,
             breaks excluded).
         gap: ``scheduled - required``; negative means short.
@@ -85,24 +87,33 @@ class Coverage:
         return buf.getvalue()
 
 
-def coverage(plan: StaffingPlan, roster: Roster) -> Coverage:
+def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = None) -> Coverage:
     """Compare a roster with a plan: per interval on-floor headcount, gap and service level.
 
     The roster's headcount on the floor (breaks removed, averaged over the interval) is set
-    against the plan's ``scheduled``. The rest of shrinkage (absence, training, ...) still
-    applies: the productive agents are ``floor(rostered * (1 - shrinkage))``, computed
+    against the people to schedule, ``required``. Shrinkage then still applies to the people
+    on the floor: the productive agents are ``floor(rostered * (1 - shrinkage))``, computed
     exactly, and the interval's service level is what they achieve on its forecast. The
     period's service level weights each interval by its volume.
+
+    By default ``shrinkage`` is the plan's and ``required`` is the plan's ``scheduled``. A
+    plan's shrinkage usually includes breaks; a roster whose shifts model their breaks
+    (:class:`Break`) already takes them off the floor, so give ``shrinkage`` only the part
+    the roster does not model (absence, training, ...). Then ``required`` is
+    ``ceil(agents / (1 - shrinkage))`` of the plan's ``agents``, and breaks are not counted
+    twice.
 
     Args:
         plan: a :class:`StaffingPlan`.
         roster: a :class:`Roster`.
+        shrinkage: the share of on-floor time lost to what the roster does not model, in
+            ``[0, 1)``; None (default): the plan's shrinkage.
 
     Returns:
         A :class:`Coverage`.
 
     Raises:
-        CareKitError: arguments of the wrong type.
+        CareKitError: arguments of the wrong type, or ``shrinkage`` outside ``[0, 1)``.
 
     Examples:
         >>> import datetime as dt
@@ -114,6 +125,15 @@ def coverage(plan: StaffingPlan, roster: Roster) -> Coverage:
         >>> c = coverage(p, r)
         >>> [i.gap for i in c], c.intervals_under_target
         ([2.0, -4.0], 1)
+
+        The same shift with a modelled half-hour break, and 10 % shrinkage besides:
+
+        >>> from carekit.staffing import Break
+        >>> lunch = Break(after=dt.timedelta(hours=4), length=dt.timedelta(minutes=30))
+        >>> r = Roster(shifts=[Shift(name="day", start=nine, duration=8 * 3600, agents=22,
+        ...                          breaks=[lunch])])
+        >>> [(i.required, i.agents) for i in coverage(p, r, shrinkage=0.1)]
+        [(16, 19), (20, 19)]
     """
     if not isinstance(plan, StaffingPlan):
         msg = f"plan must be a carekit.staffing.StaffingPlan (got {plan!r})"
@@ -121,8 +141,11 @@ def coverage(plan: StaffingPlan, roster: Roster) -> Coverage:
     if not isinstance(roster, Roster):
         msg = f"roster must be a carekit.staffing.Roster (got {roster!r})"
         raise CareKitError(msg)
+    shrink = check_shrinkage(plan.shrinkage if shrinkage is None else shrinkage)
+    own = shrinkage is not None
+    keep = 1 - shrink
+    p, q = shrink.numerator, shrink.denominator
     target = plan.target
-    keep = 1 - exact(plan.shrinkage)
     out: list[CoverageInterval] = []
     weighted = 0.0
     total_volume = 0.0
@@ -138,9 +161,11 @@ def coverage(plan: StaffingPlan, roster: Roster) -> Coverage:
         meets = sl >= target.service_level and (
             target.max_occupancy is None or volume == 0 or perf.occupancy <= target.max_occupancy
         )
+        # ceil(agents / (1 - p/q)) = ceil(agents q / (q - p)), in integers
+        required = -(-req.agents * q // (q - p)) if own else req.scheduled
         out.append(CoverageInterval(
-            start=req.start, volume=volume, required=req.scheduled, scheduled=rostered,
-            gap=rostered - req.scheduled, agents=agents, service_level=sl, meets_target=meets,
+            start=req.start, volume=volume, required=required, scheduled=rostered,
+            gap=rostered - required, agents=agents, service_level=sl, meets_target=meets,
         ))
         weighted += sl * volume
         total_volume += volume
