@@ -284,6 +284,31 @@ def test_adjust_promise_takes_the_latest_promised_date() -> None:
     assert make_carekit().adjust_promise(base) is base
 
 
+def test_adjust_promise_recounts_the_padding_on_the_promises_calendar() -> None:
+    from carekit.calendar import BusinessCalendar
+    from carekit.promises import PaddedEstimator
+
+    calendar = BusinessCalendar(holidays=[dt.date(2026, 12, 25), dt.date(2026, 12, 28)])
+    at = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone.utc)
+    base = PaddedEstimator().promise(at, calendar=calendar, expected=12)
+    assert (base.expected, base.promised, base.padding) == (
+        dt.date(2026, 12, 17), dt.date(2026, 12, 23), 4)
+
+    class Peak:
+        @hookimpl
+        def carekit_adjust_promise(self, promise: Any) -> Any:
+            # Thu 24, (Fri 25 holiday), Mon 28 holiday, Tue 29, Wed 30: three business days
+            return attrs.evolve(promise, promised=dt.date(2026, 12, 30))
+
+    adjusted = make_carekit(Peak()).adjust_promise(base)
+    assert adjusted.promised == dt.date(2026, 12, 30)
+    assert adjusted.padding == 4 + 3
+    assert adjusted.expected == base.expected and adjusted.calendar is calendar
+    # Without a calendar on the promise, the plugin's padding stands as given.
+    bare = attrs.evolve(base, calendar=None)
+    assert make_carekit(Peak()).adjust_promise(bare).padding == 4
+
+
 def test_adjust_promise_refuses_a_date_before_the_estimate() -> None:
     base = _Promise(expected=dt.date(2026, 12, 1), promised=dt.date(2026, 12, 5))
 

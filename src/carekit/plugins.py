@@ -152,6 +152,9 @@ class CareKit:
 
         When several plugins answer, the latest promised date wins. A plugin can pad a
         promise but never make it earlier than the internal estimate (``promise.expected``).
+        A plugin need only move ``promised``: when the promise carries its business calendar
+        (estimators' promises do), the winner's ``padding`` is recounted on it, as the
+        business days between ``expected`` and ``promised``.
 
         Raises:
             PluginError: a plugin raised, returned something other than a promise, or
@@ -178,6 +181,11 @@ class CareKit:
                 raise PluginError(msg, plugins=[plugin_name])
             if result.promised > best.promised:
                 best = result
+        calendar = getattr(best, "calendar", None)
+        if best is not promise and calendar is not None:
+            padding = calendar.business_days_between(best.expected, best.promised)
+            if padding != best.padding:
+                best = attrs.evolve(best, padding=padding)
         return best
 
     def recovery_actions(self, journey: Journey, friction: float) -> list[Touchpoint]:

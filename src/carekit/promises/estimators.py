@@ -527,8 +527,11 @@ class PaddedEstimator(_Learned):
             ordered_at: when the order is placed (timezone-aware).
             calendar: the business calendar (default: the one fitted on, else Mon-Fri UTC).
             segment: the order's segment (unknown ones use their nearest known parent).
-            expected: the expected lead time in business days (or the expected date);
-                required when the estimator was not fitted.
+            expected: the expected lead time: business days (an int), the expected date,
+                or a timedelta of calendar time counted from the day the order counts from
+                (the cut-off applies), turned into the business days up to the day it ends
+                (holidays inside it are not business days: three weeks over Christmas may
+                be 13 business days). Required when the estimator was not fitted.
 
         Returns:
             A :class:`Promise` with ``promised`` = expected lead × ``factor``.
