@@ -19,7 +19,7 @@ from carekit.channels import BuiltinChannels, Channel
 from carekit.errors import CareKitError, PluginError
 
 if TYPE_CHECKING:
-    from carekit.journeys import Journey, JourneyDefinition, Touchpoint
+    from carekit.journeys import DispatchReport, Journey, JourneyDefinition, Touchpoint
     from carekit.promises import Promise
 
 __all__ = ["ENTRY_POINT_GROUP", "CareKit", "ObserverFailure"]
@@ -223,7 +223,7 @@ class CareKit:
                 failures.append(ObserverFailure(plugin=impl.plugin_name, error=exc))
         return failures
 
-    def dispatch(self, store: Any, *, now: Any, **options: Any) -> Any:
+    def dispatch(self, store: Any, *, now: Any, **options: Any) -> DispatchReport:
         """Deliver the touchpoints owed in ``store`` through the channel plugins.
 
         See :func:`carekit.journeys.dispatch` for the options and the returned

@@ -158,6 +158,19 @@ def test_a_journey_without_a_channel_uses_the_default(store: Any) -> None:
     assert [d.touchpoint.journey_id for d in sms.deliveries] == ["order-2"]
 
 
+def test_no_channel_anywhere_is_reported_and_retried(store: Any) -> None:
+    email = RecordingChannel("email", register=False)
+    _acknowledged(store, channel=None)
+    report = dispatch(make_carekit(email), store, now=T0 + 2 * MINUTE, default_channel=None)
+    assert "names no channel, nor does its journey, and dispatch has no default_channel" in (
+        report.errors[0])
+    assert report.failed[0].channel == "" and report.dead == ()
+    assert email.deliveries == []
+    # Retried later, with a channel this time: delivered.
+    later = dispatch(make_carekit(email), store, now=T0 + HOUR)
+    assert [a.channel for a in later.sent] == ["email"]
+
+
 class Declines:
     @hookimpl
     def carekit_deliver_touchpoint(self, channel: Channel) -> DeliveryResult | None:

@@ -229,6 +229,13 @@ def _deliver(
     """
     tp = item.touchpoint
     channel = kit.channels.get(channel_name)
+    if channel is None and not channel_name:
+        error = (
+            f"touchpoint {tp.name!r} of journey {tp.journey_id!r} names no channel, nor does "
+            "its journey, and dispatch has no default_channel"
+        )
+        errors.append(error)
+        return None, error, False
     if channel is None:
         error = (
             f"touchpoint {tp.name!r} of journey {tp.journey_id!r} is for channel "
