@@ -49,6 +49,32 @@ def test_recurring_weekday_shift_via_rrule_string_and_object() -> None:
         assert week == [2.0, 2.0, 2.0, 2.0, 2.0, 0.0, 0.0]
 
 
+def test_a_roster_on_a_calendar_is_closed_on_its_holidays_and_non_workdays() -> None:
+    from carekit.calendar import BusinessCalendar
+
+    daily = Shift(name="day", start=MONDAY, duration=8 * HOUR, agents=2, recurrence="FREQ=DAILY")
+    # Closed on Wednesday 5 March (a holiday) and on Sundays (not a workday).
+    shop = BusinessCalendar(workdays=range(6), holidays=[dt.date(2025, 3, 5)], tz=LONDON)
+    r = Roster(shifts=[daily], calendar=shop)
+    days = [MONDAY + d * dt.timedelta(days=1) for d in range(7)]
+    assert [r.on_duty(day, day + HALF) for day in days] == [2.0, 2.0, 0.0, 2.0, 2.0, 2.0, 0.0]
+    assert [Roster(shifts=[daily]).on_duty(day, day + HALF) for day in days] == [2.0] * 7
+    # An overnight shift belongs to the day it starts on.
+    night = Shift(name="night", start=MONDAY.replace(hour=22), duration=8 * HOUR,
+                  recurrence="FREQ=DAILY")
+    wednesday_five = dt.datetime(2025, 3, 5, 5, tzinfo=LONDON)  # Tuesday night's shift
+    thursday_five = dt.datetime(2025, 3, 6, 5, tzinfo=LONDON)  # Wednesday night's: closed
+    nights = Roster.from_shifts([night], calendar=shop)
+    assert nights.on_duty(wednesday_five, wednesday_five + HALF) == 1.0
+    assert nights.on_duty(thursday_five, thursday_five + HALF) == 0.0
+    assert nights.calendar is shop
+
+
+def test_a_roster_refuses_a_calendar_of_the_wrong_type() -> None:
+    with pytest.raises(CareKitError, match="calendar must be a carekit.calendar.BusinessCalendar"):
+        Roster(shifts=[], calendar="Mon-Fri")  # type: ignore[arg-type]
+
+
 def test_recurring_shift_keeps_wall_clock_across_dst() -> None:
     # British Summer Time starts on 30 March 2025: the 08:00 shift is still at 08:00 local.
     s = Shift(name="day", start=MONDAY, duration=HOUR, recurrence="FREQ=DAILY")

@@ -10,6 +10,7 @@ import attrs
 from dateutil import rrule
 
 from carekit import _validate
+from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
 
 __all__ = ["Break", "Roster", "Shift"]
@@ -158,9 +159,26 @@ class Shift:
         return spans
 
 
+def _calendar(value: Any) -> BusinessCalendar | None:
+    if value is None or isinstance(value, BusinessCalendar):
+        return value
+    msg = f"calendar must be a carekit.calendar.BusinessCalendar or None (got {value!r})"
+    raise CareKitError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class Roster:
     """The shifts planned for a period.
+
+    Args:
+        shifts: the :class:`Shift` objects.
+        calendar: when given, a shift occurrence that starts on a day that is not a business
+            day of this calendar (a holiday, or not one of its workdays) does not happen: the
+            shop is closed. Otherwise every occurrence of every shift's rule happens.
+
+    Raises:
+        CareKitError: a shift that is not a :class:`Shift`, a calendar that is not a
+            :class:`~carekit.calendar.BusinessCalendar`.
 
     Examples:
         >>> import datetime as dt
@@ -168,9 +186,18 @@ class Roster:
         >>> roster = Roster(shifts=[Shift(name="day", start=nine, duration=3600 * 8, agents=4)])
         >>> roster.on_duty(nine, nine + dt.timedelta(minutes=30))
         4.0
+
+        Closed on a holiday:
+
+        >>> from carekit.calendar import BusinessCalendar
+        >>> closed = BusinessCalendar(holidays=[dt.date(2025, 3, 3)])
+        >>> shut = Roster(shifts=roster.shifts, calendar=closed)
+        >>> shut.on_duty(nine, nine + dt.timedelta(hours=1))
+        0.0
     """
 
     shifts: tuple[Shift, ...] = attrs.field(converter=_shifts)
+    calendar: BusinessCalendar | None = attrs.field(default=None, converter=_calendar)
 
     def __iter__(self) -> Iterator[Shift]:
         return iter(self.shifts)
@@ -186,8 +213,11 @@ class Roster:
         start = start.astimezone(dt.timezone.utc)
         end = end.astimezone(dt.timezone.utc)
         total = dt.timedelta(0)
+        calendar = self.calendar
         for shift in self.shifts:
             for occurrence in shift.occurrences(start, end):
+                if calendar is not None and not calendar.is_business_day(occurrence):
+                    continue
                 for a, b in shift.on_floor(occurrence):
                     a_utc = a.astimezone(dt.timezone.utc)
                     b_utc = b.astimezone(dt.timezone.utc)
@@ -197,6 +227,8 @@ class Roster:
         return total / (end - start)
 
     @classmethod
-    def from_shifts(cls, shifts: Iterable[Shift]) -> Roster:
-        """A roster from any iterable of shifts."""
-        return cls(shifts=tuple(shifts))
+    def from_shifts(
+        cls, shifts: Iterable[Shift], calendar: BusinessCalendar | None = None
+    ) -> Roster:
+        """A roster from any iterable of shifts (closed on ``calendar``'s non-business days)."""
+        return cls(shifts=tuple(shifts), calendar=calendar)
