@@ -62,6 +62,35 @@ def test_demo_shows_channels_and_the_calendar(tmp_path: pathlib.Path) -> None:
     assert "by Tue 29 Dec 09:30" in text
 
 
+def test_demo_leaves_the_sample_files_for_the_other_commands(tmp_path: pathlib.Path) -> None:
+    status, text = _run("demo", "--workdir", str(tmp_path))
+    assert status == 0
+    samples = tmp_path / "samples"
+    assert sorted(p.name for p in samples.iterdir()) == [
+        "journeys_events.csv", "metrics_responses.csv", "promises_orders.csv",
+        "staffing_forecast.csv", "staffing_roster.csv",
+    ]
+    assert f"The sample data is in {samples}" in text
+    # The journey store was closed cleanly: no write-ahead log left beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "journeys.db", "samples", "staffing_plan.csv"]
+    # The commands the docs show run on them.
+    status, text = _run("promise", str(samples / "promises_orders.csv"), "--segment",
+                        "product", "--backtest")
+    assert status == 0 and "Walk-forward backtest" in text
+    status, text = _run("metrics", str(samples / "metrics_responses.csv"), "--score-column",
+                        "nps", "--by", "store", "--compare-periods")
+    assert status == 0 and "east" in text
+    status, text = _run("staffing", str(samples / "staffing_forecast.csv"), "--aht", "300",
+                        "--service-level", "80/20", "--roster",
+                        str(samples / "staffing_roster.csv"))
+    assert status == 0 and "coverage:" in text
+    status, text = _run("journey", "replay", str(samples / "journeys_events.csv"))
+    assert status == 0
+    # Running it again into the same folder is fine.
+    assert _run("demo", "--workdir", str(tmp_path))[0] == 0
+
+
 @pytest.mark.slow
 def test_the_installed_command_runs_the_demo_from_any_folder(tmp_path: pathlib.Path) -> None:
     done = subprocess.run(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.resources
 import os
 import pathlib
 import sys
@@ -39,6 +40,15 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 #: demo sections in the order they are shown
+#: The bundled sample files ``carekit demo`` leaves in its folder, for the other commands.
+_SAMPLES = (
+    "journeys_events.csv",
+    "metrics_responses.csv",
+    "promises_orders.csv",
+    "staffing_forecast.csv",
+    "staffing_roster.csv",
+)
+
 _DEMO_SECTIONS = (
     "carekit._demo",
     "carekit.journeys._cli",
@@ -71,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "embedded SQLite journey store in a temporary folder (or --workdir).",
     )
     demo.add_argument("--workdir", type=pathlib.Path, default=None,
-                      help="keep the demo's SQLite store and outputs in this folder")
+                      help="keep the demo's SQLite store, outputs and sample CSV files "
+                      "(in DIR/samples) in this folder")
     for command, (module_name, help_text) in _COMMANDS.items():
         module = _module(module_name)
         if module is None:
@@ -85,19 +96,33 @@ def run_demo(out: TextIO, workdir: pathlib.Path | None = None) -> int:
     """Run every demo section, writing to ``out``."""
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="carekit-demo-") as tmp:
-            status = run_demo(out, pathlib.Path(tmp))
+            _run_sections(out, pathlib.Path(tmp))
         out.write(
             "The demo's files (journey store, staffing plan) were in a temporary folder, now "
-            "removed; run `carekit demo --workdir DIR` to keep them.\n"
+            "removed; run `carekit demo --workdir DIR` to keep them, with the sample CSV "
+            "files to try the other commands on.\n"
         )
-        return status
+        return 0
     workdir.mkdir(parents=True, exist_ok=True)
+    _run_sections(out, workdir)
+    samples = workdir / "samples"
+    samples.mkdir(exist_ok=True)
+    for source in _SAMPLES:
+        data = (importlib.resources.files("carekit") / "data" / source).read_bytes()
+        (samples / source).write_bytes(data)
+    out.write(
+        f"The sample data is in {samples}: try\n"
+        f"  carekit promise {samples / 'promises_orders.csv'} --segment product --backtest\n"
+    )
+    return 0
+
+
+def _run_sections(out: TextIO, workdir: pathlib.Path) -> None:
     for name in _DEMO_SECTIONS:
         module = _module(name)
         if module is not None:
             module.demo(out, workdir)
             out.write("\n")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -24,7 +24,6 @@ import attrs
 
 from carekit.errors import CareKitError
 from carekit.journeys.definition import JourneyDefinition
-from carekit.journeys.diagrams import format_within
 from carekit.journeys.events import Event
 from carekit.journeys.journey import Journey
 from carekit.journeys.replay import _fold
@@ -485,7 +484,7 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
                                                  id="order-1001/9"))
         out.write(f"  close again (same id) -> ignored by the store: still version "
                   f"{again.version}\n")
-    with SQLiteJourneyStore(db, read_only=True) as reopened:
+    with SQLiteJourneyStore(db) as reopened:
         stored = reopened.load("order-1001")
         entries = reopened.outbox("order-1001")
     sent_names = [e.name for e in entries if e.status == "sent"]
@@ -512,5 +511,3 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     out.write(f"  journeys needing service recovery (friction >= "
               f"{order.friction.threshold:g}): {', '.join(j.journey_id for j in rough) or 'none'}"
               f"\n")
-    deadline = order.deadlines[0]
-    out.write(f"  acknowledgement owed within {format_within(deadline.within)} of placing\n")
