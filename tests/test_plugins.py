@@ -239,6 +239,19 @@ def test_an_entry_point_that_fails_to_import_is_named(monkeypatch: pytest.Monkey
         CareKit()
 
 
+def test_a_hook_with_arguments_the_spec_lacks_is_refused_by_its_readable_name() -> None:
+    class BadArg:
+        @hookimpl
+        def carekit_register_channels(self, nonsense: object) -> list[Any]:
+            return []
+
+    with pytest.raises(PluginError) as err:
+        CareKit(load_entrypoints=False, plugins=[BadArg()])
+    assert str(err.value).startswith("plugin 'BadArg' is not valid: ")
+    assert "nonsense" in str(err.value) and " object at 0x" not in str(err.value)
+    assert err.value.plugins == ("BadArg",)
+
+
 def test_a_misspelled_hook_in_an_entry_point_plugin_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     class Typo:
         @hookimpl

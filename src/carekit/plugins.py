@@ -243,8 +243,8 @@ class CareKit:
         try:
             registered = self._pm.register(plugin, name)
         except pluggy.PluginValidationError as exc:
-            msg = f"plugin {exc.plugin!r} is not valid: {exc}"
-            raise PluginError(msg, plugins=[str(exc.plugin)]) from exc
+            msg = f"plugin {name!r} is not valid: {exc}"
+            raise PluginError(msg, plugins=[name]) from exc
         except ValueError as exc:  # pluggy: already registered / name taken
             msg = f"cannot register plugin {name or plugin!r}: {exc}"
             raise PluginError(msg, name=name) from exc

@@ -78,3 +78,16 @@ def test_compare_errors() -> None:
         compare(NPS().add(1), NPS().add(2), method="bayes")  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match="confidence"):
         compare(NPS().add(1), NPS().add(2), confidence=95)
+
+
+def test_printed_values_share_one_precision() -> None:
+    from carekit.metrics import Comparison, Estimate
+
+    c = Comparison(difference=16.0, low=-6.656, high=37.7, p_value=0.17)
+    assert str(c) == "+16.0 (95% CI -6.7 to +37.7, p = 0.17)"
+    small = Comparison(difference=0.05, low=-0.01234, high=0.1123, p_value=0.2)
+    assert str(small) == "+0.05 (95% CI -0.01234 to +0.1123, p = 0.2)"
+    e = Estimate(value=5.234, low=-4.123, high=14.6, n=40)
+    assert str(e) == "5.2 (95% CI -4.1 to 14.6, n = 40)"
+    assert str(Estimate(value=0.8571, low=0.4869, high=0.9743, n=7)) == (
+        "0.8571 (95% CI 0.4869 to 0.9743, n = 7)")

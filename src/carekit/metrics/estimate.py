@@ -7,8 +7,10 @@ import attrs
 __all__ = ["Comparison", "Estimate"]
 
 
-def _fmt(x: float, sign: str = "") -> str:
-    return f"{x:{sign}.1f}" if abs(x) >= 10 else f"{x:{sign}.4g}"
+def _fmt(*xs: float, sign: str = "") -> list[str]:
+    """``xs`` in one style: one decimal when any is 10 or more in size, else 4 digits."""
+    spec = f"{sign}.1f" if max(abs(x) for x in xs) >= 10 else f"{sign}.4g"
+    return [f"{x:{spec}}" for x in xs]
 
 
 @attrs.frozen
@@ -58,10 +60,8 @@ class Estimate:
         if self.value is None or self.low is None or self.high is None:
             return f"no data (n = {self.n})"
         pct = round(self.confidence * 100, 6)
-        return (
-            f"{_fmt(self.value)} ({pct:g}% CI {_fmt(self.low)} to {_fmt(self.high)}, "
-            f"n = {self.n})"
-        )
+        value, low, high = _fmt(self.value, self.low, self.high)
+        return f"{value} ({pct:g}% CI {low} to {high}, n = {self.n})"
 
 
 @attrs.frozen
@@ -99,8 +99,5 @@ class Comparison:
 
     def __str__(self) -> str:
         pct = round(self.confidence * 100, 6)
-        return (
-            f"{_fmt(self.difference, '+')} ({pct:g}% CI {_fmt(self.low, '+')} to "
-            f"{_fmt(self.high, '+')}, "
-            f"p = {self.p_value:.3g})"
-        )
+        difference, low, high = _fmt(self.difference, self.low, self.high, sign="+")
+        return f"{difference} ({pct:g}% CI {low} to {high}, p = {self.p_value:.3g})"
