@@ -243,8 +243,9 @@ class CareKit:
         try:
             registered = self._pm.register(plugin, name)
         except pluggy.PluginValidationError as exc:
-            msg = f"plugin {name!r} is not valid: {exc}"
-            raise PluginError(msg, plugins=[name]) from exc
+            label = name or self._readable_name(plugin)
+            msg = f"plugin {label!r} is not valid: {exc}"
+            raise PluginError(msg, plugins=[label]) from exc
         except ValueError as exc:  # pluggy: already registered / name taken
             msg = f"cannot register plugin {name or plugin!r}: {exc}"
             raise PluginError(msg, name=name) from exc
