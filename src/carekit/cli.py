@@ -39,7 +39,6 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "carekit.journeys._cli", "list, draw and replay customer journeys; dispatch touchpoints"
     ),
 }
-#: demo sections in the order they are shown
 #: The bundled sample files ``carekit demo`` leaves in its folder, for the other commands.
 _SAMPLES = (
     "journeys_events.csv",
@@ -48,7 +47,7 @@ _SAMPLES = (
     "staffing_forecast.csv",
     "staffing_roster.csv",
 )
-
+#: demo sections in the order they are shown
 _DEMO_SECTIONS = (
     "carekit._demo",
     "carekit.journeys._cli",

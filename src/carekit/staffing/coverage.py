@@ -13,7 +13,7 @@ import attrs
 from carekit.errors import CareKitError
 from carekit.staffing._exact import exact
 from carekit.staffing.plan import StaffingPlan
-from carekit.staffing.requirements import _performance, check_shrinkage
+from carekit.staffing.requirements import _performance, check_shrinkage, gross_up
 from carekit.staffing.roster import Roster
 from carekit.staffing.workload import Workload
 
@@ -161,8 +161,7 @@ def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = No
         meets = sl >= target.service_level and (
             target.max_occupancy is None or volume == 0 or perf.occupancy <= target.max_occupancy
         )
-        # ceil(agents / (1 - p/q)) = ceil(agents q / (q - p)), in integers
-        required = -(-req.agents * q // (q - p)) if own else req.scheduled
+        required = gross_up(req.agents, p, q) if own else req.scheduled
         out.append(CoverageInterval(
             start=req.start, volume=volume, required=required, scheduled=rostered,
             gap=rostered - required, agents=agents, service_level=sl, meets_target=meets,

@@ -19,6 +19,7 @@ __all__ = [
     "capacity",
     "check_shrinkage",
     "check_target",
+    "gross_up",
     "max_traffic",
     "performance",
     "required_agents",
@@ -52,6 +53,14 @@ def check_shrinkage(value: Any) -> Fraction:
         msg = f"shrinkage must lie in [0, 1) (got {value!r})"
         raise CareKitError(msg)
     return exact(value)
+
+
+def gross_up(agents: int, p: int, q: int) -> int:
+    """People to schedule for ``agents`` at shrinkage ``p/q``: ``ceil(agents / (1 - p/q))``.
+
+    Computed as ``ceil(agents q / (q - p))`` in integers, so it is exact.
+    """
+    return -(-agents * q // (q - p))
 
 
 def _performance(w: Workload, agents: int, answer_within: dt.timedelta | None) -> Performance:
@@ -389,9 +398,7 @@ class _Solver:
             perf = _performance(w, agents, t.answer_within)
         else:
             agents, perf = self._erlang_c(w.volume, a, w)
-        # ceil(agents / (1 - p/q)) = ceil(agents q / (q - p)), in integers
-        q = self.shrink_q
-        scheduled = -(-agents * q // (q - self.shrink_p))
+        scheduled = gross_up(agents, self.shrink_p, self.shrink_q)
         return Requirement(agents=agents, scheduled=scheduled, performance=perf, start=start,
                            volume=volume)
 
@@ -400,8 +407,7 @@ class _Solver:
         if volume == 0.0 or self.erlang_a or self.level >= 1.0:
             return self.requirement(self.template._with_volume(volume), start, volume)
         agents, perf = self._erlang_c(volume, volume * self.aht / self.interval, None)
-        q = self.shrink_q
-        scheduled = -(-agents * q // (q - self.shrink_p))
+        scheduled = gross_up(agents, self.shrink_p, self.shrink_q)
         return Requirement(agents=agents, scheduled=scheduled, performance=perf, start=start,
                            volume=volume)
 
