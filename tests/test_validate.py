@@ -28,6 +28,20 @@ def test_finite_rejects_non_numbers(bad: object) -> None:
         v.finite("volume", bad)
 
 
+def test_finite_rejects_numbers_too_large_for_a_float() -> None:
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for huge in (10**400, -(10**400), Fraction(10**400, 3)):
+        with pytest.raises(CareKitError, match="volume must be a finite number"):
+            v.finite("volume", huge)
+    with pytest.raises(CareKitError, match=r"\(401 characters\)"):
+        v.finite("volume", 10**400)
+    assert v.finite("volume", 10**300) == 1e300
+    with pytest.raises(CareKitError, match="volume must be a real number"):
+        v.finite("volume", Decimal("1e400"))  # not a numbers.Real
+
+
 def test_sign_checks() -> None:
     assert v.non_negative("x", 0) == 0.0
     assert v.positive("x", 0.5) == 0.5

@@ -49,11 +49,23 @@ def finite(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         msg = f"{name} must be a real number (got {value!r})"
         raise _fail(msg)
-    f = float(value)
+    try:
+        f = float(value)
+    except (OverflowError, ValueError, ArithmeticError):  # e.g. 10**400, Decimal("sNaN")
+        f = math.nan
     if not math.isfinite(f):
-        msg = f"{name} must be a finite number (got {value!r})"
+        msg = f"{name} must be a finite number (got {_short(value)})"
         raise _fail(msg)
     return f
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short when it is long (a 400-digit integer, say)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past the digit limit of int-to-str conversion
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 60 else f"{text[:25]}...{text[-10:]} ({len(text)} characters)"
 
 
 def non_negative(name: str, value: Any) -> float:
