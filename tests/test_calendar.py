@@ -520,3 +520,23 @@ def test_add_business_days_takes_the_design_keywords() -> None:
     assert cal.add_business_days(dt=friday, n=1) == dt.date(2026, 11, 23)
     with pytest.raises(CareKitError, match="dt must be a timezone-aware datetime"):
         cal.add_business_days(dt=dt.datetime(2026, 11, 20, 9), n=1)
+
+
+def test_a_business_day_count_too_large_for_a_float_is_refused() -> None:
+    cal = BusinessCalendar()
+    day = dt.date(2024, 1, 1)
+    with pytest.raises(CareKitError, match="would fall after 9999-12-31"):
+        cal.add_business_days(day, 10**400)
+    with pytest.raises(CareKitError, match="would fall before 0001-01-01"):
+        cal.add_business_days(day, -(10**400))
+
+
+def test_a_result_that_cannot_be_expressed_in_utc_is_refused() -> None:
+    # 00:00 UTC on 31 Dec 9999 is 19:00 the day before in New York, after the 14:00 cut-off:
+    # the start day is 31 Dec 9999 at 19:00 local, which is already the year 10000 in UTC.
+    cal = BusinessCalendar(tz="America/New_York", cutoff=dt.time(14))
+    with pytest.raises(CareKitError, match=r"9999-12-31T19:00:00 in America/New_York, would fall "
+                                           r"outside the years 1\.\.9999 in UTC"):
+        cal.add_business_days(dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc), 0)
+    assert cal.add_business_days(dt.datetime(9999, 12, 30, 12, tzinfo=cal.tz), 0) == (
+        dt.datetime(9999, 12, 30, 12, tzinfo=cal.tz))

@@ -119,3 +119,24 @@ def test_demo_in_a_temporary_folder_says_so() -> None:
     status, text = _run("demo")
     assert status == 0
     assert "--workdir DIR" in text.splitlines()[-1]
+
+
+@pytest.mark.parametrize("command", [
+    ["staffing", "--aht", "180", "--service-level", "80/20"],
+    ["promise"],
+    ["metrics", "--score-column", "nps"],
+    ["journey", "replay"],
+])
+def test_unreadable_csv_is_an_error_not_a_traceback(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"\xff\xfe\x00")
+    assert main([*command, str(latin)]) == 2
+    assert "the input is not UTF-8 text" in capsys.readouterr().err
+    huge = tmp_path / "huge.csv"
+    huge.write_text("interval_start,volume,nps,journey_id,event,at,ordered_at,delivered_at\n"
+                    + "x" * 200_000 + "\n",
+                    encoding="utf-8")
+    assert main([*command, str(huge)]) == 2
+    assert "field larger than field limit" in capsys.readouterr().err

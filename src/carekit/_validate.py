@@ -54,17 +54,17 @@ def finite(name: str, value: Any) -> float:
     except (OverflowError, ValueError, ArithmeticError):  # e.g. 10**400, Decimal("sNaN")
         f = math.nan
     if not math.isfinite(f):
-        msg = f"{name} must be a finite number (got {_short(value)})"
+        msg = f"{name} must be a finite number (got {short(value)})"
         raise _fail(msg)
     return f
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     """``repr(value)``, cut short when it is long (a 400-digit integer, say)."""
     try:
         text = repr(value)
     except ValueError:  # an int past the digit limit of int-to-str conversion
-        return f"a {type(value).__name__} too large to show"
+        return "a number too large to show"
     return text if len(text) <= 60 else f"{text[:25]}...{text[-10:]} ({len(text)} characters)"
 
 
@@ -89,10 +89,10 @@ def positive(name: str, value: Any) -> float:
 def positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     """Return ``value`` if it is an int >= ``minimum`` (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{name} must be an integer >= {minimum} (got {value!r})"
+        msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
         raise _fail(msg)
     if value < minimum:
-        msg = f"{name} must be an integer >= {minimum} (got {value!r})"
+        msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
         raise _fail(msg)
     return value
 

@@ -256,17 +256,18 @@ class BusinessCalendar:
                 f"{t.first_year}..{t.last_year}; check workdays and holidays"
             )
             raise CareKitError(msg)
+        # There cannot be more business days left than days left (checked first: ``missing``
+        # may be too large an int for the float arithmetic below).
+        if forward and (t.last_year >= MAX_YEAR or missing > _DATE.max.toordinal() - t.hi):
+            msg = f"{what}: the result would fall after {MAX_YEAR}-12-31"
+            raise CareKitError(msg)
+        if not forward and (t.first_year <= MIN_YEAR or missing > t.lo - 1):
+            msg = f"{what}: the result would fall before {MIN_YEAR:04d}-01-01"
+            raise CareKitError(msg)
         per_year = max(1.0, len(t.bd) / t.years)
         years = max(int(missing / per_year) + 2, t.years)
         if forward:
-            # There cannot be more business days left than days left.
-            if t.last_year >= MAX_YEAR or missing > _DATE.max.toordinal() - t.hi:
-                msg = f"{what}: the result would fall after {MAX_YEAR}-12-31"
-                raise CareKitError(msg)
             return self._build(t.first_year, min(MAX_YEAR, t.last_year + years))
-        if t.first_year <= MIN_YEAR or missing > t.lo - 1:
-            msg = f"{what}: the result would fall before {MIN_YEAR:04d}-01-01"
-            raise CareKitError(msg)
         return self._build(max(MIN_YEAR, t.first_year - years), t.last_year)
 
     def _shift(self, o: int, stay: bool, n: int, what: str) -> int:
@@ -318,7 +319,14 @@ class BusinessCalendar:
         if isinstance(tz, dt.timezone):
             return moved
         # A wall time in a DST gap does not exist; the UTC round trip moves it forward.
-        return moved.astimezone(dt.timezone.utc).astimezone(tz)
+        try:
+            return moved.astimezone(dt.timezone.utc).astimezone(tz)
+        except OverflowError:
+            msg = (
+                f"the result, {moved.replace(tzinfo=None).isoformat()} in {tz}, would fall "
+                f"outside the years {MIN_YEAR}..{MAX_YEAR} in UTC"
+            )
+            raise CareKitError(msg) from None
 
     # -- business days --------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ private ``_cli`` module, which provides:
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib
 import importlib.resources
 import os
@@ -148,6 +149,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 0
     except OSError as exc:
         print(f"carekit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"carekit {args.command}: error: the input is not UTF-8 text ({exc}); save the "
+              "CSV file as UTF-8", file=sys.stderr)
+        return 2
+    except csv.Error as exc:
+        print(f"carekit {args.command}: error: the input is not a CSV file carekit can read "
+              f"({exc})", file=sys.stderr)
         return 2
 
 

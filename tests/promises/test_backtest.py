@@ -121,3 +121,14 @@ def test_backtest_errors():
     with pytest.raises(CareKitError, match="now"):
         backtest(QuantileEstimator(), orders(20), now=dt.datetime(2026, 1, 1))
     assert backtest(QuantileEstimator(), []).n == 0
+
+
+def test_tradeoff_checks_its_arguments() -> None:
+    from carekit.promises import tradeoff
+
+    with pytest.raises(CareKitError, match="orders must be an iterable of Order"):
+        tradeoff(QuantileEstimator(), None)
+    with pytest.raises(CareKitError, match="targets must be an iterable of quantile targets"):
+        tradeoff(QuantileEstimator(), [], None)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="targets must be an iterable of quantile targets"):
+        tradeoff(QuantileEstimator(), [], "0.9")

@@ -388,3 +388,31 @@ def test_an_expected_date_before_the_order_is_an_error() -> None:
     at = _dt.datetime(2026, 3, 2, 9, tzinfo=_dt.timezone.utc)
     with _pytest.raises(CareKitError, match=r"expected must not be before .*2026-03-02"):
         PaddedEstimator().promise(at, calendar=BusinessCalendar(), expected=_dt.date(2026, 1, 1))
+
+
+def test_leads_past_the_end_of_the_calendar_are_refused() -> None:
+    with pytest.raises(CareKitError, match=r"expected must be at most 3,700,000 business days"):
+        PaddedEstimator().promise(T0, calendar=WEEKDAYS, expected=10**400)
+    with pytest.raises(CareKitError, match=r"expected must be at most 3,700,000 business days"):
+        PaddedEstimator().promise(T0, calendar=WEEKDAYS, expected=10**12)
+    with pytest.raises(CareKitError, match="would fall after the year 9999"):
+        PaddedEstimator(factor=1e300).promise(T0, calendar=WEEKDAYS, expected=10)
+    with pytest.raises(CareKitError, match="would fall after the year 9999"):
+        PaddedEstimator().pad(3_000_000)
+    with pytest.raises(CareKitError, match="a number too large to show"):
+        PaddedEstimator().pad(10**5000)
+    assert PaddedEstimator().pad(2_700_000) == 3_600_000
+
+
+def test_history_from_the_first_days_of_the_calendar() -> None:
+    # An order whose start day is 1 January of the year 1 has no day before it to count
+    # from; later orders in the first weeks (a window reaching back past the year 1) are fine.
+    def orders(first_day: int) -> list[tuple[dt.datetime, dt.datetime, None]]:
+        return [(dt.datetime(1, 1, first_day + i, 9, tzinfo=UTC),
+                 dt.datetime(1, 1, first_day + i + 5, 9, tzinfo=UTC), None) for i in range(5)]
+
+    end = dt.datetime(1, 2, 1, tzinfo=UTC)
+    fitted = QuantileEstimator(min_samples=1).fit(orders(2), now=end, calendar=EVERY_DAY)
+    assert fitted.promise(end).expected >= end.date()
+    with pytest.raises(CareKitError, match="orders must count from a day after 0001-01-01"):
+        QuantileEstimator(min_samples=1).fit(orders(1), now=end, calendar=EVERY_DAY)

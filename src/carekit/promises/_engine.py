@@ -37,6 +37,7 @@ from itertools import accumulate, repeat
 from operator import add, mul, sub, truediv
 from typing import Any
 
+from carekit.errors import CareKitError
 from carekit.promises.promise import Order
 
 __all__ = ["Engine", "Path", "path_of", "quantile_of"]
@@ -247,9 +248,12 @@ class Engine:
             _, i = heapq.heappop(deliveries)
             self._deliver(i)
         if self.window is not None:
-            limit = t - self.window
+            try:
+                limit: dt.datetime | None = t - self.window
+            except OverflowError:  # a window reaching back before the year 1: all inside
+                limit = None
             queue = self.in_window
-            while queue and queue[0][0] < limit:
+            while queue and limit is not None and queue[0][0] < limit:
                 _, i = queue.popleft()
                 self._expire(i)
         now = self.index(t)
@@ -353,7 +357,14 @@ class Engine:
         """
         if self.ref is None:
             first = orders[0].ordered_at if orders else now
-            self.ref = self.calendar.start_day(first) - dt.timedelta(days=1)
+            start = self.calendar.start_day(first)
+            if start == dt.date.min:  # the day before it, the engine's day 0, does not exist
+                msg = (
+                    f"orders must count from a day after {start} (got one placed "
+                    f"{first.isoformat()})"
+                )
+                raise CareKitError(msg)
+            self.ref = start - dt.timedelta(days=1)
             self.now = self.index(first)
         for order in orders:
             self.advance(order.ordered_at)

@@ -32,6 +32,7 @@ from carekit.promises.estimators import (
     _latest,
     default_calendar,
 )
+from carekit.promises.promise import as_orders
 
 __all__ = ["BacktestReport", "Outcome", "Tradeoff", "TradeoffRow", "backtest", "tradeoff"]
 
@@ -278,8 +279,11 @@ def tradeoff(
     if not isinstance(estimator, QuantileEstimator):
         msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
         raise CareKitError(msg)
+    if isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
+        msg = f"targets must be an iterable of quantile targets in (0, 1) (got {targets!r})"
+        raise CareKitError(msg)
     rows = []
-    rows_in = list(orders) if not isinstance(orders, (str, bytes)) else orders
+    rows_in = as_orders(orders, "orders")
     for target in targets:
         _validate.probability("targets", target, allow_one=False)
         est = attrs.evolve(estimator, quantile=target)

@@ -200,7 +200,14 @@ def _expected_lead(value: Any, ordered_at: dt.datetime, cal: BusinessCalendar) -
             msg = f"expected is too long a duration (got {value!r})"
             raise CareKitError(msg) from None
         return cal.business_days_between(ordered_at, ends)
-    return _validate.positive_int("expected", value, minimum=0)
+    lead = _validate.positive_int("expected", value, minimum=0)
+    if lead > _MAX_LEAD:
+        msg = (
+            f"expected must be at most {_MAX_LEAD:,} business days (no date is further away; "
+            f"got {_validate.short(value)})"
+        )
+        raise CareKitError(msg)
+    return lead
 
 
 # -- fitted state ---------------------------------------------------------------------
@@ -400,6 +407,10 @@ class _Learned:
         return fitted.entry(segment)
 
 
+#: More business days than there are days between the years 1 and 9999: no date is that far.
+_MAX_LEAD = 3_700_000
+
+
 def _ceil_to(value: float, step: int) -> int:
     whole = math.ceil(value - 1e-9)
     return -(-whole // step) * step
@@ -475,7 +486,17 @@ class PaddedEstimator(_Learned):
             >>> PaddedEstimator().pad(15)
             20
         """
-        return max(expected + self.minimum, _ceil_to(expected * self.factor, self.round_to))
+        try:
+            padded = expected * self.factor
+        except OverflowError:  # an int too large for a float
+            padded = math.inf
+        if not padded <= _MAX_LEAD:
+            msg = (
+                f"a promised lead of {_validate.short(expected)} x {self.factor:g} business "
+                "days would fall after the year 9999"
+            )
+            raise CareKitError(msg)
+        return max(expected + self.minimum, _ceil_to(padded, self.round_to))
 
     def _leads(self, cdf: Sequence[float], level: float) -> tuple[int, int, int | None, float]:
         e = quantile_of(cdf, 0.5)
