@@ -144,3 +144,34 @@ def test_bundled_sample_replays_cleanly() -> None:
     report = journeys_cli.replay_csv(order_journey(), lines)
     assert report.problems == ()
     assert len(report.journeys) == 60
+
+
+def test_deeply_nested_data_is_a_malformed_row(tmp_path: pathlib.Path) -> None:
+    # Regression: json.loads raised RecursionError on 5000 nested lists, ending the replay.
+    deep = "[" * 5000 + "]" * 5000
+    fairly_deep = "[" * 500 + "]" * 500
+    csv = tmp_path / "deep.csv"
+    csv.write_text(
+        "journey_id,event,at,data\n"
+        f'o1,place,2026-03-02T09:00:00+00:00,"{{""a"": {deep}}}"\n'
+        f'o2,place,2026-03-02T09:00:00+00:00,"{{""a"": {fairly_deep}}}"\n'
+        f'o3,place,2026-03-02T09:00:00+00:00,"{{""n"": 1{"0" * 5000}}}"\n'
+        'o4,place,2026-03-02T09:00:00+00:00,"{""a"": [[1]]}"\n',
+        encoding="utf-8",
+    )
+    status, text = run("replay", str(csv))
+    assert status == 1
+    assert (
+        "line 2: data '{\"a\": [[[[[[[[[[[[[[[[[[...]]]]]]]]}' (10007 characters) is nested "
+        "too deeply (at most 100 levels of lists and objects)"
+    ) in text
+    assert (
+        "line 3: Event data is nested too deeply or refers to itself "
+        "(lists and mappings may nest at most 100 levels deep)"
+    ) in text
+    assert (
+        "line 4: data '{\"n\": 100000000000000000...00000000}' (5008 characters) is not JSON"
+    ) in text
+    assert "Traceback" not in text
+    assert "problems: 3 (rows skipped)" in text
+    assert "1 journeys, 1 events" in text  # o4 was replayed

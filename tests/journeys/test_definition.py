@@ -9,6 +9,7 @@ import pytest
 from carekit import CareKitError, DefinitionError
 from carekit.journeys import (
     Deadline,
+    Event,
     FrictionPolicy,
     JourneyDefinition,
     Phase,
@@ -171,3 +172,118 @@ def test_contract_arguments_may_be_positional() -> None:
     assert d.touchpoints[0] == Touchpoint(name="hi", on_enter="b", within=H, channel="sms")
     assert d.deadlines[0].breach_event == "late"
     assert d.state("b").final
+
+
+def _with_friction(policy: FrictionPolicy) -> JourneyDefinition:
+    return _simple(
+        transitions=[
+            Transition(event="complain", source="a", target="a"),
+            Transition(event="go", source="a", target="b"),
+        ],
+        friction=policy,
+    )
+
+
+def test_half_life_in_seconds_is_a_duration_like_within() -> None:
+    # Regression: a number was kept as it was and friction_at raised TypeError.
+    policy = FrictionPolicy(half_life=3600, moments={"complain": 2.0})
+    assert policy.half_life == dt.timedelta(hours=1)
+    assert policy == FrictionPolicy(half_life=H, moments={"complain": 2.0})
+    t0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+    journey = _with_friction(policy).start("j", at=t0)
+    journey = journey.apply(Event("complain", at=t0)).journey
+    assert journey.friction_at(t0 + H) == pytest.approx(1.0)
+    assert FrictionPolicy(half_life=90.5).half_life == dt.timedelta(seconds=90.5)
+
+
+@pytest.mark.parametrize(
+    ("half_life", "match"),
+    [
+        ("1 day", r"FrictionPolicy half_life must be a datetime.timedelta or a number of seconds"),
+        (0, "FrictionPolicy half_life must be a positive duration"),
+        (-5, "FrictionPolicy half_life must be a non-negative duration"),
+        (10**400, "FrictionPolicy half_life must be a finite number"),
+        (1e300, "FrictionPolicy half_life is too long for a duration"),
+        (True, "FrictionPolicy half_life must be a datetime.timedelta or a number of seconds"),
+    ],
+)
+def test_bad_half_lives_are_clear_errors(half_life: object, match: str) -> None:
+    with pytest.raises(CareKitError, match=match):
+        FrictionPolicy(half_life=half_life)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("moments", "match"),
+    [
+        (None, r"FrictionPolicy moments must be a mapping of moment name to weight.*got None"),
+        ([("late", 1.0)], r"FrictionPolicy moments must be a mapping .*got \[\('late', 1.0\)\]"),
+        ({"x": "abc"}, r"FrictionPolicy moments\['x'\] must be a real number \(got 'abc'\)"),
+        ({"x": 10**400}, r"FrictionPolicy moments\['x'\] must be a finite number"),
+        ({"x": float("inf")}, r"FrictionPolicy moments\['x'\] must be a finite number"),
+        ({"x": True}, r"FrictionPolicy moments\['x'\] must be a real number \(got True\)"),
+        ({1: 1.0}, r"FrictionPolicy moments must be keyed by name \(got 1\)"),
+        ({"": 1.0}, r"FrictionPolicy moments must be keyed by name \(got ''\)"),
+    ],
+)
+def test_bad_moments_are_clear_errors(moments: object, match: str) -> None:
+    # Regression: the converter ran first and raised ValueError, TypeError or OverflowError.
+    with pytest.raises(CareKitError, match=match):
+        FrictionPolicy(moments=moments)  # type: ignore[arg-type]
+
+
+def test_moments_are_copied_as_floats() -> None:
+    source = {"late_delivery": 3, "complaint": 0.5}
+    policy = FrictionPolicy(moments=source)
+    source["late_delivery"] = 9
+    assert dict(policy.moments) == {"late_delivery": 3.0, "complaint": 0.5}
+    assert all(type(w) is float for w in policy.moments.values())
+
+
+@pytest.mark.parametrize("requires", [None, 5, 1.5])
+def test_requires_must_be_iterable(requires: object) -> None:
+    # Regression: TypeError ('NoneType' object is not iterable).
+    with pytest.raises(
+        CareKitError,
+        match=rf"Transition requires must be a data key or an iterable of data keys.*"
+        rf"\(got {requires!r}\)",
+    ):
+        Transition("e", "a", "b", requires=requires)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "kind"),
+    [
+        ("states", "State"),
+        ("transitions", "Transition"),
+        ("touchpoints", "Touchpoint"),
+        ("deadlines", "Deadline"),
+    ],
+)
+@pytest.mark.parametrize("value", [None, 5])
+def test_parts_of_a_definition_must_be_iterable(field: str, kind: str, value: object) -> None:
+    # Regression: TypeError ('NoneType' object is not iterable).
+    with pytest.raises(
+        CareKitError,
+        match=rf"JourneyDefinition {field} must be an iterable of {kind} objects, "
+        rf"such as a list \(got {value!r}\)",
+    ):
+        _simple(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"friction": 5}, "friction must be a FrictionPolicy (got 5)"),
+        ({"friction": None}, "friction must be a FrictionPolicy (got None)"),
+        ({"initial": ["a"]}, "initial must be the name of a state (got ['a'])"),
+        ({"initial": 5}, "initial must be the name of a state (got 5)"),
+        ({"description": 5}, "description must be a string (got 5)"),
+    ],
+)
+def test_wrongly_typed_options_are_definition_errors(
+    overrides: dict[str, object], problem: str
+) -> None:
+    # Regression: friction=5 raised AttributeError, initial=["a"] TypeError (unhashable).
+    with pytest.raises(DefinitionError) as info:
+        _simple(**overrides)
+    assert info.value.problems == (problem,)

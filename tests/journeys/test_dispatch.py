@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from tests.journeys._store_helpers import HOUR, MINUTE, STORE_KINDS, T0, make_store, order_events
 
-from carekit import CareKitError, hookimpl
+from carekit import CareKit, CareKitError, hookimpl
 from carekit.channels import Channel, DeliveryResult
 from carekit.journeys import DispatchReport, Event, dispatch, order_journey
 from carekit.testing import RecordingChannel, make_carekit
@@ -271,8 +272,6 @@ def test_bad_options_are_clear_errors(store: Any, option: str, value: object) ->
 
 
 def test_now_must_be_aware_and_store_a_store(store: Any) -> None:
-    import datetime as dt
-
     with pytest.raises(CareKitError, match="timezone-aware"):
         dispatch(make_carekit(), store, now=dt.datetime(2026, 3, 2))
     with pytest.raises(CareKitError, match="journey store"):
@@ -288,3 +287,58 @@ def test_delivery_then_events_keeps_the_delivery_after_reload(store: Any) -> Non
     journey = store.load("order-1")
     assert [t.name for t in journey.owed] == ["production_update"]
     assert [o.name for o in journey.overdue(T0 + 10 * HOUR)] == ["production_update"]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        (
+            {"now": dt.datetime.max.replace(tzinfo=dt.timezone.utc)},
+            r"now \+ lease is past the last datetime Python can represent \(year 9999; "
+            r"now=9999-12-31T23:59:59.999999\+00:00, lease=0:05:00\); "
+            r"pass an earlier now or a shorter lease",
+        ),
+        (
+            {"now": dt.datetime.max.replace(tzinfo=dt.timezone(dt.timedelta(hours=14)))},
+            r"now \+ lease is past the last datetime .*now=9999-12-31T23:59:59.999999\+14:00",
+        ),
+        (
+            {"now": T0, "lease": dt.timedelta.max},
+            r"now \+ lease is past the last datetime .*lease=999999999 days, 23:59:59.999999\)",
+        ),
+        (
+            {"now": T0, "max_backoff": dt.timedelta.max},
+            r"now \+ max_backoff is past the last datetime .*shorter max_backoff",
+        ),
+        (
+            {"now": T0 + HOUR, "batch_size": 2**63},
+            r"batch_size must be at most 1,000,000 touchpoints \(got 9223372036854775808\)",
+        ),
+        (
+            {"now": T0 + HOUR, "batch_size": 1_000_001},
+            r"batch_size must be at most 1,000,000 touchpoints \(got 1000001\)",
+        ),
+    ],
+)
+def test_times_and_batches_out_of_range_are_clear_errors(
+    store: Any, options: dict[str, Any], match: str
+) -> None:
+    # Regression: OverflowError (date value out of range; in SQLite, also "Python int too
+    # large to convert to SQLite INTEGER"), with one touchpoint due.
+    email = RecordingChannel("email", register=False)
+    _acknowledged(store)
+    with pytest.raises(CareKitError, match=match):
+        CareKit(load_entrypoints=False).dispatch(store, **options)
+    with pytest.raises(CareKitError, match=match):
+        dispatch(make_carekit(email), store, **options)
+    assert email.attempts == []
+    assert [e.attempts for e in store.outbox("order-1")] == [0]
+
+
+def test_the_latest_now_that_leaves_room_for_lease_and_backoff_works(store: Any) -> None:
+    email = RecordingChannel("email", register=False, fail_times=1)
+    _acknowledged(store)
+    now = dt.datetime.max.replace(tzinfo=dt.timezone.utc) - dt.timedelta(hours=6)
+    report = dispatch(make_carekit(email), store, now=now, batch_size=1_000_000)
+    [failed] = report.failed
+    assert failed.retry_at == now + MINUTE

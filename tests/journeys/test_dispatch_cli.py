@@ -145,3 +145,53 @@ def test_the_demo_keeps_the_order_in_sqlite_and_sends_each_touchpoint_once(
     out = io.StringIO()
     _cli.demo(out, tmp_path)
     assert "5 deliveries, 5 distinct idempotency keys" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("now", "message"),
+    [
+        (
+            "9999-12-31T23:59:59+00:00",
+            "carekit journey: error: now + lease is past the last datetime Python can "
+            "represent (year 9999; now=9999-12-31T23:59:59+00:00, lease=0:05:00); "
+            "pass an earlier now or a shorter lease",
+        ),
+        (
+            "9999-12-31T20:00:00-14:00",
+            "carekit journey: error: now + max_backoff is past the last datetime Python can "
+            "represent (year 9999; now=9999-12-31T20:00:00-14:00, max_backoff=6:00:00); "
+            "pass an earlier now or a shorter max_backoff",
+        ),
+    ],
+)
+def test_a_now_at_the_end_of_time_is_an_error_not_a_traceback(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], now: str, message: str
+) -> None:
+    # Regression: OverflowError traceback.
+    db = tmp_path / "j.db"
+    _store_with_orders(db, 1)
+    status, text = _run("--db", str(db), "--now", now)
+    assert (status, text) == (2, "")
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    with SQLiteJourneyStore(db) as store:
+        assert [e.attempts for e in store.outbox()] == [0]
+
+
+@pytest.mark.parametrize("size", ["100000000000000000000000", "1000001"])
+def test_a_huge_batch_size_is_a_usage_error(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], size: str
+) -> None:
+    # Regression: OverflowError (Python int too large to convert to SQLite INTEGER).
+    db = tmp_path / "j.db"
+    _store_with_orders(db, 1)
+    with pytest.raises(SystemExit) as info:
+        _run("--db", str(db), "--now", NOON, "--batch-size", size)
+    assert info.value.code == 2
+    assert (
+        f"argument --batch-size: expected a whole number from 1 to 1000000 (got '{size}')"
+        in capsys.readouterr().err
+    )
+    status, text = _run("--db", str(db), "--now", NOON, "--batch-size", "1000000")
+    assert status == 1 and "in 1 batch(es)" in text

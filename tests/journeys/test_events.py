@@ -10,7 +10,8 @@ import pickle
 import pytest
 
 from carekit import CareKitError
-from carekit.journeys import Event
+from carekit.journeys import Event, events
+from carekit.journeys.events import MAX_DEPTH, MAX_INT_DIGITS, MAX_VALUES
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -61,3 +62,86 @@ def test_data_is_read_only_json_and_picklable() -> None:
     again = pickle.loads(pickle.dumps(e))
     assert again == e
     assert hash(e) == hash(Event("ship", at=T0, id="e1", data={"other": 1}))
+
+
+def _nested(levels: int, inner: object = 1) -> object:
+    """``inner`` inside ``levels`` nested lists."""
+    value = inner
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+TOO_DEEP = (
+    r"Event data is nested too deeply or refers to itself "
+    r"\(lists and mappings may nest at most 100 levels deep\)"
+)
+
+
+def test_data_that_refers_to_itself_is_refused() -> None:
+    # Regression: RecursionError from the JSON check.
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(CareKitError, match=TOO_DEEP):
+        Event("go", at=T0, data={"a": loop})
+    mapping: dict[str, object] = {}
+    mapping["self"] = mapping
+    with pytest.raises(CareKitError, match=TOO_DEEP):
+        Event("go", at=T0, data=mapping)
+
+
+@pytest.mark.parametrize("levels", [150, 5000])
+def test_deeply_nested_data_is_refused(levels: int) -> None:
+    # Regression: 5000 nested lists raised RecursionError.
+    with pytest.raises(CareKitError, match=TOO_DEEP):
+        Event("go", at=T0, data={"a": _nested(levels)})
+    deep_mapping: object = 1
+    for _ in range(levels):
+        deep_mapping = {"k": deep_mapping}
+    with pytest.raises(CareKitError, match=TOO_DEEP):
+        Event("go", at=T0, data={"a": deep_mapping})
+
+
+def test_data_may_nest_exactly_max_depth_levels() -> None:
+    # The data mapping is the first level: 99 more lists make MAX_DEPTH.
+    assert MAX_DEPTH == 100
+    e = Event("go", at=T0, data={"a": _nested(MAX_DEPTH - 1)})
+    assert json.loads(json.dumps(e.data)) == {"a": _nested(MAX_DEPTH - 1)}
+    with pytest.raises(CareKitError, match=TOO_DEEP):
+        Event("go", at=T0, data={"a": _nested(MAX_DEPTH)})
+
+
+def test_shared_lists_are_counted_every_time_they_appear(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2 ** 60 values once expanded: checking (or writing it as JSON) would never end.
+    assert MAX_VALUES == 1_000_000
+    monkeypatch.setattr(events, "MAX_VALUES", 1000)  # the same rule, quicker to reach
+    shared: list[object] = []
+    for _ in range(60):
+        shared = [shared, shared]
+    with pytest.raises(
+        CareKitError, match=r"Event data holds too many values \(at most 1,000 items"
+    ):
+        Event("go", at=T0, data={"a": shared})
+    tags = ["vip", "repeat"]
+    assert Event("go", at=T0, data={"a": tags, "b": tags}).data["b"] == tags
+    # The data's own keys count too: 1 + 999 values fit, one more does not.
+    assert len(Event("go", at=T0, data={"a": [0] * 999}).data["a"]) == 999
+    with pytest.raises(CareKitError, match="too many values"):
+        Event("go", at=T0, data={"a": [0] * 1000})
+
+
+def test_ints_too_long_for_json_text_are_refused() -> None:
+    # Regression: accepted here, then SQLiteJourneyStore.append raised ValueError.
+    assert MAX_INT_DIGITS == 4300
+    longest = 10**MAX_INT_DIGITS - 1
+    assert Event("go", at=T0, data={"n": longest, "m": -longest}).data["n"] == longest
+    for n in (10**MAX_INT_DIGITS, -(10**MAX_INT_DIGITS), 10**5000):
+        with pytest.raises(
+            CareKitError,
+            match=r"Event data\['n'\] must be JSON-able; integers may have at most 4300 digits",
+        ):
+            Event("go", at=T0, data={"n": n})
+    with pytest.raises(CareKitError, match=r"Event data\['a'\]\[1\]\['b'\] must be JSON-able"):
+        Event("go", at=T0, data={"a": [1, {"b": 10**5000}]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import re
 from typing import Any
 
 import attrs
@@ -289,3 +290,26 @@ def test_a_start_filed_under_another_journeys_id_is_refused_as_apply_refuses() -
     # events it has applied already are no-ops, as in apply
     seen = attrs.evolve(journey, seen_event_ids=(events[0].id,))
     assert replay(ORDER, events[:1], starts={"filed": seen}) == {"filed": seen}
+
+
+@pytest.mark.parametrize("events", [None, 5, T0])
+def test_events_must_be_iterable(events: object) -> None:
+    # Regression: TypeError ('NoneType' object is not iterable).
+    with pytest.raises(
+        CareKitError,
+        match=r"events must be an iterable of Event objects \(got " + re.escape(f"{events!r})"),
+    ):
+        replay(ORDER, events)  # type: ignore[arg-type]
+
+
+def test_starts_must_map_ids_to_journeys() -> None:
+    # Regression: AttributeError ('int' object has no attribute 'items' / 'definition').
+    events = [Event("place", at=T0, journey_id="A")]
+    with pytest.raises(
+        CareKitError,
+        match=r"starts must be a mapping of journey id to Journey, or None \(got 5\)",
+    ):
+        replay(ORDER, events, starts=5)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match=r"starts\['A'\] must be a Journey \(got None\)"):
+        replay(ORDER, events, starts={"A": None})  # type: ignore[dict-item]
+    assert replay(ORDER, events, starts={})["A"].state == "placed"

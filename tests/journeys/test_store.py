@@ -388,3 +388,60 @@ def test_recovery_touchpoints_from_plugins_are_owed_and_survive_reload(store: An
     dispatch(make_carekit(phone, email), store, now=T0 + HOUR)
     assert phone.names == ["apology_call"]
     assert store.load("case-1").owed == ()
+
+
+def test_the_longest_int_event_data_may_hold_is_stored_by_both_stores(store: Any) -> None:
+    # Regression: 10 ** 5000 passed Event and the memory store, then the SQLite store raised
+    # ValueError writing it as JSON. Now Event refuses it, so both stores agree.
+    longest = 10**4300 - 1
+    store.create("ticket", "t-1", at=T0)
+    store.append("t-1", [Event("note", at=T0, id="n1", data={"n": longest})])
+    [event] = store.events("t-1")
+    assert event.data["n"] == longest
+    with pytest.raises(CareKitError, match="integers may have at most 4300 digits"):
+        store.append("t-1", [Event("note", at=T0, id="n2", data={"n": 10**5000})])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "match"),
+    [
+        ({"now": dt.datetime(2026, 3, 2)}, "now must be a timezone-aware datetime"),
+        ({"limit": 0}, r"limit must be an integer >= 1 \(got 0\)"),
+        ({"limit": 2**63}, r"limit must be at most 1,000,000 touchpoints \(got 92233720"),
+        ({"limit": 10**40}, r"limit must be at most 1,000,000 .*\(got an integer of more"),
+        ({"lease": dt.timedelta(0)}, "lease must be a positive duration"),
+        ({"lease": dt.timedelta.max}, r"now \+ lease is past the last datetime Python can"),
+        (
+            {"now": dt.datetime.max.replace(tzinfo=dt.timezone.utc)},
+            r"now \+ lease is past the last datetime .*now=9999-12-31T23:59:59.999999\+00:00, "
+            r"lease=0:01:00\); pass an earlier now or a shorter lease",
+        ),
+        ({"claimant": ""}, r"claimant must be a non-empty string \(got ''\)"),
+        ({"claimant": None}, r"claimant must be a non-empty string \(got None\)"),
+    ],
+)
+def test_claim_due_checks_its_arguments(
+    store: Any, arguments: dict[str, Any], match: str
+) -> None:
+    # Regression: OverflowError (and, in SQLite, "Python int too large to convert").
+    store.create("ticket", "t-1", at=T0)
+    claim = {"now": T0, "limit": 10, "lease": MINUTE, "claimant": "a", **arguments}
+    with pytest.raises(CareKitError, match=match):
+        store.claim_due(**claim)
+    assert [e.attempts for e in store.outbox("t-1")] == [0]  # nothing was claimed
+
+
+def test_instants_past_the_year_9999_in_utc_are_read_back(store: Any) -> None:
+    # 9999-12-31T20:00-14:00 is in the year 10000 in UTC: SQLite keeps next attempts as
+    # UTC microseconds, and reading one back raised OverflowError.
+    far_west = dt.timezone(dt.timedelta(hours=-14))
+    late = dt.datetime(9999, 12, 31, 9, 0, tzinfo=far_west)
+    store.create("ticket", "t-1", at=late)
+    [entry] = store.outbox("t-1")
+    assert entry.next_attempt_at == late
+    email = RecordingChannel("email", register=False, fail_times=1)
+    report = dispatch(make_carekit(email), store, now=late + HOUR, backoff=HOUR)
+    [failed] = report.failed
+    assert failed.retry_at == late + 2 * HOUR
+    [entry] = store.outbox("t-1")
+    assert entry.next_attempt_at == late + 2 * HOUR

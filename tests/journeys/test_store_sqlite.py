@@ -394,3 +394,111 @@ def test_a_long_journey_loads_fast_from_its_snapshot(tmp_path: pathlib.Path) -> 
         ).fetchone()[0]
         assert tail < 100
         assert cold.load("t-1").version == 5000
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_unusable_paths_are_store_errors(tmp_path: pathlib.Path, read_only: bool) -> None:
+    # Regression: OSError (File name too long) and ValueError (embedded null byte).
+    with pytest.raises(StoreError, match=r"open journey store '.*a{300}': File name too long"):
+        _open(tmp_path / ("a" * 300), read_only=read_only)
+    with pytest.raises(StoreError, match=r"cannot open journey store .*File name too long"):
+        _open(tmp_path / ("a" * 300) / "j.db", read_only=read_only)
+    with pytest.raises(
+        StoreError, match=r"journey store path '\\x00' contains a NUL character"
+    ):
+        _open("\x00", read_only=read_only)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match=r"contains a NUL character"):
+        _open(tmp_path / "a\x00b.db", read_only=read_only)
+
+
+def test_a_path_that_cannot_be_encoded_is_a_store_error(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(StoreError, match=r"cannot open journey store .*surrogates not allowed"):
+        _open(tmp_path / "\ud800.db")
+
+
+class _PathLike:
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __fspath__(self) -> object:
+        return self.value
+
+    def __repr__(self) -> str:
+        return "<path>"
+
+
+@pytest.mark.parametrize(("named", "shown"), [(b"/tmp/j.db", "b'/tmp/j.db'"), (5, "None")])
+def test_a_path_like_must_name_a_text_path(named: object, shown: str) -> None:
+    with pytest.raises(
+        CareKitError,
+        match=rf"path must be a file path or ':memory:' \(got <path>, which names {shown}\)",
+    ):
+        SQLiteJourneyStore(_PathLike(named))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "match"),
+    [
+        (1e308, r"busy_timeout must be at most 86400 seconds, a day \(got 1e\+308\)"),
+        (86_400.5, r"busy_timeout must be at most 86400 seconds, a day \(got 86400.5\)"),
+        (float("inf"), "busy_timeout must be a finite number"),
+        (10**400, "busy_timeout must be a finite number"),
+        ("10", r"busy_timeout must be a real number \(got '10'\)"),
+    ],
+)
+def test_busy_timeout_is_bounded(tmp_path: pathlib.Path, timeout: object, match: str) -> None:
+    # Regression: 1e308 raised OverflowError (cannot convert float infinity to integer).
+    with pytest.raises(CareKitError, match=match):
+        _open(tmp_path / "j.db", busy_timeout=timeout)
+    with pytest.raises(CareKitError, match=match):
+        SQLiteJourneyStore(":memory:", busy_timeout=timeout)  # type: ignore[arg-type]
+    assert not (tmp_path / "j.db").exists()
+    with _open(tmp_path / "j.db", busy_timeout=86_400) as store:
+        assert store.schema_version == _schema.SCHEMA_VERSION
+
+
+def test_text_sqlite_cannot_hold_is_a_clear_error(tmp_path: pathlib.Path) -> None:
+    # A lone surrogate cannot be encoded as UTF-8: UnicodeEncodeError escaped before.
+    lone = "\ud800"
+    message = (
+        r"a SQLite journey store holds only valid Unicode text; '\\ud800' \(a lone "
+        r"surrogate\) cannot be stored or looked up \(while {}\)"
+    )
+    with _open(tmp_path / "j.db") as store:
+        store.create(order_journey(), "order-1", at=T0)
+        with pytest.raises(CareKitError, match=message.format("creating journeys")):
+            store.create(order_journey(), lone, at=T0)
+        with pytest.raises(CareKitError, match=message.format("creating journeys")):
+            store.create(order_journey(), "order-2", at=T0, customer_id=lone)
+        with pytest.raises(CareKitError, match=message.format("appending events")):
+            store.append("order-1", [Event("place", at=T0, id=lone)])
+        with pytest.raises(CareKitError, match=message.format("loading a journey")):
+            store.load(lone)
+        with pytest.raises(CareKitError, match=message.format("reading events")):
+            store.events(lone)
+        with pytest.raises(CareKitError, match=message.format("listing journeys")):
+            list(store.journeys(state=lone))
+        # Nothing was half-written, and the store still works.
+        assert [j.journey_id for j in store.journeys()] == ["order-1"]
+        assert store.append("order-1", [Event("place", at=T0, id="e1")]).version == 1
+        # In data, JSON escapes it: stored and read back as it was.
+        store.append("order-1", [Event("acknowledge", at=T0, id="e2", data={"note": lone})])
+        assert store.events("order-1")[-1].data == {"note": lone}
+
+
+def test_a_hand_edited_next_attempt_out_of_range_is_a_store_error(
+    tmp_path: pathlib.Path,
+) -> None:
+    db = tmp_path / "j.db"
+    with _open(db) as store:
+        store.create("ticket", "t-1", at=T0)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE outbox SET next_attempt_us = ?", (2**62,))
+    conn.commit()
+    conn.close()
+    with _open(db) as store, pytest.raises(
+        StoreError,
+        match=r"journey store holds an instant outside the datetime range "
+        r"\(4611686018427387904 µs\)",
+    ):
+        store.outbox("t-1")

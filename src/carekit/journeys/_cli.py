@@ -24,7 +24,7 @@ import attrs
 
 from carekit.errors import CareKitError
 from carekit.journeys.definition import JourneyDefinition
-from carekit.journeys.events import Event
+from carekit.journeys.events import MAX_DEPTH, Event
 from carekit.journeys.journey import Journey
 from carekit.journeys.replay import _fold
 
@@ -153,6 +153,12 @@ def _parse_at(text: str) -> dt.datetime:
     return at
 
 
+def _cut(text: str) -> str:
+    """``repr(text)``, shortened to its start and end when it is long."""
+    shown = repr(text)
+    return shown if len(shown) <= 60 else f"{shown[:25]}...{shown[-10:]} ({len(text)} characters)"
+
+
 def _row_event(row: dict[str, str | None]) -> Event:
     for column in _REQUIRED:
         if not (row.get(column) or "").strip():
@@ -164,10 +170,16 @@ def _row_event(row: dict[str, str | None]) -> Event:
         try:
             parsed = json.loads(raw)
         except ValueError as exc:
-            msg = f"data {raw!r} is not JSON ({exc})"
+            msg = f"data {_cut(raw)} is not JSON ({exc})"
+            raise CareKitError(msg) from None
+        except RecursionError:  # thousands of nested [ or {
+            msg = (
+                f"data {_cut(raw)} is nested too deeply "
+                f"(at most {MAX_DEPTH} levels of lists and objects)"
+            )
             raise CareKitError(msg) from None
         if not isinstance(parsed, dict):
-            msg = f"data {raw!r} must be a JSON object"
+            msg = f"data {_cut(raw)} must be a JSON object"
             raise CareKitError(msg)
         data.update(parsed)
     for key, value in row.items():

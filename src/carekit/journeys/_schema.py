@@ -174,9 +174,24 @@ def connect(
 
     Raises:
         StoreError: the file is corrupt, not a SQLite database, belongs to another
-            application, was written by a newer carekit, or cannot be opened or written.
+            application, was written by a newer carekit, or cannot be opened or written;
+            the path holds a NUL character, is too long or cannot be encoded.
     """
     shown = os.fspath(path)
+    if "\x00" in shown:
+        msg = f"journey store path {shown!r} contains a NUL character; no file can be named so"
+        raise StoreError(msg)
+    try:
+        return _connect(shown, synchronous, busy_timeout, read_only)
+    except (OSError, UnicodeError) as exc:  # a name too long, a lone surrogate, …
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        msg = f"cannot open journey store {shown!r}: {reason}; check the path"
+        raise StoreError(msg) from exc
+
+
+def _connect(
+    shown: str, synchronous: Synchronous, busy_timeout: float, read_only: bool
+) -> sqlite3.Connection:
     file = pathlib.Path(shown)
     if file.is_dir():
         msg = f"journey store path {shown!r} is a folder; expected a database file"

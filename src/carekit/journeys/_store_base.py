@@ -17,14 +17,21 @@ if TYPE_CHECKING:
     from carekit.plugins import CareKit
 
 __all__ = [
+    "MAX_CLAIM",
     "AppliedEvent",
     "Definitions",
     "apply_events",
+    "check_claim",
     "check_expected_version",
     "check_fresh",
     "check_journey_id",
+    "check_limit",
+    "later_by",
     "to_events",
 ]
+
+#: The most touchpoints one ``claim_due`` call (one dispatch batch) may claim.
+MAX_CLAIM = 1_000_000
 
 DefinitionsArg = Any  # Iterable[JourneyDefinition] | Mapping[str, JourneyDefinition] | CareKit
 
@@ -214,3 +221,50 @@ def apply_events(
 def latest(a: dt.datetime, b: dt.datetime) -> dt.datetime:
     """The later of two aware datetimes."""
     return a if a >= b else b
+
+
+def check_limit(name: str, value: object) -> int:
+    """``value`` if it is an int in [1, :data:`MAX_CLAIM`] (how many touchpoints to claim).
+
+    Raises:
+        CareKitError: naming ``name``, for anything else.
+    """
+    limit = _validate.positive_int(name, value)
+    if limit > MAX_CLAIM:
+        shown = str(limit) if limit < 10**30 else "an integer of more than 30 digits"
+        msg = f"{name} must be at most {MAX_CLAIM:,} touchpoints (got {shown})"
+        raise CareKitError(msg)
+    return limit
+
+
+def later_by(now: dt.datetime, span: dt.timedelta, name: str) -> dt.datetime:
+    """``now + span``, the argument called ``name`` being ``span``.
+
+    Raises:
+        CareKitError: the sum is past the end of the datetime range (year 9999).
+    """
+    try:
+        return now + span
+    except OverflowError:
+        msg = (
+            f"now + {name} is past the last datetime Python can represent (year 9999; "
+            f"now={now.isoformat()}, {name}={span}); pass an earlier now or a shorter {name}"
+        )
+        raise CareKitError(msg) from None
+
+
+def check_claim(now: object, limit: object, lease: object, claimant: object) -> dt.datetime:
+    """Check ``claim_due``'s arguments; return when the claim runs out (``now + lease``).
+
+    Raises:
+        CareKitError: a naive ``now``, a ``limit`` outside [1, :data:`MAX_CLAIM`], a
+            ``lease`` that is not a positive duration or runs past the year 9999, an empty
+            ``claimant``.
+    """
+    at = _validate.aware("now", now)
+    check_limit("limit", limit)
+    span = _validate.positive_duration("lease", lease)
+    if not isinstance(claimant, str) or not claimant:
+        msg = f"claimant must be a non-empty string (got {claimant!r})"
+        raise CareKitError(msg)
+    return later_by(at, span, "lease")

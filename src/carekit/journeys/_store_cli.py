@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from carekit.errors import CareKitError, StoreError
+from carekit.journeys._store_base import MAX_CLAIM
 
 __all__ = ["add_dispatch_arguments", "run_dispatch"]
 
@@ -21,6 +22,14 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         msg = f"expected a whole number >= 1 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _batch_size(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_CLAIM:
+        msg = f"expected a whole number from 1 to {MAX_CLAIM} (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -60,7 +69,7 @@ def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after N batches in all")
     parser.add_argument("--rounds", type=_positive_int, default=None, metavar="N",
                         help="with --loop: stop after N rounds")
-    parser.add_argument("--batch-size", type=_positive_int, default=100, metavar="N",
+    parser.add_argument("--batch-size", type=_batch_size, default=100, metavar="N",
                         help="touchpoints claimed per batch (default 100)")
     parser.add_argument("--max-attempts", type=_positive_int, default=5, metavar="N",
                         help="attempts before a touchpoint is dead-lettered (default 5)")

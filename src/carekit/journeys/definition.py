@@ -159,7 +159,15 @@ def _check_guard(instance: object, attribute: attrs.Attribute[Any], value: objec
 def _to_names(value: Iterable[str] | str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    return tuple(value)
+    try:
+        keys = iter(value)
+    except TypeError:
+        msg = (
+            "Transition requires must be a data key or an iterable of data keys, such as "
+            f"('tracking_number',) (got {value!r})"
+        )
+        raise CareKitError(msg) from None
+    return tuple(keys)
 
 
 def _check_requires(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -184,6 +192,10 @@ class Transition:
             event with :class:`~carekit.InvalidTransition`.
         requires: data keys the event must carry (``("tracking_number",)``); a missing or
             empty one is rejected with an :class:`~carekit.InvalidTransition` naming it.
+
+    Raises:
+        CareKitError: a name that is not an identifier, a guard that is not callable,
+            ``requires`` that is not a key or an iterable of non-empty string keys.
     """
 
     event: str = attrs.field(validator=_check_name("Transition event"))
@@ -258,16 +270,26 @@ class Deadline:
         return _due(at, self.within, self.calendar)
 
 
-def _check_moments(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    for name, weight in value.items():  # type: ignore[attr-defined]
+def _to_moments(value: Mapping[str, float]) -> Mapping[str, float]:
+    """Check and copy ``moments`` (a converter: it runs before any validator)."""
+    if not isinstance(value, Mapping):
+        msg = (
+            "FrictionPolicy moments must be a mapping of moment name to weight, such as "
+            f"{{'late_delivery': 2.0}} (got {value!r})"
+        )
+        raise CareKitError(msg)
+    moments: dict[str, float] = {}
+    for name, weight in value.items():
         if not isinstance(name, str) or not name:
             msg = f"FrictionPolicy moments must be keyed by name (got {name!r})"
             raise CareKitError(msg)
-        _validate.finite(f"FrictionPolicy moments[{name!r}]", weight)
+        moments[name] = _validate.finite(f"FrictionPolicy moments[{name!r}]", weight)
+    return MappingProxyType(moments)
 
 
-def _to_moments(value: Mapping[str, float]) -> Mapping[str, float]:
-    return MappingProxyType({str(k): float(v) for k, v in dict(value).items()})
+def _to_half_life(value: dt.timedelta | float) -> dt.timedelta:
+    """``half_life`` as a timedelta; numbers are seconds, as for ``Touchpoint.within``."""
+    return _validate.positive_duration("FrictionPolicy half_life", value)
 
 
 #: Weights of the bad moments carekit knows by name.
@@ -297,23 +319,28 @@ class FrictionPolicy:
 
     Args:
         threshold: friction at which the journey needs service recovery.
-        half_life: time for friction to halve.
-        moments: weight of each named bad moment.
+        half_life: time for friction to halve (a timedelta, or a number of seconds as
+            for ``Touchpoint.within``).
+        moments: weight of each named bad moment (a mapping of name to finite number).
         default_weight: weight of a moment not listed in ``moments``.
         sentiment_weight: friction added by a sentiment of -1.
+
+    Raises:
+        CareKitError: a threshold that is not > 0, a half-life that is not a positive
+            duration, moments that are not a mapping of names to finite numbers, a
+            negative or non-finite weight.
     """
 
     threshold: float = attrs.field(default=3.0)
-    half_life: dt.timedelta = attrs.field(default=dt.timedelta(days=14))
+    half_life: dt.timedelta = attrs.field(default=dt.timedelta(days=14), converter=_to_half_life)
     moments: Mapping[str, float] = attrs.field(
-        default=DEFAULT_MOMENTS, converter=_to_moments, validator=_check_moments, eq=False
+        default=DEFAULT_MOMENTS, converter=_to_moments, eq=False
     )
     default_weight: float = 1.0
     sentiment_weight: float = 2.0
 
     def __attrs_post_init__(self) -> None:
         _validate.positive("FrictionPolicy threshold", self.threshold)
-        _validate.positive_duration("FrictionPolicy half_life", self.half_life)
         _validate.non_negative("FrictionPolicy default_weight", self.default_weight)
         _validate.non_negative("FrictionPolicy sentiment_weight", self.sentiment_weight)
 
@@ -344,8 +371,33 @@ class FrictionPolicy:
         return delta
 
 
-def _to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(value)
+def _to_tuple(value: Iterable[Any], field: str, kind: str) -> tuple[Any, ...]:
+    """``value`` as a tuple, refusing ``None`` and other non-iterables naming ``field``."""
+    try:
+        items = iter(value)
+    except TypeError:
+        msg = (
+            f"JourneyDefinition {field} must be an iterable of {kind} objects, "
+            f"such as a list (got {value!r})"
+        )
+        raise CareKitError(msg) from None
+    return tuple(items)
+
+
+def _to_states(value: Iterable[State]) -> tuple[State, ...]:
+    return _to_tuple(value, "states", "State")
+
+
+def _to_transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
+    return _to_tuple(value, "transitions", "Transition")
+
+
+def _to_touchpoints(value: Iterable[Touchpoint]) -> tuple[Touchpoint, ...]:
+    return _to_tuple(value, "touchpoints", "Touchpoint")
+
+
+def _to_deadlines(value: Iterable[Deadline]) -> tuple[Deadline, ...]:
+    return _to_tuple(value, "deadlines", "Deadline")
 
 
 _LATEST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
@@ -416,7 +468,10 @@ class JourneyDefinition:
         description: one line for humans.
 
     Raises:
-        DefinitionError: the definition is inconsistent (all problems listed).
+        CareKitError: ``states``, ``transitions``, ``touchpoints`` or ``deadlines`` is not
+            iterable (``None``, say).
+        DefinitionError: the definition is inconsistent (all problems listed), or an item,
+            ``friction``, ``initial`` or ``description`` has the wrong type.
 
     Examples:
         >>> from carekit.journeys import order_journey
@@ -426,10 +481,10 @@ class JourneyDefinition:
     """
 
     name: str = attrs.field(validator=_check_name("JourneyDefinition name"))
-    states: tuple[State, ...] = attrs.field(converter=_to_tuple)
-    transitions: tuple[Transition, ...] = attrs.field(converter=_to_tuple)
-    touchpoints: tuple[Touchpoint, ...] = attrs.field(default=(), converter=_to_tuple)
-    deadlines: tuple[Deadline, ...] = attrs.field(default=(), converter=_to_tuple)
+    states: tuple[State, ...] = attrs.field(converter=_to_states)
+    transitions: tuple[Transition, ...] = attrs.field(converter=_to_transitions)
+    touchpoints: tuple[Touchpoint, ...] = attrs.field(default=(), converter=_to_touchpoints)
+    deadlines: tuple[Deadline, ...] = attrs.field(default=(), converter=_to_deadlines)
     initial: str = attrs.field(default="", kw_only=True)
     friction: FrictionPolicy = attrs.field(factory=FrictionPolicy, kw_only=True)
     description: str = attrs.field(default="", kw_only=True)
@@ -480,6 +535,12 @@ class JourneyDefinition:
             for item in items:
                 if not isinstance(item, cls):
                     problems.append(f"{kind} must hold {cls.__name__} objects (got {item!r})")
+        if not isinstance(self.friction, FrictionPolicy):
+            problems.append(f"friction must be a FrictionPolicy (got {self.friction!r})")
+        if self.initial is not None and not isinstance(self.initial, str):
+            problems.append(f"initial must be the name of a state (got {self.initial!r})")
+        if not isinstance(self.description, str):
+            problems.append(f"description must be a string (got {self.description!r})")
         if problems:
             return problems
         names: dict[str, State] = {}

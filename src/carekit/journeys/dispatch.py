@@ -49,6 +49,7 @@ import attrs
 from carekit import _validate
 from carekit.channels import DeliveryResult
 from carekit.errors import CareKitError
+from carekit.journeys._store_base import check_limit, later_by
 from carekit.journeys.store import AttemptOutcome, ClaimedTouchpoint, JourneyStore
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def dispatch(
         max_backoff: the longest wait between attempts.
         lease: how long a claim keeps other dispatchers away; after a crash the touchpoint
             is sent again (same idempotency key) once the lease has run out.
-        batch_size: touchpoints claimed and recorded per transaction.
+        batch_size: touchpoints claimed and recorded per transaction (at most 1,000,000).
         max_batches: stop after this many batches (``None``: until nothing is due).
         default_channel: the channel for touchpoints whose journey names none.
         claimant: a name for this dispatcher in claims (default: a random one).
@@ -160,7 +161,9 @@ def dispatch(
         A :class:`DispatchReport`.
 
     Raises:
-        CareKitError: a bad argument, or ``store`` is not a journey store.
+        CareKitError: a bad argument (among them a ``now + lease`` or ``now + max_backoff``
+            past the year 9999, a ``batch_size`` over 1,000,000), or ``store`` is not a
+            journey store.
         StoreError: the store cannot be read or written.
     """
     _validate.aware("now", now)
@@ -168,7 +171,11 @@ def dispatch(
     base = _validate.positive_duration("backoff", backoff)
     cap = _validate.positive_duration("max_backoff", max_backoff)
     lease_for = _validate.positive_duration("lease", lease)
-    _validate.positive_int("batch_size", batch_size)
+    # Claims run out at now + lease and retries wait at most max_backoff: both must be
+    # datetimes (before the year 10000) for every store.
+    later_by(now, lease_for, "lease")
+    later_by(now, cap, "max_backoff")
+    check_limit("batch_size", batch_size)
     if max_batches is not None:
         _validate.positive_int("max_batches", max_batches)
     if not all(hasattr(store, name) for name in ("claim_due", "record")):

@@ -53,23 +53,73 @@ EMPTY = EventData()
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
+#: How deeply lists and mappings may nest in event data, the data mapping itself counting
+#: as the first level (``{"items": [[1]]}`` nests three deep).
+MAX_DEPTH = 100
+#: How many values (items of lists and mappings, counted at every level) event data may
+#: hold: a list that refers to one list twice, that to one list twice… would otherwise take
+#: forever to check and to write as JSON.
+MAX_VALUES = 1_000_000
+#: The most decimal digits an int in event data may have: Python refuses to write longer
+#: ones as text (``sys.get_int_max_str_digits()``, 4300 by default), so JSON cannot hold them.
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
+#: Ints of at most this many bits are below ``_INT_LIMIT`` (2 ** 14283 < 10 ** 4300).
+_SAFE_INT_BITS = 14283
 
-def _check_json(path: str, value: Any) -> None:
+
+def _too_deep() -> CareKitError:
+    msg = (
+        "Event data is nested too deeply or refers to itself "
+        f"(lists and mappings may nest at most {MAX_DEPTH} levels deep)"
+    )
+    return CareKitError(msg)
+
+
+def _too_big() -> CareKitError:
+    msg = (
+        f"Event data holds too many values (at most {MAX_VALUES:,} items of lists and "
+        "mappings in all, counting a list as often as it appears)"
+    )
+    return CareKitError(msg)
+
+
+def _check_json(path: str, value: Any, depth: int, budget: list[int]) -> None:
+    """Check that ``value`` is JSON-able; ``budget[0]`` counts down the values left."""
     if isinstance(value, _JSON_SCALARS):
         if isinstance(value, float) and not math.isfinite(value):
             msg = f"Event {path} must be JSON-able; {value!r} is not a finite number"
             raise CareKitError(msg)
+        if (
+            isinstance(value, int)
+            and value.bit_length() > _SAFE_INT_BITS
+            and not -_INT_LIMIT < value < _INT_LIMIT
+        ):
+            digits = int(value.bit_length() * 0.30103)  # log10(2): about right
+            msg = (
+                f"Event {path} must be JSON-able; integers may have at most "
+                f"{MAX_INT_DIGITS} digits (got one of about {digits} digits)"
+            )
+            raise CareKitError(msg)
         return
+    if depth >= MAX_DEPTH and isinstance(value, (list, tuple, Mapping)):
+        raise _too_deep()
     if isinstance(value, (list, tuple)):
+        budget[0] -= len(value)
+        if budget[0] < 0:
+            raise _too_big()
         for i, item in enumerate(value):
-            _check_json(f"{path}[{i}]", item)
+            _check_json(f"{path}[{i}]", item, depth + 1, budget)
         return
     if isinstance(value, Mapping):
+        budget[0] -= len(value)
+        if budget[0] < 0:
+            raise _too_big()
         for key, item in value.items():
             if not isinstance(key, str):
                 msg = f"Event {path} keys must be strings (got {key!r})"
                 raise CareKitError(msg)
-            _check_json(f"{path}[{key!r}]", item)
+            _check_json(f"{path}[{key!r}]", item, depth + 1, budget)
         return
     msg = (
         f"Event {path} must be JSON-able (str, int, float, bool, None, lists and mappings; "
@@ -86,7 +136,10 @@ def _to_data(value: Mapping[str, Any] | None) -> EventData:
     if not isinstance(value, Mapping):
         msg = f"Event data must be a mapping of JSON-able values or None (got {value!r})"
         raise CareKitError(msg)
-    _check_json("data", value)
+    try:
+        _check_json("data", value, 0, [MAX_VALUES])
+    except RecursionError:  # pragma: no cover - MAX_DEPTH keeps well inside the limit
+        raise _too_deep() from None
     if not value:
         return EMPTY
     data = EventData(value)
@@ -131,13 +184,18 @@ class Event:
         at: when it happened (timezone-aware).
         id: a unique id; a journey ignores an event whose id it has already applied.
         journey_id: the journey it belongs to (needed by :func:`replay`).
-        data: JSON-able details (``{"tracking_number": "1Z999"}``). Two keys feed the
-            friction score: ``"sentiment"`` (a number in [-1, 1]) and ``"moment"`` (a named
-            bad moment such as ``"late_delivery"``).
+        data: JSON-able details (``{"tracking_number": "1Z999"}``): strings, finite
+            numbers (ints of at most :data:`MAX_INT_DIGITS` digits), booleans, ``None``,
+            lists and mappings with string keys, nested at most :data:`MAX_DEPTH` levels
+            deep (the data mapping being the first) and holding at most
+            :data:`MAX_VALUES` values in all. Two keys feed the friction score:
+            ``"sentiment"`` (a number in [-1, 1]) and ``"moment"`` (a named bad moment such
+            as ``"late_delivery"``).
 
     Raises:
-        CareKitError: an empty name, a naive ``at``, data that is not JSON-able, a sentiment
-            outside [-1, 1].
+        CareKitError: an empty name, a naive ``at``, data that is not JSON-able (nested
+            too deeply or referring to itself, too many values, an int too long to write
+            as text), a sentiment outside [-1, 1].
     """
 
     name: str = attrs.field(validator=_check_event_name)

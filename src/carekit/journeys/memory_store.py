@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from carekit import _validate
 from carekit.errors import ConcurrencyError, StoreError, UnknownJourney
 from carekit.journeys._store_base import (
     Definitions,
     DefinitionsArg,
     apply_events,
+    check_claim,
     check_expected_version,
     check_fresh,
     check_journey_id,
@@ -287,8 +287,13 @@ class MemoryJourneyStore:
     def claim_due(
         self, *, now: dt.datetime, limit: int, lease: dt.timedelta, claimant: str
     ) -> list[ClaimedTouchpoint]:
-        """Claim up to ``limit`` pending touchpoints due for an attempt at ``now``."""
-        _validate.aware("now", now)
+        """Claim up to ``limit`` pending touchpoints due for an attempt at ``now``.
+
+        Raises:
+            CareKitError: a naive ``now``, a ``limit`` outside [1, 1,000,000], a ``lease``
+                that is not a positive duration or ends past the year 9999, no claimant.
+        """
+        until = check_claim(now, limit, lease, claimant)
         with self._lock:
             self._check_open()
             ready = [
@@ -303,7 +308,7 @@ class MemoryJourneyStore:
             for e in ready[:limit]:
                 e.attempts += 1
                 e.claimed_by = claimant
-                e.claim_until = now + lease
+                e.claim_until = until
                 claimed.append(
                     ClaimedTouchpoint(
                         touchpoint=e.touchpoint, channel=e.channel, attempt=e.attempts,

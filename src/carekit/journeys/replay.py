@@ -74,10 +74,19 @@ def replay(
         InvalidTransition: an event is not allowed, fails its guard, or is out of order
             (the message names the journey).
         CareKitError: an event has no ``journey_id`` or is not an
-            :class:`~carekit.journeys.Event`.
+            :class:`~carekit.journeys.Event`; ``events`` is not iterable; ``starts`` is not
+            a mapping of journey id to :class:`~carekit.journeys.Journey`.
     """
     if not isinstance(definition, JourneyDefinition):
         msg = f"definition must be a JourneyDefinition (got {definition!r})"
+        raise CareKitError(msg)
+    try:
+        iter(events)
+    except TypeError:
+        msg = f"events must be an iterable of Event objects (got {events!r})"
+        raise CareKitError(msg) from None
+    if starts is not None and not isinstance(starts, Mapping):
+        msg = f"starts must be a mapping of journey id to Journey, or None (got {starts!r})"
         raise CareKitError(msg)
     # Replay builds many small objects and no reference cycles: the cyclic garbage collector
     # would spend a third of the time walking them (and the caller's events) for nothing.
@@ -116,6 +125,9 @@ def _replay(
     if starts:
         ordered: dict[Any, Any] = {}
         for jid, journey in starts.items():
+            if not isinstance(journey, Journey):
+                msg = f"starts[{jid!r}] must be a Journey (got {journey!r})"
+                raise CareKitError(msg)
             if journey.definition is not definition and journey.definition != definition:
                 msg = (
                     f"starts[{jid!r}] follows journey definition {journey.definition.name!r}, "

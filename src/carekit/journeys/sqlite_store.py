@@ -43,6 +43,7 @@ from carekit.journeys._store_base import (
     Definitions,
     DefinitionsArg,
     apply_events,
+    check_claim,
     check_expected_version,
     check_fresh,
     check_journey_id,
@@ -67,8 +68,11 @@ if TYPE_CHECKING:
     from carekit.journeys import Event, Journey, JourneyDefinition
     from carekit.plugins import CareKit
 
-__all__ = ["SQLiteJourneyStore"]
+__all__ = ["MAX_BUSY_TIMEOUT", "SQLiteJourneyStore"]
 
+#: The longest ``busy_timeout`` a store accepts, in seconds (SQLite counts it in
+#: milliseconds in a C int, which a few weeks would overflow).
+MAX_BUSY_TIMEOUT = 86_400.0
 _MEMORY = ":memory:"
 _CACHE_SIZE = 256
 # SQLite's default limit on host parameters is 999 in old builds; stay well below it.
@@ -87,15 +91,18 @@ class SQLiteJourneyStore:
         synchronous: ``"FULL"`` (default: a commit survives power loss) or ``"NORMAL"``
             (faster; in WAL mode a power cut may lose the last commits, never corrupt).
         busy_timeout: seconds to wait for another process's write lock before raising
-            :class:`~carekit.StoreError`.
+            :class:`~carekit.StoreError` (at most :data:`MAX_BUSY_TIMEOUT`, a day).
         read_only: open an existing store without ever writing to it.
         snapshot_every: keep a snapshot of a journey every this many events (written in
             the same transaction), so loading it replays only the events after the latest
             snapshot; ``0`` never snapshots.
 
     Raises:
+        CareKitError: a bad argument (a path that is not a path, an unknown
+            ``synchronous``, a negative or too long ``busy_timeout``).
         StoreError: the file is corrupt, not a SQLite database, another application's
-            database, written by a newer carekit, or cannot be created or written.
+            database, written by a newer carekit, or cannot be created or written; the
+            path is unusable (too long, holding a NUL character).
     """
 
     def __init__(
@@ -116,8 +123,21 @@ class SQLiteJourneyStore:
             msg = f"synchronous must be 'FULL' or 'NORMAL' (got {synchronous!r})"
             raise CareKitError(msg)
         timeout = _validate.non_negative("busy_timeout", busy_timeout)
+        if timeout > MAX_BUSY_TIMEOUT:
+            msg = (
+                f"busy_timeout must be at most {MAX_BUSY_TIMEOUT:g} seconds, a day "
+                f"(got {busy_timeout!r})"
+            )
+            raise CareKitError(msg)
         self._snapshot_every = _validate.positive_int("snapshot_every", snapshot_every, minimum=0)
-        self._path = os.fspath(path)
+        try:
+            shown: object = os.fspath(path)
+        except TypeError:  # a PathLike whose __fspath__ returns neither str nor bytes
+            shown = None
+        if not isinstance(shown, str):
+            msg = f"path must be a file path or ':memory:' (got {path!r}, which names {shown!r})"
+            raise CareKitError(msg)
+        self._path = shown
         self._read_only = bool(read_only)
         self._definitions = Definitions(definitions)
         if self._path == _MEMORY:
@@ -672,10 +692,14 @@ class SQLiteJourneyStore:
 
         The claim and the attempt count are committed before anything is delivered, so two
         dispatchers (threads or processes) never hold the same touchpoint at once.
+
+        Raises:
+            CareKitError: a naive ``now``, a ``limit`` outside [1, 1,000,000], a ``lease``
+                that is not a positive duration or ends past the year 9999, no claimant.
+            StoreError: the store cannot be written.
         """
-        _validate.aware("now", now)
+        until_us = micros(check_claim(now, limit, lease, claimant))
         now_us = micros(now)
-        until_us = micros(now + lease)
         with self._writing("claiming touchpoints") as conn:
             rows = conn.execute(
                 "SELECT o.idempotency_key, o.journey_id, o.seq, o.name, o.channel, o.state,"
@@ -795,6 +819,18 @@ class _Reading:
             store._lock.release()
         if isinstance(exc, sqlite3.Error):
             raise _schema.translate(exc, store._path, self._doing) from exc
+        if isinstance(exc, UnicodeEncodeError):
+            raise _not_unicode(exc, self._doing) from exc
+
+
+def _not_unicode(exc: UnicodeEncodeError, doing: str) -> CareKitError:
+    """The error for text SQLite cannot store: a lone surrogate such as ``"\\ud800"``."""
+    bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+    msg = (
+        f"a SQLite journey store holds only valid Unicode text; {bad!r} (a lone surrogate) "
+        f"cannot be stored or looked up (while {doing})"
+    )
+    return CareKitError(msg)
 
 
 def _begin(store: SQLiteJourneyStore, statement: str, doing: str) -> None:
@@ -837,6 +873,8 @@ class _Writing:
                     store._cache.clear()
                 if isinstance(exc, sqlite3.Error):
                     raise _schema.translate(exc, store._path, self._doing) from exc
+                if isinstance(exc, UnicodeEncodeError):
+                    raise _not_unicode(exc, self._doing) from exc
         finally:
             store._lock.release()
 
@@ -847,8 +885,29 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+#: The furthest offsets Python allows: an instant of an aware datetime near the end (or the
+#: start) of the datetime range may lie past it in UTC, but never in one of these.
+_FAR_WEST = dt.timezone(dt.timedelta(microseconds=1) - dt.timedelta(hours=24))
+_FAR_EAST = dt.timezone(dt.timedelta(hours=24) - dt.timedelta(microseconds=1))
+_UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def _from_micros(value: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=value)
+    """The instant ``value`` microseconds after the Unix epoch (in UTC when it fits).
+
+    Raises:
+        StoreError: the instant is outside every datetime's range (a hand-edited row).
+    """
+    try:
+        return _UNIX_EPOCH + dt.timedelta(microseconds=value)
+    except OverflowError:
+        pass
+    try:  # e.g. 9999-12-31T20:00-14:00, whose UTC instant is in the year 10000
+        far = _FAR_WEST if value > 0 else _FAR_EAST
+        return _UNIX_EPOCH.astimezone(far) + dt.timedelta(microseconds=value)
+    except OverflowError:
+        msg = f"journey store holds an instant outside the datetime range ({value} µs)"
+        raise StoreError(msg) from None
 
 
 def _settle(journey: Journey, rows: Iterable[tuple[Any, ...]]) -> Journey:
