@@ -76,6 +76,11 @@ def test_errors_exit_2_with_a_message(tmp_path: pathlib.Path,
     assert "must hold numbers" in capsys.readouterr().err
     assert main(["metrics", str(DATA), "--score-column", "nps", "--confidence", "2"],
                 out=io.StringIO()) == 2
+    assert "--confidence must lie in (0, 1) (got 2.0)" in capsys.readouterr().err
+    assert main(["metrics", str(DATA), "--score-column", "nps",
+                 "--confidence", "0.9999999999999999"], out=io.StringIO()) == 2
+    assert "--confidence must lie in (0, 1) and be at most 0.9999999999999998" in (
+        capsys.readouterr().err)
 
 
 def test_demo_section(tmp_path: pathlib.Path) -> None:

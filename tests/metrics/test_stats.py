@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import pytest
 
+from carekit import CareKitError
 from carekit.metrics import _stats
 
 
@@ -46,8 +49,23 @@ def test_betainc_matches_mpmath(a: float, b: float, x: float) -> None:
 
 
 def test_t_quantile_refuses_p_outside_0_1() -> None:
-    with pytest.raises(ValueError, match="p must lie"):
+    with pytest.raises(CareKitError, match=r"p must lie in \(0, 1\) \(got 1.0\)"):
         _stats.t_quantile(1.0, 5)
+
+
+def test_z_for_refuses_a_confidence_whose_quantile_level_rounds_to_1() -> None:
+    # 0.5 + c / 2 rounds to 1.0 for c = 1 - 2**-53: statistics.NormalDist would raise
+    # StatisticsError; the helper raises CareKitError naming the confidence instead.
+    with pytest.raises(CareKitError, match=r"confidence must lie in \(0, 1\).*0\.9999999999999999"):
+        _stats.z_for(1 - 2**-53)
+    assert _stats.z_for(1 - 2**-52) > 8.0
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 5, 30, 1000, 100_000])
+def test_t_quantile_at_the_highest_level_a_confidence_allows(df: int) -> None:
+    # The largest accepted confidence, 1 - 2**-52, asks for p = 1 - 2**-53: still finite.
+    t = _stats.t_quantile(0.5 + (1 - 2**-52) / 2, df)
+    assert math.isfinite(t) and t > 8.0
 
 
 # Wilson score intervals from Newcombe, R. G. (1998), "Two-sided confidence intervals for

@@ -17,6 +17,16 @@ __all__ = ["Accumulator", "Segmented", "check_confidence", "count_scores"]
 _A = TypeVar("_A", bound="Accumulator")
 
 
+class UnknownSegment(CareKitError, KeyError):
+    """A :class:`Segmented` accumulator has no such segment.
+
+    Also a :class:`KeyError`, so ``segment in seg`` and ``seg.get(segment)`` work as on
+    any mapping.
+    """
+
+    __str__ = BaseException.__str__  # the message as written, not quoted as KeyError does
+
+
 def require_iterable(name: str, values: Any) -> None:
     """Raise a :class:`CareKitError` naming ``name`` unless ``values`` can be iterated."""
     try:
@@ -26,9 +36,44 @@ def require_iterable(name: str, values: Any) -> None:
         raise CareKitError(msg) from None
 
 
-def check_confidence(confidence: Any) -> float:
-    """Return ``confidence`` if it lies strictly between 0 and 1."""
-    return _validate.probability("confidence", confidence, allow_one=False)
+#: The largest confidence level accepted: ``1 - 2**-52``. Above it (the float
+#: ``1 - 2**-53``) the two-sided quantile level ``(1 + confidence) / 2`` rounds to 1.0 and
+#: the interval cannot be computed.
+MAX_CONFIDENCE = 1.0 - 2.0**-52
+
+
+def plain_numbers(items: list[Any]) -> bool:
+    """True when every item is an ``int`` (not a bool) or a ``float`` (numpy's float64 too).
+
+    One C-level pass over the items' types. A fast path that passed this check can use
+    ``sum``, ``min`` and ``math.log`` on the items without meeting a ``Fraction`` (which
+    may round to 0.0), a ``Decimal`` (whose NaN refuses to compare) or a ``bool``.
+    """
+    return all(t is int or issubclass(t, float) for t in set(map(type, items)))
+
+
+def check_confidence(confidence: Any, name: str = "confidence") -> float:
+    """Return ``confidence`` as a float if an interval can be computed at that level.
+
+    The level must lie in (0, 1) and be at most :data:`MAX_CONFIDENCE` (``1 - 2**-52``),
+    so that the two-sided quantile level ``0.5 + confidence / 2`` stays below 1 in floating
+    point; every interval formula in :mod:`carekit.metrics` relies on that.
+
+    Args:
+        confidence: The confidence level, e.g. 0.95.
+        name: The argument's name in error messages.
+
+    Raises:
+        CareKitError: ``confidence`` is not a number in (0, 1), or too close to 1.
+    """
+    c = _validate.probability(name, confidence, allow_one=False)
+    if not 0.5 + c / 2.0 < 1.0:
+        msg = (
+            f"{name} must lie in (0, 1) and be at most {MAX_CONFIDENCE!r} (1 - 2**-52), "
+            f"the closest to 1 at which an interval can be computed (got {confidence!r})"
+        )
+        raise CareKitError(msg)
+    return c
 
 
 class Accumulator(abc.ABC):
@@ -173,13 +218,27 @@ class Segmented(Mapping[Hashable, _A]):
         self._segments: dict[Hashable, _A] = {}
 
     def __getitem__(self, segment: Hashable) -> _A:
-        return self._segments[segment]
+        try:
+            return self._segments[segment]
+        except (KeyError, TypeError):  # TypeError: an unhashable segment, e.g. a list
+            msg = f"no segment {segment!r} in this Segmented accumulator"
+            raise UnknownSegment(msg) from None
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._segments)
 
     def __len__(self) -> int:
         return len(self._segments)
+
+    @staticmethod
+    def _check_segment(segment: Any, record: Any) -> None:
+        """Raise a :class:`CareKitError` unless ``key(record)`` gave a hashable segment."""
+        try:
+            hash(segment)
+        except TypeError:
+            msg = (f"key must map each record to a hashable segment such as a str, int or "
+                   f"tuple (got {segment!r} for record {record!r})")
+            raise CareKitError(msg) from None
 
     def _segment(self, segment: Hashable) -> _A:
         acc = self._segments.get(segment)
@@ -188,20 +247,36 @@ class Segmented(Mapping[Hashable, _A]):
         return acc
 
     def add(self, record: Any) -> Segmented[_A]:
-        """Add one record to its segment; returns this object."""
+        """Add one record to its segment; returns this object.
+
+        Raises:
+            CareKitError: ``key`` gave an unhashable segment, or the segment's accumulator
+                refused the observation.
+        """
         observation = record if self._value is None else self._value(record)
-        self._segment(self._key(record)).add(observation)
+        segment = self._key(record)
+        self._check_segment(segment, record)
+        self._segment(segment).add(observation)
         return self
 
     def extend(self, records: Iterable[Any]) -> Segmented[_A]:
-        """Add many records: grouped first, then each segment's fast ``extend`` runs once."""
+        """Add many records: grouped first, then each segment's fast ``extend`` runs once.
+
+        Raises:
+            CareKitError: ``records`` is not iterable, ``key`` gave an unhashable segment,
+                or a segment's accumulator refused an observation.
+        """
         require_iterable("records", records)
         groups: dict[Hashable, list[Any]] = {}
         key, value = self._key, self._value
         for record in records:
             observation = record if value is None else value(record)
             k = key(record)
-            group = groups.get(k)
+            try:
+                group = groups.get(k)
+            except TypeError:
+                self._check_segment(k, record)
+                raise
             if group is None:
                 groups[k] = [observation]
             else:
@@ -270,10 +345,16 @@ def check_score(name: str, score: Any, lo: int, hi: int) -> int:
     """Return ``score`` as an int if it is a whole number in ``lo..hi`` (bool refused)."""
     if isinstance(score, bool):
         raise _score_error(name, score, lo, hi)
-    if isinstance(score, Integral) or (
-        isinstance(score, Real) and float(score).is_integer()
-    ):
-        s = int(float(score)) if not isinstance(score, Integral) else int(score)
+    if isinstance(score, Integral):
+        s = int(score)
+    elif isinstance(score, Real):
+        try:
+            f = float(score)
+        except (ValueError, ArithmeticError):  # e.g. OverflowError for Fraction(10**400, 3)
+            raise _score_error(name, score, lo, hi) from None
+        if not f.is_integer():
+            raise _score_error(name, score, lo, hi)
+        s = int(f)
     else:
         raise _score_error(name, score, lo, hi)
     if not lo <= s <= hi:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from carekit.errors import CareKitError
-from carekit.metrics._base import Accumulator
+from carekit.metrics._base import Accumulator, check_confidence
 from carekit.metrics.compare import compare
 from carekit.metrics.estimate import Comparison, Estimate
 from carekit.metrics.proportions import FirstContactResolution
@@ -189,9 +189,7 @@ def _render(out: TextIO, fmt: str, metric: str, values: list[dict[str, Any]],
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Compute the metric per segment (and period) and print it."""
-    if not 0 < args.confidence < 1:
-        msg = f"--confidence must lie in (0, 1) (got {args.confidence!r})"
-        raise CareKitError(msg)
+    check_confidence(args.confidence, "--confidence")
     rows, _ = _read(args)
     if not rows:
         msg = f"{args.responses}: no scores in column {args.score_column!r}"

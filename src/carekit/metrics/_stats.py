@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
+from carekit.errors import CareKitError
+
 __all__ = [
     "betainc",
     "newcombe_difference",
@@ -27,8 +29,17 @@ _EPS = 1e-15
 
 
 def z_for(confidence: float) -> float:
-    """The two-sided normal critical value for ``confidence`` (1.959964... for 0.95)."""
-    return _NORMAL.inv_cdf(0.5 + confidence / 2.0)
+    """The two-sided normal critical value for ``confidence`` (1.959964... for 0.95).
+
+    Raises:
+        CareKitError: ``0.5 + confidence / 2`` is not strictly between 0 and 1 (callers
+            check ``confidence`` first with :func:`carekit.metrics._base.check_confidence`).
+    """
+    p = 0.5 + confidence / 2.0
+    if not 0.0 < p < 1.0:
+        msg = f"confidence must lie in (0, 1) and be at most 1 - 2**-52 (got {confidence!r})"
+        raise CareKitError(msg)
+    return _NORMAL.inv_cdf(p)
 
 
 def normal_two_sided_p(z: float) -> float:
@@ -109,10 +120,13 @@ def t_quantile(p: float, df: float) -> float:
     Closed forms for df = 1 and 2; otherwise a Cornish-Fisher start (Abramowitz and Stegun,
     *Handbook of Mathematical Functions*, 1964, eq. 26.7.5) polished by safeguarded Newton
     steps on the exact CDF, so the result is accurate to about 1e-12.
+
+    Raises:
+        CareKitError: ``p`` is not strictly between 0 and 1.
     """
     if not 0.0 < p < 1.0:
         msg = f"p must lie in (0, 1) (got {p!r})"
-        raise ValueError(msg)
+        raise CareKitError(msg)
     if p == 0.5:
         return 0.0
     if df == 1.0:
@@ -139,8 +153,9 @@ def t_quantile(p: float, df: float) -> float:
             hi = x
         else:
             lo = x
-        step = f / _t_pdf(x, df)
-        candidate = x - step
+        pdf = _t_pdf(x, df)
+        # A density that underflowed to 0 gives no Newton step: bisect instead.
+        candidate = x - f / pdf if pdf > 0.0 else math.nan
         if not lo < candidate < hi:
             candidate = 0.5 * (lo + hi)
         if abs(candidate - x) <= 1e-14 * max(1.0, abs(x)):

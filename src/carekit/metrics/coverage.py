@@ -242,9 +242,17 @@ class PromiseKept(Proportion):
 
         Returns:
             A new :class:`PromiseKept`.
+
+        Raises:
+            CareKitError: ``store`` has no ``events()``, ``promises`` is not a mapping,
+                ``now`` is not timezone-aware, or a promise or delivery is invalid.
         """
         if not callable(getattr(store, "events", None)):
             msg = f"store must be a journey store with events() (got {store!r})"
+            raise CareKitError(msg)
+        if not isinstance(promises, Mapping):
+            msg = ("promises must be a mapping of journey id to promise, such as a dict "
+                   f"(got {promises!r})")
             raise CareKitError(msg)
         acc = cls(now=now)
         for journey_id, promise in promises.items():

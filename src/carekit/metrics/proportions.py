@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable
+from numbers import Real
 from typing import Any, Literal, TypeVar
 
 from carekit import _validate
@@ -45,8 +46,11 @@ def check_flag(name: str, value: Any) -> bool:
 def count_flags(name: str, values: Iterable[Any]) -> tuple[int, int]:
     """``(number of True, number of values)``, validated; ``list.count`` does the work."""
     items = values if isinstance(values, (list, tuple)) else list(values)
-    yes = items.count(True)
-    no = items.count(False)
+    try:
+        yes = items.count(True)
+        no = items.count(False)
+    except ArithmeticError:  # Decimal("sNaN") == True signals; the loop below names it
+        yes = no = -1
     if yes + no == len(items):
         return (yes, len(items))
     for value in items:
@@ -152,27 +156,48 @@ Abandoned = Literal["missed", "excluded", "short_excluded", "met_if_short"]
 _ABANDONED = ("missed", "excluded", "short_excluded", "met_if_short")
 
 
+#: The longest duration accepted as a number of seconds: the largest float that a
+#: ``datetime.timedelta`` can hold (999,999,999 days and just under 86,400 seconds).
+MAX_SECONDS = math.nextafter(dt.timedelta.max.total_seconds(), 0.0)
+
+
 def seconds_of(name: str, value: Any) -> float:
-    """A non-negative ``timedelta`` or number of seconds, as float seconds."""
+    """A non-negative ``timedelta`` or number of seconds, as float seconds.
+
+    Raises:
+        CareKitError: ``value`` is not a duration, is negative, not finite, or longer than
+            a ``datetime.timedelta`` can hold (:data:`MAX_SECONDS`).
+    """
     if isinstance(value, dt.timedelta):
-        return _validate.duration(name, value).total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        value = _validate.duration(name, value)  # raises with the house message
-    return _validate.non_negative(name, value)
+        # timedelta.max in float seconds rounds up past timedelta.max: take the float below.
+        return min(_validate.duration(name, value).total_seconds(), MAX_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        _validate.duration(name, value)  # raises with the house message
+    seconds = _validate.non_negative(name, value)
+    if seconds > MAX_SECONDS:
+        msg = (f"{name} is too long for a duration: at most {MAX_SECONDS!r} seconds "
+               f"(got {seconds!r} seconds)")
+        raise CareKitError(msg)
+    return seconds
 
 
 def fast_seconds(name: str, items: list[Any]) -> list[float] | None:
-    """``items`` as seconds if they are all finite non-negative numbers, else ``None``."""
+    """``items`` if they are all numbers from 0 to :data:`MAX_SECONDS` seconds, else ``None``.
+
+    ``None`` sends the caller to its checked path, which names the bad value.
+    """
     if not items:
         return []
     try:
         total = sum(items)
         lowest = min(items)
-    except TypeError:
+    except (TypeError, ArithmeticError):  # e.g. Decimal("NaN") refuses to compare
         return None
     if not isinstance(total, (int, float)) or isinstance(lowest, bool):
         return None
-    if not math.isfinite(total) or lowest < 0:
+    # NaN and infinities fail the bound on the total; with every item >= 0, so does any
+    # item longer than MAX_SECONDS.
+    if not (total <= MAX_SECONDS and lowest >= 0):
         return None
     return items
 
@@ -312,19 +337,36 @@ class RepeatCustomers(Accumulator):
         self._orders: Counter[Hashable] = Counter()
 
     def add(self, value: Any) -> RepeatCustomers:
-        """Add one order by customer ``value`` (any hashable id but ``None``)."""
+        """Add one order by customer ``value`` (any hashable id but ``None``).
+
+        Raises:
+            CareKitError: ``value`` is ``None`` or cannot be hashed (a list, a tuple
+                holding a list...).
+        """
         self._check(value)
         self._orders[value] += 1
         return self
 
     @staticmethod
     def _check(value: Any) -> None:
-        if value is None or not isinstance(value, Hashable):
+        # isinstance(value, Hashable) is not enough: a tuple holding a list passes it.
+        try:
+            hash(value)
+        except TypeError:
+            hashable = False
+        else:
+            hashable = value is not None
+        if not hashable:
             msg = f"customer_id must be a hashable id, not None (got {value!r})"
             raise CareKitError(msg)
 
     def extend(self, values: Iterable[Any]) -> RepeatCustomers:
-        """Add many orders, counted with :class:`collections.Counter`."""
+        """Add many orders, counted with :class:`collections.Counter`.
+
+        Raises:
+            CareKitError: ``values`` is not iterable or holds an id :meth:`add` refuses;
+                nothing is added then.
+        """
         require_iterable("values", values)
         items = values if isinstance(values, (list, tuple)) else list(values)
         batch: Counter[Hashable] = Counter()

@@ -44,7 +44,12 @@ class ResponseTime(Accumulator):
     Args:
         target: The response-time target, > 0 (``timedelta`` or seconds). Default 1 hour.
         calendar: Optional business calendar for ``(received_at, responded_at)`` pairs.
-        relative_accuracy: The sketch's guaranteed relative error for quantiles.
+        relative_accuracy: The sketch's guaranteed relative error for quantiles, from 1e-6
+            to 0.5.
+
+    Raises:
+        CareKitError: a ``target`` that is not a positive duration, a ``calendar``
+            without ``business_hours_between``, or a ``relative_accuracy`` out of range.
 
     Examples:
         >>> import datetime as dt
@@ -107,13 +112,23 @@ class ResponseTime(Accumulator):
                 raise CareKitError(msg)
             if self._calendar is not None:
                 elapsed = self._calendar.business_hours_between(received, responded)
+                if not isinstance(elapsed, dt.timedelta):
+                    msg = ("calendar.business_hours_between must return a timedelta "
+                           f"(got {elapsed!r})")
+                    raise CareKitError(msg)
             else:
                 elapsed = responded - received
-            return elapsed.total_seconds()
+            return seconds_of("response_time", elapsed)
         return seconds_of("response_time", value)
 
     def add(self, value: Any) -> ResponseTime:
-        """Add one response time (``timedelta``, seconds or a datetime pair)."""
+        """Add one response time (``timedelta``, seconds or a datetime pair).
+
+        Raises:
+            CareKitError: ``value`` is not a non-negative duration a ``datetime.timedelta``
+                can hold, or not a ``(received_at, responded_at)`` pair of aware datetimes
+                in that order.
+        """
         seconds = self._elapsed(value)
         self._sketch.add(seconds)
         self._within += seconds <= self._target.total_seconds()
@@ -121,7 +136,12 @@ class ResponseTime(Accumulator):
         return self
 
     def extend(self, values: Iterable[Any]) -> ResponseTime:
-        """Add many response times; a list of numbers (seconds) takes a fast path."""
+        """Add many response times; a list of numbers (seconds) takes a fast path.
+
+        Raises:
+            CareKitError: ``values`` is not iterable or holds a value :meth:`add` refuses;
+                nothing is added then.
+        """
         require_iterable("values", values)
         items = values if isinstance(values, list) else list(values)
         seconds = fast_seconds("response_time", items)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from numbers import Real
 from typing import Any, Literal, TypeVar
 
 from carekit import _validate
@@ -170,7 +171,8 @@ class NPS(_ScaleCounts):
             CareKitError: a confidence outside (0, 1), an unknown method or scale.
         """
         confidence = check_confidence(confidence)
-        if scale not in (1, 100):
+        # Real first: Decimal("sNaN") would signal when compared.
+        if not isinstance(scale, Real) or scale not in (1, 100):
             msg = f"scale must be 1 (for -1..1) or 100 (for -100..100) (got {scale!r})"
             raise CareKitError(msg)
         interval = nps_interval(self.promoters, self.detractors, self.n, confidence, method)

@@ -17,23 +17,40 @@ bound holds at every quantile.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from carekit import _validate
 from carekit.errors import CareKitError
-from carekit.metrics._base import require_iterable
+from carekit.metrics._base import plain_numbers, require_iterable
 
 __all__ = ["QuantileSketch"]
+
+#: The smallest ``relative_accuracy`` accepted. Below it the rounding of ``log(x)`` in
+#: floating point is no longer negligible against the bucket width (at 1e-12 the error
+#: bound already fails for large values, at 1e-17 ``gamma`` rounds to exactly 1), and
+#: the sketch would keep one bucket per distinct value anyway.
+MIN_RELATIVE_ACCURACY = 1e-6
+
+_FLOAT_MAX = sys.float_info.max
 
 
 class QuantileSketch:
     """Quantiles of non-negative numbers within a relative error ``relative_accuracy``.
 
+    Values are finite non-negative real numbers; each is read as its ``float`` value (so a
+    positive ``Fraction`` smaller than the smallest float counts as 0.0).
+
     Args:
-        relative_accuracy: The guaranteed relative error ``alpha``, in (0, 0.5].
+        relative_accuracy: The guaranteed relative error ``alpha``, from 1e-6
+            (:data:`MIN_RELATIVE_ACCURACY`) to 0.5.
+
+    Raises:
+        CareKitError: ``relative_accuracy`` is not a number from 1e-6 to 0.5.
 
     Examples:
         >>> from carekit.metrics import QuantileSketch
@@ -47,8 +64,9 @@ class QuantileSketch:
 
     def __init__(self, relative_accuracy: float = 0.01) -> None:
         alpha = _validate.probability("relative_accuracy", relative_accuracy, allow_one=False)
-        if alpha > 0.5:
-            msg = f"relative_accuracy must lie in (0, 0.5] (got {relative_accuracy!r})"
+        if not MIN_RELATIVE_ACCURACY <= alpha <= 0.5:
+            msg = (f"relative_accuracy must lie in [{MIN_RELATIVE_ACCURACY:g}, 0.5] "
+                   f"(got {relative_accuracy!r})")
             raise CareKitError(msg)
         self._alpha = alpha
         self._gamma = (1.0 + alpha) / (1.0 - alpha)
@@ -88,7 +106,11 @@ class QuantileSketch:
         return _validate.non_negative("value", value)
 
     def add(self, value: float) -> QuantileSketch:
-        """Add one non-negative finite number; returns the sketch."""
+        """Add one non-negative finite number; returns the sketch.
+
+        Raises:
+            CareKitError: ``value`` is not a finite real number >= 0.
+        """
         x = self._check(value)
         if x > 0.0:
             self._buckets[math.ceil(math.log(x) * self._inv_log_gamma)] += 1
@@ -100,21 +122,35 @@ class QuantileSketch:
         return self
 
     def extend(self, values: Iterable[float]) -> QuantileSketch:
-        """Add many numbers; a list of floats takes a fast path, validation included."""
+        """Add many numbers; a list of floats takes a fast path, validation included.
+
+        Raises:
+            CareKitError: ``values`` is not iterable, or holds a value :meth:`add` refuses
+                (the values before it are added).
+        """
         require_iterable("values", values)
         items = values if isinstance(values, list) else list(values)
         if not items:
             return self
-        try:
-            total = math.fsum(items)
-            lowest = min(items)
-            highest = max(items)
-        except TypeError:
-            total = math.nan
-        if not (math.isfinite(total) and lowest >= 0 and not isinstance(lowest, bool)):
-            for value in items:
-                self.add(value)
-            return self
+        if plain_numbers(items):
+            try:
+                total = sum(items)
+            except OverflowError:  # an int too large for a float beside a float
+                total = math.nan
+            # False for NaN, infinities and ints too large for a float; a float sum that
+            # overflows takes the checked path too, which accepts every finite value.
+            if total <= _FLOAT_MAX:
+                lowest = min(items)
+                if lowest >= 0:
+                    self._extend_checked(items, lowest)
+                    return self
+        for value in items:
+            self.add(value)
+        return self
+
+    def _extend_checked(self, items: list[Any], lowest: float) -> None:
+        """Add finite ints and floats, all >= 0 (``lowest`` the smallest), unchecked."""
+        highest = max(items)
         log, ceil, k = math.log, math.ceil, self._inv_log_gamma
         # Chained C-level maps: no Python bytecode runs per value.
         positive = items if lowest > 0 else [x for x in items if x > 0]
@@ -123,7 +159,19 @@ class QuantileSketch:
         self._count += len(items)
         self._min = min(self._min, float(lowest))
         self._max = max(self._max, float(highest))
-        return self
+
+    def _bucket_value(self, key: int) -> float:
+        """The value reported for bucket ``key``: ``2 gamma^key / (gamma + 1)``."""
+        g = self._gamma
+        with contextlib.suppress(OverflowError):
+            value = 2.0 * g**key / (g + 1.0)
+            if value < math.inf:
+                return value
+        # Near the largest float, gamma^key overflows: (1 + alpha) gamma^(key - 1) is the
+        # same number; if that overflows too it is above every value and gets clamped.
+        with contextlib.suppress(OverflowError):
+            return g ** (key - 1) * (2.0 * g / (g + 1.0))
+        return math.inf
 
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile (0 <= q <= 1) within the relative accuracy; ``None`` if empty.
@@ -141,8 +189,7 @@ class QuantileSketch:
         for key in sorted(self._buckets):
             seen += self._buckets[key]
             if seen > rank:
-                estimate = 2.0 * self._gamma**key / (self._gamma + 1.0)
-                return min(max(estimate, self._min), self._max)
+                return min(max(self._bucket_value(key), self._min), self._max)
         return self._max  # pragma: no cover - rank < count always finds a bucket
 
     def merge(self, other: QuantileSketch) -> QuantileSketch:
