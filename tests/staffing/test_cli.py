@@ -176,3 +176,84 @@ def test_an_interval_that_disagrees_with_the_forecast_is_refused(
         capsys.readouterr().err
     )
     assert run("--interval", "30")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        # the same interval twice
+        ("2025-03-03T09:00:00+00:00,5\n2025-03-03T09:30:00+00:00,6\n"
+         "2025-03-03T09:30:00+00:00,7\n",
+         "f.csv line 4 interval_start '2025-03-03T09:30:00+00:00' repeats the previous row's "
+         "'2025-03-03T09:30:00+00:00'; the rows must be in time order, one per interval"),
+        # out of order
+        ("2025-03-03T10:00:00+00:00,5\n2025-03-03T09:00:00+00:00,6\n",
+         "f.csv line 3 interval_start '2025-03-03T09:00:00+00:00' is before the previous "
+         "row's '2025-03-03T10:00:00+00:00'; the rows"),
+        # offsets mixed: 10:30+01:00 is 09:30 UTC
+        ("2025-03-03T10:00:00+00:00,5\n2025-03-03T10:30:00+01:00,6\n",
+         "f.csv line 3 interval_start '2025-03-03T10:30:00+01:00' is before the previous "
+         "row's '2025-03-03T10:00:00+00:00' (in UTC 2025-03-03 09:30 against 2025-03-03 "
+         "10:00); the rows"),
+        # the same instant written with two offsets
+        ("2025-03-03T10:00:00+00:00,5\n2025-03-03T11:00:00+01:00,6\n",
+         "f.csv line 3 interval_start '2025-03-03T11:00:00+01:00' repeats the previous row's"),
+    ],
+)
+def test_forecast_rows_out_of_order_name_the_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], rows: str, fragment: str
+) -> None:
+    # These used to end in "interval must be a non-negative duration (got -3600.0)".
+    path = write(tmp_path, "f.csv", "interval_start,volume\n" + rows)
+    status = main(["staffing", path, "--aht", "300", "--service-level", "80/20"],
+                  out=io.StringIO())
+    assert status == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert "non-negative duration" not in err
+
+
+def test_a_forecast_volume_too_large_to_staff(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "f.csv", "interval_start,volume\n2025-03-03T09:00:00+00:00,1e300\n")
+    status = main(["staffing", path, "--aht", "300", "--service-level", "80/20"],
+                  out=io.StringIO())
+    assert status == 2
+    assert "forecast[0] volume must make an offered load" in capsys.readouterr().err
+
+
+def test_chart_in_a_missing_folder_is_refused_and_not_created(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The folder used to be created, parents and all.
+    chart = tmp_path / "no" / "such" / "folder" / "coverage.png"
+    status, _ = run("--chart", str(chart))
+    assert status == 2
+    assert (
+        f"chart path must be in an existing folder, and {str(chart.parent)!r} is not one "
+        f"(got {str(chart)!r}); create the folder first"
+    ) in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_save_chart_refuses_a_missing_folder(tmp_path: pathlib.Path) -> None:
+    one = plan([(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc), 5)], aht=300,
+               target=ServiceTarget.parse("80/20"))
+    with pytest.raises(CareKitError, match="chart path must be in an existing folder"):
+        save_chart(tmp_path / "missing" / "x.svg", one)
+    assert not (tmp_path / "missing").exists()
+    a_file = tmp_path / "file"
+    a_file.write_text("", encoding="utf-8")
+    with pytest.raises(CareKitError, match="chart path must be in an existing folder"):
+        save_chart(a_file / "x.svg", one)
+
+
+def test_save_chart_that_cannot_be_written_is_a_carekit_error(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("matplotlib")
+    one = plan([(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc), 5)], aht=300,
+               target=ServiceTarget.parse("80/20"))
+    folder = tmp_path / "x.png"
+    folder.mkdir()  # a folder where the file should go
+    with pytest.raises(CareKitError, match=r"cannot write the chart to '.*x\.png'"):
+        save_chart(folder, one)

@@ -116,3 +116,44 @@ TEMME = [
 def test_erlang_b_temme_region_matches_mpmath(agents: int, traffic: float) -> None:
     assert erlang_b(traffic, agents) == pytest.approx(float(mp_erlang_b(traffic, agents)),
                                                       rel=1e-13)
+
+
+# More agents than a float holds: int arithmetic first, no OverflowError.
+@pytest.mark.parametrize("traffic", [0, 1e-300, 5, 1e15, 1e308, 1.7976931348623157e308])
+@pytest.mark.parametrize("agents", [10**400, 2**1024 - 2**970, 2**1024 - 2**970 - 1])
+def test_more_agents_than_a_float_holds(traffic: float, agents: int) -> None:
+    # agents - traffic is at least 2**970 here: B is below exp(-2**915), which is 0.0
+    assert erlang_b(traffic, agents) == 0.0
+    assert erlang_c(traffic, agents) == 0.0
+
+
+def test_agents_and_traffic_near_the_largest_float() -> None:
+    assert erlang_b(1e308, 10**308) == pytest.approx(math.sqrt(2 / (math.pi * 1e308)), rel=1e-6)
+    assert erlang_b(1e308, 2 * 10**308) == 0.0
+    big = 1.7976931348623157e308
+    assert erlang_b(big, 10**308) == pytest.approx(1 - 1e308 / big, rel=1e-12)
+    assert erlang_c(big, 10**308) == 1.0
+    # past 2**53 agents a float cannot hold the count exactly: the gap to the load decides
+    assert erlang_b(1e20, 10**20 + 10**11) == pytest.approx(7.694551475631e-33, rel=1e-9)
+    assert erlang_c(1e16, 10**16 + 1) == pytest.approx(0.9999999874668588, rel=1e-12)
+
+
+# A little fewer agents than a huge load: 1/B = sum_j n!/((n-j)! A**j) has ratios just below
+# one, and was summed term by term (90 million terms, 5 s, for 1e14 agents; ten times that
+# for 1e16). References: mpmath.gammainc at 40 digits (minutes each), as mp_erlang_b.
+@pytest.mark.parametrize(
+    ("traffic", "agents", "reference"),
+    [
+        (1e16 + 1e9, 10**16, "0.0000001009809222396782582603768"),
+        (1e14 + 1e8, 10**14, "0.000001009808313402474058315589"),
+        (1e12 + 1e7, 10**12, "0.00001009799223549378800407012"),
+    ],
+)
+def test_erlang_b_just_below_a_huge_load(traffic: float, agents: int, reference: str) -> None:
+    assert erlang_b(traffic, agents) == pytest.approx(float(reference), rel=1e-12)
+
+
+@pytest.mark.parametrize(("traffic", "agents"), [(1e8 + 1e5, 10**8), (4e7 + 5e4, 4 * 10**7)])
+def test_erlang_b_just_below_a_large_load_matches_mpmath(traffic: float, agents: int) -> None:
+    assert erlang_b(traffic, agents) == pytest.approx(float(mp_erlang_b(traffic, agents)),
+                                                      rel=1e-13)

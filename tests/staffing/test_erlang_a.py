@@ -7,7 +7,7 @@ import math
 import mpmath
 import pytest
 
-from carekit.staffing import Workload, performance
+from carekit.staffing import ServiceTarget, Workload, performance, required_agents
 
 
 def chain_reference(
@@ -120,3 +120,71 @@ def test_huge_and_overloaded_erlang_a_is_finite(volume: float, agents: int) -> N
         assert math.isfinite(value)
         assert value >= 0.0
     assert p.abandon_rate <= 1.0
+
+
+# Patience far beyond the handle time: the queue holds up to lambda / theta customers and
+# the sums over its length ran to tens of millions of terms (20 s and more).
+def test_patience_of_thirty_thousand_years_on_one_agent() -> None:
+    w = Workload(volume=1e6, aht=180, interval=1800, patience=1e12)  # 100,000 Erlangs
+    p = performance(w, 1, answer_within=20)
+    # one agent serves 1 in 100,000 callers, the rest give up
+    assert p.abandon_rate == pytest.approx(1 - 1e-5, abs=1e-12)
+    assert p.occupancy == pytest.approx(1.0, abs=1e-9)
+    assert p.wait_probability == 1.0
+    # fluid limit: a served caller waited while the queue ahead thinned from
+    # (lambda - mu) / theta to nothing, patience x ln(load / agents)
+    assert p.asa == pytest.approx(1e12 * math.log(1e5), rel=1e-6)
+    assert p.service_level == 0.0
+
+
+def test_patience_of_ten_years_on_ten_agents() -> None:
+    w = Workload(volume=1e7, aht=60, interval=60, patience=86400 * 3650)
+    p = performance(w, 10, answer_within=20)
+    assert p.abandon_rate == pytest.approx(1 - 1e-6, abs=1e-12)
+    assert p.asa == pytest.approx(86400 * 3650 * math.log(1e6), rel=1e-5)
+    assert p.service_level == 0.0
+
+
+def test_patience_far_beyond_the_handle_time_is_erlang_c_at_scale() -> None:
+    # 20,000 Erlangs on 20,010 agents who wait for ever: Erlang C to within 1e-6
+    c = performance(Workload(volume=2e5, aht=180, interval=1800), 20_010, answer_within=20)
+    a = performance(Workload(volume=2e5, aht=180, interval=1800, patience=1e12), 20_010,
+                    answer_within=20)
+    assert a.wait_probability == pytest.approx(c.wait_probability, rel=1e-6)
+    assert a.service_level == pytest.approx(c.service_level, rel=1e-6)
+    assert a.asa == pytest.approx(c.asa, rel=1e-6)
+    assert a.abandon_rate < 1e-9
+
+
+@pytest.mark.parametrize(("traffic", "agents", "aht", "patience", "within"), CASES)
+def test_lattice_sums_match_the_birth_death_chain(
+    traffic: float, agents: int, aht: float, patience: float, within: float,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Long sums over queue lengths are done as extrapolated quadratures: force them on the
+    # small cases, where the independent reference is cheap.
+    from carekit.staffing import _numerics
+
+    monkeypatch.setattr(_numerics, "_DIRECT_TERMS", -1)
+    monkeypatch.setattr(_numerics, "_CF_MAX", -1.0)
+    wait, abandon, level, asa = chain_reference(traffic, agents, aht, patience, within)
+    workload = Workload(volume=traffic * 1800 / aht, aht=aht, interval=1800, patience=patience)
+    p = performance(workload, agents, answer_within=within)
+    assert p.wait_probability == pytest.approx(wait, rel=1e-10)
+    assert p.abandon_rate == pytest.approx(abandon, rel=1e-9)
+    assert p.service_level == pytest.approx(level, rel=1e-9)
+    assert p.asa == pytest.approx(asa, rel=1e-9)
+
+
+@pytest.mark.parametrize("volume", [1e7, 1e10, 1e15])
+@pytest.mark.parametrize("patience", [60, 1e6, 1e12])
+def test_required_agents_with_patience_returns_at_huge_loads(
+    volume: float, patience: float
+) -> None:
+    w = Workload(volume=volume, aht=1, interval=1800, patience=patience)
+    target = ServiceTarget(service_level=0.8, answer_within=20)
+    r = required_agents(w, target)
+    assert (r.performance.service_level or 0) >= 0.8
+    below = performance(w, r.agents - 1, answer_within=20).service_level
+    assert below is not None
+    assert below < 0.8

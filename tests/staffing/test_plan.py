@@ -113,3 +113,14 @@ def test_bad_settings() -> None:
         plan(forecast(10), aht=60, target=TARGET, interval=0)
     with pytest.raises(InfeasibleTarget):
         plan(forecast(10), aht=60, target=ServiceTarget(service_level=1, answer_within=0))
+
+
+def test_a_volume_too_large_to_staff_is_refused_naming_the_interval() -> None:
+    # 1e200 calls in a half-hour used to end in a ZeroDivisionError
+    with pytest.raises(CareKitError, match=(
+        r"forecast\[1\] volume must make an offered load \(volume x aht / interval\) of at "
+        r"most 1e\+15 Erlangs \(got forecast\[1\] volume=1e\+200, a load of 1e\+199 Erlangs\)"
+    )):
+        plan(forecast(100, 1e200), aht=180, target=TARGET)
+    biggest = plan(forecast(1e16), aht=180, target=TARGET)  # 1e15 Erlangs exactly
+    assert biggest.peak.agents == -(-(10**15) * 20 // 17)  # occupancy <= 0.85, exactly

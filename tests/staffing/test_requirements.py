@@ -7,8 +7,9 @@ import math
 import time
 from fractions import Fraction
 
+import mpmath
 import pytest
-from tests.strategies_staffing import at_least, fraction_erlang_c, mp_service_level
+from tests.strategies_staffing import at_least, fraction_erlang_c, mp_erlang_b, mp_service_level
 
 from carekit import CareKitError, InfeasibleTarget
 from carekit.staffing import (
@@ -318,3 +319,106 @@ def test_max_traffic_is_capacity_in_erlangs() -> None:
         assert load == pytest.approx(vol * 180 / 1800, rel=1e-8)
         assert performance(Workload(volume=load, aht=180, interval=180), agents,
                            answer_within=20).service_level >= 0.8  # type: ignore[operator]
+
+
+# --- capacity when the target holds at any load (Erlang A), and loads too large to staff ---
+
+
+@pytest.mark.parametrize("agents", [1, 14, 10**6, 10**9])
+def test_capacity_with_no_finite_limit_is_inf(agents: int) -> None:
+    # With patience the service level describes the customers who stay: with no threshold
+    # at all (timedelta.max) every one of them is answered "in time" whatever the load, the
+    # rest abandon. The search used to double the volume for ever.
+    target = ServiceTarget(service_level=0.5, answer_within=dt.timedelta.max)
+    assert capacity(agents, target, aht=180, interval=1800, patience=60) == math.inf
+
+
+def test_capacity_with_a_threshold_far_beyond_the_patience_is_inf() -> None:
+    # 80 % within an hour when customers give up after a minute on average: those who
+    # stay are answered in time until the load is some e**60 times what 14 agents carry.
+    hour = ServiceTarget(service_level=0.8, answer_within=3600)
+    assert capacity(14, hour, aht=180, interval=1800, patience=60) == math.inf
+    from carekit.staffing import max_traffic
+
+    assert max_traffic(14, hour, aht=180, patience=60) == math.inf
+
+
+def test_capacity_with_patience_is_finite_when_the_load_can_break_the_target() -> None:
+    five_minutes = ServiceTarget(service_level=0.8, answer_within=300)
+    vol = capacity(14, five_minutes, aht=180, interval=1800, patience=60)
+    assert math.isfinite(vol)
+    assert vol > capacity(14, five_minutes, aht=180, interval=1800)
+    at = Workload(volume=vol, aht=180, interval=1800, patience=60)
+    above = Workload(volume=vol * 1.001, aht=180, interval=1800, patience=60)
+    assert service_level(at, 14, 300) >= 0.8 > service_level(above, 14, 300)
+
+
+@pytest.mark.parametrize("agents", [10**15, 10**16, 10**400])
+def test_capacity_of_more_agents_than_the_largest_load_is_inf(agents: int) -> None:
+    assert capacity(agents, EIGHTY_TWENTY, aht=180, interval=1800) == math.inf
+
+
+def test_a_load_above_1e15_erlangs_is_refused_naming_the_volume() -> None:
+    # 1e200 calls used to end in a ZeroDivisionError; 1e30 "worked", with a headcount no
+    # float can tell from its neighbours.
+    message = (
+        r"volume must make an offered load \(volume x aht / interval\) of at most 1e\+15 "
+        r"Erlangs \(got volume=1e\+200, a load of 1e\+199 Erlangs\)"
+    )
+    with pytest.raises(CareKitError, match=message):
+        required_agents(Workload(volume=1e200, aht=180, interval=1800), EIGHTY_TWENTY)
+    with pytest.raises(CareKitError, match=r"a load of 1e\+25 Erlangs"):
+        Workload(volume=1e30, aht=1, interval=1e5)
+    with pytest.raises(CareKitError, match=r"a load of inf Erlangs"):
+        Workload(volume=1e300, aht=1e10, interval=1e-3)
+
+
+def test_the_largest_load_is_staffed() -> None:
+    r = required_agents(Workload(volume=1e15, aht=1, interval=1), EIGHTY_TWENTY)
+    assert r.agents == 10**15 + 1  # 20 s is over 20 handle times: one spare agent will do
+    assert r.performance.service_level == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("volume", [1e8, 1e9])
+def test_extreme_service_level_at_a_huge_load_is_the_true_minimum(volume: float) -> None:
+    # 99.9999999 % within a microsecond used to walk an exact 50-digit sum over every agent
+    # for each near tie: minutes for a hundred million agents.
+    w = Workload(volume=volume, aht=1, interval=1)
+    target = ServiceTarget(service_level=0.999999999, answer_within=1e-6)
+    r = required_agents(w, target)
+    assert (r.performance.service_level or 0) >= 0.999999999
+    below = performance(w, r.agents - 1, answer_within=1e-6).service_level
+    assert below is not None
+    assert below < 0.999999999
+
+
+def test_service_level_within_one_ulp_of_one_is_decided_exactly() -> None:
+    # 1 - 1e-16 as written: a contact in ten million billion late. The float service level
+    # cannot tell the agents apart (they differ by some 1e-19), the share late can, and the
+    # answer is the true minimum (by 40-digit mpmath, sharing no code with carekit).
+    # It used to redo the comparison in 50-digit decimals over all ten million agents for
+    # each of the many near ties.
+    w = Workload(volume=1e7, aht=1, interval=1)
+    r = required_agents(w, ServiceTarget(service_level=0.9999999999999999, answer_within=0))
+
+    def late(agents: int) -> mpmath.mpf:
+        with mpmath.workdps(40):
+            b = mp_erlang_b(1e7, agents)
+            return b / (1 - mpmath.mpf(1e7) / agents * (1 - b))
+
+    with mpmath.workdps(40):
+        allowed = mpmath.mpf(1) / 10**16
+        assert late(r.agents) <= allowed < late(r.agents - 1)
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 1])
+def test_near_ties_at_hundreds_of_erlangs_are_decided_exactly(offset: int) -> None:
+    # the exact decision sums 1/B in fixed point from the top agent down, stopping early
+    w = Workload(volume=3_000, aht=180, interval=1800)  # 300 Erlangs
+    achieved = service_level(w, 316, 20)
+    level = [math.nextafter(achieved, 0), achieved, math.nextafter(achieved, 1)][offset + 1]
+    traffic = Fraction(300)
+    got = required_agents(w, ServiceTarget(service_level=level, answer_within=20)).agents
+    goal = Fraction(repr(level))
+    assert at_least(mp_service_level(traffic, got, Fraction(20), Fraction(180)), goal)
+    assert not at_least(mp_service_level(traffic, got - 1, Fraction(20), Fraction(180)), goal)

@@ -36,9 +36,10 @@ def save_chart(
     """Draw required (and, with a coverage, rostered) agents per interval to a PNG or SVG.
 
     Intervals where the roster falls short are shaded. Needs the ``carekit[plot]`` extra.
+    The file's folder must exist: it is not created.
 
     Args:
-        path: output file; ``.png`` or ``.svg``.
+        path: output file; ``.png`` or ``.svg``, in an existing folder.
         plan: the :class:`~carekit.staffing.StaffingPlan`.
         coverage: the plan's :class:`~carekit.staffing.Coverage` against a roster, optional.
 
@@ -46,7 +47,8 @@ def save_chart(
         The path written.
 
     Raises:
-        CareKitError: an unsupported file type, an empty plan, matplotlib missing.
+        CareKitError: an unsupported file type, a folder that does not exist, a file that
+            cannot be written, an empty plan, matplotlib missing.
     """
     out = pathlib.Path(path)
     if out.suffix.lower() not in _FORMATS:
@@ -54,6 +56,12 @@ def save_chart(
         raise CareKitError(msg)
     if len(plan) == 0:
         msg = "cannot chart an empty plan (got a plan with no intervals)"
+        raise CareKitError(msg)
+    if not out.parent.is_dir():
+        msg = (
+            f"chart path must be in an existing folder, and {str(out.parent)!r} is not one "
+            f"(got {str(path)!r}); create the folder first"
+        )
         raise CareKitError(msg)
     plt, dates = _pyplot()
     starts = [r.start for r in plan]
@@ -86,8 +94,11 @@ def save_chart(
         ax.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=tz))
         ax.set_xlabel(f"interval start ({starts[0]:%a %d %b %Y})" if starts[0] else "")
         fig.tight_layout()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format=out.suffix.lower().lstrip("."))
+        try:
+            fig.savefig(out, format=out.suffix.lower().lstrip("."))
+        except OSError as exc:
+            msg = f"cannot write the chart to {str(out)!r}: {exc.strerror or exc}"
+            raise CareKitError(msg) from None
     finally:
         plt.close(fig)
     return out

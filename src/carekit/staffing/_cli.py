@@ -78,16 +78,37 @@ def _rows(path: pathlib.Path, required: Iterable[str]) -> list[dict[str, str]]:
 
 
 def read_forecast(path: pathlib.Path) -> list[tuple[dt.datetime, float]]:
-    """Read ``interval_start,volume`` rows."""
-    out = []
+    """Read ``interval_start,volume`` rows, one per interval in time order.
+
+    Raises:
+        CareKitError: a missing column, a bad time or volume, or a row whose start is not
+            after the previous row's (repeated or out of order; starts with different UTC
+            offsets are compared as instants), each naming the line.
+    """
+    out: list[tuple[dt.datetime, float]] = []
+    previous = ""
     for number, row in enumerate(_rows(path, ("interval_start", "volume")), start=2):
-        start = _parse_time(row["interval_start"], f"{path.name} line {number} interval_start")
+        where = f"{path.name} line {number} interval_start"
+        start = _parse_time(row["interval_start"], where)
+        if out and start <= out[-1][0]:
+            before = out[-1][0]
+            how = "repeats" if start == before else "is before"
+            utc = "" if start.utcoffset() == before.utcoffset() else (
+                f" (in UTC {start.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} against "
+                f"{before.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M})"
+            )
+            msg = (
+                f"{where} {row['interval_start']!r} {how} the previous row's {previous!r}"
+                f"{utc}; the rows must be in time order, one per interval"
+            )
+            raise CareKitError(msg)
         try:
             volume = float(row["volume"])
         except ValueError:
             msg = f"{path.name} line {number} volume must be a number (got {row['volume']!r})"
             raise CareKitError(msg) from None
         out.append((start, volume))
+        previous = row["interval_start"]
     return out
 
 

@@ -15,11 +15,18 @@ no intermediate overflows, underflows into a NaN, or loses precision through can
   Legendre's continued fraction (modified Lentz) above it (Numerical Recipes, 3rd ed., 6.2).
 * Erlang A (M/M/n+M) follows Mandelbaum & Zeltyn, "The Palm/Erlang-A queue, with
   applications to call centers" (2007), derived for the customers who are served.
+* Sums of smooth log-concave terms that would run to tens of thousands of terms (loads or
+  patience-to-handle-time ratios in the millions) are done as midpoint-rule quadratures
+  over a window around their largest term, with Richardson extrapolation in the cell width
+  where they start among large terms (Euler-Maclaurin): a few thousand evaluations at
+  most, whatever the size, so nothing grows with the load.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 __all__ = [
     "erlang_a",
@@ -36,6 +43,11 @@ _RECURSION_MAX = 100
 _TINY = 1e-300
 _EPS = 1e-17
 _RESCALE = 1e250
+_HUGE = 4e307
+#: ints up to this convert to float exactly
+_EXACT_INT = 2**53
+#: the smallest int that float() cannot convert
+_OVERFLOW_N = 2**1024 - 2**970
 
 
 def _stirlerr(n: float) -> float:
@@ -48,6 +60,9 @@ def _stirlerr(n: float) -> float:
 
 def _bd0(x: float, m: float) -> float:
     """``x*log(x/m) + m - x`` without cancellation when ``x`` is close to ``m`` (Loader 2000)."""
+    if x > _HUGE or m > _HUGE:
+        # homogeneous of degree one: scale down so that x + m and 2 x cannot overflow
+        return 4.0 * _bd0(0.25 * x, 0.25 * m)
     if abs(x - m) < 0.1 * (x + m):
         v = (x - m) / (x + m)
         s = (x - m) * v
@@ -118,14 +133,188 @@ def _series_m(a: float, z: float) -> float:
             return total
 
 
+#: a direct sum expected to need more terms than this is replaced by :func:`_lattice_sum`
+_DIRECT_TERMS = 20_000
+#: above this parameter ``log_m`` leaves the continued fraction near its transition
+_CF_MAX = 1e8
+#: log of a term, relative to the largest, below which it no longer counts (e**-50 ~ 2e-22)
+_CUT = 50.0
+#: cells of the finest width per scale the terms change on, when the sum starts among
+#: large terms; that scale is 1 / (|slope of log term| + _CURVE / sqrt(mode))
+_PER_SCALE = 16
+_CURVE = 2.0
+#: and never more than this many finest cells across the window
+_MAX_CELLS = 8192
+#: cell widths h, 2h, ..., 32h extrapolated to unit cells at that edge
+_LEVELS = 6
+
+
+def _phi(u: float) -> float:
+    """``u - log(1 + u)`` for ``u > -1``, without cancellation near zero."""
+    if abs(u) < 0.1:
+        total = 0.0
+        power = u * u
+        j = 2.0
+        while True:
+            step = power / j
+            total += step
+            if abs(step) <= 1e-17 * total:
+                return total
+            power *= -u
+            j += 1.0
+    return u - math.log1p(u)
+
+
+def _log_ratio(anchor: float, z: float, k: float) -> float:
+    """``log(w(anchor + k) / w(anchor))`` for ``w(s) = z**s / Gamma(s + 1)`` and real ``k``.
+
+    Stirling's formula for both Gammas, arranged so that nothing cancels near the mode
+    (``anchor`` close to ``z``): ``anchor phi(k / anchor) - k log((anchor + k) / z)
+    - log(1 + k / anchor) / 2`` less the difference of the Stirling remainders.
+    """
+    u = k / anchor
+    return (
+        anchor * _phi(u)
+        - k * math.log1p((anchor - z + k) / z)
+        - 0.5 * math.log1p(u)
+        - (_stirlerr(anchor + k) - _stirlerr(anchor))
+    )
+
+
+def _terms(a: float, z: float, mode: int) -> float:
+    """About how many terms a direct sum of ``w(a + i)``, ``i >= 0``, adds from its mode."""
+    if z <= 0.0:
+        return 1.0
+    anchor = a + mode
+    slope = max(0.0, (anchor - z) / z)
+    up = 80.0 / (slope + math.sqrt(slope * slope + 160.0 / anchor))
+    down = min(float(mode), math.sqrt(160.0 * anchor)) if mode > 0 else 0.0
+    return up + down
+
+
+def _reach(log_r: Callable[[float], float], start: float, limit: float | None) -> float:
+    """The offset from 0, on ``start``'s side, where ``log_r`` falls below the cut.
+
+    ``log_r`` is concave with its maximum near 0: double ``start`` until below the cut,
+    then narrow down by bisection to within a sixteenth. ``limit`` bounds the search (the
+    edge of the sum) and is returned when the terms are still significant there.
+    """
+    inner, outer = 0.0, start
+    while log_r(outer) > -_CUT:
+        if limit is not None and outer == limit:
+            return limit
+        inner, outer = outer, 2.0 * outer
+        if limit is not None and abs(outer) > abs(limit):
+            outer = limit
+    while abs(outer - inner) > max(1.0, 0.0625 * abs(outer)):
+        mid = 0.5 * (inner + outer)
+        if log_r(mid) > -_CUT:
+            inner = mid
+        else:
+            outer = mid
+    return outer
+
+
+def _window_sum(
+    log_r: Callable[[float], float],
+    bottom: float,
+    sigma: float,
+    fs: Sequence[Callable[[float], float]] = (),
+) -> list[float]:
+    """``sum_k r(k)`` and ``sum_k r(k) f(k)`` for each ``f`` in ``fs``, over ints ``k >= bottom``.
+
+    ``r = exp(log_r)`` is a smooth, log-concave function of real ``k`` with its largest
+    values near ``k = 0`` (``bottom <= 0``), falling off over a width of about ``sigma``
+    or more, and each ``f`` is smooth: the sums are too long to add term by term (the width
+    runs into thousands or more), so they are done as quadratures. The sum is the midpoint
+    rule with unit cells on ``[bottom - 1/2, inf)``. Away from ``bottom`` the terms fall off
+    like a Gaussian on both sides, and cells a quarter of ``sigma`` wide give the sum to far
+    below rounding (the error of the rule falls like ``exp(-2 pi**2 (sigma / cell)**2)``).
+    When the sum starts among large terms, the rule with cells ``h``, ``2h``, ..., ``32h``
+    (``h`` a sixteenth of the scale the terms change on there) is a polynomial in the squared
+    cell width (Euler-Maclaurin), which is taken through them and evaluated at unit cells.
+    Only the window where the terms exceed ``e**-50`` of the largest is visited: a few
+    hundred to a few thousand evaluations whatever the size.
+    """
+    step = max(1.0, sigma)
+    hi = _reach(log_r, step, None)
+    if bottom == 0.0 or log_r(bottom) > -_CUT:
+        lo = _reach(log_r, max(bottom, -step), bottom) if bottom < 0.0 else bottom
+        levels = _LEVELS
+        # cells a small fraction of the scale the terms change on at the bottom
+        scale = 1.0 / (abs(log_r(bottom + 1.0) - log_r(bottom)) + _CURVE / max(1.0, sigma))
+        h = float(max(1, math.floor(scale / _PER_SCALE), math.ceil((hi - lo) / _MAX_CELLS)))
+        edge = bottom - 0.5
+    else:
+        lo = _reach(log_r, -step, bottom)
+        levels = 1
+        h = float(max(1, math.floor(sigma / 4.0)))
+        edge = -0.5
+    big = h * 2 ** (levels - 1)
+    if edge > lo:  # away from the bottom: start the cells at the window
+        edge -= big * math.ceil((edge - lo) / big)
+    cells = math.ceil((hi - edge) / big)
+    sums = []
+    for level in range(levels):
+        width = h * 2**level
+        columns: list[list[float]] = [[] for _ in range(len(fs) + 1)]
+        for j in range(cells << (levels - 1 - level)):
+            k = edge + (j + 0.5) * width
+            r = math.exp(log_r(k))
+            columns[0].append(r)
+            for column, f in zip(columns[1:], fs, strict=True):
+                column.append(r * f(k))
+        sums.append([width * math.fsum(column) for column in columns])
+    if levels == 1:
+        return sums[0]
+    # through the points (cell width**2, midpoint sum), evaluated at a unit width
+    nodes = [h * h * 4.0**level for level in range(levels)]
+    coeffs = []
+    for j, sj in enumerate(nodes):
+        c = 1.0
+        for i, si in enumerate(nodes):
+            if i != j:
+                c *= (1.0 - si) / (sj - si)
+        coeffs.append(c)
+    return [
+        math.fsum(c * level_sums[part] for c, level_sums in zip(coeffs, sums, strict=True))
+        for part in range(len(fs) + 1)
+    ]
+
+
+def _lattice_sum(
+    a: float, z: float, mode: int, fs: Sequence[Callable[[float], float]] = ()
+) -> list[float]:
+    """``sum_i r_i`` and each ``sum_i r_i f(i - mode)`` over ``i >= 0``, ``r_i = w_i / w_mode``.
+
+    Here ``w_i = z**i / ((a + 1) ... (a + i))``, the terms of :func:`_series_m` and the
+    weights of the queue lengths in Erlang A, whose largest is ``w_mode``; by
+    :func:`_window_sum`, for when ``a`` or ``z`` runs into the millions.
+    """
+    anchor = a + mode
+
+    def log_r(k: float) -> float:
+        return _log_ratio(anchor, z, k)
+
+    return _window_sum(log_r, -float(mode), math.sqrt(anchor), fs)
+
+
 def log_m(a: float, z: float) -> float:
     """``log M(a, z)`` where ``M(a, z) = sum_j z**j / ((a+1)...(a+j))``.
 
     ``M(a, z) = P(a, z) / p(a; z)``: the regularized lower incomplete gamma function over the
-    Poisson-like term ``z**a e**-z / Gamma(a+1)``.
+    Poisson-like term ``z**a e**-z / Gamma(a+1)``. The series below the transition and the
+    continued fraction above it, except where they would take more than some ten thousand
+    steps (``a`` in the millions, ``z`` within about ``sqrt(a)`` of it): there
+    :func:`_lattice_sum`.
     """
     if z <= a + 1.0:
-        return math.log(_series_m(a, z))
+        if _terms(a, z, 0) <= _DIRECT_TERMS:
+            return math.log(_series_m(a, z))
+        return math.log(_lattice_sum(a, z, 0)[0])
+    if a > _CF_MAX and z - a < math.sqrt(a):
+        mode = math.floor(z - a)
+        return _log_ratio(a, z, float(mode)) + math.log(_lattice_sum(a, z, mode)[0])
     lp = log_poisson(a, z)
     q = math.exp(lp + math.log(a) + math.log(_gamma_cf(a, z))) if lp > -745.0 else 0.0
     return math.log1p(-min(q, 0.999999999999)) - lp
@@ -233,7 +422,12 @@ def erlang_b(a: float, n: int) -> float:
     """Erlang B blocking probability for offered load ``a`` on ``n`` servers."""
     if n == 0:
         return 1.0
-    if a == 0.0:
+    if a == 0.0 or n >= _OVERFLOW_N:
+        # More servers than a float holds: n - a >= 2**970, B < exp(-(n - a)**2 / (2 n)) = 0.
+        return 0.0
+    if n > _EXACT_INT and n > a and float(n - Fraction(a)) > 40.0 * math.sqrt(n):
+        # n - a, exactly, is over 40 standard deviations: B < exp(-800), which is 0.0 (this
+        # is decided before float(n), which could round n onto a, stands in for n below)
         return 0.0
     if n <= _RECURSION_MAX:
         # 1/B(n) = 1 + n/a * 1/B(n-1), two steps per turn of the loop
@@ -253,6 +447,14 @@ def erlang_b(a: float, n: int) -> float:
             return math.exp(log_poisson(float(n), a)) / q
     if n < a:
         # 1/B = sum_j n!/((n-j)! a**j): every ratio (n-j)/a is below one.
+        nf = float(n)
+        slope = math.log(a / nf)
+        if 80.0 / (slope + math.sqrt(slope * slope + 160.0 / nf)) > _DIRECT_TERMS:
+
+            def log_term(j: float) -> float:
+                return _log_ratio(nf, a, -j) if j < nf else -math.inf
+
+            return 1.0 / _window_sum(log_term, 0.0, math.sqrt(nf))[0]
         total = 1.0
         term = 1.0
         k = n
@@ -288,7 +490,13 @@ def erlang_c_from_b(a: float, n: int, b: float) -> float:
     """Erlang C (probability of waiting) from Erlang B on the same ``n`` servers."""
     if n <= a:
         return 1.0
+    if b == 0.0:
+        return 0.0
     rho = a / n
+    if n > _EXACT_INT:
+        # a / n may round to one: take 1 - rho = (n - a) / n exactly
+        gap = float((n - Fraction(a)) / n)
+        return b / (gap + rho * b)
     return b / (1.0 - rho * (1.0 - b))
 
 
@@ -313,6 +521,35 @@ def _psi_diff(a: float, count: int) -> float:
     return total + diff
 
 
+def _psi(z: float) -> float:
+    """The digamma function for ``z > 0`` (recurrence up to 20, then its asymptotic series)."""
+    total = 0.0
+    while z < 20.0:
+        total -= 1.0 / z
+        z += 1.0
+    iz2 = 1.0 / (z * z)
+    series = iz2 * (1 / 12 - iz2 * (1 / 120 - iz2 * (1 / 252 - iz2 * (1 / 240 - iz2 / 132))))
+    return total + math.log(z) - 0.5 / z - series
+
+
+def _psi_shift(a: float, c: float) -> float:
+    """``psi(a + c) - psi(a)`` for real ``a > 0`` and ``c >= 0``, without cancellation."""
+    total = 0.0
+    while a < 20.0 and c >= 1.0:
+        total += 1.0 / a
+        a += 1.0
+        c -= 1.0
+    if a < 20.0:
+        return total + _psi(a + c) - _psi(a)
+    b = a + c
+    ia, ib = 1.0 / a, 1.0 / b
+    ia2, ib2 = ia * ia, ib * ib
+    diff = math.log1p(c / a) - 0.5 * (ib - ia) - (ib2 - ia2) / 12.0
+    ia4, ib4 = ia2 * ia2, ib2 * ib2
+    diff += (ib4 - ia4) / 120.0 - (ib4 * ib2 - ia4 * ia2) / 252.0 + (ib4 * ib4 - ia4 * ia4) / 240.0
+    return total + diff
+
+
 def erlang_a(
     a: float, n: int, g: float, t_over_patience: float | None
 ) -> tuple[float, float, float | None, float]:
@@ -329,11 +566,14 @@ def erlang_a(
         share of arrivals who wait, the share who abandon, the share of served customers
         answered within the threshold, and their mean wait in units of mean patience.
     """
-    x = n * g  # n mu / theta
-    y = a * g  # lambda / theta
     b = erlang_b(a, n)
     if b == 0.0:
         return 0.0, 0.0, (1.0 if t_over_patience is not None else None), 0.0
+    x = n * g  # n mu / theta
+    y = a * g  # lambda / theta
+    mode = max(0, math.floor(y - x))
+    if _terms(x, y, mode) > _DIRECT_TERMS:
+        return _erlang_a_lattice(b, x, y, mode, t_over_patience)
     lm0 = log_m(x, y)
     # P(wait) = M B / (1 + (M - 1) B) = 1 / (1 + (1/B - 1) / M)
     log_ratio = math.log1p(-b) - math.log(b) - lm0 if b < 1.0 else -math.inf
@@ -356,13 +596,59 @@ def erlang_a(
     return wait, abandon, service_level, asa
 
 
+def _erlang_a_lattice(
+    b: float, x: float, y: float, mode: int, t_over_patience: float | None
+) -> tuple[float, float, float | None, float]:
+    """:func:`erlang_a` when the sums over queue lengths run into the tens of thousands.
+
+    One pass of :func:`_lattice_sum` over the weights ``w_i`` gives ``M(x, y)`` and, as
+    averages over them, the chance a waiting customer is served, ``x / (x + i + 1)``, and
+    their mean wait: ratios that would otherwise be differences of logarithms too large to
+    subtract (1e15 and more).
+    """
+    base = x + 1.0 + mode
+
+    def served(k: float) -> float:
+        return x / (base + k)
+
+    def served_wait(k: float) -> float:
+        # x / (x + i + 1) * H_i at i = mode + k, with H_i = psi(x + i + 2) - psi(x + 1)
+        return x / (base + k) * _psi_shift(x + 1.0, mode + k + 1.0)
+
+    total, served_sum, wait_sum = _lattice_sum(x, y, mode, (served, served_wait))
+    lm0 = _log_ratio(x, y, float(mode)) + math.log(total)
+    log_ratio = math.log1p(-b) - math.log(b) - lm0 if b < 1.0 else -math.inf
+    wait = 1.0 / (1.0 + math.exp(log_ratio)) if log_ratio < 700.0 else 0.0
+    served_given_wait = min(1.0, served_sum / total)
+    abandon = wait * (1.0 - served_given_wait)
+    served_share = 1.0 - abandon
+    service_level: float | None = None
+    if t_over_patience is not None:
+        s = t_over_patience
+        u = math.exp(-s)
+        late = served_given_wait
+        if y * u != y:
+            # late = served_given_wait exp(...) M(x + 1, y u) / M(x + 1, y), both M from
+            # log_m, whose rounding errors then largely cancel
+            log_share = -(x + 1.0) * s - y * math.expm1(-s) + log_m(x + 1.0, y * u)
+            log_share -= log_m(x + 1.0, y)
+            late *= math.exp(min(0.0, log_share))
+        on_time = (1.0 - wait) + wait * (served_given_wait - late)
+        service_level = (
+            min(1.0, max(0.0, on_time / served_share)) if served_share > 0.0 else 0.0
+        )
+    asa = wait * (wait_sum / total) / served_share if served_share > 0.0 else math.inf
+    return wait, abandon, service_level, asa
+
+
 def _mean_wait_served_given_wait(x: float, y: float) -> float:
     """``E[V; served | wait]`` in units of mean patience.
 
     An arrival finding ``i`` customers queued waits ``V_i = sum_{j<=i} Exp(x + j)`` (offered
     wait) and is served with probability ``x / (x + i + 1)``; under that tilt the wait has mean
     ``H_i = sum_{j<=i} 1/(x + j + 1)``. The states are weighted by the stationary
-    distribution ``w_i = prod_{k<=i} y / (x + k)``, summed outwards from its mode.
+    distribution ``w_i = prod_{k<=i} y / (x + k)``, summed outwards from its mode (longer
+    sums are done in :func:`_erlang_a_lattice`).
     """
     mode = max(0, math.floor(y - x))
     h_mode = _psi_diff(x + 1.0, mode + 1)

@@ -22,12 +22,15 @@ def erlang_b(traffic: float, agents: int) -> float:
     ``1/B(A, n) = 1 + n/A * 1/B(A, n-1)`` up to 100 agents, and above that the
     incomplete-gamma relation ``B = p(N; A) / P(X <= N)`` with ``X ~ Poisson(A)``, using a
     saddle-point Poisson term (Loader 2000) and, from 5,000 agents near the load, Temme's
-    uniform asymptotic expansion (constant time; DLMF 8.12), elsewhere a positive series.
-    No overflow, no NaN, and about 1e-15 relative accuracy up to a million agents.
+    uniform asymptotic expansion (constant time; DLMF 8.12), elsewhere a positive series
+    or, when that would run to tens of thousands of terms, an extrapolated quadrature of it.
+    No overflow, no NaN, and about 1e-15 relative accuracy up to a million agents. Counts of
+    agents past 2**53, which a float cannot hold exactly, are fine too: more than 40
+    standard deviations above the load (decided on the exact difference) the result is 0.0.
 
     Args:
         traffic: offered load in Erlangs (finite, >= 0).
-        agents: number of agents (int >= 0).
+        agents: number of agents (int >= 0, any size).
 
     Returns:
         The blocking probability in [0, 1].
@@ -52,7 +55,7 @@ def erlang_c(traffic: float, agents: int) -> float:
 
     Args:
         traffic: offered load in Erlangs (finite, >= 0).
-        agents: number of agents (int >= 0).
+        agents: number of agents (int >= 0, any size).
 
     Returns:
         The probability of waiting in [0, 1].

@@ -16,7 +16,13 @@ import attrs
 from carekit import _validate
 from carekit.errors import CareKitError
 from carekit.staffing.requirements import _Solver, check_shrinkage, check_target
-from carekit.staffing.workload import Requirement, ServiceTarget, Workload
+from carekit.staffing.workload import (
+    MAX_TRAFFIC,
+    Requirement,
+    ServiceTarget,
+    Workload,
+    check_traffic,
+)
 
 __all__ = ["StaffingPlan", "plan"]
 
@@ -161,7 +167,8 @@ def plan(
 
     Args:
         forecast: ``(interval_start, volume)`` pairs; starts are timezone-aware and strictly
-            increasing; volumes are finite and >= 0 (fractions are fine).
+            increasing; volumes are finite and >= 0 (fractions are fine), each an offered
+            load ``volume * aht / interval`` of at most 1e15 Erlangs.
         aht: average handle time, ``timedelta`` or seconds.
         target: the :class:`ServiceTarget`.
         shrinkage: share of paid time not available for contacts, in [0, 1).
@@ -173,7 +180,8 @@ def plan(
         A :class:`StaffingPlan`.
 
     Raises:
-        CareKitError: a naive or out-of-order start, a bad volume, bad settings.
+        CareKitError: a naive or out-of-order start, a bad volume (negative, NaN, or a load
+            above 1e15 Erlangs), bad settings.
         InfeasibleTarget: a target no headcount meets.
 
     Examples:
@@ -241,6 +249,9 @@ def _requirements(
         previous = start
         req = cache.get(vol)
         if req is None:
+            load = vol * solver.aht / solver.interval
+            if load > MAX_TRAFFIC:
+                check_traffic(load, vol, f"forecast[{index}] volume")
             req = solver.requirement_for_volume(vol, start)
             cache[vol] = req
             out.append(req)

@@ -13,7 +13,13 @@ from carekit import _validate
 from carekit.errors import CareKitError, InfeasibleTarget
 from carekit.staffing import _numerics
 from carekit.staffing._exact import exact, seconds
-from carekit.staffing.workload import Performance, Requirement, ServiceTarget, Workload
+from carekit.staffing.workload import (
+    MAX_TRAFFIC,
+    Performance,
+    Requirement,
+    ServiceTarget,
+    Workload,
+)
 
 __all__ = [
     "capacity",
@@ -26,9 +32,15 @@ __all__ = [
     "service_level",
 ]
 
-#: |float service level - target| below which the comparison is redone in 50-digit decimals
+#: |float service level - target| below which the comparison is looked at more closely
 _TIE = 1e-11
 _MAX_STEPS = 200
+#: near-ties are settled in exact arithmetic up to this load (Erlangs), in floats beyond
+_EXACT_MAX_TRAFFIC = 1e8
+#: fixed-point bits of the exact Erlang B sum
+_FIXED_BITS = 200
+#: more servers than this never queue on any load a Workload carries
+_MANY_SERVERS = 2**53
 
 
 def _check_workload(workload: Any) -> Workload:
@@ -77,6 +89,15 @@ def _performance(w: Workload, agents: int, answer_within: dt.timedelta | None) -
         return Performance(
             agents=0, traffic=a, wait_probability=1.0, service_level=0.0 if has_t else None,
             asa=math.inf, occupancy=1.0, abandon_rate=1.0 if w.patience is not None else 0.0,
+        )
+    if servers > _MANY_SERVERS:
+        # Hundreds of millions of standard deviations above any load a Workload carries
+        # (1e15 Erlangs): nobody waits, and the count may be too large for a float.
+        num, den = a.as_integer_ratio()
+        return Performance(
+            agents=agents, traffic=a, wait_probability=0.0,
+            service_level=1.0 if has_t else None, asa=0.0, occupancy=num / (den * servers),
+            abandon_rate=0.0,
         )
     if w.patience is not None:
         patience = w.patience.total_seconds()
@@ -162,22 +183,61 @@ def service_level(workload: Workload, agents: int, answer_within: dt.timedelta |
     return result
 
 
-def _exact_erlang_c_meets(w: Workload, servers: int, target: ServiceTarget) -> bool:
-    """Decide ``service level >= target`` in 50-digit decimal arithmetic (near ties only)."""
+def _exact_erlang_c_meets(
+    w: Workload, servers: int, target: ServiceTarget, late: float
+) -> bool:
+    """Decide ``service level >= target`` on ``servers`` servers when floats put it close.
+
+    ``late = C exp(-(N - A) t / AHT)`` is the share answered late as computed in floats,
+    the target is met when it is at most ``1 - service_level`` (the level as written). Its
+    relative rounding error is bounded (it grows with the load and with ``N / (N - A)``):
+    outside that bound the float comparison is right. Inside it, for loads up to 1e8
+    Erlangs, exactly: ``1/B = sum_j s!/((s-j)! A**j)`` with the exact load ``A``, in 200-bit
+    fixed point, stopped once the terms left are below ``2**-190`` of the sum or the sum
+    alone proves the target met (about ``26 sqrt(A)`` terms at most); then Erlang C and the
+    service level in 50-digit decimals. Above 1e8 Erlangs that sum would take too long and
+    the float comparison stands.
+    """
+    a = w.traffic
+    s = servers
+    tau = target.answer_within.total_seconds() / w.aht.total_seconds()
+    goal = exact(target.service_level)
+    allowed = float(1 - goal)
+    gap = s - a
+    if gap > 0.0:
+        rel = 1e-11 + 1e-14 * (gap + 10.0 * math.sqrt(a) + s / gap + s * tau)
+        if abs(late - allowed) > late * rel + allowed * 2e-16:
+            return late <= allowed
+    if a > _EXACT_MAX_TRAFFIC:
+        return late <= allowed
     a_exact = w.exact_traffic
+    if s <= a_exact:
+        return False  # unstable: nobody is answered in time in the long run
+    p, q = a_exact.numerator, a_exact.denominator
+    one = 1 << _FIXED_BITS
+    # c e <= c <= B s / (s - A) < s / ((s - A) * partial sum): once the partial sum passes
+    # 2 s / ((s - A)(1 - goal)), fewer than half the contacts the goal allows are late
+    enough = math.ceil(Fraction(2 * s) / ((s - a_exact) * (1 - goal))) * one if goal < 1 else 0
+    term = total = one
+    for k in range(s, 0, -1):
+        term = term * k * q // p
+        total += term
+        if enough and total > enough:
+            return True
+        # from here on each ratio (k - 1) / A and the next are below one: the rest of the sum
+        # is at most term * r / (1 - r) with r = (k - 1) / A
+        room = p - (k - 1) * q
+        if room > 0 and (term * (k - 1) * q) << (_FIXED_BITS - 10) <= total * room:
+            break
     with localcontext() as ctx:
         ctx.prec = 50
-        a = Decimal(a_exact.numerator) / Decimal(a_exact.denominator)
-        inv = Decimal(1)
-        for k in range(1, servers + 1):
-            inv = 1 + inv * k / a
-        b = 1 / inv
-        c = servers * b / (servers - a * (1 - b))
+        a_dec = Decimal(p) / Decimal(q)
+        b = Decimal(one) / Decimal(total)
+        c = s * b / (s - a_dec * (1 - b))
         ratio = seconds(target.answer_within) / seconds(w.aht)
-        tau = Decimal(ratio.numerator) / Decimal(ratio.denominator)
-        sl = 1 - c * (-(servers - a) * tau).exp()
-        goal = exact(target.service_level)
-        return bool(sl >= Decimal(goal.numerator) / Decimal(goal.denominator))
+        t_dec = Decimal(ratio.numerator) / Decimal(ratio.denominator)
+        exact_sl = 1 - c * (-(s - a_dec) * t_dec).exp()
+        return bool(exact_sl >= Decimal(goal.numerator) / Decimal(goal.denominator))
 
 
 def _halfin_whitt_servers(a: float, tau: float, level: float) -> int:
@@ -256,7 +316,7 @@ def _minimum_erlang_c(w: Workload, target: ServiceTarget) -> tuple[int, float]:
         c = b / (1.0 - a / s * (1.0 - b))
         sl = 1.0 - c * exp(-(s - a) * tau)
         if -_TIE <= sl - level <= _TIE:
-            return _exact_erlang_c_meets(w, s, target)
+            return _exact_erlang_c_meets(w, s, target, c * exp(-(s - a) * tau))
         return sl >= level
 
     b = _numerics.erlang_b(a, n * conc)
@@ -329,7 +389,9 @@ def required_agents(
     The search starts from the square-root staffing estimate (Halfin & Whitt 1981) and walks
     the exact Erlang B recursion one agent at a time up or down, so it returns the true
     minimum; with ``patience`` (Erlang A) it bisects from zero, since abandonment can let
-    fewer agents than the offered load meet the target. Then
+    fewer agents than the offered load meet the target. When the service level and the
+    target agree to within rounding, the comparison is settled in exact arithmetic (up to
+    1e8 Erlangs; beyond, the share answered late decides it in floats). Then
     ``scheduled = ceil(agents / (1 - shrinkage))`` in exact rational arithmetic, with
     ``shrinkage`` read as written: 21 agents at 0.3 shrinkage is 30, not 31.
 
@@ -444,7 +506,8 @@ class _Solver:
         if abs(sl - level) > _TIE:
             ok = sl >= level
         else:
-            ok = _exact_erlang_c_meets(self._workload(volume, workload), s, self.target)
+            ok = _exact_erlang_c_meets(self._workload(volume, workload), s, self.target,
+                                       c * exp(-(s - a) * tau))
         if ok:
             while n > low:
                 below = b
@@ -457,7 +520,7 @@ class _Solver:
                     if sl2 < level:
                         break
                 elif not _exact_erlang_c_meets(self._workload(volume, workload), s2,
-                                               self.target):
+                                               self.target, c2 * exp(-(s2 - a) * tau)):
                     break
                 n, s, b, c, sl = n - 1, s2, below, c2, sl2
         else:
@@ -475,7 +538,8 @@ class _Solver:
                 if abs(sl - level) > _TIE:
                     if sl >= level:
                         break
-                elif _exact_erlang_c_meets(self._workload(volume, workload), s, self.target):
+                elif _exact_erlang_c_meets(self._workload(volume, workload), s, self.target,
+                                           c * exp(-(s - a) * tau)):
                     break
             else:
                 n, b = _minimum_erlang_c(self._workload(volume, workload), self.target)
@@ -513,7 +577,16 @@ def capacity(
     """The largest volume per interval ``agents`` agents can take while meeting ``target``.
 
     Found by bisection on the volume (service level falls as volume rises), to a relative
-    precision of 1e-9.
+    precision of 1e-9, among the volumes a :class:`Workload` accepts: offered loads up to
+    :data:`~carekit.staffing.workload.MAX_TRAFFIC` (1e15 Erlangs).
+
+    With ``patience`` (Erlang A) the service level describes the customers who stay to be
+    served, and past the agents' capacity the queue is held in check by abandonment: when the
+    threshold is long compared with the patience, those who stay are answered in time at
+    loads far beyond anything the agents can handle (the rest, nearly everyone, abandon).
+    When the target is still met at 1e15 Erlangs there is no limit to report and the result
+    is ``math.inf``; add ``max_occupancy`` to the target, or look at ``abandon_rate``, for a
+    finite answer.
 
     Args:
         agents: productive agents (int >= 0).
@@ -524,7 +597,9 @@ def capacity(
         concurrency: contacts per agent at once (chat).
 
     Returns:
-        The volume (contacts per interval); 0.0 when even one contact is too many.
+        The volume (contacts per interval); 0.0 when even one contact is too many, and
+        ``math.inf`` when the target is still met at a load of 1e15 Erlangs (as above, or
+        with more than 1e15 agents).
 
     Raises:
         CareKitError: bad arguments.
@@ -533,6 +608,9 @@ def capacity(
         >>> t = ServiceTarget(service_level=0.8, answer_within=20)
         >>> round(capacity(14, t, aht=180, interval=1800), 1)
         108.7
+        >>> capacity(14, ServiceTarget(0.8, answer_within=3600), aht=180, interval=1800,
+        ...          patience=60)
+        inf
     """
     n = _validate.positive_int("agents", agents, minimum=0)
     t = check_target(target)
@@ -543,8 +621,10 @@ def capacity(
             concurrency=concurrency,
         )
 
-    unit = workload(1.0)
-    per_contact = unit.traffic
+    unit = workload(0.0)
+    per_contact = unit.aht.total_seconds() / unit.interval.total_seconds()
+    # the largest volume a Workload takes, a hair inside the limit against rounding
+    top = MAX_TRAFFIC / per_contact * (1.0 - 1e-12)
 
     def meets(volume: float) -> bool:
         p = _performance(workload(volume), n, t.answer_within)
@@ -555,9 +635,12 @@ def capacity(
 
     if n == 0:
         return 0.0
-    hi = n * unit.concurrency / per_contact
+    servers = n * unit.concurrency
+    hi = top if servers >= MAX_TRAFFIC else min(top, servers / per_contact)
     while meets(hi):
-        hi *= 2.0
+        if hi >= top:
+            return math.inf
+        hi = min(top, 2.0 * hi)
     lo = 0.0
     for _ in range(200):
         if hi - lo <= 1e-9 * hi:
@@ -591,7 +674,11 @@ def max_traffic(
         concurrency: contacts per agent at once (chat).
 
     Returns:
-        The load in Erlangs (volume x AHT / interval).
+        The load in Erlangs (volume x AHT / interval); ``math.inf`` when the target is
+        still met at 1e15 Erlangs, as for :func:`capacity`.
+
+    Raises:
+        CareKitError: bad arguments.
 
     Examples:
         >>> t = ServiceTarget(service_level=0.8, answer_within=20)

@@ -13,7 +13,19 @@ from carekit import _validate
 from carekit.errors import CareKitError
 from carekit.staffing._exact import exact, seconds
 
-__all__ = ["Performance", "Requirement", "ServiceTarget", "Workload"]
+__all__ = [
+    "MAX_TRAFFIC",
+    "Performance",
+    "Requirement",
+    "ServiceTarget",
+    "Workload",
+    "check_traffic",
+]
+
+#: The largest offered load, in Erlangs, a :class:`Workload` may carry: a million billion
+#: contacts in progress at once. Beyond about 9e15 a float no longer tells one agent from
+#: the next, so neither a headcount nor a service level could be computed.
+MAX_TRAFFIC = 1e15
 
 
 def _volume(value: Any) -> float:
@@ -48,13 +60,34 @@ def _max_occupancy(value: Any) -> float | None:
     return None if value is None else _validate.probability("max_occupancy", value)
 
 
+def check_traffic(load: float, volume: float, name: str) -> None:
+    """Refuse an offered load above :data:`MAX_TRAFFIC`.
+
+    Args:
+        load: the offered load in Erlangs, ``volume * aht / interval``.
+        volume: the volume it comes from, for the message.
+        name: what to call the volume in the message (``"volume"``, ``"forecast[3] volume"``).
+
+    Raises:
+        CareKitError: ``load`` is above :data:`MAX_TRAFFIC` (or infinite), naming ``name``,
+            the volume and the load.
+    """
+    if load > MAX_TRAFFIC:
+        msg = (
+            f"{name} must make an offered load (volume x aht / interval) of at most "
+            f"{MAX_TRAFFIC:g} Erlangs (got {name}={volume!r}, a load of {load:.4g} Erlangs)"
+        )
+        raise CareKitError(msg)
+
+
 @attrs.frozen
 class Workload:
     """Contacts offered in one interval and how long each takes to handle.
 
     Args:
         volume: contacts offered in the interval (calls, chats, emails, shoppers who need
-            help); fractional forecasts are fine. Must be finite and >= 0.
+            help); fractional forecasts are fine. Must be finite and >= 0, and make an
+            offered load ``volume * aht / interval`` of at most 1e15 Erlangs.
         aht: average handle time, a ``timedelta`` or seconds (> 0).
         interval: length of the interval the volume arrives in, ``timedelta`` or seconds.
         patience: mean time a waiting customer stays before abandoning; ``None`` (the
@@ -63,7 +96,8 @@ class Workload:
 
     Raises:
         CareKitError: a negative or NaN volume, a zero or negative duration, a
-            concurrency below one.
+            concurrency below one, an offered load ``volume * aht / interval`` above
+            :data:`MAX_TRAFFIC` (1e15 Erlangs).
 
     Examples:
         >>> w = Workload(volume=100, aht=180, interval=1800)
@@ -80,6 +114,7 @@ class Workload:
 
     def __attrs_post_init__(self) -> None:
         load = self.volume * self.aht.total_seconds() / self.interval.total_seconds()
+        check_traffic(load, self.volume, "volume")
         object.__setattr__(self, "_traffic", load)
 
     def _with_volume(self, volume: float) -> Workload:
