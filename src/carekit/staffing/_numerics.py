@@ -575,9 +575,7 @@ def erlang_a(
     if _terms(x, y, mode) > _DIRECT_TERMS:
         return _erlang_a_lattice(b, x, y, mode, t_over_patience)
     lm0 = log_m(x, y)
-    # P(wait) = M B / (1 + (M - 1) B) = 1 / (1 + (1/B - 1) / M)
-    log_ratio = math.log1p(-b) - math.log(b) - lm0 if b < 1.0 else -math.inf
-    wait = 1.0 / (1.0 + math.exp(log_ratio)) if log_ratio < 700.0 else 0.0
+    wait = _wait_probability(b, lm0)
     factor = x / (x + 1.0)
     served_given_wait = min(1.0, factor * math.exp(log_m(x + 1.0, y) - lm0))
     abandon = wait * (1.0 - served_given_wait)
@@ -594,6 +592,15 @@ def erlang_a(
         service_level = min(1.0, max(0.0, on_time / served)) if served > 0.0 else 0.0
     asa = wait * _mean_wait_served_given_wait(x, y) / served if served > 0.0 else math.inf
     return wait, abandon, service_level, asa
+
+
+def _wait_probability(b: float, lm0: float) -> float:
+    """Erlang A's P(wait) from Erlang B ``b`` and ``log M(x, y)``.
+
+    ``P(wait) = M B / (1 + (M - 1) B) = 1 / (1 + (1/B - 1) / M)``, in logarithms.
+    """
+    log_ratio = math.log1p(-b) - math.log(b) - lm0 if b < 1.0 else -math.inf
+    return 1.0 / (1.0 + math.exp(log_ratio)) if log_ratio < 700.0 else 0.0
 
 
 def _erlang_a_lattice(
@@ -617,8 +624,7 @@ def _erlang_a_lattice(
 
     total, served_sum, wait_sum = _lattice_sum(x, y, mode, (served, served_wait))
     lm0 = _log_ratio(x, y, float(mode)) + math.log(total)
-    log_ratio = math.log1p(-b) - math.log(b) - lm0 if b < 1.0 else -math.inf
-    wait = 1.0 / (1.0 + math.exp(log_ratio)) if log_ratio < 700.0 else 0.0
+    wait = _wait_probability(b, lm0)
     served_given_wait = min(1.0, served_sum / total)
     abandon = wait * (1.0 - served_given_wait)
     served_share = 1.0 - abandon
