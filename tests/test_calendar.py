@@ -309,12 +309,41 @@ def test_far_dates_grow_the_table_and_stop_at_year_bounds() -> None:
         start.add_business_days(D(1, 1, 3), -5)
 
 
+def test_far_apart_calls_each_get_a_table_of_their_own() -> None:
+    # A call near year 2 and then one near 9998 used to widen one cached table across the
+    # whole span (millions of days, and of DST look-ups for business hours); each now gets a
+    # table of its own, and the answers are those of a calendar that never saw the other.
+    hours = {d: (dt.time(9), dt.time(17)) for d in range(5)}
+    cal = BusinessCalendar(tz="America/New_York", hours=hours, holidays=[THANKSGIVING])
+    early = dt.datetime(2, 1, 1, tzinfo=dt.timezone.utc)
+    late = dt.datetime(9998, 11, 25, 12, tzinfo=dt.timezone.utc)
+    one_hour = dt.timedelta(hours=1)
+    assert cal.add_business_hours(early, one_hour) == BusinessCalendar(
+        tz="America/New_York", hours=hours, holidays=[THANKSGIVING]
+    ).add_business_hours(early, one_hour)
+    fresh = BusinessCalendar(tz="America/New_York", hours=hours, holidays=[THANKSGIVING])
+    assert cal.add_business_hours(late, dt.timedelta(hours=20)) == fresh.add_business_hours(
+        late, dt.timedelta(hours=20)
+    )
+    assert cal.add_business_days(D(3, 5, 1), 10) == _walk(cal, D(3, 5, 1), 10)
+    table = cal._table
+    assert table is not None and table.years < 10
+    # A question spanning both still gets one table that covers it.
+    assert cal.business_days_between(D(3, 1, 1), D(9998, 1, 1)) == (
+        fresh.business_days_between(D(3, 1, 1), D(2024, 1, 1))
+        + fresh.business_days_between(D(2024, 1, 1), D(9998, 1, 1))
+    )
+
+
 def test_a_calendar_without_business_days_says_so() -> None:
     cal = BusinessCalendar(
         workdays=[MO], holidays=rrule(YEARLY, byweekday=MO, dtstart=dt.datetime(2000, 1, 1))
     )
     with pytest.raises(CareKitError, match="no business day in the years"):
         cal.next_business_day(D(2024, 1, 1))
+    every_day = BusinessCalendar(holidays=rrule(DAILY, dtstart=dt.datetime(2020, 1, 1)))
+    with pytest.raises(CareKitError, match=r"no business day in the years 2025\.\.24"):
+        every_day.add_business_days(D(2026, 1, 1), 1)
 
 
 # -- holiday sources --------------------------------------------------------------------------

@@ -52,6 +52,9 @@ _PLAIN_ZONES = (ZoneInfo, dt.timezone)
 _FAST_PATH_YEARS = 400
 # Give up looking for a business day once this many years in a row have none.
 _EMPTY_YEARS_LIMIT = 400
+#: A request this many years (or the cached table's span, if more) away from the cached
+#: table gets a table of its own instead of one widened to span both.
+_FAR_YEARS = 100
 
 
 class BusinessCalendar:
@@ -223,24 +226,22 @@ class BusinessCalendar:
             return t
         y0 = _DATE.fromordinal(first).year
         y1 = _DATE.fromordinal(last).year
-        if t is None:
-            lo, hi = y0 - 1, y1 + 1
-        else:
-            span = t.years
-            lo = (
-                min(t.first_year, y0 - 1, t.first_year - span)
-                if y0 < t.first_year
-                else (t.first_year)
-            )
-            hi = max(t.last_year, y1 + 1, t.last_year + span) if y1 > t.last_year else (t.last_year)
+        if t is None or max(y0 - t.last_year, t.first_year - y1) > max(_FAR_YEARS, t.years):
+            # Nothing cached, or only years far from these: a table of just these years
+            # replaces it (widening it to span both could mean millennia of days).
+            return self._build(max(MIN_YEAR, y0 - 1), min(MAX_YEAR, y1 + 1), fresh=True)
+        span = t.years
+        lo = min(t.first_year, y0 - 1, t.first_year - span) if y0 < t.first_year else t.first_year
+        hi = max(t.last_year, y1 + 1, t.last_year + span) if y1 > t.last_year else t.last_year
         return self._build(max(MIN_YEAR, lo), min(MAX_YEAR, hi))
 
-    def _build(self, first_year: int, last_year: int) -> Table:
+    def _build(self, first_year: int, last_year: int, *, fresh: bool = False) -> Table:
+        """The cached table, widened to cover the years given (``fresh``: replaced by one)."""
         with self._lock:
             t = self._table
             if t is not None and t.first_year <= first_year and last_year <= t.last_year:
                 return t
-            if t is not None:
+            if t is not None and not fresh:
                 first_year = min(first_year, t.first_year)
                 last_year = max(last_year, t.last_year)
             t = Table(self._workdays, self._holidays, first_year, last_year)
@@ -264,8 +265,11 @@ class BusinessCalendar:
         if not forward and (t.first_year <= MIN_YEAR or missing > t.lo - 1):
             msg = f"{what}: the result would fall before {MIN_YEAR:04d}-01-01"
             raise CareKitError(msg)
-        per_year = max(1.0, len(t.bd) / t.years)
-        years = max(int(missing / per_year) + 2, t.years)
+        if t.bd:
+            per_year = max(1.0, len(t.bd) / t.years)
+            years = max(int(missing / per_year) + 2, t.years)
+        else:  # none yet: look as far as the limit above at once, not doubling up to it
+            years = _EMPTY_YEARS_LIMIT
         if forward:
             return self._build(t.first_year, min(MAX_YEAR, t.last_year + years))
         return self._build(max(MIN_YEAR, t.first_year - years), t.last_year)
