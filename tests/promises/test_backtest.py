@@ -120,7 +120,10 @@ def test_backtest_errors():
         tradeoff(QuantileEstimator(), orders(20), targets=(1.2,))
     with pytest.raises(CareKitError, match="now"):
         backtest(QuantileEstimator(), orders(20), now=dt.datetime(2026, 1, 1))
-    assert backtest(QuantileEstimator(), []).n == 0
+    empty = backtest(QuantileEstimator(), [])
+    assert (empty.n, empty.on_time_rate, empty.mean_padding_days, empty.outcomes) == (
+        0, 0.0, 0.0, ()
+    )
 
 
 def test_tradeoff_checks_its_arguments() -> None:

@@ -69,7 +69,9 @@ class BacktestReport:
 
     Attributes:
         n: promises whose outcome is known (delivered, or undelivered past the promised day).
-        on_time_rate: share of them delivered on or before the promised date.
+        on_time_rate: share of them delivered on or before the promised date. The rates
+            and means are 0.0 when there is nothing to average (``n`` is 0, say while every
+            promise is still pending): read them with ``n``.
         early_rate: share delivered strictly before the promised date.
         mean_padding_days: mean business days from delivery to the promised date over the
             delivered ones (negative for late ones, as the promise-minus-delivery mean is
