@@ -328,6 +328,14 @@ def test_far_apart_calls_each_get_a_table_of_their_own() -> None:
     assert cal.add_business_days(D(3, 5, 1), 10) == _walk(cal, D(3, 5, 1), 10)
     table = cal._table
     assert table is not None and table.years < 10
+    # Years a few centuries apart still share one table, so alternating between them
+    # does not rebuild it each time.
+    near = BusinessCalendar()
+    near.is_business_day(D(1900, 1, 1))
+    near.is_business_day(D(2026, 1, 1))
+    shared = near._table
+    near.is_business_day(D(1900, 6, 1))
+    assert near._table is shared and shared is not None and shared.first_year <= 1900
     # A question spanning both still gets one table that covers it.
     assert cal.business_days_between(D(3, 1, 1), D(9998, 1, 1)) == (
         fresh.business_days_between(D(3, 1, 1), D(2024, 1, 1))

@@ -52,9 +52,9 @@ _PLAIN_ZONES = (ZoneInfo, dt.timezone)
 _FAST_PATH_YEARS = 400
 # Give up looking for a business day once this many years in a row have none.
 _EMPTY_YEARS_LIMIT = 400
-#: A request this many years (or the cached table's span, if more) away from the cached
-#: table gets a table of its own instead of one widened to span both.
-_FAR_YEARS = 100
+#: A request for years outside the cached table gets a table of its own instead of one
+#: widened to span both when that would span this many years or more.
+_FAR_YEARS = 500
 
 
 class BusinessCalendar:
@@ -226,7 +226,10 @@ class BusinessCalendar:
             return t
         y0 = _DATE.fromordinal(first).year
         y1 = _DATE.fromordinal(last).year
-        if t is None or max(y0 - t.last_year, t.first_year - y1) > max(_FAR_YEARS, t.years):
+        if t is None or (
+            max(y1, t.last_year) - min(y0, t.first_year) >= _FAR_YEARS
+            and (y0 > t.last_year or y1 < t.first_year)
+        ):
             # Nothing cached, or only years far from these: a table of just these years
             # replaces it (widening it to span both could mean millennia of days).
             return self._build(max(MIN_YEAR, y0 - 1), min(MAX_YEAR, y1 + 1), fresh=True)
