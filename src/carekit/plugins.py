@@ -124,13 +124,33 @@ class CareKit:
 
     @property
     def journeys(self) -> Mapping[str, JourneyDefinition]:
-        """Every journey definition the registered plugins provide, by name (read-only)."""
+        """Every journey definition the registered plugins provide, by name (read-only).
+
+        Raises:
+            PluginError: two plugins provide the same journey name, or a journey's touchpoint
+                names a channel no registered plugin provides (a typo would otherwise only
+                show when the touchpoint fails to dispatch).
+        """
         if self._journeys is None:
             from carekit.journeys import JourneyDefinition
 
-            self._journeys = self._collect(
+            journeys, owners = self._collect_owned(
                 "carekit_register_journeys", "journey", JourneyDefinition
             )
+            channels = self.channels
+            for name, definition in journeys.items():
+                unknown = sorted(
+                    {tp.channel for tp in definition.touchpoints if tp.channel is not None}
+                    - set(channels)
+                )
+                if unknown:
+                    msg = (
+                        f"journey {name!r} (from plugin {owners[name]!r}) sends touchpoints on "
+                        f"channel {', '.join(map(repr, unknown))}, which no plugin provides "
+                        f"(known channels: {sorted(channels)})"
+                    )
+                    raise PluginError(msg, plugins=[owners[name]], name=name)
+            self._journeys = journeys
         return self._journeys
 
     def channel(self, name: str) -> Channel:
@@ -194,7 +214,13 @@ class CareKit:
         Raises:
             PluginError: a plugin raised or returned something other than a list.
         """
-        actions: list[Touchpoint] = []
+        return [tp for _, tp in self._recovery_touchpoints(journey, friction)]
+
+    def _recovery_touchpoints(
+        self, journey: Journey, friction: float
+    ) -> list[tuple[str, Touchpoint]]:
+        """``(plugin name, touchpoint)`` for every recovery touchpoint, in plugin order."""
+        actions: list[tuple[str, Touchpoint]] = []
         for plugin_name, result in self._call_each(
             "carekit_recovery_action", journey=journey, friction=friction
         ):
@@ -206,7 +232,7 @@ class CareKit:
                     "expected a list of Touchpoint"
                 )
                 raise PluginError(msg, plugins=[plugin_name])
-            actions.extend(result)
+            actions.extend((plugin_name, tp) for tp in result)
         return actions
 
     def notify_transition(self, journey: Journey, transition: Any) -> list[ObserverFailure]:
@@ -310,6 +336,12 @@ class CareKit:
         return results
 
     def _collect(self, hook_name: str, what: str, kind: type[_T]) -> Mapping[str, _T]:
+        return self._collect_owned(hook_name, what, kind)[0]
+
+    def _collect_owned(
+        self, hook_name: str, what: str, kind: type[_T]
+    ) -> tuple[Mapping[str, _T], dict[str, str]]:
+        """What plugins provide, by name, and the plugin that provided each name."""
         found: dict[str, tuple[str, _T]] = {}
         for plugin_name, result in self._call_each(hook_name):
             if result is None:
@@ -336,7 +368,8 @@ class CareKit:
                     )
                     raise PluginError(msg, plugins=[first, plugin_name], name=item_name)
                 found[item_name] = (plugin_name, item)
-        return MappingProxyType({k: v for k, (_, v) in sorted(found.items())})
+        items = sorted(found.items())
+        return MappingProxyType({k: v for k, (_, v) in items}), {k: p for k, (p, _) in items}
 
 
 def _accepted(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:

@@ -118,3 +118,39 @@ def test_recovery_plugin_returning_junk_is_a_plugin_error() -> None:
     with pytest.raises(PluginError, match="expected carekit.journeys.Touchpoint"):
         advance(kit, _shipped(), Event("deliver", at=T0 + dt.timedelta(hours=1),
                                        data={"moment": "damaged_item", "sentiment": -1}))
+
+
+def test_two_recovery_plugins_may_not_owe_the_same_name() -> None:
+    # Both would be owed under one idempotency key and one of them would be lost.
+    class Apology:
+        def __init__(self, channel: str) -> None:
+            self.channel = channel
+
+        @hookimpl
+        def carekit_recovery_action(self, journey: Journey, friction: float) -> list[Any]:
+            return [Touchpoint(name="apology", within=dt.timedelta(hours=1),
+                               channel=self.channel)]
+
+    kit = make_carekit()
+    kit.register(Apology("whatsapp"), "whatsapp-apology")
+    kit.register(Apology("email"), "email-apology")
+    bad = Event("deliver", at=T0 + dt.timedelta(hours=1),
+                data={"moment": "damaged_item", "sentiment": -1})
+    with pytest.raises(PluginError, match="'apology' is returned by plugin 'whatsapp-apology' "
+                       "and by plugin 'email-apology'") as caught:
+        advance(kit, _shipped(), bad)
+    assert caught.value.plugins == ("email-apology", "whatsapp-apology")
+
+
+def test_a_recovery_touchpoint_named_like_an_owed_one_names_its_plugin() -> None:
+    class Again:
+        @hookimpl
+        def carekit_recovery_action(self, journey: Journey, friction: float) -> list[Any]:
+            return [Touchpoint(name="satisfaction_check", within=dt.timedelta(hours=1))]
+
+    kit = make_carekit()
+    kit.register(Again(), "again")
+    bad = Event("deliver", at=T0 + dt.timedelta(hours=1),
+                data={"moment": "damaged_item", "sentiment": -1})
+    with pytest.raises(PluginError, match=r"\['satisfaction_check'\] \(from plugin 'again'\)"):
+        advance(kit, _shipped(), bad)

@@ -342,3 +342,59 @@ def test_the_latest_now_that_leaves_room_for_lease_and_backoff_works(store: Any)
     report = dispatch(make_carekit(email), store, now=now, batch_size=1_000_000)
     [failed] = report.failed
     assert failed.retry_at == now + MINUTE
+
+
+class Answers:
+    """Delivers every touchpoint, recording that it did."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.keys: list[str] = []
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, idempotency_key: str) -> DeliveryResult:
+        self.keys.append(idempotency_key)
+        return DeliveryResult(delivered=True, reference=self.label)
+
+
+class Refuses:
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any, channel: Channel) -> None:
+        raise NotImplementedError("kiosk only")
+
+
+def test_delivery_failures_name_the_plugin(store: Any) -> None:
+    now = T0 + 2 * MINUTE
+    _acknowledged(store)
+    kit = make_carekit()
+    kit.register(Refuses(), "kiosk")
+    [failed] = dispatch(kit, store, now=now).failed
+    assert failed.error == "plugin 'kiosk' raised NotImplementedError: kiosk only"
+    kit = make_carekit()
+    kit.register(ReturnsNonsense(), "nonsense")
+    [failed] = dispatch(kit, store, now=now + HOUR).failed
+    assert (failed.error or "").startswith("plugin 'nonsense' returned 'ok' from carekit_deliv")
+    kit = make_carekit()
+    kit.register(Declines(), "opt-out")
+    [dead] = dispatch(kit, store, now=now + 2 * HOUR).dead
+    assert (dead.error or "").startswith("plugin 'opt-out', delivering channel 'email', declined")
+
+
+def test_the_first_answer_wins_in_pluggys_order(store: Any) -> None:
+    # pluggy calls the last registered implementation first; tryfirst goes before it.
+    _acknowledged(store)
+    first, second = Answers("first"), Answers("second")
+    kit = make_carekit(first, second)
+    [sent] = dispatch(kit, store, now=T0 + 2 * MINUTE).sent
+    assert (sent.reference, first.keys, second.keys) == ("second", [], ["order-1/order_thanks/2"])
+
+    class Eager(Answers):
+        @hookimpl(tryfirst=True)
+        def carekit_deliver_touchpoint(self, idempotency_key: str) -> DeliveryResult:
+            return super().carekit_deliver_touchpoint(idempotency_key)
+
+    _acknowledged(store, "order-2")
+    eager = Eager("eager")
+    kit = make_carekit(eager, Answers("late"))
+    [sent] = dispatch(kit, store, now=T0 + 2 * MINUTE).sent
+    assert (sent.reference, eager.keys) == ("eager", ["order-2/order_thanks/2"])

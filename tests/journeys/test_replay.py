@@ -44,8 +44,11 @@ def test_replay_equals_applying_one_by_one() -> None:
     events = happy("a") + happy("b", ids=False)
     events.append(Event("place", at=T0, id="c:0", journey_id="c",
                         data={"customer_id": "c-7", "channel": "sms"}))
+    events.append(Event("place", at=T0, id="d:0", journey_id="d",
+                        data={"customer_id": "d-7", "channel": "sms"}))
+    events.append(Event("acknowledge", at=T0, id="d:1", journey_id="d"))
     result = replay(ORDER, events)
-    assert list(result) == ["a", "b", "c"]
+    assert list(result) == ["a", "b", "c", "d"]
     assert result == one_by_one(events)
     assert result["a"].state == "closed" and result["a"].version == 8
     assert result["c"].channel == "sms" and result["c"].customer_id == "c-7"
@@ -54,6 +57,8 @@ def test_replay_equals_applying_one_by_one() -> None:
         "order_thanks", "production_update", "shipped_with_tracking", "satisfaction_check"
     ]
     assert result["c"].deadlines[0].due == T0 + dt.timedelta(hours=1)
+    [thanks] = result["d"].owed
+    assert (thanks.name, thanks.channel, thanks.customer_id) == ("order_thanks", "sms", "d-7")
 
 
 def test_replay_skips_repeated_ids_and_continues_from_starts() -> None:

@@ -445,3 +445,24 @@ def test_instants_past_the_year_9999_in_utc_are_read_back(store: Any) -> None:
     assert failed.retry_at == late + 2 * HOUR
     [entry] = store.outbox("t-1")
     assert entry.next_attempt_at == late + 2 * HOUR
+
+
+def test_a_channel_plugin_is_told_whom_to_reach(store: Any) -> None:
+    # Every owed touchpoint carries its journey's customer_id: made by create, by append,
+    # by a recovery plugin, reloaded (snapshots included) and claimed for delivery.
+    kit = make_carekit(Apologise())
+    store.create(service_case_journey(), "case-1", at=T0, customer_id="cust-9", channel="email")
+    store.create(order_journey(), "order-1", at=T0, channel="email")  # no customer
+    contacts = [Event("customer_contact", at=T0 + i * MINUTE, id=f"c{i}") for i in range(4)]
+    journey = store.append("case-1", contacts, kit=kit)
+    store.append("order-1", [Event("place", at=T0), Event("acknowledge", at=T0)])
+    assert {tp.customer_id for tp in journey.owed} == {"cust-9"}
+    assert {tp.customer_id for tp in store.load("case-1").owed} == {"cust-9"}
+    phone = RecordingChannel("phone", register=False)
+    email = RecordingChannel("email", register=False)
+    dispatch(make_carekit(phone, email), store, now=T0 + HOUR)
+    delivered = [(d.touchpoint.name, d.touchpoint.customer_id)
+                 for d in [*phone.deliveries, *email.deliveries]]
+    assert sorted(delivered) == [
+        ("apology_call", "cust-9"), ("case_received", "cust-9"), ("order_thanks", None)
+    ]

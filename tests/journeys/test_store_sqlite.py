@@ -324,7 +324,7 @@ def test_snapshots_load_the_same_journey_as_a_full_replay(tmp_path: pathlib.Path
 
     db = tmp_path / "snap.db"
     with _open(db, snapshot_every=3) as store:
-        store.create("ticket", "t-1", at=T0, channel="email")
+        store.create("ticket", "t-1", at=T0, customer_id="cust-1", channel="email")
         clock = T0
         for round_ in range(6):
             clock += MINUTE
@@ -344,6 +344,8 @@ def test_snapshots_load_the_same_journey_as_a_full_replay(tmp_path: pathlib.Path
         from_snapshot = cold.load("t-1")
         same_journey(from_snapshot, final)
         assert from_snapshot.dead and from_snapshot.owed
+        touchpoints = [*from_snapshot.owed, *(d.touchpoint for d in from_snapshot.dead)]
+        assert {tp.customer_id for tp in touchpoints} == {"cust-1"}
         # An unreadable snapshot format is ignored: the journey is replayed in full.
         cold._conn.execute("UPDATE snapshots SET format = 'from another carekit'")
     with _open(db) as cold:

@@ -27,6 +27,7 @@ __all__ = [
     "check_journey_id",
     "check_limit",
     "later_by",
+    "notify",
     "to_events",
 ]
 
@@ -176,38 +177,41 @@ def check_expected_version(expected_version: object) -> int | None:
 
 #: An event that changed the journey: ``(event, version it produced, touchpoints it owed)``.
 AppliedEvent = tuple["Event", int, tuple[Any, ...]]
+#: An observer call owed once the batch is kept: ``(journey after the event, transition)``.
+Notice = tuple["Journey", Any]
 
 
 def apply_events(
-    journey: Journey, events: Iterable[Event], *, kit: CareKit | None = None
-) -> tuple[Journey, list[AppliedEvent]]:
+    journey: Journey, events: list[Event], *, kit: CareKit | None = None
+) -> tuple[Journey, list[AppliedEvent], list[Notice]]:
     """Apply ``events`` in order; an id the journey has seen (stored or in this batch) is skipped.
 
     The journey's own record of applied ids is complete (a stored journey is rebuilt from
     all its events), so no extra lookup is needed; the store's unique constraint on
     ``(journey_id, event_id)`` is the durable backstop.
 
-    Returns:
-        The resulting journey and the events that changed it.
+    With ``kit``, recovery plugins take part (their touchpoints are owed) once the whole
+    batch is known to be allowed, so a refused batch calls no plugin; the observer calls
+    are returned, for the store to make once the batch is kept (:func:`notify`).
 
-    Observers (``carekit_on_transition``) that raise are logged as warnings on the
-    ``carekit.journeys`` logger, with their traceback; they never stop the batch.
+    Returns:
+        The resulting journey, the events that changed it, and the observer calls owed.
 
     Raises:
         InvalidTransition: an event is not allowed (nothing of the batch should be kept).
+        PluginError: a recovery plugin failed (nothing of the batch should be kept).
     """
     from carekit.journeys import OwedTouchpoint
+    from carekit.journeys.advance import _advance
 
+    if kit is not None and len(events) > 1:
+        probe = journey
+        for event in events:  # raises on the first event refused
+            probe = probe.apply(event).journey
     applied: list[AppliedEvent] = []
+    notices: list[Notice] = []
     for event in events:
-        step = journey.apply(event) if kit is None else journey.apply(event, kit=kit)
-        for failure in step.errors:
-            # The journey is stored regardless; an observer's failure is reported, not lost.
-            _log.warning(
-                "carekit_on_transition observer %r failed on journey %r (event %r): %r",
-                failure.plugin, journey.journey_id, event.name, failure.error,
-                exc_info=failure.error,
-            )
+        step = journey.apply(event) if kit is None else _advance(kit, journey, event)
         new = step.journey
         if step.duplicate or new is journey:
             continue
@@ -215,7 +219,26 @@ def apply_events(
         effects = step.effects
         owed = tuple(e for e in effects if isinstance(e, OwedTouchpoint)) if effects else ()
         applied.append((event, new.version, owed))
-    return journey, applied
+        if kit is not None and step.transition is not None:
+            notices.append((new, step.transition))
+    return journey, applied, notices
+
+
+def notify(kit: CareKit | None, notices: list[Notice]) -> None:
+    """Call the ``carekit_on_transition`` observers for a batch the store has kept.
+
+    An observer that raises is logged as a warning on the ``carekit.journeys`` logger,
+    with its traceback; it never stops the others.
+    """
+    if kit is None:
+        return
+    for journey, transition in notices:
+        for failure in kit.notify_transition(journey, transition):
+            _log.warning(
+                "carekit_on_transition observer %r failed on journey %r (event %r): %r",
+                failure.plugin, journey.journey_id, transition.event, failure.error,
+                exc_info=failure.error,
+            )
 
 
 def latest(a: dt.datetime, b: dt.datetime) -> dt.datetime:

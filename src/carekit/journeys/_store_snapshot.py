@@ -25,7 +25,9 @@ _JOURNEY = (
     "journey_id", "definition", "state", "version", "started_at", "updated_at", "customer_id",
     "channel", "friction", "owed", "deadlines", "dead", "seen_event_ids",
 )
-_OWED = ("journey_id", "name", "state", "channel", "due", "version", "owed_at", "data")
+_OWED = (
+    "journey_id", "name", "state", "channel", "due", "version", "owed_at", "data", "customer_id"
+)
 _DEADLINE = ("journey_id", "state", "breach_event", "due", "version")
 _DEAD = ("touchpoint", "at", "reason")
 
@@ -62,6 +64,7 @@ def _owed(tp: Any) -> dict[str, Any]:
         "version": tp.version,
         "owed_at": encode_dt(tp.owed_at),
         "data": dict(tp.data),
+        "customer_id": tp.customer_id,
     }
 
 
@@ -105,6 +108,7 @@ def _decode_owed(item: dict[str, Any]) -> Any:
         version=item["version"],
         owed_at=decode_dt(item["owed_at"]),
         data=EventData(item["data"]) if item["data"] else EMPTY,
+        customer_id=item.get("customer_id"),
     )
 
 

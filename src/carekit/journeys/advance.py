@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from carekit.errors import CareKitError, PluginError
+from carekit.errors import PluginError
 from carekit.journeys.definition import Touchpoint
 from carekit.journeys.events import Event
 from carekit.journeys.journey import Journey, OwedTouchpoint, Step, _apply
@@ -50,24 +50,45 @@ def advance(kit: CareKit, journey: Journey, event: Event) -> Step:
 
     Raises:
         InvalidTransition: as :meth:`Journey.apply`.
-        PluginError: a recovery plugin raised or returned something other than touchpoints.
+        PluginError: a recovery plugin raised or returned something other than touchpoints,
+            or two recovery touchpoints (or one and a touchpoint the journey already owes)
+            share a name; the message names the plugins. The event is then not applied:
+            a store keeps none of the batch, so the caller can retry it.
     """
+    step = _advance(kit, journey, event)
+    failures = kit.notify_transition(step.journey, step.transition) if step.transition else ()
+    if failures:
+        step = Step(
+            journey=step.journey, effects=(*step.effects, *failures), transition=step.transition
+        )
+    return step
+
+
+def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:
+    """:func:`advance` without the observers (a store calls them after its commit)."""
     step = _apply(journey, event)
     if step.duplicate or step.transition is None:
         return step
     new = step.journey
-    effects = list(step.effects)
     recovery = step.recovery
     if recovery is not None:
-        actions = kit.recovery_actions(new, recovery.friction)
         extra: list[OwedTouchpoint] = []
-        for tp in actions:
+        by_plugin: dict[str, str] = {}  # recovery touchpoint name -> the plugin it came from
+        for plugin, tp in kit._recovery_touchpoints(new, recovery.friction):
             if not isinstance(tp, Touchpoint):
                 msg = (
-                    f"carekit_recovery_action returned {tp!r}; expected "
-                    "carekit.journeys.Touchpoint objects"
+                    f"plugin {plugin!r} returned {tp!r} from carekit_recovery_action; "
+                    "expected carekit.journeys.Touchpoint objects"
                 )
-                raise PluginError(msg)
+                raise PluginError(msg, plugins=[plugin])
+            if tp.name in by_plugin:
+                first = by_plugin[tp.name]
+                msg = (
+                    f"recovery touchpoint {tp.name!r} is returned by plugin {first!r} and by "
+                    f"plugin {plugin!r}; each recovery touchpoint needs a name of its own"
+                )
+                raise PluginError(msg, plugins=sorted({first, plugin}), name=tp.name)
+            by_plugin[tp.name] = plugin
             extra.append(
                 OwedTouchpoint(
                     journey_id=new.journey_id,
@@ -78,18 +99,22 @@ def advance(kit: CareKit, journey: Journey, event: Event) -> Step:
                     version=new.version,
                     owed_at=event.at,
                     data=event.data,
+                    customer_id=new.customer_id,
                 )
             )
         keys = {o.idempotency_key for o in new.owed}
         clash = [o.name for o in extra if o.idempotency_key in keys]
         if clash:
+            plugins = sorted({by_plugin[name] for name in clash})
             msg = (
-                f"recovery touchpoints {clash} clash with touchpoints the journey already owes "
-                "under the same name; give recovery touchpoints their own names"
+                f"recovery touchpoints {clash} (from plugin {', '.join(map(repr, plugins))}) "
+                "clash with touchpoints the journey already owes under the same name; give "
+                "recovery touchpoints their own names"
             )
-            raise CareKitError(msg)
+            raise PluginError(msg, plugins=plugins)
         if extra:
             new = attrs.evolve(new, owed=new.owed + tuple(extra))
-            effects.extend(extra)
-    effects.extend(kit.notify_transition(new, step.transition))
-    return Step(journey=new, effects=tuple(effects), transition=step.transition)
+            return Step(
+                journey=new, effects=(*step.effects, *extra), transition=step.transition
+            )
+    return step

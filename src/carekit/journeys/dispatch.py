@@ -251,11 +251,10 @@ def _deliver(
         errors.append(error)
         return None, error, False
     try:
-        result: Any = kit.hook.carekit_deliver_touchpoint(
-            touchpoint=tp, channel=channel, idempotency_key=item.idempotency_key
-        )
-    except Exception as exc:  # a raising plugin is a failed attempt, retried later
-        return None, f"{type(exc).__name__}: {exc}", False
+        plugin, result = _first_answer(kit, tp, channel, item.idempotency_key)
+    except _Raised as raised:  # a raising plugin is a failed attempt, retried later
+        exc = raised.error
+        return None, f"plugin {raised.plugin!r} raised {type(exc).__name__}: {exc}", False
     if result is None:
         error = (
             f"no plugin delivers touchpoints on channel {channel_name!r} (touchpoint "
@@ -265,13 +264,52 @@ def _deliver(
         errors.append(error)
         return None, error, False
     if not isinstance(result, DeliveryResult):
-        error = f"carekit_deliver_touchpoint returned {result!r}; expected a DeliveryResult or None"
+        error = (
+            f"plugin {plugin!r} returned {result!r} from carekit_deliver_touchpoint; expected "
+            "a DeliveryResult or None"
+        )
         return None, error, False
     if not result.delivered:
         # The plugin decided not to send it (an opt-out, say): retrying would not help.
         error = (
-            f"the plugin delivering channel {channel_name!r} declined it "
+            f"plugin {plugin!r}, delivering channel {channel_name!r}, declined it "
             "(DeliveryResult(delivered=False)); not retried"
         )
         return None, error, True
     return result.reference, None, False
+
+
+class _Raised(Exception):
+    """A delivery plugin raised ``error``."""
+
+    def __init__(self, plugin: str, error: Exception) -> None:
+        super().__init__(plugin, error)
+        self.plugin = plugin
+        self.error = error
+
+
+def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | None, Any]:
+    """``carekit_deliver_touchpoint`` as pluggy calls it (first result wins), naming the plugin.
+
+    Returns ``(plugin name, its answer)``, or ``(None, None)`` when every plugin passed.
+
+    Raises:
+        _Raised: a plugin raised (naming it).
+    """
+    caller = kit.hook.carekit_deliver_touchpoint
+    impls = caller.get_hookimpls()
+    if any(impl.hookwrapper or impl.wrapper for impl in impls):
+        # A wrapper takes part in the call: let pluggy run it (the answer is unattributed).
+        try:
+            return None, caller(touchpoint=tp, channel=channel, idempotency_key=key)
+        except Exception as exc:
+            raise _Raised("a carekit_deliver_touchpoint wrapper or implementation", exc) from exc
+    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key}
+    for impl in reversed(impls):  # pluggy's order: last registered (tryfirst aside) first
+        try:
+            result = impl.function(*[arguments[name] for name in impl.argnames])
+        except Exception as exc:
+            raise _Raised(impl.plugin_name, exc) from exc
+        if result is not None:
+            return impl.plugin_name, result
+    return None, None

@@ -55,6 +55,8 @@ class OwedTouchpoint:
         version: the journey version whose event made it owed (0: the start).
         owed_at: when it became owed.
         data: the triggering event's data (e.g. ``{"tracking_number": "1Z999"}``).
+        customer_id: the journey's customer (``None`` when the journey was started without
+            one): a channel plugin looks up where to reach them by it.
     """
 
     journey_id: str
@@ -65,6 +67,7 @@ class OwedTouchpoint:
     version: int
     owed_at: dt.datetime
     data: EventData = attrs.field(default=EMPTY, hash=False)
+    customer_id: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -83,6 +86,7 @@ class OwedTouchpoint:
             "owed_at": self.owed_at.isoformat(),
             "idempotency_key": self.idempotency_key,
             "data": dict(self.data),
+            "customer_id": self.customer_id,
         }
 
 
@@ -358,7 +362,7 @@ class Journey:
                             jid, name, target, tp_channel or channel,
                             at + within if calendar is None
                             else calendar.add_business_hours(at, within),
-                            version, at, data,
+                            version, at, data, self.customer_id,
                         )
                     )
                 # The journey keeps what the touchpoints are built from, not the objects
@@ -517,7 +521,7 @@ _new_cleared = positional_constructor(DeadlineCleared)
 
 
 def _build_pending_owed(
-    records: list[Any], journey_id: str, channel: str | None
+    records: list[Any], journey_id: str, channel: str | None, customer_id: str | None
 ) -> tuple[OwedTouchpoint, ...]:
     """The owed touchpoints :func:`~carekit.journeys.replay` recorded but did not build.
 
@@ -539,7 +543,7 @@ def _build_pending_owed(
             built.append(_new_owed(
                 journey_id, name, state, tp_channel or channel,
                 at + within if calendar is None else calendar.add_business_hours(at, within),
-                version, at, data,
+                version, at, data, customer_id,
             ))
     return tuple(built)
 
@@ -562,7 +566,7 @@ class _OwedField:
             return self
         value = self._get(obj, owner)
         if type(value) is list:  # see _build_pending_owed
-            value = _build_pending_owed(value, obj.journey_id, obj.channel)
+            value = _build_pending_owed(value, obj.journey_id, obj.channel, obj.customer_id)
             self._set(obj, value)
         return value
 
@@ -607,7 +611,8 @@ def _start(
         owed = tuple(
             [
                 _new_owed(
-                    journey_id, tp.name, initial, tp.channel or channel, tp.due(at), 0, at, EMPTY
+                    journey_id, tp.name, initial, tp.channel or channel, tp.due(at), 0, at, EMPTY,
+                    customer_id,
                 )
                 for tp in tps
             ]

@@ -30,6 +30,7 @@ from carekit.journeys._store_base import (
     check_expected_version,
     check_fresh,
     check_journey_id,
+    notify,
     to_events,
 )
 from carekit.journeys.store import (
@@ -188,7 +189,7 @@ class MemoryJourneyStore:
             if expected is not None and expected != journey.version:
                 raise ConcurrencyError(journey_id, expected, journey.version)
             owed_count = len(journey.owed)
-            journey, applied = apply_events(journey, batch, kit=kit)
+            journey, applied, notices = apply_events(journey, batch, kit=kit)
             for event, _, touchpoints in applied:
                 record.events.append(event)
                 owed_count += len(touchpoints)
@@ -202,6 +203,7 @@ class MemoryJourneyStore:
                         entry.status = "withdrawn"
                         entry.settled_at = applied[-1][0].at
             record.journey = journey
+        notify(kit, notices)
         return journey
 
     def load(self, journey_id: str) -> Journey:

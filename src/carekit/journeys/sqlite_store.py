@@ -47,6 +47,7 @@ from carekit.journeys._store_base import (
     check_expected_version,
     check_fresh,
     check_journey_id,
+    notify,
     to_events,
 )
 from carekit.journeys._store_codec import (
@@ -310,7 +311,8 @@ class SQLiteJourneyStore:
             kit: let this :class:`~carekit.CareKit`'s plugins take part, as
                 :func:`~carekit.journeys.advance` does: touchpoints from
                 ``carekit_recovery_action`` are owed (and kept in the outbox), and
-                ``carekit_on_transition`` observers are called (before the commit).
+                ``carekit_on_transition`` observers are called once the batch is stored
+                (a failing observer is logged on the ``carekit.journeys`` logger).
 
         Returns:
             The journey after the events.
@@ -334,7 +336,7 @@ class SQLiteJourneyStore:
             if expected is not None and expected != version:
                 raise ConcurrencyError(journey_id, expected, version)
             before = self._current(conn, journey_id, version, settled)
-            journey, applied = apply_events(before, batch, kit=kit)
+            journey, applied, notices = apply_events(before, batch, kit=kit)
             if not applied:
                 return journey
             conn.executemany(
@@ -379,6 +381,7 @@ class SQLiteJourneyStore:
                     (journey_id, journey.version, _snapshot.FORMAT, _snapshot.encode(journey)),
                 )
         self._remember(journey_id, journey.version, settled, journey)
+        notify(kit, notices)
         return journey
 
     def _owe(
@@ -703,7 +706,8 @@ class SQLiteJourneyStore:
         with self._writing("claiming touchpoints") as conn:
             rows = conn.execute(
                 "SELECT o.idempotency_key, o.journey_id, o.seq, o.name, o.channel, o.state,"
-                " o.due, o.data, o.owed_at, o.attempts FROM outbox o"
+                " o.due, o.data, o.owed_at, o.attempts, j.customer_id FROM outbox o"
+                " JOIN journeys j ON j.journey_id = o.journey_id"
                 " WHERE o.status = 'pending' AND o.next_attempt_us <= ?"
                 " AND (o.claim_until_us IS NULL OR o.claim_until_us <= ?)"
                 " ORDER BY o.next_attempt_us LIMIT ?",
@@ -716,7 +720,7 @@ class SQLiteJourneyStore:
             )
         return [
             ClaimedTouchpoint(
-                touchpoint=_owed(r),
+                touchpoint=_owed(r, r[10]),
                 channel=r[4],
                 attempt=r[9] + 1,
                 claim=claimant,
@@ -922,14 +926,14 @@ def _settle(journey: Journey, rows: Iterable[tuple[Any, ...]]) -> Journey:
 
 def _owe_missing(journey: Journey, rows: Iterable[tuple[Any, ...]]) -> Journey:
     keys = {tp.idempotency_key for tp in journey.owed}
-    missing = tuple(_owed(r) for r in rows if r[0] not in keys)
+    missing = tuple(_owed(r, journey.customer_id) for r in rows if r[0] not in keys)
     return attrs.evolve(journey, owed=journey.owed + missing) if missing else journey
 
 
-def _owed(row: tuple[Any, ...]) -> Any:
+def _owed(row: tuple[Any, ...], customer_id: str | None) -> Any:
     from carekit.journeys import OwedTouchpoint
 
-    _, journey_id, seq, name, channel, state, due, data, owed_at, _ = row
+    _, journey_id, seq, name, channel, state, due, data, owed_at, _ = row[:10]
     return OwedTouchpoint(
         journey_id=journey_id,
         name=name,
@@ -939,6 +943,7 @@ def _owed(row: tuple[Any, ...]) -> Any:
         version=seq,
         owed_at=decode_dt(owed_at),
         data=_event_data(data),
+        customer_id=customer_id,
     )
 
 
