@@ -157,8 +157,24 @@ def test_unknown_argument_in_a_hook_implementation_is_rejected() -> None:
 def test_registering_the_same_plugin_twice_is_an_error() -> None:
     plugin = WhatsApp()
     kit = make_carekit(plugin)
-    with pytest.raises(PluginError, match="cannot register"):
+    with pytest.raises(PluginError, match="plugin 'WhatsApp' is already registered"):
         kit.register(plugin)
+    with pytest.raises(PluginError, match="plugin 'WhatsApp' is already registered"):
+        kit.register(plugin, name="whatsapp-again")
+    # Another plugin may not take a name in use either.
+    with pytest.raises(PluginError, match="cannot register plugin 'WhatsApp'"):
+        kit.register(WhatsApp(), name="WhatsApp")
+
+
+def test_one_plugin_naming_a_channel_twice_says_so() -> None:
+    class Twice:
+        @hookimpl
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="kiosk"), Channel(name="kiosk")]
+
+    kit = make_carekit(Twice())
+    with pytest.raises(PluginError, match="plugin 'Twice' provides channel name 'kiosk' twice"):
+        kit.channels  # noqa: B018
 
 
 def test_unregister_removes_the_channels() -> None:
@@ -497,3 +513,21 @@ def test_plugins_registered_without_a_name_get_a_readable_one() -> None:
     assert "WhatsApp-2" in kit.plugin_names()
     with pytest.raises(PluginError, match="duplicate channel name 'whatsapp'.*'WhatsApp'"):
         kit.channels  # noqa: B018
+
+
+def test_a_hook_without_the_marker_is_refused_not_ignored() -> None:
+    class Forgot:
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="kiosk")]
+
+        def carekit_helper(self) -> None:  # not a hook name: left alone
+            """A helper that happens to share the prefix."""
+
+    with pytest.raises(PluginError, match="plugin 'Forgot' defines carekit_register_channels "
+                       "without the @carekit.hookimpl marker") as info:
+        make_carekit(Forgot())
+    assert info.value.plugins == ("Forgot",)
+    module = types.ModuleType("kiosk_plugin")
+    module.carekit_register_channels = lambda: [Channel(name="kiosk")]  # type: ignore[attr-defined]
+    with pytest.raises(PluginError, match="'kiosk_plugin' defines carekit_register_channels"):
+        make_carekit().register(module)

@@ -83,7 +83,8 @@ def test_installed_plugin_delivers_once_per_idempotency_key(
         from carekit import CareKit
         kit = CareKit()
         touchpoint = types.SimpleNamespace(
-            name="shipped_with_tracking", data={"tracking_number": "1Z999"})
+            name="shipped_with_tracking", data={"tracking_number": "1Z999"},
+            customer_id="cust-7")
         for _ in range(2):  # a retry after a crash reuses the key
             result = kit.hook.carekit_deliver_touchpoint(
                 touchpoint=touchpoint, channel=kit.channel("sms_gateway"),
@@ -97,6 +98,6 @@ def test_installed_plugin_delivers_once_per_idempotency_key(
     )
     lines = [json.loads(line) for line in outbox.read_text().splitlines()]
     assert lines == [
-        {"key": "order-1/shipped_with_tracking/5",
+        {"key": "order-1/shipped_with_tracking/5", "to": "cust-7",
          "text": "Shipped with tracking (tracking number 1Z999)"}
     ]

@@ -15,7 +15,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from carekit.channels import Channel, DeliveryResult
-    from carekit.journeys import Journey, JourneyDefinition, Touchpoint
+    from carekit.journeys import Journey, JourneyDefinition, OwedTouchpoint, Touchpoint
     from carekit.promises import Promise
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
@@ -42,7 +42,7 @@ def carekit_register_channels() -> list[Channel]:
 
 @hookspec(firstresult=True)
 def carekit_deliver_touchpoint(
-    touchpoint: Touchpoint, channel: Channel, idempotency_key: str
+    touchpoint: OwedTouchpoint, channel: Channel, idempotency_key: str
 ) -> DeliveryResult | None:
     """Deliver one owed touchpoint on ``channel``.
 
@@ -50,7 +50,8 @@ def carekit_deliver_touchpoint(
     plugin that returns a result wins.
 
     Args:
-        touchpoint: the owed touchpoint (``.name``, ``.channel``, ``.due``, ``.data``).
+        touchpoint: the :class:`~carekit.journeys.OwedTouchpoint` (``.name``, ``.data``,
+            ``.customer_id`` to look up whom to reach, ``.journey_id``, ``.due``…).
         channel: the :class:`~carekit.channels.Channel` it travels on.
         idempotency_key: stable for this touchpoint; pass it to your provider so a retry
             after a crash never sends twice.
@@ -77,8 +78,12 @@ def carekit_register_journeys() -> list[JourneyDefinition]:
 def carekit_on_transition(journey: Journey, transition: Any) -> None:
     """Observe a journey transition (analytics, logging, CRM sync).
 
-    Called after each transition, with the new journey and the transition that was taken.
-    An observer that raises never changes the journey's state; the error is reported.
+    Called after each transition, with the new journey and the transition that was taken,
+    when a journey is advanced through a :class:`~carekit.CareKit` (``advance``,
+    ``journey.apply(event, kit=kit)``, or a store's ``append(..., kit=kit)``, which calls
+    observers once the batch is stored). An observer that raises never changes the
+    journey's state; the error is reported (``step.errors``, or a warning on the
+    ``carekit.journeys`` logger from a store).
     """
 
 
@@ -86,13 +91,15 @@ def carekit_on_transition(journey: Journey, transition: Any) -> None:
 def carekit_adjust_promise(promise: Promise, context: dict[str, Any]) -> Promise | None:
     """Adjust a delivery promise (peak-season padding, a carrier strike).
 
-    Called by :meth:`carekit.CareKit.adjust_promise`. ``context`` carries what the caller knows
-    (segment, calendar, ``now``).
+    Called by :meth:`carekit.CareKit.adjust_promise`. ``context`` is the dict its caller
+    passed (carekit adds nothing); the promise itself carries ``ordered_at``, ``segment`` and
+    ``calendar``.
 
     Returns:
-        ``None`` to leave the promise alone, or a new :class:`~carekit.promises.Promise`.
-        When several plugins answer, the latest promised date wins; a promise earlier than
-        the internal estimate is refused.
+        ``None`` to leave the promise alone, or a new :class:`~carekit.promises.Promise` with
+        a later ``promised`` date (``attrs.evolve(promise, promised=...)``; ``padding`` is
+        recounted). Every plugin sees the same promise and the latest date wins; an earlier
+        date than the promise's is ignored, one earlier than the internal estimate refused.
     """
 
 
@@ -100,9 +107,13 @@ def carekit_adjust_promise(promise: Promise, context: dict[str, Any]) -> Promise
 def carekit_recovery_action(journey: Journey, friction: float) -> list[Touchpoint]:
     """Offer "make it right" touchpoints when a journey's friction crosses its threshold.
 
-    Called by the journey engine with the journey and its friction score.
+    Called by the journey engine with the journey and its friction score, each time the
+    score crosses the threshold from below. Return touchpoints rather than act: they are
+    stored with the event and sent by the dispatcher. A plugin that raises stops the event
+    (a :class:`~carekit.PluginError`; a store keeps none of the batch).
 
     Returns:
         A list of :class:`carekit.journeys.Touchpoint` to owe the customer (an apology call,
-        an upgrade, a free replacement); an empty list for none.
+        an upgrade, a free replacement), each with a name of its own, a ``within`` and
+        usually a ``channel``; an empty list for none.
     """

@@ -48,7 +48,9 @@ class CareKit:
 
     Raises:
         PluginError: a plugin implements a misspelled hook, has the wrong signature,
-            cannot be loaded, or returns a duplicate channel or journey name.
+            defines a hook without the ``@hookimpl`` marker, is registered twice, or cannot
+            be loaded. (Duplicate channel or journey names are found when
+            :attr:`channels` or :attr:`journeys` is first read.)
 
     Examples:
         >>> from carekit import CareKit
@@ -262,10 +264,21 @@ class CareKit:
     # -- internals ----------------------------------------------------------------------
 
     def _register(self, plugin: object, name: str | None) -> str:
-        if name is None and self._pm.is_registered(plugin):
-            name = self._pm.get_name(plugin)  # let pluggy report the double registration
-        elif name is None:
+        if self._pm.is_registered(plugin):
+            msg = (
+                f"plugin {self._pm.get_name(plugin)!r} is already registered (an installed "
+                "plugin is loaded from its entry point); register each plugin once"
+            )
+            raise PluginError(msg, plugins=[self._pm.get_name(plugin)])
+        if name is None:
             name = self._readable_name(plugin)
+        unmarked = _unmarked_hooks(plugin)
+        if unmarked:
+            msg = (
+                f"plugin {name!r} defines {', '.join(unmarked)} without the @carekit.hookimpl "
+                "marker, so carekit would never call it; decorate it with @hookimpl"
+            )
+            raise PluginError(msg, plugins=[name])
         try:
             registered = self._pm.register(plugin, name)
         except pluggy.PluginValidationError as exc:
@@ -362,6 +375,9 @@ class CareKit:
                 item_name: str = getattr(item, "name")  # noqa: B009
                 if item_name in found:
                     first = found[item_name][0]
+                    if first == plugin_name:
+                        msg = f"plugin {plugin_name!r} provides {what} name {item_name!r} twice"
+                        raise PluginError(msg, plugins=[plugin_name], name=item_name)
                     msg = (
                         f"duplicate {what} name {item_name!r}: provided by plugin {first!r} "
                         f"and by plugin {plugin_name!r}"
@@ -375,6 +391,20 @@ class CareKit:
 def _accepted(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
     """Keep only the keyword arguments an implementation declares (pluggy's own rule)."""
     return {k: v for k, v in kwargs.items() if k in impl.argnames}
+
+
+def _unmarked_hooks(plugin: object) -> list[str]:
+    """Hook names ``plugin`` has as plain callables, not marked as hook implementations."""
+    marker = f"{hookspecs.PROJECT}_impl"  # the attribute pluggy's HookimplMarker sets
+    found = []
+    for name in _hook_names():
+        try:
+            attr = getattr(plugin, name, None)
+        except Exception:  # a property that raises: pluggy skips it too
+            continue
+        if callable(attr) and getattr(attr, marker, None) is None:
+            found.append(name)
+    return found
 
 
 def _hook_names() -> list[str]:

@@ -53,9 +53,11 @@ def carekit_deliver_touchpoint(
         # Already sent under this key: acknowledge without sending twice.
         return DeliveryResult(delivered=True, reference=f"sms-{idempotency_key}")
     text = render(touchpoint)
+    # A real gateway looks the customer's phone number up by their id (the journey's).
+    to = getattr(touchpoint, "customer_id", None)
     outbox = os.environ.get("CAREKIT_SMS_OUTBOX")
     if outbox:
         with open(outbox, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"key": idempotency_key, "text": text}) + "\n")
+            fh.write(json.dumps({"key": idempotency_key, "to": to, "text": text}) + "\n")
     SENT[idempotency_key] = text
     return DeliveryResult(delivered=True, reference=f"sms-{idempotency_key}")
