@@ -265,11 +265,12 @@ class CareKit:
 
     def _register(self, plugin: object, name: str | None) -> str:
         if self._pm.is_registered(plugin):
+            taken = str(self._pm.get_name(plugin))
             msg = (
-                f"plugin {self._pm.get_name(plugin)!r} is already registered (an installed "
-                "plugin is loaded from its entry point); register each plugin once"
+                f"plugin {taken!r} is already registered (an installed plugin is loaded from "
+                "its entry point); register each plugin once"
             )
-            raise PluginError(msg, plugins=[self._pm.get_name(plugin)])
+            raise PluginError(msg, plugins=[taken])
         if name is None:
             name = self._readable_name(plugin)
         unmarked = _unmarked_hooks(plugin)
