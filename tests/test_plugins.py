@@ -251,8 +251,28 @@ def test_entry_point_plugins_are_loaded(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_an_entry_point_that_fails_to_import_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_entry_points(monkeypatch, _FakeEntryPoint("sms_x", ImportError("no module named twilio")))
-    with pytest.raises(PluginError, match="entry point 'sms_x'.*no module named twilio"):
+    with pytest.raises(PluginError, match="entry point 'sms_x'.*no module named twilio; fix or "
+                       r"uninstall that package, or pass CareKit\(load_entrypoints=False\)"):
         CareKit()
+    broken = _FakeEntryPoint("sms_y", ImportError("no module named twilio"))
+    broken.dist = types.SimpleNamespace(name="carekit-sms-y")  # type: ignore[attr-defined]
+    _fake_entry_points(monkeypatch, broken)
+    with pytest.raises(PluginError, match="of the installed package 'carekit-sms-y' in group"):
+        CareKit()
+
+
+def test_a_plugin_class_with_instance_hooks_asks_for_an_instance() -> None:
+    with pytest.raises(PluginError, match=r"plugin 'WhatsApp' is the class WhatsApp, whose hook "
+                       r"carekit_register_channels needs an instance: register WhatsApp\(\)"):
+        make_carekit(WhatsApp)
+
+    class Static:
+        @staticmethod
+        @hookimpl
+        def carekit_register_channels() -> list[Channel]:
+            return [Channel(name="kiosk")]
+
+    assert "kiosk" in make_carekit(Static).channels  # a class of static hooks is fine
 
 
 def test_a_hook_with_arguments_the_spec_lacks_is_refused_by_its_readable_name() -> None:

@@ -7,6 +7,7 @@ so two of them in one process never see each other's plugins.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -273,6 +274,13 @@ class CareKit:
             raise PluginError(msg, plugins=[taken])
         if name is None:
             name = self._readable_name(plugin)
+        if isinstance(plugin, type) and _instance_hooks(plugin):
+            msg = (
+                f"plugin {name!r} is the class {plugin.__qualname__}, whose hook "
+                f"{', '.join(_instance_hooks(plugin))} needs an instance: register "
+                f"{plugin.__qualname__}() instead"
+            )
+            raise PluginError(msg, plugins=[name])
         unmarked = _unmarked_hooks(plugin)
         if unmarked:
             msg = (
@@ -313,9 +321,12 @@ class CareKit:
             try:
                 plugin = ep.load()
             except Exception as exc:
+                dist = getattr(ep, "dist", None)
+                source = f" of the installed package {dist.name!r}" if dist is not None else ""
                 msg = (
-                    f"entry point {ep.name!r} ({ep.value}) of group 'carekit' "
-                    f"failed to load: {exc}"
+                    f"entry point {ep.name!r} ({ep.value}){source} in group 'carekit' "
+                    f"failed to load: {exc}; fix or uninstall that package, or pass "
+                    "CareKit(load_entrypoints=False) and register plugins yourself"
                 )
                 raise PluginError(msg, plugins=[ep.name]) from exc
             self._register(plugin, ep.name)
@@ -392,6 +403,15 @@ class CareKit:
 def _accepted(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
     """Keep only the keyword arguments an implementation declares (pluggy's own rule)."""
     return {k: v for k, v in kwargs.items() if k in impl.argnames}
+
+
+def _instance_hooks(cls: type) -> list[str]:
+    """Hooks ``cls`` implements as plain methods (callable on an instance, not the class)."""
+    return [
+        name
+        for name in _hook_names()
+        if inspect.isfunction(inspect.getattr_static(cls, name, None))
+    ]
 
 
 def _unmarked_hooks(plugin: object) -> list[str]:

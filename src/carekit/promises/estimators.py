@@ -596,6 +596,13 @@ class QuantileEstimator(_Learned):
     quantile level in use moves, so the realised on-time rate stays at ``quantile`` when
     lead times drift.
 
+    With ``calibration=0`` and ``shrinkage=0`` the promised lead is the plain empirical
+    quantile: the smallest lead within which at least ``quantile`` of the orders were
+    delivered (Kaplan–Meier with censored orders). The defaults, tuned for drifting real
+    histories, can promise a day more where the history sits exactly on the quantile (the
+    calibration moves the level a little as it replays the history), and move a segment's
+    quantile toward its parent's.
+
     Args:
         quantile: the target probability of beating the promise, in (0, 1).
         window: how far back orders are learned from (a timedelta, days, or None for all).
