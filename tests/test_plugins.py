@@ -142,6 +142,10 @@ def test_misspelled_hook_registered_later_fails_loudly() -> None:
 
     with pytest.raises(PluginError, match="carekit_deliver_touchpiont"):
         kit.register(Typo())
+    # The refused plugin is not left behind to fail every later registration.
+    assert "Typo" not in kit.plugin_names()
+    kit.register(WhatsApp(), name="wa")
+    assert "whatsapp" in kit.channels
 
 
 def test_unknown_argument_in_a_hook_implementation_is_rejected() -> None:

@@ -86,7 +86,13 @@ class CareKit:
                 its hook signature does not match the specification.
         """
         registered = self._register(plugin, name)
-        self._check_pending()
+        try:
+            self._check_pending()
+        except PluginError:
+            # Refused: leave the kit as it was, so later registrations are not blamed for it.
+            self._pm.unregister(name=registered)
+            self._invalidate()
+            raise
         return registered
 
     def unregister(self, name: str) -> None:

@@ -109,6 +109,13 @@ def test_extend_with_a_bad_score_adds_nothing_and_names_it() -> None:
         acc.extend(bytes([11]))
     with pytest.raises(CareKitError, match=r"\(got 9\.5\)"):
         acc.extend(np.array([9.5]))
+    # add() refuses booleans; so does extend(), from lists, tuples and numpy bool arrays.
+    for bools in ([9, True, 10], (False,), np.array([True, False])):
+        with pytest.raises(CareKitError, match=r"\(got (True|False)\)"):
+            acc.extend(bools)
+    with pytest.raises(CareKitError, match=r"1\.\.5 scale \(got True\)"):
+        CSAT().extend([5, True])
+    assert acc.n == 2
 
 
 def test_fast_paths_agree_with_add() -> None:

@@ -102,6 +102,9 @@ def test_overnight_shift_overlaps_two_days() -> None:
         ({"agents": 0}, "agents must be an integer >= 1"),
         ({"breaks": [Break(after=7 * HOUR, length=2 * HOUR)]}, "must end within the shift"),
         ({"breaks": ["12:00"]}, "breaks must be carekit.staffing.Break"),
+        ({"breaks": None}, "breaks must be a list of carekit.staffing.Break objects"),
+        ({"name": None}, "a shift's name must be a non-empty string"),
+        ({"name": ""}, "a shift's name must be a non-empty string"),
         ({"recurrence": "FREQ=SOMETIMES"}, "recurrence must be a valid RFC 5545 RRULE"),
         ({"recurrence": 7}, "recurrence must be an RRULE string"),
     ],
@@ -119,6 +122,9 @@ def test_bad_break_and_roster() -> None:
         Break(after=-HOUR, length=HALF)
     with pytest.raises(CareKitError, match="shifts must be carekit.staffing.Shift"):
         Roster(shifts=["early"])  # type: ignore[list-item]
+    for not_a_list in (None, "early", 3):
+        with pytest.raises(CareKitError, match="shifts must be a list of carekit.staffing.Shift"):
+            Roster(shifts=not_a_list)  # type: ignore[arg-type]
     r = Roster(shifts=[])
     with pytest.raises(CareKitError, match="end must be after start"):
         r.on_duty(MONDAY, MONDAY)

@@ -392,7 +392,13 @@ def count_scores(name: str, values: Iterable[Any], lo: int, hi: int) -> list[int
     packed, items = _as_bytes(values)
     if packed is not None:
         counts = [packed.count(v) for v in range(lo, hi + 1)]
-        if sum(counts) == len(packed):
+        # bytes() takes True and False as 1 and 0; add() refuses them, so must this.
+        if sum(counts) == len(packed) and not (
+            isinstance(items, (list, tuple))
+            and lo <= 1
+            and any(counts[: 2 - lo])
+            and bool in set(map(type, items))
+        ):
             return counts
     counts = [0] * (hi - lo + 1)
     for score in items:

@@ -39,7 +39,9 @@ class ResponseTime(Accumulator):
 
     :meth:`result` is the SLA attainment (share within ``target``, inclusive) on 0..1 with a
     Wilson interval. Quantiles come from a :class:`QuantileSketch`: each is within
-    ``relative_accuracy`` (1 % by default) of the exact order statistic.
+    ``relative_accuracy`` (1 % by default) of the exact order statistic of rank
+    ``floor(q * (n - 1))`` (0-based): the lower order statistic, as in DDSketch, so the
+    median of an even count is near the lower of the two middle values, not their mean.
 
     Args:
         target: The response-time target, > 0 (``timedelta`` or seconds). Default 1 hour.

@@ -36,8 +36,16 @@ def _agents(value: Any) -> int:
     return _validate.positive_int("agents", value)
 
 
+def _items(value: Any, name: str, kind: str) -> tuple[Any, ...]:
+    """``value`` as a tuple, refusing anything that is not a collection of items."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        msg = f"{name} must be a list of carekit.staffing.{kind} objects (got {value!r})"
+        raise CareKitError(msg)
+    return tuple(value)
+
+
 def _shifts(value: Any) -> tuple[Shift, ...]:
-    items = tuple(value)
+    items = _items(value, "shifts", "Shift")
     for item in items:
         if not isinstance(item, Shift):
             msg = f"shifts must be carekit.staffing.Shift objects (got {item!r})"
@@ -59,12 +67,18 @@ class Break:
 
 
 def _breaks(value: Any) -> tuple[Break, ...]:
-    items = tuple(value)
+    items = _items(value, "breaks", "Break")
     for item in items:
         if not isinstance(item, Break):
             msg = f"breaks must be carekit.staffing.Break objects (got {item!r})"
             raise CareKitError(msg)
     return tuple(sorted(items, key=lambda b: b.after))
+
+
+def _name(_: Any, __: Any, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        msg = f"a shift's name must be a non-empty string such as 'early' (got {value!r})"
+        raise CareKitError(msg)
 
 
 def _recurrence(value: Any) -> str | None:
@@ -102,8 +116,9 @@ class Shift:
             wall-clock start in the start's time zone.
 
     Raises:
-        CareKitError: a naive start, a non-positive duration, a break outside the shift,
-            an invalid rule.
+        CareKitError: an empty or non-text name, a naive start, a non-positive duration,
+            breaks that are not a list of :class:`Break`, a break outside the shift, an
+            invalid rule.
 
     Examples:
         >>> import datetime as dt
@@ -114,7 +129,7 @@ class Shift:
         5
     """
 
-    name: str
+    name: str = attrs.field(validator=_name)
     start: dt.datetime = attrs.field(converter=_start)
     duration: dt.timedelta = attrs.field(converter=_duration)
     agents: int = attrs.field(default=1, converter=_agents)
@@ -177,8 +192,8 @@ class Roster:
             shop is closed. Otherwise every occurrence of every shift's rule happens.
 
     Raises:
-        CareKitError: a shift that is not a :class:`Shift`, a calendar that is not a
-            :class:`~carekit.calendar.BusinessCalendar`.
+        CareKitError: ``shifts`` that is not a list of :class:`Shift`, a calendar that is
+            not a :class:`~carekit.calendar.BusinessCalendar`.
 
     Examples:
         >>> import datetime as dt
