@@ -555,3 +555,56 @@ def test_a_hook_without_the_marker_is_refused_not_ignored() -> None:
     module.carekit_register_channels = lambda: [Channel(name="kiosk")]  # type: ignore[attr-defined]
     with pytest.raises(PluginError, match="'kiosk_plugin' defines carekit_register_channels"):
         make_carekit().register(module)
+
+
+def test_observers_and_collectors_get_arguments_as_pluggy_gives_them() -> None:
+    # Each implementation is called through pluggy, so a parameter with a default gets
+    # exactly what a plain pluggy hook call would give it.
+    class Observer:
+        def __init__(self) -> None:
+            self.got: list[object] = []
+
+        @hookimpl
+        def carekit_on_transition(self, journey: Any, transition: Any = "default") -> None:
+            self.got.append(transition)
+
+    observer = Observer()
+    kit = make_carekit(observer)
+    kit.notify_transition("journey", "the transition")
+    kit.hook.carekit_on_transition(journey="journey", transition="the transition")
+    assert observer.got[0] == observer.got[1]
+
+
+def test_valid_plugin_shapes_are_not_mistaken_for_unmarked_hooks() -> None:
+    class StaticAbove:
+        @hookimpl
+        @staticmethod
+        def carekit_register_channels() -> list[Channel]:
+            return [Channel(name="static_above")]
+
+    class ClassAbove:
+        @hookimpl
+        @classmethod
+        def carekit_register_channels(cls) -> list[Channel]:
+            return [Channel(name="class_above")]
+
+    class Proxy:
+        @hookimpl
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="proxy")]
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: None  # answers any name; pluggy never asks it
+
+    class WithProperty:
+        @property
+        def carekit_recovery_action(self) -> Any:
+            raise AssertionError("a property is not run at registration")
+
+    class NoSelf:  # registered as the class: a hook without self needs no instance
+        @hookimpl
+        def carekit_register_channels() -> list[Channel]:  # type: ignore[misc]
+            return [Channel(name="no_self")]
+
+    kit = make_carekit(StaticAbove(), ClassAbove(), Proxy(), WithProperty(), NoSelf)
+    assert {"static_above", "class_above", "proxy", "no_self"} <= set(kit.channels)

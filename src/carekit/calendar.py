@@ -57,6 +57,14 @@ _EMPTY_YEARS_LIMIT = 400
 _FAR_YEARS = 500
 
 
+def _far_apart(t: Table, first_year: int, last_year: int) -> bool:
+    """Whether years ``first_year..last_year`` lie outside table ``t``, so far from it that
+    one table spanning both would cover :data:`_FAR_YEARS` years or more."""
+    disjoint = first_year > t.last_year or last_year < t.first_year
+    span = max(last_year, t.last_year) - min(first_year, t.first_year)
+    return disjoint and span >= _FAR_YEARS
+
+
 class BusinessCalendar:
     """Which days a business works, when orders stop counting for today, and opening hours.
 
@@ -226,25 +234,21 @@ class BusinessCalendar:
             return t
         y0 = _DATE.fromordinal(first).year
         y1 = _DATE.fromordinal(last).year
-        if t is None or (
-            max(y1, t.last_year) - min(y0, t.first_year) >= _FAR_YEARS
-            and (y0 > t.last_year or y1 < t.first_year)
-        ):
-            # Nothing cached, or only years far from these: a table of just these years
-            # replaces it (widening it to span both could mean millennia of days).
-            return self._build(max(MIN_YEAR, y0 - 1), min(MAX_YEAR, y1 + 1), fresh=True)
+        if t is None or _far_apart(t, y0 - 1, y1 + 1):
+            # A table of just these years (one spanning both could cover millennia of days).
+            return self._build(max(MIN_YEAR, y0 - 1), min(MAX_YEAR, y1 + 1))
         span = t.years
         lo = min(t.first_year, y0 - 1, t.first_year - span) if y0 < t.first_year else t.first_year
         hi = max(t.last_year, y1 + 1, t.last_year + span) if y1 > t.last_year else t.last_year
         return self._build(max(MIN_YEAR, lo), min(MAX_YEAR, hi))
 
-    def _build(self, first_year: int, last_year: int, *, fresh: bool = False) -> Table:
-        """The cached table, widened to cover the years given (``fresh``: replaced by one)."""
+    def _build(self, first_year: int, last_year: int) -> Table:
+        """The cached table, widened to cover the years given, or replaced when far away."""
         with self._lock:
             t = self._table
             if t is not None and t.first_year <= first_year and last_year <= t.last_year:
                 return t
-            if t is not None and not fresh:
+            if t is not None and not _far_apart(t, first_year, last_year):
                 first_year = min(first_year, t.first_year)
                 last_year = max(last_year, t.last_year)
             t = Table(self._workdays, self._holidays, first_year, last_year)
@@ -268,11 +272,8 @@ class BusinessCalendar:
         if not forward and (t.first_year <= MIN_YEAR or missing > t.lo - 1):
             msg = f"{what}: the result would fall before {MIN_YEAR:04d}-01-01"
             raise CareKitError(msg)
-        if t.bd:
-            per_year = max(1.0, len(t.bd) / t.years)
-            years = max(int(missing / per_year) + 2, t.years)
-        else:  # none yet: look as far as the limit above at once, not doubling up to it
-            years = _EMPTY_YEARS_LIMIT
+        per_year = max(1.0, len(t.bd) / t.years)
+        years = max(int(missing / per_year) + 2, t.years)
         if forward:
             return self._build(t.first_year, min(MAX_YEAR, t.last_year + years))
         return self._build(max(MIN_YEAR, t.first_year - years), t.last_year)

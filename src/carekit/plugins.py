@@ -253,7 +253,9 @@ class CareKit:
         failures: list[ObserverFailure] = []
         for impl in self._pm.hook.carekit_on_transition.get_hookimpls():
             try:
-                impl.function(**_accepted(impl, journey=journey, transition=transition))
+                self._call_one(
+                    "carekit_on_transition", impl, journey=journey, transition=transition
+                )
             except Exception as exc:  # observers must not break the journey
                 failures.append(ObserverFailure(plugin=impl.plugin_name, error=exc))
         return failures
@@ -348,6 +350,20 @@ class CareKit:
         self._channels = None
         self._journeys = None
 
+    def _call_one(self, hook_name: str, impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+        """Call one hook implementation exactly as pluggy calls it in a hook call.
+
+        pluggy passes each implementation the arguments it declares (defaulted ones too,
+        in recent versions) and lets hook-call monitoring and tracing see the call; going
+        through its executor for one implementation keeps all of that, while carekit
+        learns which plugin answered or raised.
+        """
+        execute = getattr(self._pm, "_hookexec", None)
+        if execute is None:  # pragma: no cover - a pluggy without its executor hook
+            names = [*impl.argnames, *getattr(impl, "kwargnames", ())]
+            return impl.function(**{k: v for k, v in kwargs.items() if k in names})
+        return execute(hook_name, [impl], kwargs, True)
+
     def _call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         caller = getattr(self._pm.hook, hook_name)
         results: list[tuple[str, Any]] = []
@@ -355,7 +371,7 @@ class CareKit:
         # last-registered first); registration order makes collected results predictable.
         for impl in caller.get_hookimpls():
             try:
-                results.append((impl.plugin_name, impl.function(**_accepted(impl, **kwargs))))
+                results.append((impl.plugin_name, self._call_one(hook_name, impl, **kwargs)))
             except CareKitError as exc:
                 if isinstance(exc, PluginError):
                     raise
@@ -406,30 +422,35 @@ class CareKit:
         return MappingProxyType({k: v for k, (_, v) in items}), {k: p for k, (p, _) in items}
 
 
-def _accepted(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
-    """Keep only the keyword arguments an implementation declares (pluggy's own rule)."""
-    return {k: v for k, v in kwargs.items() if k in impl.argnames}
 
 
 def _instance_hooks(cls: type) -> list[str]:
-    """Hooks ``cls`` implements as plain methods (callable on an instance, not the class)."""
-    return [
-        name
-        for name in _hook_names()
-        if inspect.isfunction(inspect.getattr_static(cls, name, None))
-    ]
+    """Hooks ``cls`` implements as methods taking ``self`` (callable on an instance only)."""
+    found = []
+    for name in _hook_names():
+        attr = inspect.getattr_static(cls, name, None)
+        if inspect.isfunction(attr) and attr.__code__.co_varnames[:1] == ("self",):
+            found.append(name)
+    return found
 
 
 def _unmarked_hooks(plugin: object) -> list[str]:
-    """Hook names ``plugin`` has as plain callables, not marked as hook implementations."""
+    """Hook names ``plugin`` defines as functions or methods without the hookimpl marker.
+
+    Looked up as pluggy does, statically: properties are not run and ``__getattr__`` is not
+    asked; the marker may sit on a staticmethod or classmethod or on the function it wraps.
+    """
     marker = f"{hookspecs.PROJECT}_impl"  # the attribute pluggy's HookimplMarker sets
     found = []
     for name in _hook_names():
-        try:
-            attr = getattr(plugin, name, None)
-        except Exception:  # a property that raises: pluggy skips it too
-            continue
-        if callable(attr) and getattr(attr, marker, None) is None:
+        attr = inspect.getattr_static(plugin, name, None)
+        if isinstance(attr, (staticmethod, classmethod)):
+            marked = hasattr(attr, marker) or hasattr(attr.__func__, marker)
+        elif inspect.isfunction(attr):
+            marked = hasattr(attr, marker)
+        else:
+            continue  # not a routine (or not there): pluggy would not take it either
+        if not marked:
             found.append(name)
     return found
 

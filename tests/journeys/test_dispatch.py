@@ -398,3 +398,47 @@ def test_the_first_answer_wins_in_pluggys_order(store: Any) -> None:
     kit = make_carekit(eager, Answers("late"))
     [sent] = dispatch(kit, store, now=T0 + 2 * MINUTE).sent
     assert (sent.reference, eager.keys) == ("eager", ["order-2/order_thanks/2"])
+
+
+def test_hook_arguments_with_defaults_are_passed_as_pluggy_passes_them(store: Any) -> None:
+    # pluggy passes a parameter that has a default when the hook call provides it; carekit
+    # calls each implementation through pluggy, so the key still arrives (and call
+    # monitoring still sees the call).
+    class Defaults:
+        def __init__(self) -> None:
+            self.keys: list[str | None] = []
+
+        @hookimpl
+        def carekit_deliver_touchpoint(
+            self, touchpoint: Any, channel: Channel, idempotency_key: str | None = None
+        ) -> DeliveryResult:
+            self.keys.append(idempotency_key)
+            return DeliveryResult(delivered=True)
+
+    _acknowledged(store)
+    plugin = Defaults()
+    kit = make_carekit(plugin)
+    seen: list[str] = []
+    undo = kit.plugin_manager.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append(name), lambda *args: None
+    )
+    dispatch(kit, store, now=T0 + 2 * MINUTE)
+    undo()
+    assert "carekit_deliver_touchpoint" in seen
+    # Exactly what a plain pluggy hook call passes (the key, with the pluggy in use here).
+    kit.hook.carekit_deliver_touchpoint(
+        touchpoint=None, channel=kit.channel("email"), idempotency_key="order-1/order_thanks/2"
+    )
+    assert plugin.keys[0] == plugin.keys[1]
+
+
+def test_with_a_hook_wrapper_the_answer_is_not_attributed(store: Any) -> None:
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def carekit_deliver_touchpoint(self) -> Any:
+            return (yield)
+
+    _acknowledged(store)
+    kit = make_carekit(Wrapper(), Declines())
+    [dead] = dispatch(kit, store, now=T0 + 2 * MINUTE).dead
+    assert (dead.error or "").startswith("a plugin, delivering channel 'email', declined it")

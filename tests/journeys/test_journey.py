@@ -488,3 +488,21 @@ def test_owed_given_as_a_list_is_kept_as_a_tuple() -> None:
     again = attrs.evolve(journey, owed=[thanks])
     assert again.owed == (thanks,) and type(again.owed) is tuple
     assert again == journey
+
+
+def test_owed_touchpoints_pickled_before_customer_id_still_load() -> None:
+    import pickle
+
+    from carekit.journeys import OwedTouchpoint
+
+    j = ORDER.start("o-1", at=T0, customer_id="c-1")
+    for name in ("place", "acknowledge"):
+        j = j.apply(Event(name, at=T0)).journey
+    [owed] = j.owed
+    assert pickle.loads(pickle.dumps(owed)) == owed
+    assert pickle.loads(pickle.dumps(owed)).customer_id == "c-1"
+    old_state = {k: v for k, v in owed.__getstate__().items() if k != "customer_id"}
+    restored = OwedTouchpoint.__new__(OwedTouchpoint)
+    restored.__setstate__(old_state)  # what unpickling a 0.1.0 pickle does
+    assert restored.customer_id is None
+    assert restored == owed and hash(restored) == hash(owed)  # customer_id is the journey's

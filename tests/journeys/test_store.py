@@ -466,3 +466,18 @@ def test_a_channel_plugin_is_told_whom_to_reach(store: Any) -> None:
     assert sorted(delivered) == [
         ("apology_call", "cust-9"), ("case_received", "cust-9"), ("order_thanks", None)
     ]
+
+
+def test_create_many_owes_under_the_journeys_own_customer(store: Any) -> None:
+    # A journey whose customer_id was set after start: both stores tell the channel plugin
+    # the journey's customer, and load what was created.
+    import attrs
+
+    started = service_case_journey().start("c1", at=T0, channel="email")
+    created = attrs.evolve(started, customer_id="cust-1")
+    store.create_many([created])
+    assert store.load("c1") == created
+    assert [tp.customer_id for tp in store.load("c1").owed] == ["cust-1"]
+    email = RecordingChannel("email", register=False)
+    dispatch(make_carekit(email), store, now=T0 + MINUTE)
+    assert [d.touchpoint.customer_id for d in email.deliveries] == ["cust-1"]

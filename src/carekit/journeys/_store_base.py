@@ -7,6 +7,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from carekit import _validate
 from carekit.errors import CareKitError, StoreError
 
@@ -165,7 +167,14 @@ def check_fresh(journeys: Iterable[Any], definitions: Definitions) -> list[Journ
             )
             raise CareKitError(msg)
         definitions.resolve(j.definition)
-    return items
+    # A journey given another customer_id after start (attrs.evolve) still owes its first
+    # touchpoints under the old one: every store tells channel plugins the journey's own.
+    return [
+        j if all(tp.customer_id == j.customer_id for tp in j.owed) else attrs.evolve(
+            j, owed=tuple(attrs.evolve(tp, customer_id=j.customer_id) for tp in j.owed)
+        )
+        for j in items
+    ]
 
 
 def check_expected_version(expected_version: object) -> int | None:

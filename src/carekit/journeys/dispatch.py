@@ -254,7 +254,7 @@ def _deliver(
         plugin, result = _first_answer(kit, tp, channel, item.idempotency_key)
     except _Raised as raised:  # a raising plugin is a failed attempt, retried later
         exc = raised.error
-        return None, f"plugin {raised.plugin!r} raised {type(exc).__name__}: {exc}", False
+        return None, f"{_who(raised.plugin)} raised {type(exc).__name__}: {exc}", False
     if result is None:
         error = (
             f"no plugin delivers touchpoints on channel {channel_name!r} (touchpoint "
@@ -265,24 +265,29 @@ def _deliver(
         return None, error, False
     if not isinstance(result, DeliveryResult):
         error = (
-            f"plugin {plugin!r} returned {result!r} from carekit_deliver_touchpoint; expected "
+            f"{_who(plugin)} returned {result!r} from carekit_deliver_touchpoint; expected "
             "a DeliveryResult or None"
         )
         return None, error, False
     if not result.delivered:
         # The plugin decided not to send it (an opt-out, say): retrying would not help.
         error = (
-            f"plugin {plugin!r}, delivering channel {channel_name!r}, declined it "
+            f"{_who(plugin)}, delivering channel {channel_name!r}, declined it "
             "(DeliveryResult(delivered=False)); not retried"
         )
         return None, error, True
     return result.reference, None, False
 
 
+def _who(plugin: str | None) -> str:
+    """A plugin's name for a message (unknown when a hook wrapper ran the call)."""
+    return "a plugin" if plugin is None else f"plugin {plugin!r}"
+
+
 class _Raised(Exception):
     """A delivery plugin raised ``error``."""
 
-    def __init__(self, plugin: str, error: Exception) -> None:
+    def __init__(self, plugin: str | None, error: Exception) -> None:
         super().__init__(plugin, error)
         self.plugin = plugin
         self.error = error
@@ -291,23 +296,23 @@ class _Raised(Exception):
 def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | None, Any]:
     """``carekit_deliver_touchpoint`` as pluggy calls it (first result wins), naming the plugin.
 
-    Returns ``(plugin name, its answer)``, or ``(None, None)`` when every plugin passed.
+    Returns ``(plugin name, its answer)``; the name is None when every plugin passed, or when
+    a hook wrapper takes part (then pluggy runs the whole call and the answer is unnamed).
 
     Raises:
-        _Raised: a plugin raised (naming it).
+        _Raised: a plugin raised (naming it when known).
     """
     caller = kit.hook.carekit_deliver_touchpoint
     impls = caller.get_hookimpls()
-    if any(impl.hookwrapper or impl.wrapper for impl in impls):
-        # A wrapper takes part in the call: let pluggy run it (the answer is unattributed).
-        try:
-            return None, caller(touchpoint=tp, channel=channel, idempotency_key=key)
-        except Exception as exc:
-            raise _Raised("a carekit_deliver_touchpoint wrapper or implementation", exc) from exc
     arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key}
-    for impl in reversed(impls):  # pluggy's order: last registered (tryfirst aside) first
+    if any(impl.hookwrapper or impl.wrapper for impl in impls):
         try:
-            result = impl.function(*[arguments[name] for name in impl.argnames])
+            return None, caller(**arguments)
+        except Exception as exc:
+            raise _Raised(None, exc) from exc
+    for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
+        try:
+            result = kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
         except Exception as exc:
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:

@@ -67,7 +67,16 @@ class OwedTouchpoint:
     version: int
     owed_at: dt.datetime
     data: EventData = attrs.field(default=EMPTY, hash=False)
-    customer_id: str | None = None
+    # The journey's, copied for channel plugins: journeys compare by their own customer_id.
+    customer_id: str | None = attrs.field(default=None, eq=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _OWED_FIELDS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Pickles from carekit 0.1.0 have no customer_id.
+        for name in _OWED_FIELDS:
+            object.__setattr__(self, name, state.get(name))
 
     @property
     def idempotency_key(self) -> str:
@@ -88,6 +97,9 @@ class OwedTouchpoint:
             "data": dict(self.data),
             "customer_id": self.customer_id,
         }
+
+
+_OWED_FIELDS = tuple(f.name for f in attrs.fields(OwedTouchpoint))
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)
