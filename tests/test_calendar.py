@@ -336,6 +336,15 @@ def test_far_apart_calls_each_get_a_table_of_their_own() -> None:
     shared = near._table
     near.is_business_day(D(1900, 6, 1))
     assert near._table is shared and shared is not None and shared.first_year <= 1900
+    # A thread still growing the old table after another replaced it by a far one gets a
+    # table near its own, not one spanning both (the check is made under the lock).
+    racer = BusinessCalendar()
+    racer.is_business_day(D(2024, 1, 1))
+    old = racer._table
+    racer.is_business_day(D(5000, 1, 1))
+    assert old is not None and racer._table is not None and racer._table.first_year > 4000
+    grown = racer._grow(old, True, 1000, "test")
+    assert grown.first_year <= 2024 and grown.last_year < 2100
     # A question spanning both still gets one table that covers it.
     assert cal.business_days_between(D(3, 1, 1), D(9998, 1, 1)) == (
         fresh.business_days_between(D(3, 1, 1), D(2024, 1, 1))
