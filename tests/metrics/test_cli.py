@@ -51,6 +51,15 @@ def test_other_metrics_and_csv_output(tmp_path: pathlib.Path) -> None:
     weekly = _run(str(DATA), "--score-column", "resolved_first_contact", "--metric", "fcr",
                   "--compare-periods", "--period", "week")
     assert "2026-W06" in weekly and "change against the previous period" in weekly
+    ces = json.loads(_run(str(DATA), "--score-column", "ces", "--metric", "ces", "--by", "store",
+                          "--compare-periods", "--format", "json"))
+    assert ces["changes"] and all(
+        abs(c["difference"]) <= 6 and 0 <= c["p_value"] <= 1 for c in ces["changes"]
+    )
+    thin = tmp_path / "thin.csv"  # one answer in February: no spread, so no change row
+    thin.write_text("date,ces\n2026-02-03,5\n2026-03-02,6\n2026-03-03,4\n")
+    assert json.loads(_run(str(thin), "--score-column", "ces", "--metric", "ces",
+                           "--compare-periods", "--format", "json"))["changes"] == []
 
 
 def test_errors_exit_2_with_a_message(tmp_path: pathlib.Path,

@@ -1,14 +1,22 @@
-"""compare(): two NPS or two proportions."""
+"""compare(): two NPS, two proportions or two CES means."""
 
 from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import Any
 
 import pytest
 
 from carekit import CareKitError
-from carekit.metrics import CES, CSAT, NPS, FirstContactResolution, ServiceLevel, compare
+from carekit.metrics import (
+    CES,
+    CSAT,
+    NPS,
+    FirstContactResolution,
+    ServiceLevel,
+    compare,
+)
 
 Z95 = 1.959963984540054
 
@@ -72,8 +80,15 @@ def test_compare_errors() -> None:
         compare(NPS().add(1), CSAT().add(1))
     with pytest.raises(CareKitError, match="hold data"):
         compare(NPS(), NPS().add(1))
-    with pytest.raises(CareKitError, match="NPS and on proportions"):
-        compare(CES().add(1), CES().add(2))
+    class Tally:
+        n = 3
+
+    with pytest.raises(CareKitError, match="NPS, CES and proportions"):
+        compare(Tally(), Tally())
+    with pytest.raises(CareKitError, match="at least two answers on each side"):
+        compare(CES().add(1), CES().extend([2, 3]))
+    with pytest.raises(CareKitError, match=r"same CES scale \(got 1\.\.7 and 1\.\.5\)"):
+        compare(CES().extend([1, 2]), CES(5).extend([2, 3]))
     with pytest.raises(CareKitError, match="method"):
         compare(NPS().add(1), NPS().add(2), method="bayes")  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match="confidence"):
@@ -91,3 +106,60 @@ def test_printed_values_share_one_precision() -> None:
     assert str(e) == "5.2 (95% CI -4.1 to 14.6, n = 40)"
     assert str(Estimate(value=0.8571, low=0.4869, high=0.9743, n=7)) == (
         "0.8571 (95% CI 0.4869 to 0.9743, n = 7)")
+
+
+def _welch_reference(a: list[int], b: list[int], confidence: float) -> tuple[float, ...]:
+    """Welch (1947) from the raw answers, in 50-digit arithmetic: the t distribution's CDF
+    is the regularized incomplete beta function, and its quantile is found by root search."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+
+    def mean_var(xs: list[int]) -> tuple[Any, Any, int]:
+        n = len(xs)
+        m = mp.mpf(sum(xs)) / n
+        return m, sum((x - m) ** 2 for x in xs) / (n - 1), n
+
+    ma, va, na = mean_var(a)
+    mb, vb, nb = mean_var(b)
+    wa, wb = va / na, vb / nb
+    se = mp.sqrt(wa + wb)
+    df = (wa + wb) ** 2 / (wa**2 / (na - 1) + wb**2 / (nb - 1))
+
+    def cdf(t: Any) -> Any:
+        tail = mp.betainc(df / 2, mp.mpf(1) / 2, 0, df / (df + t * t), regularized=True) / 2
+        return 1 - tail if t > 0 else tail
+
+    q = mp.findroot(lambda t: cdf(t) - (mp.mpf(1) + confidence) / 2, 2)
+    diff = ma - mb
+    p = 2 * (1 - cdf(abs(diff) / se))
+    return tuple(float(x) for x in (diff, diff - q * se, diff + q * se, p))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "confidence"),
+    [
+        ([6, 7, 5, 6, 7, 4, 6], [4, 5, 3, 5, 6, 4, 2, 5, 3], 0.95),
+        ([2, 3, 2, 2, 3, 4, 1, 2] * 5, [3, 3, 4, 2, 5, 3, 4, 4, 3] * 3, 0.9),
+        ([7, 7, 6], [1, 7, 1, 7, 4], 0.99),
+    ],
+)
+def test_ces_means_use_welchs_t_against_a_50_digit_reference(
+    a: list[int], b: list[int], confidence: float
+) -> None:
+    c = compare(CES().extend(a), CES().extend(b), confidence)
+    diff, low, high, p = _welch_reference(a, b, confidence)
+    ref = (diff, max(-6.0, low), min(6.0, high), p)  # clipped to the widest gap, 7 - 1
+    assert c.method == "welch_t" and c.n == (len(a), len(b))
+    assert (c.difference, c.low, c.high, c.p_value) == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    flipped = compare(CES().extend(b), CES().extend(a), confidence)
+    assert (flipped.difference, flipped.low, flipped.high) == pytest.approx(
+        (-c.difference, -c.high, -c.low)
+    )
+
+
+def test_identical_constant_ces_answers_leave_no_doubt() -> None:
+    same = compare(CES().extend([5, 5]), CES().extend([5, 5, 5]))
+    assert (same.difference, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    apart = compare(CES().extend([6, 6]), CES().extend([2, 2]))
+    assert (apart.difference, apart.low, apart.high, apart.p_value) == (4.0, 4.0, 4.0, 0.0)

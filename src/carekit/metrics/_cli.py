@@ -202,7 +202,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         values.append(_value_row(segment, period, acc.result(args.confidence)))
         if not args.compare_periods:
             continue
-        if segment in previous and args.metric != "ces":
+        # (CES means need two answers a side to know their spread: no row otherwise.)
+        if segment in previous and (
+            args.metric != "ces" or min(acc.n, previous[segment][1].n) >= 2
+        ):
             c = compare(acc, previous[segment][1], args.confidence)
             changes.append(_change_row(segment, f"{period} vs {previous[segment][0]}", c))
         previous[segment] = (period, acc)

@@ -1,4 +1,4 @@
-"""Is the change real? :func:`compare` tests two NPS or two proportions."""
+"""Is the change real? :func:`compare` tests two NPS, two proportions or two CES means."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from carekit.errors import CareKitError
 from carekit.metrics import _stats
 from carekit.metrics._base import check_confidence
 from carekit.metrics.estimate import Comparison
-from carekit.metrics.scores import NPS, adjusted_counts
+from carekit.metrics.scores import CES, NPS, adjusted_counts
 
 __all__ = ["compare"]
 
@@ -61,6 +61,33 @@ def _compare_proportions(
                       method="newcombe_wilson", n=(n1, n2))
 
 
+def _compare_means(a: CES, b: CES, confidence: float) -> Comparison:
+    """Welch's unequal-variances t test and interval for the difference of two CES means."""
+    if a.scale != b.scale:
+        msg = f"a and b must use the same CES scale (got 1..{a.scale} and 1..{b.scale})"
+        raise CareKitError(msg)
+    na, ma, va = a.moments()
+    nb, mb, vb = b.moments()
+    if na < 2 or nb < 2:
+        msg = (
+            "comparing CES means needs at least two answers on each side, to know their "
+            f"spread (got n = {na} and {nb})"
+        )
+        raise CareKitError(msg)
+    diff = ma - mb
+    wa, wb = va / na, vb / nb
+    se = math.sqrt(wa + wb)
+    widest = float(a.scale - 1)
+    if se == 0.0:  # every answer the same on both sides: no doubt either way
+        return Comparison(diff, diff, diff, float(diff == 0), confidence=confidence,
+                          method="welch_t", n=(na, nb))
+    df = (wa + wb) ** 2 / (wa * wa / (na - 1) + wb * wb / (nb - 1))
+    half = _stats.t_quantile(0.5 + confidence / 2.0, df) * se
+    p_value = 2.0 * (1.0 - _stats.t_cdf(abs(diff) / se, df))
+    return Comparison(diff, max(-widest, diff - half), min(widest, diff + half),
+                      min(1.0, p_value), confidence=confidence, method="welch_t", n=(na, nb))
+
+
 def compare(
     a: Any,
     b: Any,
@@ -68,7 +95,7 @@ def compare(
     *,
     method: Literal["adjusted_wald", "wald"] = "adjusted_wald",
 ) -> Comparison:
-    """Test whether two NPS (or two proportions) differ: ``a`` minus ``b``.
+    """Test whether two NPS, two proportions or two CES means differ: ``a`` minus ``b``.
 
     NPS: the difference is in NPS points (-200..200). The interval is a Wald interval for
     the difference of two independent NPS, sum of the two variances (Rocks 2016); with the
@@ -80,6 +107,10 @@ def compare(
     coverage, repeat customers, or any accumulator with ``proportion_counts()``): the
     difference is on 0..1; the interval is Newcombe's (1998) hybrid score interval built
     from the two Wilson intervals; the p-value is the pooled two-proportion z test.
+
+    CES: the difference of the mean scores, with Welch's unequal-variances t interval and
+    two-sided t test (Welch 1947; degrees of freedom by the Welch-Satterthwaite formula).
+    Each side needs at least two answers, on the same scale.
 
     Args:
         a: The first accumulator (e.g. this month).
@@ -113,8 +144,10 @@ def compare(
         raise CareKitError(msg)
     if isinstance(a, NPS):
         return _compare_nps(a, b, confidence, method)
+    if isinstance(a, CES):
+        return _compare_means(a, b, confidence)
     if callable(getattr(a, "proportion_counts", None)):
         return _compare_proportions(a.proportion_counts(), b.proportion_counts(), confidence)
-    msg = (f"compare works on NPS and on proportions (CSAT, FCR, service level, ...); "
+    msg = (f"compare works on NPS, CES and proportions (CSAT, FCR, service level, ...); "
            f"got {type(a).__name__}")
     raise CareKitError(msg)
