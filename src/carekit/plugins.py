@@ -276,16 +276,17 @@ class CareKit:
         if self._pm.is_registered(plugin):
             taken = str(self._pm.get_name(plugin))
             msg = (
-                f"plugin {taken!r} is already registered (an installed plugin is loaded from "
-                "its entry point); register each plugin once"
+                f"plugin {taken!r} is already registered; register each plugin once "
+                "(CareKit() also loads installed plugins from their entry points: pass "
+                "load_entrypoints=False to register them yourself)"
             )
             raise PluginError(msg, plugins=[taken])
         if name is None:
             name = self._readable_name(plugin)
-        if isinstance(plugin, type) and _instance_hooks(plugin):
+        if isinstance(plugin, type) and (needs_self := _instance_hooks(plugin)):
             msg = (
                 f"plugin {name!r} is the class {plugin.__qualname__}, whose hook "
-                f"{', '.join(_instance_hooks(plugin))} needs an instance: register "
+                f"{', '.join(needs_self)} needs an instance: register "
                 f"{plugin.__qualname__}() instead"
             )
             raise PluginError(msg, plugins=[name])
