@@ -140,6 +140,16 @@ def test_two_recovery_plugins_may_not_owe_the_same_name() -> None:
                        "and by plugin 'email-apology'") as caught:
         advance(kit, _shipped(), bad)
     assert caught.value.plugins == ("email-apology", "whatsapp-apology")
+    class Double:
+        @hookimpl
+        def carekit_recovery_action(self, journey: Journey, friction: float) -> list[Any]:
+            tp = Touchpoint(name="sorry", within=dt.timedelta(hours=1))
+            return [tp, tp]
+
+    twice = make_carekit()
+    twice.register(Double(), "double")
+    with pytest.raises(PluginError, match="'sorry' is returned twice by plugin 'double'"):
+        advance(twice, _shipped(), bad)
 
 
 def test_a_recovery_touchpoint_named_like_an_owed_one_names_its_plugin() -> None:

@@ -83,9 +83,13 @@ def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:
                 raise PluginError(msg, plugins=[plugin])
             if tp.name in by_plugin:
                 first = by_plugin[tp.name]
+                source = (
+                    f"twice by plugin {plugin!r}" if first == plugin
+                    else f"by plugin {first!r} and by plugin {plugin!r}"
+                )
                 msg = (
-                    f"recovery touchpoint {tp.name!r} is returned by plugin {first!r} and by "
-                    f"plugin {plugin!r}; each recovery touchpoint needs a name of its own"
+                    f"recovery touchpoint {tp.name!r} is returned {source}; each recovery "
+                    "touchpoint needs a name of its own"
                 )
                 raise PluginError(msg, plugins=sorted({first, plugin}), name=tp.name)
             by_plugin[tp.name] = plugin
