@@ -113,3 +113,24 @@ def test_copy_is_independent() -> None:
     b.add(0)
     assert (a.n, b.n) == (1, 2)
     assert "NPS n=1" in repr(a)
+
+
+@quick
+@given(ces_scores, ces_scores, st.sampled_from([0.5, 0.8, 0.95, 0.999]))
+def test_ces_comparisons_are_sound_or_refused_clearly(a: list[int], b: list[int],
+                                                     confidence: float) -> None:
+    # Welch's comparison never crashes: too few answers is a CareKitError; otherwise the
+    # interval holds the difference, stays within the scale's widest gap, and a / b mirror.
+    from carekit.metrics import compare
+
+    left, right = CES().extend(a), CES().extend(b)
+    if len(a) < 2 or len(b) < 2:
+        with pytest.raises(CareKitError):
+            compare(left, right, confidence)
+        return
+    c = compare(left, right, confidence)
+    assert -6.0 <= c.low <= c.difference <= c.high <= 6.0
+    assert 0.0 <= c.p_value <= 1.0
+    mirror = compare(right, left, confidence)
+    assert mirror.difference == pytest.approx(-c.difference)
+    assert mirror.p_value == pytest.approx(c.p_value)

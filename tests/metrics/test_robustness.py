@@ -82,8 +82,9 @@ def test_segmented_result_refuses_a_confidence_too_close_to_1() -> None:
     [
         (NPS().extend([9, 10, 0]), NPS().extend([9, 1, 1])),
         (CSAT().extend([5, 4, 1]), CSAT().extend([5, 1, 1])),
+        (CES().extend([7, 6, 2]), CES().extend([1, 2, 6, 1])),
     ],
-    ids=["nps", "proportion"],
+    ids=["nps", "proportion", "ces"],
 )
 def test_compare_uses_the_same_confidence_check(a: Any, b: Any) -> None:
     with pytest.raises(CareKitError, match=TOO_CLOSE_TO_1):
