@@ -608,3 +608,8 @@ def test_valid_plugin_shapes_are_not_mistaken_for_unmarked_hooks() -> None:
 
     kit = make_carekit(StaticAbove(), ClassAbove(), Proxy(), WithProperty(), NoSelf)
     assert {"static_above", "class_above", "proxy", "no_self"} <= set(kit.channels)
+
+
+def test_registering_none_is_a_clear_error() -> None:
+    with pytest.raises(PluginError, match=r"plugin must be a module, a class or an object .*None"):
+        make_carekit().register(None)

@@ -273,6 +273,12 @@ class CareKit:
     # -- internals ----------------------------------------------------------------------
 
     def _register(self, plugin: object, name: str | None) -> str:
+        if plugin is None:
+            msg = (
+                "plugin must be a module, a class or an object with hook implementations "
+                "(got None)"
+            )
+            raise PluginError(msg, name=name)
         if self._pm.is_registered(plugin):
             taken = str(self._pm.get_name(plugin))
             msg = (
