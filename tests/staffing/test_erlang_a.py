@@ -85,10 +85,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("traffic", "agents", "aht", "patience", "within"), CASES)
-def test_erlang_a_matches_birth_death_chain(
+def _assert_matches_chain(
     traffic: float, agents: int, aht: float, patience: float, within: float
 ) -> None:
+    """``performance`` under Erlang A equals the birth-death chain's figures."""
     wait, abandon, level, asa = chain_reference(traffic, agents, aht, patience, within)
     workload = Workload(volume=traffic * 1800 / aht, aht=aht, interval=1800, patience=patience)
     p = performance(workload, agents, answer_within=within)
@@ -97,6 +97,13 @@ def test_erlang_a_matches_birth_death_chain(
     assert p.service_level == pytest.approx(level, rel=1e-9)
     assert p.asa == pytest.approx(asa, rel=1e-9)
     assert p.occupancy == pytest.approx(traffic * (1 - abandon) / agents, rel=1e-9)
+
+
+@pytest.mark.parametrize(("traffic", "agents", "aht", "patience", "within"), CASES)
+def test_erlang_a_matches_birth_death_chain(
+    traffic: float, agents: int, aht: float, patience: float, within: float
+) -> None:
+    _assert_matches_chain(traffic, agents, aht, patience, within)
 
 
 def test_long_patience_tends_to_erlang_c() -> None:
@@ -167,13 +174,7 @@ def test_lattice_sums_match_the_birth_death_chain(
 
     monkeypatch.setattr(_numerics, "_DIRECT_TERMS", -1)
     monkeypatch.setattr(_numerics, "_CF_MAX", -1.0)
-    wait, abandon, level, asa = chain_reference(traffic, agents, aht, patience, within)
-    workload = Workload(volume=traffic * 1800 / aht, aht=aht, interval=1800, patience=patience)
-    p = performance(workload, agents, answer_within=within)
-    assert p.wait_probability == pytest.approx(wait, rel=1e-10)
-    assert p.abandon_rate == pytest.approx(abandon, rel=1e-9)
-    assert p.service_level == pytest.approx(level, rel=1e-9)
-    assert p.asa == pytest.approx(asa, rel=1e-9)
+    _assert_matches_chain(traffic, agents, aht, patience, within)
 
 
 @pytest.mark.parametrize("volume", [1e7, 1e10, 1e15])

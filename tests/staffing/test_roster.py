@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -135,7 +136,8 @@ def test_bad_break_and_roster() -> None:
 TARGET = ServiceTarget(service_level=0.8, answer_within=20)
 
 
-def test_coverage_gaps_service_level_and_summary() -> None:
+def _two_hour_day() -> tuple[Any, Roster]:
+    """Four half-hours planned at 30 % shrinkage, and two shifts, one with a break."""
     fc = [(MONDAY + i * HALF, v) for i, v in enumerate([60, 100, 160, 100])]
     p = plan(fc, aht=180, target=TARGET, shrinkage=0.3)
     roster = Roster(shifts=[
@@ -143,6 +145,11 @@ def test_coverage_gaps_service_level_and_summary() -> None:
               breaks=[Break(after=HOUR, length=HALF)]),
         Shift(name="b", start=MONDAY + HALF, duration=2 * HOUR, agents=8),
     ])
+    return p, roster
+
+
+def test_coverage_gaps_service_level_and_summary() -> None:
+    p, roster = _two_hour_day()
     c = coverage(p, roster)
     assert [i.scheduled for i in c] == [20.0, 28.0, 8.0, 28.0]
     assert [i.gap for i in c] == [i.scheduled - r.scheduled for i, r in zip(c, p, strict=True)]
@@ -181,13 +188,7 @@ def test_coverage_rejects_wrong_types() -> None:
 def test_coverage_with_its_own_shrinkage_counts_breaks_once() -> None:
     # The plan's 30 % shrinkage includes breaks; the roster models its break, so only the
     # 10 % it does not model (absence, training) applies on the floor.
-    fc = [(MONDAY + i * HALF, v) for i, v in enumerate([60, 100, 160, 100])]
-    p = plan(fc, aht=180, target=TARGET, shrinkage=0.3)
-    roster = Roster(shifts=[
-        Shift(name="a", start=MONDAY, duration=2 * HOUR, agents=20,
-              breaks=[Break(after=HOUR, length=HALF)]),
-        Shift(name="b", start=MONDAY + HALF, duration=2 * HOUR, agents=8),
-    ])
+    p, roster = _two_hour_day()
     c = coverage(p, roster, shrinkage=0.1)
     assert [i.scheduled for i in c] == [20.0, 28.0, 8.0, 28.0]
     for interval, req in zip(c, p, strict=True):
