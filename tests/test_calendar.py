@@ -342,7 +342,7 @@ def test_far_apart_calls_each_get_a_table_of_their_own() -> None:
     racer.is_business_day(D(2024, 1, 1))
     old = racer._table
     racer.is_business_day(D(5000, 1, 1))
-    assert old is not None and racer._table is not None and racer._table.first_year > 4000
+    assert racer._table is old and racer._other is not None and racer._other.first_year > 4000
     grown = racer._grow(old, True, 1000, "test")
     assert grown.first_year <= 2024 and grown.last_year < 2100
     # A question spanning both still gets one table that covers it.
@@ -350,6 +350,26 @@ def test_far_apart_calls_each_get_a_table_of_their_own() -> None:
         fresh.business_days_between(D(3, 1, 1), D(2024, 1, 1))
         + fresh.business_days_between(D(2024, 1, 1), D(9998, 1, 1))
     )
+
+
+def test_a_far_sentinel_date_keeps_its_own_table_and_the_fast_path() -> None:
+    # Alternating between this year and a "no deadline" date in 9999 builds each table
+    # once, and the fast path, which reads the main table, stays on.
+    cal = BusinessCalendar(holidays=[THANKSGIVING])
+    assert cal.add_business_days(D(2024, 11, 27), 1) == D(2024, 11, 29)
+    main = cal._table
+    assert cal.is_business_day(D(9999, 12, 31))
+    far = cal._other
+    for _ in range(3):
+        assert cal.is_business_day(D(9999, 12, 30))
+        assert cal.add_business_days(D(2024, 11, 27), 1) == D(2024, 11, 29)
+    assert (cal._table, cal._other) == (main, far) and cal._fast is not None
+    assert far is not None and far.last_year == 9999
+    # A question 430 years away does not widen the main table past the fast path's limit.
+    assert not cal.is_business_day(D(2454, 11, 26))  # Thanksgiving 2454
+    assert cal._table is main and main is not None and main.years < 400
+    assert cal.add_business_days(D(2024, 11, 27), 1) == D(2024, 11, 29)
+    assert cal._fast is not None
 
 
 def test_a_calendar_without_business_days_says_so() -> None:

@@ -267,7 +267,8 @@ def test_an_entry_point_that_fails_to_import_is_named(monkeypatch: pytest.Monkey
 
 def test_a_plugin_class_with_instance_hooks_asks_for_an_instance() -> None:
     with pytest.raises(PluginError, match=r"plugin 'WhatsApp' is the class WhatsApp, whose hook "
-                       r"carekit_register_channels needs an instance: register WhatsApp\(\)"):
+                       r"carekit_register_channels takes self or cls but would be called on "
+                       r"the class: register an instance, WhatsApp\(\)"):
         make_carekit(WhatsApp)
 
     class Static:
@@ -613,3 +614,114 @@ def test_valid_plugin_shapes_are_not_mistaken_for_unmarked_hooks() -> None:
 def test_registering_none_is_a_clear_error() -> None:
     with pytest.raises(PluginError, match=r"plugin must be a module, a class or an object .*None"):
         make_carekit().register(None)
+
+
+def test_hook_wrappers_go_around_the_other_implementations() -> None:
+    # With a wrapper, carekit lets pluggy run the whole call, as a plain hook call would.
+    class Fax:
+        @hookimpl
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="fax")]
+
+    class NoFax:
+        @hookimpl(wrapper=True)
+        def carekit_register_channels(self) -> Any:
+            lists = yield
+            return [[c for c in found if c.name != "fax"] for found in lists]
+
+    assert "fax" in make_carekit(Fax()).channels
+    assert "fax" not in make_carekit(Fax(), NoFax()).channels
+    assert "email" in make_carekit(Fax(), NoFax()).channels
+
+    class Timing:
+        def __init__(self) -> None:
+            self.around: list[str] = []
+
+        @hookimpl(wrapper=True)
+        def carekit_on_transition(self) -> Any:
+            self.around.append("before")
+            try:
+                return (yield)
+            finally:
+                self.around.append("after")
+
+    class Broken:
+        @hookimpl
+        def carekit_on_transition(self, journey: Any) -> None:
+            raise RuntimeError("analytics is down")
+
+    timing = Timing()
+    failures = make_carekit(Broken(), timing).notify_transition("journey", "transition")
+    assert timing.around == ["before", "after"]
+    [failure] = failures
+    assert str(failure.error) == "analytics is down" and "hook wrapper" in failure.plugin
+
+
+def test_unmarked_hooks_are_found_on_bound_methods_and_in_slots() -> None:
+    class Source:
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="kiosk")]
+
+    module = types.ModuleType("bound_plugin")
+    module.carekit_register_channels = Source().carekit_register_channels  # type: ignore[attr-defined]
+    with pytest.raises(PluginError, match="'bound_plugin' defines carekit_register_channels"):
+        make_carekit().register(module)
+
+    class Slotted:
+        __slots__ = ("carekit_register_channels",)
+
+    slotted = Slotted()
+    slotted.carekit_register_channels = lambda: [Channel(name="kiosk")]  # type: ignore[misc]
+    with pytest.raises(PluginError, match="'Slotted' defines carekit_register_channels"):
+        make_carekit().register(slotted)
+
+
+def test_class_plugins_whose_hooks_need_an_argument_are_refused() -> None:
+    import functools
+
+    def logged(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    class Wrapped:
+        @hookimpl
+        @logged
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="kiosk")]
+
+    class ForgotClassmethod:
+        @hookimpl
+        def carekit_register_channels(cls) -> list[Channel]:  # noqa: N805
+            return [Channel(name="kiosk")]
+
+    for plugin in (Wrapped, ForgotClassmethod):
+        with pytest.raises(PluginError, match="takes self or cls"):
+            make_carekit(plugin)
+
+    class LocalSelf:
+        @hookimpl
+        def carekit_register_channels() -> list[Channel]:  # type: ignore[misc]
+            self = Channel(name="kiosk")
+            return [self]
+
+    assert "kiosk" in make_carekit(LocalSelf).channels
+
+
+def test_a_marked_hook_pluggy_did_not_take_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Older pluggy reads the marker from the function only, so @hookimpl above
+    # @staticmethod registers nothing there; carekit checks and says so.
+    class StaticAbove:
+        @hookimpl
+        @staticmethod
+        def carekit_register_channels() -> list[Channel]:
+            return [Channel(name="kiosk")]
+
+    kit = make_carekit()
+    monkeypatch.setattr(kit.plugin_manager, "get_hookcallers", lambda plugin: [])
+    with pytest.raises(PluginError, match="did not take its marked hook carekit_register_chan"):
+        kit.register(StaticAbove())
+    monkeypatch.undo()
+    assert "StaticAbove" not in kit.plugin_names()

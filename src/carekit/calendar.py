@@ -52,9 +52,10 @@ _PLAIN_ZONES = (ZoneInfo, dt.timezone)
 _FAST_PATH_YEARS = 400
 # Give up looking for a business day once this many years in a row have none.
 _EMPTY_YEARS_LIMIT = 400
-#: A request for years outside the cached table gets a table of its own instead of one
-#: widened to span both when that would span this many years or more.
-_FAR_YEARS = 500
+#: A request for years outside the cached table gets a table of its own (kept beside it)
+#: instead of one widened to span both when that would span this many years or more; no
+#: more than the fast path's limit, so a far request never turns the fast path off.
+_FAR_YEARS = _FAST_PATH_YEARS
 
 
 def _far_apart(t: Table, first_year: int, last_year: int) -> bool:
@@ -108,6 +109,7 @@ class BusinessCalendar:
         "_holidays",
         "_hours",
         "_lock",
+        "_other",
         "_table",
         "_tz",
         "_workdays",
@@ -119,6 +121,7 @@ class BusinessCalendar:
     _tz: dt.tzinfo
     _hours: dict[int, tuple[dt.time, dt.time]]
     _table: Table | None
+    _other: Table | None
     _lock: threading.Lock
     _fast: tuple[Any, ...] | None
 
@@ -138,6 +141,7 @@ class BusinessCalendar:
         setter(self, "_tz", parse_tz(tz))
         setter(self, "_hours", parse_hours(hours, days))
         setter(self, "_table", None)
+        setter(self, "_other", None)
         setter(self, "_fast", None)
         setter(self, "_lock", threading.Lock())
 
@@ -168,6 +172,7 @@ class BusinessCalendar:
         setter(self, "_tz", state["tz"])
         setter(self, "_hours", state["hours"])
         setter(self, "_table", None)
+        setter(self, "_other", None)
         setter(self, "_fast", None)
         setter(self, "_lock", threading.Lock())
 
@@ -228,32 +233,50 @@ class BusinessCalendar:
     # -- tables ---------------------------------------------------------------------------
 
     def _cover(self, first: int, last: int) -> Table:
-        """A table covering the days with ordinals ``first..last``."""
+        """A table covering the days with ordinals ``first..last``.
+
+        Two tables are kept: the main one, which the fast path reads and which widens as
+        nearby years are asked for, and one for years far from it (a "no deadline" date in
+        9999, say), so that alternating between the two builds nothing after the first time.
+        """
         t = self._table
         if t is not None and t.lo <= first and last <= t.hi:
             return t
+        other = self._other
+        if other is not None and other.lo <= first and last <= other.hi:
+            return other
         y0 = _DATE.fromordinal(first).year
         y1 = _DATE.fromordinal(last).year
         if t is None or _far_apart(t, y0 - 1, y1 + 1):
-            # A table of just these years (one spanning both could cover millennia of days).
             return self._build(max(MIN_YEAR, y0 - 1), min(MAX_YEAR, y1 + 1))
+        # Widen by the table's own span at least (so growth is geometric), but not past the
+        # fast path's limit unless the years asked for need it.
         span = t.years
         lo = min(t.first_year, y0 - 1, t.first_year - span) if y0 < t.first_year else t.first_year
         hi = max(t.last_year, y1 + 1, t.last_year + span) if y1 > t.last_year else t.last_year
+        lo = max(lo, min(y0 - 1, t.first_year, hi - _FAST_PATH_YEARS + 1))
+        hi = min(hi, max(y1 + 1, t.last_year, lo + _FAST_PATH_YEARS - 1))
         return self._build(max(MIN_YEAR, lo), min(MAX_YEAR, hi))
 
     def _build(self, first_year: int, last_year: int) -> Table:
-        """The cached table, widened to cover the years given, or replaced when far away."""
+        """A table covering the years given: the main one widened when they are near it,
+        else the far one, widened when near it or replaced."""
         with self._lock:
-            t = self._table
-            if t is not None and t.first_year <= first_year and last_year <= t.last_year:
-                return t
+            main, other = self._table, self._other
+            for t in (main, other):
+                if t is not None and t.first_year <= first_year and last_year <= t.last_year:
+                    return t
+            if main is None or not _far_apart(main, first_year, last_year):
+                slot, t = "_table", main
+            else:
+                slot, t = "_other", other
             if t is not None and not _far_apart(t, first_year, last_year):
                 first_year = min(first_year, t.first_year)
                 last_year = max(last_year, t.last_year)
             t = Table(self._workdays, self._holidays, first_year, last_year)
-            object.__setattr__(self, "_fast", None)
-            object.__setattr__(self, "_table", t)
+            if slot == "_table":
+                object.__setattr__(self, "_fast", None)
+            object.__setattr__(self, slot, t)
             return t
 
     def _grow(self, t: Table, forward: bool, missing: int, what: str) -> Table:

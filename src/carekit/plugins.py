@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
-from collections.abc import Iterable, Mapping
+import types
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -251,7 +252,16 @@ class CareKit:
         caller can report it.
         """
         failures: list[ObserverFailure] = []
-        for impl in self._pm.hook.carekit_on_transition.get_hookimpls():
+        caller = self._pm.hook.carekit_on_transition
+        if _has_wrapper(caller):
+            # A hook wrapper goes around the observers: pluggy runs them all (the first that
+            # raises stops the call, and its plugin is not known).
+            try:
+                caller(journey=journey, transition=transition)
+            except Exception as exc:
+                failures.append(ObserverFailure(plugin=_WRAPPED, error=exc))
+            return failures
+        for impl in caller.get_hookimpls():
             try:
                 self._call_one(
                     "carekit_on_transition", impl, journey=journey, transition=transition
@@ -292,8 +302,9 @@ class CareKit:
         if isinstance(plugin, type) and (needs_self := _instance_hooks(plugin)):
             msg = (
                 f"plugin {name!r} is the class {plugin.__qualname__}, whose hook "
-                f"{', '.join(needs_self)} needs an instance: register "
-                f"{plugin.__qualname__}() instead"
+                f"{', '.join(needs_self)} takes self or cls but would be called on the class: "
+                f"register an instance, {plugin.__qualname__}(), or make the hook a "
+                "@staticmethod or @classmethod"
             )
             raise PluginError(msg, plugins=[name])
         unmarked = _unmarked_hooks(plugin)
@@ -312,9 +323,22 @@ class CareKit:
         except ValueError as exc:  # pluggy: already registered / name taken
             msg = f"cannot register plugin {name or plugin!r}: {exc}"
             raise PluginError(msg, name=name) from exc
+        except Exception as exc:  # e.g. an older pluggy running a property named like a hook
+            msg = f"plugin {name!r} could not be registered: {exc!r}"
+            raise PluginError(msg, plugins=[name]) from exc
         if registered is None:  # pragma: no cover - blocked plugins only
             msg = f"plugin {name or plugin!r} is blocked and was not registered"
             raise PluginError(msg, name=name)
+        hooks_taken = {caller.name for caller in self._pm.get_hookcallers(plugin) or ()}
+        missed = [hook for hook in _marked_hooks(plugin) if hook not in hooks_taken]
+        if missed:
+            # An older pluggy reads the marker only from the function itself.
+            self._pm.unregister(name=registered)
+            msg = (
+                f"plugin {name!r}: pluggy {pluggy.__version__} did not take its marked hook "
+                f"{', '.join(missed)}; put @hookimpl below @staticmethod or @classmethod"
+            )
+            raise PluginError(msg, plugins=[name])
         self._invalidate()
         return registered
 
@@ -374,6 +398,17 @@ class CareKit:
     def _call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         caller = getattr(self._pm.hook, hook_name)
         results: list[tuple[str, Any]] = []
+        if _has_wrapper(caller):
+            # A hook wrapper goes around the implementations: pluggy runs the call; its
+            # results (last registered first) are not attributed to plugins.
+            try:
+                answers = caller(**kwargs)
+            except PluginError:
+                raise
+            except Exception as exc:
+                msg = f"{_WRAPPED} raised in {hook_name}: {exc!r}"
+                raise PluginError(msg) from exc
+            return [(_WRAPPED, answer) for answer in reversed(answers)]
         # get_hookimpls() lists implementations in registration order (pluggy calls them
         # last-registered first); registration order makes collected results predictable.
         for impl in caller.get_hookimpls():
@@ -431,35 +466,58 @@ class CareKit:
 
 
 
+#: Who answered, when a hook wrapper ran the whole call.
+_WRAPPED = "a plugin (under a hook wrapper)"
+
+
+def _has_wrapper(caller: Any) -> bool:
+    return any(impl.hookwrapper or impl.wrapper for impl in caller.get_hookimpls())
+
+
 def _instance_hooks(cls: type) -> list[str]:
-    """Hooks ``cls`` implements as methods taking ``self`` (callable on an instance only)."""
+    """Hooks ``cls`` implements as plain functions taking ``self`` or ``cls`` first.
+
+    Registered as the class itself, pluggy would call them without that argument.
+    """
     found = []
     for name in _hook_names():
         attr = inspect.getattr_static(cls, name, None)
-        if inspect.isfunction(attr) and attr.__code__.co_varnames[:1] == ("self",):
+        if not inspect.isfunction(attr):
+            continue
+        code = inspect.unwrap(attr).__code__
+        if code.co_argcount and code.co_varnames[0] in ("self", "cls"):
             found.append(name)
     return found
+
+
+def _hook_attrs(plugin: object) -> Iterator[tuple[str, Any, bool]]:
+    """``(hook name, routine, marked)`` for each hook-named routine ``plugin`` holds.
+
+    Looked up statically, as pluggy does: properties are not run and ``__getattr__`` is not
+    asked. The marker may sit on a staticmethod or classmethod, on the function it wraps, or
+    on the function behind a bound method; a slot is read for its value.
+    """
+    marker = f"{hookspecs.PROJECT}_impl"  # the attribute pluggy's HookimplMarker sets
+    for name in _hook_names():
+        attr = inspect.getattr_static(plugin, name, None)
+        if isinstance(attr, types.MemberDescriptorType):
+            attr = getattr(plugin, name, None)  # a slot: reading it runs no user code
+        if isinstance(attr, (staticmethod, classmethod)):
+            yield name, attr, hasattr(attr, marker) or hasattr(attr.__func__, marker)
+        elif isinstance(attr, types.MethodType):
+            yield name, attr, hasattr(attr.__func__, marker)
+        elif inspect.isfunction(attr):
+            yield name, attr, hasattr(attr, marker)
 
 
 def _unmarked_hooks(plugin: object) -> list[str]:
-    """Hook names ``plugin`` defines as functions or methods without the hookimpl marker.
+    """Hook names ``plugin`` defines as functions or methods without the hookimpl marker."""
+    return [name for name, _, marked in _hook_attrs(plugin) if not marked]
 
-    Looked up as pluggy does, statically: properties are not run and ``__getattr__`` is not
-    asked; the marker may sit on a staticmethod or classmethod or on the function it wraps.
-    """
-    marker = f"{hookspecs.PROJECT}_impl"  # the attribute pluggy's HookimplMarker sets
-    found = []
-    for name in _hook_names():
-        attr = inspect.getattr_static(plugin, name, None)
-        if isinstance(attr, (staticmethod, classmethod)):
-            marked = hasattr(attr, marker) or hasattr(attr.__func__, marker)
-        elif inspect.isfunction(attr):
-            marked = hasattr(attr, marker)
-        else:
-            continue  # not a routine (or not there): pluggy would not take it either
-        if not marked:
-            found.append(name)
-    return found
+
+def _marked_hooks(plugin: object) -> list[str]:
+    """Hook names ``plugin`` defines as functions or methods with the hookimpl marker."""
+    return [name for name, _, marked in _hook_attrs(plugin) if marked]
 
 
 def _hook_names() -> list[str]:

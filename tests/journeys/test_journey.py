@@ -506,3 +506,9 @@ def test_owed_touchpoints_pickled_before_customer_id_still_load() -> None:
     restored.__setstate__(old_state)  # what unpickling a 0.1.0 pickle does
     assert restored.customer_id is None
     assert restored == owed and hash(restored) == hash(owed)  # customer_id is the journey's
+    no_data = {k: v for k, v in old_state.items() if k != "data"}
+    restored.__setstate__(no_data)
+    assert restored.data == {}  # a missing field with a default takes it
+    broken = OwedTouchpoint.__new__(OwedTouchpoint)
+    with pytest.raises(CareKitError, match="without 'name'"):
+        broken.__setstate__({k: v for k, v in old_state.items() if k != "name"})

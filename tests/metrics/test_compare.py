@@ -163,3 +163,23 @@ def test_identical_constant_ces_answers_leave_no_doubt() -> None:
     assert (same.difference, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
     apart = compare(CES().extend([6, 6]), CES().extend([2, 2]))
     assert (apart.difference, apart.low, apart.high, apart.p_value) == (4.0, 4.0, 4.0, 0.0)
+
+
+def test_ces_p_values_keep_their_precision_far_in_the_tail() -> None:
+    # 2 * (1 - cdf) would round a p-value below about 1e-16 to 0; the lower tail keeps it.
+    a = [2, 1, 2, 3, 1, 1, 1, 1, 4, 2, 2, 1, 1, 3, 3, 2, 3, 3, 2, 2, 2, 3, 4]
+    b = [6, 7, 7, 6, 6, 7, 3, 7, 6, 7, 7, 7, 7, 7, 6, 7, 4, 7, 1, 4, 7, 6, 4, 7, 5, 7, 7, 3, 7,
+         5, 3, 5, 6, 7, 7, 7, 7, 1, 7]
+    c = compare(CES().extend(a), CES().extend(b))
+    *_, p = _welch_reference(a, b, 0.95)
+    assert p < 1e-15 and c.p_value == pytest.approx(p, rel=1e-6)
+
+
+def test_ces_comparison_of_enormous_merged_samples_stays_finite() -> None:
+    # Repeated merges can reach counts where the squared variance shares underflow.
+    big = CES().extend([1, 7])
+    big._counts = [c * 10**160 for c in big._counts]
+    other = CES().extend([2, 6])
+    other._counts = [c * 10**160 for c in other._counts]
+    c = compare(big, other)
+    assert c.difference == 0.0 and 0.0 <= c.p_value <= 1.0 and c.low <= 0.0 <= c.high

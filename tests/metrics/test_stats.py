@@ -115,3 +115,31 @@ def test_newcombe_difference_matches_published(
 
 def test_z_for_95_percent() -> None:
     assert _stats.z_for(0.95) == pytest.approx(1.959963984540054, rel=1e-12)
+
+
+def test_t_with_astronomical_degrees_of_freedom_is_the_normal() -> None:
+    # Huge merged samples reach df where the series would overflow; t is then the normal
+    # distribution (the first correction is of order 1/df).
+    from statistics import NormalDist
+
+    from carekit.metrics import _stats
+
+    for df in (1e13, 1e160, 1e300):
+        assert _stats.t_quantile(0.975, df) == pytest.approx(NormalDist().inv_cdf(0.975))
+        assert _stats.t_cdf(-3.0, df) == pytest.approx(NormalDist().cdf(-3.0), rel=1e-12)
+
+
+
+@pytest.mark.parametrize("df", [999.0, 1e3, 1e4, 1e5, 1e7, 1e9, 1e11])
+@pytest.mark.parametrize("p", [0.975, 0.995, 0.9995])
+def test_t_quantile_stays_exact_for_large_degrees_of_freedom(p: float, df: float) -> None:
+    # Against the quantile of the exact CDF (regularized incomplete beta) in 50 digits.
+    mpmath.mp.dps = 50
+    nu = mpmath.mpf(df)
+
+    def cdf(t: object) -> object:
+        x = nu / (nu + t * t)  # type: ignore[operator]
+        return 1 - mpmath.betainc(nu / 2, mpmath.mpf(1) / 2, 0, x, regularized=True) / 2
+
+    exact = mpmath.findroot(lambda t: cdf(t) - mpmath.mpf(p), 2)
+    assert _stats.t_quantile(p, df) == pytest.approx(float(exact), rel=1e-12)

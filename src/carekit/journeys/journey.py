@@ -74,9 +74,16 @@ class OwedTouchpoint:
         return {name: getattr(self, name) for name in _OWED_FIELDS}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # Pickles from carekit 0.1.0 have no customer_id.
-        for name in _OWED_FIELDS:
-            object.__setattr__(self, name, state.get(name))
+        # Pickles from carekit 0.1.0 have no customer_id: a missing field takes its default.
+        for field in attrs.fields(OwedTouchpoint):
+            if field.name in state:
+                value = state[field.name]
+            elif field.default is not attrs.NOTHING:
+                value = field.default
+            else:
+                msg = f"cannot unpickle an OwedTouchpoint without {field.name!r}"
+                raise CareKitError(msg)
+            object.__setattr__(self, field.name, value)
 
     @property
     def idempotency_key(self) -> str:

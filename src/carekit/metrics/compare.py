@@ -81,9 +81,13 @@ def _compare_means(a: CES, b: CES, confidence: float) -> Comparison:
     if se == 0.0:  # every answer the same on both sides: no doubt either way
         return Comparison(diff, diff, diff, float(diff == 0), confidence=confidence,
                           method="welch_t", n=(na, nb))
-    df = (wa + wb) ** 2 / (wa * wa / (na - 1) + wb * wb / (nb - 1))
+    # Welch-Satterthwaite, on the two shares scaled by the larger (no underflow when huge
+    # samples make both tiny).
+    top = max(wa, wb)
+    ra, rb = wa / top, wb / top
+    df = (ra + rb) ** 2 / (ra * ra / (na - 1) + rb * rb / (nb - 1))
     half = _stats.t_quantile(0.5 + confidence / 2.0, df) * se
-    p_value = 2.0 * (1.0 - _stats.t_cdf(abs(diff) / se, df))
+    p_value = 2.0 * _stats.t_cdf(-abs(diff) / se, df)  # the lower tail: no cancellation
     return Comparison(diff, max(-widest, diff - half), min(widest, diff + half),
                       min(1.0, p_value), confidence=confidence, method="welch_t", n=(na, nb))
 
