@@ -136,31 +136,18 @@ class CareKit:
     def journeys(self) -> Mapping[str, JourneyDefinition]:
         """Every journey definition the registered plugins provide, by name (read-only).
 
+        A touchpoint may name a channel no plugin provides yet (one may be registered
+        later); dispatching it then reports the channel and the known ones.
+
         Raises:
-            PluginError: two plugins provide the same journey name, or a journey's touchpoint
-                names a channel no registered plugin provides (a typo would otherwise only
-                show when the touchpoint fails to dispatch).
+            PluginError: two plugins provide the same journey name.
         """
         if self._journeys is None:
             from carekit.journeys import JourneyDefinition
 
-            journeys, owners = self._collect_owned(
+            self._journeys = self._collect(
                 "carekit_register_journeys", "journey", JourneyDefinition
             )
-            channels = self.channels
-            for name, definition in journeys.items():
-                unknown = sorted(
-                    {tp.channel for tp in definition.touchpoints if tp.channel is not None}
-                    - set(channels)
-                )
-                if unknown:
-                    msg = (
-                        f"journey {name!r} (from plugin {owners[name]!r}) sends touchpoints on "
-                        f"channel {', '.join(map(repr, unknown))}, which no plugin provides "
-                        f"(known channels: {sorted(channels)})"
-                    )
-                    raise PluginError(msg, plugins=[owners[name]], name=name)
-            self._journeys = journeys
         return self._journeys
 
     def channel(self, name: str) -> Channel:
@@ -425,12 +412,7 @@ class CareKit:
         return results
 
     def _collect(self, hook_name: str, what: str, kind: type[_T]) -> Mapping[str, _T]:
-        return self._collect_owned(hook_name, what, kind)[0]
-
-    def _collect_owned(
-        self, hook_name: str, what: str, kind: type[_T]
-    ) -> tuple[Mapping[str, _T], dict[str, str]]:
-        """What plugins provide, by name, and the plugin that provided each name."""
+        """What plugins provide, by name (a name provided twice is an error)."""
         found: dict[str, tuple[str, _T]] = {}
         for plugin_name, result in self._call_each(hook_name):
             if result is None:
@@ -460,8 +442,7 @@ class CareKit:
                     )
                     raise PluginError(msg, plugins=[first, plugin_name], name=item_name)
                 found[item_name] = (plugin_name, item)
-        items = sorted(found.items())
-        return MappingProxyType({k: v for k, (_, v) in items}), {k: p for k, (p, _) in items}
+        return MappingProxyType({k: v for k, (_, v) in sorted(found.items())})
 
 
 
