@@ -471,8 +471,8 @@ def _instance_hooks(cls: type) -> list[str]:
     return found
 
 
-def _hook_attrs(plugin: object) -> Iterator[tuple[str, Any, bool]]:
-    """``(hook name, routine, marked)`` for each hook-named routine ``plugin`` holds.
+def _hook_attrs(plugin: object) -> Iterator[tuple[str, bool]]:
+    """``(hook name, marked)`` for each hook-named routine ``plugin`` holds.
 
     Looked up statically, as pluggy does: properties are not run and ``__getattr__`` is not
     asked. The marker may sit on a staticmethod or classmethod, on the function it wraps, or
@@ -484,21 +484,21 @@ def _hook_attrs(plugin: object) -> Iterator[tuple[str, Any, bool]]:
         if isinstance(attr, types.MemberDescriptorType):
             attr = getattr(plugin, name, None)  # a slot: reading it runs no user code
         if isinstance(attr, (staticmethod, classmethod)):
-            yield name, attr, hasattr(attr, marker) or hasattr(attr.__func__, marker)
+            yield name, hasattr(attr, marker) or hasattr(attr.__func__, marker)
         elif isinstance(attr, types.MethodType):
-            yield name, attr, hasattr(attr.__func__, marker)
+            yield name, hasattr(attr.__func__, marker)
         elif inspect.isfunction(attr):
-            yield name, attr, hasattr(attr, marker)
+            yield name, hasattr(attr, marker)
 
 
 def _unmarked_hooks(plugin: object) -> list[str]:
     """Hook names ``plugin`` defines as functions or methods without the hookimpl marker."""
-    return [name for name, _, marked in _hook_attrs(plugin) if not marked]
+    return [name for name, marked in _hook_attrs(plugin) if not marked]
 
 
 def _marked_hooks(plugin: object) -> list[str]:
     """Hook names ``plugin`` defines as functions or methods with the hookimpl marker."""
-    return [name for name, _, marked in _hook_attrs(plugin) if marked]
+    return [name for name, marked in _hook_attrs(plugin) if marked]
 
 
 def _hook_names() -> list[str]:
