@@ -161,14 +161,12 @@ def test_deeply_nested_data_is_a_malformed_row(tmp_path: pathlib.Path) -> None:
     )
     status, text = run("replay", str(csv))
     assert status == 1
-    assert (
-        "line 2: data '{\"a\": [[[[[[[[[[[[[[[[[[...]]]]]]]]}' (10007 characters) is nested "
-        "too deeply (at most 100 levels of lists and objects)"
-    ) in text
-    assert (
-        "line 3: Event data is nested too deeply or refers to itself "
-        "(lists and mappings may nest at most 100 levels deep)"
-    ) in text
+    # The same message whether the JSON parser gives up (Python 3.11) or Event does (3.13).
+    for line in (2, 3):
+        assert (
+            f"line {line}: Event data is nested too deeply or refers to itself "
+            "(lists and mappings may nest at most 100 levels deep)"
+        ) in text
     assert (
         "line 4: data '{\"n\": 100000000000000000...00000000}' (5008 characters) is not JSON"
     ) in text

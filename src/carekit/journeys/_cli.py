@@ -24,7 +24,7 @@ import attrs
 
 from carekit.errors import CareKitError
 from carekit.journeys.definition import JourneyDefinition
-from carekit.journeys.events import MAX_DEPTH, Event
+from carekit.journeys.events import Event, _too_deep
 from carekit.journeys.journey import Journey
 from carekit.journeys.replay import _fold
 
@@ -172,12 +172,8 @@ def _row_event(row: dict[str, str | None]) -> Event:
         except ValueError as exc:
             msg = f"data {_cut(raw)} is not JSON ({exc})"
             raise CareKitError(msg) from None
-        except RecursionError:  # thousands of nested [ or {
-            msg = (
-                f"data {_cut(raw)} is nested too deeply "
-                f"(at most {MAX_DEPTH} levels of lists and objects)"
-            )
-            raise CareKitError(msg) from None
+        except RecursionError:  # thousands of nested [ or {; newer Pythons parse them
+            raise _too_deep() from None  # and Event refuses them: the same message
         if not isinstance(parsed, dict):
             msg = f"data {_cut(raw)} must be a JSON object"
             raise CareKitError(msg)
