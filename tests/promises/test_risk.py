@@ -58,6 +58,34 @@ def test_progress_moves_the_clock_to_the_hand_over():
     assert late.expected == dt.date(2026, 3, 9)
 
 
+def test_a_closed_day_counts_as_the_next_business_day():
+    # Promised Friday 6 March; on Saturday 7 March the order is not delivered: the earliest
+    # it can now arrive is Monday 9 March (a closed day's delivery counts as the next
+    # business day), so the promise is already broken.
+    saturday = dt.datetime(2026, 3, 7, 12, tzinfo=UTC)
+    late = at_risk(staged_promise(), {}, saturday)
+    assert late.probability == 0.0 and late.notify
+    assert late.expected == dt.date(2026, 3, 10)  # production (>= Mon) + carrier (1-2 days)
+    # A rule-based promise (its expected date certain) is broken on Saturday too.
+    rule = PaddedEstimator().promise(MON, calendar=CAL, expected=4)
+    assert rule.promised == dt.date(2026, 3, 10)  # expected Friday, padded to Tuesday
+    assert at_risk(rule, {}, saturday).probability == 1.0  # Monday keeps it
+    assert at_risk(rule, {}, saturday).expected == dt.date(2026, 3, 9)
+    rule_friday = Promise(ordered_at=MON, expected=dt.date(2026, 3, 6),
+                          promised=dt.date(2026, 3, 6), padding=0, confidence=0.9,
+                          calendar=CAL)
+    broken = at_risk(rule_friday, {}, saturday)
+    assert broken.probability == 0.0 and broken.notify
+    assert broken.expected == dt.date(2026, 3, 9)
+    # Handed to the carrier on Friday, assessed on Sunday: Monday at the earliest, and
+    # the carrier takes 1 or 2 days from Friday: Monday or Tuesday, half each.
+    friday = MON + dt.timedelta(days=4, hours=3)
+    sunday = dt.datetime(2026, 3, 8, 12, tzinfo=UTC)
+    carrier = at_risk(staged_promise(), {"production": friday}, sunday)
+    assert carrier.probability == 0.0
+    assert carrier.expected == dt.date(2026, 3, 9)
+
+
 def test_delivered_orders():
     on_time = MON + dt.timedelta(days=3)
     risk = at_risk(staged_promise(), {"production": MON + dt.timedelta(days=2),

@@ -125,8 +125,9 @@ def at_risk(
     The stages of the promise (production, carrier) are taken in order; ``progress`` says
     when each finished stage finished (``{"production": ..., "carrier": ...}``; a single-stage
     promise calls its stage ``"delivery"``). The stage under way is known to have lasted at
-    least the business days since the previous one finished, and the stages still to come
-    follow their learned distributions, so the probability is
+    least the business days since the previous one finished, up to today (on a closed day,
+    up to the next business day: a delivery then counts as that day's), and the stages
+    still to come follow their learned distributions, so the probability is
     ``P(rest <= business days left until the promised date)``. A promise without stage
     distributions (from :class:`PaddedEstimator`) treats its expected date as certain.
 
@@ -188,7 +189,9 @@ def at_risk(
         ok = delivered <= promise.promised
         return Risk(promise=promise, now=now, probability=1.0 if ok else 0.0,
                     expected=delivered, stage=None, notify=False, threshold=limit)
-    elapsed = max(0, cal.business_days_between(base, now))
+    # The stage under way can still finish today, or on a closed day the next business
+    # day (a delivery on a closed day counts as the next business day).
+    elapsed = max(0, cal.business_days_between(base, cal.roll_forward(now)))
     rest = [_conditional(stages[current].cdf, elapsed)]
     rest += [s.cdf for s in stages[current + 1:]]
     total = convolve(rest)
