@@ -282,6 +282,16 @@ def test_parse_rejects_nonsense(text: str) -> None:
         ServiceTarget.parse(text)
 
 
+@pytest.mark.parametrize(("text", "hint"), [("0.8/20", "'80/20' for 80 %"),
+                                          ("0.95/30", "'95/30' for 95 %"),
+                                          ("1/20", "'100/20' for 100 %")])
+def test_parse_refuses_a_fraction_written_for_a_percent(text: str, hint: str) -> None:
+    with pytest.raises(CareKitError, match="reads as .* %; write the percent") as info:
+        ServiceTarget.parse(text)
+    assert hint in str(info.value)
+    assert ServiceTarget.parse("1.5/20").service_level == 0.015  # a percent above 1 stands
+
+
 def test_near_ties_are_decided_in_exact_arithmetic() -> None:
     # A target equal (in floating point) to what 14 agents achieve: the float comparison
     # cannot be trusted, so 50-digit arithmetic decides against the target as written.

@@ -165,6 +165,13 @@ class ServiceTarget:
     def parse(cls, text: str, *, max_occupancy: float | None = None) -> ServiceTarget:
         """Read the planner's shorthand ``"80/20"`` (80 % within 20 seconds).
 
+        The first number is a percent. One of 1 or less is refused, as a fraction written
+        by mistake (``"0.8/20"`` for 80 %): no contact centre targets 1 % or less.
+
+        Raises:
+            CareKitError: the text is not ``PERCENT/SECONDS``; the percent is not in
+                (1, 100]; the seconds are not a valid ``answer_within``.
+
         Examples:
             >>> ServiceTarget.parse("90/30").service_level
             0.9
@@ -183,6 +190,12 @@ class ServiceTarget:
             raise CareKitError(msg) from None
         if not math.isfinite(level) or not 0 < level <= 100:
             msg = f"service level percent must lie in (0, 100] (got {text!r})"
+            raise CareKitError(msg)
+        if level <= 1:
+            msg = (
+                f"service level {text!r} reads as {level:g} %; write the percent, "
+                f"e.g. '{level * 100:g}/{parts[1].strip()}' for {level * 100:g} %"
+            )
             raise CareKitError(msg)
         return cls(
             service_level=float(exact(level) / 100),
