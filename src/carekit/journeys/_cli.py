@@ -60,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "replay", help="replay an event log (CSV): states, overdue obligations, friction",
         description="Replay a CSV event log with columns journey_id, event, at (ISO 8601 with "
         "an offset) and optionally id and data (a JSON object); any other column becomes a "
-        "data key (sentiment as a number). Prints journeys per state, overdue obligations and "
+        "data key (sentiment as a number). A row whose event is delivered:TOUCHPOINT (e.g. "
+        "delivered:order_thanks) records that the journey sent that touchpoint at 'at'; "
+        "without such rows every touchpoint counts as unsent, and overdue once past due. "
+        "Prints journeys per state, overdue obligations and "
         "high-friction journeys; malformed rows and rejected events are listed by line.",
     )
     p.add_argument("events", type=pathlib.Path, help="CSV file of events")
