@@ -200,6 +200,24 @@ def test_journeys_lists_current_state_without_loading(store: Any) -> None:
     assert [s.journey_id for s in store.journeys(definition="ticket")] == ["t-1"]
 
 
+def test_listing_filters_are_checked(store: Any) -> None:
+    store.create(order_journey(), "order-1", at=T0)
+    store.append("order-1", order_events()[:2])
+    assert [e.status for e in store.outbox(status="pending")] == ["pending"]
+    assert store.outbox(status="withdrawn") == []
+    with pytest.raises(CareKitError, match="status must be one of 'pending', 'sent', 'dead', "
+                                           "'withdrawn' \\(got 'delivered'\\)"):
+        store.outbox(status="delivered")
+    with pytest.raises(CareKitError, match="journey_id must be a string or None"):
+        store.outbox(journey_id=1)
+    with pytest.raises(CareKitError, match="state must be a string or None"):
+        store.journeys(state=["new"])  # refused when called, not when iterated
+    with pytest.raises(CareKitError, match="definition must be a string or None"):
+        store.journeys(definition=order_journey())
+    # A state or definition no journey has is a filter that matches nothing.
+    assert list(store.journeys(state="nowhere")) == []
+
+
 def test_load_many_keeps_the_order_asked_for(store: Any) -> None:
     for i in range(3):
         store.create(order_journey(), f"order-{i}", at=T0)

@@ -125,6 +125,22 @@ def check_journey_id(journey_id: object) -> str:
     return journey_id
 
 
+#: The statuses an outbox entry can have (``OutboxStatus``).
+OUTBOX_STATUSES = ("pending", "sent", "dead", "withdrawn")
+
+
+def check_filters(**filters: object) -> None:
+    """Each listing filter is None or a string; ``status`` one of :data:`OUTBOX_STATUSES`."""
+    for name, value in filters.items():
+        if value is not None and not isinstance(value, str):
+            msg = f"{name} must be a string or None (got {value!r})"
+            raise CareKitError(msg)
+    status = filters.get("status")
+    if status is not None and status not in OUTBOX_STATUSES:
+        msg = f"status must be one of {', '.join(map(repr, OUTBOX_STATUSES))} (got {status!r})"
+        raise CareKitError(msg)
+
+
 def to_events(journey_id: str, events: Any) -> list[Event]:
     """``events`` as a list, checked to be :class:`Event` objects meant for ``journey_id``."""
     from carekit.journeys import Event

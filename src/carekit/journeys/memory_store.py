@@ -28,6 +28,7 @@ from carekit.journeys._store_base import (
     apply_events,
     check_claim,
     check_expected_version,
+    check_filters,
     check_fresh,
     check_journey_id,
     notify,
@@ -229,7 +230,17 @@ class MemoryJourneyStore:
     def journeys(
         self, *, definition: str | None = None, state: str | None = None
     ) -> Iterator[JourneySummary]:
-        """The current state of every journey, ordered by id."""
+        """The current state of every journey, ordered by id.
+
+        Raises:
+            CareKitError: a filter that is not a string.
+        """
+        check_filters(definition=definition, state=state)
+        return self._summaries(definition, state)
+
+    def _summaries(
+        self, definition: str | None, state: str | None
+    ) -> Iterator[JourneySummary]:
         with self._lock:
             self._check_open()
             pending: dict[str, int] = {}
@@ -264,7 +275,13 @@ class MemoryJourneyStore:
     def outbox(
         self, journey_id: str | None = None, *, status: OutboxStatus | None = None
     ) -> list[OutboxEntry]:
-        """The outbox entries, in the order they were owed."""
+        """The outbox entries, in the order they were owed.
+
+        Raises:
+            CareKitError: a ``status`` that is not an outbox status, a ``journey_id`` that
+                is not a string.
+        """
+        check_filters(journey_id=journey_id, status=status)
         with self._lock:
             self._check_open()
             return [

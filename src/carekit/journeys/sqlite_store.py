@@ -45,6 +45,7 @@ from carekit.journeys._store_base import (
     apply_events,
     check_claim,
     check_expected_version,
+    check_filters,
     check_fresh,
     check_journey_id,
     notify,
@@ -487,7 +488,16 @@ class SQLiteJourneyStore:
         Args:
             definition: only journeys of this definition name.
             state: only journeys in this state.
+
+        Raises:
+            CareKitError: a filter that is not a string.
         """
+        check_filters(definition=definition, state=state)
+        return self._summaries(definition, state)
+
+    def _summaries(
+        self, definition: str | None, state: str | None
+    ) -> Iterator[JourneySummary]:
         sql = (
             "SELECT j.journey_id, j.definition, j.state, j.version, j.started_at, j.updated_at,"
             " j.customer_id, j.channel, (SELECT count(*) FROM outbox o WHERE o.journey_id ="
@@ -526,8 +536,13 @@ class SQLiteJourneyStore:
 
         Args:
             journey_id: only this journey's entries.
-            status: only entries with this status.
+            status: only entries with this status: ``"pending"``, ``"sent"``, ``"dead"`` or
+                ``"withdrawn"``.
+
+        Raises:
+            CareKitError: another ``status``, a ``journey_id`` that is not a string.
         """
+        check_filters(journey_id=journey_id, status=status)
         sql = (
             "SELECT idempotency_key, journey_id, name, channel, due, status, attempts,"
             " next_attempt_us, last_error, settled_at, reference FROM outbox"

@@ -218,7 +218,12 @@ class JourneyStore(Protocol):
     def outbox(
         self, journey_id: str | None = None, *, status: OutboxStatus | None = None
     ) -> list[OutboxEntry]:
-        """The outbox's entries, oldest first, optionally for one journey or status."""
+        """The outbox's entries, oldest first, optionally for one journey or status.
+
+        Raises:
+            CareKitError: a ``status`` other than ``"pending"``, ``"sent"``, ``"dead"`` and
+                ``"withdrawn"``.
+        """
         ...
 
     def claim_due(
