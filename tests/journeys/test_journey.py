@@ -344,6 +344,30 @@ def test_delivered_and_dead_lettered() -> None:
         j.overdue(dt.datetime(2026, 3, 2))
 
 
+@pytest.mark.parametrize("key", [
+    "o/order_thanks",            # no version (a typo)
+    "o/order_thanks/9",          # a version the journey has not reached
+    "other/order_thanks/2",      # another journey's
+    "o//2",                      # no name
+    "o/order_thanks/two",
+    "o/order_thanks/" + "9" * 5000,
+    None,
+    2,
+])
+def test_a_key_this_journey_cannot_have_is_refused(key: object) -> None:
+    j = drive(ORDER.start("o", at=T0), "place", "acknowledge")
+    (thanks,) = j.owed
+    assert thanks.idempotency_key == "o/order_thanks/2"
+    for mark in (lambda k: j.delivered(k, at=T0),
+                 lambda k: j.dead_lettered(k, at=T0, reason="bounced")):
+        with pytest.raises(CareKitError, match="is not an idempotency key of journey 'o': its "
+                                               "keys read 'o/NAME/VERSION', with VERSION at "
+                                               "most 2"):
+            mark(key)
+    # A well-formed key that is no longer (or never was) owed is a harmless no-op.
+    assert j.delivered("o/satisfaction_check/1", at=T0) is j
+
+
 def test_friction_accumulates_decays_and_triggers_recovery_once() -> None:
     j = drive(ORDER.start("o", at=T0), "place", "acknowledge", "start_production",
               "near_completion", "ship")

@@ -494,14 +494,17 @@ class Journey:
     def delivered(self, idempotency_key: str, *, at: dt.datetime) -> Journey:
         """The journey with the owed touchpoint ``idempotency_key`` marked delivered.
 
-        Delivering a key that is not owed (already delivered, or unknown) changes nothing,
-        so a retried delivery report is harmless. A dead-lettered touchpoint that is
-        delivered after all leaves the dead letters.
+        Delivering a key that is no longer owed (already delivered) changes nothing, so a
+        retried delivery report is harmless. A dead-lettered touchpoint that is delivered
+        after all leaves the dead letters.
 
         Raises:
-            CareKitError: ``at`` is naive.
+            CareKitError: ``at`` is naive; ``idempotency_key`` cannot be one of this
+                journey's (keys read ``"{journey_id}/{name}/{version}"``, the version at
+                most the journey's).
         """
         _validate.aware("at", at)
+        self._check_key(idempotency_key)
         owed = tuple(tp for tp in self.owed if tp.idempotency_key != idempotency_key)
         if len(owed) != len(self.owed):
             return attrs.evolve(self, owed=owed)
@@ -514,12 +517,14 @@ class Journey:
         """The journey with the owed touchpoint ``idempotency_key`` given up on.
 
         It leaves :attr:`owed` and stays in :meth:`overdue` (``dead=True``). A key that is
-        not owed changes nothing.
+        no longer owed changes nothing.
 
         Raises:
-            CareKitError: ``at`` is naive or ``reason`` is not a string.
+            CareKitError: ``at`` is naive, ``reason`` is not a string, or
+                ``idempotency_key`` cannot be one of this journey's (as in :meth:`delivered`).
         """
         _validate.aware("at", at)
+        self._check_key(idempotency_key)
         if not isinstance(reason, str):
             msg = f"reason must be a string (got {reason!r})"
             raise CareKitError(msg)
@@ -529,6 +534,22 @@ class Journey:
                 dead = (*self.dead, DeadLetter(touchpoint=tp, at=at, reason=reason))
                 return attrs.evolve(self, owed=owed, dead=dead)
         return self
+
+    def _check_key(self, key: object) -> None:
+        """Refuse a key no touchpoint of this journey can have (a typo, another journey's)."""
+        prefix = f"{self.journey_id}/"
+        if isinstance(key, str) and key.startswith(prefix):
+            name, slash, version = key[len(prefix):].rpartition("/")
+            if (
+                name and slash and version.isascii() and version.isdigit()
+                and len(version) < 20 and int(version) <= self.version
+            ):
+                return
+        msg = (
+            f"{key!r} is not an idempotency key of journey {self.journey_id!r}: its keys read "
+            f"'{self.journey_id}/NAME/VERSION', with VERSION at most {self.version}"
+        )
+        raise CareKitError(msg)
 
 
 _new_journey = positional_constructor(Journey)
