@@ -591,18 +591,35 @@ def test_valid_plugin_shapes_are_not_mistaken_for_unmarked_hooks() -> None:
         def carekit_recovery_action(self) -> Any:
             raise AssertionError("a property is not run at registration")
 
+        @hookimpl
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="with_property")]
+
     class NoSelf:  # registered as the class: a hook without self needs no instance
         @hookimpl
         def carekit_register_channels() -> list[Channel]:  # type: ignore[misc]
             return [Channel(name="no_self")]
 
     kit = make_carekit(StaticAbove(), ClassAbove(), Proxy(), WithProperty(), NoSelf)
-    assert {"static_above", "class_above", "proxy", "no_self"} <= set(kit.channels)
+    assert {"static_above", "class_above", "proxy", "no_self", "with_property"} <= set(
+        kit.channels)
 
 
 def test_registering_none_is_a_clear_error() -> None:
     with pytest.raises(PluginError, match=r"plugin must be a module, a class or an object .*None"):
         make_carekit().register(None)
+
+
+@pytest.mark.parametrize("plugin", [5, "sms", object()])
+def test_a_plugin_with_no_hook_is_refused(plugin: object) -> None:
+    # Registering the wrong object (a number, a name, an empty object) is a mistake
+    # carekit can see: nothing in it would ever be called.
+    kit = make_carekit()
+    before = kit.plugin_names()
+    with pytest.raises(PluginError, match="implements no carekit hook: give it methods or "
+                                          "functions named like the hooks"):
+        kit.register(plugin)
+    assert kit.plugin_names() == before  # left as it was
 
 
 def test_hook_wrappers_go_around_the_other_implementations() -> None:

@@ -83,8 +83,8 @@ class CareKit:
             The name the plugin was registered under.
 
         Raises:
-            PluginError: the plugin is already registered, implements an unknown hook, or
-                its hook signature does not match the specification.
+            PluginError: the plugin is already registered, implements no hook or an
+                unknown one, or its hook signature does not match the specification.
         """
         registered = self._register(plugin, name)
         try:
@@ -324,6 +324,14 @@ class CareKit:
             msg = (
                 f"plugin {name!r}: pluggy {pluggy.__version__} did not take its marked hook "
                 f"{', '.join(missed)}; put @hookimpl below @staticmethod or @classmethod"
+            )
+            raise PluginError(msg, plugins=[name])
+        if not hooks_taken:
+            self._pm.unregister(name=registered)
+            msg = (
+                f"plugin {name!r} ({plugin!r:.80}) implements no carekit hook: give it "
+                "methods or functions named like the hooks (carekit_register_channels, "
+                "carekit_deliver_touchpoint, ...) marked with @carekit.hookimpl"
             )
             raise PluginError(msg, plugins=[name])
         self._invalidate()
