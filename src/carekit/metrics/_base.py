@@ -298,7 +298,17 @@ class Segmented(Mapping[Hashable, _A]):
         return total
 
     def merge(self, other: Segmented[_A]) -> Segmented[_A]:
-        """A new segmented accumulator with both sides' data, segment by segment."""
+        """A new segmented accumulator with both sides' data, segment by segment.
+
+        Segments are matched by their key value only: both sides should be split by the
+        same ``key`` (carekit cannot compare functions, which differ after pickling), or
+        a segment ``"north"`` by store and one ``"north"`` by region would be merged.
+        The result keeps this side's ``key`` and ``value``.
+
+        Raises:
+            CareKitError: ``other`` is not a :class:`Segmented` accumulator, or its
+                segments' settings differ from this side's.
+        """
         if not isinstance(other, Segmented):
             msg = f"other must be a Segmented accumulator (got {type(other).__name__})"
             raise CareKitError(msg)
