@@ -63,6 +63,10 @@ def test_promise_json(tmp_path):
         (history(), ["--segment", "carrier"], "no 'carrier' column"),
         (history(), ["--target", "1.5"], "quantile"),
         (history(), ["--cutoff", "late"], "--cutoff"),
+        (history(), ["--holidays", "2026-12-25,Boxing Day"],
+         "--holidays must be ISO dates like 2026-12-24 (got 'Boxing Day')"),
+        (history(), ["--country", "XX"], "--country 'XX': Country XX not available"),
+        (history(), ["--country", "US-ZZ"], "--country 'US-ZZ'"),
     ],
 )
 def test_promise_errors(tmp_path, capsys, lines, args, message):
@@ -79,3 +83,26 @@ def test_demo_section(tmp_path):
     text = out.getvalue()
     assert text.startswith("== Promises ==\n")
     assert "A sofa ordered" in text and "Backtest on" in text
+
+
+def christmas_history() -> list[str]:
+    # Ordered Thursday 24 December 2026, delivered Tuesday 29 December. On a Mon-Fri calendar
+    # that is 3 business days (Fri 25, Mon 28, Tue 29); closed on Christmas Day and on Boxing
+    # Day's substitute Monday (England's bank holidays), 1 day.
+    return [f"o{i},2026-12-24T10:00:00+00:00,2026-12-29T12:00:00+00:00,north\n"
+            for i in range(40)]
+
+
+@pytest.mark.parametrize(("args", "days"), [
+    ([], 3),
+    (["--holidays", "2026-12-25, 2026-12-28"], 1),
+    (["--country", "GB"], 1),
+    (["--country", "us-ny"], 2),  # New York closes on Christmas Day only
+])
+def test_promise_holidays(tmp_path, args, days):
+    pytest.importorskip("holidays")
+    out = io.StringIO()
+    path = write(tmp_path, christmas_history())
+    assert main(["promise", str(path), "--format", "json", *args], out=out) == 0
+    (everyone,) = json.loads(out.getvalue())["segments"]
+    assert everyone["expected_days"] == days

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "business day)")
     parser.add_argument("--workdays", default="Mon,Tue,Wed,Thu,Fri",
                         help="comma-separated working weekdays (default Mon-Fri)")
+    parser.add_argument("--holidays", default="", metavar="DATES",
+                        help="closed days, comma-separated ISO dates "
+                        "(e.g. 2026-12-24,2026-12-31)")
+    parser.add_argument("--country", default=None, metavar="CODE",
+                        help="close on this country's public holidays: an ISO code such as "
+                        "GB, or US-CA for a state (needs carekit[holidays])")
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="output format (default table)")
 
@@ -54,7 +60,32 @@ def _calendar(args: argparse.Namespace) -> BusinessCalendar:
             msg = f"--cutoff must be a time like 14:00 (got {args.cutoff!r})"
             raise CareKitError(msg) from None
     workdays = [d.strip() for d in str(args.workdays).split(",") if d.strip()]
-    return BusinessCalendar(workdays=workdays, cutoff=cutoff, tz=args.tz)
+    closed: list[Any] = []
+    for text in str(args.holidays or "").split(","):
+        if text.strip():
+            try:
+                closed.append(dt.date.fromisoformat(text.strip()))
+            except ValueError:
+                msg = f"--holidays must be ISO dates like 2026-12-24 (got {text.strip()!r})"
+                raise CareKitError(msg) from None
+    if args.country:
+        closed.append(_country_holidays(str(args.country)))
+    return BusinessCalendar(workdays=workdays, cutoff=cutoff, tz=args.tz, holidays=closed)
+
+
+def _country_holidays(code: str) -> Any:
+    """The `holidays` package's calendar for ``code`` (``"GB"``, ``"US-CA"``)."""
+    try:
+        import holidays
+    except ImportError:
+        msg = "--country needs the holidays package: pip install 'carekit[holidays]'"
+        raise CareKitError(msg) from None
+    country, _, subdiv = code.strip().partition("-")
+    try:
+        return holidays.country_holidays(country.upper(), subdiv=subdiv.upper() or None)
+    except NotImplementedError as exc:  # the package's way to say "unknown"
+        msg = f"--country {code!r}: {exc}"
+        raise CareKitError(msg) from None
 
 
 def _time(value: str, column: str, line: int, cal: BusinessCalendar) -> dt.datetime:
