@@ -106,3 +106,24 @@ def test_promise_holidays(tmp_path, args, days):
     assert main(["promise", str(path), "--format", "json", *args], out=out) == 0
     (everyone,) = json.loads(out.getvalue())["segments"]
     assert everyone["expected_days"] == days
+
+
+def test_shrinkage_in_the_tail_as_the_docs_tell_it():
+    # docs/promises-explained.md: on the bundled sample, the lamps' 95 % promise is 13
+    # business days with the default shrinkage and 8 (their own 95th percentile) without.
+    import datetime as dt
+    import importlib.resources
+
+    from carekit.calendar import BusinessCalendar
+    from carekit.promises import QuantileEstimator, _cli
+
+    cal = BusinessCalendar(tz="Europe/London", cutoff=dt.time(14))
+    sample = importlib.resources.files("carekit") / "data" / "promises_orders.csv"
+    with sample.open(encoding="utf-8", newline="") as fh:
+        orders = _cli.read_history(fh, "product", cal)
+    assert sum(o.segment == "lamp" for o in orders) == 181
+    shrunk = QuantileEstimator(calendar=cal).fit(orders)
+    own = QuantileEstimator(calendar=cal, shrinkage=0, calibration=0).fit(orders)
+    assert shrunk.lead_times("lamp")[1] == 13
+    assert own.lead_times("lamp")[1] == 8
+    assert (own.lead_times("sofa")[0], own.lead_times("sofa")[1]) == (19, 30)
