@@ -7,6 +7,8 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carekit import CareKitError
 from carekit.metrics import (
@@ -55,6 +57,31 @@ def test_one_sided_tiny_samples_are_not_certain() -> None:
     assert c.low < 100 and c.p_value > 1e-6  # adjusted: two answers each prove little
     wald = compare(NPS().extend([10, 10]), NPS().extend([0, 0]), method="wald")
     assert wald.p_value == 0.0  # plain Wald has no doubt: the reason it is not the default
+
+
+def test_adjusted_nps_test_and_interval_agree() -> None:
+    # Two promoters against two detractors, worked by hand with Rocks' (2016) pseudo-counts:
+    # each side becomes P = 2.75, D = 0.75 of n = 5 (or the reverse): NPS +-0.4, variance
+    # 0.7 - 0.16 = 0.54; centre 0.8, SE = sqrt(2 * 0.54 / 5), z = 0.8 / SE = 1.7213.
+    c = compare(NPS().extend([9, 10]), NPS().extend([0, 1]))
+    se = math.sqrt(2 * 0.54 / 5)
+    assert c.difference == 200.0  # the observed difference
+    assert (c.low, c.high) == (pytest.approx(100 * (0.8 - Z95 * se)),
+                               pytest.approx(100 * (0.8 + Z95 * se)))
+    assert c.p_value == pytest.approx(2 * NormalDist().cdf(-0.8 / se))  # 0.0852
+    assert c.low < 0 and not c.significant  # the interval holds 0: not significant
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 10), min_size=1, max_size=40),
+       st.lists(st.integers(0, 10), min_size=1, max_size=40),
+       st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_adjusted_nps_is_significant_exactly_when_the_interval_leaves_out_zero(
+    x: list[int], y: list[int], confidence: float
+) -> None:
+    c = compare(NPS().extend(x), NPS().extend(y), confidence)
+    if min(abs(c.low), abs(c.high)) > 1e-9:  # not on the boundary itself
+        assert c.significant == (c.low > 0 or c.high < 0)
 
 
 def test_proportions_use_newcombe_interval_and_pooled_z() -> None:

@@ -35,8 +35,10 @@ def _compare_nps(a: NPS, b: NPS, confidence: float, method: str) -> Comparison:
     se = math.sqrt(va / ca + vb / cb)
     centre = na - nb if adjusted else raw
     half = _stats.z_for(confidence) * se
-    # A zero standard error (plain Wald on one-sided samples) leaves no doubt either way.
-    p_value = _stats.normal_two_sided_p(raw / se) if se > 0 else float(raw == 0)
+    # The test and the interval share their centre and standard error, so the difference
+    # is significant exactly when the interval leaves out 0. A zero standard error (plain
+    # Wald on one-sided samples) leaves no doubt either way.
+    p_value = _stats.normal_two_sided_p(centre / se) if se > 0 else float(raw == 0)
     return Comparison(
         100.0 * raw,
         100.0 * max(-2.0, centre - half),
@@ -105,7 +107,9 @@ def compare(
     the difference of two independent NPS, sum of the two variances (Rocks 2016); with the
     default ``method="adjusted_wald"`` each sample first gets Rocks' 3 pseudo-observations,
     which keeps the interval honest for small or one-sided samples. The p-value is the
-    two-sided z test of the observed difference against that standard error.
+    two-sided z test of the interval's centre (the adjusted difference with
+    ``"adjusted_wald"``, the observed one with ``"wald"``) against its standard error, so
+    the result is significant exactly when the interval leaves out 0.
 
     Proportions (CSAT, FCR, service level, SLA attainment, promises kept, touchpoint
     coverage, repeat customers, or any accumulator with ``proportion_counts()``): the

@@ -94,7 +94,12 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        """True when the p-value is below ``1 - confidence`` (the interval excludes 0)."""
+        """True when the p-value is below ``1 - confidence``.
+
+        For NPS and CES the interval then leaves out 0. For proportions the interval
+        (Newcombe's) and the test (pooled z) are different methods, which can disagree for
+        a difference right at the margin.
+        """
         return self.p_value < 1.0 - self.confidence
 
     def __str__(self) -> str:
