@@ -187,6 +187,10 @@ class BusinessCalendar:
             f"cutoff={self._cutoff!r}, tz={tz!r}, hours=<{hours}>)"
         )
 
+    def _key(self) -> tuple[Any, ...]:
+        """Compares equal for equal calendars, in any process (holidays in full)."""
+        return (repr(self), self._holidays.key())
+
     # -- properties -----------------------------------------------------------------------
 
     @property

@@ -54,6 +54,35 @@ def test_business_hours_with_a_calendar() -> None:
     assert back.merge(rt).n == 2
 
 
+def test_calendars_with_other_holidays_do_not_merge() -> None:
+    # Same weekdays, hours and number of holidays, different days: their business hours
+    # differ, so the accumulators must not be merged.
+    boxing_day = BusinessCalendar(holidays=[dt.date(2026, 12, 25), dt.date(2026, 12, 26)])
+    new_year = BusinessCalendar(holidays=[dt.date(2026, 12, 25), dt.date(2027, 1, 1)])
+    a = ResponseTime(calendar=boxing_day)
+    with pytest.raises(CareKitError, match="different settings"):
+        a.merge(ResponseTime(calendar=new_year))
+    # Equal calendars built apart, or pickled, still merge; so do holiday rules and
+    # `holidays` package calendars described alike.
+    from dateutil.rrule import YEARLY, rrule
+
+    holidays = pytest.importorskip("holidays")
+    christmas = rrule(YEARLY, bymonth=12, bymonthday=25, dtstart=dt.datetime(2020, 1, 1))
+
+    def rich() -> BusinessCalendar:
+        return BusinessCalendar(holidays=[holidays.GB(subdiv="SCT"), christmas,
+                                          dt.date(2026, 1, 2)])
+
+    one, two = ResponseTime(calendar=rich()), ResponseTime(calendar=rich())
+    two.calendar.is_business_day(dt.date(2031, 1, 2))  # type: ignore[union-attr]
+    assert one.merge(two).n == 0
+    assert one.merge(pickle.loads(pickle.dumps(two))).n == 0
+    england = ResponseTime(calendar=BusinessCalendar(holidays=[holidays.GB(), christmas,
+                                                               dt.date(2026, 1, 2)]))
+    with pytest.raises(CareKitError, match="different settings"):
+        one.merge(england)
+
+
 def test_response_time_errors() -> None:
     naive = dt.datetime(2026, 3, 6, 16, 30)
     with pytest.raises(CareKitError, match="received_at must be a timezone-aware"):

@@ -52,6 +52,10 @@ def test_roster_coverage_in_every_format() -> None:
     status, text = run("--roster", str(ROSTER))
     assert status == 0
     assert "coverage:" in text and "under target" in text
+    # The figures the staffing tutorial quotes for the sample roster (and its chart).
+    assert text.rstrip().endswith(
+        "coverage: 9 of 24 intervals under target, worst gap -16 at 17:30, "
+        "day's service level 67.8% (target 80%)")
     _, doc_text = run("--roster", str(ROSTER), "--format", "json")
     cov = json.loads(doc_text)["coverage"]
     assert cov["intervals_under_target"] == sum(not i["meets_target"] for i in cov["intervals"])

@@ -71,7 +71,7 @@ class Phase(enum.Enum):
 
     @property
     def title(self) -> str:
-        """A human label: ``"Before contact"``, ``"During the visit"``, ``"After it"``."""
+        """A human label: ``"Before contact"``, ``"During"``, ``"After"``."""
         return _PHASE_TITLES[self]
 
 

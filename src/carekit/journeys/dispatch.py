@@ -1,4 +1,4 @@
-"""Deliver the touchpoints a store owes through the channel plugins, at most once per key.
+"""Deliver the touchpoints a store owes through the channel plugins, one key per touchpoint.
 
 :func:`dispatch` (also :meth:`carekit.CareKit.dispatch`) works in batches: it *claims*
 touchpoints whose next attempt is due (committing the claim before anything is sent, so a

@@ -210,9 +210,13 @@ class ResponseTime(Accumulator):
                             relative_accuracy=self._sketch.relative_accuracy)
 
     def _settings(self) -> tuple[Any, ...]:
-        # Calendars compare by their description, so a calendar that travelled through
-        # pickle (to a Dask worker and back) still matches the original.
-        calendar = None if self._calendar is None else repr(self._calendar)
+        # Calendars compare by their description (a BusinessCalendar's with its holidays in
+        # full), so a calendar that travelled through pickle (to a Dask worker and back)
+        # still matches the original.
+        calendar: Any = None
+        if self._calendar is not None:
+            key = getattr(self._calendar, "_key", None)
+            calendar = key() if callable(key) else repr(self._calendar)
         return (self._target, self._sketch.relative_accuracy, calendar)
 
     def _state(self) -> tuple[Any, ...]:

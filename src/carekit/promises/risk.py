@@ -129,7 +129,8 @@ def at_risk(
     up to the next business day: a delivery then counts as that day's), and the stages
     still to come follow their learned distributions, so the probability is
     ``P(rest <= business days left until the promised date)``. A promise without stage
-    distributions (from :class:`PaddedEstimator`) treats its expected date as certain.
+    distributions (a hand-built one, or :class:`PaddedEstimator`'s from a given
+    ``expected``) treats its expected date as certain.
 
     Args:
         promise: the promise to assess.
