@@ -187,6 +187,33 @@ def test_add_business_days_dates() -> None:
     assert type(cal.add_business_days(D(2024, 1, 1), 3)) is dt.date
 
 
+def test_add_business_days_at_exactly_the_cutoff() -> None:
+    # An order at 14:00 sharp counts from that day; a microsecond later, from the next. The
+    # same datetime twice: the second call takes the calendar's cached fast path.
+    cal = BusinessCalendar(cutoff=dt.time(14), tz=NY)
+    sharp = dt.datetime(2024, 5, 3, 14, 0, tzinfo=NY)  # a Friday
+    after = sharp + dt.timedelta(microseconds=1)
+    for _ in range(2):
+        assert cal.add_business_days(sharp, 1) == dt.datetime(2024, 5, 6, 14, 0, tzinfo=NY)
+        assert cal.add_business_days(after, 1) == after.replace(day=7)
+        assert cal.add_business_days(sharp, 0) == sharp
+
+
+def test_opening_hours_inside_a_dst_gap_count_nothing() -> None:
+    # 10 March 2024, New York: clocks jump from 02:00 to 03:00. Hours of 02:30-03:10 open
+    # at a wall time that does not exist; the day's real open time is 03:00-03:10 at most,
+    # never negative: across the day it adds up to 0 or more, and the other days' 40
+    # minutes each are counted in full.
+    cal = BusinessCalendar(workdays=range(7), tz=NY,
+                           hours={d: (dt.time(2, 30), dt.time(3, 10)) for d in range(7)})
+    gap_day = cal.business_hours_between(dt.datetime(2024, 3, 10, tzinfo=NY),
+                                         dt.datetime(2024, 3, 11, tzinfo=NY))
+    assert dt.timedelta(0) <= gap_day <= dt.timedelta(minutes=10)
+    plain_day = cal.business_hours_between(dt.datetime(2024, 3, 12, tzinfo=NY),
+                                           dt.datetime(2024, 3, 13, tzinfo=NY))
+    assert plain_day == dt.timedelta(minutes=40)
+
+
 def test_add_business_days_datetimes_keep_wall_time_and_zone() -> None:
     cal = BusinessCalendar(cutoff=dt.time(14), tz=NY)
     ordered = dt.datetime(2024, 5, 3, 10, 15, tzinfo=UTC)  # 06:15 in New York

@@ -368,6 +368,29 @@ def test_a_key_this_journey_cannot_have_is_refused(key: object) -> None:
     assert j.delivered("o/satisfaction_check/1", at=T0) is j
 
 
+def test_recovery_is_owed_on_reaching_the_threshold_not_on_staying_there() -> None:
+    # Default policy: late_delivery weighs 2, sentiment -0.5 weighs 0.5 x 2 = 1; all at one
+    # instant, so nothing decays: friction 2 then exactly 3.0, the threshold. Recovery is
+    # owed on reaching it from below, and not again while friction stays at 3.0.
+    j = drive(ORDER.start("o", at=T0), "place", "acknowledge", "start_production",
+              "near_completion", "ship", start=T0)
+    late = j.apply(Event("deliver", at=T0 + 9 * MIN, data={"moment": "late_delivery"}))
+    assert late.recovery is None and late.journey.friction == 2.0
+    upset = late.journey.apply(Event("follow_up", at=T0 + 9 * MIN, data={"sentiment": -0.5}))
+    assert upset.journey.friction == 3.0 and upset.recovery is not None
+    closed = upset.journey.apply(Event("close", at=T0 + 9 * MIN))
+    assert closed.journey.friction == 3.0 and closed.recovery is None
+
+
+def test_a_touchpoint_is_overdue_only_after_its_due_time() -> None:
+    j = drive(ORDER.start("o", at=T0), "place", "acknowledge")
+    (thanks,) = j.owed
+    assert thanks.due == T0 + MIN + dt.timedelta(hours=1)
+    assert j.overdue(thanks.due) == []  # due at 10:01 means 10:01 is still in time
+    (late,) = j.overdue(thanks.due + dt.timedelta(microseconds=1))
+    assert late.name == "order_thanks"
+
+
 def test_friction_accumulates_decays_and_triggers_recovery_once() -> None:
     j = drive(ORDER.start("o", at=T0), "place", "acknowledge", "start_production",
               "near_completion", "ship")

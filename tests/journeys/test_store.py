@@ -229,6 +229,17 @@ def test_load_many_keeps_the_order_asked_for(store: Any) -> None:
         list(store.load_many(["order-9"]))
 
 
+def test_claims_take_the_longest_due_first(store: Any) -> None:
+    # Both stores claim in order of next attempt, whatever order the touchpoints were owed
+    # in, so a small batch takes the oldest debts.
+    store.create("ticket", "late", at=T0 + HOUR)
+    store.create("ticket", "early", at=T0)
+    (first,) = store.claim_due(now=T0 + 2 * HOUR, limit=1, lease=MINUTE, claimant="a")
+    assert first.touchpoint.journey_id == "early"
+    (second,) = store.claim_due(now=T0 + 2 * HOUR, limit=1, lease=MINUTE, claimant="a")
+    assert second.touchpoint.journey_id == "late"
+
+
 def test_claims_exclude_other_claimants_until_the_lease_ends(store: Any) -> None:
     store.create("ticket", "t-1", at=T0, channel="email")
     first = store.claim_due(now=T0, limit=10, lease=5 * MINUTE, claimant="a")
@@ -243,6 +254,11 @@ def test_claims_exclude_other_claimants_until_the_lease_ends(store: Any) -> None
     store.record([AttemptOutcome(claimed=first[0], status="retry", at=T0, error="x",
                                  retry_at=T0 + HOUR)])
     assert store.outbox("t-1")[0].last_error is None
+    # So is its late "give up": the touchpoint stays owed while "b" tries.
+    store.record([AttemptOutcome(claimed=first[0], status="dead", at=T0 + 6 * MINUTE,
+                                 error="gave up")])
+    assert store.outbox("t-1")[0].status == "pending"
+    assert [tp.name for tp in store.load("t-1").owed] == ["ticket_opened"]
     # A late success report is kept: the message left.
     store.record([AttemptOutcome(claimed=first[0], status="sent", at=T0 + 6 * MINUTE,
                                  reference="m-1")])

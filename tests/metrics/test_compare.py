@@ -84,6 +84,17 @@ def test_adjusted_nps_is_significant_exactly_when_the_interval_leaves_out_zero(
         assert c.significant == (c.low > 0 or c.high < 0)
 
 
+def test_nps_difference_below_minus_100_keeps_its_interval() -> None:
+    # Rocks (2016), plain Wald: a = 30 detractors and 10 promoters (NPS -0.5, variance
+    # p + d - (p - d)^2 = 1 - 0.25 = 0.75), b = 40 promoters (NPS 1, variance 0):
+    # difference -1.5, SE = sqrt(0.75 / 40); the interval is not clipped at -100.
+    c = compare(NPS().extend([0] * 30 + [10] * 10), NPS().extend([10] * 40), method="wald")
+    half = Z95 * math.sqrt(0.75 / 40)
+    assert c.difference == -150.0
+    assert c.low == pytest.approx(100 * (-1.5 - half))  # -176.84
+    assert c.high == pytest.approx(100 * (-1.5 + half))
+
+
 def test_proportions_use_newcombe_interval_and_pooled_z() -> None:
     # Newcombe (1998), Statistics in Medicine 17: 873-890, Table II, example (a):
     # 56/70 vs 48/80, method 10 interval 0.0524 to 0.3339.

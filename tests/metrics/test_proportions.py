@@ -28,6 +28,18 @@ def test_flags_accept_bool_and_0_1_and_refuse_anything_else() -> None:
         FirstContactResolution().extend([True, 2])
     with pytest.raises(CareKitError, match="successes must be <= n"):
         Proportion().add_counts(5, 3)
+    with pytest.raises(CareKitError, match="successes must be <= n"):
+        Proportion().add_counts(4, 3)  # one too many
+    assert Proportion().add_counts(3, 3).result().value == 1.0
+
+
+def test_wilson_interval_starts_at_zero_with_no_successes() -> None:
+    # Wilson (1927): at p = 0 the centre z^2/(2n) / (1 + z^2/n) equals the half-width, so
+    # the lower bound is exactly 0 (not a rounding error above the estimate).
+    for confidence in (0.8, 0.95, 0.99):
+        e = Proportion().add_counts(0, 7).result(confidence)
+        assert e.value == 0.0 and e.low == 0.0
+        assert e.high is not None and e.high > 0
 
 
 def test_empty_and_all_yes_proportions() -> None:
@@ -54,6 +66,21 @@ def test_service_level_abandoned_rules(rule: str, expected: tuple[int, int]) -> 
     sl.extend([5, 15, 25, 40, (8, True), (60, True)])
     assert sl.proportion_counts() == expected
     assert sl.n == 6 and sl.abandoned == 2
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [("missed", (1, 5)), ("excluded", (1, 2)), ("short_excluded", (1, 3)),
+     ("met_if_short", (3, 5))],
+)
+def test_service_level_rules_with_more_short_than_late_abandons(
+    rule: str, expected: tuple[int, int]
+) -> None:
+    # answered at 5 s (in time) and 30 s (late); abandoned at 8 s and 10 s (within the
+    # 20 s threshold) and at 50 s: the rules must tell short abandons from late ones.
+    sl = ServiceLevel(20, abandoned=rule)  # type: ignore[arg-type]
+    sl.extend([5, 30, (8, True), (10, True), (50, True)])
+    assert sl.proportion_counts() == expected
 
 
 def test_service_level_errors() -> None:

@@ -77,6 +77,31 @@ def test_undelivered_orders_are_late_once_their_day_passes_or_pending():
     assert report.n == sum(o.on_time is not None for o in report.outcomes)
 
 
+def test_an_undelivered_order_is_pending_on_its_promised_day():
+    # Promised 4 days after placing; on that day itself it can still arrive: pending.
+    history = [(T0 + dt.timedelta(days=i), T0 + dt.timedelta(days=i + 4), None)
+               for i in range(10)]
+    last = T0 + dt.timedelta(days=20)
+    history.append((last, None, None))
+    est = QuantileEstimator(min_samples=1, calibration=0)
+    report = backtest(est, history, calendar=EVERY_DAY, now=last + dt.timedelta(days=4))
+    assert report.outcomes[-1].on_time is None and report.pending == 1
+    later = backtest(est, history, calendar=EVERY_DAY, now=last + dt.timedelta(days=5))
+    assert later.outcomes[-1].on_time is False and later.pending == 0
+
+
+def test_mean_lateness_is_over_the_late_orders_only():
+    # Ten 4-day orders, then one taking 6 days against a 4-day promise: one late order,
+    # 2 days late; the mean lateness is 2 days, not 2 days spread over every order.
+    history = [(T0 + dt.timedelta(days=i), T0 + dt.timedelta(days=i + 4), None)
+               for i in range(10)]
+    history.append((T0 + dt.timedelta(days=20), T0 + dt.timedelta(days=26), None))
+    report = backtest(QuantileEstimator(min_samples=1, calibration=0), history,
+                      calendar=EVERY_DAY)
+    assert [o.on_time for o in report.outcomes].count(False) == 1 and report.n > 1
+    assert report.mean_lateness_days == 2.0
+
+
 def test_calibration_holds_the_target_under_drift():
     # Lead times grow steadily: a trailing window always lags, so uncalibrated promises are
     # late too often; the online calibration pushes the on-time rate back toward the target.

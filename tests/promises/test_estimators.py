@@ -43,6 +43,7 @@ def test_three_weeks_become_four():
         ({"round_to": 5}, 7, 10),  # 9.33 -> 10 (whole weeks)
         ({"minimum": 3}, 3, 6),  # 4 would pad only 1
         ({"factor": 1}, 6, 6),
+        ({"factor": 1.1}, 50, 55),  # 50 x 11/10 = 55 exactly; the float product is 55.0000...1
     ],
 )
 def test_pad_rule(kw, expected, promised):
@@ -205,6 +206,16 @@ def test_earliest_window():
     assert p.earliest is not None
     assert p.earliest <= p.expected <= p.promised
     assert (p.earliest - dt.date(2026, 2, 1)).days == sorted(LEADS)[1]
+
+
+def test_earliest_never_before_the_order_counts_from():
+    # With a given expected lead shorter than the history's, the window's start shifts
+    # back with it, but never before the day the order counts from.
+    est = plain(quantile=0.9, earliest=0.1).fit(uncensored_history(), calendar=EVERY_DAY)
+    at = dt.datetime(2026, 2, 1, 12, tzinfo=UTC)
+    p = est.promise(at, expected=0)
+    assert p.earliest is not None
+    assert p.earliest == at.date() == p.expected
 
 
 def test_expected_given_shifts_the_distribution():

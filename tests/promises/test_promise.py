@@ -45,6 +45,16 @@ def test_promise_rejects_bad_values_naming_the_argument(kw, argument):
         make(**kw)
 
 
+def test_a_window_may_start_between_expected_and_promised():
+    # "Between 24 and 27 March": earliest after the internal estimate is allowed; only
+    # after the promised day is it refused.
+    p = make(expected=dt.date(2026, 3, 20), promised=dt.date(2026, 3, 27), padding=5,
+             earliest=dt.date(2026, 3, 24))
+    assert p.earliest == dt.date(2026, 3, 24)
+    assert make(expected=dt.date(2026, 3, 20), promised=dt.date(2026, 3, 27), padding=5,
+                earliest=dt.date(2026, 3, 27)).earliest == dt.date(2026, 3, 27)
+
+
 def test_evolve_revalidates():
     with pytest.raises(CareKitError, match="promised"):
         attrs.evolve(make(), promised=dt.date(2026, 3, 8))

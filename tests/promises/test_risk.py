@@ -86,6 +86,14 @@ def test_a_closed_day_counts_as_the_next_business_day():
     assert carrier.expected == dt.date(2026, 3, 9)
 
 
+def test_a_same_day_promise_is_kept_on_the_day():
+    same_day = Promise(ordered_at=MON, expected=MON.date(), promised=MON.date(), padding=0,
+                       confidence=0.9, calendar=CAL)
+    assert at_risk(same_day, {}, MON).probability == 1.0
+    assert at_risk(same_day, {}, MON + dt.timedelta(hours=8)).probability == 1.0
+    assert at_risk(same_day, {}, MON + dt.timedelta(days=1)).probability == 0.0
+
+
 def test_delivered_orders():
     on_time = MON + dt.timedelta(days=3)
     risk = at_risk(staged_promise(), {"production": MON + dt.timedelta(days=2),

@@ -157,3 +157,16 @@ def test_erlang_b_just_below_a_huge_load(traffic: float, agents: int, reference:
 def test_erlang_b_just_below_a_large_load_matches_mpmath(traffic: float, agents: int) -> None:
     assert erlang_b(traffic, agents) == pytest.approx(float(mp_erlang_b(traffic, agents)),
                                                       rel=1e-13)
+
+
+@pytest.mark.parametrize(("traffic", "agents"), [(10, 12), (10, 1), (3, 7), (50, 60)])
+def test_stepping_erlang_b_down_one_agent(traffic: int, agents: int) -> None:
+    # B(A, N - 1) = N B(A, N) / (A (1 - B(A, N))), the recurrence run backwards; checked
+    # against Erlang B from its definition in exact rational arithmetic. (The staffing
+    # search walks down with it when its square-root start lands above the minimum.)
+    from carekit.staffing._numerics import erlang_b_down
+
+    b = float(fraction_erlang_b(Fraction(traffic), agents))
+    want = float(fraction_erlang_b(Fraction(traffic), agents - 1))
+    assert erlang_b_down(float(traffic), agents, b) == pytest.approx(want, rel=1e-13)
+    assert erlang_b_down(float(traffic), agents, 1.0) == 1.0

@@ -212,3 +212,19 @@ def test_coverage_rejects_bad_shrinkage(bad: object) -> None:
     p = plan([(MONDAY, 5)], aht=180, target=TARGET)
     with pytest.raises(CareKitError, match="shrinkage"):
         coverage(p, Roster(shifts=[]), shrinkage=bad)  # type: ignore[arg-type]
+
+
+def test_productive_agents_are_counted_exactly() -> None:
+    # 90 rostered at 30 % shrinkage keep 90 * 7/10 = 63 on the phones, exactly; in floating
+    # point 90 * (1 - 0.3) is 62.99999999999999, which a float floor would make 62.
+    p = plan([(MONDAY, 500)], aht=180, target=TARGET, shrinkage=0.3)
+    c = coverage(p, Roster(shifts=[Shift(name="a", start=MONDAY, duration=3600, agents=90)]))
+    assert c.intervals[0].agents == 63
+
+
+def test_a_day_without_calls_meets_its_service_level() -> None:
+    # No volume: nobody waits, as performance() says at volume 0 (service level 1).
+    quiet = plan([(MONDAY, 0), (MONDAY + HALF, 0)], aht=180, target=TARGET)
+    c = coverage(quiet, Roster(shifts=[Shift(name="a", start=MONDAY, duration=3600, agents=3)]))
+    assert c.service_level == 1.0
+    assert performance(Workload(volume=0, aht=180, interval=HALF), 3, 20).service_level == 1.0
