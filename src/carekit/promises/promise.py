@@ -85,7 +85,9 @@ class Promise:
         ordered_at: when the order was placed (timezone-aware).
         expected: the internal best estimate of the delivery date (not shown).
         promised: the date promised to the customer, never before ``expected``.
-        padding: business days between ``expected`` and ``promised``.
+        padding: business days between ``expected`` and ``promised``. carekit's estimators
+            and :meth:`carekit.CareKit.adjust_promise` count it on the promise's calendar; a
+            promise built by hand is taken as given (only a negative padding is refused).
         confidence: the target probability of delivering on or before ``promised``, in (0, 1).
         earliest: optional start of a delivery window "between ``earliest`` and ``promised``".
         segment: the segment (region, carrier, product line) the promise was made for.
