@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import weekday as _dateutil_weekday
-from dateutil.rrule import rrule, rrulebase
+from dateutil.rrule import rrulebase
 
 from carekit.errors import CareKitError
 
@@ -134,17 +134,6 @@ def _holiday_base_type() -> type | None:
     return base if isinstance(base, type) else None
 
 
-#: What describes a `holidays` package calendar (its public options).
-_CALENDAR_OPTIONS = ("country", "subdiv", "observed", "expand", "categories", "language")
-
-
-def _stable_repr(value: Any) -> str:
-    """``repr``, with sets sorted (their order changes from one process to the next)."""
-    if isinstance(value, (set, frozenset)):
-        return repr(sorted(value, key=repr))
-    return repr(value)
-
-
 class HolidaySources:
     """Holiday dates, rules and `holidays` calendars, expanded year range by year range."""
 
@@ -154,19 +143,6 @@ class HolidaySources:
         self.dates = dates
         self.rules = rules
         self.calendars = calendars
-
-    def key(self) -> tuple[Any, ...]:
-        """A description that compares equal across processes for the same holidays.
-
-        Dates and plain rules in full; a rule set or a `holidays` calendar by what
-        describes it (its type; a calendar's country, subdivision and options).
-        """
-        rules = tuple(str(r) if isinstance(r, rrule) else type(r).__name__ for r in self.rules)
-        calendars = tuple(
-            (type(c).__name__, *(_stable_repr(getattr(c, a, None)) for a in _CALENDAR_OPTIONS))
-            for c in self.calendars
-        )
-        return (tuple(sorted(self.dates)), rules, calendars)
 
     def __repr__(self) -> str:
         parts = []

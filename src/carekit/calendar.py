@@ -66,6 +66,10 @@ def _far_apart(t: Table, first_year: int, last_year: int) -> bool:
     return disjoint and span >= _FAR_YEARS
 
 
+#: The years over which :meth:`BusinessCalendar._key` compares holidays.
+_KEY_YEARS = (1970, 2100)
+
+
 class BusinessCalendar:
     """Which days a business works, when orders stop counting for today, and opening hours.
 
@@ -108,6 +112,7 @@ class BusinessCalendar:
         "_fast",
         "_holidays",
         "_hours",
+        "_key_cache",
         "_lock",
         "_other",
         "_table",
@@ -124,6 +129,7 @@ class BusinessCalendar:
     _other: Table | None
     _lock: threading.Lock
     _fast: tuple[Any, ...] | None
+    _key_cache: tuple[Any, ...] | None
 
     def __init__(
         self,
@@ -143,6 +149,7 @@ class BusinessCalendar:
         setter(self, "_table", None)
         setter(self, "_other", None)
         setter(self, "_fast", None)
+        setter(self, "_key_cache", None)
         setter(self, "_lock", threading.Lock())
 
     # -- immutability and pickling ------------------------------------------------------
@@ -174,6 +181,7 @@ class BusinessCalendar:
         setter(self, "_table", None)
         setter(self, "_other", None)
         setter(self, "_fast", None)
+        setter(self, "_key_cache", None)
         setter(self, "_lock", threading.Lock())
 
     def __repr__(self) -> str:
@@ -188,8 +196,24 @@ class BusinessCalendar:
         )
 
     def _key(self) -> tuple[Any, ...]:
-        """Compares equal for equal calendars, in any process (holidays in full)."""
-        return (repr(self), self._holidays.key())
+        """Equal for calendars that close on the same days and keep the same hours.
+
+        Holidays are compared as the dates they close on from 1970 to 2100, whatever
+        their source (dates, rules, `holidays` calendars), so equal calendars built in
+        other processes, or pickled, compare equal. Computed once per calendar.
+        """
+        key = self._key_cache
+        if key is None:
+            tz = getattr(self._tz, "key", None) or str(self._tz)
+            key = (
+                tuple(sorted(self._workdays)),
+                self._cutoff,
+                tz,
+                tuple(sorted(self._hours.items())),
+                frozenset(self._holidays.ordinals(*_KEY_YEARS)),
+            )
+            object.__setattr__(self, "_key_cache", key)
+        return key
 
     # -- properties -----------------------------------------------------------------------
 

@@ -54,33 +54,46 @@ def test_business_hours_with_a_calendar() -> None:
     assert back.merge(rt).n == 2
 
 
-def test_calendars_with_other_holidays_do_not_merge() -> None:
+def test_calendars_merge_when_they_close_on_the_same_days() -> None:
+    from dateutil.rrule import YEARLY, rrule, rruleset
+
+    holidays = pytest.importorskip("holidays")
     # Same weekdays, hours and number of holidays, different days: their business hours
     # differ, so the accumulators must not be merged.
     boxing_day = BusinessCalendar(holidays=[dt.date(2026, 12, 25), dt.date(2026, 12, 26)])
     new_year = BusinessCalendar(holidays=[dt.date(2026, 12, 25), dt.date(2027, 1, 1)])
-    a = ResponseTime(calendar=boxing_day)
+    with pytest.raises(CareKitError, match="different settings .*calendar BusinessCalendar"):
+        ResponseTime(calendar=boxing_day).merge(ResponseTime(calendar=new_year))
+
+    def yearly(day: int) -> rruleset:
+        rules = rruleset()
+        rules.rrule(rrule(YEARLY, bymonth=12, bymonthday=day, dtstart=dt.datetime(2000, 1, 1)))
+        return rules
+
     with pytest.raises(CareKitError, match="different settings"):
-        a.merge(ResponseTime(calendar=new_year))
-    # Equal calendars built apart, or pickled, still merge; so do holiday rules and
-    # `holidays` package calendars described alike.
-    from dateutil.rrule import YEARLY, rrule
+        ResponseTime(calendar=BusinessCalendar(holidays=yearly(25))).merge(
+            ResponseTime(calendar=BusinessCalendar(holidays=yearly(26))))
+    scotland = ResponseTime(calendar=BusinessCalendar(holidays=holidays.GB(subdiv="SCT")))
+    with pytest.raises(CareKitError, match="different settings"):
+        scotland.merge(ResponseTime(calendar=BusinessCalendar(holidays=holidays.GB())))
 
-    holidays = pytest.importorskip("holidays")
-    christmas = rrule(YEARLY, bymonth=12, bymonthday=25, dtstart=dt.datetime(2020, 1, 1))
-
+    # Calendars closing on the same days merge, however they were built: apart, pickled,
+    # from dates or from rules, or from a rule without a dtstart (dateutil's "now").
     def rich() -> BusinessCalendar:
-        return BusinessCalendar(holidays=[holidays.GB(subdiv="SCT"), christmas,
+        return BusinessCalendar(holidays=[holidays.GB(subdiv="SCT"), yearly(24),
                                           dt.date(2026, 1, 2)])
 
     one, two = ResponseTime(calendar=rich()), ResponseTime(calendar=rich())
     two.calendar.is_business_day(dt.date(2031, 1, 2))  # type: ignore[union-attr]
     assert one.merge(two).n == 0
     assert one.merge(pickle.loads(pickle.dumps(two))).n == 0
-    england = ResponseTime(calendar=BusinessCalendar(holidays=[holidays.GB(), christmas,
-                                                               dt.date(2026, 1, 2)]))
-    with pytest.raises(CareKitError, match="different settings"):
-        one.merge(england)
+    as_dates = [dt.date(y, 12, 24) for y in range(2000, 2101)]
+    assert ResponseTime(calendar=BusinessCalendar(holidays=yearly(24))).merge(
+        ResponseTime(calendar=BusinessCalendar(holidays=as_dates))).n == 0
+    christmas = rrule(YEARLY, bymonth=12, bymonthday=25)  # starts now
+    a_second_later = christmas.replace(dtstart=christmas._dtstart + dt.timedelta(seconds=1))
+    assert ResponseTime(calendar=BusinessCalendar(holidays=christmas)).merge(
+        ResponseTime(calendar=BusinessCalendar(holidays=a_second_later))).n == 0
 
 
 def test_response_time_errors() -> None:

@@ -210,13 +210,7 @@ class ResponseTime(Accumulator):
                             relative_accuracy=self._sketch.relative_accuracy)
 
     def _settings(self) -> tuple[Any, ...]:
-        # Calendars compare by their description (a BusinessCalendar's with its holidays in
-        # full), so a calendar that travelled through pickle (to a Dask worker and back)
-        # still matches the original.
-        calendar: Any = None
-        if self._calendar is not None:
-            key = getattr(self._calendar, "_key", None)
-            calendar = key() if callable(key) else repr(self._calendar)
+        calendar = None if self._calendar is None else _SameCalendar(self._calendar)
         return (self._target, self._sketch.relative_accuracy, calendar)
 
     def _state(self) -> tuple[Any, ...]:
@@ -226,3 +220,27 @@ class ResponseTime(Accumulator):
         self._sketch = self._sketch.merge(other._sketch)
         self._within += other._within
         self._micros += other._micros
+
+
+class _SameCalendar:
+    """A calendar as merge compares it: by the days it closes and its hours, not identity.
+
+    A :class:`~carekit.calendar.BusinessCalendar` compares by its holidays' dates (from
+    1970 to 2100) and its other settings, so an equal calendar built in another process, or
+    pickled to a Dask worker and back, still matches; another calendar compares by ``repr``.
+    """
+
+    __slots__ = ("key", "text")
+
+    def __init__(self, calendar: Any) -> None:
+        key = getattr(calendar, "_key", None)
+        self.text = repr(calendar)
+        self.key = key() if callable(key) else self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SameCalendar) and self.key == other.key
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"calendar {self.text}"
