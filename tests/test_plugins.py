@@ -265,6 +265,35 @@ def test_an_entry_point_that_fails_to_import_is_named(monkeypatch: pytest.Monkey
         CareKit()
 
 
+def test_an_installed_plugin_with_no_hook_is_ignored_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An installed package that provides nothing must not stop every CareKit(); registering
+    # such an object yourself is refused (see test_a_plugin_with_no_hook_is_refused).
+    _fake_entry_points(monkeypatch, _FakeEntryPoint("empty", types.SimpleNamespace()),
+                       _FakeEntryPoint("wa", WhatsApp()))
+    with caplog.at_level("WARNING", logger="carekit.plugins"):
+        kit = CareKit()
+    assert "whatsapp" in kit.channels
+    assert "installed plugin 'empty'" in caplog.text and "implements no carekit hook" in caplog.text
+
+
+def test_an_installed_plugin_refused_at_registration_names_its_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Unmarked:
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="kiosk")]
+
+    bad = _FakeEntryPoint("kiosk", Unmarked())
+    bad.dist = types.SimpleNamespace(name="carekit-kiosk")  # type: ignore[attr-defined]
+    _fake_entry_points(monkeypatch, bad)
+    with pytest.raises(PluginError, match="entry point 'kiosk' .* of the installed package "
+                       "'carekit-kiosk' in group 'carekit': plugin 'kiosk' defines "
+                       r"carekit_register_channels without .*CareKit\(load_entrypoints=False\)"):
+        CareKit()
+
+
 def test_a_plugin_class_with_instance_hooks_asks_for_an_instance() -> None:
     with pytest.raises(PluginError, match=r"plugin 'WhatsApp' is the class WhatsApp, whose hook "
                        r"carekit_register_channels takes self or cls but would be called on "

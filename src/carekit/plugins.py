@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import logging
 import types
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -28,6 +29,8 @@ __all__ = ["ENTRY_POINT_GROUP", "CareKit", "ObserverFailure"]
 
 #: The entry-point group third-party plugins publish under.
 ENTRY_POINT_GROUP = "carekit"
+
+_log = logging.getLogger("carekit.plugins")
 
 _T = TypeVar("_T")
 
@@ -269,7 +272,7 @@ class CareKit:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _register(self, plugin: object, name: str | None) -> str:
+    def _register(self, plugin: object, name: str | None, *, installed: bool = False) -> str:
         if plugin is None:
             msg = (
                 "plugin must be a module, a class or an object with hook implementations "
@@ -326,7 +329,14 @@ class CareKit:
                 f"{', '.join(missed)}; put @hookimpl below @staticmethod or @classmethod"
             )
             raise PluginError(msg, plugins=[name])
-        if not hooks_taken:
+        if not hooks_taken and installed:
+            # An installed package that provides nothing (its hooks behind an optional
+            # import that failed, say) must not stop every CareKit(): say so and go on.
+            _log.warning(
+                "installed plugin %r (%.80r) implements no carekit hook; it is ignored",
+                name, plugin,
+            )
+        elif not hooks_taken:
             self._pm.unregister(name=registered)
             msg = (
                 f"plugin {name!r} ({plugin!r:.80}) implements no carekit hook: give it "
@@ -363,7 +373,17 @@ class CareKit:
                     "CareKit(load_entrypoints=False) and register plugins yourself"
                 )
                 raise PluginError(msg, plugins=[ep.name]) from exc
-            self._register(plugin, ep.name)
+            try:
+                self._register(plugin, ep.name, installed=True)
+            except PluginError as exc:
+                dist = getattr(ep, "dist", None)
+                source = f" of the installed package {dist.name!r}" if dist is not None else ""
+                msg = (
+                    f"entry point {ep.name!r} ({ep.value}){source} in group 'carekit': {exc}; "
+                    "fix or uninstall that package, or pass CareKit(load_entrypoints=False) "
+                    "and register plugins yourself"
+                )
+                raise PluginError(msg, plugins=[ep.name]) from exc
 
     def _check_pending(self) -> None:
         try:

@@ -360,9 +360,9 @@ def test_a_key_this_journey_cannot_have_is_refused(key: object) -> None:
     assert thanks.idempotency_key == "o/order_thanks/2"
     for mark in (lambda k: j.delivered(k, at=T0),
                  lambda k: j.dead_lettered(k, at=T0, reason="bounced")):
-        with pytest.raises(CareKitError, match="is not an idempotency key of journey 'o': its "
-                                               "keys read 'o/NAME/VERSION', with VERSION at "
-                                               "most 2"):
+        with pytest.raises(CareKitError, match="idempotency_key .* is not a key of journey "
+                                               "'o': its keys read 'o/NAME/VERSION', with "
+                                               "VERSION at most 2"):
             mark(key)
     # A well-formed key that is no longer (or never was) owed is a harmless no-op.
     assert j.delivered("o/satisfaction_check/1", at=T0) is j

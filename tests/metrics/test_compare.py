@@ -72,16 +72,29 @@ def test_adjusted_nps_test_and_interval_agree() -> None:
     assert c.low < 0 and not c.significant  # the interval holds 0: not significant
 
 
+def test_equal_scores_are_not_a_significant_change() -> None:
+    # One promoter against a thousand: both NPS 100. The pseudo-counts pull the single
+    # answer's adjusted score to 25, so the adjusted interval leaves out 0, but the observed
+    # difference is 0: the intersection-union test keeps p = 1 (Berger 1982).
+    c = compare(NPS().extend([10]), NPS().extend([10] * 1000))
+    assert c.difference == 0.0 and c.high < 0
+    assert c.p_value == 1.0 and not c.significant
+    assert not compare(NPS().extend([10] * 3), NPS().extend([10] * 1000), 0.9).significant
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 10), min_size=1, max_size=40),
        st.lists(st.integers(0, 10), min_size=1, max_size=40),
        st.sampled_from([0.8, 0.9, 0.95, 0.99]))
-def test_adjusted_nps_is_significant_exactly_when_the_interval_leaves_out_zero(
+def test_a_significant_nps_change_has_an_interval_without_zero(
     x: list[int], y: list[int], confidence: float
 ) -> None:
-    c = compare(NPS().extend(x), NPS().extend(y), confidence)
-    if min(abs(c.low), abs(c.high)) > 1e-9:  # not on the boundary itself
-        assert c.significant == (c.low > 0 or c.high < 0)
+    a, b = NPS().extend(x), NPS().extend(y)
+    c = compare(a, b, confidence)
+    if c.significant and min(abs(c.low), abs(c.high)) > 1e-9:  # not on the boundary itself
+        assert c.low > 0 or c.high < 0
+    if c.significant:  # and the observed difference stands out too
+        assert c.difference != 0
 
 
 def test_nps_difference_below_minus_100_keeps_its_interval() -> None:

@@ -98,6 +98,7 @@ def christmas_history() -> list[str]:
     (["--holidays", "2026-12-25, 2026-12-28"], 1),
     (["--country", "GB"], 1),
     (["--country", "us-ny"], 2),  # New York closes on Christmas Day only
+    (["--country", "DE-augsburg"], 2),  # the package spells it "Augsburg"; 25 Dec closed
 ])
 def test_promise_holidays(tmp_path, args, days):
     pytest.importorskip("holidays")

@@ -86,6 +86,24 @@ def test_a_closed_day_counts_as_the_next_business_day():
     assert carrier.expected == dt.date(2026, 3, 9)
 
 
+def test_the_last_day_of_the_calendar():
+    # Thursday 30 December 9999 is the promised day. On Friday the 31st (open) the order can
+    # still arrive that day; when the 31st is a holiday, no later business day exists to
+    # expect it on: a clear error, not one from deep inside the calendar.
+    ordered = dt.datetime(9999, 12, 27, 9, tzinfo=UTC)  # a Monday
+    friday = dt.datetime(9999, 12, 31, 12, tzinfo=UTC)
+
+    def promise(cal: BusinessCalendar) -> Promise:
+        return Promise(ordered_at=ordered, expected=dt.date(9999, 12, 30),
+                       promised=dt.date(9999, 12, 30), padding=0, confidence=0.9, calendar=cal)
+
+    open_friday = at_risk(promise(CAL), {}, friday)
+    assert open_friday.probability == 0.0 and open_friday.expected == dt.date(9999, 12, 31)
+    closed = BusinessCalendar(tz="UTC", holidays=[dt.date(9999, 12, 31)])
+    with pytest.raises(CareKitError, match="would now be expected after 9999-12-31"):
+        at_risk(promise(closed), {}, friday)
+
+
 def test_a_same_day_promise_is_kept_on_the_day():
     same_day = Promise(ordered_at=MON, expected=MON.date(), promised=MON.date(), padding=0,
                        confidence=0.9, calendar=CAL)

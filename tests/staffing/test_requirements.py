@@ -284,7 +284,8 @@ def test_parse_rejects_nonsense(text: str) -> None:
 
 @pytest.mark.parametrize(("text", "hint"), [("0.8/20", "'80/20' for 80 %"),
                                           ("0.95/30", "'95/30' for 95 %"),
-                                          ("1/20", "'100/20' for 100 %")])
+                                          ("1/20", "'100/20' for 100 %"),
+                                          ("0.001/20", "'80/20' for 80 % within 20 seconds")])
 def test_parse_refuses_a_fraction_written_for_a_percent(text: str, hint: str) -> None:
     with pytest.raises(CareKitError, match="reads as .* %; write the percent") as info:
         ServiceTarget.parse(text)

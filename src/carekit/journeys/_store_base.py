@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import attrs
 
 from carekit import _validate
 from carekit.errors import CareKitError, StoreError
+from carekit.journeys.store import OutboxStatus
 
 _log = logging.getLogger("carekit.journeys")
 
@@ -125,8 +126,8 @@ def check_journey_id(journey_id: object) -> str:
     return journey_id
 
 
-#: The statuses an outbox entry can have (``OutboxStatus``).
-OUTBOX_STATUSES = ("pending", "sent", "dead", "withdrawn")
+#: The statuses an outbox entry can have.
+OUTBOX_STATUSES: tuple[str, ...] = get_args(OutboxStatus)
 
 
 def check_filters(**filters: object) -> None:

@@ -545,9 +545,11 @@ class Journey:
                 and len(version) < 20 and int(version) <= self.version
             ):
                 return
+        form = _validate.short(f"{self.journey_id}/NAME/VERSION")
         msg = (
-            f"{key!r} is not an idempotency key of journey {self.journey_id!r}: its keys read "
-            f"'{self.journey_id}/NAME/VERSION', with VERSION at most {self.version}"
+            f"idempotency_key {_validate.short(key)} is not a key of journey "
+            f"{_validate.short(self.journey_id)}: its keys read {form}, with VERSION at most "
+            f"{self.version}"
         )
         raise CareKitError(msg)
 

@@ -212,7 +212,11 @@ class JourneyStore(Protocol):
     def journeys(
         self, *, definition: str | None = None, state: str | None = None
     ) -> Iterator[JourneySummary]:
-        """The current state of every journey (optionally of one definition or state)."""
+        """The current state of every journey (optionally of one definition or state).
+
+        Raises:
+            CareKitError: a filter that is not a string.
+        """
         ...
 
     def outbox(

@@ -35,10 +35,16 @@ def _compare_nps(a: NPS, b: NPS, confidence: float, method: str) -> Comparison:
     se = math.sqrt(va / ca + vb / cb)
     centre = na - nb if adjusted else raw
     half = _stats.z_for(confidence) * se
-    # The test and the interval share their centre and standard error, so the difference
-    # is significant exactly when the interval leaves out 0. A zero standard error (plain
-    # Wald on one-sided samples) leaves no doubt either way.
-    p_value = _stats.normal_two_sided_p(centre / se) if se > 0 else float(raw == 0)
+    # A zero standard error (plain Wald on one-sided samples) leaves no doubt either way.
+    if se == 0:
+        p_value = float(raw == 0)
+    else:
+        # Adjusted: both the observed difference and the interval's (adjusted) centre must
+        # stand out from 0, an intersection-union test (Berger 1982), so a significant
+        # change always has an interval that leaves out 0, and two equal scores never
+        # differ significantly however unequal the samples. Wald: centre == raw.
+        p_value = max(_stats.normal_two_sided_p(raw / se),
+                      _stats.normal_two_sided_p(centre / se))
     return Comparison(
         100.0 * raw,
         100.0 * max(-2.0, centre - half),
@@ -106,10 +112,12 @@ def compare(
     NPS: the difference is in NPS points (-200..200). The interval is a Wald interval for
     the difference of two independent NPS, sum of the two variances (Rocks 2016); with the
     default ``method="adjusted_wald"`` each sample first gets Rocks' 3 pseudo-observations,
-    which keeps the interval honest for small or one-sided samples. The p-value is the
-    two-sided z test of the interval's centre (the adjusted difference with
-    ``"adjusted_wald"``, the observed one with ``"wald"``) against its standard error, so
-    the result is significant exactly when the interval leaves out 0.
+    which keeps the interval honest for small or one-sided samples. With ``"wald"`` the
+    p-value is the two-sided z test of the observed difference against the standard error
+    (Rocks' ``nps_test``). With ``"adjusted_wald"`` it is the larger of the z tests of the
+    observed and of the adjusted difference, against the adjusted standard error (an
+    intersection-union test, Berger 1982): a significant change then always has an interval
+    that leaves out 0, and two equal scores are never significantly different.
 
     Proportions (CSAT, FCR, service level, SLA attainment, promises kept, touchpoint
     coverage, repeat customers, or any accumulator with ``proportion_counts()``): the

@@ -96,7 +96,9 @@ class Comparison:
     def significant(self) -> bool:
         """True when the p-value is below ``1 - confidence``.
 
-        For NPS and CES the interval then leaves out 0. For proportions the interval
+        For NPS and CES the interval then leaves out 0 (an adjusted NPS interval may
+        leave out 0 for a difference that is not significant: with very unequal samples,
+        the pseudo-counts move the smaller sample's score). For proportions the interval
         (Newcombe's) and the test (pooled z) are different methods, which can disagree for
         a difference right at the margin.
         """

@@ -81,8 +81,12 @@ def _country_holidays(code: str) -> Any:
         msg = "--country needs the holidays package: pip install 'carekit[holidays]'"
         raise CareKitError(msg) from None
     country, _, subdiv = code.strip().partition("-")
+    country = country.upper()
+    if subdiv:  # match the package's own spelling ("US-ca" is "CA", "DE-augsburg" "Augsburg")
+        known = holidays.list_supported_countries().get(country, ())
+        subdiv = {s.upper(): s for s in known}.get(subdiv.upper(), subdiv)
     try:
-        return holidays.country_holidays(country.upper(), subdiv=subdiv.upper() or None)
+        return holidays.country_holidays(country, subdiv=subdiv or None)
     except NotImplementedError as exc:  # the package's way to say "unknown"
         msg = f"--country {code!r}: {exc}"
         raise CareKitError(msg) from None

@@ -144,7 +144,8 @@ def at_risk(
 
     Raises:
         CareKitError: naive datetimes, ``now`` before the order, an unknown stage, a stage
-            finished before the previous one, a threshold outside [0, 1].
+            finished before the previous one, a threshold outside [0, 1], a delivery that
+            could only be expected after the year 9999.
     """
     if not isinstance(promise, Promise):
         msg = f"promise must be a carekit.promises.Promise (got {promise!r})"
@@ -192,7 +193,7 @@ def at_risk(
                     expected=delivered, stage=None, notify=False, threshold=limit)
     # The stage under way can still finish today, or on a closed day the next business
     # day (a delivery on a closed day counts as the next business day).
-    elapsed = max(0, cal.business_days_between(base, cal.roll_forward(now)))
+    elapsed = max(0, cal.business_days_between(base, now) + (not cal.is_business_day(now)))
     rest = [_conditional(stages[current].cdf, elapsed)]
     rest += [s.cdf for s in stages[current + 1:]]
     total = convolve(rest)
@@ -200,7 +201,14 @@ def at_risk(
     probability = 0.0 if budget < 0 else total[min(budget, len(total) - 1)]
     probability = min(max(probability, 0.0), 1.0)
     median = next((k for k, f in enumerate(total) if f >= 0.5 - 1e-12), len(total) - 1)
-    expected = cal.add_business_days(base, median)
+    try:
+        expected = cal.add_business_days(base, median)
+    except CareKitError:
+        msg = (
+            f"the delivery would now be expected after {dt.date.max}, the last date a "
+            "calendar can name"
+        )
+        raise CareKitError(msg) from None
     expected_date = expected.date() if isinstance(expected, dt.datetime) else expected
     return Risk(promise=promise, now=now, probability=probability, expected=expected_date,
                 stage=names[current], notify=probability < limit, threshold=limit)

@@ -192,10 +192,12 @@ class ServiceTarget:
             msg = f"service level percent must lie in (0, 100] (got {text!r})"
             raise CareKitError(msg)
         if level <= 1:
-            msg = (
-                f"service level {text!r} reads as {level:g} %; write the percent, "
-                f"e.g. '{level * 100:g}/{parts[1].strip()}' for {level * 100:g} %"
+            hint = (
+                f"'{level * 100:g}/{parts[1].strip()}' for {level * 100:g} %"
+                if level > 0.01
+                else "'80/20' for 80 % within 20 seconds"
             )
+            msg = f"service level {text!r} reads as {level:g} %; write the percent, e.g. {hint}"
             raise CareKitError(msg)
         return cls(
             service_level=float(exact(level) / 100),
