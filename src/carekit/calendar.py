@@ -204,15 +204,16 @@ class BusinessCalendar:
         """
         key = self._key_cache
         if key is None:
-            tz = getattr(self._tz, "key", None) or str(self._tz)
-            key = (
-                tuple(sorted(self._workdays)),
-                self._cutoff,
-                tz,
-                tuple(sorted(self._hours.items())),
-                frozenset(self._holidays.ordinals(*_KEY_YEARS)),
-            )
-            object.__setattr__(self, "_key_cache", key)
+            with self._lock:  # the same lock as the tables: `holidays` calendars fill lazily
+                tz = getattr(self._tz, "key", None) or str(self._tz)
+                key = (
+                    tuple(sorted(self._workdays)),
+                    self._cutoff,
+                    tz,
+                    tuple(sorted(self._hours.items())),
+                    frozenset(self._holidays.ordinals(*_KEY_YEARS)),
+                )
+                object.__setattr__(self, "_key_cache", key)
         return key
 
     # -- properties -----------------------------------------------------------------------
