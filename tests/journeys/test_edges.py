@@ -232,15 +232,21 @@ def test_a_batch_crossing_a_snapshot_multiple_writes_a_snapshot(tmp_path: pathli
 HEADER = "journey_id,event,at,id\n"
 
 
+def _replay_rows(tmp_path: pathlib.Path, rows: str, *options: str) -> tuple[int, str]:
+    """``carekit journey replay`` on a CSV of ``rows`` (after the header)."""
+    csv = tmp_path / "e.csv"
+    csv.write_text(HEADER + rows, encoding="utf-8")
+    return _run_cli("replay", str(csv), *options)
+
+
 def test_a_delivery_at_the_moment_it_was_owed_counts(tmp_path: pathlib.Path) -> None:
     # A touchpoint delivered in the same instant it became owed (an instant
     # confirmation) was delivered "by then".
-    csv = tmp_path / "e.csv"
-    csv.write_text(HEADER
-                   + "o1,place,2026-03-02T09:00:00+00:00,1\n"
-                   + "o1,acknowledge,2026-03-02T09:10:00+00:00,2\n"
-                   + "o1,delivered:order_thanks,2026-03-02T09:10:00+00:00,\n", encoding="utf-8")
-    status, text = _run_cli("replay", str(csv))
+    status, text = _replay_rows(tmp_path, (
+        "o1,place,2026-03-02T09:00:00+00:00,1\n"
+        "o1,acknowledge,2026-03-02T09:10:00+00:00,2\n"
+        "o1,delivered:order_thanks,2026-03-02T09:10:00+00:00,\n"
+    ))
     assert status == 0, text
     assert "touchpoints delivered: 1 (0 after their due time)" in text
 
@@ -249,14 +255,12 @@ def test_a_delivery_marks_the_latest_touchpoint_of_that_name(tmp_path: pathlib.P
     # replay_csv's docstring: a delivered: row marks "the journey's latest touchpoint of that name
     # owed by then". Two notices are owed (09:05, due 10:05; 09:30, due 10:30); the 09:40 delivery
     # settles the 09:30 one, so the one still overdue at noon is due 10:05.
-    csv = tmp_path / "e.csv"
-    csv.write_text(HEADER
-                   + "o1,place,2026-03-02T09:00:00+00:00,1\n"
-                   + "o1,promise_at_risk,2026-03-02T09:05:00+00:00,2\n"
-                   + "o1,promise_at_risk,2026-03-02T09:30:00+00:00,3\n"
-                   + "o1,delivered:promise_at_risk_notice,2026-03-02T09:40:00+00:00,\n",
-                   encoding="utf-8")
-    status, text = _run_cli("replay", str(csv), "--now", "2026-03-02T12:00:00+00:00")
+    status, text = _replay_rows(tmp_path, (
+        "o1,place,2026-03-02T09:00:00+00:00,1\n"
+        "o1,promise_at_risk,2026-03-02T09:05:00+00:00,2\n"
+        "o1,promise_at_risk,2026-03-02T09:30:00+00:00,3\n"
+        "o1,delivered:promise_at_risk_notice,2026-03-02T09:40:00+00:00,\n"
+    ), "--now", "2026-03-02T12:00:00+00:00")
     assert status == 0, text
     notices = [line for line in text.splitlines() if "promise_at_risk_notice" in line]
     assert len(notices) == 1
@@ -266,12 +270,11 @@ def test_a_delivery_marks_the_latest_touchpoint_of_that_name(tmp_path: pathlib.P
 def test_a_delivery_exactly_at_its_due_time_is_not_late(tmp_path: pathlib.Path) -> None:
     # Due means "must be delivered by"; the journey itself only calls a touchpoint
     # overdue when due < now.
-    csv = tmp_path / "e.csv"
-    csv.write_text(HEADER
-                   + "o1,place,2026-03-02T09:00:00+00:00,1\n"
-                   + "o1,acknowledge,2026-03-02T09:10:00+00:00,2\n"       # order_thanks due 10:10
-                   + "o1,delivered:order_thanks,2026-03-02T10:10:00+00:00,\n", encoding="utf-8")
-    status, text = _run_cli("replay", str(csv))
+    status, text = _replay_rows(tmp_path, (
+        "o1,place,2026-03-02T09:00:00+00:00,1\n"
+        "o1,acknowledge,2026-03-02T09:10:00+00:00,2\n"       # order_thanks due 10:10
+        "o1,delivered:order_thanks,2026-03-02T10:10:00+00:00,\n"
+    ))
     assert status == 0, text
     assert "touchpoints delivered: 1 (0 after their due time)" in text
 
@@ -281,13 +284,12 @@ def test_without_now_overdue_is_judged_at_the_latest_row_delivery_rows_included(
 ) -> None:
     # The report's default now is the latest time in the log; o2's acknowledgement deadline (10:00)
     # has passed by the 11:00 delivery row.
-    csv = tmp_path / "e.csv"
-    csv.write_text(HEADER
-                   + "o1,place,2026-03-02T09:00:00+00:00,1\n"
-                   + "o1,acknowledge,2026-03-02T09:10:00+00:00,2\n"
-                   + "o2,place,2026-03-02T09:00:00+00:00,3\n"
-                   + "o1,delivered:order_thanks,2026-03-02T11:00:00+00:00,\n", encoding="utf-8")
-    status, text = _run_cli("replay", str(csv))
+    status, text = _replay_rows(tmp_path, (
+        "o1,place,2026-03-02T09:00:00+00:00,1\n"
+        "o1,acknowledge,2026-03-02T09:10:00+00:00,2\n"
+        "o2,place,2026-03-02T09:00:00+00:00,3\n"
+        "o1,delivered:order_thanks,2026-03-02T11:00:00+00:00,\n"
+    ))
     assert status == 0, text
     assert "overdue as of 2026-03-02T11:00:00+00:00: 1" in text
     assert "acknowledgement_overdue" in text
@@ -296,12 +298,11 @@ def test_without_now_overdue_is_judged_at_the_latest_row_delivery_rows_included(
 def test_problems_are_listed_in_line_order(tmp_path: pathlib.Path) -> None:
     # "Malformed rows and rejected events are listed by line". The rejected event on line 2 is
     # found after the parse error on line 3.
-    csv = tmp_path / "e.csv"
-    csv.write_text(HEADER
-                   + "o1,acknowledge,2026-03-02T09:00:00+00:00,1\n"
-                   + "o2,place,not-a-date,2\n"
-                   + "o3,place,2026-03-02T09:00:00+00:00,3\n", encoding="utf-8")
-    status, text = _run_cli("replay", str(csv))
+    status, text = _replay_rows(tmp_path, (
+        "o1,acknowledge,2026-03-02T09:00:00+00:00,1\n"
+        "o2,place,not-a-date,2\n"
+        "o3,place,2026-03-02T09:00:00+00:00,3\n"
+    ))
     assert status == 1
     problems = [line.strip() for line in text.splitlines() if line.strip().startswith("line ")]
     assert [p.split(":", 1)[0] for p in problems] == ["line 2", "line 3"]
