@@ -427,3 +427,57 @@ def test_history_from_the_first_days_of_the_calendar() -> None:
     assert fitted.promise(end).expected >= end.date()
     with pytest.raises(CareKitError, match="orders must count from a day after 0001-01-01"):
         QuantileEstimator(min_samples=1).fit(orders(1), now=end, calendar=EVERY_DAY)
+
+
+# -- the calendar a promise is made on -----------------------------------------------------
+
+
+def test_lead_times_are_counted_on_the_calendar_promised_on() -> None:
+    # Every order took 14 days, every day open. Fitted without a calendar (Monday-Friday by
+    # default) those are 10 business days; a promise on the every-day calendar must still be
+    # 14 days: the sorted empirical quantile of a constant sample is that constant.
+    leads_history = [(T0 + dt.timedelta(hours=7 * i), T0 + dt.timedelta(hours=7 * i, days=14))
+                     for i in range(200)]
+    est = plain(quantile=0.95).fit(iter(leads_history))  # a generator: read once
+    at = dt.datetime(2026, 6, 1, 9, tzinfo=UTC)
+    assert est.lead_times() == (10, 10)
+    assert est.lead_times(calendar=EVERY_DAY) == (14, 14)
+    promise = est.promise(at, calendar=EVERY_DAY)
+    assert (promise.promised - at.date()).days == 14
+    assert promise.calendar is EVERY_DAY
+    direct = plain(quantile=0.95).fit(leads_history, calendar=EVERY_DAY)
+    assert promise == direct.promise(at)
+    # the copy is kept: the same calendar again gives the same promise without a refit
+    assert est.promise(at, calendar=EVERY_DAY) == promise
+    assert est.promise(at) == plain(quantile=0.95).fit(leads_history).promise(at)
+
+
+def test_padded_and_staged_count_on_the_calendar_promised_on() -> None:
+    made = [(T0 + dt.timedelta(days=i), T0 + dt.timedelta(days=i + 14)) for i in range(40)]
+    sent = [(T0 + dt.timedelta(days=i), T0 + dt.timedelta(days=i + 3)) for i in range(40)]
+    at = dt.datetime(2026, 6, 1, 9, tzinfo=UTC)
+    padded = PaddedEstimator().fit(made)
+    # 14 days every day open: 14 business days, padded by 4/3 to 19 (18.67 rounded up).
+    p = padded.promise(at, calendar=EVERY_DAY)
+    assert ((p.expected - at.date()).days, (p.promised - at.date()).days) == (14, 19)
+    assert p == PaddedEstimator().fit(made, calendar=EVERY_DAY).promise(at)
+    stages = {"production": plain(quantile=0.95), "carrier": plain(quantile=0.95)}
+    staged = StagedEstimator(stages=stages).fit({"production": made, "carrier": sent})
+    s = staged.promise(at, calendar=EVERY_DAY)
+    assert (s.promised - at.date()).days == 17  # 14 + 3, both stages certain
+    assert s == StagedEstimator(stages=stages).fit(
+        {"production": made, "carrier": sent}, calendar=EVERY_DAY).promise(at)
+
+
+def test_a_promise_calendar_that_is_not_a_calendar_is_refused() -> None:
+    est = plain().fit([(T0, T0 + dt.timedelta(days=3))])
+    staged = StagedEstimator(stages={"a": plain()}).fit({"a": [(T0, T0 + dt.timedelta(days=3))]})
+    for call in (
+        lambda: est.promise(T0, calendar="weekdays"),
+        lambda: est.lead_times(calendar="weekdays"),
+        lambda: PaddedEstimator().fit([(T0, T0 + dt.timedelta(days=3))]).promise(
+            T0, calendar="weekdays"),
+        lambda: staged.promise(T0, calendar="weekdays"),
+    ):
+        with pytest.raises(CareKitError, match="calendar must be a carekit.calendar"):
+            call()

@@ -85,3 +85,14 @@ def test_junk_gives_only_careKitError(a, b, c, d):
             attempt()
         except CareKitError:
             pass
+
+
+@FAST
+@given(histories(min_size=1), order_times, quantiles, st.sampled_from(CALENDARS),
+       st.sampled_from([None, "north", "elsewhere"]))
+def test_a_promise_counts_on_its_own_calendar(history, at, q, cal, segment):
+    # Fitted on the default calendar and promised on another, or fitted on that one: the same.
+    est = QuantileEstimator(quantile=q, min_samples=1, fallback=3)
+    at = at.astimezone(cal.tz)
+    assert est.fit(history).promise(at, calendar=cal, segment=segment) == est.fit(
+        history, calendar=cal).promise(at, segment=segment)

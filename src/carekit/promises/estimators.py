@@ -35,6 +35,8 @@ __all__ = ["PaddedEstimator", "QuantileEstimator", "StagedEstimator"]
 
 _DATETIME = dt.datetime
 _CACHE_LIMIT = 8192
+#: Fitted copies kept per estimator for promises on calendars other than the fitted one.
+_OTHER_CALENDARS = 16
 _DEFAULT_CALENDAR: list[BusinessCalendar] = []
 
 
@@ -226,7 +228,7 @@ class _Fitted:
     """What a fitted estimator promises from: one entry per known segment, a date cache."""
 
     __slots__ = ("by_path", "by_segment", "cache", "calendar", "cutoff", "dates", "level",
-                 "n_censored", "n_delivered", "tz")
+                 "n_censored", "n_delivered", "now", "orders", "others", "tz")
 
     def __init__(self, calendar: BusinessCalendar, level: float) -> None:
         self.calendar = calendar
@@ -240,6 +242,11 @@ class _Fitted:
         self.cache: dict[tuple[Any, ...], tuple[dt.date, dt.date]] = {}
         self.n_delivered = 0
         self.n_censored = 0
+        # What fit() saw, to count the same history on another calendar (see _on_calendar).
+        self.orders: list[Order] = []
+        self.now: dt.datetime | None = None
+        # id(calendar) -> (calendar, the estimator fitted on it)
+        self.others: dict[int, tuple[BusinessCalendar, Any]] = {}
 
     def entry(self, segment: Hashable | None) -> _Entry:
         path = path_of(segment)
@@ -349,9 +356,10 @@ class _Learned:
         """``orders`` read and sorted as :meth:`fit` reads history."""
         return _rows(orders, self.segment)
 
-    def _fit(self, history: Any, now: Any, calendar: Any) -> Any:
+    def _fit(self, history: Any, now: Any, calendar: Any, *, prepared: bool = False) -> Any:
         cal = _check_calendar(calendar) or self.calendar or default_calendar()
-        orders = self.prepare(history)
+        orders = history if prepared else self.prepare(history)
+        given_now = now
         if now is None:
             now = _latest(orders)
         else:
@@ -361,6 +369,8 @@ class _Learned:
         if now is not None:
             engine.run(orders, now, self.sweep_promise)
         fitted = _Fitted(cal, engine.level)
+        fitted.orders = orders
+        fitted.now = given_now
         fitted.n_delivered = engine.root.n_events
         fitted.n_censored = engine.root.n_pending
         if now is None or not engine.ready():
@@ -388,9 +398,30 @@ class _Learned:
             if seg not in fitted.by_segment:
                 fitted.by_segment[seg] = fitted.entry(seg)
         fitted.by_segment.setdefault(None, fitted.by_path[()])
+        self._finish(fitted)
         new = attrs.evolve(self)  # type: ignore[misc]
         object.__setattr__(new, "_fitted", fitted)
         return new
+
+    def _finish(self, fitted: _Fitted) -> None:
+        """Last touches to a fit (subclasses)."""
+
+    def _on_calendar(self, calendar: Any) -> Any:
+        """This fitted estimator's history counted on ``calendar`` (a fitted copy, kept).
+
+        Lead times are business days, so a promise on another calendar than the one fitted
+        on needs the history counted again on it: the same orders, the same ``now``.
+        """
+        fitted = self._fitted
+        assert fitted is not None
+        found = fitted.others.get(id(calendar))
+        if found is None or found[0] is not calendar:
+            _check_calendar(calendar)
+            refit = self._fit(fitted.orders, fitted.now, calendar, prepared=True)
+            if len(fitted.others) >= _OTHER_CALENDARS:
+                fitted.others.clear()
+            found = fitted.others[id(calendar)] = (calendar, refit)
+        return found[1]
 
     def _entry_for(self, segment: Any) -> _Entry:
         fitted = self._fitted
@@ -525,15 +556,17 @@ class PaddedEstimator(_Learned):
             CareKitError: malformed history, or too little of it and no ``fallback``.
         """
         fitted: PaddedEstimator = self._fit(history, now, calendar)
-        if fitted._fitted is not None and () in fitted._fitted.by_path:
-            root = fitted._fitted.by_path[()]
-            if not root.stages and self.fallback is not None:
-                entry = _Entry(expected=self.fallback, promised=self.pad(self.fallback),
-                               earliest=None, confidence=self.confidence, stages=())
-                fitted._fitted.by_path[()] = entry
-                for key in list(fitted._fitted.by_segment):
-                    fitted._fitted.by_segment[key] = entry
         return fitted
+
+    def _finish(self, fitted: _Fitted) -> None:
+        # Too little history: the fallback is the expected lead, padded like any other.
+        root = fitted.by_path[()]
+        if not root.stages and self.fallback is not None:
+            entry = _Entry(expected=self.fallback, promised=self.pad(self.fallback),
+                           earliest=None, confidence=self.confidence, stages=())
+            fitted.by_path[()] = entry
+            for key in list(fitted.by_segment):
+                fitted.by_segment[key] = entry
 
     def promise(
         self,
@@ -547,6 +580,9 @@ class PaddedEstimator(_Learned):
         Args:
             ordered_at: when the order is placed (timezone-aware).
             calendar: the business calendar (default: the one fitted on, else Mon-Fri UTC).
+                Learned lead times are business days of this calendar: on another calendar
+                than the one fitted on, the history is counted again on it (once; the copy
+                is kept).
             segment: the order's segment (unknown ones use their nearest known parent).
             expected: the expected lead time: business days (an int), the expected date,
                 or a timedelta of calendar time counted from the day the order counts from
@@ -570,8 +606,11 @@ class PaddedEstimator(_Learned):
             entry = _Entry(expected=e, promised=self.pad(e), earliest=None,
                            confidence=self.confidence, stages=())
             return _promise_from(None, lambda s: entry, ordered_at, cal, segment, None)
+        if calendar is not None and calendar is not self._fitted.calendar:
+            other: PaddedEstimator = self._on_calendar(calendar)
+            return other.promise(ordered_at, calendar, segment, expected)
         if expected is not None:
-            cal = _check_calendar(calendar) or self._fitted.calendar
+            cal = self._fitted.calendar
             _validate.aware("ordered_at", ordered_at)
             e = _expected_lead(expected, ordered_at, cal)
             base = self._entry_for(segment)
@@ -697,7 +736,9 @@ class QuantileEstimator(_Learned):
 
         Args:
             ordered_at: when the order is placed (timezone-aware).
-            calendar: the business calendar (default: the one fitted on).
+            calendar: the business calendar (default: the one fitted on). Lead times are
+                business days of this calendar: on another calendar than the one fitted
+                on, the history is counted again on it (once; the copy is kept).
             segment: the order's segment (unknown ones use their nearest known parent).
             expected: your own expected lead (business days, a timedelta of calendar time
                 from the order, or the expected date): the learned padding is added to it.
@@ -713,11 +754,13 @@ class QuantileEstimator(_Learned):
         if fitted is None:
             msg = "this QuantileEstimator is not fitted; call estimator.fit(history) first"
             raise CareKitError(msg)
+        if calendar is not None and calendar is not fitted.calendar:
+            other: QuantileEstimator = self._on_calendar(calendar)
+            return other.promise(ordered_at, calendar, segment, expected)
         if (
             expected is None
             and ordered_at.__class__ is _DATETIME
             and ordered_at.tzinfo is fitted.tz
-            and (calendar is None or calendar is fitted.calendar)
             and not callable(self.segment)
         ):
             # The hot path: a known segment, a datetime already in the calendar's zone.
@@ -757,15 +800,24 @@ class QuantileEstimator(_Learned):
         dates[key] = found
         return found
 
-    def lead_times(self, segment: Hashable | None = None) -> tuple[int, int]:
+    def lead_times(
+        self, segment: Hashable | None = None, *, calendar: BusinessCalendar | None = None
+    ) -> tuple[int, int]:
         """The expected and promised lead times, in business days, for ``segment``.
 
+        Args:
+            segment: the segment (unknown ones use their nearest known parent).
+            calendar: the calendar the days are counted on (default: the one fitted on).
+
         Raises:
-            CareKitError: not fitted.
+            CareKitError: not fitted, or ``calendar`` is not a BusinessCalendar.
         """
         if self._fitted is None:
             msg = "this QuantileEstimator is not fitted; call estimator.fit(history) first"
             raise CareKitError(msg)
+        if calendar is not None and calendar is not self._fitted.calendar:
+            other: QuantileEstimator = self._on_calendar(calendar)
+            return other.lead_times(segment)
         entry = self._entry_for(segment)
         return entry.expected, entry.promised
 
@@ -838,9 +890,12 @@ class StagedEstimator:
     stages: tuple[tuple[str, QuantileEstimator], ...] = attrs.field()
     quantile: float = attrs.field(default=0.95, validator=_v_quantile)
     earliest: float | None = attrs.field(default=None, validator=_v_optional_quantile)
-    _fitted: tuple[BusinessCalendar, dict[Hashable, _Entry]] | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    # (calendar fitted on, segment -> entry, id(calendar) -> (calendar, copy fitted on it))
+    _fitted: tuple[
+        BusinessCalendar,
+        dict[Hashable, _Entry],
+        dict[int, tuple[BusinessCalendar, StagedEstimator]],
+    ] | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @stages.validator
     def _check_stages(self, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -917,9 +972,15 @@ class StagedEstimator:
             )
             raise CareKitError(msg)
         cal = _check_calendar(calendar) or default_calendar()
-        fitted_stages = tuple(
-            (name, est.fit(history[name], now=now, calendar=cal)) for name, est in self.stages
+        return self._assemble(
+            tuple((name, est.fit(history[name], now=now, calendar=cal))
+                  for name, est in self.stages),
+            cal,
         )
+
+    def _assemble(
+        self, fitted_stages: tuple[tuple[str, QuantileEstimator], ...], cal: BusinessCalendar
+    ) -> StagedEstimator:
         new = StagedEstimator(stages=fitted_stages, quantile=self.quantile,
                               earliest=self.earliest)
         segments: set[Hashable] = {None}
@@ -927,7 +988,7 @@ class StagedEstimator:
             assert est._fitted is not None
             segments.update(est._fitted.by_segment)
         table = {seg: new._combine(seg) for seg in segments}
-        object.__setattr__(new, "_fitted", (cal, table))
+        object.__setattr__(new, "_fitted", (cal, table, {}))
         return new
 
     def _combine(self, segment: Hashable | None) -> _Entry:
@@ -953,13 +1014,29 @@ class StagedEstimator:
     ) -> Promise:
         """Promise a date covering every stage; ``promise.stages`` keeps each stage's forecast.
 
+        On another ``calendar`` than the one fitted on, every stage's history is counted
+        again on it (once; the copy is kept), as :meth:`QuantileEstimator.promise` does.
+
         Raises:
             CareKitError: not fitted, a naive ``ordered_at``.
         """
         if self._fitted is None:
             msg = "this StagedEstimator is not fitted; call estimator.fit({stage: history}) first"
             raise CareKitError(msg)
-        cal, table = self._fitted
+        cal, table, others = self._fitted
+        if calendar is not None and calendar is not cal:
+            # Lead times are business days: count every stage's history on this calendar.
+            found = others.get(id(calendar))
+            if found is None or found[0] is not calendar:
+                _check_calendar(calendar)
+                refit = self._assemble(
+                    tuple((name, est._on_calendar(calendar)) for name, est in self.stages),
+                    calendar,
+                )
+                if len(others) >= _OTHER_CALENDARS:
+                    others.clear()
+                found = others[id(calendar)] = (calendar, refit)
+            return found[1].promise(ordered_at, calendar, segment, expected)
 
         def entry_for(seg: Any) -> _Entry:
             try:
