@@ -188,6 +188,24 @@ def test_window_forgets_old_orders():
     assert everything.lead_times()[1] == 20
 
 
+def test_the_longest_time_seen_is_seen_in_the_window():
+    # Worked by hand on a Monday-Friday calendar, now = Monday 2024-06-03 noon. 30 orders
+    # placed Tuesday 05-14 were delivered Monday 05-20: 4 business days. 10 orders placed
+    # Friday 05-24 are still on their way, 6 business days old. Kaplan-Meier: at lead 4,
+    # 30 of the 40 at risk are delivered (cdf 0.75); the other 10 are censored at 6, so 95 %
+    # is never reached and the promise is the longest time seen in the window: 6 days (the
+    # median is 4). An order placed 100 days before, outside the 12-week window, that took
+    # 42 business days must not count (it made the promise 42 before this was fixed).
+    now = dt.datetime(2024, 6, 3, 12, tzinfo=UTC)
+    recent = [(now - dt.timedelta(days=20, minutes=i), now - dt.timedelta(days=14, minutes=i),
+               None) for i in range(30)]
+    recent += [(now - dt.timedelta(days=10, minutes=i), None, None) for i in range(10)]
+    old = [(now - dt.timedelta(days=100), now - dt.timedelta(days=40), None)]
+    est = plain(quantile=0.95, window=dt.timedelta(weeks=12))
+    assert est.fit(recent, now=now, calendar=WEEKDAYS).lead_times() == (4, 6)
+    assert est.fit(recent + old, now=now, calendar=WEEKDAYS).lead_times() == (4, 6)
+
+
 def test_business_day_lead_times_on_a_weekday_calendar():
     # Ordered Monday 09:00, delivered the next Monday: 5 business days. Delivered on a
     # Saturday it counts as the following Monday (a promise for Friday was missed).

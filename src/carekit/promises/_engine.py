@@ -68,7 +68,8 @@ class _Node:
 
     def __init__(self, parent: _Node | None) -> None:
         self.parent = parent
-        self.events: list[int] = []  # delivered orders in the window, by lead time
+        # delivered orders in the window, by lead time (no trailing zeros)
+        self.events: list[int] = []
         self.n_events = 0
         self.starts: dict[int, int] = {}  # undelivered orders in the window, by start index
         self.n_pending = 0
@@ -329,7 +330,12 @@ class Engine:
             if lead is None:
                 node.remove_pending(self.start[i])
             else:
-                node.events[lead] -= 1
+                events = node.events
+                events[lead] -= 1
+                # Keep no lead longer than any left in the window: the cdf's length is the
+                # longest time seen, promised when the estimate never reaches the level.
+                while events and not events[-1]:
+                    events.pop()
                 node.n_events -= 1
                 node.version += 1
                 node.dirty = True
