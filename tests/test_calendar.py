@@ -244,6 +244,14 @@ def test_add_business_days_across_dst() -> None:
     assert cal.add_business_days(dt.datetime(2024, 11, 2, 1, 30, tzinfo=NY), 1).utcoffset() == (
         dt.timedelta(hours=-4)
     )
+    # A fold=1 wall time (as astimezone gives for the second 01:30) moved onto a
+    # spring-forward day, 2025-03-09, where 02:30 does not exist: it moves forward by the gap
+    # to 03:30 EDT, as with fold=0 (fold=1 used to read it an hour back: 01:30 EST).
+    spring = cal.business_days_between(second, dt.date(2025, 3, 9))
+    assert cal.add_business_days(second.replace(hour=2), spring) == dt.datetime(
+        2025, 3, 9, 3, 30, tzinfo=NY)
+    # n = 0 keeps the second 01:30 itself, never an earlier instant.
+    assert cal.add_business_days(second, 0).astimezone(UTC) == second.astimezone(UTC)
 
 
 def test_business_days_between() -> None:

@@ -378,9 +378,16 @@ class BusinessCalendar:
         moved = _DATETIME.combine(_DATE.fromordinal(day), local.time(), tzinfo=tz)
         if isinstance(tz, dt.timezone):
             return moved
-        # A wall time in a DST gap does not exist; the UTC round trip moves it forward.
+        # A wall time in a DST gap does not exist; the UTC round trip moves it forward, by
+        # the gap's size, when read with fold=0 (fold=1, kept from a repeated hour in the
+        # input, would move it back).
         try:
-            return moved.astimezone(dt.timezone.utc).astimezone(tz)
+            valid = moved.astimezone(dt.timezone.utc).astimezone(tz)
+            if moved.fold and valid.replace(tzinfo=None, fold=0) != moved.replace(
+                tzinfo=None, fold=0
+            ):
+                valid = moved.replace(fold=0).astimezone(dt.timezone.utc).astimezone(tz)
+            return valid
         except OverflowError:
             msg = (
                 f"the result, {moved.replace(tzinfo=None).isoformat()} in {tz}, would fall "
