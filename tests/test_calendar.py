@@ -641,3 +641,15 @@ def test_a_result_that_cannot_be_expressed_in_utc_is_refused() -> None:
         cal.add_business_days(dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc), 0)
     assert cal.add_business_days(dt.datetime(9999, 12, 30, 12, tzinfo=cal.tz), 0) == (
         dt.datetime(9999, 12, 30, 12, tzinfo=cal.tz))
+
+
+def test_an_instant_the_zone_cannot_show_is_refused_warm_or_cold() -> None:
+    # 0001-01-01 00:00 UTC is before the year 1 in London's local time. A calendar that has
+    # already built its tables (the fast path) must say so exactly as a fresh one does.
+    earliest = dt.datetime.min.replace(tzinfo=UTC)
+    for warm in (False, True):
+        cal = BusinessCalendar(cutoff=dt.time(14), tz="Europe/London")
+        if warm:
+            cal.add_business_days(dt.datetime(2026, 1, 5, 9, tzinfo=UTC), 3)
+        with pytest.raises(CareKitError, match="dt cannot be expressed in"):
+            cal.add_business_days(earliest, 3)

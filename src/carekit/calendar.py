@@ -532,7 +532,10 @@ class BusinessCalendar:
             tz, lo, days, cutoff, start, late, bd, stop, clean = fast
             zone = d.tzinfo
             if zone is not tz and zone.__class__ in _PLAIN_ZONES:
-                d = d.astimezone(tz)
+                try:
+                    d = d.astimezone(tz)
+                except OverflowError:  # the long way says why, as for a fresh calendar
+                    d = dt
             if d.tzinfo is tz and not d.fold:
                 i = d.toordinal() - lo
                 if 0 <= i < days:
