@@ -12,7 +12,7 @@ import pluggy
 import pytest
 
 import carekit
-from carekit import CareKit, PluginError, hookimpl
+from carekit import CareKit, CareKitError, PluginError, hookimpl
 from carekit.channels import BUILTIN_CHANNELS, Channel
 from carekit.journeys import Event, order_journey
 from carekit.testing import make_carekit
@@ -475,6 +475,17 @@ def test_adjust_promise_refuses_the_wrong_type() -> None:
     kit.register(Wrong(), name="wrong")
     with pytest.raises(PluginError, match="'wrong' returned .*expected a _Promise or None"):
         kit.adjust_promise(base)
+
+
+def test_adjust_promise_refuses_what_is_not_a_promise_or_a_context() -> None:
+    kit = make_carekit()
+    base = _Promise(expected=dt.date(2026, 12, 1), promised=dt.date(2026, 12, 5))
+    with pytest.raises(CareKitError, match="promise must be a carekit.promises.Promise"):
+        kit.adjust_promise(None)  # type: ignore[arg-type]
+    for context in (5, [1]):
+        with pytest.raises(CareKitError, match=r"context must be a mapping .*\(got "):
+            kit.adjust_promise(base, context)  # type: ignore[arg-type]
+    assert kit.adjust_promise(base, None) is base
 
 
 def test_adjust_promise_wraps_a_raising_plugin() -> None:

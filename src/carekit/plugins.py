@@ -179,7 +179,18 @@ class CareKit:
         Raises:
             PluginError: a plugin raised, returned something other than a promise, or
                 promised earlier than the estimate.
+            CareKitError: ``promise`` has no ``expected`` and ``promised`` dates (a
+                :class:`~carekit.promises.Promise` has), ``context`` is not a mapping or None.
         """
+        if not (hasattr(promise, "expected") and hasattr(promise, "promised")):
+            msg = (
+                "promise must be a carekit.promises.Promise, or an object with expected and "
+                f"promised dates (got {promise!r})"
+            )
+            raise CareKitError(msg)
+        if context is not None and not isinstance(context, Mapping):
+            msg = f"context must be a mapping of names to values, or None (got {context!r})"
+            raise CareKitError(msg)
         best = promise
         ctx = dict(context or {})
         for plugin_name, result in self._call_each(

@@ -87,6 +87,9 @@ def test_padded_errors():
         PaddedEstimator().promise(dt.datetime(2026, 1, 5), calendar=WEEKDAYS, expected=3)
     with pytest.raises(CareKitError, match="expected"):
         PaddedEstimator().promise(T0, calendar=WEEKDAYS, expected=-3)
+    for bad in (None, "3", -1, 2.5, True):
+        with pytest.raises(CareKitError, match=r"expected must be an integer >= 0"):
+            PaddedEstimator().pad(bad)
 
 
 # -- learned quantiles ------------------------------------------------------------------

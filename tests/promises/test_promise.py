@@ -75,3 +75,9 @@ def test_stage_forecast_checks():
         StageForecast(name="carrier", cdf=(0.5, 0.2))
     with pytest.raises(CareKitError, match="name"):
         StageForecast(name="", cdf=(1.0,))
+    for cdf in (None, 5, "0.5"):
+        with pytest.raises(CareKitError, match="cdf must be a sequence of probabilities"):
+            StageForecast(name="carrier", cdf=cdf)
+    listed = StageForecast(name="carrier", cdf=[0.5, 1.0])  # a list is kept as a tuple
+    assert listed.cdf == (0.5, 1.0)
+    assert hash(listed) == hash(StageForecast(name="carrier", cdf=(0.5, 1.0)))

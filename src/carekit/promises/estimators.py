@@ -513,10 +513,16 @@ class PaddedEstimator(_Learned):
     def pad(self, expected: int) -> int:
         """The promised lead for an expected lead of ``expected`` business days.
 
+        Raises:
+            CareKitError: ``expected`` is not a whole number of days >= 0, or the padded
+                lead would fall after the year 9999.
+
         Examples:
             >>> PaddedEstimator().pad(15)
             20
         """
+        if expected.__class__ is not int or expected < 0:
+            _validate.positive_int("expected", expected, minimum=0)
         try:
             padded = expected * self.factor
         except OverflowError:  # an int too large for a float

@@ -13,7 +13,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import attrs
@@ -68,6 +68,11 @@ class StageForecast:
         if not isinstance(self.name, str) or not self.name:
             msg = f"name must be a non-empty string (got {self.name!r})"
             raise CareKitError(msg)
+        if self.cdf.__class__ is not tuple:
+            if isinstance(self.cdf, (str, bytes)) or not isinstance(self.cdf, Iterable):
+                msg = f"cdf must be a sequence of probabilities (got {self.cdf!r})"
+                raise CareKitError(msg)
+            object.__setattr__(self, "cdf", tuple(self.cdf))
         prev = 0.0
         for k, value in enumerate(self.cdf):
             f = _validate.finite(f"cdf[{k}]", value)
