@@ -534,8 +534,8 @@ class BusinessCalendar:
             if zone is not tz and zone.__class__ in _PLAIN_ZONES:
                 try:
                     d = d.astimezone(tz)
-                except OverflowError:  # the long way says why, as for a fresh calendar
-                    d = dt
+                except OverflowError:  # not in tz: the long way below says why
+                    pass
             if d.tzinfo is tz and not d.fold:
                 i = d.toordinal() - lo
                 if 0 <= i < days:
