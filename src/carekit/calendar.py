@@ -532,7 +532,7 @@ class BusinessCalendar:
             tz, lo, days, cutoff, start, late, bd, stop, clean = fast
             zone = d.tzinfo
             if zone is not tz and zone.__class__ in _PLAIN_ZONES:
-                try:
+                try:  # noqa: SIM105 (a context manager costs more on this hot path)
                     d = d.astimezone(tz)
                 except OverflowError:  # not in tz: the long way below says why
                     pass

@@ -64,13 +64,20 @@ class CareKit:
         ['chat', 'email', 'in_store']
     """
 
-    def __init__(self, load_entrypoints: bool = True, plugins: Iterable[object] = ()) -> None:
+    def __init__(
+        self, load_entrypoints: bool = True, plugins: Iterable[object] | None = ()
+    ) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._channels: Mapping[str, Channel] | None = None
         self._journeys: Mapping[str, JourneyDefinition] | None = None
         self._register(BuiltinChannels(), "carekit.channels")
         self._register(_builtin_journeys_plugin(), "carekit.journeys")
+        if plugins is None:
+            plugins = ()
+        elif isinstance(plugins, (str, bytes)) or not isinstance(plugins, Iterable):
+            msg = f"plugins must be an iterable of plugin objects, or None (got {plugins!r})"
+            raise CareKitError(msg)
         if load_entrypoints:
             self._load_entrypoints()
         for plugin in plugins:
@@ -105,6 +112,9 @@ class CareKit:
         Raises:
             PluginError: no plugin has that name.
         """
+        if not isinstance(name, str):
+            msg = f"name must be a registered plugin's name, a string (got {name!r})"
+            raise PluginError(msg, name=name)
         plugin = self._pm.get_plugin(name)
         if plugin is None:
             msg = f"no plugin named {name!r} is registered (registered: {self.plugin_names()})"
@@ -161,7 +171,7 @@ class CareKit:
         """
         try:
             return self.channels[name]
-        except KeyError:
+        except (KeyError, TypeError):  # (TypeError: an unhashable name)
             msg = f"no plugin provides channel {name!r} (known channels: {sorted(self.channels)})"
             raise PluginError(msg, name=name) from None
 
@@ -276,9 +286,18 @@ class CareKit:
 
         See :func:`carekit.journeys.dispatch` for the options and the returned
         ``DispatchReport``.
+
+        Raises:
+            CareKitError: an option :func:`~carekit.journeys.dispatch` does not have; and
+                as :func:`~carekit.journeys.dispatch`.
         """
         from carekit.journeys import dispatch
 
+        known = [p for p in inspect.signature(dispatch).parameters if p not in ("kit", "store")]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            msg = f"dispatch has no option(s) {unknown} (options: {known})"
+            raise CareKitError(msg)
         return dispatch(self, store, now=now, **options)
 
     # -- internals ----------------------------------------------------------------------

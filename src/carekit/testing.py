@@ -15,7 +15,9 @@ from typing import Any
 
 import attrs
 
+from carekit import _validate
 from carekit.channels import Channel, DeliveryResult
+from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.plugins import CareKit
 
@@ -63,6 +65,9 @@ class RecordingChannel:
         register: bool = True,
         channel: Channel | None = None,
     ) -> None:
+        if channel is not None and not isinstance(channel, Channel):
+            msg = f"channel must be a carekit.channels.Channel or None (got {channel!r})"
+            raise CareKitError(msg)
         self.channel_def = channel if channel is not None else Channel(name=name)
         self.name = self.channel_def.name
         self.fail_times = fail_times
@@ -113,5 +118,17 @@ def aware(
     *,
     tz: dt.tzinfo = dt.timezone.utc,
 ) -> dt.datetime:
-    """A timezone-aware datetime (UTC by default), for short test code."""
-    return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    """A timezone-aware datetime (UTC by default), for short test code.
+
+    Raises:
+        CareKitError: not a valid date and time, or ``tz`` is not a ``datetime.tzinfo``.
+    """
+    if not isinstance(tz, dt.tzinfo):
+        msg = f"tz must be a datetime.tzinfo such as zoneinfo.ZoneInfo('UTC') (got {tz!r})"
+        raise CareKitError(msg)
+    try:
+        return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    except (TypeError, ValueError, OverflowError) as exc:
+        parts = ", ".join(map(_validate.short, (year, month, day, hour, minute, second)))
+        msg = f"aware({parts}) is not a date and time: {exc}"
+        raise CareKitError(msg) from None

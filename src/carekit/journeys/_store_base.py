@@ -11,7 +11,7 @@ import attrs
 
 from carekit import _validate
 from carekit.errors import CareKitError, StoreError
-from carekit.journeys.store import OutboxStatus
+from carekit.journeys.store import AttemptOutcome, OutboxStatus
 
 _log = logging.getLogger("carekit.journeys")
 
@@ -126,6 +126,32 @@ def check_journey_id(journey_id: object) -> str:
     return journey_id
 
 
+def check_journey_ids(journey_ids: object) -> list[str] | None:
+    """``journey_ids`` (None, or an iterable of journey ids) as a checked list."""
+    if journey_ids is None:
+        return None
+    if isinstance(journey_ids, (str, bytes, Mapping)) or not isinstance(journey_ids, Iterable):
+        msg = f"journey_ids must be an iterable of journey ids, or None (got {journey_ids!r})"
+        raise CareKitError(msg)
+    return [check_journey_id(j) for j in journey_ids]
+
+
+def check_outcomes(outcomes: object) -> list[AttemptOutcome]:
+    """``outcomes`` as a list of :class:`~carekit.journeys.store.AttemptOutcome`."""
+    items = outcomes
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        items = [outcomes]  # reported as the item below
+    checked = list(items)
+    for outcome in checked:
+        if not isinstance(outcome, AttemptOutcome):
+            msg = (
+                "outcomes must be an iterable of carekit.journeys.store.AttemptOutcome "
+                f"objects, as dispatch makes them (got {outcome!r})"
+            )
+            raise CareKitError(msg)
+    return checked
+
+
 #: The statuses an outbox entry can have.
 OUTBOX_STATUSES: tuple[str, ...] = get_args(OutboxStatus)
 
@@ -228,8 +254,10 @@ def apply_events(
         PluginError: a recovery plugin failed (nothing of the batch should be kept).
     """
     from carekit.journeys import OwedTouchpoint
-    from carekit.journeys.advance import _advance
+    from carekit.journeys.advance import _advance, check_kit
 
+    if kit is not None:
+        check_kit(kit)
     if kit is not None and len(events) > 1:
         probe = journey
         for event in events:  # raises on the first event refused

@@ -13,11 +13,11 @@ Examples:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from carekit.errors import PluginError
+from carekit.errors import CareKitError, PluginError
 from carekit.journeys.definition import Touchpoint
 from carekit.journeys.events import Event
 from carekit.journeys.journey import Journey, OwedTouchpoint, Step, _apply
@@ -50,11 +50,13 @@ def advance(kit: CareKit, journey: Journey, event: Event) -> Step:
 
     Raises:
         InvalidTransition: as :meth:`Journey.apply`.
+        CareKitError: ``kit`` is not a :class:`~carekit.CareKit`.
         PluginError: a recovery plugin raised or returned something other than touchpoints,
             or two recovery touchpoints (or one and a touchpoint the journey already owes)
             share a name; the message names the plugins. The event is then not applied:
             a store keeps none of the batch, so the caller can retry it.
     """
+    check_kit(kit)
     step = _advance(kit, journey, event)
     failures = kit.notify_transition(step.journey, step.transition) if step.transition else ()
     if failures:
@@ -62,6 +64,15 @@ def advance(kit: CareKit, journey: Journey, event: Event) -> Step:
             journey=step.journey, effects=(*step.effects, *failures), transition=step.transition
         )
     return step
+
+
+def check_kit(kit: Any) -> None:
+    """Refuse a ``kit`` that is not a :class:`~carekit.CareKit` (before anything is applied)."""
+    from carekit.plugins import CareKit  # (here: `import carekit.journeys` needs no plugin host)
+
+    if not isinstance(kit, CareKit):
+        msg = f"kit must be a carekit.CareKit (got {kit!r})"
+        raise CareKitError(msg)
 
 
 def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:

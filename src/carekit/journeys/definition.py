@@ -30,6 +30,7 @@ import attrs
 
 from carekit import _validate
 from carekit.errors import CareKitError, DefinitionError
+from carekit.journeys.events import check_feelings
 
 if TYPE_CHECKING:
     from carekit.journeys.journey import Journey
@@ -349,18 +350,49 @@ class FrictionPolicy:
                                             "moments": dict(self.moments)}))
 
     def decay(self, friction: float, elapsed: dt.timedelta) -> float:
-        """``friction`` after ``elapsed`` time without new bad moments."""
+        """``friction`` after ``elapsed`` time without new bad moments.
+
+        Raises:
+            CareKitError: ``friction`` is not a finite number >= 0, ``elapsed`` not a
+                timedelta.
+        """
+        _validate.non_negative("friction", friction)
+        if not isinstance(elapsed, dt.timedelta):
+            msg = f"elapsed must be a datetime.timedelta (got {elapsed!r})"
+            raise CareKitError(msg)
+        return self._decay(friction, elapsed)
+
+    def _decay(self, friction: float, elapsed: dt.timedelta) -> float:
         if friction == 0.0 or elapsed <= dt.timedelta(0):
             return friction
         factor: float = 0.5 ** (elapsed / self.half_life)
         return friction * factor
 
     def added(self, event_name: str, data: Mapping[str, Any]) -> float:
-        """Friction an event with ``event_name`` and ``data`` adds (may be negative)."""
+        """Friction an event with ``event_name`` and ``data`` adds (may be negative).
+
+        Raises:
+            CareKitError: ``event_name`` is not a string; ``data`` as for :meth:`from_data`.
+        """
+        if not isinstance(event_name, str):
+            msg = f"event_name must be a string (got {event_name!r})"
+            raise CareKitError(msg)
         return self.moments.get(event_name, 0.0) + self.from_data(data)
 
     def from_data(self, data: Mapping[str, Any]) -> float:
-        """Friction from an event's ``moment`` and ``sentiment`` data alone."""
+        """Friction from an event's ``moment`` and ``sentiment`` data alone.
+
+        Raises:
+            CareKitError: ``data`` is not a mapping, its ``"sentiment"`` is not a number in
+                [-1, 1] or its ``"moment"`` not a non-empty string (as :class:`Event` checks).
+        """
+        if not isinstance(data, Mapping):
+            msg = f"data must be a mapping such as an event's data (got {data!r})"
+            raise CareKitError(msg)
+        check_feelings("data", data)
+        return self._from_data(data)
+
+    def _from_data(self, data: Mapping[str, Any]) -> float:
         delta = 0.0
         moment = data.get("moment")
         if moment is not None:
@@ -706,7 +738,7 @@ class JourneyDefinition:
         """
         try:
             return self._by_name[name]
-        except KeyError:
+        except (KeyError, TypeError):  # (TypeError: an unhashable name)
             msg = (
                 f"journey {self.name!r} has no state {name!r} "
                 f"(states: {[s.name for s in self.states]})"
@@ -714,7 +746,11 @@ class JourneyDefinition:
             raise CareKitError(msg) from None
 
     def allowed_events(self, state: str) -> tuple[str, ...]:
-        """The events allowed in ``state``, sorted."""
+        """The events allowed in ``state``, sorted.
+
+        Raises:
+            CareKitError: the definition has no such state.
+        """
         self.state(state)
         return self._allowed[state]
 

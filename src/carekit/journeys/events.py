@@ -143,20 +143,25 @@ def _to_data(value: Mapping[str, Any] | None) -> EventData:
     if not value:
         return EMPTY
     data = EventData(value)
+    check_feelings("Event data", data)
+    return data
+
+
+def check_feelings(name: str, data: Mapping[str, Any]) -> None:
+    """Refuse a ``data["sentiment"]`` outside [-1, 1] or a ``data["moment"]`` not a name."""
     sentiment = data.get("sentiment")
     if sentiment is not None:
-        f = _validate.finite("Event data['sentiment']", sentiment)
+        f = _validate.finite(f"{name}['sentiment']", sentiment)
         if not -1.0 <= f <= 1.0:
-            msg = f"Event data['sentiment'] must lie in [-1, 1] (got {sentiment!r})"
+            msg = f"{name}['sentiment'] must lie in [-1, 1] (got {sentiment!r})"
             raise CareKitError(msg)
     moment = data.get("moment")
     if moment is not None and (not isinstance(moment, str) or not moment):
         msg = (
-            "Event data['moment'] must name a bad moment such as 'late_delivery' "
+            f"{name}['moment'] must name a bad moment such as 'late_delivery' "
             f"(got {moment!r})"
         )
         raise CareKitError(msg)
-    return data
 
 
 def _check_event_name(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -410,10 +410,10 @@ class Journey:
             raise _past_the_end(jid, state, event) from None
         friction = self.friction
         if data and ("moment" in data or "sentiment" in data):
-            weight += definition.friction.from_data(data)
+            weight += definition.friction._from_data(data)
         if friction or weight:
             policy = definition.friction
-            before = policy.decay(friction, at - last)
+            before = policy._decay(friction, at - last)
             friction = max(0.0, before + weight)
             if before < policy.threshold <= friction:
                 effects.append(
@@ -435,7 +435,7 @@ class Journey:
     def friction_at(self, now: dt.datetime) -> float:
         """The friction score at ``now``, decayed since the latest event."""
         _validate.aware("now", now)
-        return self.definition.friction.decay(self.friction, now - self.updated_at)
+        return self.definition.friction._decay(self.friction, now - self.updated_at)
 
     def overdue(self, now: dt.datetime) -> list[Overdue]:
         """Deadlines breached and touchpoints not delivered in time, as of ``now``.

@@ -31,6 +31,8 @@ from carekit.journeys._store_base import (
     check_filters,
     check_fresh,
     check_journey_id,
+    check_journey_ids,
+    check_outcomes,
     notify,
     to_events,
 )
@@ -220,12 +222,14 @@ class MemoryJourneyStore:
         """Several journeys (all, ordered by id, when ``journey_ids`` is ``None``).
 
         Raises:
-            UnknownJourney: one of ``journey_ids`` does not exist.
+            UnknownJourney: one of ``journey_ids`` does not exist (when it is reached).
+            CareKitError: ``journey_ids`` is not None or an iterable of journey ids.
         """
-        with self._lock:
-            ids = sorted(self._journeys) if journey_ids is None else list(journey_ids)
-        for journey_id in ids:
-            yield self.load(journey_id)
+        ids = check_journey_ids(journey_ids)
+        if ids is None:
+            with self._lock:
+                ids = sorted(self._journeys)
+        return map(self.load, ids)
 
     def journeys(
         self, *, definition: str | None = None, state: str | None = None
@@ -337,10 +341,15 @@ class MemoryJourneyStore:
             return claimed
 
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None:
-        """Record the outcomes of claimed attempts."""
+        """Record the outcomes of claimed attempts.
+
+        Raises:
+            CareKitError: ``outcomes`` holds something other than an ``AttemptOutcome``.
+        """
+        checked = check_outcomes(outcomes)
         with self._lock:
             self._check_open()
-            for outcome in outcomes:
+            for outcome in checked:
                 self._record_one(outcome)
 
     def _record_one(self, outcome: AttemptOutcome) -> None:

@@ -310,9 +310,9 @@ def _fold_groups(
                 if tps:  # built when read (see _build_pending_owed)
                     owed += (owes, version, at, data)
             if data and ("moment" in data or "sentiment" in data):
-                weight += policy.from_data(data)
+                weight += policy._from_data(data)
             if friction or weight:
-                friction = max(0.0, policy.decay(friction, at - last) + weight)
+                friction = max(0.0, policy._decay(friction, at - last) + weight)
             last = at
         if active is None:
             deadlines = start_deadlines

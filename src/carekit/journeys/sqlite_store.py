@@ -48,6 +48,8 @@ from carekit.journeys._store_base import (
     check_filters,
     check_fresh,
     check_journey_id,
+    check_journey_ids,
+    check_outcomes,
     notify,
     to_events,
 )
@@ -462,15 +464,18 @@ class SQLiteJourneyStore:
                 (ordered by id).
 
         Raises:
-            UnknownJourney: one of ``journey_ids`` does not exist.
+            UnknownJourney: one of ``journey_ids`` does not exist (when it is reached).
+            CareKitError: ``journey_ids`` is not None or an iterable of journey ids.
         """
-        if journey_ids is None:
+        ids = check_journey_ids(journey_ids)
+        if ids is None:
             with self._reading("listing journeys"):
                 ids = [r[0] for r in self._conn.execute(
                     "SELECT journey_id FROM journeys ORDER BY journey_id"
                 )]
-        else:
-            ids = [check_journey_id(j) for j in journey_ids]
+        return self._load_chunks(ids)
+
+    def _load_chunks(self, ids: list[str]) -> Iterator[Journey]:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             with self._reading("loading journeys"):
@@ -749,11 +754,15 @@ class SQLiteJourneyStore:
         A delivery is recorded even when the claim has meanwhile expired (the message left;
         a second dispatcher resends it with the same idempotency key). A failure is only
         recorded by the dispatcher that still holds the claim.
+
+        Raises:
+            CareKitError: ``outcomes`` holds something other than an ``AttemptOutcome``.
         """
-        if not outcomes:
+        checked = check_outcomes(outcomes)
+        if not checked:
             return
         with self._writing("recording deliveries") as conn:
-            for outcome in outcomes:
+            for outcome in checked:
                 self._record_one(conn, outcome)
 
     def _record_one(self, conn: sqlite3.Connection, outcome: AttemptOutcome) -> None:

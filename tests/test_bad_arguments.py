@@ -1,0 +1,106 @@
+"""Public helpers that used to let a TypeError, AttributeError or OverflowError out, or
+returned nonsense, for an argument of the wrong kind: each now raises a CareKitError that
+names the argument (found by fuzzing every public entry point)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+
+from carekit import CareKit, CareKitError, PluginError
+from carekit.journeys import (
+    Event,
+    FrictionPolicy,
+    MemoryJourneyStore,
+    SQLiteJourneyStore,
+    advance,
+    order_journey,
+)
+from carekit.testing import RecordingChannel, aware, make_carekit
+
+T0 = dt.datetime(2026, 1, 5, 9, tzinfo=dt.timezone.utc)
+
+
+def test_friction_policy_methods_check_their_arguments() -> None:
+    policy = FrictionPolicy()
+    day = dt.timedelta(days=14)
+    # The documented arithmetic still holds: one half-life halves the score.
+    assert policy.decay(2.0, day) == 1.0
+    assert policy.from_data({"sentiment": -0.5}) == 1.0  # -(-0.5) x sentiment_weight 2
+    for friction in (math.nan, math.inf, -1.0, None, "1"):
+        with pytest.raises(CareKitError, match="friction must be"):
+            policy.decay(friction, day)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="elapsed must be a datetime.timedelta"):
+        policy.decay(1.0, None)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="data must be a mapping"):
+        policy.from_data(None)  # type: ignore[arg-type]
+    for sentiment in ("bad", math.nan, 10**400, 2):
+        with pytest.raises(CareKitError, match=r"data\['sentiment'\]"):
+            policy.from_data({"sentiment": sentiment})
+    with pytest.raises(CareKitError, match=r"data\['moment'\] must name a bad moment"):
+        policy.added("x", {"moment": ["a"]})
+    with pytest.raises(CareKitError, match="event_name must be a string"):
+        policy.added(["x"], {})  # type: ignore[arg-type]
+
+
+def test_definition_lookups_refuse_unhashable_names() -> None:
+    definition = order_journey()
+    with pytest.raises(CareKitError, match=r"has no state \['x'\]"):
+        definition.state(["x"])  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match=r"has no state \['x'\]"):
+        definition.allowed_events(["x"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("make_store", [MemoryJourneyStore, lambda: SQLiteJourneyStore(":memory:")])
+def test_a_kit_that_is_not_a_carekit_is_refused_before_anything_changes(make_store) -> None:
+    journey = order_journey().start("o-1", at=T0)
+    with pytest.raises(CareKitError, match="kit must be a carekit.CareKit"):
+        journey.apply(Event("place", at=T0), kit=5)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match=r"kit must be a carekit.CareKit \(got None\)"):
+        advance(None, journey, Event("place", at=T0))  # type: ignore[arg-type]
+    store = make_store()
+    store.create(order_journey(), "o-1", at=T0)
+    with pytest.raises(CareKitError, match="kit must be a carekit.CareKit"):
+        store.append("o-1", [Event("place", at=T0)], kit=5)
+    assert store.load("o-1").version == 0  # nothing kept
+
+
+def test_carekit_arguments() -> None:
+    assert "email" in CareKit(load_entrypoints=False, plugins=None).channels
+    with pytest.raises(CareKitError, match="plugins must be an iterable of plugin objects"):
+        CareKit(load_entrypoints=False, plugins=5)  # type: ignore[arg-type]
+    kit = make_carekit()
+    with pytest.raises(PluginError, match=r"no plugin provides channel \['x'\]"):
+        kit.channel(["x"])  # type: ignore[arg-type]
+    with pytest.raises(PluginError, match="name must be a registered plugin's name"):
+        kit.unregister(["x"])  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match=r"dispatch has no option\(s\) \['bogus'\]"):
+        kit.dispatch(MemoryJourneyStore(), now=T0, bogus=1)
+
+
+@pytest.mark.parametrize("make_store", [MemoryJourneyStore, lambda: SQLiteJourneyStore(":memory:")])
+def test_store_listing_and_recording_arguments(make_store) -> None:
+    store = make_store()
+    store.create(order_journey(), "o-1", at=T0)
+    assert [j.journey_id for j in store.load_many(["o-1"])] == ["o-1"]
+    for ids in (5, "o-1", {"o-1": 1}):
+        with pytest.raises(CareKitError, match="journey_ids must be an iterable of journey ids"):
+            store.load_many(ids)  # raised at the call, not when iterated
+    for outcomes in (["x"], None, [None]):
+        with pytest.raises(CareKitError, match="outcomes must be an iterable of carekit"):
+            store.record(outcomes)
+    store.record([])  # nothing to record is fine
+
+
+def test_testing_helpers_check_their_arguments() -> None:
+    assert aware(2026, 1, 5, 9) == T0
+    with pytest.raises(CareKitError, match=r"aware\(0, 1, 1, 0, 0, 0\) is not a date and time"):
+        aware(0, 1, 1)
+    with pytest.raises(CareKitError, match="is not a date and time"):
+        aware(10**400, 1, 1)
+    with pytest.raises(CareKitError, match="tz must be a datetime.tzinfo"):
+        aware(2026, 1, 1, tz="UTC")  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="channel must be a carekit.channels.Channel"):
+        RecordingChannel(channel=5)  # type: ignore[arg-type]
