@@ -115,3 +115,13 @@ def test_response_time_errors() -> None:
         ResponseTime(target=dt.timedelta(0))
     with pytest.raises(CareKitError, match="different settings"):
         ResponseTime().merge(ResponseTime(target=60))
+
+
+def test_quantiles_are_whole_microseconds_within_alpha_plus_half_a_microsecond() -> None:
+    # The documented bound: |v - x| <= alpha x for the sketch, plus the timedelta's rounding
+    # to the microsecond. The exact median of these three is 1.070 ms.
+    median = ResponseTime().extend([0.000535, 0.00107, 0.00214]).median
+    assert median is not None
+    exact = 0.00107
+    assert abs(median.total_seconds() - exact) <= 0.01 * exact + 0.5e-6
+    assert median.total_seconds() * 1e6 == round(median.total_seconds() * 1e6)

@@ -153,6 +153,18 @@ def test_erlang_b_just_below_a_huge_load(traffic: float, agents: int, reference:
     assert erlang_b(traffic, agents) == pytest.approx(float(reference), rel=1e-12)
 
 
+def test_erlang_b_in_the_far_tail_keeps_the_documented_2e_12() -> None:
+    # Far more agents than the load (1.4x at 10,809 agents): B ~ 1e-257, where the
+    # documented bound is 2e-12 rather than 1e-12. Reference: mpmath.gammainc (mp_erlang_b).
+    traffic, agents = 7629.657500579352, 10809
+    reference = float(mp_erlang_b(traffic, agents))
+    assert erlang_b(traffic, agents) == pytest.approx(reference, rel=2e-12)
+    with mpmath.workdps(40):
+        b, rho = mpmath.mpf(reference), mpmath.mpf(traffic) / agents
+        c = float(mp_erlang_b(traffic, agents) / (1 - rho * (1 - b)))
+    assert erlang_c(traffic, agents) == pytest.approx(c, rel=2e-12)
+
+
 @pytest.mark.parametrize(("traffic", "agents"), [(1e8 + 1e5, 10**8), (4e7 + 5e4, 4 * 10**7)])
 def test_erlang_b_just_below_a_large_load_matches_mpmath(traffic: float, agents: int) -> None:
     assert erlang_b(traffic, agents) == pytest.approx(float(mp_erlang_b(traffic, agents)),

@@ -42,6 +42,7 @@ class ResponseTime(Accumulator):
     ``relative_accuracy`` (1 % by default) of the exact order statistic of rank
     ``floor(q * (n - 1))`` (0-based): the lower order statistic, as in DDSketch, so the
     median of an even count is near the lower of the two middle values, not their mean.
+    Being ``timedelta`` objects, they are rounded to the microsecond (half a microsecond more).
 
     Args:
         target: The response-time target, > 0 (``timedelta`` or seconds). Default 1 hour.
