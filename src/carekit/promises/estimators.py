@@ -301,6 +301,19 @@ def _promise_from(
                         earliest, segment, entry.stages, cal)
 
 
+def _kept_for(others: dict[int, tuple[BusinessCalendar, Any]], calendar: Any,
+              make: Callable[[], Any]) -> Any:
+    """``others``' copy for ``calendar`` (same object), made by ``make()`` the first time."""
+    found = others.get(id(calendar))
+    if found is None or found[0] is not calendar:
+        _check_calendar(calendar)
+        value = make()
+        if len(others) >= _OTHER_CALENDARS:
+            others.clear()
+        found = others[id(calendar)] = (calendar, value)
+    return found[1]
+
+
 class _Learned:
     """Shared behaviour of the estimators learned with the walk-forward engine."""
 
@@ -414,14 +427,10 @@ class _Learned:
         """
         fitted = self._fitted
         assert fitted is not None
-        found = fitted.others.get(id(calendar))
-        if found is None or found[0] is not calendar:
-            _check_calendar(calendar)
-            refit = self._fit(fitted.orders, fitted.now, calendar, prepared=True)
-            if len(fitted.others) >= _OTHER_CALENDARS:
-                fitted.others.clear()
-            found = fitted.others[id(calendar)] = (calendar, refit)
-        return found[1]
+        return _kept_for(
+            fitted.others, calendar,
+            lambda: self._fit(fitted.orders, fitted.now, calendar, prepared=True),
+        )
 
     def _entry_for(self, segment: Any) -> _Entry:
         fitted = self._fitted
@@ -1032,17 +1041,14 @@ class StagedEstimator:
         cal, table, others = self._fitted
         if calendar is not None and calendar is not cal:
             # Lead times are business days: count every stage's history on this calendar.
-            found = others.get(id(calendar))
-            if found is None or found[0] is not calendar:
-                _check_calendar(calendar)
-                refit = self._assemble(
+            other: StagedEstimator = _kept_for(
+                others, calendar,
+                lambda: self._assemble(
                     tuple((name, est._on_calendar(calendar)) for name, est in self.stages),
                     calendar,
-                )
-                if len(others) >= _OTHER_CALENDARS:
-                    others.clear()
-                found = others[id(calendar)] = (calendar, refit)
-            return found[1].promise(ordered_at, calendar, segment, expected)
+                ),
+            )
+            return other.promise(ordered_at, calendar, segment, expected)
 
         def entry_for(seg: Any) -> _Entry:
             try:
