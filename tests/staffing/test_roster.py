@@ -228,3 +228,55 @@ def test_a_day_without_calls_meets_its_service_level() -> None:
     c = coverage(quiet, Roster(shifts=[Shift(name="a", start=MONDAY, duration=3600, agents=3)]))
     assert c.service_level == 1.0
     assert performance(Workload(volume=0, aht=180, interval=HALF), 3, 20).service_level == 1.0
+
+
+UTC = dt.timezone.utc
+FIRST = dt.datetime.min.replace(tzinfo=UTC)
+LAST = dt.datetime.max.replace(tzinfo=UTC)
+
+
+def test_agents_above_the_bound_are_refused_and_the_bound_is_counted_exactly() -> None:
+    # 10**26 agents used to overflow a timedelta in on_duty ("int too large to convert").
+    with pytest.raises(CareKitError, match=r"agents must be an integer from 1 to 1,000,000,"):
+        Shift(name="x", start=MONDAY, duration=HOUR, agents=99999999999999999999999999)
+    most = Shift(name="x", start=MONDAY, duration=HOUR, agents=10**15)
+    assert Roster(shifts=[most]).on_duty(MONDAY, MONDAY + HALF) == 1e15
+    assert Roster(shifts=[most]).on_duty(MONDAY, MONDAY + 2 * HOUR) == 5e14
+
+
+@pytest.mark.parametrize(
+    ("occurrence", "fragment"),
+    [
+        (None, "occurrence must be a timezone-aware datetime (got None)"),
+        ("2026-01-01", "occurrence must be a timezone-aware datetime (got '2026-01-01')"),
+        (dt.datetime(2025, 3, 3, 8), "occurrence must be a timezone-aware datetime (got naive"),
+        (LAST, "occurrence must leave room for the shift 'x' (duration 8:00:00) to begin and "
+               "end within the years 1 to 9999 in UTC (got datetime.datetime(9999"),
+    ],
+)
+def test_on_floor_refuses_a_bad_occurrence(occurrence: object, fragment: str) -> None:
+    shift = Shift(name="x", start=MONDAY, duration=8 * HOUR)
+    with pytest.raises(CareKitError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        shift.on_floor(occurrence)  # type: ignore[arg-type]
+
+
+def test_a_shift_that_ends_after_the_year_9999_is_refused() -> None:
+    with pytest.raises(CareKitError, match="start must leave room for the shift 'x'"):
+        Shift(name="x", start=LAST - HOUR, duration=8 * HOUR)
+    plus14 = dt.timezone(dt.timedelta(hours=14))
+    with pytest.raises(CareKitError, match="within the years 1 to 9999 in UTC"):
+        Shift(name="x", start=dt.datetime.min.replace(tzinfo=plus14), duration=HOUR)
+
+
+def test_windows_at_the_ends_of_time() -> None:
+    daily = Shift(name="x", start=MONDAY, duration=8 * HOUR, agents=3, recurrence="FREQ=DAILY")
+    once = Shift(name="y", start=MONDAY, duration=8 * HOUR)
+    # start - duration used to overflow before datetime.min
+    assert list(daily.occurrences(FIRST, MONDAY)) == []
+    assert list(daily.occurrences(FIRST, MONDAY + HOUR)) == [MONDAY]
+    assert list(once.occurrences(FIRST, MONDAY + HOUR)) == [MONDAY]
+    assert Roster(shifts=[daily, once]).on_duty(FIRST, MONDAY) == 0.0
+    assert Roster(shifts=[daily]).on_duty(LAST - 2 * HOUR, LAST) == 0.0  # after 16:00
+    plus14 = dt.timezone(dt.timedelta(hours=14))
+    with pytest.raises(CareKitError, match=r"start must fall within the years 1 to 9999 in UTC"):
+        Roster(shifts=[daily]).on_duty(dt.datetime.min.replace(tzinfo=plus14), MONDAY)

@@ -13,7 +13,11 @@ from carekit import _validate
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
 
-__all__ = ["Break", "Roster", "Shift"]
+__all__ = ["MAX_AGENTS", "Break", "Roster", "Shift"]
+
+#: The most people one :class:`Shift` may have: a million billion, the same bound as the
+#: largest offered load a :class:`~carekit.staffing.Workload` may carry.
+MAX_AGENTS = 10**15
 
 
 def _after(value: Any) -> dt.timedelta:
@@ -33,7 +37,19 @@ def _duration(value: Any) -> dt.timedelta:
 
 
 def _agents(value: Any) -> int:
-    return _validate.positive_int("agents", value)
+    agents = _validate.positive_int("agents", value)
+    if agents > MAX_AGENTS:
+        msg = f"agents must be an integer from 1 to {MAX_AGENTS:,} (got {_validate.short(value)})"
+        raise CareKitError(msg)
+    return agents
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime | None:
+    """``value`` in UTC, or ``None`` when UTC falls outside the years 1 to 9999."""
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        return None
 
 
 def _items(value: Any, name: str, kind: str) -> tuple[Any, ...]:
@@ -109,7 +125,7 @@ class Shift:
         name: a label (``"early"``).
         start: timezone-aware start of the first occurrence.
         duration: length of each occurrence (> 0).
-        agents: people working it (int >= 1).
+        agents: people working it (int from 1 to :data:`MAX_AGENTS`, 10**15).
         breaks: :class:`Break` objects, each inside the shift; off the floor for the roster.
         recurrence: an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"`` (or a
             dateutil ``rrule``); ``None`` for a single occurrence. Occurrences keep the
@@ -117,8 +133,9 @@ class Shift:
 
     Raises:
         CareKitError: an empty or non-text name, a naive start, a non-positive duration,
-            breaks that are not a list of :class:`Break`, a break outside the shift, an
-            invalid rule.
+            agents not an int from 1 to :data:`MAX_AGENTS`, a first occurrence that starts or
+            ends outside the datetimes Python can hold in UTC (years 1 to 9999), breaks that
+            are not a list of :class:`Break`, a break outside the shift, an invalid rule.
 
     Examples:
         >>> import datetime as dt
@@ -137,6 +154,7 @@ class Shift:
     recurrence: str | None = attrs.field(default=None, converter=_recurrence)
 
     def __attrs_post_init__(self) -> None:
+        self._check_occurrence("start", self.start)
         for b in self.breaks:
             if b.after + b.length > self.duration:
                 msg = (
@@ -145,22 +163,58 @@ class Shift:
                 )
                 raise CareKitError(msg)
 
+    def _check_occurrence(self, name: str, occurrence: dt.datetime) -> dt.datetime:
+        """The end of an occurrence starting at ``occurrence``, refusing one out of range."""
+        try:
+            finish = occurrence + self.duration
+        except OverflowError:
+            finish = None
+        if finish is None or _in_utc(occurrence) is None or _in_utc(finish) is None:
+            msg = (
+                f"{name} must leave room for the shift {self.name!r} (duration "
+                f"{self.duration}) to begin and end within the years 1 to 9999 in UTC "
+                f"(got {occurrence!r})"
+            )
+            raise CareKitError(msg)
+        return finish
+
+    def _ends_after(self, occurrence: dt.datetime, start: dt.datetime) -> bool:
+        try:
+            return occurrence + self.duration > start
+        except OverflowError:  # ends past datetime.max: after any start
+            return True
+
     def occurrences(self, start: dt.datetime, end: dt.datetime) -> Iterator[dt.datetime]:
-        """Starts of the occurrences that overlap ``[start, end)``."""
+        """Starts of the occurrences that overlap ``[start, end)``.
+
+        Raises:
+            CareKitError: ``start`` or ``end`` is not a timezone-aware datetime.
+        """
         start = _validate.aware("start", start)
         end = _validate.aware("end", end)
         if self.recurrence is None:
-            if self.start < end and self.start + self.duration > start:
+            if self.start < end and self._ends_after(self.start, start):
                 yield self.start
             return
+        try:
+            since = start - self.duration
+        except OverflowError:  # start is within one shift of datetime.min
+            since = self.start  # no occurrence starts before the first
         rule = rrule.rrulestr(self.recurrence, dtstart=self.start)
         assert isinstance(rule, rrule.rrule)
-        for occurrence in rule.between(start - self.duration, end, inc=True):
-            if occurrence < end and occurrence + self.duration > start:
+        for occurrence in rule.between(since, end, inc=True):
+            if occurrence < end and self._ends_after(occurrence, start):
                 yield occurrence
 
     def on_floor(self, occurrence: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
-        """The ``[from, to)`` spans of an occurrence spent on the floor (breaks removed)."""
+        """The ``[from, to)`` spans of an occurrence spent on the floor (breaks removed).
+
+        Raises:
+            CareKitError: ``occurrence`` is not a timezone-aware datetime, or the occurrence
+                would start or end outside the years 1 to 9999 in UTC.
+        """
+        occurrence = _validate.aware("occurrence", occurrence)
+        finish = self._check_occurrence("occurrence", occurrence)
         spans = []
         cursor = occurrence
         for b in self.breaks:
@@ -168,7 +222,6 @@ class Shift:
             if begin > cursor:
                 spans.append((cursor, begin))
             cursor = max(cursor, begin + b.length)
-        finish = occurrence + self.duration
         if finish > cursor:
             spans.append((cursor, finish))
         return spans
@@ -218,16 +271,30 @@ class Roster:
         return iter(self.shifts)
 
     def on_duty(self, start: dt.datetime, end: dt.datetime) -> float:
-        """Average number of people on the floor over ``[start, end)`` (breaks excluded)."""
+        """Average number of people on the floor over ``[start, end)`` (breaks excluded).
+
+        Raises:
+            CareKitError: ``start`` or ``end`` is not a timezone-aware datetime, falls
+                outside the years 1 to 9999 in UTC, or ``end`` is not after ``start``;
+                an occurrence in the window that would end past the year 9999.
+        """
         start = _validate.aware("start", start)
         end = _validate.aware("end", end)
         if end <= start:
             msg = f"end must be after start {start.isoformat()} (got {end.isoformat()})"
             raise CareKitError(msg)
         # Compare in UTC: arithmetic between datetimes sharing a tzinfo is wall-clock time.
+        for name, value in (("start", start), ("end", end)):
+            if _in_utc(value) is None:
+                msg = (
+                    f"{name} must fall within the years 1 to 9999 in UTC (got {value!r})"
+                )
+                raise CareKitError(msg)
         start = start.astimezone(dt.timezone.utc)
         end = end.astimezone(dt.timezone.utc)
-        total = dt.timedelta(0)
+        # Whole microseconds times people, in Python ints: a timedelta would overflow.
+        micro = dt.timedelta(microseconds=1)
+        total = 0
         calendar = self.calendar
         for shift in self.shifts:
             for occurrence in shift.occurrences(start, end):
@@ -238,8 +305,8 @@ class Roster:
                     b_utc = b.astimezone(dt.timezone.utc)
                     overlap = min(b_utc, end) - max(a_utc, start)
                     if overlap > dt.timedelta(0):
-                        total += overlap * shift.agents
-        return total / (end - start)
+                        total += overlap // micro * shift.agents
+        return total / ((end - start) // micro)
 
     @classmethod
     def from_shifts(
