@@ -19,3 +19,23 @@ def test_contract_arguments_may_be_positional() -> None:
     need = required_agents(Workload(100, 180, half_hour), ServiceTarget(0.8, 20))
     agents, scheduled, performance = need.agents, need.scheduled, need.performance
     assert type(need)(agents, scheduled, performance) == need
+
+
+def test_a_concurrency_too_large_for_the_arithmetic_is_refused() -> None:
+    # concurrency=10**400 used to pass and then raise OverflowError in required_agents/plan.
+    import datetime as _dt
+
+    import pytest
+
+    from carekit import CareKitError
+    from carekit.staffing import ServiceTarget, Workload, plan, required_agents
+
+    for too_many in (10**400, 10**15 + 1):
+        with pytest.raises(CareKitError, match=r"concurrency must be an integer from 1 to "
+                           r"1,000,000,000,000,000 \(got 10000000000"):
+            Workload(120, 300, 1800, concurrency=too_many)
+    nine = _dt.datetime(2025, 3, 3, 9, tzinfo=_dt.timezone.utc)
+    with pytest.raises(CareKitError, match="concurrency must be an integer from 1 to"):
+        plan([(nine, 5)], aht=300, target=ServiceTarget(0.8, 20), concurrency=10**400)
+    most = Workload(120, 300, 1800, concurrency=10**15)
+    assert required_agents(most, ServiceTarget(0.8, 20)).agents == 1

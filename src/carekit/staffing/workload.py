@@ -14,6 +14,7 @@ from carekit.errors import CareKitError
 from carekit.staffing._exact import exact, seconds
 
 __all__ = [
+    "MAX_CONCURRENCY",
     "MAX_TRAFFIC",
     "Performance",
     "Requirement",
@@ -26,6 +27,11 @@ __all__ = [
 #: contacts in progress at once. Beyond about 9e15 a float no longer tells one agent from
 #: the next, so neither a headcount nor a service level could be computed.
 MAX_TRAFFIC = 1e15
+
+#: The most contacts one agent may handle at once: a million billion, the same bound as
+#: :data:`MAX_TRAFFIC` (one such agent has a slot for every contact of the largest load).
+#: Far beyond it the headcount arithmetic would meet numbers too large for a float.
+MAX_CONCURRENCY = 10**15
 
 
 def _volume(value: Any) -> float:
@@ -45,7 +51,14 @@ def _patience(value: Any) -> dt.timedelta | None:
 
 
 def _concurrency(value: Any) -> int:
-    return _validate.positive_int("concurrency", value)
+    conc = _validate.positive_int("concurrency", value)
+    if conc > MAX_CONCURRENCY:
+        msg = (
+            f"concurrency must be an integer from 1 to {MAX_CONCURRENCY:,} "
+            f"(got {_validate.short(value)})"
+        )
+        raise CareKitError(msg)
+    return conc
 
 
 def _service_level(value: Any) -> float:
@@ -92,12 +105,13 @@ class Workload:
         interval: length of the interval the volume arrives in, ``timedelta`` or seconds.
         patience: mean time a waiting customer stays before abandoning; ``None`` (the
             default) means nobody abandons (Erlang C), a duration switches to Erlang A.
-        concurrency: contacts one agent works at the same time (chat), default 1.
+        concurrency: contacts one agent works at the same time (chat), default 1; at most
+            :data:`MAX_CONCURRENCY` (10**15).
 
     Raises:
         CareKitError: a negative or NaN volume, a zero or negative duration, a
-            concurrency below one, an offered load ``volume * aht / interval`` above
-            :data:`MAX_TRAFFIC` (1e15 Erlangs).
+            concurrency below one or above :data:`MAX_CONCURRENCY`, an offered load
+            ``volume * aht / interval`` above :data:`MAX_TRAFFIC` (1e15 Erlangs).
 
     Examples:
         >>> w = Workload(volume=100, aht=180, interval=1800)
