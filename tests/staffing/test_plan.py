@@ -124,3 +124,16 @@ def test_a_volume_too_large_to_staff_is_refused_naming_the_interval() -> None:
         plan(forecast(100, 1e200), aht=180, target=TARGET)
     biggest = plan(forecast(1e16), aht=180, target=TARGET)  # 1e15 Erlangs exactly
     assert biggest.peak.agents == -(-(10**15) * 20 // 17)  # occupancy <= 0.85, exactly
+
+
+def test_an_interval_running_past_the_year_9999_is_refused() -> None:
+    # NINE + timedelta.max used to raise OverflowError: date value out of range.
+    rows = [(NINE, 5), (NINE + HALF, 5)]
+    with pytest.raises(CareKitError, match=r"forecast\[0\] interval_start plus the interval "
+                       r"\(999999999 days, 23:59:59.999999\) must fall within the years 1 to "
+                       "9999"):
+        plan(rows, aht=300, target=ServiceTarget(0.8, 20), interval=dt.timedelta.max)
+    last = dt.datetime(9999, 12, 31, 23, 45, tzinfo=dt.timezone.utc)
+    with pytest.raises(CareKitError, match=r"forecast\[1\] interval_start plus the interval"):
+        plan([(last - HALF, 5), (last, 5)], aht=300, target=TARGET, interval=HALF)
+    assert len(plan([(last - HALF, 5)], aht=300, target=TARGET, interval=HALF)) == 1

@@ -180,8 +180,9 @@ def plan(
         A :class:`StaffingPlan`.
 
     Raises:
-        CareKitError: a naive or out-of-order start, a bad volume (negative, NaN, or a load
-            above 1e15 Erlangs), bad settings.
+        CareKitError: a naive or out-of-order start, an interval that would end after
+            the year 9999 (``interval=datetime.timedelta.max``, say), a bad volume
+            (negative, NaN, or a load above 1e15 Erlangs), bad settings.
         InfeasibleTarget: a target no headcount meets.
 
     Examples:
@@ -219,6 +220,7 @@ def _requirements(
     cache: dict[float, Requirement] = {}
     out: list[Requirement] = []
     previous: dt.datetime | None = None
+    previous_end = dt.datetime.min  # (unread until previous is set)
     datetime, inf = dt.datetime, math.inf
     length = probe.interval
     try:
@@ -239,13 +241,21 @@ def _requirements(
             vol = volume
         else:
             vol = _validate.non_negative(f"forecast[{index}] volume", volume)
-        if previous is not None and start < previous + length:
+        if previous is not None and start < previous_end:
             msg = (
                 f"forecast[{index}] interval_start must be at least one interval ({length}) "
                 f"after the previous one, {previous.isoformat()} (got {start.isoformat()}); "
                 "hint: does --interval / interval= match the forecast?"
             )
             raise CareKitError(msg)
+        try:
+            previous_end = start + length
+        except OverflowError:
+            msg = (
+                f"forecast[{index}] interval_start plus the interval ({length}) must fall "
+                f"within the years 1 to 9999 (got {start!r})"
+            )
+            raise CareKitError(msg) from None
         previous = start
         req = cache.get(vol)
         if req is None:
