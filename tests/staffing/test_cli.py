@@ -261,3 +261,58 @@ def test_save_chart_that_cannot_be_written_is_a_carekit_error(tmp_path: pathlib.
     folder.mkdir()  # a folder where the file should go
     with pytest.raises(CareKitError, match=r"cannot write the chart to '.*x\.png'"):
         save_chart(folder, one)
+
+
+@pytest.mark.parametrize(
+    ("roster", "fragment"),
+    [
+        # These used to end in a traceback (ValueError, OverflowError).
+        ("a,2025-03-03T08:00:00+00:00,nan,5,\n",
+         "r.csv line 2 hours must be a number of hours above 0 and at most 23,999,999,976 "
+         "(got 'nan')"),
+        ("a,2025-03-03T08:00:00+00:00,inf,5,\n", "hours must be a number of hours above 0"),
+        ("a,2025-03-03T08:00:00+00:00,1e400,5,\n", "(got '1e400')"),
+        ("a,2025-03-03T08:00:00+00:00,0,5,\n", "(got '0')"),
+        ("a,2025-03-03T08:00:00+00:00,8,99999999999999999999999999,\n",
+         "r.csv line 2: agents must be an integer from 1 to 1,000,000,000,000,000 "
+         "(got 99999999999999999999999999)"),
+        ("a,9999-12-31T23:59:59+00:00,8,5,11:00-11:30\n",
+         "r.csv line 2 break '11:00-11:30' must fall within the years 1 to 9999"),
+        ("a,9999-12-31T20:00:00+00:00,8,5,\n",
+         "r.csv line 2: start must leave room for the shift 'a'"),
+    ],
+)
+def test_roster_values_out_of_range_are_one_line_errors(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], roster: str, fragment: str
+) -> None:
+    path = write(tmp_path, "r.csv", "shift,start,hours,agents,breaks\n" + roster)
+    assert main([*BASE, "--roster", path], out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("late", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_forecast_time_outside_the_utc_years_is_a_one_line_error(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], late: str
+) -> None:
+    # Formatting the "is before ... in UTC" message used to raise OverflowError.
+    path = write(tmp_path, "f.csv", f"interval_start,volume\n2025-03-03T08:00:00+00:00,5\n"
+                 f"{late},5\n")
+    status = main(["staffing", path, "--aht", "300", "--service-level", "80/20"],
+                  out=io.StringIO())
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"f.csv line 3 interval_start must fall within the years 1 to 9999 in UTC " \
+        f"(got {late!r})" in err
+    assert err.count("\n") == 1
+
+
+def test_a_concurrency_too_large_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, _ = run("--concurrency", "9" * 400)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "concurrency must be an integer from 1 to 1,000,000,000,000,000 (got 99999" in err
+    assert err.count("\n") == 1

@@ -60,6 +60,11 @@ def _parse_time(text: str, where: str) -> dt.datetime:
     if value.tzinfo is None:
         msg = f"{where} must carry a UTC offset such as +00:00 (got naive {text!r})"
         raise CareKitError(msg)
+    try:
+        value.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is in the year 0 in UTC
+        msg = f"{where} must fall within the years 1 to 9999 in UTC (got {text!r})"
+        raise CareKitError(msg) from None
     return value
 
 
@@ -120,18 +125,30 @@ def _breaks(text: str, start: dt.datetime, where: str) -> list[Break]:
         except ValueError:
             msg = f"{where} breaks must look like 12:00-12:30 (got {part!r})"
             raise CareKitError(msg) from None
-        begin = dt.datetime.combine(start.date(), a, tzinfo=start.tzinfo)
-        if begin < start:
-            begin += dt.timedelta(days=1)
-        end = dt.datetime.combine(begin.date(), b, tzinfo=start.tzinfo)
-        if end <= begin:
-            end += dt.timedelta(days=1)
+        try:
+            begin = dt.datetime.combine(start.date(), a, tzinfo=start.tzinfo)
+            if begin < start:
+                begin += dt.timedelta(days=1)
+            end = dt.datetime.combine(begin.date(), b, tzinfo=start.tzinfo)
+            if end <= begin:
+                end += dt.timedelta(days=1)
+        except OverflowError:  # the break would fall after 9999-12-31
+            msg = (
+                f"{where} break {part!r} must fall within the years 1 to 9999 "
+                f"(got a shift starting {start.isoformat()})"
+            )
+            raise CareKitError(msg) from None
         out.append(Break(after=begin - start, length=end - begin))
     return out
 
 
 def read_roster(path: pathlib.Path) -> Roster:
-    """Read ``shift,start,hours,agents,breaks,recurrence`` rows into a :class:`Roster`."""
+    """Read ``shift,start,hours,agents,breaks,recurrence`` rows into a :class:`Roster`.
+
+    Raises:
+        CareKitError: a missing column, a bad time, hours, agents count or break, or a
+            shift the library refuses, each naming the line.
+    """
     shifts = []
     for number, row in enumerate(_rows(path, ("shift", "start", "hours", "agents")), start=2):
         where = f"{path.name} line {number}"
@@ -142,11 +159,25 @@ def read_roster(path: pathlib.Path) -> Roster:
         except ValueError:
             msg = f"{where} hours must be a number and agents an integer (got {row!r})"
             raise CareKitError(msg) from None
-        shifts.append(Shift(
-            name=row["shift"], start=start, duration=dt.timedelta(hours=hours), agents=agents,
-            breaks=_breaks(row.get("breaks", ""), start, where),
-            recurrence=row.get("recurrence") or None,
-        ))
+        try:
+            duration = dt.timedelta(hours=hours) if hours > 0 else None
+        except (OverflowError, ValueError):  # inf, 1e400 (read as inf), 1e20; nan fails > 0
+            duration = None
+        if duration is None:
+            msg = (
+                f"{where} hours must be a number of hours above 0 and at most "
+                f"{dt.timedelta.max.days * 24:,} (got {row['hours']!r})"
+            )
+            raise CareKitError(msg)
+        breaks = _breaks(row.get("breaks", ""), start, where)
+        try:
+            shifts.append(Shift(
+                name=row["shift"], start=start, duration=duration, agents=agents,
+                breaks=breaks, recurrence=row.get("recurrence") or None,
+            ))
+        except CareKitError as exc:
+            msg = f"{where}: {exc}"
+            raise CareKitError(msg) from None
     return Roster(shifts=shifts)
 
 
