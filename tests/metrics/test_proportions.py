@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from carekit import CareKitError
-from carekit.metrics import FirstContactResolution, Proportion, RepeatCustomers, ServiceLevel
+from carekit.metrics import (
+    FirstContactResolution,
+    PromiseKept,
+    Proportion,
+    RepeatCustomers,
+    ServiceLevel,
+    TouchpointCoverage,
+)
 
 
 # Worked example from customerfacing.io's glossary, "What Is First Contact Resolution
@@ -111,3 +118,23 @@ def test_repeat_customers() -> None:
         RepeatCustomers().extend(["a", None])
     with pytest.raises(CareKitError, match="customer_id"):
         RepeatCustomers().extend(iter([["unhashable"]]))
+
+
+@pytest.mark.parametrize(
+    "kind", [Proportion, FirstContactResolution, PromiseKept, TouchpointCoverage]
+)
+@pytest.mark.parametrize("count", [10**309, 10**400, 2**1024 - 2**970])
+def test_counts_too_large_for_a_float_are_refused(kind: type[Proportion], count: int) -> None:
+    # These used to be accepted, then result() raised OverflowError in the Wilson interval.
+    with pytest.raises(CareKitError, match=r"n must keep the total count below 2\*\*1024 - "
+                       r"2\*\*970 \(about 1.8e308\), the float limit \(got "):
+        kind().add_counts(count, count)
+
+
+def test_the_largest_total_count_still_gives_an_interval() -> None:
+    most = 2**1024 - 2**970 - 1
+    assert Proportion().add_counts(most, most).result().value == 1.0
+    half = Proportion().add_counts(2**1022, 2**1023)
+    with pytest.raises(CareKitError, match="on top of 8988465674311579538646525"):
+        half.add_counts(0, 2**1023)  # the total, not each call, is bounded
+    assert half.n == 2**1023

@@ -29,6 +29,11 @@ __all__ = [
 
 _P = TypeVar("_P", bound="Proportion")
 
+#: The total count at which a proportion is refused: ``2**1024 - 2**970`` (about 1.8e308),
+#: the first integer too large for a float (the Wilson interval divides by the count as a
+#: float).
+MAX_COUNT = 2**1024 - 2**970
+
 
 def _flag_error(name: str, value: Any) -> CareKitError:
     return CareKitError(f"{name} must be True or False (got {value!r})")
@@ -92,11 +97,22 @@ class Proportion(Accumulator):
         return self
 
     def add_counts(self: _P, successes: int, n: int) -> _P:
-        """Add pre-counted data: ``successes`` out of ``n``."""
+        """Add pre-counted data: ``successes`` out of ``n``.
+
+        Raises:
+            CareKitError: a count that is not an int >= 0, ``successes`` above ``n``, or a
+                total count (with what was added before) of :data:`MAX_COUNT` or more,
+                too large for the float arithmetic of the interval.
+        """
         successes = _validate.positive_int("successes", successes, minimum=0)
         n = _validate.positive_int("n", n, minimum=0)
         if successes > n:
-            msg = f"successes must be <= n (got successes={successes!r}, n={n!r})"
+            msg = (f"successes must be <= n (got successes={_validate.short(successes)}, "
+                   f"n={_validate.short(n)})")
+            raise CareKitError(msg)
+        if self._n + n >= MAX_COUNT:
+            msg = (f"n must keep the total count below 2**1024 - 2**970 (about 1.8e308), the "
+                   f"float limit (got {_validate.short(n)} on top of {_validate.short(self._n)})")
             raise CareKitError(msg)
         self._successes += successes
         self._n += n
