@@ -138,3 +138,12 @@ def test_the_largest_total_count_still_gives_an_interval() -> None:
     with pytest.raises(CareKitError, match="on top of 8988465674311579538646525"):
         half.add_counts(0, 2**1023)  # the total, not each call, is bounded
     assert half.n == 2**1023
+
+
+def test_a_merge_past_the_float_limit_is_refused() -> None:
+    half = Proportion().add_counts(2**1022, 2**1023)
+    with pytest.raises(CareKitError, match=r"the merged count would reach 2\*\*1024 - 2\*\*970"):
+        half.merge(half)
+    assert half.n == 2**1023  # both sides unchanged
+    small = Proportion().add_counts(1, 2)
+    assert half.merge(small).n == 2**1023 + 2

@@ -147,6 +147,10 @@ class Proportion(Accumulator):
         return (self._successes, self._n)
 
     def _absorb(self, other: Any) -> None:
+        if self._n + other._n >= MAX_COUNT:
+            msg = (f"the merged count would reach 2**1024 - 2**970 (about 1.8e308), the float "
+                   f"limit ({_validate.short(self._n)} + {_validate.short(other._n)})")
+            raise CareKitError(msg)
         self._successes += other._successes
         self._n += other._n
 
