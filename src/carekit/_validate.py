@@ -86,13 +86,16 @@ def positive(name: str, value: Any) -> float:
     return f
 
 
-def positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``minimum`` (bool is refused)."""
+def positive_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` if it is an int >= ``minimum`` (and <= ``maximum``; bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
         msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
         raise _fail(msg)
     if value < minimum:
         msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
+        raise _fail(msg)
+    if maximum is not None and value > maximum:
+        msg = f"{name} must be an integer from {minimum} to {maximum:,} (got {short(value)})"
         raise _fail(msg)
     return value
 

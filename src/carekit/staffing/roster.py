@@ -37,11 +37,7 @@ def _duration(value: Any) -> dt.timedelta:
 
 
 def _agents(value: Any) -> int:
-    agents = _validate.positive_int("agents", value)
-    if agents > MAX_AGENTS:
-        msg = f"agents must be an integer from 1 to {MAX_AGENTS:,} (got {_validate.short(value)})"
-        raise CareKitError(msg)
-    return agents
+    return _validate.positive_int("agents", value, maximum=MAX_AGENTS)
 
 
 def _in_utc(value: dt.datetime) -> dt.datetime | None:

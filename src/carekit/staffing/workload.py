@@ -51,14 +51,7 @@ def _patience(value: Any) -> dt.timedelta | None:
 
 
 def _concurrency(value: Any) -> int:
-    conc = _validate.positive_int("concurrency", value)
-    if conc > MAX_CONCURRENCY:
-        msg = (
-            f"concurrency must be an integer from 1 to {MAX_CONCURRENCY:,} "
-            f"(got {_validate.short(value)})"
-        )
-        raise CareKitError(msg)
-    return conc
+    return _validate.positive_int("concurrency", value, maximum=MAX_CONCURRENCY)
 
 
 def _service_level(value: Any) -> float:
