@@ -88,7 +88,8 @@ def test_happy_path_owes_the_four_touchpoints() -> None:
     assert shipped.data["tracking_number"] == TRACKING["tracking_number"]
     assert shipped.idempotency_key == "order-1/shipped_with_tracking/5"
     assert shipped.to_dict()["data"] == TRACKING
-    assert check.due == T0 + 6 * MIN + dt.timedelta(days=2)
+    assert check.not_before == T0 + 6 * MIN + dt.timedelta(days=2)  # waits two days
+    assert check.due == T0 + 6 * MIN + dt.timedelta(days=3)  # then a day to send it
 
 
 def test_idempotency_keys_are_deterministic() -> None:
