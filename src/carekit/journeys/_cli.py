@@ -294,40 +294,30 @@ def replay_csv(
     groups: dict[str, list[tuple[int, Event]]] = {}
     for line, event in numbered:
         groups.setdefault(str(event.journey_id), []).append((line, event))
+    marks: dict[str, list[_Delivery]] = {}
+    for delivery in deliveries:
+        marks.setdefault(delivery[1], []).append(delivery)
     journeys: dict[str, Journey] = {}
-    for jid, group in groups.items():
-        try:
-            journeys[jid] = _fold(definition, None, [e for _, e in group])
-            continue
-        except CareKitError:
-            pass
-        # Slow path for a journey with a bad event: apply one by one, skipping rejects.
-        journey: Journey | None = None
-        for line, event in group:
-            try:
-                if journey is None:
-                    journey = _fold(definition, None, [event])
-                else:
-                    journey = journey.apply(event).journey
-            except CareKitError as exc:
-                problems.append(f"line {line}: {exc}")
-        if journey is not None:
-            journeys[jid] = journey
     delivered = late = 0
-    for line, jid, name, at in deliveries:
-        found = journeys.get(jid)
-        candidates = [] if found is None else [
-            tp for tp in found.owed if tp.name == name and tp.owed_at <= at
-        ]
-        if found is None or not candidates:
+    for jid, group in groups.items():
+        if jid not in marks:
+            try:
+                journeys[jid] = _fold(definition, None, [e for _, e in group])
+                continue
+            except CareKitError:
+                pass
+        # One by one, in file order: deliveries between the events (a touchpoint delivered
+        # before a cancellation withdrew the rest), rejected events skipped and reported.
+        found, sent, sent_late = _one_by_one(definition, group, marks.pop(jid, []), problems)
+        delivered += sent
+        late += sent_late
+        if found is not None:
+            journeys[jid] = found
+    for rows in marks.values():  # deliveries for journeys without events
+        for line, jid, name, at in rows:
             problems.append(
                 f"line {line}: journey {jid!r} owes no touchpoint {name!r} at {at.isoformat()}"
             )
-            continue
-        tp = candidates[-1]
-        journeys[jid] = found.delivered(tp.idempotency_key, at=at)
-        delivered += 1
-        late += at > tp.due
     problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
     latest = max(
         [j.updated_at for j in journeys.values()] + [d[3] for d in deliveries], default=None
@@ -336,6 +326,45 @@ def replay_csv(
         journeys=journeys, events=len(numbered), problems=tuple(problems), now=latest,
         delivered=delivered, delivered_late=late,
     )
+
+
+def _one_by_one(
+    definition: JourneyDefinition,
+    group: list[tuple[int, Event]],
+    deliveries: list[_Delivery],
+    problems: list[str],
+) -> tuple[Journey | None, int, int]:
+    """One journey's events and delivery rows in file order: (journey, delivered, late)."""
+    rows: list[tuple[int, Event | None, _Delivery | None]] = [(line, e, None) for line, e in group]
+    rows += [(d[0], None, d) for d in deliveries]
+    rows.sort(key=lambda row: row[0])
+    journey: Journey | None = None
+    delivered = late = 0
+    for line, event, delivery in rows:
+        if event is not None:
+            try:
+                journey = (
+                    _fold(definition, None, [event]) if journey is None
+                    else journey.apply(event).journey
+                )
+            except CareKitError as exc:
+                problems.append(f"line {line}: {exc}")
+            continue
+        assert delivery is not None
+        _, jid, name, at = delivery
+        candidates = [] if journey is None else [
+            tp for tp in journey.owed if tp.name == name and tp.owed_at <= at
+        ]
+        if journey is None or not candidates:
+            problems.append(
+                f"line {line}: journey {jid!r} owes no touchpoint {name!r} at {at.isoformat()}"
+            )
+            continue
+        tp = candidates[-1]
+        journey = journey.delivered(tp.idempotency_key, at=at)
+        delivered += 1
+        late += at > tp.due
+    return journey, delivered, late
 
 
 def _run_replay(args: argparse.Namespace, out: TextIO) -> int:

@@ -26,7 +26,6 @@ import attrs
 
 from carekit.errors import CareKitError, ConcurrencyError, StoreError, UnknownJourney
 from carekit.journeys.stores import _timers
-from carekit.journeys.stores._timers import retry_later
 from carekit.journeys.stores._shared import (
     Applied,
     Definitions,
@@ -43,6 +42,7 @@ from carekit.journeys.stores._shared import (
     notify,
     to_events,
 )
+from carekit.journeys.stores._timers import retry_later
 from carekit.journeys.stores.protocol import (
     OUTBOX_STATUSES,
     AttemptOutcome,
@@ -294,7 +294,8 @@ class MemoryJourneyStore:
             self._timers.pop((jid, key), None)
         self._set_deadlines(jid, added)
         if promise is not None:
-            self._set_timer(jid, _timers.promise_key(jid), _Timer("promise", promise[1], promise[0]))
+            timer = _Timer("promise", promise[1], promise[0])
+            self._set_timer(jid, _timers.promise_key(jid), timer)
         if not _timers.keeps_promise_check(journey):
             self._timers.pop((jid, _timers.promise_key(jid)), None)
         record.journey = journey

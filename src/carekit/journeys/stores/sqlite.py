@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import sqlite3
@@ -768,6 +769,13 @@ class SQLiteJourneyStore:
         for (journey_id, name, customer_id, channel, started_at, state, version, updated_at,
              tz, body) in heads:
             definition = self._definitions.get(name, journey_id)
+            if state not in definition._by_name:
+                msg = (
+                    f"journey {journey_id!r} is in state {state!r}, which definition "
+                    f"{name!r} does not have (states: {[s.name for s in definition.states]}); "
+                    "was the definition changed incompatibly, or the file edited by hand?"
+                )
+                raise StoreError(msg)
             if body is None:
                 core = self._replay(conn, definition, journey_id)
                 friction, deadlines = core.friction, core.deadlines
@@ -801,7 +809,7 @@ class SQLiteJourneyStore:
                 journey_id, at=decode_dt(head[2]), customer_id=head[0], channel=head[1],
                 tz=head[3],
             )
-            for seq, name, at, event_id, data in conn.execute(
+            for seq, name, at, event_id, data in conn.execute(  # noqa: B007 - seq: for errors
                 "SELECT seq, name, at, event_id, data FROM events WHERE journey_id = ?"
                 " ORDER BY seq",
                 (journey_id,),
@@ -1096,7 +1104,7 @@ class SQLiteJourneyStore:
                         promise = _timers.parse_payload(payload)
                         hit, event, next_due = _timers.decide_promise(
                             checks, journey, promise,
-                            lambda jid=journey_id: self._events_in(conn, jid), now,
+                            functools.partial(self._events_in, conn, journey_id), now,
                         )
                     if event is not None:
                         with conn_savepoint(conn):
@@ -1303,7 +1311,7 @@ def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
     """The owed touchpoint an outbox row holds (columns as :data:`_OWED_COLUMNS`)."""
     from carekit.journeys.journey import _new_owed
 
-    key, journey_id, seq, name, channel, state, due, data, owed_at, not_before = row[:10]
+    _, journey_id, seq, name, channel, state, due, data, owed_at, not_before = row[:10]
     return _new_owed(
         journey_id, name, state, channel, decode_dt(due), seq, decode_dt(owed_at),
         _event_data(data), customer_id, None if not_before is None else decode_dt(not_before),
