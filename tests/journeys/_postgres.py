@@ -88,7 +88,7 @@ def drop_schema(schema: str) -> None:
 def with_schema(url: str, schema: str) -> str:
     """``url`` with a ``schema`` query parameter (for ``open_store``)."""
     parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query) + [("schema", schema)]
+    query = [*urllib.parse.parse_qsl(parts.query), ("schema", schema)]
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 

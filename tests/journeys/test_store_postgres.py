@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from carekit.journeys.stores.postgres import PostgresJourneyStore
-from carekit.testing import JourneyStoreContract
+from carekit.journeys.stores.postgres import AsyncPostgresJourneyStore, PostgresJourneyStore
+from carekit.testing import AsyncJourneyStoreContract, JourneyStoreContract
 
 
 class TestPostgresStore(JourneyStoreContract):
@@ -23,3 +23,12 @@ class TestPostgresStore(JourneyStoreContract):
         )
         yield s
         s.close()
+
+
+class TestAsyncPostgresStore(AsyncJourneyStoreContract):
+    @pytest.fixture
+    def store(self, postgres_url: str, postgres_schema: str) -> Any:
+        return AsyncPostgresJourneyStore(
+            postgres_url, schema=postgres_schema,
+            definitions=AsyncJourneyStoreContract.definitions(),
+        )
