@@ -729,13 +729,23 @@ class Worker:
                   extra={"outcome": "stopped", "counters": self.counters})
 
     def _wait(self, stop: threading.Event | None) -> None:
-        """Sleep for ``poll``, waking early when asked to stop."""
+        """Sleep for ``poll``, waking early when asked to stop or when work became due.
+
+        A store with a ``wait(timeout)`` method (PostgreSQL: LISTEN/NOTIFY) is asked to
+        wait, in slices short enough to notice ``stop``; it returns ``True`` as soon as
+        something may be sent.
+        """
+        waiter = getattr(self.store, "wait", None)
         deadline = time.monotonic() + self.poll.total_seconds()
         while not self._stop.is_set() and not (stop is not None and stop.is_set()):
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            self._stop.wait(min(left, 0.05))
+            if callable(waiter):
+                if waiter(min(left, 0.25)):
+                    return
+            else:
+                self._stop.wait(min(left, 0.05))
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:

@@ -724,12 +724,15 @@ class Core:
         return Op("claiming touchpoints", "write", run, idempotent=True, relaxed=True)
 
     def _settle(self, key: str, status: str, at: str, error: str | None,
-                reference: str | None, condition: str, claim: str | None) -> Stmt:
+                reference: str | None, condition: str, claim: str | None,
+                *, unclaimed: bool = False) -> Stmt:
         """Mark ``key`` sent or dead when ``condition`` holds; its journey counts it.
 
-        The journey row is locked before the outbox row, as appends lock them.
+        The journey row is locked before the outbox row, as appends lock them. With
+        ``unclaimed``, the attempt its claim counted is taken back (it was never tried).
         """
         q = self.q
+        undo = ", attempts = greatest(attempts - 1, 0)" if unclaimed else ""
         return Stmt(
             f"WITH target AS (SELECT journey_id FROM {q}.outbox WHERE idempotency_key = %(key)s"
             f" AND {condition}), counted AS (UPDATE {q}.journeys SET settled = settled + 1"
@@ -737,7 +740,7 @@ class Core:
             f" UPDATE {q}.outbox SET status = %(status)s, claimed_by = NULL,"
             " claim_until_us = NULL, last_error = %(error)s, reference = %(reference)s,"
             " settled_at = %(at)s, settled_seq = counted.version, settled_no = counted.settled"
-            f" FROM counted WHERE idempotency_key = %(key)s AND {condition}",
+            f"{undo} FROM counted WHERE idempotency_key = %(key)s AND {condition}",
             {"key": key, "status": status, "at": at, "error": error, "reference": reference,
              "claim": claim},
         )
@@ -746,7 +749,8 @@ class Core:
         """Dead-letter outbox rows that cannot be read."""
         at = encode_dt(now)
         statements = tuple(
-            self._settle(key, "dead", at, reason, None, f"status IN {_OPEN}", None)
+            self._settle(key, "dead", at, reason, None, f"status IN {_OPEN}", None,
+                         unclaimed=True)
             for key, reason in poison
         )
 

@@ -506,6 +506,14 @@ class PostgresJourneyStore:
         return self._settings.pool_size
 
     @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel its wake-ups travel on (one per schema and database).
+
+        Another application may wake the workers too: ``SELECT pg_notify(channel, '')``.
+        """
+        return self._settings.channel
+
+    @property
     def schema_version(self) -> int:
         """The schema version of the store's tables."""
         version: int = self._run(self._core.schema_version_op())
@@ -1149,6 +1157,11 @@ class AsyncPostgresJourneyStore:
     def schema(self) -> str:
         """The PostgreSQL schema holding the store's tables."""
         return self._settings.schema
+
+    @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel its wake-ups travel on (see the blocking store's)."""
+        return self._settings.channel
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._pool is not None else "not open")
