@@ -611,3 +611,40 @@ def test_the_asyncio_store_opens_lazily_and_reports_a_bad_server(
             await store.wait(0)
 
     asyncio.run(main())
+
+
+def _named(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = [*urllib.parse.parse_qsl(parts.query), ("application_name", name)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _terminate(name: str) -> int:
+    rows = _sql("", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s", (name,))
+    return len(rows)
+
+
+def test_connections_the_server_dropped_are_replaced_unnoticed(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    # What a server restart does to idle pooled connections: the next operation finds its
+    # connection dead before sending anything, and runs again on a fresh one.
+    name = f"ck-{postgres_schema}"[-60:]
+    with _open(_named(postgres_url, name), postgres_schema, pool_size=3) as store:
+        store.create("ticket", "t-1", at=T0)
+        assert _terminate(name) >= 1
+        assert store.append("t-1", notes(2)).version == 2
+        assert _terminate(name) >= 1
+        assert store.load("t-1").version == 2
+        assert _terminate(name) >= 1
+        assert len(store.claim_due(now=T0, limit=5, lease=MINUTE, claimant="w")) == 1
+
+    async def main() -> None:
+        async with AsyncPostgresJourneyStore(_named(postgres_url, name), schema=postgres_schema,
+                                             definitions=[ticket_journey()]) as store:
+            assert (await store.load("t-1")).version == 2
+            assert _terminate(name) >= 1
+            assert (await store.append("t-1", notes(1, start=5))).version == 3
+
+    asyncio.run(main())

@@ -468,7 +468,9 @@ class Core:
             yield Round(tuple(writes), commit=True)
             return len(kept)
 
-        return Op("creating journeys", "write", run)
+        # With exist_ok, running it again after a commit whose answer was lost stores
+        # nothing more and reports nothing new: safe to retry.
+        return Op("creating journeys", "write", run, idempotent=exist_ok)
 
     def append_op(
         self,
@@ -512,7 +514,10 @@ class Core:
             yield Round(tuple(statements), commit=True)
             return journey, notices
 
-        return Op("appending events", "write", run)
+        # Events that all have ids and no version check: running it again after a commit
+        # whose answer was lost applies nothing twice, so it is safe to retry.
+        again = expected is None and all(e.id is not None for e in batch)
+        return Op("appending events", "write", run, idempotent=again)
 
     # -- operations: reading ------------------------------------------------------------
 

@@ -303,7 +303,7 @@ def _failure(
     )
     reason = settings.reason(exc)
     if lost:
-        if committing and not op.idempotent:
+        if committing and not op.idempotent and op.mode != "read":
             msg = (
                 f"PostgreSQL journey store {label!r} lost its connection while committing "
                 f"({doing}): the write may or may not have been kept ({reason}); retry it "
