@@ -250,7 +250,8 @@ def _restartable(url: str) -> str | None:
 
 
 def _pg_ctl(action: str) -> subprocess.CompletedProcess[str]:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    versions = [v for v in os.listdir("/etc/postgresql") if v.replace(".", "").isdigit()]
+    version = max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
     return subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
         capture_output=True, text=True, timeout=120, check=False,
