@@ -281,7 +281,11 @@ class MemoryJourneyStore:
     ) -> None:
         jid = journey.journey_id
         for item in applied:
-            record.events.append(item.event)
+            # Kept as the other stores give it back: naming its journey.
+            event = item.event
+            record.events.append(
+                event if event.journey_id == jid else attrs.evolve(event, journey_id=jid)
+            )
             self._owe(journey, item.owed)
             for key in item.withdrawn:
                 entry = self._outbox.get(key)
