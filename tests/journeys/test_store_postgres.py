@@ -17,13 +17,29 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.journeys._postgres import server_url, with_schema
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from tests.journeys._postgres import (
+    drop_schema,
+    new_schema,
+    server_lock,
+    server_url,
+    with_schema,
+)
 from tests.journeys._store_helpers import (
     HOUR,
     MINUTE,
     T0,
     notes,
     order_events,
+    same_journey,
     ticket_journey,
 )
 
@@ -31,6 +47,7 @@ from carekit import CareKitError, ConcurrencyError, StoreError
 from carekit.journeys import (
     AttemptOutcome,
     Event,
+    MemoryJourneyStore,
     Worker,
     dispatch,
     open_store,
@@ -648,3 +665,126 @@ def test_connections_the_server_dropped_are_replaced_unnoticed(
             assert (await store.append("t-1", notes(1, start=5))).version == 3
 
     asyncio.run(main())
+
+
+# -- the PostgreSQL store behaves exactly like the memory store ------------------------------
+
+_ORDER_STEPS = ("place", "acknowledge", "cancel", "promise_at_risk")
+
+
+class PostgresAgreesWithMemory(RuleBasedStateMachine):
+    """Random creates, appends, claims, outcomes and timers on both stores; they agree."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.schema = new_schema()
+        self.memory = MemoryJourneyStore(definitions=[ticket_journey()])
+        self.postgres = _open(server_url(), self.schema)
+        self.clock = T0
+        self.claimed: list[tuple[Any, Any]] = []
+
+    def teardown(self) -> None:
+        self.postgres.close()
+        drop_schema(self.schema)
+
+    def both(self, action: Any) -> list[Any]:
+        results = []
+        for store in (self.memory, self.postgres):
+            try:
+                results.append(("ok", action(store)))
+            except CareKitError as exc:
+                results.append((type(exc).__name__, None))
+        assert results[0][0] == results[1][0], results
+        return [r[1] for r in results]
+
+    @rule(journey_id=st.sampled_from(["t-1", "t-2"]), channel=st.sampled_from(["email", None]))
+    def create_ticket(self, journey_id: str, channel: str | None) -> None:
+        self.both(lambda s: s.create("ticket", journey_id, at=self.clock, channel=channel))
+
+    @rule(journey_id=st.sampled_from(["o-1", "o-2"]))
+    def create_order(self, journey_id: str) -> None:
+        self.both(lambda s: s.create("order", journey_id, at=self.clock, channel="email",
+                                     exist_ok=True))
+
+    @rule(
+        journey_id=st.sampled_from(["t-1", "t-2"]),
+        names=st.lists(st.sampled_from(["note", "nudge", "close"]), min_size=1, max_size=4),
+        ids=st.lists(st.integers(0, 8) | st.none(), min_size=4, max_size=4),
+        stale=st.booleans(),
+    )
+    def append_ticket(self, journey_id: str, names: list[str], ids: list[int | None],
+                      stale: bool) -> None:
+        self.clock += MINUTE
+        events = [
+            Event(name, at=self.clock, id=None if i is None else f"{journey_id}-{i}")
+            for name, i in zip(names, ids[: len(names)], strict=True)
+        ]
+
+        def go(store: Any) -> Any:
+            expected = store.load(journey_id).version + 1 if stale else None
+            return store.append(journey_id, events, expected_version=expected)
+
+        self.both(go)
+
+    @rule(journey_id=st.sampled_from(["o-1", "o-2"]), step=st.sampled_from(_ORDER_STEPS))
+    def append_order(self, journey_id: str, step: str) -> None:
+        self.clock += MINUTE
+        self.both(lambda s: s.append(journey_id, Event(step, at=self.clock,
+                                                       id=f"{journey_id}-{step}")))
+
+    @rule(advance=st.integers(0, 150), limit=st.integers(1, 3))
+    def fire(self, advance: int, limit: int) -> None:
+        self.clock += dt.timedelta(minutes=advance)
+        a, b = self.both(lambda s: s.fire_due(now=self.clock, limit=limit))
+        if a is not None:
+            assert [(f.journey_id, f.key, f.due) for f in a] == [
+                (f.journey_id, f.key, f.due) for f in b
+            ]
+
+    @rule(limit=st.integers(1, 3), advance=st.integers(0, 90))
+    def claim(self, limit: int, advance: int) -> None:
+        self.clock += dt.timedelta(minutes=advance)
+        a = self.memory.claim_due(now=self.clock, limit=limit, lease=5 * MINUTE, claimant="m")
+        b = self.postgres.claim_due(now=self.clock, limit=limit, lease=5 * MINUTE,
+                                    claimant="m")
+        assert [(c.idempotency_key, c.attempt, c.channel) for c in a] == [
+            (c.idempotency_key, c.attempt, c.channel) for c in b
+        ]
+        assert [c.touchpoint for c in a] == [c.touchpoint for c in b]
+        self.claimed.extend(zip(a, b, strict=True))
+
+    @precondition(lambda self: self.claimed)
+    @rule(status=st.sampled_from(["sent", "retry", "dead", "defer", "release"]),
+          wait=st.integers(1, 30), extend=st.booleans())
+    def record(self, status: str, wait: int, extend: bool) -> None:
+        a, b = self.claimed.pop(0)
+        later = self.clock + dt.timedelta(minutes=wait)
+        held = []
+        for store, claimed in ((self.memory, a), (self.postgres, b)):
+            outcome = AttemptOutcome(
+                claimed=claimed, status=status, at=self.clock,
+                error=None if status == "sent" else "boom",
+                retry_at=later if status in ("retry", "defer") else None,
+            )
+            options = {"lease": 5 * MINUTE, "claimant": "m"} if extend else {}
+            held.append(store.record([outcome], **options))
+        assert held[0] == held[1]
+
+    @invariant()
+    def agree(self) -> None:
+        assert list(self.memory.journeys()) == list(self.postgres.journeys())
+        for summary in self.memory.journeys():
+            journey_id = summary.journey_id
+            same_journey(self.memory.load(journey_id), self.postgres.load(journey_id))
+            assert self.memory.events(journey_id) == self.postgres.events(journey_id)
+        assert self.memory.outbox() == self.postgres.outbox()
+        assert self.memory.outbox_counts() == self.postgres.outbox_counts()
+        assert self.memory.oldest_due(now=self.clock) == self.postgres.oldest_due(now=self.clock)
+
+
+def test_postgres_agrees_with_memory(postgres_url: str) -> None:
+    with server_lock():
+        run_state_machine_as_test(
+            PostgresAgreesWithMemory,
+            settings=settings(max_examples=15, stateful_step_count=25, deadline=None),
+        )

@@ -85,16 +85,12 @@ class Op(Generic[T]):
             connection starts again from scratch).
         idempotent: running it twice does no harm, so it may be retried even when the
             connection broke while its ``COMMIT`` was under way.
-        relaxed: its commit need not wait for the WAL flush (``synchronous_commit = off``):
-            losing it in a server crash costs no more than a worker crash does (a
-            touchpoint re-sent with the same key, a claim taken over after its lease).
     """
 
     doing: str
     mode: Mode
     start: Callable[[Tx], Generator[Round, list[Any], T]]
     idempotent: bool = False
-    relaxed: bool = False
 
 
 #: The statement that opens each mode's transaction (``"auto"``: none).
@@ -103,15 +99,11 @@ BEGIN: dict[Mode, tuple[Stmt, ...]] = {
     "read": (Stmt("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),),
     "auto": (),
 }
-RELAXED = Stmt("SET LOCAL synchronous_commit = off")
 COMMIT = Stmt("COMMIT")
-ROLLBACK = Stmt("ROLLBACK")
 
 
 def opening(op: Op[Any]) -> tuple[Stmt, ...]:
     """The statements a driver sends before the operation's first round."""
-    if op.relaxed and op.mode == "write":
-        return (*BEGIN["write"], RELAXED)
     return BEGIN[op.mode]
 
 

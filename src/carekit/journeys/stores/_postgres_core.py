@@ -33,8 +33,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from carekit import _validate
 from carekit.errors import CareKitError, ConcurrencyError, StoreError, UnknownJourney
@@ -52,6 +52,7 @@ from carekit.journeys.stores._codec import (
 from carekit.journeys.stores._pgsans import COMMIT, Op, Round, Stmt, Tx
 from carekit.journeys.stores._postgres_schema import quote
 from carekit.journeys.stores._shared import (
+    Applied,
     Definitions,
     DefinitionsArg,
     Notice,
@@ -90,6 +91,8 @@ __all__ = ["CHUNK", "Core"]
 
 _log = logging.getLogger("carekit.journeys")
 
+T = TypeVar("T")
+
 #: Journeys loaded, listed or created per statement.
 CHUNK = 1000
 #: Journeys listed per query by ``journeys()``.
@@ -106,6 +109,54 @@ _HEAD = (
 NOW_US = "(SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
 _US = dt.timedelta(microseconds=1)
 
+class Change:
+    """One journey's events applied in a transaction: before and after them, the items
+    applied, and what becomes of its promise-check timer."""
+
+    __slots__ = ("after", "applied", "before", "promise")
+
+    def __init__(self, before: Journey, after: Journey, applied: list[Applied],
+                 promise: tuple[str, dt.datetime] | str | None) -> None:
+        self.before = before
+        self.after = after
+        self.applied = applied
+        #: ``(payload, due)`` to set, ``"delete"``, or ``None`` (leave it).
+        self.promise = promise
+
+    def then(self, after: Journey, applied: list[Applied],
+             promise: tuple[str, dt.datetime] | None) -> None:
+        """Fold in more events applied to the same journey (later in the transaction)."""
+        state = self.after.state
+        self.after = after
+        self.applied.extend(applied)
+        self.promise = _promise_action(self.promise, state, after, promise)
+
+
+def _promise_action(
+    action: tuple[str, dt.datetime] | str | None,
+    state: str,
+    after: Journey,
+    promise: tuple[str, dt.datetime] | None,
+) -> tuple[str, dt.datetime] | str | None:
+    """The promise-check timer's fate after events took a journey from ``state`` to
+    ``after``, one carrying ``promise`` (as the SQLite store does it, write by write)."""
+    if promise is not None:
+        action = promise
+    if after.state != state and not _timers.keeps_promise_check(after):
+        action = "delete"
+    return action
+
+
+def changed(before: Journey, after: Journey, applied: list[Applied]) -> Change:
+    """A :class:`Change` for one batch of events.
+
+    Raises:
+        CareKitError: an event carries a ``data["promise"]`` that is not a promise.
+    """
+    promise = _timers.promise_payload(applied)  # checked before anything is written
+    return Change(before, after, applied, _promise_action(None, before.state, after, promise))
+
+
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows as columns (for ``unnest``): one list per column, ``width`` of them."""
     if not rows:
@@ -115,6 +166,16 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _nothing(value: T) -> Callable[[Tx], Generator[Round, list[Any], T]]:
+    """An operation's generator that sends nothing and returns ``value``."""
+
+    def run(tx: Tx) -> Generator[Round, list[Any], T]:
+        return value
+        yield  # pragma: no cover - makes this a generator
+
+    return run
 
 
 class Core:
@@ -135,6 +196,7 @@ class Core:
             collections.OrderedDict()
         )
         self._lock = threading.Lock()
+        self._sql: dict[tuple[str, bool], str] = {}
 
     # -- the cache ----------------------------------------------------------------------
 
@@ -301,45 +363,60 @@ class Core:
             tuple(_columns(rows, 3)),
         )
 
-    def _writes(
-        self,
-        before: Journey,
-        journey: Journey,
-        applied: Sequence[Any],
-        promise: tuple[str, dt.datetime] | None,
-    ) -> tuple[list[Stmt], bool]:
-        """What applying ``applied`` to ``before`` writes, and whether work is due at once.
+    def _writes(self, changes: Sequence[Change]) -> tuple[list[Stmt], bool]:
+        """What the changes write, a few statements for any number of journeys, and
+        whether work became due at once.
 
         Raises:
             CareKitError: event or touchpoint data that cannot be stored as JSON.
         """
-        journey_id = journey.journey_id
         q = self.q
-        events = [
-            (
-                item.version,
-                item.event.id,
-                item.event.name,
-                encode_dt(item.event.at),
-                encode_data(item.event.data, "Event data") if item.event.data else None,
-            )
-            for item in applied
-        ]
-        statements = [Stmt(
-            f"INSERT INTO {q}.events (journey_id, seq, event_id, name, at, data)"
-            " SELECT %s, u.* FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[]) AS u",
-            (journey_id, *_columns(events, 5)),
-        )]
+        events: list[tuple[Any, ...]] = []
         owed: list[tuple[Any, ...]] = []
         withdrawn: list[tuple[str, str]] = []
-        for item in applied:
-            if item.owed:
-                owed.extend(self._owed_rows(journey, item.owed, item.version))
-            withdrawn.extend((key, encode_dt(item.at)) for key in item.withdrawn)
-        # A batch owes before it withdraws: a key is only ever withdrawn after it was owed.
-        if owed:
-            statements.append(self._insert_owed(owed))
+        heads: list[tuple[Any, ...]] = []
+        gone: list[tuple[str, str]] = []
+        added: list[tuple[str, str, int]] = []
+        promises: list[tuple[str, str, int, str]] = []
+        unpromised: list[str] = []
+        for change in changes:
+            before, journey = change.before, change.after
+            journey_id = journey.journey_id
+            for item in change.applied:
+                events.append((
+                    journey_id, item.version, item.event.id, item.event.name,
+                    encode_dt(item.event.at),
+                    encode_data(item.event.data, "Event data") if item.event.data else None,
+                ))
+                if item.owed:
+                    owed.extend(self._owed_rows(journey, item.owed, item.version))
+                withdrawn.extend((key, encode_dt(item.at)) for key in item.withdrawn)
+            changed = (
+                journey.friction != before.friction or journey.deadlines != before.deadlines
+            )
+            heads.append((
+                journey_id, journey.state, journey.version, encode_dt(journey.updated_at),
+                encode_body(journey.friction, journey.deadlines) if changed else None,
+            ))
+            if journey.deadlines != before.deadlines:
+                lost, new = _timers.deadline_changes(before, journey)
+                gone.extend((journey_id, key) for key in lost)
+                added.extend((journey_id, d.idempotency_key, micros(d.due)) for d in new)
+            key = _timers.promise_key(journey_id)
+            if isinstance(change.promise, tuple):
+                text, due = change.promise
+                promises.append((journey_id, key, micros(due), text))
+            elif change.promise == "delete":
+                unpromised.append(journey_id)
+        statements = [Stmt(
+            f"INSERT INTO {q}.events (journey_id, seq, event_id, name, at, data)"
+            " SELECT * FROM unnest(%s::text[], %s::integer[], %s::text[], %s::text[],"
+            " %s::text[], %s::text[])",
+            tuple(_columns(events, 6)),
+        )]
+        # Owed before withdrawn: a key is only ever withdrawn after it was owed.
+        for start in range(0, len(owed), CHUNK):
+            statements.append(self._insert_owed(owed[start : start + CHUNK]))
         if withdrawn:
             statements.append(Stmt(
                 f"UPDATE {q}.outbox o SET status = 'withdrawn', settled_at = u.at,"
@@ -348,51 +425,39 @@ class Core:
                 f" WHERE o.idempotency_key = u.k AND o.status IN {_OPEN}",
                 tuple(_columns(withdrawn, 2)),
             ))
-        updated = encode_dt(journey.updated_at)
-        if journey.friction != before.friction or journey.deadlines != before.deadlines:
+        # Columns whose value does not change are written as they were: PostgreSQL then
+        # keeps the (definition, state) index as it is (a HOT update).
+        statements.append(Stmt(
+            f"UPDATE {q}.journeys j SET state = u.st, version = u.v, updated_at = u.ua,"
+            " body = coalesce(u.b, j.body) FROM unnest(%s::text[], %s::text[],"
+            " %s::integer[], %s::text[], %s::text[]) AS u(j, st, v, ua, b)"
+            " WHERE j.journey_id = u.j",
+            tuple(_columns(heads, 5)),
+        ))
+        if gone:
             statements.append(Stmt(
-                f"UPDATE {q}.journeys SET state = %s, version = %s, updated_at = %s, body = %s"
-                " WHERE journey_id = %s",
-                (journey.state, journey.version, updated,
-                 encode_body(journey.friction, journey.deadlines), journey_id),
+                f"DELETE FROM {q}.timers t USING unnest(%s::text[], %s::text[]) AS u(j, k)"
+                " WHERE t.journey_id = u.j AND t.key = u.k",
+                tuple(_columns(gone, 2)),
             ))
-        elif journey.state != before.state:
-            statements.append(Stmt(
-                f"UPDATE {q}.journeys SET state = %s, version = %s, updated_at = %s"
-                " WHERE journey_id = %s",
-                (journey.state, journey.version, updated, journey_id),
-            ))
-        else:  # leave the (definition, state) index alone: the update can stay HOT
-            statements.append(Stmt(
-                f"UPDATE {q}.journeys SET version = %s, updated_at = %s WHERE journey_id = %s",
-                (journey.version, updated, journey_id),
-            ))
-        if journey.deadlines != before.deadlines:
-            gone, added = _timers.deadline_changes(before, journey)
-            if gone:
-                statements.append(Stmt(
-                    f"DELETE FROM {q}.timers WHERE journey_id = %s AND key = ANY(%s)",
-                    (journey_id, gone),
-                ))
-            if added:
-                statements.append(self._set_deadlines(
-                    [(journey_id, d.idempotency_key, micros(d.due)) for d in added]
-                ))
-        key = _timers.promise_key(journey_id)
-        if promise is not None:
+        if added:
+            statements.append(self._set_deadlines(added))
+        if promises:
             statements.append(Stmt(
                 f"INSERT INTO {q}.timers (journey_id, key, kind, due_us, payload)"
-                " VALUES (%s, %s, 'promise', %s, %s) ON CONFLICT (journey_id, key) DO UPDATE"
-                " SET kind = excluded.kind, due_us = excluded.due_us, payload = excluded.payload",
-                (journey_id, key, micros(promise[1]), promise[0]),
+                " SELECT u.j, u.k, 'promise', u.d, u.p FROM unnest(%s::text[], %s::text[],"
+                " %s::bigint[], %s::text[]) AS u(j, k, d, p) ON CONFLICT (journey_id, key)"
+                " DO UPDATE SET kind = excluded.kind, due_us = excluded.due_us,"
+                " payload = excluded.payload",
+                tuple(_columns(promises, 4)),
             ))
-        if journey.state != before.state and not _timers.keeps_promise_check(journey):
+        if unpromised:
             statements.append(Stmt(
-                f"DELETE FROM {q}.timers WHERE journey_id = %s AND key = %s", (journey_id, key)
+                f"DELETE FROM {q}.timers WHERE key = ANY(%s) AND journey_id = ANY(%s)",
+                ([_timers.promise_key(j) for j in unpromised], unpromised),
             ))
         now = _now_us()
-        wake = any(row[10] <= now for row in owed)
-        return statements, wake
+        return statements, any(row[10] <= now for row in owed)
 
     # -- operations: writing ------------------------------------------------------------
 
@@ -507,8 +572,7 @@ class Core:
             journey, applied, notices = apply_events(before, batch, kit=kit)
             if not applied:
                 return journey, notices
-            promise = _timers.promise_payload(applied)  # checked before anything is written
-            statements, wake = self._writes(before, journey, applied, promise)
+            statements, wake = self._writes([changed(before, journey, applied)])
             tx.remember(journey_id, journey.version, settled, journey)
             tx.wake = wake
             yield Round(tuple(statements), commit=True)
@@ -701,7 +765,9 @@ class Core:
             " ORDER BY next_attempt_us, no LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
             f" UPDATE {q}.outbox o SET claimed_by = %(claimant)s,"
             f" claim_until_us = {NOW_US} + %(span)s, attempts = o.attempts + 1"
-            f" FROM due, {q}.journeys j"
+            # A claim need not wait for the WAL flush: lost in a crash, it is taken again.
+            f" FROM due, {q}.journeys j,"
+            " (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
             " WHERE o.idempotency_key = due.idempotency_key AND j.journey_id = o.journey_id"
             f" RETURNING o.{_OWED.replace(', ', ', o.')}, o.attempts, j.customer_id, j.tz,"
             " o.next_attempt_us, o.no",
@@ -711,7 +777,7 @@ class Core:
         def run(tx: Tx) -> Generator[
             Round, list[Any], tuple[list[ClaimedTouchpoint], list[tuple[str, str]]]
         ]:
-            [rows] = yield Round((stmt,), commit=True)
+            [rows] = yield Round((stmt,))
             rows.sort(key=lambda r: (r[13], r[14]))
             claimed: list[ClaimedTouchpoint] = []
             poison: list[tuple[str, str]] = []
@@ -726,7 +792,7 @@ class Core:
                 ))
             return claimed, poison
 
-        return Op("claiming touchpoints", "write", run, idempotent=True, relaxed=True)
+        return Op("claiming touchpoints", "auto", run, idempotent=True)
 
     def _settle(self, key: str, status: str, at: str, error: str | None,
                 reference: str | None, condition: str, claim: str | None,
@@ -771,78 +837,115 @@ class Core:
         lease: dt.timedelta | None,
         claimant: str | None,
     ) -> Op[frozenset[str]]:
-        """Record attempts' outcomes, extend the claims still held (see ``record``)."""
+        """Record attempts' outcomes, extend the claims still held (see ``record``).
+
+        One statement (one round trip, its own transaction): a worker records after every
+        delivery, so this is the store's hottest write.
+        """
         checked = check_outcomes(outcomes)
         span = None if lease is None else check_lease(lease)
-        q = self.q
-        # One journey's row lock after another, always in the same order: no lock cycle.
-        checked.sort(key=lambda o: o.claimed.touchpoint.journey_id)
-        statements = [self._record_one(outcome) for outcome in checked]
         extend = span is not None and claimant is not None
-        if span is not None and claimant is not None:
+        if not checked and not extend:
+            return Op("recording deliveries", "auto", _nothing(frozenset()))
+        # One outcome per key, as if recorded one after another: a delivery reported at
+        # any point wins; otherwise the first report gives the claim up, so later ones for
+        # the same key would change nothing.
+        chosen: dict[str, AttemptOutcome] = {}
+        for outcome in checked:
+            key = outcome.claimed.idempotency_key
+            if key not in chosen or (outcome.status == "sent" and chosen[key].status != "sent"):
+                chosen[key] = outcome
+        rows = [
+            (key, o.status, o.claimed.claim, o.error, o.reference, encode_dt(o.at),
+             None if o.retry_at is None else micros(o.retry_at))
+            for key, o in chosen.items()
+        ]
+        params: dict[str, Any] = dict(zip(
+            ("keys", "kinds", "claims", "errors", "refs", "ats", "retry"),
+            _columns(rows, 7), strict=True,
+        ))
+        params["claimant"] = claimant
+        if span is not None:
             span_us = span // _US
-            # A claim with more than 90 % of the lease left is left alone: a worker records
-            # after every delivery, and rewriting every claim of its batch each time would
-            # cost a row version per claim per delivery.
-            statements.append(Stmt(
-                f"UPDATE {q}.outbox SET claim_until_us = n.now_us + %(span)s"
-                f" FROM (SELECT {NOW_US} AS now_us) AS n WHERE claimed_by = %(claimant)s"
-                f" AND status IN {_OPEN} AND claim_until_us > n.now_us AND claim_until_us"
-                " NOT BETWEEN n.now_us + %(span)s - %(slack)s AND n.now_us + %(span)s",
-                {"span": span_us, "slack": span_us // 10, "claimant": claimant},
-            ))
-            statements.append(Stmt(
-                f"SELECT idempotency_key FROM {q}.outbox WHERE claimed_by = %s"
-                f" AND status IN {_OPEN} AND claim_until_us > {NOW_US}",
-                (claimant,),
-            ))
+            params.update(span=span_us, slack=span_us // 10)
+        sql = self._record_sql(extend)
+        stmt = Stmt(sql, params)
         wake = any(o.status == "release" for o in checked)
 
         def run(tx: Tx) -> Generator[Round, list[Any], frozenset[str]]:
-            if not statements:
-                return frozenset()
-            results = yield Round(tuple(statements), commit=True)
+            [[(_, held)]] = yield Round((stmt,))
             tx.wake = wake
-            if not extend:
-                return frozenset()
-            return frozenset(r[0] for r in results[-1])
+            return frozenset(held) if extend else frozenset()
 
-        return Op("recording deliveries", "write", run, idempotent=True, relaxed=True)
+        return Op("recording deliveries", "auto", run, idempotent=True)
 
-    def _record_one(self, outcome: AttemptOutcome) -> Stmt:
-        claimed = outcome.claimed
+    def _record_sql(self, extend: bool) -> str:
+        """The statement recording outcomes (and extending the claimant's claims)."""
+        known = self._sql.get(("record", extend))
+        if known is None:
+            known = self._sql[("record", extend)] = self._make_record_sql(extend)
+        return known
+
+    def _make_record_sql(self, extend: bool) -> str:
         q = self.q
-        key = claimed.idempotency_key
-        held = f"idempotency_key = %(key)s AND status IN {_OPEN} AND claimed_by = %(claim)s"
-        if outcome.status in ("retry", "defer"):
-            assert outcome.retry_at is not None
-            if outcome.status == "retry":
-                change = "status = 'failed'"
-            else:
-                change = "status = 'deferred', attempts = greatest(attempts - 1, 0)"
-            return Stmt(
-                f"UPDATE {q}.outbox SET {change}, claimed_by = NULL, claim_until_us = NULL,"
-                f" last_error = %(error)s, next_attempt_us = %(retry)s WHERE {held}",
-                {"key": key, "claim": claimed.claim, "error": outcome.error,
-                 "retry": micros(outcome.retry_at)},
+        condition = (
+            f"CASE WHEN t.kind = 'sent' THEN o.status IN {_OPEN} OR o.status = 'dead'"
+            f" ELSE o.status IN {_OPEN} AND o.claimed_by = t.claim END"
+        )
+        settles = "t.kind IN ('sent', 'dead')"
+        sql = (
+            "WITH u AS (SELECT * FROM unnest(%(keys)s::text[], %(kinds)s::text[],"
+            " %(claims)s::text[], %(errors)s::text[], %(refs)s::text[], %(ats)s::text[],"
+            " %(retry)s::bigint[]) AS u(k, kind, claim, err, ref, at, retry)),"
+            # The journey rows are locked (counted) before the outbox rows (changed), in
+            # the order appends lock them.
+            " target AS (SELECT t.*, o.journey_id, row_number() OVER (PARTITION BY"
+            f" o.journey_id, {settles} ORDER BY t.k) AS rank"
+            f" FROM u AS t JOIN {q}.outbox o ON o.idempotency_key = t.k WHERE {condition}),"
+            f" counted AS (UPDATE {q}.journeys j SET settled = j.settled + n.n"
+            " FROM (SELECT journey_id, count(*) AS n FROM target t"
+            f" WHERE {settles} GROUP BY journey_id) AS n WHERE j.journey_id = n.journey_id"
+            " RETURNING j.journey_id, j.version, j.settled - n.n AS base),"
+            f" changed AS (UPDATE {q}.outbox o SET"
+            " status = CASE t.kind WHEN 'sent' THEN 'sent' WHEN 'dead' THEN 'dead'"
+            " WHEN 'retry' THEN 'failed' WHEN 'defer' THEN 'deferred' ELSE o.status END,"
+            " claimed_by = NULL, claim_until_us = NULL,"
+            " attempts = CASE WHEN t.kind IN ('defer', 'release')"
+            " THEN greatest(o.attempts - 1, 0) ELSE o.attempts END,"
+            " last_error = CASE WHEN t.kind = 'release' THEN o.last_error ELSE t.err END,"
+            " next_attempt_us = CASE WHEN t.kind IN ('retry', 'defer') THEN t.retry"
+            " ELSE o.next_attempt_us END,"
+            f" reference = CASE WHEN {settles} THEN t.ref ELSE o.reference END,"
+            f" settled_at = CASE WHEN {settles} THEN t.at ELSE o.settled_at END,"
+            f" settled_seq = CASE WHEN {settles} THEN c.version ELSE o.settled_seq END,"
+            f" settled_no = CASE WHEN {settles} THEN c.base + t.rank ELSE o.settled_no END"
+            " FROM target t LEFT JOIN counted c ON c.journey_id = t.journey_id"
+            f" WHERE o.idempotency_key = t.k AND {condition} RETURNING o.idempotency_key),"
+            # The claims the claimant still holds, read once (a claimed row is always one
+            # that may still be sent: see the outbox's CHECK constraint).
+            f" clock AS MATERIALIZED (SELECT {NOW_US} AS now_us),"
+            " mine AS MATERIALIZED (SELECT o.idempotency_key, o.claim_until_us"
+            f" FROM {q}.outbox o, clock WHERE o.claimed_by = %(claimant)s"
+            " AND o.claim_until_us > clock.now_us)"
+        )
+        if extend:
+            # A claim with more than 90 % of the lease left is left alone: a worker records
+            # after every delivery, and rewriting every claim of its batch each time would
+            # cost a row version per claim per delivery.
+            sql += (
+                f", extended AS (UPDATE {q}.outbox o SET"
+                " claim_until_us = clock.now_us + %(span)s FROM mine, clock"
+                " WHERE o.idempotency_key = mine.idempotency_key"
+                " AND mine.idempotency_key NOT IN (SELECT k FROM u)"
+                " AND mine.claim_until_us NOT BETWEEN clock.now_us + %(span)s - %(slack)s"
+                " AND clock.now_us + %(span)s RETURNING 1)"
             )
-        if outcome.status == "release":
-            return Stmt(
-                f"UPDATE {q}.outbox SET claimed_by = NULL, claim_until_us = NULL,"
-                f" attempts = greatest(attempts - 1, 0) WHERE {held}",
-                {"key": key, "claim": claimed.claim},
-            )
-        at = encode_dt(outcome.at)
-        if outcome.status == "sent":
-            # A late success report still counts when a rival worker dead-lettered the
-            # touchpoint meanwhile: the message left, the journey must not call it lost.
-            return self._settle(
-                key, "sent", at, outcome.error, outcome.reference,
-                f"(status IN {_OPEN} OR status = 'dead')", claimed.claim,
-            )
-        return self._settle(
-            key, "dead", at, outcome.error, outcome.reference,
-            f"status IN {_OPEN} AND claimed_by = %(claim)s", claimed.claim,
+        # The statement's snapshot predates its own changes: what it settled is left out
+        # by hand. Outcomes need not wait for the WAL flush (see the class docs).
+        return sql + (
+            " SELECT set_config('synchronous_commit', 'off', true),"
+            " ARRAY(SELECT idempotency_key FROM mine"
+            " WHERE idempotency_key NOT IN (SELECT idempotency_key FROM changed))"
         )
 
     def fire_op(
@@ -900,7 +1003,7 @@ class Core:
                 history = self._histories(event_rows)
             fired: list[Fired] = []
             notices: list[Notice] = []
-            statements: list[Stmt] = []
+            changes: dict[str, Change] = {}
             delete: list[tuple[str, str]] = []
             later: list[tuple[str, str, int]] = []
             for journey_id, key, kind, due_us, payload in rows:
@@ -916,10 +1019,15 @@ class Core:
                     if event is not None:
                         after, applied, owed_notices = apply_events(journey, [event], kit=kit)
                         if applied:
-                            promise_row = _timers.promise_payload(applied)
-                            writes, wake = self._writes(journey, after, applied, promise_row)
-                            statements.extend(writes)
-                            tx.wake = tx.wake or wake
+                            change = changed(journey, after, applied)
+                            if kit is not None:  # plugins' touchpoints: JSON-able data?
+                                self._writes([change])
+                            if journey_id in changes:
+                                changes[journey_id].then(after, applied, _timers.promise_payload(
+                                    applied
+                                ))
+                            else:
+                                changes[journey_id] = change
                             history.setdefault(journey_id, []).extend(
                                 item.event for item in applied
                             )
@@ -940,6 +1048,9 @@ class Core:
                         journey_id=journey_id, kind=kind, key=key, due=from_micros(due_us),
                         event=event,
                     ))
+            statements: list[Stmt] = []
+            if changes:
+                statements, tx.wake = self._writes(list(changes.values()))
             if delete:
                 statements.append(Stmt(
                     f"DELETE FROM {q}.timers t USING unnest(%s::text[], %s::text[]) AS u(j, k)"

@@ -108,13 +108,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             settled_at      text,
             settled_seq     integer,
             settled_no      integer,
-            reference       text
+            reference       text,
+            -- Only a touchpoint that may still be sent can be claimed: settling,
+            -- withdrawing, retrying or deferring one gives its claim up.
+            CHECK (claimed_by IS NULL OR status IN ('pending', 'failed', 'deferred'))
         ) WITH (fillfactor = 80)
         """,
         "CREATE INDEX outbox_by_journey ON {s}.outbox (journey_id, no)",
         "CREATE INDEX outbox_ready ON {s}.outbox (next_attempt_us, no)"
         " WHERE status IN ('pending', 'failed', 'deferred')",
-        "CREATE INDEX outbox_claims ON {s}.outbox (claimed_by) WHERE claimed_by IS NOT NULL",
+        "CREATE INDEX outbox_claims ON {s}.outbox (claimed_by, claim_until_us)"
+        " WHERE claimed_by IS NOT NULL",
         """
         CREATE TABLE {s}.timers (
             journey_id text NOT NULL REFERENCES {s}.journeys (journey_id),

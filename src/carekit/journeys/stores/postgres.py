@@ -250,6 +250,27 @@ class _Settings:
         """What every connection is opened with."""
         return {"autocommit": True, "prepare_threshold": self.prepare_threshold}
 
+    def session(self) -> str:
+        """The settings every pooled connection starts with.
+
+        The store's statements are prepared (psycopg does it after ``prepare_threshold``
+        runs) and always have the same shape: a generic plan serves them all, where
+        PostgreSQL's default would plan its bigger statements afresh on most runs (their
+        arrays' lengths change). Writes skip the WAL flush when asked to.
+        """
+        sql = "SET plan_cache_mode = force_generic_plan"
+        if not self.synchronous_commit:
+            sql += "; SET synchronous_commit = off"
+        return sql
+
+    def configure(self, conn: Any) -> None:
+        """Start a new pooled connection (see :meth:`session`)."""
+        conn.execute(self.session())
+
+    async def configure_async(self, conn: Any) -> None:
+        """:meth:`configure` for an ``AsyncConnection``."""
+        await conn.execute(self.session())
+
 
 def _wait_seconds(timeout: object) -> float:
     secs = _validate.duration("timeout", timeout).total_seconds()
@@ -472,7 +493,7 @@ class PostgresJourneyStore:
             timeout=settings.pool_timeout,
             open=False,
             kwargs=settings.kwargs(),
-            configure=None if settings.synchronous_commit else _relax,
+            configure=settings.configure,
             name=f"carekit-{settings.schema}",
         )
         try:
@@ -952,14 +973,6 @@ class PostgresJourneyStore:
         return self._run(self._core.oldest_due_op(now))
 
 
-def _relax(conn: Any) -> None:
-    conn.execute("SET synchronous_commit = off")
-
-
-async def _relax_async(conn: Any) -> None:
-    await conn.execute("SET synchronous_commit = off")
-
-
 def _migration(settings: _Settings) -> Op[tuple[int, int]]:
     from carekit import __version__
 
@@ -1202,7 +1215,7 @@ class AsyncPostgresJourneyStore:
                 timeout=settings.pool_timeout,
                 open=False,
                 kwargs=settings.kwargs(),
-                configure=None if settings.synchronous_commit else _relax_async,
+                configure=settings.configure_async,
                 name=f"carekit-{settings.schema}",
             )
             try:
