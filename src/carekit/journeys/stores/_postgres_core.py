@@ -196,7 +196,7 @@ class Core:
             collections.OrderedDict()
         )
         self._lock = threading.Lock()
-        self._sql: dict[tuple[str, bool], str] = {}
+        self._sql: dict[tuple[str, bool], str] = {}  # statements built once
 
     # -- the cache ----------------------------------------------------------------------
 
@@ -860,15 +860,17 @@ class Core:
              None if o.retry_at is None else micros(o.retry_at))
             for key, o in chosen.items()
         ]
-        params: dict[str, Any] = dict(zip(
-            ("keys", "kinds", "claims", "errors", "refs", "ats", "retry"),
-            _columns(rows, 7), strict=True,
-        ))
+        names = ("keys", "kinds", "claims", "errors", "refs", "ats", "retry")
+        # One outcome (a worker's usual call) goes as plain values: arrays cost more to
+        # send than the statement costs to run.
+        shape = "one" if len(rows) == 1 else "many"
+        values = rows[0] if shape == "one" else _columns(rows, 7)
+        params: dict[str, Any] = dict(zip(names, values, strict=True))
         params["claimant"] = claimant
         if span is not None:
             span_us = span // _US
             params.update(span=span_us, slack=span_us // 10)
-        sql = self._record_sql(extend)
+        sql = self._record_sql(extend, shape)
         stmt = Stmt(sql, params)
         wake = any(o.status == "release" for o in checked)
 
@@ -879,24 +881,34 @@ class Core:
 
         return Op("recording deliveries", "auto", run, idempotent=True)
 
-    def _record_sql(self, extend: bool) -> str:
+    def _record_sql(self, extend: bool, shape: str) -> str:
         """The statement recording outcomes (and extending the claimant's claims)."""
-        known = self._sql.get(("record", extend))
+        known = self._sql.get((shape, extend))
         if known is None:
-            known = self._sql[("record", extend)] = self._make_record_sql(extend)
+            known = self._sql[(shape, extend)] = self._make_record_sql(extend, shape)
         return known
 
-    def _make_record_sql(self, extend: bool) -> str:
+    def _make_record_sql(self, extend: bool, shape: str) -> str:
         q = self.q
         condition = (
             f"CASE WHEN t.kind = 'sent' THEN o.status IN {_OPEN} OR o.status = 'dead'"
             f" ELSE o.status IN {_OPEN} AND o.claimed_by = t.claim END"
         )
         settles = "t.kind IN ('sent', 'dead')"
+        if shape == "one":
+            outcomes = (
+                "SELECT %(keys)s::text AS k, %(kinds)s::text AS kind, %(claims)s::text AS claim,"
+                " %(errors)s::text AS err, %(refs)s::text AS ref, %(ats)s::text AS at,"
+                " %(retry)s::bigint AS retry"
+            )
+        else:
+            outcomes = (
+                "SELECT * FROM unnest(%(keys)s::text[], %(kinds)s::text[], %(claims)s::text[],"
+                " %(errors)s::text[], %(refs)s::text[], %(ats)s::text[], %(retry)s::bigint[])"
+                " AS u(k, kind, claim, err, ref, at, retry)"
+            )
         sql = (
-            "WITH u AS (SELECT * FROM unnest(%(keys)s::text[], %(kinds)s::text[],"
-            " %(claims)s::text[], %(errors)s::text[], %(refs)s::text[], %(ats)s::text[],"
-            " %(retry)s::bigint[]) AS u(k, kind, claim, err, ref, at, retry)),"
+            f"WITH u AS ({outcomes}),"
             # The journey rows are locked (counted) before the outbox rows (changed), in
             # the order appends lock them.
             " target AS (SELECT t.*, o.journey_id, row_number() OVER (PARTITION BY"
