@@ -319,7 +319,7 @@ print(len(delivered), len(delivered), flush=True)
 def delivery_rate(url: str, script: str, n: int, processes: int) -> float:
     """Touchpoints delivered per second by ``processes`` processes running ``script``."""
     with _schema(url) as schema:
-        store = PostgresJourneyStore(url, schema=schema)
+        store = PostgresJourneyStore(url, schema=schema, synchronous_commit=False)  # set-up
         case = service_case_journey()
         for start in range(0, n, 10_000):
             store.create_many(
@@ -353,7 +353,7 @@ def delivery_rate(url: str, script: str, n: int, processes: int) -> float:
 
 
 def _breach_store(url: str, schema: str, n: int) -> None:
-    store = PostgresJourneyStore(url, schema=schema)
+    store = PostgresJourneyStore(url, schema=schema, synchronous_commit=False)  # set-up
     order = order_journey()
     for start in range(0, n, 5_000):
         ids = [f"o{i:07d}" for i in range(start, min(n, start + 5_000))]
