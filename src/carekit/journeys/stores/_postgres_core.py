@@ -178,6 +178,31 @@ def _nothing(value: T) -> Callable[[Tx], Generator[Round, list[Any], T]]:
     return run
 
 
+def _summaries(rows: Sequence[Any]) -> list[JourneySummary]:
+    """``JourneySummary`` records from rows (a million of them, so: no per-row overhead).
+
+    Raises:
+        ValueError: a row holds a time that cannot be read.
+    """
+    times: dict[str, dt.datetime] = {}
+
+    def when(text: str) -> dt.datetime:
+        value = times.get(text)
+        if value is None:
+            value = times[text] = decode_dt(text)
+        return value
+
+    known = times.get
+    return [
+        JourneySummary(
+            journey_id=r[0], definition=r[1], state=r[2], version=r[3],
+            started_at=known(r[4]) or when(r[4]), updated_at=known(r[5]) or when(r[5]),
+            customer_id=r[6], channel=r[7], pending=r[8], tz=r[9],
+        )
+        for r in rows
+    ]
+
+
 class Core:
     """A store's SQL, cache and definitions; its ``*_op`` methods make operations.
 
@@ -643,18 +668,14 @@ class Core:
 
         def run(tx: Tx) -> Generator[Round, list[Any], list[JourneySummary]]:
             [rows] = yield Round((stmt,))
-            cache: dict[str, dt.datetime] = {}
-            summaries = []
-            for r in rows:
-                with _damaged(self.label, "journeys", r[0]):
-                    started = cache.get(r[4]) or cache.setdefault(r[4], decode_dt(r[4]))
-                    updated = cache.get(r[5]) or cache.setdefault(r[5], decode_dt(r[5]))
-                summaries.append(JourneySummary(
-                    journey_id=r[0], definition=r[1], state=r[2], version=r[3],
-                    started_at=started, updated_at=updated, customer_id=r[6],
-                    channel=r[7], pending=r[8], tz=r[9],
-                ))
-            return summaries
+            try:
+                return _summaries(rows)
+            except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+                for r in rows:  # name the damaged row
+                    with _damaged(self.label, "journeys", r[0]):
+                        decode_dt(r[4])
+                        decode_dt(r[5])
+                raise
 
         return Op("listing journeys", "auto", run)
 
