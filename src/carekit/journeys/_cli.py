@@ -76,6 +76,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"progress bar on stderr (auto: files over {PROGRESS_BYTES:,} bytes)")
     p.set_defaults(journey_run=_run_replay)
 
+    p = actions.add_parser(
+        "load", help="append the events of a CSV event log to a journey store",
+        description="Append the events of a CSV event log (the columns of replay) to a "
+        "journey store, creating each journey at its first event (customer_id, channel and "
+        "tz from that row's data). Events already stored (same id) are skipped, so loading "
+        "a file twice changes nothing; refused events and delivery rows are listed by line. "
+        "`carekit worker --store URL` then fires their deadlines and delivers their "
+        "touchpoints.",
+    )
+    p.add_argument("events", type=pathlib.Path, help="CSV file of events")
+    p.add_argument("--store", required=True, metavar="URL",
+                   help="the journey store: sqlite:///path.db, postgresql://... or a path")
+    p.add_argument("--journey", default="order", help="journey definition (default: order)")
+    p.set_defaults(journey_run=_run_load)
+
     from carekit.journeys._store_cli import add_dispatch_arguments, run_dispatch
 
     p = actions.add_parser(
@@ -365,6 +380,70 @@ def _one_by_one(
         delivered += 1
         late += at > tp.due
     return journey, delivered, late
+
+
+def _run_load(args: argparse.Namespace, out: TextIO) -> int:
+    """``carekit journey load``: 0 when every row was stored, 1 when some were refused."""
+    from carekit.journeys.stores.urls import open_store
+    from carekit.plugins import CareKit
+
+    definition = _definition(args.journey)
+    path: pathlib.Path = args.events
+    deliveries: list[_Delivery] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        numbered, problems = read_events(iter(handle), deliveries=deliveries)
+    groups: dict[str, list[tuple[int, Event]]] = {}
+    for line, event in numbered:
+        groups.setdefault(str(event.journey_id), []).append((line, event))
+    kit = CareKit()
+    stored = created = 0
+    store = open_store(args.store, definitions=kit)
+    try:
+        for jid, group in groups.items():
+            first = group[0][1]
+            data = first.data
+            before = len(store) if hasattr(store, "__len__") else None
+            journey = store.create(
+                definition, jid, at=first.at, exist_ok=True,
+                customer_id=_text(data.get("customer_id")), channel=_text(data.get("channel")),
+                tz=_text(data.get("tz")),
+            )
+            if before is not None and len(store) > before:
+                created += 1
+            version = journey.version
+            try:
+                version = store.append(jid, [e for _, e in group], kit=kit).version
+            except CareKitError:
+                for line, event in group:  # one by one, reporting what is refused
+                    try:
+                        version = store.append(jid, event, kit=kit).version
+                    except CareKitError as exc:
+                        problems.append(f"line {line}: {exc}")
+            stored += version - journey.version
+    finally:
+        store.close()
+    problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
+    skipped = (
+        f", {len(deliveries):,} delivery rows skipped (the worker delivers)" if deliveries else ""
+    )
+    out.write(
+        f"{_safe(str(path))}: {len(numbered):,} events read, {stored:,} stored, "
+        f"{created:,} journeys created{skipped}, {len(problems):,} problem(s)\n"
+    )
+    for problem in problems[:20]:
+        out.write(f"  {_safe(problem)}\n")
+    if len(problems) > 20:
+        out.write(f"  ... and {len(problems) - 20:,} more\n")
+    return 1 if problems else 0
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _safe(text: str) -> str:
+    """``text`` with control characters shown escaped (nothing reaches the terminal raw)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def _run_replay(args: argparse.Namespace, out: TextIO) -> int:

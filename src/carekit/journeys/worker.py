@@ -577,7 +577,12 @@ class Worker:
                 f"{sorted(self.kit.channels)})"
             )
             error = f"touchpoint {tp.name!r} of journey {tp.journey_id!r} {where}"
-            errors.append(error)
+            errors.append(
+                f"touchpoints are for channel {name!r}, which no plugin provides (known "
+                f"channels: {sorted(self.kit.channels)})" if name else
+                "a touchpoint names no channel, nor does its journey, and no default_channel "
+                "is set"
+            )
             return self._failed(item, now, name, error, final=False)
         if channel.quiet_hours is not None:
             until = channel.quiet_until(now, tp.tz)
@@ -603,12 +608,12 @@ class Worker:
             return self._failed(item, now, name, error, final=False)
         latency = dt.timedelta(seconds=time.monotonic() - started)
         if result is None:
+            hint = "register a channel plugin that implements carekit_deliver_touchpoint for it"
             error = (
                 f"no plugin delivers touchpoints on channel {name!r} (touchpoint "
-                f"{tp.name!r} of journey {tp.journey_id!r}); register a channel plugin that "
-                "implements carekit_deliver_touchpoint for it"
+                f"{tp.name!r} of journey {tp.journey_id!r}); {hint}"
             )
-            errors.append(error)
+            errors.append(f"no plugin delivers touchpoints on channel {name!r}; {hint}")
             return self._failed(item, now, name, error, final=False, latency=latency)
         if not isinstance(result, DeliveryResult):
             error = (

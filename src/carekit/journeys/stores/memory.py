@@ -75,12 +75,21 @@ class _Entry:
     last_error: str | None = None
     settled_at: dt.datetime | None = None
     reference: str | None = None
+    settled_no: int = 0
 
 
 @attrs.define
 class _Record:
+    """A journey, its events and its outbox keys (in the order owed).
+
+    ``stale``: outcomes were recorded since ``journey`` was last built; its owed and dead
+    touchpoints are rebuilt from the outbox when next read (recording stays O(1)).
+    """
+
     journey: Journey
     events: list[Event]
+    keys: list[str] = attrs.field(factory=list)
+    stale: bool = False
 
 
 @attrs.define
@@ -141,9 +150,30 @@ class MemoryJourneyStore:
         check_journey_id(journey_id)
         self._check_open()
         try:
-            return self._journeys[journey_id]
+            record = self._journeys[journey_id]
         except KeyError:
             raise UnknownJourney(journey_id) from None
+        if record.stale:
+            self._refresh(record)
+        return record
+
+    def _refresh(self, record: _Record) -> None:
+        """Fold the recorded outcomes into the journey: owed and dead as the outbox says."""
+        from carekit.journeys.journey import DeadLetter
+
+        entries = [self._outbox[key] for key in record.keys]
+        owed = tuple(e.touchpoint for e in entries if e.status in _OPEN)
+        dead = sorted((e for e in entries if e.status == "dead"), key=lambda e: e.settled_no)
+        record.journey = attrs.evolve(
+            record.journey,
+            owed=owed,
+            dead=tuple(
+                DeadLetter(touchpoint=e.touchpoint, at=e.settled_at or e.next_attempt,
+                           reason=e.last_error or "dead-lettered")
+                for e in dead
+            ),
+        )
+        record.stale = False
 
     # -- writing ------------------------------------------------------------------------
 
@@ -215,7 +245,9 @@ class MemoryJourneyStore:
         return len(fresh)
 
     def _owe(self, journey: Journey, touchpoints: Iterable[Any]) -> None:
+        keys = self._journeys[journey.journey_id].keys
         for tp in touchpoints:
+            keys.append(tp.idempotency_key)
             when = tp.sendable_at
             self._outbox[tp.idempotency_key] = _Entry(
                 touchpoint=tp,
@@ -517,15 +549,13 @@ class MemoryJourneyStore:
             return
         entry.last_error = outcome.error
         entry.settled_at = outcome.at
-        record = self._journeys[entry.touchpoint.journey_id]
+        entry.settled_no = next(self._tick)
         if outcome.status == "sent":
             entry.status = "sent"
             entry.reference = outcome.reference
-            record.journey = record.journey.delivered(key, at=outcome.at)
         else:
             entry.status = "dead"
-            reason = outcome.error or "dead-lettered"
-            record.journey = record.journey.dead_lettered(key, at=outcome.at, reason=reason)
+        self._journeys[entry.touchpoint.journey_id].stale = True
 
     def fire_due(
         self, *, now: dt.datetime, limit: int, kit: CareKit | None = None, checks: Any = None
@@ -554,7 +584,7 @@ class MemoryJourneyStore:
                 if timer.kind == "promise" and checks is None:
                     skipped.append(item)
                     continue
-                record = self._journeys[jid]
+                record = self._record(jid)
                 try:
                     hit, event, next_due = _decide(
                         timer, key, record.journey, record.events, now, checks
