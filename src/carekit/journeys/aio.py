@@ -431,12 +431,20 @@ class Worker(WorkerBase):
         *,
         clock: Callable[[], dt.datetime] | None = None,
         max_passes: int | None = None,
+        handle_signals: bool = True,
     ) -> None:
         """Work until ``stop`` is set, SIGTERM or SIGINT arrives, or :meth:`stop` is called.
 
         Then the deliveries in flight are finished and recorded, the other claims given
         back, and the coroutine returns. Signal handlers are added to the running loop when
         it runs in the main thread (and removed on return).
+
+        Args:
+            stop: an event that ends the loop when set.
+            clock: what "now" is (default: the wall clock, in UTC).
+            max_passes: stop after this many passes (``None``: no limit).
+            handle_signals: stop on SIGTERM and SIGINT (``False`` inside a server that
+                handles its own signals and sets ``stop``, such as uvicorn).
 
         Raises:
             CareKitError: ``stop`` is not an :class:`asyncio.Event`, ``clock`` not a
@@ -456,7 +464,7 @@ class Worker(WorkerBase):
         passes = 0
         _log.info("asyncio worker %s started on %r", self.claimant, self.store,
                   extra={"outcome": "started"})
-        async with self._signals():
+        async with self._signals(handle_signals):
             while not self._stopping and not self._stop_event.is_set():
                 report = await self.run_once(now_of())
                 passes += 1
@@ -486,10 +494,10 @@ class Worker(WorkerBase):
             self._stopping = True
 
     @contextlib.asynccontextmanager
-    async def _signals(self) -> AsyncIterator[None]:
+    async def _signals(self, handle: bool) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         added: list[signal.Signals] = []
-        if threading.current_thread() is threading.main_thread():
+        if handle and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 try:
                     loop.add_signal_handler(sig, self._on_signal, sig)

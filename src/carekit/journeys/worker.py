@@ -749,6 +749,7 @@ class Worker(WorkerBase):
         *,
         clock: Callable[[], dt.datetime] | None = None,
         max_passes: int | None = None,
+        handle_signals: bool = True,
     ) -> None:
         """Work until ``stop`` is set, SIGTERM or SIGINT arrives, or :meth:`stop` is called.
 
@@ -760,6 +761,8 @@ class Worker(WorkerBase):
             stop: an event that ends the loop when set.
             clock: what "now" is (default: the wall clock, in UTC).
             max_passes: stop after this many passes (``None``: no limit).
+            handle_signals: stop on SIGTERM and SIGINT (``False`` inside a server that
+                handles its own signals and sets ``stop``).
 
         Raises:
             CareKitError: ``stop`` is not an event, ``clock`` not a callable, a bad
@@ -782,7 +785,7 @@ class Worker(WorkerBase):
             self.claimant, self.store, self.lease, self.poll, self.batch_size,
             extra={"outcome": "started"},
         )
-        with self._signals():
+        with self._signals(handle_signals):
             while not self._stop.is_set() and not (stop is not None and stop.is_set()):
                 report = self.run_once(now_of())
                 passes += 1
@@ -804,8 +807,8 @@ class Worker(WorkerBase):
             self._stop.wait(min(left, 0.05))
 
     @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
+    def _signals(self, handle: bool) -> Iterator[None]:
+        if not handle or threading.current_thread() is not threading.main_thread():
             yield
             return
 
