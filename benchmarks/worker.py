@@ -140,7 +140,7 @@ def hand_delivery(folder: pathlib.Path, n: int, workers: int, rounds: int) -> fl
             _placed(setup, n, acknowledge=True)
         sent = [0] * workers
 
-        def work(k: int, db: pathlib.Path = db) -> None:
+        def work(k: int, db: pathlib.Path = db, sent: list[int] = sent) -> None:
             conn = sqlite3.connect(db, isolation_level=None, timeout=30)
             conn.execute("PRAGMA synchronous = FULL")
             me = f"hand-{k}"
