@@ -8,6 +8,7 @@ with ``set_defaults``, so adding one is a matter of adding a subparser in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import importlib.resources
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 import attrs
 
 from carekit.errors import CareKitError
+from carekit.hookspecs import hookimpl
 from carekit.journeys.definition import JourneyDefinition
 from carekit.journeys.events import Event, _too_deep
 from carekit.journeys.journey import Journey
@@ -546,6 +548,7 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     """Drive one order through its journey, showing every touchpoint owed; replay a log."""
     from carekit.journeys.builtins import order_journey
     from carekit.journeys.sqlite_store import SQLiteJourneyStore
+    from carekit.journeys.worker import Worker
     from carekit.testing import RecordingChannel, make_carekit
 
     out.write("== Journeys ==\n")
@@ -568,9 +571,10 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
         ("close", dt.timedelta(days=12), None),
     ]
     out.write(f"order-1001 for customer c-42 (prefers email), starting {t0:%a %d %b %H:%M} UTC\n")
-    out.write(f"kept in the SQLite journey store {db.name}; CareKit.dispatch delivers what is "
-              "owed (email recorded, not sent)\n")
+    out.write(f"kept in the SQLite journey store {db.name}; a Worker fires deadlines and "
+              "delivers what is owed (email recorded, not sent)\n")
     with SQLiteJourneyStore(db) as store:
+        worker = Worker(kit, store, timeout=None)
         journey = store.create(order, "order-1001", at=t0, customer_id="c-42", channel="email")
         for n, (name, offset, data) in enumerate(script, start=1):
             event = Event(name, at=t0 + offset, id=f"order-1001/{n}", data=data)
@@ -594,10 +598,15 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
                     out.write(
                         f"      deadline: leave {d.state} by {d.due:%H:%M} else {d.breach_event}\n"
                     )
-            sent = kit.dispatch(store, now=event.at + dt.timedelta(minutes=5)).sent
-            for attempt in sent:
-                out.write(f"      sent {attempt.touchpoint} via {attempt.channel} "
-                          f"(reference {attempt.reference})\n")
+            for later in (dt.timedelta(minutes=5), dt.timedelta(days=2, minutes=5)):
+                if later.days and name != "deliver":
+                    continue  # the satisfaction check waits two days after delivery
+                work = worker.run_once(event.at + later)
+                for attempt in work.attempts:
+                    if attempt.outcome == "sent":
+                        out.write(f"      sent {attempt.touchpoint} via {attempt.channel} at "
+                                  f"{event.at + later:%a %d %b %H:%M} "
+                                  f"(reference {attempt.reference})\n")
             journey = store.load("order-1001")
         again = store.append("order-1001", Event("close", at=t0 + dt.timedelta(days=12),
                                                  id="order-1001/9"))
@@ -612,6 +621,8 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
               f"{len(stored.owed)} still owed\n")
     out.write(f"the email channel received {len(email.deliveries)} deliveries, "
               f"{len({d.idempotency_key for d in email.deliveries})} distinct idempotency keys\n")
+
+    _demo_day(out, workdir)
 
     report = replay_csv(order, iter(_sample_lines()))
     out.write(f"\nreplayed {report.events} events of {len(report.journeys)} orders "
@@ -630,3 +641,93 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     out.write(f"  journeys needing service recovery (friction >= "
               f"{order.friction.threshold:g}): {', '.join(j.journey_id for j in rough) or 'none'}"
               f"\n")
+
+
+class _DemoChannels:
+    """The demo's channels: the built-ins, SMS quiet from 21:00 to 08:00 London time; every
+    delivery recorded instead of sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Any]:
+        from carekit.channels import BUILTIN_CHANNELS
+
+        return [
+            attrs.evolve(c, quiet_hours=(dt.time(21), dt.time(8)), tz="Europe/London")
+            if c.name == "sms" else c
+            for c in BUILTIN_CHANNELS
+        ]
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, idempotency_key: str) -> Any:
+        from carekit.channels import DeliveryResult
+
+        self.sent.append(idempotency_key)
+        return DeliveryResult(reference=f"demo-{len(self.sent)}")
+
+
+def _demo_day(out: TextIO, workdir: pathlib.Path) -> None:
+    """The bundled sample orders, with a worker on a simulated clock; one day in detail."""
+    from carekit.journeys.stores.sqlite import SQLiteJourneyStore
+    from carekit.journeys.worker import Worker
+    from carekit.plugins import CareKit
+
+    order = order_journey_definition()
+    numbered, _ = read_events(iter(_sample_lines()), deliveries=[])
+    events = sorted((e for _, e in numbered), key=lambda e: e.at)
+    kit = CareKit(load_entrypoints=False)
+    kit.unregister("carekit.channels")
+    channels = _DemoChannels()
+    kit.register(channels, "demo-channels")
+    db = workdir / "worker-demo.db"
+    db.unlink(missing_ok=True)
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+    day = dt.date(2026, 3, 4)
+    out.write(f"\nthe worker on a simulated clock: the bundled {SAMPLE} in {db.name}, "
+              "a pass every 15 minutes (SMS quiet 21:00-08:00 London time)\n")
+    out.write(f"{day:%a %d %b}, every deadline fired and every message sent:\n")
+    shown = 0
+    with SQLiteJourneyStore(db, definitions=kit) as store:
+        worker = Worker(kit, store, timeout=None)
+        tick = start
+        i = 0
+        while tick <= dt.datetime(2026, 3, 20, tzinfo=dt.timezone.utc):
+            while i < len(events) and events[i].at <= tick:
+                e = events[i]
+                i += 1
+                jid = str(e.journey_id)
+                if jid not in store:
+                    store.create(order, jid, at=e.at, customer_id=_text(e.data.get("customer_id")),
+                                 channel=_text(e.data.get("channel")))
+                with contextlib.suppress(CareKitError):  # the sample has a few bad rows
+                    store.append(jid, e)
+            report = worker.run_once(tick)
+            if tick.date() == day:
+                for timer in report.timers:
+                    shown += 1
+                    what = timer.event.name if timer.event is not None else timer.key
+                    out.write(f"  {tick:%H:%M}  fired     {what:<24} {timer.journey_id} "
+                              f"(due {timer.due:%H:%M})\n")
+                for a in report.attempts:
+                    shown += 1
+                    if a.outcome == "deferred" and a.retry_at is not None:
+                        note = f"until {a.retry_at:%a %H:%M} UTC (quiet hours)"
+                        out.write(f"  {tick:%H:%M}  held back {a.touchpoint:<24} "
+                                  f"{a.journey_id} via {a.channel} {note}\n")
+                    else:
+                        out.write(f"  {tick:%H:%M}  {a.outcome:<9} {a.touchpoint:<24} "
+                                  f"{a.journey_id} via {a.channel}\n")
+            tick += dt.timedelta(minutes=15)
+        counts = store.outbox_counts()
+    out.write(f"  ({shown} lines that day)\n")
+    out.write("after the last event: outbox " + ", ".join(
+        f"{status} {n}" for status, n in counts.items()) + f"; {len(channels.sent)} messages "
+        "sent, each once\n")
+
+
+def order_journey_definition() -> JourneyDefinition:
+    from carekit.journeys.builtins import order_journey
+
+    return order_journey()
