@@ -214,8 +214,8 @@ class Event:
             lists and mappings with string keys, nested at most :data:`MAX_DEPTH` levels
             deep (the data mapping being the first), holding at most :data:`MAX_VALUES`
             values and :data:`MAX_TEXT` characters of text (strings and keys) in all. Two
-            keys feed the friction score: ``"sentiment"`` (a number in [-1, 1]) and ``"moment"`` (a named bad moment such
-            as ``"late_delivery"``).
+            keys feed the friction score: ``"sentiment"`` (a number in [-1, 1]) and
+            ``"moment"`` (a named bad moment such as ``"late_delivery"``).
 
     Raises:
         CareKitError: an empty name, a naive ``at``, data that is not JSON-able (nested
