@@ -239,6 +239,25 @@ class ThreadedStore:
         oldest: dt.datetime | None = await self._run(self.store.oldest_due, now=now)
         return oldest
 
+    async def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """See :meth:`carekit.journeys.JourneyStore.remember_sent`."""
+        new: bool = await self._run(
+            self.store.remember_sent, idempotency_key, at=at, channel=channel,
+            reference=reference,
+        )
+        return new
+
+    async def sent_key(self, idempotency_key: str) -> Any:
+        """See :meth:`carekit.journeys.JourneyStore.sent_key`."""
+        return await self._run(self.store.sent_key, idempotency_key)
+
     async def close(self) -> None:
         """Close the blocking store."""
         await self._run(self.store.close)

@@ -383,3 +383,19 @@ def check_lease(lease: object) -> dt.timedelta:
         msg = f"lease must be at most {MAX_LEASE.days} days (got {span})"
         raise CareKitError(msg)
     return span
+
+
+def check_sent_key(key: object, at: object, channel: object, reference: object) -> Any:
+    """A :class:`~carekit.journeys.SentKey` from ``remember_sent``'s checked arguments."""
+    from carekit.journeys.stores.protocol import SentKey
+
+    if not isinstance(key, str) or not key:
+        msg = f"idempotency_key must be a non-empty string (got {key!r})"
+        raise CareKitError(msg)
+    when = _validate.aware("at", at)
+    for name, value in (("channel", channel), ("reference", reference)):
+        if value is not None and not isinstance(value, str):
+            msg = f"{name} must be a string or None (got {value!r})"
+            raise CareKitError(msg)
+    return SentKey(idempotency_key=key, channel=channel, reference=reference,  # type: ignore[arg-type]
+                   at=when)

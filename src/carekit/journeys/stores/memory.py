@@ -39,6 +39,7 @@ from carekit.journeys.stores._shared import (
     check_journey_ids,
     check_limit,
     check_outcomes,
+    check_sent_key,
     notify,
     to_events,
 )
@@ -51,6 +52,7 @@ from carekit.journeys.stores.protocol import (
     JourneySummary,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
 )
 
 if TYPE_CHECKING:
@@ -126,6 +128,7 @@ class MemoryJourneyStore:
         self._timers: dict[tuple[str, str], _Timer] = {}
         self._due: list[tuple[dt.datetime, int, str, str]] = []
         self._tick = itertools.count()
+        self._sent: dict[str, SentKey] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -608,6 +611,34 @@ class MemoryJourneyStore:
                 heapq.heappush(due, item)
         notify(kit, owed_notices)
         return fired
+
+    def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """Note that ``idempotency_key`` was handed to a provider (see the protocol).
+
+        Raises:
+            CareKitError: an empty key, a naive ``at``, a non-string channel or reference.
+        """
+        note = check_sent_key(idempotency_key, at, channel, reference)
+        with self._lock:
+            self._check_open()
+            if idempotency_key in self._sent:
+                return False
+            self._sent[idempotency_key] = note
+            return True
+
+    def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """The note kept for ``idempotency_key``, or ``None``."""
+        check_journey_id(idempotency_key)
+        with self._lock:
+            self._check_open()
+            return self._sent.get(idempotency_key)
 
     def oldest_due(self, *, now: dt.datetime) -> dt.datetime | None:
         """When the longest-waiting claimable touchpoint or due timer became due."""

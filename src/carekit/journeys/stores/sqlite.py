@@ -66,6 +66,7 @@ from carekit.journeys.stores._shared import (
     check_lease,
     check_limit,
     check_outcomes,
+    check_sent_key,
     notify,
     to_events,
 )
@@ -77,6 +78,7 @@ from carekit.journeys.stores.protocol import (
     JourneySummary,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
 )
 
 if TYPE_CHECKING:
@@ -1083,6 +1085,46 @@ class SQLiteJourneyStore:
             ).fetchone()
         found = [r[0] for r in (touchpoint, timer) if r is not None]
         return from_micros(min(found)) if found else None
+
+    def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """Note that ``idempotency_key`` was handed to a provider (``INSERT OR IGNORE``).
+
+        Raises:
+            CareKitError: an empty key, a naive ``at``, a non-string channel or reference.
+            StoreError: the store cannot be written.
+        """
+        check_sent_key(idempotency_key, at, channel, reference)
+        with self._writing("noting a sent key") as conn:
+            done = conn.execute(
+                "INSERT OR IGNORE INTO sent_keys (idempotency_key, channel, reference, sent_us)"
+                " VALUES (?, ?, ?, ?)",
+                (idempotency_key, channel, reference, micros(at)),
+            )
+            return bool(done.rowcount)
+
+    def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """The note kept for ``idempotency_key``, or ``None``.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        check_journey_id(idempotency_key)
+        with self._reading("looking up a sent key"):
+            row = self._conn.execute(
+                "SELECT channel, reference, sent_us FROM sent_keys WHERE idempotency_key = ?",
+                (idempotency_key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return SentKey(idempotency_key=idempotency_key, channel=row[0], reference=row[1],
+                       at=from_micros(row[2]))
 
     # -- plumbing -----------------------------------------------------------------------
 
