@@ -73,6 +73,9 @@ def test_open_store_gives_coroutines_for_sqlite_and_memory(tmp_path: pathlib.Pat
             again = await store.create(order_journey(), "o-0", at=T0, exist_ok=True)
             assert again.version == 2
             await store.close()
+        plain = aio.open_store("memory://")  # without await, usable at once
+        await plain.create(order_journey(), "o-9", at=T0)
+        assert (await plain.load("o-9")).version == 0
 
     asyncio.run(main())
     with pytest.raises(CareKitError, match="journey store"):

@@ -38,7 +38,7 @@ import inspect
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from carekit import _validate
@@ -69,8 +69,11 @@ if TYPE_CHECKING:
 __all__ = ["ThreadedStore", "Worker", "open_store"]
 
 
-async def open_store(url: str, **options: Any) -> Any:
+def open_store(url: str, **options: Any) -> Any:
     """Open the store ``url`` names, for use from asyncio (see the module docs).
+
+    The store is usable at once, and may also be awaited (``store = await
+    aio.open_store(url)``), which opens its connections before the first call.
 
     Args:
         url: ``sqlite:///path.db``, ``postgresql://user@host:port/dbname``, ``memory://``
@@ -91,15 +94,10 @@ async def open_store(url: str, **options: Any) -> Any:
         dsn, schema = split_schema(url)
         if schema is not None:
             options.setdefault("schema", schema)
-        store = AsyncPostgresJourneyStore(dsn, **options)
-        opening = getattr(store, "open", None)
-        if opening is not None:
-            await opening()
-        return store
+        return AsyncPostgresJourneyStore(dsn, **options)
     from carekit.journeys.stores.urls import open_store as open_blocking
 
-    blocking = await asyncio.to_thread(open_blocking, url, **options)
-    return ThreadedStore(blocking)
+    return ThreadedStore(open_blocking(url, **options))
 
 
 class ThreadedStore:
@@ -125,6 +123,13 @@ class ThreadedStore:
 
     def __repr__(self) -> str:
         return f"ThreadedStore({self.store!r})"
+
+    def __await__(self) -> Generator[Any, None, ThreadedStore]:
+        # `store = await aio.open_store(url)` works as well as without the await.
+        async def opened() -> ThreadedStore:
+            return self
+
+        return opened().__await__()
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
