@@ -58,7 +58,7 @@ import attrs
 from carekit import _validate
 from carekit.channels import DeliveryResult
 from carekit.errors import CareKitError
-from carekit.journeys.stores._shared import MAX_CLAIM, check_lease, check_limit
+from carekit.journeys.stores._shared import check_lease, check_limit
 from carekit.journeys.stores._timers import PROMISE_EVENT
 from carekit.journeys.stores.protocol import AttemptOutcome, ClaimedTouchpoint, Fired
 
@@ -917,5 +917,3 @@ def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | 
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
-
-_ = MAX_CLAIM  # (re-exported for the CLI's checks)

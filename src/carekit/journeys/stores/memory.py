@@ -641,16 +641,48 @@ class MemoryJourneyStore:
             return self._sent.get(idempotency_key)
 
     def oldest_due(self, *, now: dt.datetime) -> dt.datetime | None:
-        """When the longest-waiting claimable touchpoint or due timer became due."""
+        """When the longest-waiting claimable touchpoint or due timer became due.
+
+        Read from the tops of the two time-ordered heaps (stale entries dropped), so it
+        costs about the same however many journeys are open.
+        """
         with self._lock:
             self._check_open()
             clock = self._clock()
+            ready = self._ready
+            while ready:
+                entry = self._outbox.get(ready[0][2])
+                if entry is None or entry.status not in _OPEN or entry.next_attempt != ready[0][0]:
+                    heapq.heappop(ready)  # stale: settled, withdrawn or rescheduled
+                    continue
+                break
             times = [
-                e.next_attempt for e in self._outbox.values()
-                if self._claimable(e, clock) and e.next_attempt <= now
-            ]
-            times += [t.due for t in self._timers.values() if t.due <= now]
+                when for when, _, key in _smallest(ready, 64)
+                if when <= now and self._claimable(self._outbox[key], clock)
+            ][:1]
+            due = self._due
+            while due:
+                timer = self._timers.get((due[0][2], due[0][3]))
+                if timer is None or timer.due != due[0][0]:
+                    heapq.heappop(due)
+                    continue
+                if due[0][0] <= now:
+                    times.append(due[0][0])
+                break
             return min(times, default=None)
+
+
+def _smallest(heap: list[Any], k: int) -> list[Any]:
+    """The ``k`` smallest items of a heap, in order, walking down from its root: O(k log k)."""
+    found: list[Any] = []
+    frontier = [(heap[0], 0)] if heap else []
+    while frontier and len(found) < k:
+        item, i = heapq.heappop(frontier)
+        found.append(item)
+        for child in (2 * i + 1, 2 * i + 2):
+            if child < len(heap):
+                heapq.heappush(frontier, (heap[child], child))
+    return found
 
 
 def _decide(
