@@ -228,3 +228,31 @@ def test_recording_outcomes_does_not_rebuild_the_journey_each_time() -> None:
     store.record([AttemptOutcome(claimed=c, status="sent", at=T0) for c in claimed[:-1]])
     assert store._journeys["t"].journey is before  # not rebuilt per outcome
     assert [tp.name for tp in store.load("t").owed] == ["nudge_reply"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    offsets=st.lists(st.integers(0, 600), min_size=1, max_size=40),
+    claimed=st.integers(0, 40),
+    at=st.integers(0, 700),
+)
+def test_oldest_due_agrees_with_the_outbox(offsets: list[int], claimed: int, at: int) -> None:
+    # Property: whatever is owed and claimed, oldest_due is the earliest next attempt among
+    # the touchpoints a worker could claim now (read from the heaps' tops in memory, from
+    # the ready index in SQLite).
+    for s in (MemoryJourneyStore(definitions=[ticket_journey()]),
+              SQLiteJourneyStore(":memory:", definitions=[ticket_journey()])):
+        for i, offset in enumerate(offsets):
+            s.create("ticket", f"t-{i}", at=T0 + offset * MINUTE)
+        now = T0 + at * MINUTE
+        taken = {c.idempotency_key
+                 for c in s.claim_due(now=now, limit=claimed or 1, lease=HOUR, claimant="w")
+                 } if claimed else set()
+        expected = min(
+            (e.next_attempt_at for e in s.outbox()
+             if e.next_attempt_at is not None and e.next_attempt_at <= now
+             and e.idempotency_key not in taken),
+            default=None,
+        )
+        assert s.oldest_due(now=now) == expected
+        s.close()
