@@ -256,3 +256,9 @@ def test_oldest_due_agrees_with_the_outbox(offsets: list[int], claimed: int, at:
         )
         assert s.oldest_due(now=now) == expected
         s.close()
+
+
+def test_record_refuses_a_huge_iterable_of_non_outcomes_at_its_first_item(store: Any) -> None:
+    # Regression (r13): MemoryJourneyStore().record(range(10**12)) raised MemoryError.
+    with pytest.raises(CareKitError, match="AttemptOutcome"):
+        store.record(range(10**12))

@@ -141,14 +141,15 @@ def check_outcomes(outcomes: object) -> list[AttemptOutcome]:
     items = outcomes
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         items = [outcomes]  # reported as the item below
-    checked = list(items)
-    for outcome in checked:
+    checked: list[AttemptOutcome] = []
+    for outcome in items:  # checked one by one: range(10**12) fails at its first item
         if not isinstance(outcome, AttemptOutcome):
             msg = (
                 "outcomes must be an iterable of carekit.journeys.AttemptOutcome "
                 f"objects, as a worker makes them (got {outcome!r})"
             )
             raise CareKitError(msg)
+        checked.append(outcome)
     return checked
 
 
