@@ -17,12 +17,14 @@ Importing this package needs none of the optional dependencies; each is imported
 part that needs it is made, and its absence is one clear error naming the extra.
 """
 
+from carekit.messaging._apprise import AppriseChannel
 from carekit.messaging._errors import ConfigError, TemplateError
 from carekit.messaging._smtp import EmailChannel, SMTPSettings, key_from_message_id, message_id
 from carekit.messaging._templates import CONTEXT, Recipient, Templates, guaranteed_keys
 
 __all__ = [
     "CONTEXT",
+    "AppriseChannel",
     "ConfigError",
     "EmailChannel",
     "Recipient",
