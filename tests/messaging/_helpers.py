@@ -45,3 +45,20 @@ def shipped_order(store: Any, journey_id: str = "order-1", customer: str = "c-1"
         Event("ship", at=T0, id=f"{journey_id}-s", data={"tracking_number": tracking}),
     ])
     return f"{journey_id}/shipped_with_tracking/5"
+
+
+#: The shop's customers, for the lookups the configuration names
+#: (``tests.messaging._helpers:contact``, ``tests.messaging._helpers:phone``).
+CUSTOMERS = {"c-1": ("Ana Silva", "ana@example.com", "+447700900123")}
+
+
+def contact(customer_id: str) -> Any:
+    from carekit.messaging import Recipient
+
+    found = CUSTOMERS.get(customer_id)
+    return None if found is None else Recipient(found[1], name=found[0])
+
+
+def phone(customer_id: str) -> str | None:
+    found = CUSTOMERS.get(customer_id)
+    return None if found is None else found[2]

@@ -18,6 +18,13 @@ part that needs it is made, and its absence is one clear error naming the extra.
 """
 
 from carekit.messaging._apprise import AppriseChannel
+from carekit.messaging._config import (
+    AppriseSettings,
+    EmailSettings,
+    MessagingConfig,
+    configure,
+    load_config,
+)
 from carekit.messaging._errors import ConfigError, TemplateError
 from carekit.messaging._smtp import EmailChannel, SMTPSettings, key_from_message_id, message_id
 from carekit.messaging._templates import CONTEXT, Recipient, Templates, guaranteed_keys
@@ -25,13 +32,18 @@ from carekit.messaging._templates import CONTEXT, Recipient, Templates, guarante
 __all__ = [
     "CONTEXT",
     "AppriseChannel",
+    "AppriseSettings",
     "ConfigError",
     "EmailChannel",
+    "EmailSettings",
+    "MessagingConfig",
     "Recipient",
     "SMTPSettings",
     "TemplateError",
     "Templates",
+    "configure",
     "guaranteed_keys",
     "key_from_message_id",
+    "load_config",
     "message_id",
 ]
