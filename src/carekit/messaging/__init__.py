@@ -26,6 +26,7 @@ from carekit.messaging._config import (
     load_config,
 )
 from carekit.messaging._errors import ConfigError, TemplateError
+from carekit.messaging._receipts import Receipt, record_receipt
 from carekit.messaging._smtp import EmailChannel, SMTPSettings, key_from_message_id, message_id
 from carekit.messaging._templates import CONTEXT, Recipient, Templates, guaranteed_keys
 
@@ -37,6 +38,7 @@ __all__ = [
     "EmailChannel",
     "EmailSettings",
     "MessagingConfig",
+    "Receipt",
     "Recipient",
     "SMTPSettings",
     "TemplateError",
@@ -46,4 +48,5 @@ __all__ = [
     "key_from_message_id",
     "load_config",
     "message_id",
+    "record_receipt",
 ]
