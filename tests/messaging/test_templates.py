@@ -141,7 +141,8 @@ def test_guaranteed_keys_follow_the_transitions() -> None:
 
 
 def test_the_customers_locale_then_its_language_then_the_default(tmp_path: pathlib.Path) -> None:
-    folder = folder_with(tmp_path, {"sms/t.txt": "en {{ locale }}", "sms/fr/t.txt": "fr {{ locale }}",
+    folder = folder_with(tmp_path, {"sms/t.txt": "en {{ locale }}",
+                                    "sms/fr/t.txt": "fr {{ locale }}",
                                     "sms/fr_CA/t.txt": "fr-CA"})
     templates = Templates(folder, default_locale="en_GB")
     tp = owed_touchpoint("t")
