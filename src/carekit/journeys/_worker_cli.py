@@ -106,6 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log level of the carekit loggers on stderr (default info)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="log lines as text or as one JSON object each (default text)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="messaging channels (email, Apprise) and their templates, from "
+                        "a TOML file (default: CAREKIT_CONFIG; CAREKIT_SMTP_URL and the other "
+                        "CAREKIT_* variables also configure them)")
 
 
 class JsonFormatter(logging.Formatter):
@@ -155,6 +159,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     handler = configure_logging(args.log_level, args.log_format)
     try:
         kit = CareKit()
+        from carekit.messaging import configure, load_config
+
+        configure(kit, load_config(getattr(args, "config", None)))  # nothing when unset
         store = open_store(args.store, definitions=kit)
         try:
             worker = Worker(

@@ -42,6 +42,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mappin
 from typing import TYPE_CHECKING, Any
 
 from carekit import _validate
+from carekit.channels import SentKeys
 from carekit.errors import CareKitError
 from carekit.journeys.stores.protocol import (
     AttemptOutcome,
@@ -435,7 +436,11 @@ class Worker(WorkerBase):
             return early
         started = time.monotonic()
         try:
-            call = _first_answer_async(self.kit, item.touchpoint, channel, item.idempotency_key)
+            sent_keys = SentKeys(self.store, at=now, channel=channel.name,
+                                 loop=asyncio.get_running_loop())
+            call = _first_answer_async(
+                self.kit, item.touchpoint, channel, item.idempotency_key, sent_keys
+            )
             if self.timeout is None:
                 plugin, result = await call
             else:
@@ -541,12 +546,13 @@ class Worker(WorkerBase):
 
 
 async def _first_answer_async(
-    kit: CareKit, tp: Any, channel: Any, key: str
+    kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
 ) -> tuple[str | None, Any]:
     """``carekit_deliver_touchpoint`` from asyncio: coroutine plugins awaited, others threaded."""
     caller = kit.hook.carekit_deliver_touchpoint
     impls = caller.get_hookimpls()
-    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key}
+    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key,
+                 "sent_keys": sent_keys}
     if any(impl.hookwrapper or impl.wrapper for impl in impls):
         try:
             result = await asyncio.to_thread(lambda: caller(**arguments))

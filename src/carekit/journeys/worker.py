@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from carekit import _validate
-from carekit.channels import DeliveryResult
+from carekit.channels import DeliveryResult, SentKeys
 from carekit.errors import CareKitError
 from carekit.journeys.stores._shared import check_lease, check_limit
 from carekit.journeys.stores._timers import PROMISE_EVENT
@@ -623,7 +623,7 @@ class Worker(WorkerBase):
             return early
         started = time.monotonic()
         try:
-            plugin, result = self._call(item.touchpoint, channel, item)
+            plugin, result = self._call(item.touchpoint, channel, item, now)
         except (_TimedOut, _Raised) as exc:
             return self._raised(item, now, exc)
         return self._after(item, now, plugin, result, time.monotonic() - started, errors)
@@ -728,9 +728,13 @@ class Worker(WorkerBase):
         for item in rest:
             attempts.append(_attempt(item, self._channel_name(item), "released"))
 
-    def _call(self, tp: Any, channel: Any, item: ClaimedTouchpoint) -> tuple[str | None, Any]:
+    def _call(
+        self, tp: Any, channel: Any, item: ClaimedTouchpoint, now: dt.datetime
+    ) -> tuple[str | None, Any]:
+        sent_keys = SentKeys(self.store, at=now, channel=channel.name)
+
         def call() -> tuple[str | None, Any]:
-            return _first_answer(self.kit, tp, channel, item.idempotency_key)
+            return _first_answer(self.kit, tp, channel, item.idempotency_key, sent_keys)
 
         if self.timeout is None:
             return call()
@@ -885,7 +889,9 @@ class _Raised(Exception):
         self.error = error
 
 
-def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | None, Any]:
+def _first_answer(
+    kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
+) -> tuple[str | None, Any]:
     """``carekit_deliver_touchpoint`` as pluggy calls it (first result wins), naming the plugin.
 
     Returns ``(plugin name, its answer)``; the name is None when every plugin passed, or when
@@ -896,7 +902,8 @@ def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | 
     """
     caller = kit.hook.carekit_deliver_touchpoint
     impls = caller.get_hookimpls()
-    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key}
+    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key,
+                 "sent_keys": sent_keys}
     if any(impl.hookwrapper or impl.wrapper for impl in impls):
         try:
             return None, caller(**arguments)
