@@ -12,6 +12,7 @@ from dateutil import rrule
 from carekit import _validate
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
+from carekit.staffing._recurrence import Recurrence
 
 __all__ = ["MAX_AGENTS", "Break", "Roster", "Shift"]
 
@@ -101,16 +102,7 @@ def _recurrence(value: Any) -> str | None:
     if not isinstance(value, str):
         msg = f"recurrence must be an RRULE string or a dateutil rrule (got {value!r})"
         raise CareKitError(msg)
-    text = value.strip().removeprefix("RRULE:")
-    try:
-        rrule.rrulestr(text, dtstart=dt.datetime(2000, 1, 1))
-    except (ValueError, TypeError) as exc:
-        msg = (
-            "recurrence must be a valid RFC 5545 RRULE such as 'FREQ=DAILY' "
-            f"(got {value!r}): {exc}"
-        )
-        raise CareKitError(msg) from None
-    return text
+    return value.strip().removeprefix("RRULE:")
 
 
 @attrs.frozen(kw_only=True)
@@ -125,13 +117,20 @@ class Shift:
         breaks: :class:`Break` objects, each inside the shift; off the floor for the roster.
         recurrence: an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"`` (or a
             dateutil ``rrule``); ``None`` for a single occurrence. Occurrences keep the
-            wall-clock start in the start's time zone.
+            wall-clock start in the start's time zone. A shift recurs at most daily:
+            ``FREQ`` is ``DAILY``, ``WEEKLY``, ``MONTHLY`` or ``YEARLY`` (several starts a
+            day are ``FREQ=DAILY;BYHOUR=8,16``, at most 1,440), ``INTERVAL`` at least 1,
+            ``UNTIL`` in UTC (``...Z``), and the rule must match some date. Each window
+            asked of the shift then costs the periods it spans plus at most one 400-year
+            calendar cycle up to the next occurrence, however far it lies from ``start``.
 
     Raises:
         CareKitError: an empty or non-text name, a naive start, a non-positive duration,
             agents not an int from 1 to :data:`MAX_AGENTS`, a first occurrence that starts or
             ends outside the datetimes Python can hold in UTC (years 1 to 9999), breaks that
-            are not a list of :class:`Break`, a break outside the shift, an invalid rule.
+            are not a list of :class:`Break`, a break outside the shift, an invalid rule
+            or one outside the limits above (``FREQ=MINUTELY``, ``INTERVAL=0``,
+            ``BYMONTH=2;BYMONTHDAY=30``, ``COUNT`` with ``UNTIL``, ``BYEASTER``).
 
     Examples:
         >>> import datetime as dt
@@ -148,9 +147,12 @@ class Shift:
     agents: int = attrs.field(default=1, converter=_agents)
     breaks: tuple[Break, ...] = attrs.field(default=(), converter=_breaks)
     recurrence: str | None = attrs.field(default=None, converter=_recurrence)
+    _rule: Recurrence | None = attrs.field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         self._check_occurrence("start", self.start)
+        rule = None if self.recurrence is None else Recurrence(self.recurrence, self.start)
+        object.__setattr__(self, "_rule", rule)
         for b in self.breaks:
             if b.after + b.length > self.duration:
                 msg = (
@@ -188,7 +190,7 @@ class Shift:
         """
         start = _validate.aware("start", start)
         end = _validate.aware("end", end)
-        if self.recurrence is None:
+        if self._rule is None:
             if self.start < end and self._ends_after(self.start, start):
                 yield self.start
             return
@@ -196,9 +198,7 @@ class Shift:
             since = start - self.duration
         except OverflowError:  # start is within one shift of datetime.min
             since = self.start  # no occurrence starts before the first
-        rule = rrule.rrulestr(self.recurrence, dtstart=self.start)
-        assert isinstance(rule, rrule.rrule)
-        for occurrence in rule.between(since, end, inc=True):
+        for occurrence in self._rule.between(since, end):
             if occurrence < end and self._ends_after(occurrence, start):
                 yield occurrence
 
