@@ -453,3 +453,36 @@ def test_occurrences_match_dateutil_walking_from_the_start(
     expected = [o for o in reference.between(window_start - HOUR, window_end, inc=True)
                 if o < window_end and o + HOUR > window_start]
     assert list(shift.occurrences(window_start, window_end)) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shifts=st.lists(
+        st.tuples(st.integers(0, 47), st.integers(1, 20), st.integers(1, 9),
+                  st.sampled_from([None, "FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,WE,SA",
+                                   "FREQ=DAILY;COUNT=3"]),
+                  st.one_of(st.none(), st.integers(1, 12))),
+        min_size=0, max_size=6),
+    first=st.integers(0, 96),
+    count=st.integers(1, 60),
+    closed=st.booleans(),
+)
+def test_coverage_counts_the_floor_as_on_duty_does_interval_by_interval(
+    shifts: list[tuple[int, int, int, str | None, int | None]], first: int, count: int,
+    closed: bool,
+) -> None:
+    """coverage walks each rule once for the whole plan; on_duty per interval is the reference."""
+    from carekit.calendar import BusinessCalendar
+
+    made = []
+    for k, (slot, halves, agents, rule, break_at) in enumerate(shifts):
+        breaks = ([Break(after=break_at * dt.timedelta(minutes=15), length=HALF)]
+                  if break_at is not None and break_at * 15 + 30 <= halves * 30 else [])
+        made.append(Shift(name=f"s{k}", start=MONDAY + slot * HALF, duration=halves * HALF,
+                          agents=agents, breaks=breaks, recurrence=rule))
+    calendar = BusinessCalendar(workdays=range(5), tz=LONDON) if closed else None
+    roster = Roster(shifts=made, calendar=calendar)
+    starts = [MONDAY + (first + i) * HALF for i in range(count)]
+    p = plan([(s, 10) for s in starts], aht=180, target=TARGET)
+    expected = [roster.on_duty(s, s + HALF) for s in starts]
+    assert [c.scheduled for c in coverage(p, roster)] == expected

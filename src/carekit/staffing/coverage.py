@@ -149,10 +149,11 @@ def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = No
     out: list[CoverageInterval] = []
     weighted = 0.0
     total_volume = 0.0
-    for req in plan.requirements:
+    starts = [req.start for req in plan.requirements if req.start is not None]
+    on_floor = roster._on_duty_many(starts, plan.interval)
+    for req, rostered in zip(plan.requirements, on_floor, strict=True):
         assert req.start is not None
         volume = req.volume or 0.0
-        rostered = roster.on_duty(req.start, req.start + plan.interval)
         agents = math.floor(exact(rostered) * keep) if rostered > 0 else 0
         workload = Workload(volume=volume, aht=plan.aht, interval=plan.interval,
                             patience=plan.patience, concurrency=plan.concurrency)
