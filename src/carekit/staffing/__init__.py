@@ -26,6 +26,7 @@ from carekit.staffing.requirements import (
     service_level,
 )
 from carekit.staffing.roster import Break, Roster, Shift
+from carekit.staffing.scheduling import Schedule, ShiftTemplate, schedule
 from carekit.staffing.workload import Performance, Requirement, ServiceTarget, Workload
 
 __all__ = [
@@ -35,8 +36,10 @@ __all__ = [
     "Performance",
     "Requirement",
     "Roster",
+    "Schedule",
     "ServiceTarget",
     "Shift",
+    "ShiftTemplate",
     "StaffingPlan",
     "Workload",
     "capacity",
@@ -48,5 +51,6 @@ __all__ = [
     "plan",
     "required_agents",
     "save_chart",
+    "schedule",
     "service_level",
 ]

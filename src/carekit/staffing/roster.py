@@ -30,6 +30,10 @@ def _length(value: Any) -> dt.timedelta:
     return _validate.positive_duration("length", value)
 
 
+def _latest(value: Any) -> dt.timedelta | None:
+    return None if value is None else _validate.duration("latest", value)
+
+
 def _start(value: Any) -> dt.datetime:
     return _validate.aware("start", value)
 
@@ -71,13 +75,44 @@ def _shifts(value: Any) -> tuple[Shift, ...]:
 class Break:
     """A break inside a shift: ``length`` off the floor, starting ``after`` the shift starts.
 
+    In a :class:`~carekit.staffing.ShiftTemplate` a break may instead start anywhere from
+    ``after`` to ``latest`` (a window): :func:`~carekit.staffing.schedule` then places it
+    where coverage can spare it. A :class:`Shift`'s breaks are fixed (``latest`` None).
+
+    Args:
+        after: time from the shift's start to the break's start (``timedelta`` or seconds).
+        length: time off the floor (> 0).
+        latest: the latest start of the break in a template, at or after ``after``; None
+            (default): the break starts exactly ``after`` the shift's start.
+
+    Raises:
+        CareKitError: a negative ``after``, a non-positive ``length``, a ``latest`` before
+            ``after``.
+
     Examples:
         >>> Break(after=dt.timedelta(hours=4), length=dt.timedelta(minutes=30)).length
         datetime.timedelta(seconds=1800)
+        >>> lunch = Break(after=3 * 3600, length=1800, latest=5 * 3600)
+        >>> lunch.latest
+        datetime.timedelta(seconds=18000)
     """
 
     after: dt.timedelta = attrs.field(converter=_after)
     length: dt.timedelta = attrs.field(converter=_length)
+    latest: dt.timedelta | None = attrs.field(default=None, converter=_latest)
+
+    def __attrs_post_init__(self) -> None:
+        if self.latest is not None and self.latest < self.after:
+            msg = (
+                f"latest must be at or after after={self.after!r}: the window in which the "
+                f"break may start (got latest={self.latest!r})"
+            )
+            raise CareKitError(msg)
+
+    @property
+    def last_start(self) -> dt.timedelta:
+        """The latest start of the break: ``latest``, or ``after`` for a fixed break."""
+        return self.after if self.latest is None else self.latest
 
 
 def _breaks(value: Any) -> tuple[Break, ...]:
@@ -155,6 +190,13 @@ class Shift:
         rule = None if self.recurrence is None else Recurrence(self.recurrence, self.start)
         object.__setattr__(self, "_rule", rule)
         for b in self.breaks:
+            if b.latest is not None and b.latest != b.after:
+                msg = (
+                    f"a shift's breaks start at a fixed time, so break {b!r} of shift "
+                    f"{self.name!r} must have latest=None (got latest={b.latest!r}); hint: "
+                    "break windows belong to a ShiftTemplate, which schedule() places"
+                )
+                raise CareKitError(msg)
             if b.after + b.length > self.duration:
                 msg = (
                     f"break {b!r} must end within the shift {self.name!r} of duration "
