@@ -28,12 +28,13 @@ from carekit.staffing import (
     Shift,
     ShiftTemplate,
     Workload,
+    _highs,
     coverage,
     performance,
     plan,
     schedule,
+    scheduling,
 )
-from carekit.staffing import _highs, scheduling
 
 pytest.importorskip("highspy")
 
@@ -45,7 +46,10 @@ HOUR = dt.timedelta(hours=1)
 TARGET = ServiceTarget.parse("80/20")
 
 
-def day_plan(volumes: list[float], *, start: dt.datetime = MONDAY.replace(hour=8),
+EIGHT = MONDAY.replace(hour=8)
+
+
+def day_plan(volumes: list[float], *, start: dt.datetime = EIGHT,
              shrinkage: float = 0.0) -> Any:
     return plan([(start + i * HALF, v) for i, v in enumerate(volumes)], aht=180,
                 target=TARGET, shrinkage=shrinkage)
