@@ -27,6 +27,7 @@ from carekit.staffing.requirements import (
 )
 from carekit.staffing.roster import Break, Roster, Shift
 from carekit.staffing.scheduling import Schedule, ShiftTemplate, schedule
+from carekit.staffing.simulation import SimulatedInterval, Simulation, simulate
 from carekit.staffing.workload import Performance, Requirement, ServiceTarget, Workload
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "ServiceTarget",
     "Shift",
     "ShiftTemplate",
+    "SimulatedInterval",
+    "Simulation",
     "StaffingPlan",
     "Workload",
     "capacity",
@@ -53,4 +56,5 @@ __all__ = [
     "save_chart",
     "schedule",
     "service_level",
+    "simulate",
 ]
