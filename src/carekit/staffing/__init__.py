@@ -15,6 +15,7 @@ Examples:
 """
 
 from carekit.staffing._chart import save_chart
+from carekit.staffing.backlog import Backlog, BacklogInterval, backlog
 from carekit.staffing.coverage import Coverage, CoverageInterval, coverage
 from carekit.staffing.erlang import erlang_b, erlang_c
 from carekit.staffing.plan import StaffingPlan, plan
@@ -31,6 +32,8 @@ from carekit.staffing.simulation import SimulatedInterval, Simulation, simulate
 from carekit.staffing.workload import Performance, Requirement, ServiceTarget, Workload
 
 __all__ = [
+    "Backlog",
+    "BacklogInterval",
     "Break",
     "Coverage",
     "CoverageInterval",
@@ -45,6 +48,7 @@ __all__ = [
     "Simulation",
     "StaffingPlan",
     "Workload",
+    "backlog",
     "capacity",
     "coverage",
     "erlang_b",

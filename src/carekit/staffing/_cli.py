@@ -12,6 +12,7 @@ import math
 import pathlib
 from collections.abc import Iterable
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carekit.errors import CareKitError
 from carekit.staffing._chart import save_chart
@@ -145,6 +146,9 @@ def _breaks(text: str, start: dt.datetime, where: str) -> list[Break]:
 def read_roster(path: pathlib.Path) -> Roster:
     """Read ``shift,start,hours,agents,breaks,recurrence`` rows into a :class:`Roster`.
 
+    An optional ``tz`` column names the zone of a row's start (``Europe/London``), so a
+    recurring shift keeps its wall-clock time across daylight saving.
+
     Raises:
         CareKitError: a missing column, a bad time, hours, agents count or break, or a
             shift the library refuses, each naming the line.
@@ -169,6 +173,14 @@ def read_roster(path: pathlib.Path) -> Roster:
                 f"{dt.timedelta.max.days * 24:,} (got {row['hours']!r})"
             )
             raise CareKitError(msg)
+        zone_name = row.get("tz", "")
+        if zone_name:
+            try:
+                start = start.astimezone(ZoneInfo(zone_name))
+            except (ZoneInfoNotFoundError, ValueError):
+                msg = f"{where} tz must be a time zone name such as Europe/London " \
+                      f"(got {zone_name!r})"
+                raise CareKitError(msg) from None
         breaks = _breaks(row.get("breaks", ""), start, where)
         try:
             shifts.append(Shift(

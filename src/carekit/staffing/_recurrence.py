@@ -79,7 +79,7 @@ class Recurrence:
     """A checked rule, its first start, and windows evaluated with a bounded walk."""
 
     __slots__ = ("_base", "_cycle_years", "_defaults", "_freq", "_interval",
-                 "_limit", "_wkst", "start")
+                 "_limit", "_until", "_wkst", "start")
 
     def __init__(self, text: str, start: dt.datetime) -> None:
         parts = _parts(text)
@@ -101,6 +101,14 @@ class Recurrence:
         if count is not None and (not count.isdigit() or int(count) < 1):
             raise _refuse(text, f"COUNT must be a whole number >= 1 (got {count!r})")
         self._freq = _FREQS[freq_name]
+        # UNTIL's day, a day late (a bound on the last start; dateutil checked the format)
+        until = parts.get("UNTIL", "")
+        try:
+            self._until: dt.datetime | None = (
+                dt.datetime.strptime(until[:8], "%Y%m%d").replace(tzinfo=dt.timezone.utc)
+                + dt.timedelta(days=1))
+        except (ValueError, OverflowError):
+            self._until = None
         self._interval = int(interval)
         wkst = parts.get("WKST", "MO").upper()
         if wkst not in _WEEKDAYS:
@@ -185,6 +193,11 @@ class Recurrence:
         # The rule repeats every cycle: the count-th is one of the first cycle's, moved.
         cycles, index = divmod(count - 1, len(first))
         return _year_shift(first[index], cycles * cycle)
+
+    def last_start(self) -> dt.datetime | None:
+        """No earlier than the last occurrence's start (UNTIL, or COUNT's last); None: open."""
+        until = self._limit["until"] if self._limit else self._until
+        return until if isinstance(until, dt.datetime) else None
 
     def _anchor(self, since: dt.datetime) -> dt.datetime | None:
         """The first period of the rule's phase holding ``since`` (None: the first start)."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 from dateutil import rrule
@@ -13,6 +16,7 @@ from dateutil import rrule
 from carekit import _validate
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
+from carekit.staffing._ical import to_ics
 from carekit.staffing._recurrence import Recurrence
 
 __all__ = ["MAX_AGENTS", "Break", "Roster", "Shift"]
@@ -380,6 +384,75 @@ class Roster:
                         i += 1
         whole = length // micro
         return [t / whole for t in totals]
+
+    def to_csv(self) -> str:
+        """The roster as CSV text, in the columns ``carekit staffing --roster`` reads.
+
+        Columns ``shift,start,hours,agents,breaks,recurrence,tz``: breaks as local
+        ``HH:MM-HH:MM`` spans, and ``tz`` the start's zone name (such as ``Europe/London``)
+        when it has one, so recurring shifts keep their wall-clock time across daylight
+        saving when read back.
+
+        Examples:
+            >>> import datetime as dt
+            >>> nine = dt.datetime(2025, 3, 3, 9, tzinfo=dt.timezone.utc)
+            >>> lunch = Break(after=dt.timedelta(hours=3), length=dt.timedelta(minutes=30))
+            >>> r = Roster(shifts=[Shift(name="day", start=nine, duration=8 * 3600, agents=4,
+            ...                          breaks=[lunch], recurrence="FREQ=DAILY;COUNT=5")])
+            >>> print(r.to_csv(), end="")
+            shift,start,hours,agents,breaks,recurrence,tz
+            day,2025-03-03T09:00:00+00:00,8,4,12:00-12:30,FREQ=DAILY;COUNT=5,
+        """
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["shift", "start", "hours", "agents", "breaks", "recurrence", "tz"])
+        for shift in self.shifts:
+            spans = []
+            for b in shift.breaks:
+                a = shift.start + b.after
+                spans.append(f"{a:%H:%M}-{a + b.length:%H:%M}")
+            zone = shift.start.tzinfo
+            writer.writerow([
+                shift.name, shift.start.isoformat(),
+                f"{shift.duration.total_seconds() / 3600:.10g}", shift.agents,
+                " ".join(spans), shift.recurrence or "",
+                zone.key if isinstance(zone, ZoneInfo) else "",
+            ])
+        return buf.getvalue()
+
+    def to_ics(self, *, stamp: dt.datetime | None = None) -> str:
+        """The roster as an iCalendar file (RFC 5545) that calendar applications import.
+
+        One event per shift: its start in the shift's zone (with the zone's definition,
+        covering the roster's span up to ten years) or in UTC, its duration, its recurrence
+        rule as it is, and the people and breaks in the summary and description (and in
+        ``X-CAREKIT-AGENTS``). Lines end in CRLF and are folded at 75 octets.
+
+        Args:
+            stamp: the ``DTSTAMP`` of every event (when the file was made, a
+                timezone-aware datetime); None: the roster's earliest start, so the same
+                roster always gives the same file.
+
+        Raises:
+            CareKitError: ``stamp`` is not a timezone-aware datetime.
+
+        Examples:
+            >>> import datetime as dt
+            >>> nine = dt.datetime(2025, 3, 3, 9, tzinfo=dt.timezone.utc)
+            >>> r = Roster(shifts=[Shift(name="day", start=nine, duration=8 * 3600, agents=4,
+            ...                          recurrence="FREQ=WEEKLY;BYDAY=MO,TU;COUNT=2")])
+            >>> for line in r.to_ics().splitlines():
+            ...     if line.startswith(("DTSTART", "DURATION", "RRULE", "SUMMARY")):
+            ...         print(line)
+            ...
+            DTSTART:20250303T090000Z
+            DURATION:PT8H
+            RRULE:FREQ=WEEKLY;BYDAY=MO,TU;COUNT=2
+            SUMMARY:day (4 people)
+        """
+        if stamp is not None:
+            stamp = _validate.aware("stamp", stamp)
+        return to_ics(self, stamp)
 
     @classmethod
     def from_shifts(

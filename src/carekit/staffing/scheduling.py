@@ -24,15 +24,17 @@ from carekit import _validate
 from carekit.errors import CareKitError
 from carekit.staffing import _highs
 from carekit.staffing._exact import exact
+from carekit.staffing.backlog import Backlog, BacklogInterval
 from carekit.staffing.coverage import Coverage, coverage
 from carekit.staffing.plan import StaffingPlan
 from carekit.staffing.requirements import _performance, check_shrinkage, gross_up
 from carekit.staffing.roster import Break, Roster, Shift, _breaks
-from carekit.staffing.workload import Workload
+from carekit.staffing.workload import Requirement, Workload
 
 __all__ = ["Schedule", "ShiftTemplate", "schedule"]
 
 _UTC = dt.timezone.utc
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)  # (never used: plan intervals have starts)
 _DAY = dt.timedelta(days=1)
 _ZERO = dt.timedelta(0)
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -237,10 +239,8 @@ class _Candidate:
     breaks: tuple[tuple[tuple[dt.timedelta, dt.datetime, dict[int, float]], ...], ...]
 
 
-def _zone(tz: Any, plan: StaffingPlan) -> dt.tzinfo:
+def _zone(tz: Any, first: dt.datetime) -> dt.tzinfo:
     if tz is None:
-        first = plan.requirements[0].start
-        assert first is not None
         zone = first.tzinfo
         assert zone is not None
         return zone
@@ -300,9 +300,9 @@ def _unit(template: ShiftTemplate, interval: dt.timedelta) -> dt.timedelta:
 class _Grid:
     """The plan's intervals in UTC, for overlaps."""
 
-    def __init__(self, plan: StaffingPlan) -> None:
-        self.length = plan.interval
-        self.starts = [r.start.astimezone(_UTC) for r in plan.requirements if r.start]
+    def __init__(self, starts: Sequence[dt.datetime], length: dt.timedelta) -> None:
+        self.length = length
+        self.starts = [s.astimezone(_UTC) for s in starts]
         self.first = self.starts[0]
         self.end = self.starts[-1] + self.length
 
@@ -406,7 +406,7 @@ def _service_curve(plan: StaffingPlan, volume: float, cap: int) -> list[float]:
 
 
 def schedule(
-    plan: StaffingPlan,
+    plan: StaffingPlan | Backlog,
     templates: Iterable[ShiftTemplate],
     *,
     tz: dt.tzinfo | str | None = None,
@@ -431,7 +431,8 @@ def schedule(
     equal service levels the cheaper roster wins.
 
     Args:
-        plan: a :class:`StaffingPlan`.
+        plan: a :class:`StaffingPlan`, or a :class:`~carekit.staffing.Backlog` of deferred
+            work (whose ``scheduled`` counts are then the requirement).
         templates: the :class:`ShiftTemplate` objects the solver may use (distinct names).
         tz: the zone of the templates' times; None: the zone of the plan's first start.
         shrinkage: the shrinkage the roster does not model, as in :func:`coverage`;
@@ -463,21 +464,29 @@ def schedule(
         >>> result.status, result.paid_hours, result.short
         ('optimal', 36.0, ())
     """
-    if not isinstance(plan, StaffingPlan):
-        msg = f"plan must be a carekit.staffing.StaffingPlan (got {plan!r})"
+    if not isinstance(plan, (StaffingPlan, Backlog)):
+        msg = f"plan must be a carekit.staffing.StaffingPlan or Backlog (got {plan!r})"
+        raise CareKitError(msg)
+    if isinstance(plan, Backlog) and budget_hours is not None:
+        msg = (
+            "budget_hours needs a StaffingPlan, whose service level it maximises (got a "
+            "Backlog, whose work must all be done on time); hint: schedule the backlog "
+            "without a budget"
+        )
         raise CareKitError(msg)
     if len(plan) == 0:
         msg = "plan must have at least one interval to schedule (got an empty plan)"
         raise CareKitError(msg)
     chosen = _templates(templates)
-    zone = _zone(tz, plan)
     shrink = check_shrinkage(plan.shrinkage if shrinkage is None else shrinkage)
     limit = _validate.positive("max_seconds", max_seconds)
     budget = None if budget_hours is None else _validate.positive("budget_hours", budget_hours)
     p, q = shrink.numerator, shrink.denominator
-    required = [r.scheduled if shrinkage is None else gross_up(r.agents, p, q)
-                for r in plan.requirements]
-    grid = _Grid(plan)
+    rows: Sequence[Requirement | BacklogInterval] = (
+        plan.requirements if isinstance(plan, StaffingPlan) else plan.intervals)
+    required = [r.scheduled if shrinkage is None else gross_up(r.agents, p, q) for r in rows]
+    zone = _zone(tz, rows[0].start or _EPOCH)
+    grid = _Grid([r.start or _EPOCH for r in rows], plan.interval)
     candidates = _candidates(chosen, grid, zone)
 
     # Intervals no candidate can put anyone on the floor in cannot be covered by any roster.
@@ -601,7 +610,7 @@ def _build(
 
 
 def _solve(
-    built: _Built, plan: StaffingPlan, target: list[int], limit: float,
+    built: _Built, plan: StaffingPlan | Backlog, target: list[int], limit: float,
     budget: float | None, keep: Fraction, chosen: Sequence[ShiftTemplate],
     candidates: Sequence[_Candidate],
 ) -> _highs.Solution:
@@ -614,6 +623,7 @@ def _solve(
             costs.append(t.cost_per_hour * t.paid_hours)
     if budget is None:
         return _cover_at_least_cost(built.model, built.floor, target, limit, costs)
+    assert isinstance(plan, StaffingPlan)
     return _best_service_in_budget(built.model, plan, built.floor, target, limit, hours,
                                    budget, keep)
 
