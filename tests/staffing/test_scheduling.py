@@ -12,6 +12,7 @@ import builtins
 import datetime as dt
 import itertools
 import math
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -412,3 +413,79 @@ def test_schedule_is_a_value() -> None:
     t = ShiftTemplate("t", HOUR, earliest="08:00")
     a, b = schedule(p, [t]), schedule(p, [t])
     assert isinstance(a, Schedule) and a == b  # deterministic; the solver's time is not compared
+
+
+# --- cyclic plans: one period of a repeating pattern ----------------------------------------
+
+
+def _requirement_plan(demand: list[int], start: dt.datetime, slot: dt.timedelta) -> Any:
+    """A plan whose requirement per slot is ``demand`` (as another tool would give it)."""
+    from carekit.staffing import Performance, Requirement, StaffingPlan
+
+    perf = Performance(agents=0, traffic=0.0, wait_probability=0.0, service_level=1.0,
+                       asa=0.0, occupancy=0.0, abandon_rate=0.0)
+    return StaffingPlan(
+        requirements=tuple(Requirement(agents=d, scheduled=d, performance=perf,
+                                       start=(start.astimezone(UTC) + i * slot).astimezone(
+                                           start.tzinfo), volume=0.0)
+                           for i, d in enumerate(demand)),
+        interval=slot, target=TARGET, shrinkage=0.0, aht=dt.timedelta(minutes=3))
+
+
+def test_a_cyclic_week_covers_its_start_with_the_last_night() -> None:
+    # Demand made from a known weekly pattern of 8-hour shifts: 3 people 06:00-14:00,
+    # 2 people 14:00-22:00 and 1 person 22:00-06:00, every day. The night shift that starts
+    # on Sunday covers Monday 00:00-06:00 of the same pattern.
+    monday = dt.datetime(2025, 6, 2, tzinfo=UTC)
+    demand = [([1] * 6 + [3] * 8 + [2] * 8 + [1] * 2)[h] for _ in range(7) for h in range(24)]
+    p = _requirement_plan(demand, monday, HOUR)
+    templates = [ShiftTemplate("eight", 8 * HOUR, earliest="06:00", latest="22:00",
+                               step=8 * HOUR)]
+    cyclic = schedule(p, templates, cyclic=True)
+    assert cyclic.cyclic and cyclic.status == "optimal" and cyclic.short == ()
+    # a perfect cover: every paid hour is a demanded hour, the least any cover can pay
+    assert cyclic.paid_hours == sum(demand) == 7 * 48
+    assert all(c.gap == 0 for c in cyclic.coverage)
+    for shift in cyclic.roster:
+        assert shift.recurrence is not None and shift.recurrence.startswith("FREQ=WEEKLY;BYDAY=")
+        assert "COUNT" not in shift.recurrence
+    # the wrapping night shift starts the Sunday before, so its first occurrence covers
+    # Monday 00:00-06:00
+    nights = sorted((s.start, s.recurrence) for s in cyclic.roster if s.start.hour == 22)
+    assert nights == [(monday - 2 * HOUR, "FREQ=WEEKLY;BYDAY=SU"),
+                      (monday + 22 * HOUR, "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA")]
+    # as a linear week, Monday's first hours need a shift from the Sunday before, paid too
+    linear = schedule(p, templates)
+    assert linear.paid_hours == cyclic.paid_hours + 8
+
+
+def test_a_cyclic_day_repeats_daily() -> None:
+    day = dt.datetime(2025, 6, 2, tzinfo=UTC)
+    p = _requirement_plan([2] * 24, day, HOUR)
+    result = schedule(p, [ShiftTemplate("eight", 8 * HOUR, step=HOUR)], cyclic=True)
+    assert result.paid_hours == 48 and result.short == ()
+    assert {s.recurrence for s in result.roster} == {"FREQ=DAILY;INTERVAL=1"}
+
+
+@pytest.mark.parametrize(
+    ("demand_hours", "gap", "zone", "template_hours", "fragment"),
+    [
+        (24, True, "UTC", 8, "must follow each other without gaps"),
+        (30, False, "UTC", 8, "must span whole days"),
+        (24 * 7, False, "Europe/London", 8, "must not span a daylight-saving change"),
+        (24, False, "UTC", 30, "is longer (1 day, 6:00:00) than the cyclic plan's period"),
+    ],
+)
+def test_bad_cyclic_plans(demand_hours: int, gap: bool, zone: str, template_hours: int,
+                          fragment: str) -> None:
+    start = dt.datetime(2025, 3, 27, tzinfo=ZoneInfo(zone))  # London changes on the 30th
+    p = _requirement_plan([1] * demand_hours, start, HOUR)
+    if gap:
+        reqs = p.requirements[:5] + p.requirements[6:]
+        p = type(p)(requirements=reqs, interval=p.interval, target=p.target,
+                    shrinkage=0.0, aht=p.aht)
+    t = ShiftTemplate("t", template_hours * HOUR, step=HOUR)
+    with pytest.raises(CareKitError, match=re.escape(fragment)):
+        schedule(p, [t], cyclic=True)
+    with pytest.raises(CareKitError, match="cyclic must be True or False"):
+        schedule(p, [t], cyclic="yes")  # type: ignore[arg-type]

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="solver time limit in seconds (default 30)")
     parser.add_argument("--budget-hours", type=float, default=None, metavar="H",
                         help="maximise the service level within H paid hours instead")
+    parser.add_argument("--cyclic", action="store_true",
+                        help="the forecast is one period (a day, a week) of a repeating "
+                        "pattern: shifts past its end cover its start, and repeat with no end")
     parser.add_argument("--csv", type=pathlib.Path, default=None, metavar="ROSTER.csv",
                         help="write the roster as CSV (the columns --roster reads)")
     parser.add_argument("--ics", type=pathlib.Path, default=None, metavar="ROSTER.ics",
@@ -159,6 +162,16 @@ def read_templates(path: pathlib.Path) -> list[ShiftTemplate]:
     return out
 
 
+def _count(result: Schedule) -> int:
+    """Shifts worked in the plan's period: each occurrence of each shift, times its people."""
+    cov = result.coverage.intervals
+    first = cov[0].start
+    end = cov[-1].start + (cov[1].start - cov[0].start if len(cov) > 1 else dt.timedelta(0))
+    # in a cyclic roster a shift that wraps also shows its previous period's occurrence
+    return sum(s.agents * sum(1 for o in s.occurrences(first, end)
+                              if not result.cyclic or o >= first) for s in result.roster)
+
+
 def _pct(value: float) -> str:
     return f"{value:.1%}"
 
@@ -175,15 +188,15 @@ def _table(result: Schedule, out: TextIO) -> None:
             f"{shift.duration.total_seconds() / 3600:>5g} {shift.agents:>6} {breaks:<18} "
             f"{shift.recurrence or '-'}\n"
         )
-    people = sum(s.agents * max(1, len(list(s.occurrences(s.start, s.start + dt.timedelta(
-        days=366))))) for s in result.roster)
+    people = _count(result)
     state = {"optimal": "proven optimal", "feasible": "time limit reached",
              "infeasible": "templates cannot cover every interval"}[result.status]
     bound = (f", lower bound {result.lower_bound:g}, gap {result.gap:.2%}"
              if result.lower_bound is not None else f", gap {result.gap:.2%}")
+    per = " per period (the roster repeats)" if result.cyclic else ""
     out.write(
-        f"roster: {people} shifts, {result.paid_hours:g} paid hours, cost {result.cost:g}"
-        f"{bound} ({state}, {result.seconds:.1f} s)\n"
+        f"roster: {people} shifts, {result.paid_hours:g} paid hours{per}, cost "
+        f"{result.cost:g}{bound} ({state}, {result.seconds:.1f} s)\n"
     )
     if result.budget_hours is not None:
         out.write(f"budget: {result.budget_hours:g} hours, volume-weighted service level "
@@ -234,7 +247,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     p = plan_from(args)
     templates = read_templates(args.templates)
     result = schedule(p, templates, tz=args.tz, shrinkage=args.roster_shrinkage,
-                      max_seconds=args.max_seconds, budget_hours=args.budget_hours)
+                      max_seconds=args.max_seconds, budget_hours=args.budget_hours,
+                      cyclic=args.cyclic)
     if args.csv is not None:
         args.csv.write_text(result.roster.to_csv(), encoding="utf-8")
     if args.ics is not None:

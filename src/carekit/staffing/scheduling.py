@@ -211,6 +211,7 @@ class Schedule:
         coverage: the roster's :class:`Coverage` of the plan (with the same shrinkage).
         service_level: the volume-weighted service level the roster achieves.
         budget_hours: the budget given, or None.
+        cyclic: whether the plan was scheduled as a repeating pattern.
         seconds: the solver's time.
     """
 
@@ -224,6 +225,7 @@ class Schedule:
     coverage: Coverage
     service_level: float
     budget_hours: float | None = None
+    cyclic: bool = False
     seconds: float = attrs.field(default=0.0, eq=False)
 
 
@@ -300,14 +302,29 @@ def _unit(template: ShiftTemplate, interval: dt.timedelta) -> dt.timedelta:
 class _Grid:
     """The plan's intervals in UTC, for overlaps."""
 
-    def __init__(self, starts: Sequence[dt.datetime], length: dt.timedelta) -> None:
+    def __init__(self, starts: Sequence[dt.datetime], length: dt.timedelta, *,
+                 cyclic: bool = False) -> None:
         self.length = length
         self.starts = [s.astimezone(_UTC) for s in starts]
         self.first = self.starts[0]
         self.end = self.starts[-1] + self.length
+        self.cyclic = cyclic
 
     def overlaps(self, a: dt.datetime, b: dt.datetime) -> dict[int, float]:
-        """Interval index -> share of the interval inside ``[a, b)`` (UTC)."""
+        """Interval index -> share of the interval inside ``[a, b)`` (UTC).
+
+        In a cyclic plan, time past the end wraps to the start (one period later is the
+        same time of the pattern).
+        """
+        if self.cyclic and b > self.end:
+            out = self._linear(a, self.end)
+            wrapped = self.first + (b - self.end)
+            for i, share in self._linear(self.first, wrapped).items():
+                out[i] = out.get(i, 0.0) + share
+            return out
+        return self._linear(a, b)
+
+    def _linear(self, a: dt.datetime, b: dt.datetime) -> dict[int, float]:
         import bisect
 
         out: dict[int, float] = {}
@@ -350,6 +367,8 @@ def _candidates(
                     finish = (local + t.duration).astimezone(_UTC)
                     if begin >= grid.end or finish <= grid.first:
                         continue
+                    if grid.cyclic and begin < grid.first:  # the pattern's own start
+                        continue
                     if (begin - grid.first) % unit != _ZERO:
                         msg = (
                             f"template {t.name!r} starts at {local.isoformat()}, off the "
@@ -380,6 +399,42 @@ def _candidates(
                                           breaks=tuple(breaks)))
             day += _DAY
     return out
+
+
+def _check_cycle(
+    starts: Sequence[dt.datetime], interval: dt.timedelta, zone: dt.tzinfo,
+    templates: Sequence[ShiftTemplate],
+) -> None:
+    """A cyclic plan is one whole period of a pattern: contiguous, whole days, one offset."""
+    utc = [s.astimezone(_UTC) for s in starts]
+    for a, b in itertools.pairwise(utc):
+        if b - a != interval:
+            msg = (
+                f"a cyclic plan's intervals must follow each other without gaps (got "
+                f"{a.isoformat()} then {b.isoformat()}, {interval} apart expected)"
+            )
+            raise CareKitError(msg)
+    period = utc[-1] + interval - utc[0]
+    if period % _DAY != _ZERO:
+        msg = (
+            f"a cyclic plan must span whole days, the period that repeats (got {period}); "
+            "hint: plan a day or a week"
+        )
+        raise CareKitError(msg)
+    first = utc[0].astimezone(zone).utcoffset()
+    if first != (utc[-1] + interval).astimezone(zone).utcoffset():
+        msg = (
+            "a cyclic plan must not span a daylight-saving change (its end would not be "
+            "its start again); hint: plan a week without the change"
+        )
+        raise CareKitError(msg)
+    for t in templates:
+        if t.duration > period:
+            msg = (
+                f"template {t.name!r} is longer ({t.duration}) than the cyclic plan's "
+                f"period ({period})"
+            )
+            raise CareKitError(msg)
 
 
 def _granularity(costs: Iterable[float]) -> float:
@@ -413,6 +468,7 @@ def schedule(
     shrinkage: float | None = None,
     max_seconds: float = 30,
     budget_hours: float | None = None,
+    cyclic: bool = False,
 ) -> Schedule:
     """The cheapest roster of whole shifts whose people on the floor cover every interval.
 
@@ -440,6 +496,11 @@ def schedule(
         max_seconds: the solver's time limit (> 0).
         budget_hours: a budget of paid hours (> 0); None: cover every interval at least cost.
 
+        cyclic: the plan is one period (a day, a week) of a pattern that repeats: a shift
+            running past its end covers its start, and every shift of the roster repeats
+            each period, with no end (weekly by day for a week). Paid hours and cost are
+            per period.
+
     Returns:
         A :class:`Schedule`. Intervals no template can reach are named in ``short`` with
         ``status="infeasible"``, and the rest is covered at least cost.
@@ -447,7 +508,8 @@ def schedule(
     Raises:
         CareKitError: an empty plan, no templates or not templates, a template ``step`` that
             neither divides the plan's interval nor is a multiple of it, a start off the
-            plan's grid, a bad ``tz``, ``shrinkage``, ``max_seconds`` or ``budget_hours``,
+            plan's grid, a bad ``tz``, ``shrinkage``, ``max_seconds`` or ``budget_hours``, a
+            cyclic plan with gaps, not whole days, or across a daylight-saving change,
             HiGHS not installed (``pip install "carekit[schedule]"``), or no roster found
             within ``max_seconds``.
 
@@ -486,7 +548,13 @@ def schedule(
         plan.requirements if isinstance(plan, StaffingPlan) else plan.intervals)
     required = [r.scheduled if shrinkage is None else gross_up(r.agents, p, q) for r in rows]
     zone = _zone(tz, rows[0].start or _EPOCH)
-    grid = _Grid([r.start or _EPOCH for r in rows], plan.interval)
+    starts = [r.start or _EPOCH for r in rows]
+    if not isinstance(cyclic, bool):
+        msg = f"cyclic must be True or False (got {cyclic!r})"
+        raise CareKitError(msg)
+    if cyclic:
+        _check_cycle(starts, plan.interval, zone, chosen)
+    grid = _Grid(starts, plan.interval, cyclic=cyclic)
     candidates = _candidates(chosen, grid, zone)
 
     # Intervals no candidate can put anyone on the floor in cannot be covered by any roster.
@@ -515,7 +583,7 @@ def schedule(
             )
         raise CareKitError(msg)
     people = _people(built, solution.values)
-    roster = _roster(candidates, chosen, people)
+    roster = _roster(candidates, chosen, people, grid)
     cov = coverage(plan, roster, shrinkage=shrinkage)
     counts = [len(p) for p in people]
     paid = sum(n * h for n, h in zip(counts, plan_hours, strict=True))
@@ -532,7 +600,7 @@ def schedule(
         gap = solution.gap if solved == "feasible" else 0.0
     return Schedule(roster=roster, paid_hours=paid, cost=cost, lower_bound=lower, gap=gap,
                     status=status, short=short, coverage=cov, service_level=cov.service_level,
-                    budget_hours=budget, seconds=solution.seconds)
+                    budget_hours=budget, cyclic=cyclic, seconds=solution.seconds)
 
 
 #: A shift start whose break places combine in at most this many ways gets a column per
@@ -745,31 +813,56 @@ def _best_service_in_budget(
 
 def _roster(
     candidates: Sequence[_Candidate], chosen: Sequence[ShiftTemplate],
-    people: Sequence[Sequence[tuple[dt.timedelta, ...]]],
+    people: Sequence[Sequence[tuple[dt.timedelta, ...]]], grid: _Grid,
 ) -> Roster:
-    """Shifts from the solution: one per start and break placement, recurring over days."""
-    groups: dict[tuple[int, dt.time, tuple[Break, ...], int], list[dt.datetime]] = (
-        defaultdict(list))
+    """Shifts from the solution: one per start and break placement, recurring over days.
+
+    In a cyclic plan every shift repeats each period, with no end; one that runs past the
+    period's end starts a period earlier, so that its occurrence before the plan covers
+    the plan's start as the pattern wraps.
+    """
+    period = grid.end - grid.first
+    key = tuple[int, dt.time, tuple[Break, ...], int, bool]
+    groups: dict[key, list[dt.datetime]] = defaultdict(list)
     for c, persons in zip(candidates, people, strict=True):
         if not persons:
             continue
         t = chosen[c.template]
+        wraps = grid.cyclic and (c.start + t.duration).astimezone(_UTC) > grid.end
+        start = c.start - period if wraps else c.start
         for offsets, agents in Counter(persons).items():
             breaks = tuple(Break(after=at, length=b.length)
                            for at, b in zip(offsets, t.breaks, strict=True))
-            groups[c.template, c.start.time(), breaks, agents].append(c.start)
+            groups[c.template, c.start.time(), breaks, agents, wraps].append(start)
     shifts = []
-    for (index, _, breaks, agents), starts in groups.items():
+    for (index, _, breaks, agents, _), starts in groups.items():
         starts.sort()
+        if grid.cyclic:
+            shifts.extend(_repeating(chosen[index], starts, breaks, agents, period))
+            continue
         run: list[dt.datetime] = []
-        for start in [*starts, None]:
-            if start is not None and (not run or start.date() - run[0].date() < 7 * _DAY):
-                run.append(start)
+        for moment in [*starts, None]:
+            if moment is not None and (not run or moment.date() - run[0].date() < 7 * _DAY):
+                run.append(moment)
                 continue
             shifts.append(_shift(chosen[index], run, breaks, agents))
-            run = [start] if start is not None else []
+            run = [moment] if moment is not None else []
     shifts.sort(key=lambda s: (s.start, s.name, [b.after for b in s.breaks], s.agents))
     return Roster(shifts=shifts)
+
+
+def _repeating(
+    template: ShiftTemplate, starts: list[dt.datetime], breaks: tuple[Break, ...], agents: int,
+    period: dt.timedelta,
+) -> list[Shift]:
+    """Shifts that repeat every period: weekly by day when the period is a week."""
+    if period == 7 * _DAY:
+        days = ",".join(_WEEKDAYS[d] for d in sorted({s.weekday() for s in starts}))
+        return [Shift(name=template.name, start=starts[0], duration=template.duration,
+                      agents=agents, breaks=breaks, recurrence=f"FREQ=WEEKLY;BYDAY={days}")]
+    rule = f"FREQ=DAILY;INTERVAL={period // _DAY}"
+    return [Shift(name=template.name, start=start, duration=template.duration, agents=agents,
+                  breaks=breaks, recurrence=rule) for start in starts]
 
 
 def _shift(
