@@ -31,6 +31,9 @@ DBAI's model (``schedule(..., cyclic=True)``: Sunday's night shifts cover Monday
 for comparison, as a linear week (a night shift from the Sunday before is paid in full, and
 so are Sunday's nights past the week's end).
 
+Part 3, budgets: the best volume-weighted service level within 95 % and 85 % of the
+full cover's paid hours (``budget_hours``), for the first two weeks of part 1.
+
 Run ``python benchmarks/scheduling.py`` (``--quick``: one repeat, 10-second limits, three
 instances).
 """
@@ -231,6 +234,31 @@ def part_one(repeat: int, seconds: float) -> None:
         print()
 
 
+def part_three(seconds: float) -> None:
+    print(f"### Budgets: the best volume-weighted service level within a budget ({seconds:g} s "
+          "limit, lunch windows)\n")
+    print("| week | budget | paid hours | intervals short | service level (Erlang C) "
+          "| status | proven gap on the service level | time (s) |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|")
+    for scenario in ("retailer", "contact centre"):
+        opening, shapes, volume = SCENARIOS[scenario]
+        p = week(opening, volume)
+        chosen = templates(shapes, "window", dict.fromkeys(shapes, 1.0))
+        full = schedule(p, chosen, max_seconds=seconds)
+        print(f"| {scenario} | none (full cover) | {full.paid_hours:,.0f} | "
+              f"{len(full.short)} | {full.service_level:.1%} | {full.status} | | "
+              f"{full.seconds:.1f} |")
+        for share in (0.95, 0.85):
+            budget = round(full.paid_hours * share)
+            started = time.perf_counter()
+            result = schedule(p, chosen, max_seconds=seconds, budget_hours=budget)
+            elapsed = time.perf_counter() - started
+            print(f"| {scenario} | {budget:,} ({share:.0%}) | {result.paid_hours:,.0f} | "
+                  f"{len(result.short)} | {result.service_level:.1%} | {result.status} | "
+                  f"{result.gap:.2%} | {elapsed:.1f} |")
+    print()
+
+
 def read_instance(path: pathlib.Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     values: dict[str, Any] = {}
@@ -315,6 +343,7 @@ def main() -> None:
     names = sorted((p.stem for p in DATA.glob("*.dzn")),
                    key=lambda n: int(n.removeprefix("RandomExample")))
     part_two(seconds, names[:3] if args.quick else names)
+    part_three(seconds)
 
 
 if __name__ == "__main__":
