@@ -61,6 +61,8 @@ class Solution:
     bound: float
     gap: float
     seconds: float
+    #: a proven lower bound on the cost of a second, cheapest-at-that-level solve
+    cost_bound: float | None = None
 
 
 def _highspy() -> Any:

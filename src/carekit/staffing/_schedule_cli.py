@@ -191,8 +191,7 @@ def _table(result: Schedule, out: TextIO) -> None:
     people = _count(result)
     state = {"optimal": "proven optimal", "feasible": "time limit reached",
              "infeasible": "templates cannot cover every interval"}[result.status]
-    bound = (f", lower bound {result.lower_bound:g}, gap {result.gap:.2%}"
-             if result.lower_bound is not None else f", gap {result.gap:.2%}")
+    bound = f", lower bound {result.lower_bound:g}, gap {result.gap:.2%}"
     per = " per period (the roster repeats)" if result.cyclic else ""
     out.write(
         f"roster: {people} shifts, {result.paid_hours:g} paid hours{per}, cost "

@@ -199,10 +199,10 @@ class Schedule:
         paid_hours: hours paid for every shift of the roster.
         cost: the sum of ``cost_per_hour`` times paid hours.
         lower_bound: the solver's proven lower bound on the cost of any roster from these
-            templates that covers the plan (None with ``budget_hours``, where the cost is not
-            what is minimised).
-        gap: the relative distance to the proven bound of what is optimised (cost, or the
-            service level with ``budget_hours``); 0.0 when proven optimal.
+            templates that covers the plan; with ``budget_hours``, on the cost of any roster
+            reaching the roster's service level.
+        gap: the relative distance to the proven bound of what is optimised first (the
+            cost, or the service level with ``budget_hours``); 0.0 when proven optimal.
         status: ``"optimal"``, ``"feasible"`` (the time limit came first) or
             ``"infeasible"`` (the templates cannot cover every interval: ``short`` names
             those left under their requirement).
@@ -218,7 +218,7 @@ class Schedule:
     roster: Roster
     paid_hours: float
     cost: float
-    lower_bound: float | None
+    lower_bound: float
     gap: float
     status: str
     short: tuple[dt.datetime, ...]
@@ -592,11 +592,13 @@ def schedule(
     short = tuple(ci.start for ci in cov if ci.gap < -1e-9)
     solved = "feasible" if solution.status == "infeasible-limits" else solution.status
     status = "infeasible" if unreachable or solution.status == "infeasible-limits" else solved
-    lower: float | None = None
     if budget is None:
         lower = min(cost, solution.bound) if solved == "feasible" else cost
         gap = max(0.0, (cost - lower) / cost) if solved == "feasible" and cost else 0.0
     else:
+        # the bound of the second solve: no roster with this service level costs less
+        found = solution.cost_bound
+        lower = cost if found is None or not math.isfinite(found) else min(cost, max(0.0, found))
         gap = solution.gap if solved == "feasible" else 0.0
     return Schedule(roster=roster, paid_hours=paid, cost=cost, lower_bound=lower, gap=gap,
                     status=status, short=short, coverage=cov, service_level=cov.service_level,
@@ -807,8 +809,9 @@ def _best_service_in_budget(
     cheapest = _highs.solve(model, seconds=left, abs_gap=1e-6, start=best.values)
     if cheapest.status not in {"optimal", "feasible"}:
         return best
-    return attrs.evolve(best, values=cheapest.values,
-                        seconds=best.seconds + cheapest.seconds)
+    return attrs.evolve(best, values=cheapest.values, seconds=best.seconds + cheapest.seconds,
+                        cost_bound=cheapest.objective if cheapest.status == "optimal"
+                        else cheapest.bound)
 
 
 def _roster(
