@@ -798,14 +798,15 @@ def _best_service_in_budget(
             if k < concave:
                 gate = z
         model.row(row, -math.inf, 0.0)
-    best = _highs.solve(model, maximize=True, seconds=limit, abs_gap=1e-9, rel_gap=1e-7)
+    # nine tenths of the time for the service level, the rest for the cost at that level
+    best = _highs.solve(model, maximize=True, seconds=0.9 * limit, abs_gap=1e-9, rel_gap=1e-7)
     if best.status not in {"optimal", "feasible"}:
         return best
     # Then the cheapest roster with that service level (its value as a floor).
     value = {col: c for col, c in enumerate(model.cost) if c}
     model.row(value, best.objective - 1e-9, math.inf)
     model.cost = costs + [0.0] * (len(model.cost) - len(costs))
-    left = max(limit - best.seconds, min(limit, 1.0))
+    left = max(limit - best.seconds, 0.1 * limit)
     cheapest = _highs.solve(model, seconds=left, abs_gap=1e-6, start=best.values)
     if cheapest.status not in {"optimal", "feasible"}:
         return best
