@@ -408,7 +408,9 @@ def _rules(draw: st.DrawFn) -> str:
     if draw(st.integers(0, 4)) == 0:
         parts.append(f"BYMONTH={draw(st.integers(1, 12))}")
     if draw(st.integers(0, 4)) == 0:
-        parts.append(f"BYSETPOS={draw(st.sampled_from([1, 2, -1]))}")
+        # (BYSETPOS=2 of a daily rule with one start a day never matches: such rules are
+        # refused, and the refusals have their own test above)
+        parts.append(f"BYSETPOS={draw(st.sampled_from([1, -1]))}")
     if draw(st.integers(0, 3)) == 0:
         hours = draw(st.lists(st.integers(0, 23), min_size=1, max_size=2, unique=True))
         parts.append("BYHOUR=" + ",".join(map(str, hours)))

@@ -9,6 +9,7 @@ The model and its linearisation are explained in the staffing explanation page.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 import math
@@ -200,7 +201,8 @@ class Schedule:
         cost: the sum of ``cost_per_hour`` times paid hours.
         lower_bound: the solver's proven lower bound on the cost of any roster from these
             templates that covers the plan; with ``budget_hours``, on the cost of any roster
-            reaching the roster's service level.
+            that keeps, interval by interval, the productive agents the best service level
+            counted.
         gap: the relative distance to the proven bound of what is optimised first (the
             cost, or the service level with ``budget_hours``); 0.0 when proven optimal.
         status: ``"optimal"``, ``"feasible"`` (the time limit came first) or
@@ -483,8 +485,8 @@ def schedule(
 
     With ``budget_hours`` the roster instead maximises the volume-weighted service level
     (each interval's service level with the people on the floor, up to its requirement)
-    within that many paid hours, so the cost of holding staff back is visible; among
-    equal service levels the cheaper roster wins.
+    within that many paid hours, so the cost of holding staff back is visible; a second,
+    covering solve then finds the cheapest roster keeping the agents that level counted.
 
     Args:
         plan: a :class:`StaffingPlan`, or a :class:`~carekit.staffing.Backlog` of deferred
@@ -694,8 +696,24 @@ def _solve(
     if budget is None:
         return _cover_at_least_cost(built.model, built.floor, target, limit, costs)
     assert isinstance(plan, StaffingPlan)
-    return _best_service_in_budget(built.model, plan, built.floor, target, limit, hours,
-                                   budget, keep)
+    fresh = copy.deepcopy(built)  # the same columns, before the budget's rows are added
+    best, agents = _best_service_in_budget(built.model, plan, built.floor, target,
+                                           0.9 * limit, hours, budget, keep)
+    if best.status not in {"optimal", "feasible"}:
+        return best
+    # Then the cheapest roster that keeps at least those productive agents in every
+    # interval (so at least that service level): a covering program, solved fast.
+    p, q = (1 - keep).numerator, (1 - keep).denominator
+    keeps = [0] * len(target)
+    for i, col in agents.items():
+        keeps[i] = gross_up(round(best.values[col]), p, q)
+    left = max(limit - best.seconds, 0.1 * limit)
+    cheapest = _cover_at_least_cost(fresh.model, fresh.floor, keeps, left, costs)
+    if cheapest.status not in {"optimal", "feasible"}:
+        return best
+    return attrs.evolve(best, values=cheapest.values, seconds=best.seconds + cheapest.seconds,
+                        cost_bound=cheapest.bound if cheapest.status == "feasible"
+                        else cheapest.objective)
 
 
 def _people(built: _Built, values: Sequence[float]) -> list[list[tuple[dt.timedelta, ...]]]:
@@ -756,10 +774,12 @@ def _cover_at_least_cost(
 def _best_service_in_budget(
     model: _highs.Model, plan: StaffingPlan, floor: list[dict[int, float]],
     target: list[int], limit: float, hours: dict[int, float], budget: float, keep: Fraction,
-) -> _highs.Solution:
+) -> tuple[_highs.Solution, dict[int, int]]:
+    """The best volume-weighted service level within the budget; and, per interval, the
+    column of its productive agents."""
     total = plan.volume
-    costs = list(model.cost)
-    model.cost = [0.0] * len(costs)
+    model.cost = [0.0] * len(model.cost)
+    columns: dict[int, int] = {}
     model.row(dict(hours), -math.inf, budget)
     share = float(keep)
     for i, (req, r) in enumerate(zip(plan.requirements, target, strict=True)):
@@ -782,6 +802,7 @@ def _best_service_in_budget(
             concave -= 1
         # a whole number of productive agents, at most the people on the floor less shrinkage
         agents = model.column(0.0, 0.0, float(req.agents), integer=True)
+        columns[i] = agents
         model.row({agents: 1.0, **{col: -v * share for col, v in floor[i].items()}},
                   -math.inf, 0.0)
         row = {agents: -1.0}
@@ -798,21 +819,8 @@ def _best_service_in_budget(
             if k < concave:
                 gate = z
         model.row(row, -math.inf, 0.0)
-    # nine tenths of the time for the service level, the rest for the cost at that level
-    best = _highs.solve(model, maximize=True, seconds=0.9 * limit, abs_gap=1e-9, rel_gap=1e-7)
-    if best.status not in {"optimal", "feasible"}:
-        return best
-    # Then the cheapest roster with that service level (its value as a floor).
-    value = {col: c for col, c in enumerate(model.cost) if c}
-    model.row(value, best.objective - 1e-9, math.inf)
-    model.cost = costs + [0.0] * (len(model.cost) - len(costs))
-    left = max(limit - best.seconds, 0.1 * limit)
-    cheapest = _highs.solve(model, seconds=left, abs_gap=1e-6, start=best.values)
-    if cheapest.status not in {"optimal", "feasible"}:
-        return best
-    return attrs.evolve(best, values=cheapest.values, seconds=best.seconds + cheapest.seconds,
-                        cost_bound=cheapest.objective if cheapest.status == "optimal"
-                        else cheapest.bound)
+    best = _highs.solve(model, maximize=True, seconds=limit, abs_gap=1e-9, rel_gap=1e-7)
+    return best, columns
 
 
 def _roster(
