@@ -332,18 +332,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 3")
     args = parser.parse_args()
+    parts = {int(p) for p in args.parts.split(",")}
     repeat, seconds = (1, 10.0) if args.quick else (args.repeat, args.seconds)
     from importlib.metadata import version
 
     print(f"carekit schedule() with highspy {version('highspy')}; pyworkforce "
           f"{version('pyworkforce')} with OR-Tools {version('ortools')}; Python "
           f"{sys.version.split()[0]}\n")
-    part_one(repeat, seconds)
+    if 1 in parts:
+        part_one(repeat, seconds)
     names = sorted((p.stem for p in DATA.glob("*.dzn")),
                    key=lambda n: int(n.removeprefix("RandomExample")))
-    part_two(seconds, names[:3] if args.quick else names)
-    part_three(seconds)
+    if 2 in parts:
+        part_two(seconds, names[:3] if args.quick else names)
+    if 3 in parts:
+        part_three(seconds)
 
 
 if __name__ == "__main__":
