@@ -163,4 +163,6 @@ def test_on_time_refuses_a_wrong_agents_list() -> None:
     p = backlog(inbox([5, 5]), aht=240, within=HOUR, interval=HOUR)
     with pytest.raises(CareKitError, match="agents must be one whole number >= 0 per interval"):
         p.on_time([1])
+    with pytest.raises(CareKitError, match="agents must be one whole number >= 0 per interval"):
+        p.on_time(None)  # type: ignore[arg-type]
     assert p.to_csv().splitlines()[0].startswith("interval_start,volume,open,due")

@@ -489,3 +489,12 @@ def test_bad_cyclic_plans(demand_hours: int, gap: bool, zone: str, template_hour
         schedule(p, [t], cyclic=True)
     with pytest.raises(CareKitError, match="cyclic must be True or False"):
         schedule(p, [t], cyclic="yes")  # type: ignore[arg-type]
+
+
+def test_a_template_that_would_build_a_huge_program_is_refused() -> None:
+    second = dt.timedelta(seconds=1)
+    fine = ShiftTemplate("fine", 4 * HOUR, step=second,
+                         breaks=[Break(after=HOUR, length=HALF, latest=2 * HOUR)])
+    with pytest.raises(CareKitError, match="template 'fine' offers more than 200,000 start "
+                       "times and break places around the plan"):
+        schedule(day_plan([10] * 4), [fine])

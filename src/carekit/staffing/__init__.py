@@ -2,8 +2,11 @@
 the roster covers it.
 
 Exact Erlang B, C and A (M/M/n+M, with abandonment), the smallest headcount meeting a
-service-level target, interval plans from a forecast, rosters of recurring shifts and
-their coverage. Everything is pure Python with the standard library.
+service-level target, interval plans from a forecast, deferred work (email) carried forward
+to its deadline, rosters of recurring shifts and their coverage, the cheapest roster of
+shifts from templates (:func:`schedule`, with the optional HiGHS solver of
+``carekit[schedule]``), and a discrete-event simulation that checks a plan
+(:func:`simulate`). Everything else is pure Python with the standard library.
 
 Examples:
     >>> from carekit.staffing import Workload, ServiceTarget, required_agents

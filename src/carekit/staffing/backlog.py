@@ -87,7 +87,10 @@ class Backlog:
         Raises:
             CareKitError: ``agents`` is not one whole number >= 0 per interval.
         """
-        counts = list(agents)
+        try:
+            counts = list(agents)
+        except TypeError:
+            counts = [agents]
         if len(counts) != len(self.intervals) or any(
                 isinstance(a, bool) or not isinstance(a, int) or a < 0 for a in counts):
             msg = (

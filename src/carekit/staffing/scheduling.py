@@ -39,8 +39,8 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)  # (never used: plan intervals hav
 _DAY = dt.timedelta(days=1)
 _ZERO = dt.timedelta(0)
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-#: Most start times one template may offer in a plan, so that a typo (a one-second step over
-#: a year) is an error, not an integer program too large to build.
+#: Most start times and break places one template may offer over a plan, so that a typo (a
+#: one-second step over a year) is an error, not an integer program too large to build.
 MAX_CANDIDATES = 200_000
 
 
@@ -356,12 +356,23 @@ def _candidates(
     for index, t in enumerate(templates):
         unit = _unit(t, grid.length)
         offsets = [k * t.step for k in range(t.window // t.step + 1)]
+        # each start considered costs itself and the places of its breaks
+        each = 1 + sum((b.last_start - b.after) // unit + 1 for b in t.breaks)
         made = 0
         day = first_day - _DAY  # a window past midnight starts the day before
         while day <= last_day:
             if t.days is None or day.weekday() in t.days:
                 base = dt.datetime.combine(day, t.earliest, tzinfo=zone)
                 for offset in offsets:
+                    made += each
+                    if made > MAX_CANDIDATES:
+                        msg = (
+                            f"template {t.name!r} offers more than {MAX_CANDIDATES:,} start "
+                            f"times and break places around the plan (starts every {t.step}, "
+                            f"breaks every {unit}); hint: a coarser step, narrower windows, "
+                            "or a shorter plan"
+                        )
+                        raise CareKitError(msg)
                     local = base + offset
                     if not _exists(local):
                         continue
@@ -376,14 +387,6 @@ def _candidates(
                             f"template {t.name!r} starts at {local.isoformat()}, off the "
                             f"plan's grid of {unit} from {grid.first.isoformat()}; hint: "
                             "move earliest onto the plan's interval boundaries"
-                        )
-                        raise CareKitError(msg)
-                    made += 1
-                    if made > MAX_CANDIDATES:
-                        msg = (
-                            f"template {t.name!r} offers more than {MAX_CANDIDATES:,} starts "
-                            f"over the plan (step {t.step}); hint: a coarser step, or a "
-                            "shorter plan"
                         )
                         raise CareKitError(msg)
                     breaks = []
