@@ -88,7 +88,7 @@ class Backlog:
             CareKitError: ``agents`` is not one whole number >= 0 per interval.
         """
         try:
-            counts = list(agents)
+            counts: list[Any] = list(agents)
         except TypeError:
             counts = [agents]
         if len(counts) != len(self.intervals) or any(
