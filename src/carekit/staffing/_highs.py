@@ -90,7 +90,7 @@ def _quiet_stdout() -> Iterator[None]:
         yield
         return
     flush: Any = None
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # no C library to ask
         flush = ctypes.CDLL(None).fflush
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
