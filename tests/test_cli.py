@@ -73,7 +73,7 @@ def test_demo_leaves_the_sample_files_for_the_other_commands(tmp_path: pathlib.P
     assert f"The sample data is in {samples}" in text
     # The journey store was closed cleanly: no write-ahead log left beside it.
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "journeys.db", "samples", "staffing_plan.csv"]
+        "journeys.db", "samples", "staffing_plan.csv", "worker-demo.db"]
     # The commands the docs show run on them.
     status, text = _run("promise", str(samples / "promises_orders.csv"), "--segment",
                         "product", "--backtest")

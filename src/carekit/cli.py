@@ -42,7 +42,12 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "metrics": ("carekit.metrics._cli", "NPS, CSAT, CES with confidence intervals from a CSV"),
     "journey": (
-        "carekit.journeys._cli", "list, draw and replay customer journeys; dispatch touchpoints"
+        "carekit.journeys._cli",
+        "list, draw and replay customer journeys; load events into a store; dispatch",
+    ),
+    "worker": (
+        "carekit.journeys._worker_cli",
+        "fire deadlines and deliver touchpoints of a journey store until stopped",
     ),
 }
 #: The bundled sample files ``carekit demo`` leaves in its folder, for the other commands.

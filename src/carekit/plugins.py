@@ -269,7 +269,7 @@ class CareKit:
             # raises stops the call, and its plugin is not known).
             try:
                 caller(journey=journey, transition=transition)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 failures.append(ObserverFailure(plugin=_WRAPPED, error=exc))
             return failures
         for impl in caller.get_hookimpls():
@@ -277,7 +277,9 @@ class CareKit:
                 self._call_one(
                     "carekit_on_transition", impl, journey=journey, transition=transition
                 )
-            except Exception as exc:  # observers must not break the journey
+            except (Exception, SystemExit) as exc:  # observers must not break the journey
+                # (SystemExit too: a store calls observers after its commit, and a caller
+                # told "failed" would append an id-less event twice on retry.)
                 failures.append(ObserverFailure(plugin=impl.plugin_name, error=exc))
         return failures
 

@@ -21,7 +21,23 @@ from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.plugins import CareKit
 
-__all__ = ["Delivery", "RecordingChannel", "aware", "make_carekit"]
+__all__ = [  # noqa: F822 - JourneyStoreContract is imported on first use (module __getattr__)
+    "Delivery",
+    "JourneyStoreContract",
+    "RecordingChannel",
+    "aware",
+    "make_carekit",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The store conformance suite needs pytest: imported only when asked for.
+    if name == "JourneyStoreContract":
+        from carekit.journeys.stores._contract import JourneyStoreContract
+
+        return JourneyStoreContract
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def make_carekit(*plugins: object, load_entrypoints: bool = False) -> CareKit:

@@ -8,11 +8,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.journeys._store_helpers import HOUR, MINUTE, STORE_KINDS, T0, make_store, order_events
+from tests.journeys._store_helpers import (
+    HOUR,
+    MINUTE,
+    STORE_KINDS,
+    T0,
+    make_store,
+    order_events,
+    ticket_journey,
+)
 
 from carekit import CareKit, CareKitError, hookimpl
 from carekit.channels import Channel, DeliveryResult
-from carekit.journeys import DispatchReport, Event, dispatch, order_journey
+from carekit.journeys import (
+    DispatchReport,
+    Event,
+    MemoryJourneyStore,
+    SQLiteJourneyStore,
+    dispatch,
+    order_journey,
+)
 from carekit.testing import RecordingChannel, make_carekit
 
 
@@ -86,7 +101,7 @@ def test_a_failing_plugin_is_retried_with_exponential_backoff(store: Any) -> Non
         now = failed.retry_at
     assert waits == [MINUTE, 2 * MINUTE, 4 * MINUTE]
     [entry] = store.outbox("order-1")
-    assert (entry.status, entry.attempts) == ("pending", 3)
+    assert (entry.status, entry.attempts) == ("failed", 3)
     assert "simulated failure 3 of 3" in (entry.last_error or "")
     report = dispatch(kit, store, now=now, backoff=MINUTE, max_attempts=5)
     assert [a.attempt for a in report.sent] == [4]
@@ -163,7 +178,7 @@ def test_no_channel_anywhere_is_reported_and_retried(store: Any) -> None:
     email = RecordingChannel("email", register=False)
     _acknowledged(store, channel=None)
     report = dispatch(make_carekit(email), store, now=T0 + 2 * MINUTE, default_channel=None)
-    assert "names no channel, nor does its journey, and dispatch has no default_channel" in (
+    assert "names no channel, nor does its journey, and no default_channel is set" in (
         report.errors[0])
     assert report.failed[0].channel == "" and report.dead == ()
     assert email.deliveries == []
@@ -214,7 +229,12 @@ class CrashAfterSending:
         return result
 
 
-def test_a_crash_after_sending_resends_with_the_same_key(store: Any) -> None:
+def test_an_interruption_after_sending_is_a_failed_attempt_resent_with_the_same_key(
+    store: Any,
+) -> None:
+    # A BaseException from a plugin (Ctrl-C, SystemExit) in a process that goes on: the
+    # attempt in flight is recorded as failed (whether it left is unknown), so it is sent
+    # again after the backoff, under the same key; nothing waits for a lease.
     email = RecordingChannel("email", register=False)
     crasher = CrashAfterSending(email)
     kit = make_carekit(email, crasher)
@@ -223,13 +243,35 @@ def test_a_crash_after_sending_resends_with_the_same_key(store: Any) -> None:
     with pytest.raises(Crash):
         dispatch(kit, store, now=now, lease=5 * MINUTE)
     assert [d.idempotency_key for d in email.attempts] == ["order-1/order_thanks/2"]
+    [entry] = store.outbox("order-1")
+    assert (entry.status, entry.attempts, entry.last_error) == ("failed", 1, "interrupted")
     crasher.crash = False
-    # Still claimed by the dead dispatcher: nobody sends it within the lease.
-    assert dispatch(kit, store, now=now + MINUTE).attempted == 0
-    report = dispatch(kit, store, now=now + 5 * MINUTE)
+    assert dispatch(kit, store, now=now + MINUTE / 2).attempted == 0
+    report = dispatch(kit, store, now=now + MINUTE)
     assert [a.idempotency_key for a in report.sent] == ["order-1/order_thanks/2"]
     assert [d.idempotency_key for d in email.attempts] == ["order-1/order_thanks/2"] * 2
     assert len(email.deliveries) == 1  # a provider honouring keys delivered it once
+
+
+def test_a_dead_dispatchers_claim_is_taken_over_after_the_lease(tmp_path: pathlib.Path) -> None:
+    # A dispatcher that dies with its claim held (no chance to record): the lease is timed
+    # on the store's clock, so another takes the touchpoint over once it has run out.
+    clock = [1_000.0]
+    for store in (
+        MemoryJourneyStore(definitions=[ticket_journey()], clock=lambda: clock[0]),
+        SQLiteJourneyStore(tmp_path / "lease.db", clock=lambda: clock[0]),
+    ):
+        _acknowledged(store)
+        [claimed] = store.claim_due(now=T0 + HOUR, limit=10, lease=5 * MINUTE, claimant="dead")
+        email = RecordingChannel("email", register=False)
+        kit = make_carekit(email)
+        assert dispatch(kit, store, now=T0 + 2 * HOUR).attempted == 0
+        clock[0] += 5 * 60
+        report = dispatch(kit, store, now=T0 + HOUR)
+        assert [(a.idempotency_key, a.attempt) for a in report.sent] == [
+            (claimed.idempotency_key, 2)
+        ]
+        store.close()
 
 
 def test_dispatch_batches_and_stops_at_max_batches(store: Any) -> None:
@@ -294,17 +336,17 @@ def test_delivery_then_events_keeps_the_delivery_after_reload(store: Any) -> Non
     [
         (
             {"now": dt.datetime.max.replace(tzinfo=dt.timezone.utc)},
-            r"now \+ lease is past the last datetime Python can represent \(year 9999; "
-            r"now=9999-12-31T23:59:59.999999\+00:00, lease=0:05:00\); "
-            r"pass an earlier now or a shorter lease",
+            r"now \+ max_backoff is past the last datetime Python can represent \(year 9999; "
+            r"now=9999-12-31T23:59:59.999999\+00:00, max_backoff=6:00:00\); "
+            r"pass an earlier now or a shorter max_backoff",
         ),
         (
             {"now": dt.datetime.max.replace(tzinfo=dt.timezone(dt.timedelta(hours=14)))},
-            r"now \+ lease is past the last datetime .*now=9999-12-31T23:59:59.999999\+14:00",
+            r"now \+ max_backoff is past .*now=9999-12-31T23:59:59.999999\+14:00",
         ),
         (
             {"now": T0, "lease": dt.timedelta.max},
-            r"now \+ lease is past the last datetime .*lease=999999999 days, 23:59:59.999999\)",
+            r"lease must be at most 366 days \(got 999999999 days, 23:59:59.999999\)",
         ),
         (
             {"now": T0, "max_backoff": dt.timedelta.max},

@@ -152,9 +152,9 @@ def test_the_demo_keeps_the_order_in_sqlite_and_sends_each_touchpoint_once(
     [
         (
             "9999-12-31T23:59:59+00:00",
-            "carekit journey: error: now + lease is past the last datetime Python can "
-            "represent (year 9999; now=9999-12-31T23:59:59+00:00, lease=0:05:00); "
-            "pass an earlier now or a shorter lease",
+            "carekit journey: error: now + max_backoff is past the last datetime Python can "
+            "represent (year 9999; now=9999-12-31T23:59:59+00:00, max_backoff=6:00:00); "
+            "pass an earlier now or a shorter max_backoff",
         ),
         (
             "9999-12-31T20:00:00-14:00",

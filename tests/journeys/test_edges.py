@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import pathlib
-import sqlite3
 from typing import Any
 
 import attrs
@@ -208,23 +207,6 @@ def test_the_fourth_retry_waits_eight_backoffs_not_max_backoff(
         now = failed.retry_at
     assert waits == [MINUTE, 2 * MINUTE, 4 * MINUTE, 8 * MINUTE, 16 * MINUTE]
     store.close()
-
-
-def test_a_batch_crossing_a_snapshot_multiple_writes_a_snapshot(tmp_path: pathlib.Path) -> None:
-    # "Keep a snapshot of a journey every this many events": appending 2 + 2 events with
-    # snapshot_every=3 passes event 3 inside the second batch, so version 4 is snapshotted.
-    store = make_store("sqlite", tmp_path, snapshot_every=3)
-    store.create("ticket", "t", at=T0)
-    store.append("t", [Event("note", at=T0, id="1"), Event("note", at=T0, id="2")])
-    store.append("t", [Event("note", at=T0, id="3"), Event("note", at=T0, id="4")])
-    expected = store.load("t")
-    store.close()
-    with sqlite3.connect(tmp_path / "journeys.db") as conn:
-        assert conn.execute("SELECT version FROM snapshots").fetchall() == [(4,)]
-    # ... and the journey loads the same from it
-    reopened = make_store("sqlite", tmp_path)
-    assert reopened.load("t") == expected
-    reopened.close()
 
 
 # -- _cli.py (carekit journey replay) ------------------------------------------------------

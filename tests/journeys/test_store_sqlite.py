@@ -11,6 +11,7 @@ import zoneinfo
 
 import pytest
 from tests.journeys._store_helpers import (
+    HOUR,
     MINUTE,
     T0,
     notes,
@@ -20,7 +21,8 @@ from tests.journeys._store_helpers import (
 )
 
 from carekit import CareKitError, ConcurrencyError, StoreError
-from carekit.journeys import Event, SQLiteJourneyStore, _schema, order_journey
+from carekit.journeys import Event, SQLiteJourneyStore, State, Transition, order_journey
+from carekit.journeys.stores import _sqlite_schema as _schema
 
 
 def _open(path: pathlib.Path, **options: object) -> SQLiteJourneyStore:
@@ -289,113 +291,174 @@ def test_a_path_nobody_may_write_is_a_store_error() -> None:
         SQLiteJourneyStore("/proc/carekit-journeys.db")
 
 
-def test_events_a_changed_definition_refuses_are_a_store_error(tmp_path: pathlib.Path) -> None:
+def test_a_state_the_definition_no_longer_has_is_a_store_error(tmp_path: pathlib.Path) -> None:
     db = tmp_path / "j.db"
     with _open(db) as store:
         store.create("ticket", "t-1", at=T0)
-        store.append("t-1", [Event("nudge", at=T0)])
-    stricter = ticket_journey()
-    stricter = type(stricter)(
-        name="ticket", states=stricter.states,
-        transitions=[t for t in stricter.transitions if t.event != "nudge"],
-        touchpoints=[t for t in stricter.touchpoints if t.on_event != "nudge"],
+        store.append("t-1", [Event("close", at=T0)])
+    renamed = ticket_journey()
+    renamed = type(renamed)(
+        name="ticket",
+        states=[State(name="open"), State(name="done", final=True)],
+        transitions=[Transition(event="close", source="open", target="done")],
     )
-    with SQLiteJourneyStore(db, definitions=[stricter]) as store, pytest.raises(
-        StoreError, match=r"'t-1'.*event #1 does not replay on definition 'ticket'"
+    with SQLiteJourneyStore(db, definitions=[renamed]) as store, pytest.raises(
+        StoreError, match=r"journey 't-1' is in state 'closed', which definition 'ticket' "
+        r"does not have"
     ):
         store.load("t-1")
 
 
-def test_a_hand_edited_row_is_a_store_error(tmp_path: pathlib.Path) -> None:
+def test_hand_edited_rows_are_store_errors_naming_the_row(tmp_path: pathlib.Path) -> None:
+    # Regression (r15): a damaged row reached callers as a raw ValueError / RecursionError.
     db = tmp_path / "j.db"
     with _open(db) as store:
-        store.create("ticket", "t-1", at=T0)
-        store.append("t-1", notes(1))
+        store.create(order_journey(), "o-1", at=T0, channel="email")
+        store.append("o-1", [Event("place", at=T0, id="p"), Event("acknowledge", at=T0, id="a")])
+    for sql, call, match in [
+        ("UPDATE outbox SET due = 'soon'", "outbox", r"the outbox row 'o-1/order_thanks/2' is"),
+        ("UPDATE journeys SET updated_at = 'yesterday'", "load", r"the journeys row 'o-1' is"),
+        ("UPDATE events SET data = '" + "[" * 5000 + "]" * 5000 + "' WHERE seq = 1", "events",
+         r"the events row 'o-1 #1' is damaged: stored data is not valid JSON"),
+        ("UPDATE events SET data = '[1, 2]' WHERE seq = 1", "events",
+         r"stored data must be a JSON object"),
+    ]:
+        copy = tmp_path / f"{call}.db"
+        copy.write_bytes(db.read_bytes())
+        conn = sqlite3.connect(copy)
+        conn.execute(sql)
+        conn.commit()
+        conn.close()
+        with _open(copy) as store, pytest.raises(StoreError, match=match):
+            {"outbox": lambda s: s.outbox(), "load": lambda s: s.load("o-1"),
+             "events": lambda s: s.events("o-1")}[call](store)
+
+
+def test_a_poison_outbox_row_is_dead_lettered_and_the_others_go_out(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Regression (r19): one undecodable row made every dispatch raise after claiming the
+    # whole batch: 0 of 5 delivered, attempts burnt past max_attempts.
+    from carekit.journeys import dispatch
+    from carekit.testing import RecordingChannel, make_carekit
+
+    db = tmp_path / "j.db"
+    with _open(db) as store:
+        for i in range(5):
+            store.create(order_journey(), f"o-{i}", at=T0, channel="email")
+            store.append(f"o-{i}", [Event("place", at=T0), Event("acknowledge", at=T0)])
     conn = sqlite3.connect(db)
-    conn.execute("UPDATE events SET at = 'yesterday'")
+    conn.execute("UPDATE outbox SET due = '2026-03-02T10:2O' WHERE journey_id = 'o-3'")
+    conn.execute("UPDATE outbox SET data = '[1,2]' WHERE journey_id = 'o-1'")
     conn.commit()
     conn.close()
-    with _open(db) as store, pytest.raises(StoreError, match="cannot be rebuilt"):
-        store.load("t-1")
+    email = RecordingChannel("email", register=False)
+    with _open(db) as store:
+        report = dispatch(make_carekit(email), store, now=T0 + HOUR)
+        assert sorted(d.touchpoint.journey_id for d in email.deliveries) == ["o-0", "o-2", "o-4"]
+        assert len(report.sent) == 3
+        rows = store._conn.execute(
+            "SELECT journey_id, status, attempts, last_error FROM outbox ORDER BY journey_id"
+        ).fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("o-0", "sent", 1), ("o-1", "dead", 0), ("o-2", "sent", 1), ("o-3", "dead", 0),
+        ("o-4", "sent", 1),
+    ]
+    assert "cannot be read" in rows[1][3] and "cannot be read" in rows[3][3]
 
 
-def test_snapshots_load_the_same_journey_as_a_full_replay(tmp_path: pathlib.Path) -> None:
-    from carekit.journeys import AttemptOutcome
+def test_loading_replays_nothing_the_row_keeps_the_whole_state(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carekit.journeys import AttemptOutcome, Journey
 
-    db = tmp_path / "snap.db"
-    with _open(db, snapshot_every=3) as store:
+    db = tmp_path / "j.db"
+    with _open(db) as store:
         store.create("ticket", "t-1", at=T0, customer_id="cust-1", channel="email")
         clock = T0
         for round_ in range(6):
             clock += MINUTE
             names = ["note", "nudge"] if round_ % 2 else ["nudge", "note", "note", "nudge"]
-            store.append("t-1", [Event(n, at=clock, id=f"r{round_}-{i}")
+            store.append("t-1", [Event(n, at=clock, id=f"/{round_}-{i}")
                                  for i, n in enumerate(names)])
             claimed = store.claim_due(now=clock, limit=2, lease=MINUTE, claimant="x")
-            outcomes = [AttemptOutcome(claimed=c, status="sent" if k == 0 else "dead", at=clock,
-                                       error=None if k == 0 else "bounced")
-                        for k, c in enumerate(claimed)]
-            store.record(outcomes)
-        store.append("t-1", Event("nudge", at=clock + MINUTE, id="last"))  # the tail
-        [(version, fmt)] = store._conn.execute("SELECT version, format FROM snapshots").fetchall()
-        assert version == 18 and fmt.startswith("2;")
+            store.record([
+                AttemptOutcome(claimed=c, status="sent" if k == 0 else "dead", at=clock,
+                               error=None if k == 0 else "bounced")
+                for k, c in enumerate(claimed)
+            ])
+        store.append("t-1", Event("nudge", at=clock + MINUTE, id="last"))  # owed, unsent
         final = store.load("t-1")
+    pure = ticket_journey().start("t-1", at=T0, customer_id="cust-1", channel="email")
     with _open(db) as cold:
-        from_snapshot = cold.load("t-1")
-        same_journey(from_snapshot, final)
-        assert from_snapshot.dead and from_snapshot.owed
-        touchpoints = [*from_snapshot.owed, *(d.touchpoint for d in from_snapshot.dead)]
+        calls: list[object] = []
+        real = Journey.apply
+        monkeypatch.setattr(Journey, "apply", lambda self, *a, **k: calls.append(a) or real(
+            self, *a, **k))
+        loaded = cold.load("t-1")
+        assert calls == []  # nothing replayed
+        monkeypatch.undo()
+        same_journey(loaded, final)
+        assert loaded == final
+        assert loaded.dead and loaded.owed
+        touchpoints = [*loaded.owed, *(d.touchpoint for d in loaded.dead)]
         assert {tp.customer_id for tp in touchpoints} == {"cust-1"}
-        # An unreadable snapshot format is ignored: the journey is replayed in full.
-        cold._conn.execute("UPDATE snapshots SET format = 'from another carekit'")
-    with _open(db) as cold:
-        same_journey(cold.load("t-1"), final)
-        cold._conn.execute("DELETE FROM snapshots")
-    with _open(db) as cold:
-        same_journey(cold.load("t-1"), final)
+        for e in cold.events("t-1"):
+            pure = pure.apply(e).journey
+        assert (pure.state, pure.version, pure.friction) == (
+            loaded.state, loaded.version, loaded.friction
+        )
+        assert list(loaded.seen_event_ids) == list(pure.seen_event_ids)
     with pytest.raises(CareKitError, match="snapshot_every"):
         _open(db, snapshot_every=-1)
 
 
-def test_a_journey_from_a_snapshot_equals_the_replayed_one(tmp_path: pathlib.Path) -> None:
-    # Ids that do not sort in the order applied ("/10" < "/2"): a snapshot must keep
-    # the applied order, or the restored journey compares unequal to a replayed one.
-    definition = ticket_journey()
-    short = [Event("note", at=T0 + k * MINUTE, id=f"/{k}") for k in range(12)]
-    long = [Event("note", at=T0 + k * MINUTE, id=f"/{k}") for k in range(12, 42)]
-    db = tmp_path / "order.db"
-    with _open(db, snapshot_every=5) as store:
-        store.create("ticket", "t-1", at=T0, channel="email")
-        for e in short:
-            store.append("t-1", e)
-    expected = definition.start("t-1", at=T0, channel="email")
-    for e in short:
-        expected = expected.apply(e).journey
-    with _open(db, snapshot_every=5) as cold:
-        assert cold._conn.execute("SELECT version FROM snapshots").fetchone()[0] == 10
-        assert cold.load("t-1") == expected
-        for e in long:  # past the short-tuple stage too
-            cold.append("t-1", e)
-            expected = expected.apply(e).journey
-    with _open(db) as cold:
-        assert cold._conn.execute("SELECT version FROM snapshots").fetchone()[0] == 40
-        assert cold.load("t-1") == expected
-        assert list(cold.load("t-1").seen_event_ids) == [f"/{k}" for k in range(42)]
-
-
-def test_a_long_journey_loads_fast_from_its_snapshot(tmp_path: pathlib.Path) -> None:
-    db = tmp_path / "long.db"
-    with _open(db, synchronous="NORMAL") as store:
-        store.create("ticket", "t-1", at=T0)
-        for b in range(20):
-            store.append("t-1", notes(250, start=b * 250))
-    with _open(db) as cold:
-        tail = cold._conn.execute(
-            "SELECT count(*) FROM events e JOIN snapshots s USING (journey_id)"
-            " WHERE e.seq > s.version"
-        ).fetchone()[0]
-        assert tail < 100
-        assert cold.load("t-1").version == 5000
+def test_a_schema_3_store_is_brought_up_to_date_and_its_deadlines_fire(
+    tmp_path: pathlib.Path,
+) -> None:
+    # A store as carekit 0.1 (schema 3) left it: no kept state, no timers, a snapshot and an
+    # outbox with a retried touchpoint. Opening it migrates the schema, keeps each journey's
+    # state (replayed once) and indexes its running deadlines, so a worker fires them.
+    db = tmp_path / "v3.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    _schema.migrate(conn, str(db), target=3)
+    at = T0.isoformat()
+    conn.execute(
+        "INSERT INTO journeys (journey_id, definition, customer_id, channel, started_at,"
+        " state, version, updated_at) VALUES ('o-1', 'order', 'c-1', 'email', ?, 'placed', 1, ?),"
+        " ('o-2', 'order', NULL, 'email', ?, 'acknowledged', 2, ?)",
+        (at, at, at, at),
+    )
+    conn.execute(
+        "INSERT INTO events (journey_id, seq, event_id, name, at) VALUES"
+        " ('o-1', 1, 'p1', 'place', ?), ('o-2', 1, 'p2', 'place', ?),"
+        " ('o-2', 2, 'a2', 'acknowledge', ?)",
+        (at, at, at),
+    )
+    conn.execute(
+        "INSERT INTO outbox (idempotency_key, journey_id, seq, name, channel, state, due,"
+        " owed_at, status, attempts, next_attempt_us, last_error) VALUES"
+        " ('o-2/order_thanks/2', 'o-2', 2, 'order_thanks', 'email', 'acknowledged', ?, ?,"
+        " 'pending', 2, 0, 'timeout')",
+        ((T0 + HOUR).isoformat(), at),
+    )
+    conn.execute(
+        "INSERT INTO snapshots (journey_id, version, format, body) VALUES ('o-2', 2, 'x', '{}')"
+    )
+    conn.close()
+    with _open(db) as store:
+        assert store.schema_version == _schema.SCHEMA_VERSION == 4
+        [entry] = store.outbox("o-2")
+        assert (entry.status, entry.attempts, entry.last_error) == ("failed", 2, "timeout")
+        assert store.load("o-1").deadlines[0].due == T0 + HOUR
+        [fired] = store.fire_due(now=T0 + 2 * HOUR, limit=10)
+        assert (fired.journey_id, fired.event.name if fired.event else None) == (
+            "o-1", "acknowledgement_overdue"
+        )
+        assert store.append("o-2", Event("start_production", at=T0 + HOUR)).version == 3
+        tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_schema")}
+        assert "snapshots" not in tables and {"timers", "sent_keys"} <= tables
 
 
 @pytest.mark.parametrize("read_only", [False, True])
@@ -504,3 +567,50 @@ def test_a_hand_edited_next_attempt_out_of_range_is_a_store_error(
         r"\(4611686018427387904 µs\)",
     ):
         store.outbox("t-1")
+
+
+def _can_mount_read_only(tmp_path: pathlib.Path) -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount --bind -o ro {probe} {probe}"],
+        capture_output=True, check=False,
+    )
+    return done.returncode == 0
+
+
+def test_read_only_opens_a_store_in_a_folder_nobody_may_write(tmp_path: pathlib.Path) -> None:
+    # Regression (r11): read_only=True could not open a store in a read-only folder (SQLite
+    # could not create the -shm file) and its message said "pass read_only=True".
+    import subprocess
+    import sys
+
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("needs unshare and a private read-only bind mount")
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    with _open(folder / "j.db") as store:
+        store.create(order_journey(), "o-1", at=T0, channel="email")
+        store.append("o-1", order_events()[:2])
+    script = (
+        "from carekit.journeys import SQLiteJourneyStore\n"
+        f"s = SQLiteJourneyStore({str(folder / 'j.db')!r}, read_only=True)\n"
+        "print(s.load('o-1').state, s.outbox('o-1')[0].name)\n"
+    )
+    wal = folder / "j.db-wal"
+    run = ["unshare", "-m", "sh", "-c",
+           f"mount --bind -o ro {folder} {folder} && {sys.executable} -c \"$CODE\""]
+    env = {**__import__("os").environ, "CODE": script}
+    done = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
+    assert done.stdout.split() == ["acknowledged", "order_thanks"], done.stderr
+    # A write-ahead log left behind (a writer still at work) cannot be read there: a clear
+    # error, not a contradictory hint.
+    wal.write_bytes(b"x" * 32)
+    done = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
+    assert "its folder cannot be written" in done.stderr
+    assert "pass read_only=True" not in done.stderr

@@ -16,6 +16,8 @@ Examples:
     'placed'
 """
 
+from typing import TYPE_CHECKING, Any
+
 from carekit.journeys.advance import advance
 from carekit.journeys.builtins import order_journey, service_case_journey, visit_journey
 from carekit.journeys.definition import (
@@ -28,7 +30,7 @@ from carekit.journeys.definition import (
     Touchpoint,
     Transition,
 )
-from carekit.journeys.dispatch import Attempt, DispatchReport, dispatch
+from carekit.journeys.dispatch import DispatchReport, dispatch
 from carekit.journeys.events import Event, EventData
 from carekit.journeys.journey import (
     ActiveDeadline,
@@ -40,20 +42,30 @@ from carekit.journeys.journey import (
     OwedTouchpoint,
     RecoveryNeeded,
     Step,
+    TouchpointWithdrawn,
 )
-from carekit.journeys.memory_store import MemoryJourneyStore
 from carekit.journeys.replay import replay
-from carekit.journeys.sqlite_store import SQLiteJourneyStore
-from carekit.journeys.store import (
+from carekit.journeys.stores import (
+    OUTBOX_STATUSES,
     AttemptOutcome,
     ClaimedTouchpoint,
+    Fired,
     JourneyStore,
     JourneySummary,
+    MemoryJourneyStore,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
+    SQLiteJourneyStore,
+    open_store,
 )
+from carekit.journeys.worker import Attempt, PromiseChecks, Worker, WorkReport
+
+if TYPE_CHECKING:
+    from carekit.journeys.stores.postgres import PostgresJourneyStore
 
 __all__ = [
+    "OUTBOX_STATUSES",
     "ActiveDeadline",
     "Attempt",
     "AttemptOutcome",
@@ -66,6 +78,7 @@ __all__ = [
     "DispatchReport",
     "Event",
     "EventData",
+    "Fired",
     "FrictionPolicy",
     "Journey",
     "JourneyDefinition",
@@ -77,16 +90,33 @@ __all__ = [
     "Overdue",
     "OwedTouchpoint",
     "Phase",
+    "PostgresJourneyStore",
+    "PromiseChecks",
     "RecoveryNeeded",
     "SQLiteJourneyStore",
+    "SentKey",
     "State",
     "Step",
     "Touchpoint",
+    "TouchpointWithdrawn",
     "Transition",
+    "WorkReport",
+    "Worker",
     "advance",
     "dispatch",
+    "open_store",
     "order_journey",
     "replay",
     "service_case_journey",
     "visit_journey",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PostgresJourneyStore needs psycopg (carekit[postgres]): imported on first use only.
+    if name == "PostgresJourneyStore":
+        from carekit.journeys.stores.postgres import PostgresJourneyStore
+
+        return PostgresJourneyStore
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

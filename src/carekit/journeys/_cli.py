@@ -8,6 +8,7 @@ with ``set_defaults``, so adding one is a matter of adding a subparser in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import importlib.resources
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 import attrs
 
 from carekit.errors import CareKitError
+from carekit.hookspecs import hookimpl
 from carekit.journeys.definition import JourneyDefinition
 from carekit.journeys.events import Event, _too_deep
 from carekit.journeys.journey import Journey
@@ -75,6 +77,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help=f"progress bar on stderr (auto: files over {PROGRESS_BYTES:,} bytes)")
     p.set_defaults(journey_run=_run_replay)
+
+    p = actions.add_parser(
+        "load", help="append the events of a CSV event log to a journey store",
+        description="Append the events of a CSV event log (the columns of replay) to a "
+        "journey store, creating each journey at its first event (customer_id, channel and "
+        "tz from that row's data). Events already stored (same id) are skipped, so loading "
+        "a file twice changes nothing; refused events and delivery rows are listed by line. "
+        "`carekit worker --store URL` then fires their deadlines and delivers their "
+        "touchpoints.",
+    )
+    p.add_argument("events", type=pathlib.Path, help="CSV file of events")
+    p.add_argument("--store", required=True, metavar="URL",
+                   help="the journey store: sqlite:///path.db, postgresql://... or a path")
+    p.add_argument("--journey", default="order", help="journey definition (default: order)")
+    p.set_defaults(journey_run=_run_load)
 
     from carekit.journeys._store_cli import add_dispatch_arguments, run_dispatch
 
@@ -294,40 +311,30 @@ def replay_csv(
     groups: dict[str, list[tuple[int, Event]]] = {}
     for line, event in numbered:
         groups.setdefault(str(event.journey_id), []).append((line, event))
+    marks: dict[str, list[_Delivery]] = {}
+    for delivery in deliveries:
+        marks.setdefault(delivery[1], []).append(delivery)
     journeys: dict[str, Journey] = {}
-    for jid, group in groups.items():
-        try:
-            journeys[jid] = _fold(definition, None, [e for _, e in group])
-            continue
-        except CareKitError:
-            pass
-        # Slow path for a journey with a bad event: apply one by one, skipping rejects.
-        journey: Journey | None = None
-        for line, event in group:
-            try:
-                if journey is None:
-                    journey = _fold(definition, None, [event])
-                else:
-                    journey = journey.apply(event).journey
-            except CareKitError as exc:
-                problems.append(f"line {line}: {exc}")
-        if journey is not None:
-            journeys[jid] = journey
     delivered = late = 0
-    for line, jid, name, at in deliveries:
-        found = journeys.get(jid)
-        candidates = [] if found is None else [
-            tp for tp in found.owed if tp.name == name and tp.owed_at <= at
-        ]
-        if found is None or not candidates:
+    for jid, group in groups.items():
+        if jid not in marks:
+            try:
+                journeys[jid] = _fold(definition, None, [e for _, e in group])
+                continue
+            except CareKitError:
+                pass
+        # One by one, in file order: deliveries between the events (a touchpoint delivered
+        # before a cancellation withdrew the rest), rejected events skipped and reported.
+        found, sent, sent_late = _one_by_one(definition, group, marks.pop(jid, []), problems)
+        delivered += sent
+        late += sent_late
+        if found is not None:
+            journeys[jid] = found
+    for rows in marks.values():  # deliveries for journeys without events
+        for line, jid, name, at in rows:
             problems.append(
                 f"line {line}: journey {jid!r} owes no touchpoint {name!r} at {at.isoformat()}"
             )
-            continue
-        tp = candidates[-1]
-        journeys[jid] = found.delivered(tp.idempotency_key, at=at)
-        delivered += 1
-        late += at > tp.due
     problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
     latest = max(
         [j.updated_at for j in journeys.values()] + [d[3] for d in deliveries], default=None
@@ -336,6 +343,109 @@ def replay_csv(
         journeys=journeys, events=len(numbered), problems=tuple(problems), now=latest,
         delivered=delivered, delivered_late=late,
     )
+
+
+def _one_by_one(
+    definition: JourneyDefinition,
+    group: list[tuple[int, Event]],
+    deliveries: list[_Delivery],
+    problems: list[str],
+) -> tuple[Journey | None, int, int]:
+    """One journey's events and delivery rows in file order: (journey, delivered, late)."""
+    rows: list[tuple[int, Event | None, _Delivery | None]] = [(line, e, None) for line, e in group]
+    rows += [(d[0], None, d) for d in deliveries]
+    rows.sort(key=lambda row: row[0])
+    journey: Journey | None = None
+    delivered = late = 0
+    for line, event, delivery in rows:
+        if event is not None:
+            try:
+                journey = (
+                    _fold(definition, None, [event]) if journey is None
+                    else journey.apply(event).journey
+                )
+            except CareKitError as exc:
+                problems.append(f"line {line}: {exc}")
+            continue
+        assert delivery is not None
+        _, jid, name, at = delivery
+        candidates = [] if journey is None else [
+            tp for tp in journey.owed if tp.name == name and tp.owed_at <= at
+        ]
+        if journey is None or not candidates:
+            problems.append(
+                f"line {line}: journey {jid!r} owes no touchpoint {name!r} at {at.isoformat()}"
+            )
+            continue
+        tp = candidates[-1]
+        journey = journey.delivered(tp.idempotency_key, at=at)
+        delivered += 1
+        late += at > tp.due
+    return journey, delivered, late
+
+
+def _run_load(args: argparse.Namespace, out: TextIO) -> int:
+    """``carekit journey load``: 0 when every row was stored, 1 when some were refused."""
+    from carekit.journeys.stores.urls import open_store
+    from carekit.plugins import CareKit
+
+    definition = _definition(args.journey)
+    path: pathlib.Path = args.events
+    deliveries: list[_Delivery] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        numbered, problems = read_events(iter(handle), deliveries=deliveries)
+    groups: dict[str, list[tuple[int, Event]]] = {}
+    for line, event in numbered:
+        groups.setdefault(str(event.journey_id), []).append((line, event))
+    kit = CareKit()
+    stored = created = 0
+    store = open_store(args.store, definitions=kit)
+    try:
+        for jid, group in groups.items():
+            first = group[0][1]
+            data = first.data
+            before = len(store) if hasattr(store, "__len__") else None
+            journey = store.create(
+                definition, jid, at=first.at, exist_ok=True,
+                customer_id=_text(data.get("customer_id")), channel=_text(data.get("channel")),
+                tz=_text(data.get("tz")),
+            )
+            if before is not None and len(store) > before:
+                created += 1
+            version = journey.version
+            try:
+                version = store.append(jid, [e for _, e in group], kit=kit).version
+            except CareKitError:
+                for line, event in group:  # one by one, reporting what is refused
+                    try:
+                        version = store.append(jid, event, kit=kit).version
+                    except CareKitError as exc:
+                        problems.append(f"line {line}: {exc}")
+            stored += version - journey.version
+    finally:
+        store.close()
+    problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
+    skipped = (
+        f", {len(deliveries):,} delivery rows skipped (the worker delivers)" if deliveries else ""
+    )
+    out.write(
+        f"{_safe(str(path))}: {len(numbered):,} events read, {stored:,} stored, "
+        f"{created:,} journeys created{skipped}, {len(problems):,} problem(s)\n"
+    )
+    for problem in problems[:20]:
+        out.write(f"  {_safe(problem)}\n")
+    if len(problems) > 20:
+        out.write(f"  ... and {len(problems) - 20:,} more\n")
+    return 1 if problems else 0
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _safe(text: str) -> str:
+    """``text`` with control characters shown escaped (nothing reaches the terminal raw)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
@@ -438,6 +548,7 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     """Drive one order through its journey, showing every touchpoint owed; replay a log."""
     from carekit.journeys.builtins import order_journey
     from carekit.journeys.sqlite_store import SQLiteJourneyStore
+    from carekit.journeys.worker import Worker
     from carekit.testing import RecordingChannel, make_carekit
 
     out.write("== Journeys ==\n")
@@ -460,9 +571,10 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
         ("close", dt.timedelta(days=12), None),
     ]
     out.write(f"order-1001 for customer c-42 (prefers email), starting {t0:%a %d %b %H:%M} UTC\n")
-    out.write(f"kept in the SQLite journey store {db.name}; CareKit.dispatch delivers what is "
-              "owed (email recorded, not sent)\n")
+    out.write(f"kept in the SQLite journey store {db.name}; a Worker fires deadlines and "
+              "delivers what is owed (email recorded, not sent)\n")
     with SQLiteJourneyStore(db) as store:
+        worker = Worker(kit, store, timeout=None)
         journey = store.create(order, "order-1001", at=t0, customer_id="c-42", channel="email")
         for n, (name, offset, data) in enumerate(script, start=1):
             event = Event(name, at=t0 + offset, id=f"order-1001/{n}", data=data)
@@ -486,10 +598,15 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
                     out.write(
                         f"      deadline: leave {d.state} by {d.due:%H:%M} else {d.breach_event}\n"
                     )
-            sent = kit.dispatch(store, now=event.at + dt.timedelta(minutes=5)).sent
-            for attempt in sent:
-                out.write(f"      sent {attempt.touchpoint} via {attempt.channel} "
-                          f"(reference {attempt.reference})\n")
+            for later in (dt.timedelta(minutes=5), dt.timedelta(days=2, minutes=5)):
+                if later.days and name != "deliver":
+                    continue  # the satisfaction check waits two days after delivery
+                work = worker.run_once(event.at + later)
+                for attempt in work.attempts:
+                    if attempt.outcome == "sent":
+                        out.write(f"      sent {attempt.touchpoint} via {attempt.channel} at "
+                                  f"{event.at + later:%a %d %b %H:%M} "
+                                  f"(reference {attempt.reference})\n")
             journey = store.load("order-1001")
         again = store.append("order-1001", Event("close", at=t0 + dt.timedelta(days=12),
                                                  id="order-1001/9"))
@@ -504,6 +621,8 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
               f"{len(stored.owed)} still owed\n")
     out.write(f"the email channel received {len(email.deliveries)} deliveries, "
               f"{len({d.idempotency_key for d in email.deliveries})} distinct idempotency keys\n")
+
+    _demo_day(out, workdir)
 
     report = replay_csv(order, iter(_sample_lines()))
     out.write(f"\nreplayed {report.events} events of {len(report.journeys)} orders "
@@ -522,3 +641,93 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     out.write(f"  journeys needing service recovery (friction >= "
               f"{order.friction.threshold:g}): {', '.join(j.journey_id for j in rough) or 'none'}"
               f"\n")
+
+
+class _DemoChannels:
+    """The demo's channels: the built-ins, SMS quiet from 21:00 to 08:00 London time; every
+    delivery recorded instead of sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Any]:
+        from carekit.channels import BUILTIN_CHANNELS
+
+        return [
+            attrs.evolve(c, quiet_hours=(dt.time(21), dt.time(8)), tz="Europe/London")
+            if c.name == "sms" else c
+            for c in BUILTIN_CHANNELS
+        ]
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, idempotency_key: str) -> Any:
+        from carekit.channels import DeliveryResult
+
+        self.sent.append(idempotency_key)
+        return DeliveryResult(reference=f"demo-{len(self.sent)}")
+
+
+def _demo_day(out: TextIO, workdir: pathlib.Path) -> None:
+    """The bundled sample orders, with a worker on a simulated clock; one day in detail."""
+    from carekit.journeys.stores.sqlite import SQLiteJourneyStore
+    from carekit.journeys.worker import Worker
+    from carekit.plugins import CareKit
+
+    order = order_journey_definition()
+    numbered, _ = read_events(iter(_sample_lines()), deliveries=[])
+    events = sorted((e for _, e in numbered), key=lambda e: e.at)
+    kit = CareKit(load_entrypoints=False)
+    kit.unregister("carekit.channels")
+    channels = _DemoChannels()
+    kit.register(channels, "demo-channels")
+    db = workdir / "worker-demo.db"
+    db.unlink(missing_ok=True)
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+    day = dt.date(2026, 3, 4)
+    out.write(f"\nthe worker on a simulated clock: the bundled {SAMPLE} in {db.name}, "
+              "a pass every 15 minutes (SMS quiet 21:00-08:00 London time)\n")
+    out.write(f"{day:%a %d %b}, every deadline fired and every message sent:\n")
+    shown = 0
+    with SQLiteJourneyStore(db, definitions=kit) as store:
+        worker = Worker(kit, store, timeout=None)
+        tick = start
+        i = 0
+        while tick <= dt.datetime(2026, 3, 20, tzinfo=dt.timezone.utc):
+            while i < len(events) and events[i].at <= tick:
+                e = events[i]
+                i += 1
+                jid = str(e.journey_id)
+                if jid not in store:
+                    store.create(order, jid, at=e.at, customer_id=_text(e.data.get("customer_id")),
+                                 channel=_text(e.data.get("channel")))
+                with contextlib.suppress(CareKitError):  # the sample has a few bad rows
+                    store.append(jid, e)
+            report = worker.run_once(tick)
+            if tick.date() == day:
+                for timer in report.timers:
+                    shown += 1
+                    what = timer.event.name if timer.event is not None else timer.key
+                    out.write(f"  {tick:%H:%M}  fired     {what:<24} {timer.journey_id} "
+                              f"(due {timer.due:%H:%M})\n")
+                for a in report.attempts:
+                    shown += 1
+                    if a.outcome == "deferred" and a.retry_at is not None:
+                        note = f"until {a.retry_at:%a %H:%M} UTC (quiet hours)"
+                        out.write(f"  {tick:%H:%M}  held back {a.touchpoint:<24} "
+                                  f"{a.journey_id} via {a.channel} {note}\n")
+                    else:
+                        out.write(f"  {tick:%H:%M}  {a.outcome:<9} {a.touchpoint:<24} "
+                                  f"{a.journey_id} via {a.channel}\n")
+            tick += dt.timedelta(minutes=15)
+        counts = store.outbox_counts()
+    out.write(f"  ({shown} lines that day)\n")
+    out.write("after the last event: outbox " + ", ".join(
+        f"{status} {n}" for status, n in counts.items()) + f"; {len(channels.sent)} messages "
+        "sent, each once\n")
+
+
+def order_journey_definition() -> JourneyDefinition:
+    from carekit.journeys.builtins import order_journey
+
+    return order_journey()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from carekit.errors import CareKitError, StoreError
-from carekit.journeys._store_base import MAX_CLAIM
+from carekit.journeys.stores._shared import MAX_CLAIM
 
 __all__ = ["add_dispatch_arguments", "run_dispatch"]
 

@@ -104,17 +104,30 @@ def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:
                 )
                 raise PluginError(msg, plugins=sorted({first, plugin}), name=tp.name)
             by_plugin[tp.name] = plugin
+            at = new.updated_at  # the event's time (as the journey took it)
+            try:
+                due = tp.due(at)
+                not_before = tp.not_before(at) if tp.delay else None
+            except OverflowError:
+                msg = (
+                    f"plugin {plugin!r} returned recovery touchpoint {tp.name!r} that would be "
+                    f"due after the last date Python can represent (year 9999; owed at "
+                    f"{at.isoformat()}, within={tp.within}, delay={tp.delay})"
+                )
+                raise PluginError(msg, plugins=[plugin], name=tp.name) from None
             extra.append(
                 OwedTouchpoint(
                     journey_id=new.journey_id,
                     name=tp.name,
                     state=new.state,
                     channel=tp.channel or new.channel,
-                    due=tp.due(event.at),
+                    due=due,
                     version=new.version,
-                    owed_at=event.at,
+                    owed_at=at,
                     data=event.data,
                     customer_id=new.customer_id,
+                    not_before=not_before,
+                    tz=new.tz,
                 )
             )
         keys = {o.idempotency_key for o in new.owed}

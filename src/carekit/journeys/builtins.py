@@ -51,9 +51,13 @@ def order_journey() -> JourneyDefinition:
     * ``promise_at_risk`` (a self-loop allowed up to ``shipped``) owes the proactive
       ``promise_at_risk_notice`` on the customer's preferred channel.
 
+    * ``cancel`` withdraws every touchpoint owed and not yet sent (the ``cancelled`` state
+      has ``withdraws=True``): a cancelled order gets no "thank you for your order".
+
     Touchpoints: ``order_thanks`` (on acknowledged, within 1 h), ``production_update`` (on
     production_nearly_done, within 4 h), ``shipped_with_tracking`` (on shipped, within 1 h),
-    ``satisfaction_check`` (on delivered, within 2 days) and ``promise_at_risk_notice``.
+    ``satisfaction_check`` (on delivered: not before two days have passed, then within a
+    day) and ``promise_at_risk_notice``.
 
     Returns:
         The definition, named ``"order"``.
@@ -69,7 +73,7 @@ def order_journey() -> JourneyDefinition:
         State(name="delivered", phase=after),
         State(name="followed_up", phase=after),
         State(name="closed", phase=after, final=True),
-        State(name="cancelled", phase=after, final=True),
+        State(name="cancelled", phase=after, final=True, withdraws=True),
     ]
     path = [
         ("place", "new", "placed"),
@@ -101,7 +105,9 @@ def order_journey() -> JourneyDefinition:
         Touchpoint(name="order_thanks", on_enter="acknowledged", within=_HOUR),
         Touchpoint(name="production_update", on_enter="production_nearly_done", within=4 * _HOUR),
         Touchpoint(name="shipped_with_tracking", on_enter="shipped", within=_HOUR),
-        Touchpoint(name="satisfaction_check", on_enter="delivered", within=2 * _DAY),
+        Touchpoint(
+            name="satisfaction_check", on_enter="delivered", within=_DAY, delay=2 * _DAY
+        ),
         Touchpoint(name="promise_at_risk_notice", on_event="promise_at_risk", within=_HOUR),
     ]
     deadlines = [Deadline(state="placed", within=_HOUR, breach_event="acknowledgement_overdue")]

@@ -121,6 +121,16 @@ def _to_duration(value: Any) -> dt.timedelta:
     return _validate.duration("within", value)
 
 
+def _to_delay(value: Any) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        return value
+    return _validate.duration("Touchpoint delay", value)
+
+
+def _check_delay(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _validate.duration("Touchpoint delay", value)
+
+
 def _check_calendar(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not callable(getattr(value, "add_business_hours", None)):
         msg = (
@@ -136,6 +146,27 @@ def _due(at: dt.datetime, within: dt.timedelta, calendar: BusinessHours | None) 
     return calendar.add_business_hours(at, within)
 
 
+def _to_withdraws(value: Any) -> bool | tuple[str, ...]:
+    """``withdraws`` as ``True``/``False`` or a tuple of touchpoint names."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return (value,)
+    try:
+        names = tuple(value)
+    except TypeError:
+        msg = (
+            "State withdraws must be True, False or an iterable of touchpoint names, such as "
+            f"('satisfaction_check',) (got {value!r})"
+        )
+        raise CareKitError(msg) from None
+    for name in names:
+        if not isinstance(name, str) or not _NAME.match(name):
+            msg = f"State withdraws must list touchpoint names (got {name!r})"
+            raise CareKitError(msg)
+    return names
+
+
 @attrs.frozen
 class State:
     """A state a journey can be in.
@@ -144,11 +175,22 @@ class State:
         name: identifier, unique within the definition (``"placed"``).
         phase: the phase of the experience it belongs to.
         final: the journey is complete here (it may still allow events, e.g. ``reopen``).
+        withdraws: entering this state withdraws touchpoints owed but not yet sent, because
+            they no longer make sense there: ``True`` withdraws every one (a cancelled order
+            is owed no "thank you for your order"), a tuple of names only those. A store
+            marks them ``withdrawn`` in its outbox and never sends them.
+
+    Raises:
+        CareKitError: a name that is not an identifier, a phase that is not a
+            :class:`Phase`, ``withdraws`` that is not a bool or touchpoint names.
     """
 
     name: str = attrs.field(validator=_check_name("State name"))
     phase: Phase = attrs.field(default=Phase.DURING, validator=_check_phase)
     final: bool = False
+    withdraws: bool | tuple[str, ...] = attrs.field(
+        default=False, converter=_to_withdraws, kw_only=True
+    )
 
 
 def _check_guard(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -221,9 +263,24 @@ class Touchpoint:
         on_enter: the state whose entry makes it owed.
         on_event: the event whose application makes it owed (for self-loops such as
             ``promise_at_risk``).
-        within: how long after the triggering event it is due.
+        within: how long after it may first be sent it is due.
         channel: the channel to use; ``None`` means the customer's preferred channel.
-        calendar: count ``within`` in business hours on this calendar.
+        delay: how long after the triggering event it may first be sent ("check
+            satisfaction two days after delivery"): never sent before ``owed_at + delay``,
+            due at ``owed_at + delay + within``.
+        calendar: count ``within`` and ``delay`` in business hours on this calendar.
+
+    Raises:
+        CareKitError: a name that is not an identifier, a negative ``within`` or ``delay``,
+            a calendar without ``add_business_hours``.
+
+    Examples:
+        >>> import datetime as dt
+        >>> check = Touchpoint("satisfaction_check", "delivered", within=dt.timedelta(hours=4),
+        ...                    delay=dt.timedelta(days=2))
+        >>> delivered = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.timezone.utc)
+        >>> check.not_before(delivered).isoformat(), check.due(delivered).isoformat()
+        ('2026-03-04T15:00:00+00:00', '2026-03-04T19:00:00+00:00')
     """
 
     name: str = attrs.field(validator=_check_name("Touchpoint name"))
@@ -242,10 +299,19 @@ class Touchpoint:
     calendar: BusinessHours | None = attrs.field(
         default=None, validator=_check_calendar, eq=False, kw_only=True
     )
+    delay: dt.timedelta = attrs.field(
+        default=dt.timedelta(0), converter=_to_delay, validator=_check_delay, kw_only=True
+    )
+
+    def not_before(self, at: dt.datetime) -> dt.datetime:
+        """The earliest moment it may be sent if it became owed at ``at``."""
+        _validate.aware("at", at)
+        return _due(at, self.delay, self.calendar) if self.delay else at
 
     def due(self, at: dt.datetime) -> dt.datetime:
-        """When this touchpoint is due if it became owed at ``at``."""
-        return _due(at, self.within, self.calendar)
+        """When this touchpoint is due if it became owed at ``at`` (``delay`` + ``within``)."""
+        _validate.aware("at", at)
+        return _due(self.not_before(at), self.within, self.calendar)
 
 
 @attrs.frozen
@@ -268,6 +334,7 @@ class Deadline:
 
     def due(self, at: dt.datetime) -> dt.datetime:
         """When this deadline passes if its state was entered at ``at``."""
+        _validate.aware("at", at)
         return _due(at, self.within, self.calendar)
 
 
@@ -403,6 +470,10 @@ class FrictionPolicy:
         return delta
 
 
+def _to_tolerance(value: Any) -> dt.timedelta:
+    return _validate.duration("JourneyDefinition clock_tolerance", value)
+
+
 def _to_tuple(value: Iterable[Any], field: str, kind: str) -> tuple[Any, ...]:
     """``value`` as a tuple, refusing ``None`` and other non-iterables naming ``field``."""
     try:
@@ -435,13 +506,15 @@ def _to_deadlines(value: Iterable[Deadline]) -> tuple[Deadline, ...]:
 _LATEST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 _EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
-#: A touchpoint, precompiled: (name, channel, within, calendar).
-_TouchpointSpec = tuple[str, "str | None", dt.timedelta, "BusinessHours | None"]
+#: A touchpoint, precompiled: (name, channel, within, delay, calendar).
+_TouchpointSpec = tuple[str, "str | None", dt.timedelta, dt.timedelta, "BusinessHours | None"]
 #: A deadline, precompiled: (breach_event, within, calendar).
 _DeadlineSpec = tuple[str, dt.timedelta, "BusinessHours | None"]
 #: What applying one event in one state does, precompiled as a tuple for speed:
 #: (transition, target, moves, check, touchpoints, deadlines set on entry, friction weight,
-#: the touchpoints with the state they are owed in).
+#: the touchpoints with the state they are owed in, what entering the target withdraws
+#: (None: nothing, True: every touchpoint owed, else a frozenset of names), whether the event
+#: is the breach event of a deadline that keeps running in the state (it then stops)).
 _Entry = tuple[
     Transition,
     str,
@@ -451,6 +524,8 @@ _Entry = tuple[
     tuple[_DeadlineSpec, ...],
     float,
     tuple[tuple[_TouchpointSpec, ...], str],
+    "bool | frozenset[str] | None",
+    bool,
 ]
 
 
@@ -498,6 +573,11 @@ class JourneyDefinition:
         initial: the initial state's name (default: the first state).
         friction: how bad moments accumulate (see :class:`FrictionPolicy`).
         description: one line for humans.
+        clock_tolerance: how much older than the journey's latest event an event may be and
+            still be taken (default 5 seconds): app servers' clocks differ a little. Such an
+            event is applied as if it happened at the latest event's time (it keeps its own
+            ``at`` in a store's log), so replay gives the same journey every time. An event
+            older by more is refused; ``timedelta(0)`` refuses any older event.
 
     Raises:
         CareKitError: ``states``, ``transitions``, ``touchpoints`` or ``deadlines`` is not
@@ -520,6 +600,9 @@ class JourneyDefinition:
     initial: str = attrs.field(default="", kw_only=True)
     friction: FrictionPolicy = attrs.field(factory=FrictionPolicy, kw_only=True)
     description: str = attrs.field(default="", kw_only=True)
+    clock_tolerance: dt.timedelta = attrs.field(
+        default=dt.timedelta(seconds=5), converter=_to_tolerance, kw_only=True
+    )
     _by_name: Mapping[str, State] = attrs.field(init=False, repr=False, eq=False)
     _table: dict[tuple[str, str], _Entry] = attrs.field(init=False, repr=False, eq=False)
     _rows: dict[str, dict[str, _Entry]] = attrs.field(init=False, repr=False, eq=False)
@@ -551,6 +634,7 @@ class JourneyDefinition:
             "initial": self.initial,
             "friction": self.friction,
             "description": self.description,
+            "clock_tolerance": self.clock_tolerance,
         }
         return (_rebuild, (JourneyDefinition, fields))
 
@@ -635,6 +719,13 @@ class JourneyDefinition:
                 problems.append(f"touchpoint {tp.name!r} is on unknown state {tp.on_enter!r}")
             if tp.on_event is not None and tp.on_event not in events:
                 problems.append(f"touchpoint {tp.name!r} is on unknown event {tp.on_event!r}")
+        for state in self.states:
+            if isinstance(state.withdraws, tuple):
+                for tp_name in state.withdraws:
+                    if tp_name not in tp_names:
+                        problems.append(
+                            f"state {state.name!r} withdraws unknown touchpoint {tp_name!r}"
+                        )
         for d in self.deadlines:
             if d.state not in names:
                 problems.append(
@@ -663,7 +754,14 @@ class JourneyDefinition:
             tps = tuple(event_tps.get(t.event, ()))
             if moves:
                 tps += tuple(enter_tps[t.target])
-            owed = tuple((tp.name, tp.channel, tp.within, tp.calendar) for tp in tps)
+            owed = tuple((tp.name, tp.channel, tp.within, tp.delay, tp.calendar) for tp in tps)
+            target_state = by_name[t.target]
+            withdraws: bool | frozenset[str] | None = None
+            if moves and target_state.withdraws is True:
+                withdraws = True
+            elif moves and target_state.withdraws:
+                withdraws = frozenset(target_state.withdraws)  # type: ignore[arg-type]
+            breach = not moves and any(d.breach_event == t.event for d in enter_dls[t.source])
             table[(t.source, t.event)] = (
                 t,
                 t.target,
@@ -675,6 +773,8 @@ class JourneyDefinition:
                 else (),
                 weights.get(t.event, 0.0),
                 (owed, t.target),
+                withdraws,
+                breach,
             )
             rows[t.source][t.event] = table[(t.source, t.event)]
             allowed[t.source].append(t.event)
@@ -682,13 +782,18 @@ class JourneyDefinition:
         # neither starts nor stops a deadline only moves the journey (no special work).
         fold_rows: dict[str, dict[str, _FoldEntry]] = {n: {} for n in by_name}
         for (source, event), entry in table.items():
-            t, target, moves, check, tps_spec, dls_spec, weight, owes = entry
+            t, target, moves, check, tps_spec, dls_spec, weight, owes, withdraws, breach = entry
             deadlines_change = moves and bool(enter_dls[source] or enter_dls[target])
             special: _Special | None = None
-            if check or tps_spec or deadlines_change or weight:
+            if check or tps_spec or deadlines_change or weight or withdraws or breach:
                 lazy = all(spec[-1] is None for spec in (*tps_spec, *dls_spec))
-                # what to check: nothing, only required keys (inline), or the guard too
-                checks = 0 if not check else 1 if t.guard is None else 2
+                # what to check: nothing, only required keys (inline), or the guard too; 3:
+                # the event withdraws touchpoints or stops a deadline, which replay leaves to
+                # Journey.apply (rare events: a cancellation, a deadline's breach)
+                checks = (
+                    3 if withdraws or breach
+                    else 0 if not check else 1 if t.guard is None else 2
+                )
                 full: _Work = (
                     source, t, checks, tps_spec, dls_spec, deadlines_change, weight, lazy, owes
                 )
@@ -707,7 +812,7 @@ class JourneyDefinition:
         # due time of theirs can pass the end of the datetime range (two days spare for
         # time-zone offsets).
         longest = max(
-            [tp[2] for entry in table.values() for tp in entry[4]]
+            [tp[2] + tp[3] for entry in table.values() for tp in entry[4]]
             + [d[1] for entry in table.values() for d in entry[5]],
             default=dt.timedelta(0),
         )
@@ -773,6 +878,7 @@ class JourneyDefinition:
         at: dt.datetime,
         customer_id: str | None = None,
         channel: str | None = None,
+        tz: str | None = None,
     ) -> Journey:
         """Start a journey in the initial state.
 
@@ -783,19 +889,24 @@ class JourneyDefinition:
             at: when the journey starts (timezone-aware).
             customer_id: who it is for.
             channel: the customer's preferred channel, used by touchpoints that name none.
+            tz: the customer's time zone (an IANA name such as ``"Europe/Paris"``, or a
+                :class:`zoneinfo.ZoneInfo`): channels' quiet hours are kept in it.
 
         Returns:
             A :class:`~carekit.journeys.Journey` at version 0.
 
         Raises:
-            CareKitError: an empty journey id, a naive ``at``, a bad channel name.
+            CareKitError: an empty journey id, a naive ``at``, a bad channel name, a time
+                zone that is not known.
         """
         start = _LAZY.get("start")
         if start is None:  # imported on first use: journey.py imports this module
             from carekit.journeys.journey import _start
 
             start = _LAZY["start"] = _start
-        journey: Journey = start(self, journey_id, at=at, customer_id=customer_id, channel=channel)
+        journey: Journey = start(
+            self, journey_id, at=at, customer_id=customer_id, channel=channel, tz=tz
+        )
         return journey
 
     # -- diagrams -----------------------------------------------------------------------

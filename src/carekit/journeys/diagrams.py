@@ -44,7 +44,8 @@ def _touchpoint_labels(definition: JourneyDefinition) -> dict[str, list[str]]:
     labels: dict[str, list[str]] = {s.name: [] for s in definition.states}
     for tp in definition.touchpoints:
         if tp.on_enter is not None:
-            labels[tp.on_enter].append(f"{tp.name} ({format_within(tp.within)})")
+            wait = f"after {format_within(tp.delay)}, " if tp.delay else ""
+            labels[tp.on_enter].append(f"{tp.name} ({wait}{format_within(tp.within)})")
     return labels
 
 

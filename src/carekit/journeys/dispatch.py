@@ -17,8 +17,10 @@ every outcome in one transaction.
   may be installed meanwhile) and finally dead-lettered, never silently dropped.
 
 If the dispatcher dies between a plugin's success and the recording of it, the claim expires
-after ``lease`` and the next dispatch sends the touchpoint again *with the same idempotency
-key*: a provider that honours keys delivers it once.
+after ``lease`` and the next dispatch sends that one touchpoint again *with the same
+idempotency key*: a provider that honours keys delivers it once. To run deadlines, promise
+checks and deliveries continuously, use :class:`~carekit.journeys.Worker` (or
+``carekit worker``).
 
 Examples:
     >>> import datetime as dt
@@ -40,47 +42,19 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from carekit import _validate
-from carekit.channels import DeliveryResult
 from carekit.errors import CareKitError
-from carekit.journeys._store_base import check_limit, later_by
-from carekit.journeys.store import AttemptOutcome, ClaimedTouchpoint, JourneyStore
+from carekit.journeys.stores._shared import check_limit, later_by
+from carekit.journeys.worker import Attempt, Worker
 
 if TYPE_CHECKING:
     from carekit.plugins import CareKit
 
 __all__ = ["Attempt", "DispatchReport", "dispatch"]
-
-
-@attrs.frozen(kw_only=True)
-class Attempt:
-    """One delivery attempt as :class:`DispatchReport` lists it.
-
-    Args:
-        journey_id: the journey that owes the touchpoint.
-        touchpoint: the touchpoint's name.
-        channel: the channel tried.
-        idempotency_key: the touchpoint's key (the same for every attempt).
-        attempt: the attempt's number (1 for the first).
-        reference: the provider's message id (sent only).
-        error: why it failed (failed and dead only).
-        retry_at: when it will be tried again (failed only).
-    """
-
-    journey_id: str
-    touchpoint: str
-    channel: str
-    idempotency_key: str
-    attempt: int
-    reference: str | None = None
-    error: str | None = None
-    retry_at: dt.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +67,8 @@ class DispatchReport:
         dead: touchpoints dead-lettered by this call (their last attempt failed).
         errors: configuration problems found, such as a channel no plugin delivers.
         batches: how many batches were claimed.
+        deferred: touchpoints put off (quiet hours, a plugin's ``retry_at``).
+        withdrawn: claimed touchpoints found withdrawn before delivery (not sent).
     """
 
     sent: tuple[Attempt, ...] = ()
@@ -100,6 +76,8 @@ class DispatchReport:
     dead: tuple[Attempt, ...] = ()
     errors: tuple[str, ...] = ()
     batches: int = 0
+    deferred: tuple[Attempt, ...] = ()
+    withdrawn: tuple[Attempt, ...] = ()
 
     @property
     def attempted(self) -> int:
@@ -113,23 +91,16 @@ class DispatchReport:
 
     def summary(self) -> str:
         """One line for logs: ``"sent 3, failed 1, dead 0, errors 0 in 1 batch(es)"``."""
+        extra = f", deferred {len(self.deferred)}" if self.deferred else ""
         return (
             f"sent {len(self.sent)}, failed {len(self.failed)}, dead {len(self.dead)}, "
-            f"errors {len(self.errors)} in {self.batches} batch(es)"
+            f"errors {len(self.errors)}{extra} in {self.batches} batch(es)"
         )
-
-
-def _backoff(attempt: int, base: dt.timedelta, cap: dt.timedelta) -> dt.timedelta:
-    # Exponential backoff: base, 2 base, 4 base, … capped (no overflow for huge attempts).
-    if attempt >= 40:
-        return cap
-    delay: dt.timedelta = base * (2 ** (attempt - 1))
-    return min(delay, cap)
 
 
 def dispatch(
     kit: CareKit,
-    store: JourneyStore,
+    store: Any,
     *,
     now: dt.datetime,
     max_attempts: int = 5,
@@ -140,8 +111,9 @@ def dispatch(
     max_batches: int | None = None,
     default_channel: str | None = "email",
     claimant: str | None = None,
+    timeout: dt.timedelta | float | None = None,
 ) -> DispatchReport:
-    """Deliver every touchpoint in ``store`` whose next attempt is due at ``now``.
+    """Deliver every touchpoint in ``store`` that may be sent at ``now``.
 
     Args:
         kit: the :class:`~carekit.CareKit` whose plugins deliver (``carekit_deliver_touchpoint``).
@@ -150,171 +122,51 @@ def dispatch(
         max_attempts: attempts before a touchpoint is dead-lettered.
         backoff: wait after the first failed attempt; doubles after each further one.
         max_backoff: the longest wait between attempts.
-        lease: how long a claim keeps other dispatchers away; after a crash the touchpoint
-            is sent again (same idempotency key) once the lease has run out.
-        batch_size: touchpoints claimed and recorded per transaction (at most 1,000,000).
+        lease: how long a claim keeps other dispatchers away (timed on the store's clock);
+            after a crash the touchpoint in flight is sent again (same idempotency key) once
+            the lease has run out.
+        batch_size: touchpoints claimed per transaction (at most 1,000,000).
         max_batches: stop after this many batches (``None``: until nothing is due).
         default_channel: the channel for touchpoints whose journey names none.
         claimant: a name for this dispatcher in claims (default: a random one).
+        timeout: how long one delivery may take before it counts as failed (``None``: no
+            limit).
 
     Returns:
         A :class:`DispatchReport`.
 
     Raises:
-        CareKitError: a bad argument (among them a ``now + lease`` or ``now + max_backoff``
-            past the year 9999, a ``batch_size`` over 1,000,000), or ``store`` is not a
-            journey store.
+        CareKitError: a bad argument (among them a ``now + max_backoff`` past the year
+            9999, a ``batch_size`` over 1,000,000), ``kit`` is not a CareKit or its plugins
+            are broken (checked before anything is claimed), or ``store`` is not a journey
+            store.
         StoreError: the store cannot be read or written.
     """
     _validate.aware("now", now)
-    _validate.positive_int("max_attempts", max_attempts)
-    base = _validate.positive_duration("backoff", backoff)
     cap = _validate.positive_duration("max_backoff", max_backoff)
-    lease_for = _validate.positive_duration("lease", lease)
-    # Claims run out at now + lease and retries wait at most max_backoff: both must be
-    # datetimes (before the year 10000) for every store.
-    later_by(now, lease_for, "lease")
     later_by(now, cap, "max_backoff")
     check_limit("batch_size", batch_size)
     if max_batches is not None:
         _validate.positive_int("max_batches", max_batches)
-    if not all(hasattr(store, name) for name in ("claim_due", "record")):
-        msg = f"store must be a journey store such as SQLiteJourneyStore (got {store!r})"
+    lease_for = _validate.positive_duration("lease", lease)
+    if timeout is not None and _validate.positive_duration("timeout", timeout) >= lease_for:
+        msg = f"timeout ({timeout}) must be shorter than lease ({lease_for})"
         raise CareKitError(msg)
-    who = claimant if claimant is not None else f"dispatch-{uuid.uuid4().hex[:12]}"
-    sent: list[Attempt] = []
-    failed: list[Attempt] = []
-    dead: list[Attempt] = []
-    errors: list[str] = []
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        claimed: Sequence[ClaimedTouchpoint] = store.claim_due(
-            now=now, limit=batch_size, lease=lease_for, claimant=who
-        )
-        if not claimed:
-            break
-        batches += 1
-        outcomes: list[AttemptOutcome] = []
-        for item in claimed:
-            channel_name = item.channel or default_channel or ""
-            reference, error, final = _deliver(kit, item, channel_name, errors)
-            report = Attempt(
-                journey_id=item.touchpoint.journey_id,
-                touchpoint=item.touchpoint.name,
-                channel=channel_name,
-                idempotency_key=item.idempotency_key,
-                attempt=item.attempt,
-            )
-            if error is None:
-                outcomes.append(AttemptOutcome(claimed=item, status="sent", at=now,
-                                               reference=reference))
-                sent.append(attrs.evolve(report, reference=reference))
-            elif final or item.attempt >= max_attempts:
-                reason = error if final else f"gave up after {item.attempt} attempt(s): {error}"
-                outcomes.append(AttemptOutcome(claimed=item, status="dead", at=now, error=reason))
-                dead.append(attrs.evolve(report, error=reason))
-            else:
-                retry_at = now + _backoff(item.attempt, base, cap)
-                outcomes.append(AttemptOutcome(claimed=item, status="retry", at=now,
-                                               error=error, retry_at=retry_at))
-                failed.append(attrs.evolve(report, error=error, retry_at=retry_at))
-        store.record(outcomes)
-        if len(claimed) < batch_size:
-            break
-    return DispatchReport(
-        sent=tuple(sent), failed=tuple(failed), dead=tuple(dead), errors=tuple(errors),
-        batches=batches,
+    worker = Worker(
+        kit, store, lease=lease_for, batch_size=batch_size, max_attempts=max_attempts,
+        backoff=backoff, max_backoff=cap, claimant=claimant, timeout=timeout,
+        default_channel=default_channel, promise_checks=None,
     )
-
-
-def _deliver(
-    kit: CareKit, item: ClaimedTouchpoint, channel_name: str, errors: list[str]
-) -> tuple[str | None, str | None, bool]:
-    """Hand one touchpoint to the plugins: ``(reference, error, final)``.
-
-    ``error`` is ``None`` when it was delivered; ``final`` says not to retry it.
-    """
-    tp = item.touchpoint
-    channel = kit.channels.get(channel_name)
-    if channel is None and not channel_name:
-        error = (
-            f"touchpoint {tp.name!r} of journey {tp.journey_id!r} names no channel, nor does "
-            "its journey, and dispatch has no default_channel"
-        )
-        errors.append(error)
-        return None, error, False
-    if channel is None:
-        error = (
-            f"touchpoint {tp.name!r} of journey {tp.journey_id!r} is for channel "
-            f"{channel_name!r}, which no plugin provides (known channels: {sorted(kit.channels)})"
-        )
-        errors.append(error)
-        return None, error, False
-    try:
-        plugin, result = _first_answer(kit, tp, channel, item.idempotency_key)
-    except _Raised as raised:  # a raising plugin is a failed attempt, retried later
-        exc = raised.error
-        return None, f"{_who(raised.plugin)} raised {type(exc).__name__}: {exc}", False
-    if result is None:
-        error = (
-            f"no plugin delivers touchpoints on channel {channel_name!r} (touchpoint "
-            f"{tp.name!r} of journey {tp.journey_id!r}); register a channel plugin that "
-            "implements carekit_deliver_touchpoint for it"
-        )
-        errors.append(error)
-        return None, error, False
-    if not isinstance(result, DeliveryResult):
-        error = (
-            f"{_who(plugin)} returned {result!r} from carekit_deliver_touchpoint; expected "
-            "a DeliveryResult or None"
-        )
-        return None, error, False
-    if not result.delivered:
-        # The plugin decided not to send it (an opt-out, say): retrying would not help.
-        error = (
-            f"{_who(plugin)}, delivering channel {channel_name!r}, declined it "
-            "(DeliveryResult(delivered=False)); not retried"
-        )
-        return None, error, True
-    return result.reference, None, False
-
-
-def _who(plugin: str | None) -> str:
-    """A plugin's name for a message (unknown when a hook wrapper ran the call)."""
-    return "a plugin" if plugin is None else f"plugin {plugin!r}"
-
-
-class _Raised(Exception):
-    """A delivery plugin raised ``error``."""
-
-    def __init__(self, plugin: str | None, error: Exception) -> None:
-        super().__init__(plugin, error)
-        self.plugin = plugin
-        self.error = error
-
-
-def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | None, Any]:
-    """``carekit_deliver_touchpoint`` as pluggy calls it (first result wins), naming the plugin.
-
-    Returns ``(plugin name, its answer)``; the name is None when every plugin passed, or when
-    a hook wrapper takes part (then pluggy runs the whole call and the answer is unnamed).
-
-    Raises:
-        _Raised: a plugin raised (naming it when known).
-    """
-    caller = kit.hook.carekit_deliver_touchpoint
-    impls = caller.get_hookimpls()
-    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key}
-    if any(impl.hookwrapper or impl.wrapper for impl in impls):
-        try:
-            return None, caller(**arguments)
-        except Exception as exc:
-            raise _Raised(None, exc) from exc
-    for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
-        try:
-            result = kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
-        except Exception as exc:
-            raise _Raised(impl.plugin_name, exc) from exc
-        if result is not None:
-            return impl.plugin_name, result
-    return None, None
+    attempts, errors, batches = worker._deliver(now, max_batches)
+    by: dict[str, list[Attempt]] = {}
+    for a in attempts:
+        by.setdefault(a.outcome, []).append(a)
+    return DispatchReport(
+        sent=tuple(by.get("sent", ())),
+        failed=tuple(by.get("failed", ())),
+        dead=tuple(by.get("dead", ())),
+        errors=tuple(errors),
+        batches=batches,
+        deferred=tuple(by.get("deferred", ())),
+        withdrawn=tuple(by.get("withdrawn", ())),
+    )

@@ -16,6 +16,8 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import zoneinfo
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,6 +41,7 @@ __all__ = [
     "OwedTouchpoint",
     "RecoveryNeeded",
     "Step",
+    "TouchpointWithdrawn",
 ]
 
 @attrs.frozen(kw_only=True, weakref_slot=False)
@@ -57,6 +60,10 @@ class OwedTouchpoint:
         data: the triggering event's data (e.g. ``{"tracking_number": "1Z999"}``).
         customer_id: the journey's customer (``None`` when the journey was started without
             one): a channel plugin looks up where to reach them by it.
+        not_before: the earliest moment it may be sent (``owed_at`` plus the touchpoint's
+            ``delay``); ``None`` when it may be sent as soon as it is owed.
+        tz: the journey's (the customer's) time zone name, when known: quiet hours are kept
+            in it, and a channel plugin may format dates in it.
     """
 
     journey_id: str
@@ -69,6 +76,8 @@ class OwedTouchpoint:
     data: EventData = attrs.field(default=EMPTY, hash=False)
     # The journey's, copied for channel plugins: journeys compare by their own customer_id.
     customer_id: str | None = attrs.field(default=None, eq=False)
+    not_before: dt.datetime | None = None
+    tz: str | None = attrs.field(default=None, eq=False)
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _OWED_FIELDS}
@@ -90,6 +99,11 @@ class OwedTouchpoint:
         """Stable and deterministic: ``"{journey_id}/{name}/{version}"``."""
         return f"{self.journey_id}/{self.name}/{self.version}"
 
+    @property
+    def sendable_at(self) -> dt.datetime:
+        """The earliest moment it may be sent: :attr:`not_before`, else :attr:`owed_at`."""
+        return self.owed_at if self.not_before is None else self.not_before
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able fields (datetimes as ISO 8601 strings)."""
         return {
@@ -100,9 +114,11 @@ class OwedTouchpoint:
             "due": self.due.isoformat(),
             "version": self.version,
             "owed_at": self.owed_at.isoformat(),
+            "not_before": None if self.not_before is None else self.not_before.isoformat(),
             "idempotency_key": self.idempotency_key,
             "data": dict(self.data),
             "customer_id": self.customer_id,
+            "tz": self.tz,
         }
 
 
@@ -146,6 +162,16 @@ class DeadLetter:
     touchpoint: OwedTouchpoint
     at: dt.datetime
     reason: str
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class TouchpointWithdrawn:
+    """Effect: a touchpoint owed but not yet sent no longer makes sense (see ``State.withdraws``).
+
+    A store marks it ``withdrawn`` in its outbox; it is never sent.
+    """
+
+    touchpoint: OwedTouchpoint
 
 
 @attrs.frozen(kw_only=True)
@@ -206,8 +232,8 @@ class Overdue:
 
 
 #: An effect in a :class:`Step`: an :class:`OwedTouchpoint`, :class:`DeadlineSet`,
-#: :class:`DeadlineCleared`, :class:`RecoveryNeeded` or (from ``advance``) an
-#: ``ObserverFailure``.
+#: :class:`DeadlineCleared`, :class:`TouchpointWithdrawn`, :class:`RecoveryNeeded` or (from
+#: ``advance``) an ``ObserverFailure``.
 Effect = Any
 
 
@@ -218,8 +244,9 @@ class Step:
     Args:
         journey: the journey after the event.
         effects: touchpoints now owed (:class:`OwedTouchpoint`), deadlines set or cleared
-            (:class:`DeadlineSet`, :class:`DeadlineCleared`), :class:`RecoveryNeeded`, and,
-            from :func:`~carekit.journeys.advance`, observer failures.
+            (:class:`DeadlineSet`, :class:`DeadlineCleared`), touchpoints withdrawn
+            (:class:`TouchpointWithdrawn`), :class:`RecoveryNeeded`, and, from
+            :func:`~carekit.journeys.advance`, observer failures.
         transition: the transition taken (``None`` for a repeated event).
         duplicate: the event's id had already been applied; nothing changed.
     """
@@ -243,6 +270,11 @@ class Step:
     def deadlines_cleared(self) -> tuple[ActiveDeadline, ...]:
         """Deadlines that stopped running because the journey left their state."""
         return tuple(e.deadline for e in self.effects if isinstance(e, DeadlineCleared))
+
+    @property
+    def withdrawn(self) -> tuple[OwedTouchpoint, ...]:
+        """Touchpoints this event withdrew (owed, not sent, no longer making sense)."""
+        return tuple(e.touchpoint for e in self.effects if isinstance(e, TouchpointWithdrawn))
 
     @property
     def recovery(self) -> RecoveryNeeded | None:
@@ -286,6 +318,7 @@ class Journey:
         dead: touchpoints given up on (still reported by :meth:`overdue`).
         seen_event_ids: ids of the events applied, in the order applied (a tuple while
             short, else an immutable ordered collection sharing storage between versions).
+        tz: the customer's time zone name (``None``: not known); quiet hours are kept in it.
     """
 
     journey_id: str
@@ -297,11 +330,12 @@ class Journey:
     customer_id: str | None = None
     channel: str | None = None
     friction: float = 0.0
-    # (a list in the slot holds replay's or apply's records: see _build_pending_owed)
+    # (an OwedLog or list in the slot holds replay's or apply's records: see OwedLog)
     owed: tuple[OwedTouchpoint, ...] = attrs.field(default=(), converter=_owed_tuple)
     deadlines: tuple[ActiveDeadline, ...] = ()
     dead: tuple[DeadLetter, ...] = ()
     seen_event_ids: Collection[str] = attrs.field(default=(), repr=False)
+    tz: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -357,13 +391,15 @@ class Journey:
             raise InvalidTransition(msg, journey_id=jid, state=state, event=event.name)
         at = event.at
         last = self.updated_at
-        if at < last:
-            raise _too_old(jid, state, event, last)
         definition = self.definition
+        if at < last:
+            if last - at > definition.clock_tolerance:
+                raise _too_old(jid, state, event, last, definition.clock_tolerance)
+            at = last  # within the tolerance: taken as happening with the latest event
         entry = definition._rows[state].get(event.name)
         if entry is None:
             raise _not_allowed(jid, state, event.name, definition._allowed[state])
-        transition, target, moves, check, tps, dls, weight, owes = entry
+        transition, target, moves, check, tps, dls, weight, owes, withdraws, stops = entry
         if check:
             _check_entry(jid, state, transition, event)
         version = self.version + 1
@@ -373,25 +409,39 @@ class Journey:
         owed = _owed_slot(self, Journey)
         # Plain loops, not comprehensions: most lists here hold one item or none.
         effects: list[Effect] = []
+        if withdraws is not None:
+            owed = self._withdraw(withdraws, effects)
         try:
             if tps:
-                for name, tp_channel, within, calendar in tps:
+                customer_id = self.customer_id
+                tz = self.tz
+                for name, tp_channel, within, delay, calendar in tps:
+                    if calendar is None:
+                        not_before = at + delay if delay else None
+                        due = (not_before or at) + within
+                    else:
+                        not_before = calendar.add_business_hours(at, delay) if delay else None
+                        due = calendar.add_business_hours(not_before or at, within)
                     effects.append(
                         _new_owed(
-                            jid, name, target, tp_channel or channel,
-                            at + within if calendar is None
-                            else calendar.add_business_hours(at, within),
-                            version, at, data, self.customer_id,
+                            jid, name, target, tp_channel or channel, due, version, at, data,
+                            customer_id, not_before, tz,
                         )
                     )
                 # The journey keeps what the touchpoints are built from, not the objects
-                # (see _build_pending_owed): fewer objects for the garbage collector to walk.
-                if type(owed) is list:
-                    owed = [*owed, owes, version, at, data]
-                elif owed:
-                    owed = owed + tuple(effects)
+                # (see _build_pending_owed): fewer objects for the garbage collector to walk,
+                # and a shared log, so owing one more costs O(1) however many are owed.
+                if type(owed) is OwedLog:
+                    owed = owed.plus(owes, version, at, data)
                 else:
-                    owed = [owes, version, at, data]
+                    owed = OwedLog.of(owed).plus(owes, version, at, data)
+            if stops and deadlines:
+                # The deadline's breach was reported: it stops, so it is never reported again.
+                name = event.name
+                for d in deadlines:
+                    if d.breach_event == name:
+                        effects.append(_new_cleared(d))
+                deadlines = tuple([d for d in deadlines if d.breach_event != name])
             if moves and (deadlines or dls):
                 for d in deadlines:
                     effects.append(_new_cleared(d))
@@ -428,9 +478,19 @@ class Journey:
                 seen = add_seen(seen, eid)
         new = _new_journey(
             jid, definition, target, version, self.started_at, at, self.customer_id, channel,
-            friction, owed, deadlines, self.dead, seen,
+            friction, owed, deadlines, self.dead, seen, self.tz,
         )
         return _new_step(new, tuple(effects) if effects else (), transition, False)
+
+    def _withdraw(self, which: bool | frozenset[str], effects: list[Effect]) -> Any:
+        """The owed touchpoints left after withdrawing ``which``; effects for those withdrawn."""
+        kept: list[OwedTouchpoint] = []
+        for tp in self.owed:
+            if which is True or tp.name in which:  # type: ignore[operator]
+                effects.append(_new_withdrawn(tp))
+            else:
+                kept.append(tp)
+        return tuple(kept)
 
     def friction_at(self, now: dt.datetime) -> float:
         """The friction score at ``now``, decayed since the latest event."""
@@ -556,6 +616,7 @@ class Journey:
 
 _new_journey = positional_constructor(Journey)
 _new_owed = positional_constructor(OwedTouchpoint)
+_new_withdrawn = positional_constructor(TouchpointWithdrawn)
 _new_deadline = positional_constructor(ActiveDeadline)
 _new_step = positional_constructor(Step)
 _new_set = positional_constructor(DeadlineSet)
@@ -563,7 +624,11 @@ _new_cleared = positional_constructor(DeadlineCleared)
 
 
 def _build_pending_owed(
-    records: list[Any], journey_id: str, channel: str | None, customer_id: str | None
+    records: list[Any],
+    journey_id: str,
+    channel: str | None,
+    customer_id: str | None,
+    tz: str | None = None,
 ) -> tuple[OwedTouchpoint, ...]:
     """The owed touchpoints :func:`~carekit.journeys.replay` recorded but did not build.
 
@@ -581,13 +646,72 @@ def _build_pending_owed(
             built.append(version)
             continue
         tps, state = owes
-        for name, tp_channel, within, calendar in tps:
+        for name, tp_channel, within, delay, calendar in tps:
+            if calendar is None:
+                not_before = at + delay if delay else None
+                due = (not_before or at) + within
+            else:
+                not_before = calendar.add_business_hours(at, delay) if delay else None
+                due = calendar.add_business_hours(not_before or at, within)
             built.append(_new_owed(
-                journey_id, name, state, tp_channel or channel,
-                at + within if calendar is None else calendar.add_business_hours(at, within),
-                version, at, data, customer_id,
+                journey_id, name, state, tp_channel or channel, due, version, at, data,
+                customer_id, not_before, tz,
             ))
     return tuple(built)
+
+
+class OwedLog:
+    """Replay's and apply's records of owed touchpoints, in a log shared between versions.
+
+    A view of the first ``n`` items of a flat list of records (see
+    :func:`_build_pending_owed`). Adding the records of one more event to the newest view
+    appends to the shared list in O(1); adding them to an older view (a branch) copies the
+    list first. A view never sees items added after it was made, so it behaves as a value.
+    """
+
+    __slots__ = ("log", "n")
+
+    def __init__(self, log: list[Any], n: int) -> None:
+        self.log = log
+        self.n = n
+
+    @staticmethod
+    def of(owed: Any) -> OwedLog:
+        """A log holding ``owed``: a flat list of records, a tuple of touchpoints, or ()."""
+        if type(owed) is list:
+            return OwedLog(list(owed), len(owed))
+        flat: list[Any] = []
+        for tp in owed:
+            flat += (None, tp, None, None)
+        return OwedLog(flat, len(flat))
+
+    def plus(self, owes: Any, version: int, at: dt.datetime, data: Any) -> OwedLog:
+        """A view with one more event's records."""
+        log = self.log
+        with _LOG_LOCK:
+            if len(log) == self.n:
+                log += (owes, version, at, data)
+                return OwedLog(log, self.n + 4)
+        fresh = log[: self.n]
+        fresh += (owes, version, at, data)
+        return OwedLog(fresh, self.n + 4)
+
+    def records(self) -> list[Any]:
+        """The flat records this view sees."""
+        return self.log if len(self.log) == self.n else self.log[: self.n]
+
+
+#: Serialises appends to shared owed logs (two views must never both extend the same tip).
+_LOG_LOCK = threading.Lock()
+
+
+def owed_records(slot: Any) -> list[Any]:
+    """The flat records (see :func:`_build_pending_owed`) an ``owed`` slot holds."""
+    if type(slot) is OwedLog:
+        return slot.records()
+    if type(slot) is list:
+        return slot
+    return OwedLog.of(slot).log
 
 
 class _OwedField:
@@ -607,8 +731,12 @@ class _OwedField:
         if obj is None:
             return self
         value = self._get(obj, owner)
-        if type(value) is list:  # see _build_pending_owed
-            value = _build_pending_owed(value, obj.journey_id, obj.channel, obj.customer_id)
+        kind = type(value)
+        if kind is OwedLog or kind is list:  # see _build_pending_owed
+            value = _build_pending_owed(
+                value.records() if kind is OwedLog else value,
+                obj.journey_id, obj.channel, obj.customer_id, obj.tz,
+            )
             self._set(obj, value)
         return value
 
@@ -638,6 +766,7 @@ def _start(
     at: dt.datetime,
     customer_id: str | None,
     channel: str | None,
+    tz: Any = None,
 ) -> Journey:
     if type(journey_id) is not str or not journey_id:
         _check_text("journey_id", journey_id, optional=False)
@@ -646,6 +775,8 @@ def _start(
         _check_text("customer_id", customer_id, optional=True)
     if channel is not None:
         _check_text("channel", channel, optional=True)
+    if tz is not None:
+        tz = zone_name(tz)
     initial = definition.initial
     tps = definition._enter_touchpoints[initial]
     dls = definition._enter_deadlines[initial]
@@ -654,7 +785,7 @@ def _start(
             [
                 _new_owed(
                     journey_id, tp.name, initial, tp.channel or channel, tp.due(at), 0, at, EMPTY,
-                    customer_id,
+                    customer_id, tp.not_before(at) if tp.delay else None, tz,
                 )
                 for tp in tps
             ]
@@ -670,8 +801,30 @@ def _start(
         raise CareKitError(msg) from None
     return _new_journey(
         journey_id, definition, initial, 0, at, at, customer_id, channel, 0.0, owed, deadlines,
-        (), (),
+        (), (), tz,
     )
+
+
+def zone_name(tz: object) -> str:
+    """The IANA name of a time zone given by name or as a :class:`zoneinfo.ZoneInfo`.
+
+    Raises:
+        CareKitError: not a time zone this machine knows.
+    """
+    if isinstance(tz, zoneinfo.ZoneInfo) and tz.key:
+        return str(tz.key)
+    if isinstance(tz, str) and tz:
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):
+            pass
+        else:
+            return tz
+    msg = (
+        "tz must be an IANA time zone name such as 'Europe/Paris' or a zoneinfo.ZoneInfo "
+        f"(got {tz!r})"
+    )
+    raise CareKitError(msg)
 
 
 def _not_allowed(
@@ -692,10 +845,17 @@ def _past_the_end(journey_id: str, state: str, event: Event) -> InvalidTransitio
     return InvalidTransition(msg, journey_id=journey_id, state=state, event=event.name)
 
 
-def _too_old(journey_id: str, state: str, event: Event, last: dt.datetime) -> InvalidTransition:
+def _too_old(
+    journey_id: str,
+    state: str,
+    event: Event,
+    last: dt.datetime,
+    tolerance: dt.timedelta = dt.timedelta(0),
+) -> InvalidTransition:
     msg = (
         f"journey {journey_id!r}: event {event.name!r} at {event.at.isoformat()} is older than "
-        f"the journey's latest event at {last.isoformat()}; events must arrive in time order"
+        f"the journey's latest event at {last.isoformat()} by more than the definition's "
+        f"clock_tolerance ({tolerance}); events must arrive in time order"
     )
     return InvalidTransition(msg, journey_id=journey_id, state=state, event=event.name)
 

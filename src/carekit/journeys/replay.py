@@ -37,6 +37,7 @@ from carekit.journeys.journey import (
     _past_the_end,
     _start,
     _too_old,
+    owed_records,
 )
 
 __all__ = ["replay"]
@@ -170,7 +171,65 @@ def _fold_groups(
     enter_deadlines = definition._enter_deadlines
     policy = definition.friction
     lazy_until = definition._lazy_until
-    for jid, group in groups.items():
+    tolerance = definition.clock_tolerance
+    # Only values are replaced while iterating (never keys), so the iterator stays valid; a
+    # journey with an event the fold leaves to Journey.apply is redone one by one, and the
+    # loop resumes with the next journey.
+    items = iter(groups.items())
+    while True:
+        try:
+            _fold_items(
+                definition, groups, items, starts, initial, plain_start, fold_rows, first_row,
+                enter_deadlines, policy, lazy_until, tolerance,
+            )
+            return
+        except _OneByOne as redo:
+            jid, events = redo.args
+            groups[jid] = _one_by_one(
+                definition, jid, events, None if starts is None else starts.get(jid)
+            )
+
+
+class _OneByOne(Exception):
+    """Raised by the fold for a journey whose events it leaves to :meth:`Journey.apply`."""
+
+
+def _one_by_one(
+    definition: JourneyDefinition, jid: Any, events: list[Event], journey: Journey | None
+) -> Journey:
+    """``events`` applied one by one with :meth:`Journey.apply`, as the fold would."""
+    if journey is None:
+        first = events[0]
+        data = first.data
+        customer_id = data.get("customer_id") if data else None
+        if customer_id is not None and not isinstance(customer_id, str):
+            customer_id = str(customer_id)
+        journey = _start(
+            definition, jid, at=first.at, customer_id=customer_id,
+            channel=data.get("channel") if data else None,
+            tz=data.get("tz") if data else None,
+        )
+    for ev in events:
+        journey = _apply(journey, ev).journey
+    return journey
+
+
+def _fold_items(
+    definition: JourneyDefinition,
+    groups: dict[Any, Any],
+    items: Any,
+    starts: Mapping[str, Journey] | None,
+    initial: str,
+    plain_start: bool,
+    fold_rows: Any,
+    first_row: Any,
+    enter_deadlines: Any,
+    policy: Any,
+    lazy_until: Any,
+    tolerance: Any,
+) -> None:
+    """The fold's loop over ``items`` (see :func:`_fold_groups`)."""
+    for jid, group in items:
         journey = None if starts is None else starts.get(jid)
         if group is None:
             groups[jid] = journey
@@ -184,19 +243,22 @@ def _fold_groups(
             if data:
                 customer_id = data.get("customer_id")
                 channel = data.get("channel")
+                tz = data.get("tz")
                 if customer_id is not None and not isinstance(customer_id, str):
                     customer_id = str(customer_id)
                 plain = (
                     plain_start
                     and (channel is None or (isinstance(channel, str) and channel != ""))
                     and customer_id != ""
+                    and tz is None
                 )
             else:
-                customer_id = channel = None
+                customer_id = channel = tz = None
                 plain = plain_start
             if not plain:
                 journey = _start(
-                    definition, jid, at=first.at, customer_id=customer_id, channel=channel
+                    definition, jid, at=first.at, customer_id=customer_id, channel=channel,
+                    tz=tz,
                 )
         if journey is None:
             prior: Collection[str] = ()
@@ -236,19 +298,14 @@ def _fold_groups(
         else:
             channel = journey.channel
             customer_id = journey.customer_id
+            tz = journey.tz
             state = journey.state
             row = fold_rows[state]
             version = journey.version
             started_at = journey.started_at
             last = journey.updated_at
             friction = journey.friction
-            pending = _owed_slot(journey, Journey)
-            if type(pending) is list:
-                owed = list(pending)
-            else:
-                owed = []
-                for tp in pending:
-                    owed += (None, tp, None, None)
+            owed = list(owed_records(_owed_slot(journey, Journey)))
             start_deadlines = journey.deadlines
             dead = journey.dead
             ids = (*prior, *ids)
@@ -257,7 +314,9 @@ def _fold_groups(
         for ev in events:
             at = ev.at
             if at < last:
-                raise _too_old(jid, state, ev, last)
+                if last - at > tolerance:
+                    raise _too_old(jid, state, ev, last, tolerance)
+                at = last  # within the clock tolerance: as Journey.apply takes it
             try:
                 row, state, special = row[ev.name]
             except KeyError:
@@ -286,6 +345,8 @@ def _fold_groups(
                 source, transition, checks, tps, dls, deadlines_change, weight, lazy, owes = (
                     special[3]
                 )
+                if checks == 3:  # withdraws touchpoints or stops a deadline: Journey.apply
+                    raise _OneByOne(jid, group)
                 if checks == 1:
                     for needed in transition.requires:
                         value = data.get(needed)
@@ -303,8 +364,8 @@ def _fold_groups(
                                 _new_deadline(jid, state, b, _due(at, w, c), version)
                                 for b, w, c in dls
                             ])
-                        for _, _, within, calendar in tps:
-                            _due(at, within, calendar)
+                        for _, _, within, delay, calendar in tps:
+                            _due(_due(at, delay, calendar), within, calendar)
                     except OverflowError:
                         raise _past_the_end(jid, source, ev) from None
                 if tps:  # built when read (see _build_pending_owed)
@@ -326,7 +387,7 @@ def _fold_groups(
         groups[jid] = _new_journey(
             jid, definition, state, version, started_at, last, customer_id, channel,
             friction, owed or (), deadlines, dead,
-            tuple(ids) if len(ids) <= SEEN_AS_TUPLE else SeenIds(ids),
+            tuple(ids) if len(ids) <= SEEN_AS_TUPLE else SeenIds(ids), tz,
         )
 
 

@@ -145,6 +145,42 @@ class Promise:
             msg = f"stages must be a tuple of StageForecast (got {self.stages!r})"
             raise CareKitError(msg)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The promise as JSON-safe data (ISO dates), to carry in journey event data.
+
+        :meth:`from_dict` rebuilds an equal promise, with its stage distributions and its
+        business calendar (kept as its workdays, cut-off, zone, hours and the holidays it
+        closes on from the order's year to the year after the promised date).
+
+        Raises:
+            CareKitError: the segment is not a string, number, bool, None or a tuple of
+                those; the calendar is not a :class:`~carekit.calendar.BusinessCalendar`.
+
+        Examples:
+            >>> import datetime as dt, json
+            >>> at = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.timezone.utc)
+            >>> p = Promise(ordered_at=at, expected=dt.date(2026, 3, 20),
+            ...             promised=dt.date(2026, 3, 27), padding=5, confidence=0.95)
+            >>> data = json.loads(json.dumps(p.to_dict()))
+            >>> data["promised"], Promise.from_dict(data) == p
+            ('2026-03-27', True)
+        """
+        from carekit.promises._json import promise_to_dict
+
+        return promise_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Promise:
+        """The promise :meth:`to_dict` described.
+
+        Raises:
+            CareKitError: ``data`` is not a dict :meth:`to_dict` made (or it was edited into
+                an impossible promise).
+        """
+        from carekit.promises._json import promise_from_dict
+
+        return promise_from_dict(data)
+
 
 _SETTERS = tuple(
     Promise.__dict__[name].__set__

@@ -1,17 +1,17 @@
-"""What the memory and SQLite stores share: definitions by name, checking and applying events."""
+"""What every store shares: definitions by name, argument checks, applying events (private)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from carekit import _validate
 from carekit.errors import CareKitError, StoreError
-from carekit.journeys.store import AttemptOutcome, OutboxStatus
+from carekit.journeys.stores.protocol import OUTBOX_STATUSES, AttemptOutcome
 
 _log = logging.getLogger("carekit.journeys")
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_CLAIM",
-    "AppliedEvent",
+    "Applied",
     "Definitions",
     "apply_events",
     "check_claim",
@@ -137,23 +137,20 @@ def check_journey_ids(journey_ids: object) -> list[str] | None:
 
 
 def check_outcomes(outcomes: object) -> list[AttemptOutcome]:
-    """``outcomes`` as a list of :class:`~carekit.journeys.store.AttemptOutcome`."""
+    """``outcomes`` as a list of :class:`~carekit.journeys.AttemptOutcome`."""
     items = outcomes
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         items = [outcomes]  # reported as the item below
-    checked = list(items)
-    for outcome in checked:
+    checked: list[AttemptOutcome] = []
+    for outcome in items:  # checked one by one: range(10**12) fails at its first item
         if not isinstance(outcome, AttemptOutcome):
             msg = (
-                "outcomes must be an iterable of carekit.journeys.store.AttemptOutcome "
-                f"objects, as dispatch makes them (got {outcome!r})"
+                "outcomes must be an iterable of carekit.journeys.AttemptOutcome "
+                f"objects, as a worker makes them (got {outcome!r})"
             )
             raise CareKitError(msg)
+        checked.append(outcome)
     return checked
-
-
-#: The statuses an outbox entry can have.
-OUTBOX_STATUSES: tuple[str, ...] = get_args(OutboxStatus)
 
 
 def check_filters(**filters: object) -> None:
@@ -213,8 +210,12 @@ def check_fresh(journeys: Iterable[Any], definitions: Definitions) -> list[Journ
     # A journey given another customer_id after start (attrs.evolve) still owes its first
     # touchpoints under the old one: every store tells channel plugins the journey's own.
     return [
-        j if all(tp.customer_id == j.customer_id for tp in j.owed) else attrs.evolve(
-            j, owed=tuple(attrs.evolve(tp, customer_id=j.customer_id) for tp in j.owed)
+        j if all(tp.customer_id == j.customer_id and tp.tz == j.tz for tp in j.owed)
+        else attrs.evolve(
+            j,
+            owed=tuple(
+                attrs.evolve(tp, customer_id=j.customer_id, tz=j.tz) for tp in j.owed
+            ),
         )
         for j in items
     ]
@@ -227,19 +228,37 @@ def check_expected_version(expected_version: object) -> int | None:
     return _validate.positive_int("expected_version", expected_version, minimum=0)
 
 
-#: An event that changed the journey: ``(event, version it produced, touchpoints it owed)``.
-AppliedEvent = tuple["Event", int, tuple[Any, ...]]
+@attrs.frozen
+class Applied:
+    """An event that changed the journey, and what it changed (for the store to write).
+
+    Args:
+        event: the event.
+        version: the journey version it produced.
+        owed: the touchpoints it made owed (recovery touchpoints included).
+        withdrawn: the keys of the touchpoints it withdrew.
+        at: the time the journey took it at (``event.at``, or the latest event's time when
+            the event was within the clock tolerance before it).
+    """
+
+    event: Event
+    version: int
+    owed: tuple[Any, ...]
+    withdrawn: tuple[str, ...]
+    at: dt.datetime
+
+
 #: An observer call owed once the batch is kept: ``(journey after the event, transition)``.
 Notice = tuple["Journey", Any]
 
 
 def apply_events(
     journey: Journey, events: list[Event], *, kit: CareKit | None = None
-) -> tuple[Journey, list[AppliedEvent], list[Notice]]:
+) -> tuple[Journey, list[Applied], list[Notice]]:
     """Apply ``events`` in order; an id the journey has seen (stored or in this batch) is skipped.
 
-    The journey's own record of applied ids is complete (a stored journey is rebuilt from
-    all its events), so no extra lookup is needed; the store's unique constraint on
+    The journey's own record of applied ids is complete (a stored journey is rebuilt with
+    all its event ids), so no extra lookup is needed; the store's unique constraint on
     ``(journey_id, event_id)`` is the durable backstop.
 
     With ``kit``, recovery plugins take part (their touchpoints are owed) once the whole
@@ -253,7 +272,7 @@ def apply_events(
         InvalidTransition: an event is not allowed (nothing of the batch should be kept).
         PluginError: a recovery plugin failed (nothing of the batch should be kept).
     """
-    from carekit.journeys import OwedTouchpoint
+    from carekit.journeys import OwedTouchpoint, TouchpointWithdrawn
     from carekit.journeys.advance import _advance, check_kit
 
     if kit is not None:
@@ -262,7 +281,7 @@ def apply_events(
         probe = journey
         for event in events:  # raises on the first event refused
             probe = probe.apply(event).journey
-    applied: list[AppliedEvent] = []
+    applied: list[Applied] = []
     notices: list[Notice] = []
     for event in events:
         step = journey.apply(event) if kit is None else _advance(kit, journey, event)
@@ -270,9 +289,16 @@ def apply_events(
         if step.duplicate or new is journey:
             continue
         journey = new
-        effects = step.effects
-        owed = tuple(e for e in effects if isinstance(e, OwedTouchpoint)) if effects else ()
-        applied.append((event, new.version, owed))
+        owed: tuple[Any, ...] = ()
+        withdrawn: tuple[str, ...] = ()
+        if step.effects:
+            owed = tuple(e for e in step.effects if type(e) is OwedTouchpoint)
+            withdrawn = tuple(
+                e.touchpoint.idempotency_key
+                for e in step.effects
+                if type(e) is TouchpointWithdrawn
+            )
+        applied.append(Applied(event, new.version, owed, withdrawn, new.updated_at))
         if kit is not None and step.transition is not None:
             notices.append((new, step.transition))
     return journey, applied, notices
@@ -330,18 +356,47 @@ def later_by(now: dt.datetime, span: dt.timedelta, name: str) -> dt.datetime:
         raise CareKitError(msg) from None
 
 
-def check_claim(now: object, limit: object, lease: object, claimant: object) -> dt.datetime:
-    """Check ``claim_due``'s arguments; return when the claim runs out (``now + lease``).
+def check_claim(now: object, limit: object, lease: object, claimant: object) -> dt.timedelta:
+    """Check ``claim_due``'s arguments; return the lease as a duration.
 
     Raises:
         CareKitError: a naive ``now``, a ``limit`` outside [1, :data:`MAX_CLAIM`], a
-            ``lease`` that is not a positive duration or runs past the year 9999, an empty
+            ``lease`` that is not a positive duration or is longer than a year, an empty
             ``claimant``.
     """
-    at = _validate.aware("now", now)
+    _validate.aware("now", now)
     check_limit("limit", limit)
-    span = _validate.positive_duration("lease", lease)
+    span = check_lease(lease)
     if not isinstance(claimant, str) or not claimant:
         msg = f"claimant must be a non-empty string (got {claimant!r})"
         raise CareKitError(msg)
-    return later_by(at, span, "lease")
+    return span
+
+
+#: The longest lease a claim may have.
+MAX_LEASE = dt.timedelta(days=366)
+
+
+def check_lease(lease: object) -> dt.timedelta:
+    """``lease`` as a positive duration of at most :data:`MAX_LEASE`."""
+    span = _validate.positive_duration("lease", lease)
+    if span > MAX_LEASE:
+        msg = f"lease must be at most {MAX_LEASE.days} days (got {span})"
+        raise CareKitError(msg)
+    return span
+
+
+def check_sent_key(key: object, at: object, channel: object, reference: object) -> Any:
+    """A :class:`~carekit.journeys.SentKey` from ``remember_sent``'s checked arguments."""
+    from carekit.journeys.stores.protocol import SentKey
+
+    if not isinstance(key, str) or not key:
+        msg = f"idempotency_key must be a non-empty string (got {key!r})"
+        raise CareKitError(msg)
+    when = _validate.aware("at", at)
+    for name, value in (("channel", channel), ("reference", reference)):
+        if value is not None and not isinstance(value, str):
+            msg = f"{name} must be a string or None (got {value!r})"
+            raise CareKitError(msg)
+    return SentKey(idempotency_key=key, channel=channel, reference=reference,  # type: ignore[arg-type]
+                   at=when)

@@ -1,0 +1,156 @@
+"""How stores write datetimes, event data and journey state as text, and read them back (private).
+
+Datetimes keep their offset and, for :class:`zoneinfo.ZoneInfo` zones, the zone's key
+(``2026-11-02T09:00:00+00:00[Europe/London]``, the RFC 9557 suffix), so a journey rebuilt
+from the store compares and prints like the one that was stored. Instants that the store
+must compare in SQL (when a touchpoint is next tried, when a claim expires) are kept as
+integer microseconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from carekit.errors import CareKitError, StoreError
+
+__all__ = [
+    "decode_body",
+    "decode_data",
+    "decode_dt",
+    "encode_body",
+    "encode_data",
+    "encode_dt",
+    "from_micros",
+    "micros",
+]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def micros(value: dt.datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime (exact, no float rounding)."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def encode_dt(value: dt.datetime) -> str:
+    """ISO 8601 text with the offset, plus ``[zone]`` for a ZoneInfo time zone."""
+    text = value.isoformat()
+    if isinstance(value.tzinfo, zoneinfo.ZoneInfo):
+        text += f"[{value.tzinfo.key}]"
+    return text
+
+
+def decode_dt(text: str) -> dt.datetime:
+    """Inverse of :func:`encode_dt`."""
+    if text.endswith("]"):
+        stamp, _, key = text[:-1].partition("[")
+        return dt.datetime.fromisoformat(stamp).astimezone(zoneinfo.ZoneInfo(key))
+    return dt.datetime.fromisoformat(text)
+
+
+def _reject_nan(value: str) -> Any:
+    msg = f"event data must be JSON without NaN or Infinity (got {value})"
+    raise CareKitError(msg)
+
+
+def encode_data(data: Mapping[str, Any] | None, what: str) -> str | None:
+    """JSON text for ``data`` (keys sorted), or ``None``.
+
+    Raises:
+        CareKitError: ``data`` holds something JSON cannot represent faithfully.
+    """
+    if data is None:
+        return None
+    try:
+        return json.dumps(dict(data), sort_keys=True, separators=(",", ":"), allow_nan=False,
+                          default=_default)
+    except (TypeError, ValueError) as exc:
+        msg = f"{what} must be a JSON-able mapping to be stored (got {data!r}: {exc})"
+        raise CareKitError(msg) from exc
+
+
+def _default(value: object) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (tuple, frozenset, set)):
+        return list(value)
+    if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover - json does it
+        raise ValueError(value)
+    msg = f"{value!r} is not JSON-able"
+    raise TypeError(msg)
+
+
+def decode_data(text: str | None) -> dict[str, Any] | None:
+    """Inverse of :func:`encode_data`.
+
+    Raises:
+        StoreError: the text is not a JSON object (a damaged or hand-edited row), or nests
+            deeper than Python can read.
+    """
+    if text is None:
+        return None
+    try:
+        result = json.loads(text, parse_constant=_reject_nan)
+    except (ValueError, RecursionError) as exc:
+        msg = f"stored data is not valid JSON ({type(exc).__name__}: {str(exc)[:80]})"
+        raise StoreError(msg) from None
+    if not isinstance(result, dict):
+        msg = f"stored data must be a JSON object (got {text[:80]!r})"
+        raise StoreError(msg)
+    return result
+
+
+def encode_body(friction: float, deadlines: Any) -> str:
+    """A journey's state beyond its columns: friction and running deadlines, as JSON."""
+    return json.dumps(
+        {
+            "f": friction,
+            "d": [[d.breach_event, d.state, encode_dt(d.due), d.version] for d in deadlines],
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_body(text: str, journey_id: str) -> tuple[float, tuple[Any, ...]]:
+    """Inverse of :func:`encode_body`: ``(friction, running deadlines)``."""
+    from carekit.journeys.journey import ActiveDeadline
+
+    body = json.loads(text)
+    return float(body["f"]), tuple(
+        ActiveDeadline(
+            journey_id=journey_id, state=state, breach_event=breach, due=decode_dt(due),
+            version=version,
+        )
+        for breach, state, due, version in body["d"]
+    )
+#: The furthest offsets Python allows: an instant of an aware datetime near the end (or the
+#: start) of the datetime range may lie past it in UTC, but never in one of these.
+_FAR_WEST = dt.timezone(dt.timedelta(microseconds=1) - dt.timedelta(hours=24))
+_FAR_EAST = dt.timezone(dt.timedelta(hours=24) - dt.timedelta(microseconds=1))
+_UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def from_micros(value: int) -> dt.datetime:
+    """The instant ``value`` microseconds after the Unix epoch (in UTC when it fits).
+
+    Raises:
+        StoreError: the instant is outside every datetime's range (a hand-edited row).
+    """
+    try:
+        return _UNIX_EPOCH + dt.timedelta(microseconds=value)
+    except OverflowError:
+        pass
+    try:  # e.g. 9999-12-31T20:00-14:00, whose UTC instant is in the year 10000
+        far = _FAR_WEST if value > 0 else _FAR_EAST
+        return _UNIX_EPOCH.astimezone(far) + dt.timedelta(microseconds=value)
+    except OverflowError:
+        msg = f"journey store holds an instant outside the datetime range ({value} µs)"
+        raise StoreError(msg) from None
+
+

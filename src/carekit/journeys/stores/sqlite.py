@@ -1,0 +1,1413 @@
+"""The embedded journey store: one SQLite file, safe for several processes at once.
+
+Every journey is an append-only log of events (``events``), its whole current state
+(``journeys``: state, version, friction and running deadlines, kept in the same transaction
+as the events, so appending or reading a journey replays nothing), an outbox of the
+touchpoints it owes (``outbox``) and a timer index (``timers``: running deadlines and
+promise checks, so a worker finds what is due by an index range scan). Appending events,
+owing their touchpoints and setting their timers is one ``BEGIN IMMEDIATE`` transaction: a
+crash leaves either all of it or none of it. A repeated event id is refused by a
+``UNIQUE (journey_id, event_id)`` constraint, so idempotency survives restarts.
+
+Examples:
+    >>> import datetime as dt
+    >>> from carekit.journeys import Event, SQLiteJourneyStore, order_journey
+    >>> at = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+    >>> store = SQLiteJourneyStore(":memory:")
+    >>> journey = store.create(order_journey(), "order-1", at=at, channel="email")
+    >>> journey = store.append("order-1", [Event("place", at=at, id="e1"),
+    ...                                    Event("acknowledge", at=at, id="e2")])
+    >>> store.load("order-1").state, store.load("order-1").version
+    ('acknowledged', 2)
+    >>> [entry.name for entry in store.outbox("order-1")]
+    ['order_thanks']
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as dt
+import functools
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from carekit import _validate
+from carekit.errors import CareKitError, ConcurrencyError, StoreError, UnknownJourney
+from carekit.journeys.stores import _sqlite_schema as _schema
+from carekit.journeys.stores import _timers
+from carekit.journeys.stores._codec import (
+    decode_body,
+    decode_data,
+    decode_dt,
+    encode_body,
+    encode_data,
+    encode_dt,
+    from_micros,
+    micros,
+)
+from carekit.journeys.stores._shared import (
+    Applied,
+    Definitions,
+    DefinitionsArg,
+    apply_events,
+    check_claim,
+    check_expected_version,
+    check_filters,
+    check_fresh,
+    check_journey_id,
+    check_journey_ids,
+    check_lease,
+    check_limit,
+    check_outcomes,
+    check_sent_key,
+    notify,
+    to_events,
+)
+from carekit.journeys.stores.protocol import (
+    OUTBOX_STATUSES,
+    AttemptOutcome,
+    ClaimedTouchpoint,
+    Fired,
+    JourneySummary,
+    OutboxEntry,
+    OutboxStatus,
+    SentKey,
+)
+
+if TYPE_CHECKING:
+    from carekit.journeys import Event, Journey, JourneyDefinition
+    from carekit.plugins import CareKit
+
+__all__ = ["MAX_BUSY_TIMEOUT", "SQLiteJourneyStore"]
+
+_log = logging.getLogger("carekit.journeys")
+
+#: The longest ``busy_timeout`` a store accepts, in seconds (SQLite counts it in
+#: milliseconds in a C int, which a few weeks would overflow).
+MAX_BUSY_TIMEOUT = 86_400.0
+_MEMORY = ":memory:"
+_CACHE_SIZE = 1024
+# SQLite's default limit on host parameters is 999 in old builds; stay well below it.
+_CHUNK = 500
+#: Outbox statuses a worker may still claim (SQL).
+_OPEN = "('pending', 'failed', 'deferred')"
+_OWED_COLUMNS = (
+    "idempotency_key, journey_id, seq, name, channel, state, due, data, owed_at, not_before"
+)
+
+
+class SQLiteJourneyStore:
+    """Journeys in one SQLite file (WAL mode), shared safely by threads and processes.
+
+    Args:
+        path: the database file (created when missing), or ``":memory:"`` for a private
+            in-memory database.
+        definitions: the journey definitions to know by name besides the built-ins: an
+            iterable of :class:`~carekit.journeys.JourneyDefinition`, a mapping of name to
+            definition, or a :class:`~carekit.CareKit` (its plugins' journeys).
+        synchronous: ``"FULL"`` (default: a commit survives power loss) or ``"NORMAL"``
+            (faster; in WAL mode a power cut may lose the last commits, never corrupt).
+        busy_timeout: seconds to wait for another process's write lock before raising
+            :class:`~carekit.StoreError` (at most :data:`MAX_BUSY_TIMEOUT`, a day).
+        read_only: open an existing store without ever writing to it.
+        snapshot_every: accepted for compatibility and ignored: every append now keeps the
+            journey's whole current state, so loading never replays its events.
+        clock: the clock claims are timed by, in seconds since the epoch (default
+            :func:`time.time`; every process on the machine shares it). Tests may pass a
+            fake one.
+
+    Raises:
+        CareKitError: a bad argument (a path that is not a path, an unknown
+            ``synchronous``, a negative or too long ``busy_timeout``).
+        StoreError: the file is corrupt, not a SQLite database, another application's
+            database, written by a newer carekit, or cannot be created or written; the
+            path is unusable (too long, holding a NUL character).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        definitions: DefinitionsArg = None,
+        synchronous: str = "FULL",
+        busy_timeout: float = 10.0,
+        read_only: bool = False,
+        snapshot_every: int = 100,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            msg = f"path must be a file path or ':memory:' (got {path!r})"
+            raise CareKitError(msg)
+        mode = str(synchronous).upper()
+        if mode not in ("FULL", "NORMAL"):
+            msg = f"synchronous must be 'FULL' or 'NORMAL' (got {synchronous!r})"
+            raise CareKitError(msg)
+        timeout = _validate.non_negative("busy_timeout", busy_timeout)
+        if timeout > MAX_BUSY_TIMEOUT:
+            msg = (
+                f"busy_timeout must be at most {MAX_BUSY_TIMEOUT:g} seconds, a day "
+                f"(got {busy_timeout!r})"
+            )
+            raise CareKitError(msg)
+        _validate.positive_int("snapshot_every", snapshot_every, minimum=0)
+        if not callable(clock):
+            msg = f"clock must be a callable returning seconds, such as time.time (got {clock!r})"
+            raise CareKitError(msg)
+        try:
+            shown: object = os.fspath(path)
+        except TypeError:  # a PathLike whose __fspath__ returns neither str nor bytes
+            shown = None
+        if not isinstance(shown, str):
+            msg = f"path must be a file path or ':memory:' (got {path!r}, which names {shown!r})"
+            raise CareKitError(msg)
+        self._path = shown
+        self._read_only = bool(read_only)
+        self._definitions = Definitions(definitions)
+        self._clock = clock
+        if self._path == _MEMORY:
+            self._conn = self._memory_connection(mode)
+        else:
+            self._conn = _schema.connect(
+                self._path,
+                synchronous=mode,  # type: ignore[arg-type]
+                busy_timeout=timeout,
+                read_only=self._read_only,
+            )
+        self._lock = threading.RLock()
+        self._closed = False
+        self._cache: collections.OrderedDict[str, tuple[int, int, Journey]] = (
+            collections.OrderedDict()
+        )
+        if not self._read_only:
+            try:
+                self._fill_bodies()
+            except BaseException:
+                self.close()
+                raise
+
+    def _memory_connection(self, mode: str) -> sqlite3.Connection:
+        with _schema.translated(_MEMORY, "opening it"):
+            conn = sqlite3.connect(_MEMORY, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA synchronous = {mode}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _schema.migrate(conn, _MEMORY)
+        return conn
+
+    def _now_us(self) -> int:
+        """The store's clock (for claims), in microseconds since the epoch."""
+        return int(self._clock() * 1_000_000)
+
+    # -- properties and lifecycle -------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The database file's path (``":memory:"`` for an in-memory store)."""
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._reading("reading its schema version"):
+            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> SQLiteJourneyStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"SQLiteJourneyStore({self._path!r}, {state})"
+
+    def __contains__(self, journey_id: object) -> bool:
+        if not isinstance(journey_id, str):
+            return False
+        with self._reading("looking up a journey"):
+            row = self._conn.execute(
+                "SELECT 1 FROM journeys WHERE journey_id = ?", (journey_id,)
+            ).fetchone()
+        return row is not None
+
+    def __len__(self) -> int:
+        with self._reading("counting journeys"):
+            count: int = self._conn.execute("SELECT count(*) FROM journeys").fetchone()[0]
+        return count
+
+    # -- writing ------------------------------------------------------------------------
+
+    def create(
+        self,
+        definition: JourneyDefinition | str,
+        journey_id: str,
+        *,
+        at: dt.datetime,
+        customer_id: str | None = None,
+        channel: str | None = None,
+        tz: str | None = None,
+        exist_ok: bool = False,
+    ) -> Journey:
+        """Start a journey and store it (version 0) with the touchpoints its start owes.
+
+        Args:
+            definition: the definition, or the name of one the store knows.
+            journey_id: the new journey's id.
+            at: when it starts.
+            customer_id: who it is for.
+            channel: the customer's preferred channel.
+            tz: the customer's time zone (quiet hours are kept in it).
+            exist_ok: return the stored journey when one has this id already (a retried
+                request is harmless) instead of raising.
+
+        Raises:
+            StoreError: a journey with this id exists already (and ``exist_ok`` is false),
+                or the store cannot be written.
+            CareKitError: bad arguments (see ``JourneyDefinition.start``).
+        """
+        check_journey_id(journey_id)
+        resolved = self._definitions.resolve(definition)
+        journey = resolved.start(
+            journey_id, at=at, customer_id=customer_id, channel=channel, tz=tz
+        )
+        if self.create_many([journey], exist_ok=exist_ok) == 0:
+            return self.load(journey_id)
+        return journey
+
+    def create_many(self, journeys: Iterable[Journey], *, exist_ok: bool = False) -> int:
+        """Store many freshly started journeys (version 0) in one transaction.
+
+        The bulk form of :meth:`create`, for importing open orders or cases: start each
+        journey with ``definition.start(...)`` and hand them over together. All or nothing.
+
+        Args:
+            journeys: journeys at version 0 (no event applied yet).
+            exist_ok: skip journeys whose id is already stored instead of raising.
+
+        Returns:
+            How many journeys were stored.
+
+        Raises:
+            StoreError: one of the ids exists already (nothing is stored), unless
+                ``exist_ok``.
+            CareKitError: a journey is not at version 0 or is not a Journey.
+        """
+        items = check_fresh(journeys, self._definitions)
+        with self._writing("creating journeys") as conn:
+            taken = self._taken(conn, [j.journey_id for j in items])
+            if taken and not exist_ok:
+                msg = f"a journey with journey_id {min(taken)!r} already exists in this store"
+                raise StoreError(msg)
+            if taken:
+                items = _first_of_each(j for j in items if j.journey_id not in taken)
+            elif len({j.journey_id for j in items}) != len(items):
+                twice = _first_repeat([j.journey_id for j in items])
+                msg = f"a journey with journey_id {twice!r} already exists in this store"
+                raise StoreError(msg)
+            conn.executemany(
+                "INSERT INTO journeys (journey_id, definition, customer_id, channel, tz,"
+                " started_at, state, version, updated_at, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                [
+                    (
+                        j.journey_id,
+                        j.definition.name,
+                        j.customer_id,
+                        j.channel,
+                        j.tz,
+                        encode_dt(j.started_at),
+                        j.state,
+                        encode_dt(j.updated_at),
+                        encode_body(j.friction, j.deadlines),
+                    )
+                    for j in items
+                ],
+            )
+            for j in items:
+                if j.owed:
+                    self._owe(conn, j, j.owed, seq=0)
+                if j.deadlines:
+                    self._set_deadlines(conn, j.journey_id, j.deadlines)
+        for j in items[-_CACHE_SIZE:]:
+            self._remember(j.journey_id, 0, 0, j)
+        return len(items)
+
+    @staticmethod
+    def _taken(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+        taken: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            taken.update(r[0] for r in conn.execute(
+                f"SELECT journey_id FROM journeys WHERE journey_id IN ({marks})", chunk
+            ))
+        return taken
+
+    def append(
+        self,
+        journey_id: str,
+        events: Event | Iterable[Event],
+        *,
+        expected_version: int | None = None,
+        kit: CareKit | None = None,
+    ) -> Journey:
+        """Apply ``events`` and store them with the touchpoints and timers they set.
+
+        Args:
+            journey_id: the journey.
+            events: one :class:`~carekit.journeys.Event` or several, applied in order.
+            expected_version: the version the caller last saw; ``None`` skips the check.
+            kit: let this :class:`~carekit.CareKit`'s plugins take part, as
+                :func:`~carekit.journeys.advance` does: touchpoints from
+                ``carekit_recovery_action`` are owed (and kept in the outbox), and
+                ``carekit_on_transition`` observers are called once the batch is stored
+                (a failing observer is logged on the ``carekit.journeys`` logger).
+
+        Returns:
+            The journey after the events.
+
+        Raises:
+            UnknownJourney: no journey has this id.
+            ConcurrencyError: the stored journey is not at ``expected_version``.
+            InvalidTransition: an event is not allowed; none of the batch is stored.
+            StoreError: the store cannot be written.
+        """
+        check_journey_id(journey_id)
+        batch = to_events(journey_id, events)
+        expected = check_expected_version(expected_version)
+        with self._writing("appending events") as conn:
+            row = conn.execute(
+                "SELECT version, settled FROM journeys WHERE journey_id = ?", (journey_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownJourney(journey_id)
+            version, settled = row
+            if expected is not None and expected != version:
+                raise ConcurrencyError(journey_id, expected, version)
+            before = self._current(conn, journey_id, version, settled)
+            journey, notices = self._apply(conn, before, batch, kit, settled)
+        notify(kit, notices)
+        return journey
+
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        before: Journey,
+        batch: list[Event],
+        kit: CareKit | None,
+        settled: int,
+        writes: _Writes | None = None,
+    ) -> tuple[Journey, list[Any]]:
+        """Apply ``batch`` to ``before`` and write what it changed (inside a transaction).
+
+        With ``writes``, the rows are collected there (the caller writes them all at once).
+        """
+        journey, applied, notices = apply_events(before, batch, kit=kit)
+        if not applied:
+            return journey, notices
+        promise = _timers.promise_payload(applied)  # checked before anything is written
+        collect = writes if writes is not None else _Writes()
+        collect.add(before, journey, applied, promise)
+        if writes is None:
+            collect.flush(conn)
+        self._remember(journey.journey_id, journey.version, settled, journey)
+        return journey, notices
+
+    @staticmethod
+    def _set_deadlines(conn: sqlite3.Connection, journey_id: str, deadlines: Any) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us)"
+            " VALUES (?, ?, 'deadline', ?)",
+            [(journey_id, d.idempotency_key, micros(d.due)) for d in deadlines],
+        )
+
+    @staticmethod
+    def _owe(
+        conn: sqlite3.Connection, journey: Journey, touchpoints: Iterable[Any], *, seq: int
+    ) -> None:
+        conn.executemany(_OWE_SQL, [_owed_row(journey, tp, seq) for tp in touchpoints])
+
+    # -- reading ------------------------------------------------------------------------
+
+    def load(self, journey_id: str) -> Journey:
+        """The journey as its stored state and outbox outcomes make it.
+
+        Raises:
+            UnknownJourney: no journey has this id.
+            StoreError: the store cannot be read, the journey's definition is unknown, or
+                its rows are damaged.
+        """
+        check_journey_id(journey_id)
+        with self._reading("loading a journey"):
+            row = self._conn.execute(
+                "SELECT version, settled FROM journeys WHERE journey_id = ?", (journey_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownJourney(journey_id)
+            return self._current(self._conn, journey_id, row[0], row[1])
+
+    def load_many(self, journey_ids: Iterable[str] | None = None) -> Iterator[Journey]:
+        """Load several journeys, reading their rows in bulk.
+
+        Args:
+            journey_ids: the journeys to load, in this order; ``None`` loads every journey
+                (ordered by id).
+
+        Raises:
+            UnknownJourney: one of ``journey_ids`` does not exist (when it is reached).
+            CareKitError: ``journey_ids`` is not None or an iterable of journey ids.
+        """
+        ids = check_journey_ids(journey_ids)
+        if ids is None:
+            with self._reading("listing journeys"):
+                ids = [r[0] for r in self._conn.execute(
+                    "SELECT journey_id FROM journeys ORDER BY journey_id"
+                )]
+        return self._load_chunks(ids)
+
+    def _load_chunks(self, ids: list[str]) -> Iterator[Journey]:
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            with self._reading("loading journeys"):
+                journeys = self._load_many(self._conn, chunk)
+            for journey_id in chunk:
+                if journey_id not in journeys:
+                    raise UnknownJourney(journey_id)
+                yield journeys[journey_id]
+
+    def journeys(
+        self, *, definition: str | None = None, state: str | None = None
+    ) -> Iterator[JourneySummary]:
+        """The current state of every journey, read from the ``journeys`` table (no replay).
+
+        Args:
+            definition: only journeys of this definition name.
+            state: only journeys in this state.
+
+        Raises:
+            CareKitError: a filter that is not a string.
+        """
+        check_filters(definition=definition, state=state)
+        return self._summaries(definition, state)
+
+    def _summaries(
+        self, definition: str | None, state: str | None
+    ) -> Iterator[JourneySummary]:
+        sql = (
+            "SELECT j.journey_id, j.definition, j.state, j.version, j.started_at, j.updated_at,"
+            " j.customer_id, j.channel, (SELECT count(*) FROM outbox o WHERE o.journey_id ="
+            f" j.journey_id AND o.status IN {_OPEN}), j.tz FROM journeys j"
+        )
+        sql, params = _filtered(
+            sql, "j.journey_id", [("j.definition", definition), ("j.state", state)]
+        )
+        with self._reading("listing journeys"):
+            rows = self._conn.execute(sql, params).fetchall()
+        cache: dict[str, dt.datetime] = {}
+
+        def when(text: str) -> dt.datetime:
+            value = cache.get(text)
+            if value is None:
+                value = cache[text] = decode_dt(text)
+            return value
+
+        for r in rows:
+            yield JourneySummary(
+                journey_id=r[0],
+                definition=r[1],
+                state=r[2],
+                version=r[3],
+                started_at=when(r[4]),
+                updated_at=when(r[5]),
+                customer_id=r[6],
+                channel=r[7],
+                pending=r[8],
+                tz=r[9],
+            )
+
+    def outbox(
+        self, journey_id: str | None = None, *, status: OutboxStatus | None = None
+    ) -> list[OutboxEntry]:
+        """The outbox entries, in the order they were owed.
+
+        Args:
+            journey_id: only this journey's entries.
+            status: only entries with this status (one of :data:`OUTBOX_STATUSES`).
+
+        Raises:
+            CareKitError: another ``status``, a ``journey_id`` that is not a string.
+            StoreError: a row is damaged (it is named).
+        """
+        check_filters(journey_id=journey_id, status=status)
+        sql = (
+            "SELECT idempotency_key, journey_id, name, channel, due, status, attempts,"
+            " next_attempt_us, last_error, settled_at, reference, not_before FROM outbox"
+        )
+        sql, params = _filtered(sql, "rowid", [("journey_id", journey_id), ("status", status)])
+        with self._reading("reading the outbox"):
+            rows = self._conn.execute(sql, params).fetchall()
+        entries = []
+        for r in rows:
+            with _damaged(self._path, "outbox", r[0]):
+                entries.append(OutboxEntry(
+                    idempotency_key=r[0],
+                    journey_id=r[1],
+                    name=r[2],
+                    channel=r[3],
+                    due=None if r[4] is None else decode_dt(r[4]),
+                    status=r[5],
+                    attempts=r[6],
+                    next_attempt_at=from_micros(r[7]) if r[5] in _OPEN_SET else None,
+                    last_error=r[8],
+                    settled_at=None if r[9] is None else decode_dt(r[9]),
+                    reference=r[10],
+                    not_before=None if r[11] is None else decode_dt(r[11]),
+                ))
+        return entries
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many outbox entries have each status, counted in SQL (no rows loaded)."""
+        counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+        with self._reading("counting the outbox"):
+            for status, n in self._conn.execute(
+                "SELECT status, count(*) FROM outbox GROUP BY status"
+            ):
+                counts[status] = n
+        return counts
+
+    def events(self, journey_id: str) -> list[Event]:
+        """The stored events of one journey, in the order they were applied.
+
+        Raises:
+            UnknownJourney: no journey has this id.
+            StoreError: an event row is damaged (it is named).
+        """
+        from carekit.journeys import Event
+
+        check_journey_id(journey_id)
+        with self._reading("reading events"):
+            known = self._conn.execute(
+                "SELECT 1 FROM journeys WHERE journey_id = ?", (journey_id,)
+            ).fetchone()
+            if known is None:
+                raise UnknownJourney(journey_id)
+            rows = self._conn.execute(
+                "SELECT name, at, event_id, data, seq FROM events WHERE journey_id = ?"
+                " ORDER BY seq",
+                (journey_id,),
+            ).fetchall()
+        events = []
+        for r in rows:
+            with _damaged(self._path, "events", f"{journey_id} #{r[4]}"):
+                events.append(Event(
+                    r[0], at=decode_dt(r[1]), id=r[2], journey_id=journey_id,
+                    data=decode_data(r[3]),
+                ))
+        return events
+
+    def _current(
+        self, conn: sqlite3.Connection, journey_id: str, version: int, settled: int
+    ) -> Journey:
+        with self._lock:
+            hit = self._cache.get(journey_id)
+            if hit is not None and hit[0] == version and hit[1] == settled:
+                self._cache.move_to_end(journey_id)
+                return hit[2]
+        journey = self._load_many(conn, [journey_id])[journey_id]
+        self._remember(journey_id, version, settled, journey)
+        return journey
+
+    def _remember(self, journey_id: str, version: int, settled: int, journey: Journey) -> None:
+        with self._lock:
+            self._cache[journey_id] = (version, settled, journey)
+            self._cache.move_to_end(journey_id)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    def _load_many(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Journey]:
+        """Build journeys from their rows: current state, outbox, event ids (no replay).
+
+        A journey whose state the store has not kept yet (a store written by an older
+        carekit, opened read-only) is replayed from its events.
+        """
+        from carekit.journeys._seen import compact_seen
+        from carekit.journeys.journey import DeadLetter, _new_journey
+
+        marks = ",".join("?" * len(ids))
+        heads = conn.execute(
+            "SELECT journey_id, definition, customer_id, channel, started_at, state, version,"
+            f" updated_at, tz, body FROM journeys WHERE journey_id IN ({marks})",
+            tuple(ids),
+        ).fetchall()
+        owed: dict[str, list[Any]] = {}
+        dead: dict[str, list[tuple[int, Any]]] = {}
+        customers = {h[0]: (h[2], h[8]) for h in heads}
+        for r in conn.execute(
+            f"SELECT {_OWED_COLUMNS}, status, settled_at, last_error, settled_no FROM outbox"
+            f" WHERE journey_id IN ({marks})"
+            " AND status IN ('pending', 'failed', 'deferred', 'dead') ORDER BY rowid",
+            tuple(ids),
+        ):
+            customer_id, tz = customers[r[1]]
+            with _damaged(self._path, "outbox", r[0]):
+                tp = _owed(r, customer_id, tz)
+                if r[10] == "dead":
+                    letter = DeadLetter(
+                        touchpoint=tp, at=decode_dt(r[11]), reason=r[12] or "dead-lettered"
+                    )
+                    dead.setdefault(r[1], []).append((r[13] or 0, letter))
+                else:
+                    owed.setdefault(r[1], []).append(tp)
+        seen: dict[str, list[str]] = {}
+        for journey_id, event_id in conn.execute(
+            f"SELECT journey_id, event_id FROM events WHERE journey_id IN ({marks})"
+            " AND event_id IS NOT NULL ORDER BY journey_id, seq",
+            tuple(ids),
+        ):
+            seen.setdefault(journey_id, []).append(event_id)
+        result: dict[str, Journey] = {}
+        for (journey_id, name, customer_id, channel, started_at, state, version, updated_at,
+             tz, body) in heads:
+            definition = self._definitions.get(name, journey_id)
+            if state not in definition._by_name:
+                msg = (
+                    f"journey {journey_id!r} is in state {state!r}, which definition "
+                    f"{name!r} does not have (states: {[s.name for s in definition.states]}); "
+                    "was the definition changed incompatibly, or the file edited by hand?"
+                )
+                raise StoreError(msg)
+            if body is None:
+                core = self._replay(conn, definition, journey_id)
+                friction, deadlines = core.friction, core.deadlines
+            else:
+                with _damaged(self._path, "journeys", journey_id):
+                    friction, deadlines = decode_body(body, journey_id)
+            with _damaged(self._path, "journeys", journey_id):
+                letters = sorted(dead.get(journey_id, ()), key=lambda item: item[0])
+                result[journey_id] = _new_journey(
+                    journey_id, definition, state, version, decode_dt(started_at),
+                    decode_dt(updated_at), customer_id, channel, friction,
+                    tuple(owed.get(journey_id, ())), deadlines,
+                    tuple(letter for _, letter in letters),
+                    compact_seen(seen.get(journey_id, ())), tz,
+                )
+        return result
+
+    def _replay(
+        self, conn: sqlite3.Connection, definition: JourneyDefinition, journey_id: str
+    ) -> Journey:
+        """A journey rebuilt from its events alone (for rows an older carekit wrote)."""
+        from carekit.journeys import Event
+
+        head = conn.execute(
+            "SELECT customer_id, channel, started_at, tz FROM journeys WHERE journey_id = ?",
+            (journey_id,),
+        ).fetchone()
+        seq = 0
+        try:
+            journey = definition.start(
+                journey_id, at=decode_dt(head[2]), customer_id=head[0], channel=head[1],
+                tz=head[3],
+            )
+            for seq, name, at, event_id, data in conn.execute(  # noqa: B007 - seq: for errors
+                "SELECT seq, name, at, event_id, data FROM events WHERE journey_id = ?"
+                " ORDER BY seq",
+                (journey_id,),
+            ):
+                event = Event(
+                    name, at=decode_dt(at), id=event_id, journey_id=journey_id,
+                    data=decode_data(data),
+                )
+                journey = journey.apply(event).journey
+        except (ValueError, TypeError, KeyError) as exc:
+            # CareKitError is a ValueError: an event the definition now refuses lands here.
+            msg = (
+                f"journey {journey_id!r} in store {self._path!r} cannot be rebuilt: "
+                f"stored event #{seq} does not replay on definition {definition.name!r} "
+                f"({exc}); was the definition changed incompatibly, or the file edited by hand?"
+            )
+            raise StoreError(msg) from exc
+        return journey
+
+    def _fill_bodies(self) -> None:
+        """Keep the current state of journeys an older carekit stored (once, on opening).
+
+        Journeys whose definition this store does not know are left for a later opening.
+        """
+        known = set(self._definitions.names)
+        with self._reading("looking for journeys to bring up to date"):
+            todo = [
+                r[0] for r in self._conn.execute(
+                    "SELECT journey_id, definition FROM journeys WHERE body IS NULL"
+                )
+                if r[1] in known
+            ]
+        for start in range(0, len(todo), _CHUNK):
+            with self._writing("bringing journeys up to date") as conn:
+                for journey_id in todo[start : start + _CHUNK]:
+                    row = conn.execute(
+                        "SELECT definition FROM journeys WHERE journey_id = ? AND body IS NULL",
+                        (journey_id,),
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    journey = self._replay(conn, self._definitions.get(row[0]), journey_id)
+                    conn.execute(
+                        "UPDATE journeys SET body = ?, tz = ? WHERE journey_id = ?",
+                        (encode_body(journey.friction, journey.deadlines), journey.tz,
+                         journey_id),
+                    )
+                    self._set_deadlines(conn, journey_id, journey.deadlines)
+                    if _timers.keeps_promise_check(journey):
+                        events = [e for e in self._events_in(conn, journey_id)
+                                  if e.data and "promise" in e.data]
+                        if events:
+                            last = events[-1]
+                            applied = [Applied(last, 0, (), (), last.at)]
+                            payload = _timers.promise_payload(applied)
+                            if payload is not None:
+                                conn.execute(
+                                    "INSERT OR REPLACE INTO timers"
+                                    " (journey_id, key, kind, due_us, payload)"
+                                    " VALUES (?, ?, 'promise', ?, ?)",
+                                    (journey_id, _timers.promise_key(journey_id),
+                                     micros(payload[1]), payload[0]),
+                                )
+
+    def _events_in(self, conn: sqlite3.Connection, journey_id: str) -> list[Event]:
+        from carekit.journeys import Event
+
+        return [
+            Event(r[0], at=decode_dt(r[1]), id=r[2], journey_id=journey_id,
+                  data=decode_data(r[3]))
+            for r in conn.execute(
+                "SELECT name, at, event_id, data FROM events WHERE journey_id = ? ORDER BY seq",
+                (journey_id,),
+            )
+        ]
+
+    # -- the worker's side --------------------------------------------------------------
+
+    def claim_due(
+        self, *, now: dt.datetime, limit: int, lease: dt.timedelta, claimant: str
+    ) -> list[ClaimedTouchpoint]:
+        """Claim up to ``limit`` touchpoints that may be sent at ``now``, longest waiting first.
+
+        The claim and the attempt count are committed before anything is delivered, so two
+        workers (threads or processes) never hold the same touchpoint at once. A row that
+        cannot be read (damaged by hand or by another tool) is dead-lettered with the
+        reason instead of blocking the others.
+
+        Raises:
+            CareKitError: a naive ``now``, a ``limit`` outside [1, 1,000,000], a ``lease``
+                that is not a positive duration, no claimant.
+            StoreError: the store cannot be written.
+        """
+        span = check_claim(now, limit, lease, claimant)
+        now_us = micros(now)
+        select = (
+            f"SELECT o.{_OWED_COLUMNS.replace(', ', ', o.')}, o.attempts, j.customer_id, j.tz"
+            " FROM outbox o JOIN journeys j ON j.journey_id = o.journey_id"
+            f" WHERE o.status IN {_OPEN} AND o.next_attempt_us <= ?"
+            " AND (o.claim_until_us IS NULL OR o.claim_until_us <= ?)"
+            " ORDER BY o.next_attempt_us LIMIT ?"
+        )
+        # Look first without the write lock: a worker with nothing to do never takes it.
+        with self._reading("looking for touchpoints due"):
+            if not self._conn.execute(select, (now_us, self._now_us(), 1)).fetchone():
+                return []
+        claimed: list[ClaimedTouchpoint] = []
+        with self._writing("claiming touchpoints") as conn:
+            clock = self._now_us()
+            until = clock + span // dt.timedelta(microseconds=1)
+            rows = conn.execute(select, (now_us, clock, limit)).fetchall()
+            poison: list[tuple[str, str]] = []
+            for r in rows:
+                try:
+                    tp = _owed(r, r[11], r[12])
+                except (StoreError, ValueError, TypeError, KeyError, OverflowError) as exc:
+                    poison.append((r[0], f"the outbox row cannot be read: {exc}"))
+                    continue
+                claimed.append(
+                    ClaimedTouchpoint(touchpoint=tp, channel=r[4], attempt=r[10] + 1,
+                                      claim=claimant)
+                )
+            conn.executemany(
+                "UPDATE outbox SET claimed_by = ?, claim_until_us = ?, attempts = attempts + 1"
+                " WHERE idempotency_key = ?",
+                [(claimant, until, c.idempotency_key) for c in claimed],
+            )
+            for key, reason in poison:
+                _log.error("journey store %r: dead-lettering outbox row %r: %s",
+                           self._path, key, reason)
+                self._settle(conn, key, "dead", encode_dt(now), reason, None)
+        return claimed
+
+    def record(
+        self,
+        outcomes: Sequence[AttemptOutcome],
+        *,
+        lease: dt.timedelta | None = None,
+        claimant: str | None = None,
+    ) -> frozenset[str]:
+        """Record the outcome of claimed attempts, all in one transaction.
+
+        A delivery is recorded even when the claim has meanwhile expired (the message left;
+        a second worker resends it with the same idempotency key). A failure is only
+        recorded by the worker that still holds the claim. With ``lease`` and
+        ``claimant``, the same transaction extends every claim ``claimant`` still holds.
+
+        Returns:
+            The keys ``claimant`` still holds after the extension (empty without ``lease``).
+
+        Raises:
+            CareKitError: ``outcomes`` holds something other than an ``AttemptOutcome``;
+                a bad ``lease``.
+            StoreError: the store cannot be written.
+        """
+        checked = check_outcomes(outcomes)
+        span = None if lease is None else check_lease(lease)
+        if not checked and (span is None or claimant is None):
+            return frozenset()
+        with self._writing("recording deliveries") as conn:
+            for outcome in checked:
+                self._record_one(conn, outcome)
+            if span is None or claimant is None:
+                return frozenset()
+            clock = self._now_us()
+            conn.execute(
+                "UPDATE outbox SET claim_until_us = ? WHERE claimed_by = ?"
+                f" AND status IN {_OPEN} AND claim_until_us > ?",
+                (clock + span // dt.timedelta(microseconds=1), claimant, clock),
+            )
+            return frozenset(r[0] for r in conn.execute(
+                "SELECT idempotency_key FROM outbox WHERE claimed_by = ?"
+                f" AND status IN {_OPEN} AND claim_until_us > ?",
+                (claimant, clock),
+            ))
+
+    def _record_one(self, conn: sqlite3.Connection, outcome: AttemptOutcome) -> None:
+        claimed = outcome.claimed
+        key = claimed.idempotency_key
+        row = conn.execute(
+            "SELECT status, claimed_by FROM outbox WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return
+        status, claimed_by = row
+        # A late success report still counts when a rival worker dead-lettered the
+        # touchpoint meanwhile: the message left, the journey must not call it lost.
+        if status not in _OPEN_SET and not (status == "dead" and outcome.status == "sent"):
+            return
+        if outcome.status != "sent" and claimed_by != claimed.claim:
+            return
+        if outcome.status == "retry":
+            assert outcome.retry_at is not None
+            conn.execute(
+                "UPDATE outbox SET status = 'failed', claimed_by = NULL, claim_until_us = NULL,"
+                " last_error = ?, next_attempt_us = ? WHERE idempotency_key = ?",
+                (outcome.error, micros(outcome.retry_at), key),
+            )
+            return
+        if outcome.status == "defer":
+            assert outcome.retry_at is not None
+            conn.execute(
+                "UPDATE outbox SET status = 'deferred', claimed_by = NULL,"
+                " claim_until_us = NULL, attempts = max(attempts - 1, 0), last_error = ?,"
+                " next_attempt_us = ? WHERE idempotency_key = ?",
+                (outcome.error, micros(outcome.retry_at), key),
+            )
+            return
+        if outcome.status == "release":
+            conn.execute(
+                "UPDATE outbox SET claimed_by = NULL, claim_until_us = NULL,"
+                " attempts = max(attempts - 1, 0) WHERE idempotency_key = ?",
+                (key,),
+            )
+            return
+        self._settle(
+            conn, key, "sent" if outcome.status == "sent" else "dead", encode_dt(outcome.at),
+            outcome.error, outcome.reference,
+        )
+
+    @staticmethod
+    def _settle(
+        conn: sqlite3.Connection,
+        key: str,
+        status: str,
+        at: str,
+        error: str | None,
+        reference: str | None,
+    ) -> None:
+        """Mark ``key`` sent or dead; the journey counts one more settled touchpoint."""
+        row = conn.execute(
+            "SELECT j.journey_id, j.version, j.settled FROM outbox o JOIN journeys j"
+            " ON j.journey_id = o.journey_id WHERE o.idempotency_key = ?",
+            (key,),
+        ).fetchone()
+        journey_id, version, settled = row
+        conn.execute(
+            "UPDATE outbox SET status = ?, claimed_by = NULL, claim_until_us = NULL,"
+            " last_error = ?, reference = ?, settled_at = ?, settled_seq = ?, settled_no = ?"
+            " WHERE idempotency_key = ?",
+            (status, error, reference, at, version, settled + 1, key),
+        )
+        conn.execute(
+            "UPDATE journeys SET settled = settled + 1 WHERE journey_id = ?", (journey_id,)
+        )
+
+    def fire_due(
+        self, *, now: dt.datetime, limit: int, kit: CareKit | None = None, checks: Any = None
+    ) -> list[Fired]:
+        """Fire up to ``limit`` timers due at ``now``, in one transaction.
+
+        See :meth:`carekit.journeys.JourneyStore.fire_due`. A timer whose firing fails (a
+        recovery plugin raised, say) is logged on the ``carekit.worker`` logger and tried
+        again a minute later; the others are not held up.
+
+        Raises:
+            CareKitError: a naive ``now``, a ``limit`` outside [1, 1,000,000].
+            StoreError: the store cannot be written.
+        """
+        _validate.aware("now", now)
+        check_limit("limit", limit)
+        kinds = "('deadline', 'promise')" if checks is not None else "('deadline')"
+        select = (
+            "SELECT journey_id, key, kind, due_us, payload FROM timers"
+            f" WHERE due_us <= ? AND kind IN {kinds} ORDER BY due_us LIMIT ?"
+        )
+        now_us = micros(now)
+        with self._reading("looking for timers due"):
+            if not self._conn.execute(select, (now_us, 1)).fetchone():
+                return []
+        fired: list[Fired] = []
+        notices: list[Any] = []
+        with self._writing("firing timers") as conn:
+            rows = conn.execute(select, (now_us, limit)).fetchall()
+            ids = list(dict.fromkeys(r[0] for r in rows))
+            heads = {
+                r[0]: (r[1], r[2]) for r in conn.execute(
+                    f"SELECT journey_id, version, settled FROM journeys WHERE journey_id IN"
+                    f" ({','.join('?' * len(ids))})",
+                    ids,
+                )
+            }
+            journeys = self._cached_or_loaded(conn, heads)
+            writes = _Writes()
+            delete: list[tuple[str, str]] = []
+            later: list[tuple[int, str, str]] = []
+            for journey_id, key, kind, due_us, payload in rows:
+                journey = journeys[journey_id]
+                try:
+                    if kind == "deadline":
+                        hit, event, next_due = _timers.decide_deadline(key, journey, now)
+                    else:
+                        promise = _timers.parse_payload(payload)
+                        hit, event, next_due = _timers.decide_promise(
+                            checks, journey, promise,
+                            functools.partial(self._events_in, conn, journey_id), now,
+                        )
+                    if event is not None:
+                        journey, owed_notices = self._apply(
+                            conn, journey, [event], kit, heads[journey_id][1], writes
+                        )
+                        journeys[journey_id] = journey
+                        notices.extend(owed_notices)
+                except CareKitError as exc:
+                    with self._lock:
+                        self._cache.pop(journey_id, None)
+                    hit, event, next_due = False, None, _timers.retry_later(now)
+                    _timers.log_failure(journey_id, key, exc)
+                if next_due is None:
+                    delete.append((journey_id, key))
+                else:
+                    later.append((micros(next_due), journey_id, key))
+                if hit:
+                    fired.append(Fired(
+                        journey_id=journey_id, kind=kind, key=key, due=from_micros(due_us),
+                        event=event,
+                    ))
+            writes.flush(conn)
+            conn.executemany("DELETE FROM timers WHERE journey_id = ? AND key = ?", delete)
+            conn.executemany(
+                "UPDATE timers SET due_us = ? WHERE journey_id = ? AND key = ?", later
+            )
+        notify(kit, notices)
+        return fired
+
+    def _cached_or_loaded(
+        self, conn: sqlite3.Connection, heads: dict[str, tuple[int, int]]
+    ) -> dict[str, Journey]:
+        journeys: dict[str, Journey] = {}
+        missing: list[str] = []
+        with self._lock:
+            for journey_id, (version, settled) in heads.items():
+                hit = self._cache.get(journey_id)
+                if hit is not None and hit[0] == version and hit[1] == settled:
+                    journeys[journey_id] = hit[2]
+                else:
+                    missing.append(journey_id)
+        for start in range(0, len(missing), _CHUNK):
+            journeys.update(self._load_many(conn, missing[start : start + _CHUNK]))
+        return journeys
+
+    def oldest_due(self, *, now: dt.datetime) -> dt.datetime | None:
+        """When the longest-waiting claimable touchpoint or due timer became due.
+
+        Raises:
+            CareKitError: a naive ``now``.
+        """
+        _validate.aware("now", now)
+        now_us = micros(now)
+        with self._reading("looking for the oldest item due"):
+            touchpoint = self._conn.execute(
+                f"SELECT next_attempt_us FROM outbox WHERE status IN {_OPEN}"
+                " AND next_attempt_us <= ? AND (claim_until_us IS NULL OR claim_until_us <= ?)"
+                " ORDER BY next_attempt_us LIMIT 1",
+                (now_us, self._now_us()),
+            ).fetchone()
+            timer = self._conn.execute(
+                "SELECT due_us FROM timers WHERE due_us <= ? ORDER BY due_us LIMIT 1", (now_us,)
+            ).fetchone()
+        found = [r[0] for r in (touchpoint, timer) if r is not None]
+        return from_micros(min(found)) if found else None
+
+    def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """Note that ``idempotency_key`` was handed to a provider (``INSERT OR IGNORE``).
+
+        Raises:
+            CareKitError: an empty key, a naive ``at``, a non-string channel or reference.
+            StoreError: the store cannot be written.
+        """
+        check_sent_key(idempotency_key, at, channel, reference)
+        with self._writing("noting a sent key") as conn:
+            done = conn.execute(
+                "INSERT OR IGNORE INTO sent_keys (idempotency_key, channel, reference, sent_us)"
+                " VALUES (?, ?, ?, ?)",
+                (idempotency_key, channel, reference, micros(at)),
+            )
+            return bool(done.rowcount)
+
+    def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """The note kept for ``idempotency_key``, or ``None``.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        check_journey_id(idempotency_key)
+        with self._reading("looking up a sent key"):
+            row = self._conn.execute(
+                "SELECT channel, reference, sent_us FROM sent_keys WHERE idempotency_key = ?",
+                (idempotency_key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return SentKey(idempotency_key=idempotency_key, channel=row[0], reference=row[1],
+                       at=from_micros(row[2]))
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = f"journey store {self._path!r} is closed"
+            raise StoreError(msg)
+
+    def _reading(self, doing: str) -> _Reading:
+        return _Reading(self, doing)
+
+    def _writing(self, doing: str) -> _Writing:
+        if self._read_only:
+            msg = f"journey store {self._path!r} was opened read_only=True (while {doing})"
+            raise StoreError(msg)
+        return _Writing(self, doing)
+
+
+class _Reading:
+    """Hold the store's lock and translate sqlite3 errors while reading."""
+
+    def __init__(self, store: SQLiteJourneyStore, doing: str) -> None:
+        self._store = store
+        self._doing = doing
+
+    def __enter__(self) -> None:
+        # One read transaction: every statement sees the same snapshot of the file.
+        _begin(self._store, "BEGIN", self._doing)
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        store = self._store
+        try:
+            _rollback(store._conn)
+        finally:
+            store._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise _schema.translate(exc, store._path, self._doing) from exc
+        if isinstance(exc, UnicodeEncodeError):
+            raise _not_unicode(exc, self._doing) from exc
+
+
+def _not_unicode(exc: UnicodeEncodeError, doing: str) -> CareKitError:
+    """The error for text SQLite cannot store: a lone surrogate such as ``"\\ud800"``."""
+    bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+    msg = (
+        f"a SQLite journey store holds only valid Unicode text; {bad!r} (a lone surrogate) "
+        f"cannot be stored or looked up (while {doing})"
+    )
+    return CareKitError(msg)
+
+
+def _begin(store: SQLiteJourneyStore, statement: str, doing: str) -> None:
+    """Take the store's lock and open a transaction; release the lock if that fails."""
+    store._lock.acquire()
+    try:
+        store._check_open()
+        store._conn.execute(statement)
+    except sqlite3.Error as exc:
+        store._lock.release()
+        raise _schema.translate(exc, store._path, doing) from exc
+    except BaseException:
+        store._lock.release()
+        raise
+
+
+class _Writing:
+    """Hold the store's lock inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on error)."""
+
+    def __init__(self, store: SQLiteJourneyStore, doing: str) -> None:
+        self._store = store
+        self._doing = doing
+
+    def __enter__(self) -> sqlite3.Connection:
+        _begin(self._store, "BEGIN IMMEDIATE", self._doing)
+        return self._store._conn
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        store = self._store
+        try:
+            if exc is None:
+                try:
+                    store._conn.execute("COMMIT")
+                except sqlite3.Error as error:
+                    _rollback(store._conn)
+                    raise _schema.translate(error, store._path, self._doing) from error
+            else:
+                _rollback(store._conn)
+                with store._lock:
+                    store._cache.clear()
+                if isinstance(exc, sqlite3.Error):
+                    raise _schema.translate(exc, store._path, self._doing) from exc
+                if isinstance(exc, UnicodeEncodeError):
+                    raise _not_unicode(exc, self._doing) from exc
+        finally:
+            store._lock.release()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # a broken connection cannot roll back
+            conn.execute("ROLLBACK")
+
+
+#: Outbox statuses a worker may still claim.
+_OPEN_SET = frozenset({"pending", "failed", "deferred"})
+
+
+class _Writes:
+    """The rows one transaction writes for the journeys it changed, written together.
+
+    Appending to one journey and firing a thousand timers take the same path: rows are
+    collected per kind and written with one ``executemany`` each, in an order that keeps
+    every constraint (a touchpoint is owed before it can be withdrawn).
+    """
+
+    __slots__ = ("events", "owed", "promise_gone", "promise_set", "row_body", "row_plain",
+                 "row_state", "timer_gone", "timer_new", "withdrawn")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.owed: list[tuple[Any, ...]] = []
+        self.withdrawn: list[tuple[Any, ...]] = []
+        self.row_body: list[tuple[Any, ...]] = []
+        self.row_state: list[tuple[Any, ...]] = []
+        self.row_plain: list[tuple[Any, ...]] = []
+        self.timer_gone: list[tuple[Any, ...]] = []
+        self.timer_new: list[tuple[Any, ...]] = []
+        self.promise_set: list[tuple[Any, ...]] = []
+        self.promise_gone: list[tuple[Any, ...]] = []
+
+    def add(
+        self,
+        before: Journey,
+        journey: Journey,
+        applied: list[Applied],
+        promise: tuple[str, dt.datetime] | None,
+    ) -> None:
+        journey_id = journey.journey_id
+        for item in applied:
+            event = item.event
+            self.events.append((
+                journey_id, item.version, event.id, event.name, encode_dt(event.at),
+                encode_data(event.data, "Event data") if event.data else None,
+            ))
+            if item.owed:
+                self.owed.extend(_owed_row(journey, tp, item.version) for tp in item.owed)
+            if item.withdrawn:
+                at = encode_dt(item.at)
+                self.withdrawn.extend((at, key) for key in item.withdrawn)
+        updated_at = encode_dt(journey.updated_at)
+        if journey.friction != before.friction or journey.deadlines != before.deadlines:
+            self.row_body.append((
+                journey.state, journey.version, updated_at,
+                encode_body(journey.friction, journey.deadlines), journey_id,
+            ))
+        elif journey.state != before.state:
+            self.row_state.append((journey.state, journey.version, updated_at, journey_id))
+        else:  # leave the (definition, state) index alone: one page less per commit
+            self.row_plain.append((journey.version, updated_at, journey_id))
+        if journey.deadlines != before.deadlines:
+            gone, added = _timers.deadline_changes(before, journey)
+            self.timer_gone.extend((journey_id, key) for key in gone)
+            self.timer_new.extend(
+                (journey_id, d.idempotency_key, micros(d.due)) for d in added
+            )
+        key = _timers.promise_key(journey_id)
+        if promise is not None:
+            self.promise_set.append((journey_id, key, micros(promise[1]), promise[0]))
+        if journey.state != before.state and not _timers.keeps_promise_check(journey):
+            self.promise_gone.append((journey_id, key))
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        many = conn.executemany
+        if self.events:
+            many("INSERT INTO events (journey_id, seq, event_id, name, at, data)"
+                 " VALUES (?, ?, ?, ?, ?, ?)", self.events)
+        if self.owed:
+            many(_OWE_SQL, self.owed)
+        if self.withdrawn:
+            many("UPDATE outbox SET status = 'withdrawn', settled_at = ?, claimed_by = NULL,"
+                 f" claim_until_us = NULL WHERE idempotency_key = ? AND status IN {_OPEN}",
+                 self.withdrawn)
+        if self.row_body:
+            many("UPDATE journeys SET state = ?, version = ?, updated_at = ?, body = ?"
+                 " WHERE journey_id = ?", self.row_body)
+        if self.row_state:
+            many("UPDATE journeys SET state = ?, version = ?, updated_at = ?"
+                 " WHERE journey_id = ?", self.row_state)
+        if self.row_plain:
+            many("UPDATE journeys SET version = ?, updated_at = ? WHERE journey_id = ?",
+                 self.row_plain)
+        if self.timer_gone:
+            many("DELETE FROM timers WHERE journey_id = ? AND key = ?", self.timer_gone)
+        if self.timer_new:
+            many("INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us)"
+                 " VALUES (?, ?, 'deadline', ?)", self.timer_new)
+        if self.promise_set:
+            many("INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us, payload)"
+                 " VALUES (?, ?, 'promise', ?, ?)", self.promise_set)
+        if self.promise_gone:
+            many("DELETE FROM timers WHERE journey_id = ? AND key = ?", self.promise_gone)
+
+
+_OWE_SQL = (
+    f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?)"
+)
+
+
+def _owed_row(journey: Journey, tp: Any, seq: int) -> tuple[Any, ...]:
+    return (
+        tp.idempotency_key,
+        journey.journey_id,
+        seq,
+        tp.name,
+        tp.channel if tp.channel is not None else journey.channel,
+        tp.state,
+        encode_dt(tp.due),
+        encode_data(tp.data or None, "touchpoint data"),
+        encode_dt(tp.owed_at),
+        None if tp.not_before is None else encode_dt(tp.not_before),
+        micros(tp.sendable_at),
+    )
+
+
+@contextlib.contextmanager
+def _damaged(path: str, table: str, what: object) -> Iterator[None]:
+    """Turn a row that cannot be decoded into a :class:`StoreError` naming it."""
+    try:
+        yield
+    except StoreError as exc:
+        msg = f"journey store {path!r}: the {table} row {what!r} is damaged: {exc}"
+        raise StoreError(msg) from exc
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, CareKitError) and not isinstance(exc, StoreError):
+            reason = str(exc)
+        else:
+            reason = f"{type(exc).__name__}: {str(exc)[:120]}"
+        msg = f"journey store {path!r}: the {table} row {what!r} is damaged: {reason}"
+        raise StoreError(msg) from exc
+
+
+def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
+    """The owed touchpoint an outbox row holds (columns as :data:`_OWED_COLUMNS`)."""
+    from carekit.journeys.journey import _new_owed
+
+    _, journey_id, seq, name, channel, state, due, data, owed_at, not_before = row[:10]
+    return _new_owed(
+        journey_id, name, state, channel, decode_dt(due), seq, decode_dt(owed_at),
+        _event_data(data), customer_id, None if not_before is None else decode_dt(not_before),
+        tz,
+    )
+
+
+def _event_data(text: str | None) -> Any:
+    from carekit.journeys.events import EMPTY, EventData
+
+    data = decode_data(text)
+    return EMPTY if not data else EventData(data)
+
+
+def _first_of_each(journeys: Iterable[Journey]) -> list[Journey]:
+    """``journeys`` keeping the first of each id."""
+    seen: dict[str, Journey] = {}
+    for j in journeys:
+        seen.setdefault(j.journey_id, j)
+    return list(seen.values())
+
+
+def _first_repeat(ids: Sequence[str]) -> str:
+    seen: set[str] = set()
+    for journey_id in ids:
+        if journey_id in seen:
+            return journey_id
+        seen.add(journey_id)
+    raise AssertionError  # pragma: no cover - only called when there is a repeat
+
+
+def _filtered(
+    sql: str, order_by: str, conditions: list[tuple[str, str | None]]
+) -> tuple[str, list[str]]:
+    """``sql`` narrowed by the ``column = ?`` conditions whose value is given, then ordered."""
+    given = [(column, value) for column, value in conditions if value is not None]
+    if given:
+        sql += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in given)
+    return f"{sql} ORDER BY {order_by}", [value for _, value in given]
