@@ -32,6 +32,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "staffing": (
         "carekit.staffing._cli", "staff an interval forecast (Erlang C/A) and check a roster"
     ),
+    # a two-word command: `carekit staffing schedule ...` (see main)
+    "staffing schedule": (
+        "carekit.staffing._schedule_cli",
+        "build the cheapest roster from shift templates (needs carekit[schedule])",
+    ),
     "promise": (
         "carekit.promises._cli", "learn delivery promises from order history; backtest them"
     ),
@@ -134,7 +139,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``carekit`` command; returns the exit status."""
     stream = out if out is not None else sys.stdout
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if len(words) >= 2 and f"{words[0]} {words[1]}" in _COMMANDS:
+        words = [f"{words[0]} {words[1]}", *words[2:]]
+    args = parser.parse_args(words)
     try:
         if args.command is None:
             parser.print_help(stream)
