@@ -43,9 +43,9 @@ instances).
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
 import math
+import os
 import pathlib
 import random
 import re
