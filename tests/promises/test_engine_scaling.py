@@ -40,23 +40,30 @@ class _Reference(Engine):
         return [path[:depth] for depth in range(len(path) + 1)]
 
     def place(self, ordered_at: dt.datetime, delivered_at: dt.datetime | None,
-              segment: Hashable | None, promised: int | None, lead: int | None) -> int:
-        i = super().place(ordered_at, delivered_at, segment, promised, lead)
+              segment: Hashable | None, promised: int | None, lead: int | None,
+              **kwargs: Any) -> int:
+        i = super().place(ordered_at, delivered_at, segment, promised, lead, **kwargs)
         for prefix in self._prefixes(i):
             self.waiting.setdefault(prefix, {})[i] = self.start[i]
         return i
 
+    def _forget(self, i: int) -> None:
+        for prefix in self._prefixes(i):
+            self.waiting[prefix].pop(i, None)
+
     def _deliver(self, i: int) -> None:
-        if self.active[i]:
-            for prefix in self._prefixes(i):
-                del self.waiting[prefix][i]
+        self._forget(i)
         super()._deliver(i)
 
-    def _expire(self, i: int) -> None:
-        if self.lead[i] is None:
-            for prefix in self._prefixes(i):
-                del self.waiting[prefix][i]
-        super()._expire(i)
+    def _expire(self, i: int) -> bool:
+        gone = super()._expire(i)
+        if gone:
+            self._forget(i)
+        return gone
+
+    def _lose(self, i: int) -> None:
+        self._forget(i)
+        super()._lose(i)
 
     def _km(self, path: Path) -> list[float]:
         events = self.nodes[path].events

@@ -26,15 +26,17 @@ from carekit.promises.backtest import (
     tradeoff,
 )
 from carekit.promises.estimators import PaddedEstimator, QuantileEstimator, StagedEstimator
-from carekit.promises.promise import Order, Promise, StageForecast
+from carekit.promises.promise import HistoryError, Order, Promise, PromiseCosts, StageForecast
 from carekit.promises.risk import Risk, at_risk
 
 __all__ = [
     "BacktestReport",
+    "HistoryError",
     "Order",
     "Outcome",
     "PaddedEstimator",
     "Promise",
+    "PromiseCosts",
     "QuantileEstimator",
     "Risk",
     "StageForecast",

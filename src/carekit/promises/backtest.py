@@ -24,7 +24,6 @@ import attrs
 from carekit import _validate
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
-from carekit.promises._engine import path_of
 from carekit.promises.estimators import (
     PaddedEstimator,
     QuantileEstimator,
@@ -51,6 +50,7 @@ class Outcome:
         padding_days: business days between delivery and promise (negative when late; for
             an undelivered late order, how late it is at least).
         padding_calendar_days: the same in calendar days (None when undelivered).
+        lost: never delivered and old enough, at the end of the data, to count as lost.
     """
 
     ordered_at: dt.datetime
@@ -61,6 +61,7 @@ class Outcome:
     on_time: bool | None
     padding_days: int | None
     padding_calendar_days: int | None
+    lost: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +69,8 @@ class BacktestReport:
     """How promises made walk-forward would have fared.
 
     Attributes:
-        n: promises whose outcome is known (delivered, or undelivered past the promised day).
+        n: promises whose outcome is known (delivered, or undelivered past the promised day
+            and not lost).
         on_time_rate: share of them delivered on or before the promised date. The rates
             and means are 0.0 when there is nothing to average (``n`` is 0, say while every
             promise is still pending): read them with ``n``.
@@ -80,7 +82,14 @@ class BacktestReport:
         mean_padding_calendar_days: ``mean_padding_days`` in calendar days.
         pending: promises still open at the end of the data (undelivered, not yet late).
         skipped: orders placed before there was enough history to promise.
-        outcomes: one :class:`Outcome` per promise made.
+        cancelled: orders left out because they were cancelled (never promised, never
+            scored, not in the lead times).
+        lost: orders promised but never delivered and, at the end of the data, old enough
+            to count as lost (``lost_after``): left out of ``n`` and of the rates, since no
+            padding keeps a promise for a parcel that never comes; count them as broken
+            promises yourself if that is how you report.
+        outcomes: one :class:`Outcome` per promise made (lost ones included, with
+            ``on_time=None`` and ``lost=True``).
     """
 
     n: int
@@ -91,7 +100,26 @@ class BacktestReport:
     mean_padding_calendar_days: float = 0.0
     pending: int = 0
     skipped: int = 0
+    cancelled: int = 0
+    lost: int = 0
     outcomes: tuple[Outcome, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def by_segment(self) -> dict[Hashable, tuple[int, float]]:
+        """``segment -> (promises with a known outcome, on-time rate)``, from the outcomes.
+
+        Examples:
+            >>> BacktestReport(n=0, on_time_rate=0.0, early_rate=0.0, mean_padding_days=0.0,
+            ...                mean_lateness_days=0.0).by_segment()
+            {}
+        """
+        counts: dict[Hashable, list[int]] = {}
+        for outcome in self.outcomes:
+            if outcome.on_time is None:
+                continue
+            tally = counts.setdefault(outcome.segment, [0, 0])
+            tally[0] += 1
+            tally[1] += outcome.on_time
+        return {seg: (n, kept / n) for seg, (n, kept) in counts.items()}
 
 
 def backtest(
@@ -105,15 +133,16 @@ def backtest(
 
     No look-ahead: the promise for an order placed at ``t`` is made from orders placed before
     ``t`` and deliveries known by ``t`` (later deliveries count as censored), exactly what
-    ``estimator.fit(orders, now=t)`` would know; online calibration learns only from outcomes
-    known by ``t``. The report counts every promise whose outcome is known by ``now``;
-    undelivered orders whose promised day has passed count as late.
+    ``estimator.fit(orders, now=t)`` would know; online calibration and self-tuning learn
+    only from outcomes known by ``t``. The report counts every promise whose outcome is known
+    by ``now``; undelivered orders whose promised day has passed count as late, unless they
+    are old enough to count as lost. Cancelled orders are left out and counted.
 
     Args:
         estimator: an unfitted (or fitted: only its settings are used)
             :class:`QuantileEstimator` or :class:`PaddedEstimator`.
         orders: the same forms ``fit`` accepts: orders with ``delivered_at`` (None if never
-            delivered) and a segment.
+            delivered), a segment, and optionally ``cancelled``.
         calendar: the calendar promises are made on (default: the estimator's, else
             Monday-Friday UTC).
         now: the end of the data (default: the latest time in ``orders``).
@@ -131,37 +160,27 @@ def backtest(
         )
         raise CareKitError(msg)
     cal = _check_calendar(calendar) or estimator.calendar or default_calendar()
-    rows = estimator.prepare(orders)
+    everything = estimator.prepare(orders)
+    rows = [o for o in everything if not o.cancelled]
+    cancelled = len(everything) - len(rows)
+    rows = estimator._with_covariates(rows, cal)
     end = _latest(rows) if now is None else _validate.aware("now", now)
     if end is None:
         return BacktestReport(n=0, on_time_rate=0.0, early_rate=0.0, mean_padding_days=0.0,
-                              mean_lateness_days=0.0)
+                              mean_lateness_days=0.0, cancelled=cancelled)
+    if now is not None:
+        cancelled = sum(o.cancelled and o.ordered_at <= end for o in everything)
     rows = [o for o in rows if o.ordered_at <= end]
     engine = estimator.engine(cal)
-    expected_leads: list[int | None] = []
-
-    def promise(eng: Any, order: Any) -> int | None:
-        q = estimator.sweep_promise(eng, order)
-        if q is None:
-            expected_leads.append(None)
-            return None
-        if eng.ready():
-            cdf = eng.distribution(path_of(order.segment))
-            e = estimator._leads(cdf, eng.level)[0]
-        else:
-            e = q if isinstance(estimator, QuantileEstimator) else (estimator.fallback or q)
-        expected_leads.append(min(e, q))
-        return q
-
-    engine.run(rows, end, promise)
-    return _report(engine, rows, expected_leads, cal, end)
+    engine.run(rows, end, estimator.sweep_promise)
+    return _report(engine, rows, cal, cancelled)
 
 
-def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | None],
-            cal: BusinessCalendar, end: dt.datetime) -> BacktestReport:
+def _report(engine: Any, rows: Sequence[Any], cal: BusinessCalendar,
+            cancelled: int) -> BacktestReport:
     tz = cal.tz
     outcomes: list[Outcome] = []
-    on_time = early = late = pending = skipped = 0
+    on_time = early = late = pending = skipped = lost = 0
     padding_sum = calendar_sum = 0.0
     lateness_sum = 0.0
     delivered_n = 0
@@ -170,8 +189,8 @@ def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | Non
         if q is None:
             skipped += 1
             continue
-        e = expected_leads[i]
-        assert e is not None
+        e = engine.expected[i]
+        e = q if e is None else min(e, q)
         promised = cal.add_business_days(order.ordered_at, q).date()
         expected = cal.add_business_days(order.ordered_at, e).date()
         lead = engine.lead[i]
@@ -192,6 +211,12 @@ def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | Non
             outcomes.append(Outcome(ordered_at=order.ordered_at, segment=order.segment,
                                     expected=expected, promised=promised, delivered=delivered,
                                     on_time=ok, padding_days=pad, padding_calendar_days=cal_pad))
+        elif engine.is_lost(i):
+            lost += 1
+            outcomes.append(Outcome(ordered_at=order.ordered_at, segment=order.segment,
+                                    expected=expected, promised=promised, delivered=None,
+                                    on_time=None, padding_days=None, padding_calendar_days=None,
+                                    lost=True))
         elif engine.now > engine.start[i] + q:
             behind = engine.now - engine.start[i] - q
             late += 1
@@ -215,6 +240,8 @@ def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | Non
         mean_padding_calendar_days=calendar_sum / delivered_n if delivered_n else 0.0,
         pending=pending,
         skipped=skipped,
+        cancelled=cancelled,
+        lost=lost,
         outcomes=tuple(outcomes),
     )
 
