@@ -73,11 +73,14 @@ _EPS = 1e-12
 TREND_PROBABILITY = 0.25
 #: Bounds of the trend factor.
 TREND_LIMITS = (0.5, 2.0)
-#: Scored outcomes before self-tuning may leave the first setting (comparing settings
-#: needs many outcomes; below it the first setting, the long-standing defaults, promises).
-MIN_SCORED = 1000
-#: Discount of past scores per scored outcome (a memory of about 2,000 outcomes).
-DISCOUNT = 1.0 - 1.0 / 2000
+#: Orders a day whose promises every setting makes, to be scored (at higher volumes a sample).
+SCORED_PER_DAY = 64
+#: Scored outcomes, since the setting in use took over, before another may replace it.
+MIN_SCORED = 100
+#: How many standard errors better another setting's scores must be than those of the setting
+#: in use before it takes over (a paired comparison on the same orders): following whichever
+#: setting was luckiest lately would chase noise.
+SWITCH_Z = 3.0
 #: Orders older than every delivery count as lost only while they are at most this share of
 #: the window's orders (more of them is a slowdown, not lost parcels).
 LOST_SHARE = 0.02
@@ -113,36 +116,37 @@ def cheapest(cdf: Sequence[float], late: float, per_day: float) -> int:
 
 
 class Setting:
-    """One candidate setting of a self-tuning sweep, and its running state."""
+    """One candidate setting of a self-tuning sweep, and its running score.
 
-    __slots__ = ("level", "loss", "offsets", "rate", "segment_rate", "shrinkage", "trend")
+    ``gain`` and ``gain2`` sum the setting's loss less the loss of the setting in use, and
+    its square, over the orders scored since that one took over.
+    """
 
-    def __init__(self, shrinkage: float, trend: bool, segment_rate: float, rate: float,
-                 target: float) -> None:
+    __slots__ = ("gain", "gain2", "loss", "shrinkage", "trend")
+
+    def __init__(self, shrinkage: float, trend: bool) -> None:
         self.shrinkage = shrinkage
         self.trend = trend
-        self.segment_rate = segment_rate
-        self.rate = rate
-        self.level = target
-        self.offsets: dict[Path, float] = {}
         self.loss = 0.0
+        self.gain = 0.0
+        self.gain2 = 0.0
 
     def describe(self) -> dict[str, Any]:
         """The setting as keyword arguments of QuantileEstimator."""
-        return {"shrinkage": self.shrinkage, "trend": self.trend,
-                "segment_calibration": self.segment_rate}
+        return {"shrinkage": self.shrinkage, "trend": self.trend}
 
 
 class _Node:
     __slots__ = ("cdf", "cdf_now", "dirty", "events", "mix", "mix_key", "n_events",
-                 "n_pending", "parent", "starts", "version")
+                 "n_pending", "oldest", "parent", "pend", "pre", "pre_key", "version")
 
     def __init__(self, parent: _Node | None) -> None:
         self.parent = parent
         # delivered orders in the window, by lead time (no trailing zeros)
         self.events: list[int] = []
         self.n_events = 0
-        self.starts: dict[int, int] = {}  # undelivered orders in the window, by start index
+        self.pend: list[int] = []  # undelivered orders in the window, by start index
+        self.oldest = 0  # no undelivered order starts before this index
         self.n_pending = 0
         self.version = 0  # bumped on every change (keys the mixed distribution)
         self.dirty = True  # the Kaplan-Meier estimate needs recomputing
@@ -150,10 +154,16 @@ class _Node:
         self.cdf_now = -1
         self.mix: list[float] = [1.0]
         self.mix_key: tuple[Any, ...] = ()
+        self.pre: list[float] = []
+        self.pre_key: tuple[int, int] | None = None
 
     def add_pending(self, start: int, now: int) -> None:
-        starts = self.starts
-        starts[start] = starts.get(start, 0) + 1
+        pend = self.pend
+        if start >= len(pend):
+            pend.extend([0] * (start + 64 - len(pend)))
+        pend[start] += 1
+        if start < self.oldest or not self.n_pending:
+            self.oldest = start
         self.n_pending += 1
         self.version += 1
         # An order censored at age 0 only changes the estimate through the number at risk
@@ -162,12 +172,7 @@ class _Node:
             self.dirty = True
 
     def remove_pending(self, start: int) -> None:
-        starts = self.starts
-        left = starts[start] - 1
-        if left:
-            starts[start] = left
-        else:
-            del starts[start]
+        self.pend[start] -= 1
         self.n_pending -= 1
         self.version += 1
         self.dirty = True
@@ -194,17 +199,78 @@ class _Node:
 
     def censored_by_age(self, now: int) -> list[int]:
         """Undelivered orders by age (business days since their start; started later: 0)."""
-        starts = self.starts
-        censored: list[int] = []
-        if starts:
-            oldest = min(starts)
+        n = self.n_pending
+        if not n:
+            return []
+        pend = self.pend
+        oldest = self.oldest
+        while not pend[oldest]:
+            oldest += 1
+        self.oldest = oldest
+        if oldest >= now:
+            return [n]
+        if len(pend) < now:
+            pend.extend([0] * (now + 64 - len(pend)))
+        older = pend[oldest:now]  # by start, oldest first: ages now - oldest .. 1
+        older.reverse()
+        return [n - sum(older), *older]
+
+    def full_size(self, now: int) -> int:
+        """The length of the Kaplan–Meier list at ``now`` (its longest lead or age, plus 1)."""
+        size = len(self.events)
+        if self.n_pending:
+            pend = self.pend
+            oldest = self.oldest
+            while not pend[oldest]:
+                oldest += 1
+            self.oldest = oldest
+            ages = now - oldest + 1 if oldest < now else 1
+            size = max(size, ages)
+        return size if size > 1 else 1
+
+    def prefix(self, now: int, length: int) -> list[float]:
+        """The Kaplan–Meier cdf at ``now``, computed only as far as ``length`` leads.
+
+        Its first values are exactly :meth:`kaplan_meier`'s (the same operations in the same
+        order); the promise needs no more than the leads up to its quantile.
+        """
+        if not self.dirty and now == self.cdf_now:
+            return self.cdf
+        if self.pre_key == (self.version, now) and len(self.pre) >= length:
+            return self.pre
+        size = self.full_size(now)
+        if length >= size:
+            return self.kaplan_meier(now)
+        events = self.events[:length]
+        if len(events) < length:
+            events.extend([0] * (length - len(events)))
+        censored = [0] * length
+        n = self.n_pending
+        if n:
+            pend = self.pend
+            oldest = self.oldest
             if oldest < now:
-                censored.append(0)
-                censored.extend(map(starts.get, range(now - 1, oldest - 1, -1), repeat(0)))
-                censored[0] = self.n_pending - sum(censored)
+                if len(pend) < now:
+                    pend.extend([0] * (now + 64 - len(pend)))
+                low = max(oldest, now - length + 1)
+                older = pend[low:now]
+                older.reverse()  # ages 1 .. now - low
+                censored[1:1 + len(older)] = older
+                censored[0] = n - sum(pend[oldest:now])
             else:
-                censored.append(self.n_pending)
-        return censored
+                censored[0] = n
+        total = self.n_events + n
+        ended = list(accumulate(map(add, events, censored), initial=0))
+        live = bisect_left(ended, total)
+        live = min(live, length)
+        at_risk = map(sub, repeat(total), ended[:live])
+        factors = map(sub, repeat(1.0), map(truediv, events[:live], at_risk))
+        cdf = list(map(sub, repeat(1.0), accumulate(factors, mul)))
+        if live < length:
+            cdf.extend([cdf[-1] if cdf else 0.0] * (length - live))
+        self.pre = cdf
+        self.pre_key = (self.version, now)
+        return cdf
 
     def kaplan_meier(self, now: int) -> list[float]:
         if not self.dirty and now == self.cdf_now:
@@ -252,6 +318,15 @@ class _Node:
         return None
 
 
+def _value(terms: list[tuple[list[float], int, float, float]], t: int) -> float:
+    """The mixture of ``terms`` (see Engine._weights) at lead ``t``."""
+    cdf, last, _, _ = terms[0]
+    value = cdf[t if t < last else last]
+    for cdf, last, w, v in terms[1:]:
+        value = w * cdf[t if t < last else last] + v * value
+    return value
+
+
 def _mix(own: list[float], n: int, parent: list[float], k: float) -> list[float]:
     size = max(len(own), len(parent))
     w = n / (n + k)
@@ -281,7 +356,7 @@ class Engine:
         trend: bool = False,
         recent: dt.timedelta = dt.timedelta(weeks=3),
         segment_rate: float = 0.0,
-        settings: Sequence[tuple[float, bool, float]] | None = None,
+        settings: Sequence[tuple[float, bool]] | None = None,
         costs: tuple[float, float] | None = None,
     ) -> None:
         self.calendar = calendar
@@ -297,8 +372,12 @@ class Engine:
         self.recent = recent if window is not None else None
         self.costs = costs
         if settings is None:
-            settings = [(shrinkage, trend, segment_rate)]
-        self.settings = [Setting(k, tr, sr, rate, target) for k, tr, sr in settings]
+            settings = [(shrinkage, trend)]
+        self.settings = [Setting(k, tr) for k, tr in settings]
+        # the calibration of the promises made: a level, and each segment's offset to it
+        self.level = target
+        self.segment_rate = segment_rate
+        self.offsets: dict[Path, float] = {}
         self.best = 0
         self.n_scored = 0
         self.nodes: dict[Path, _Node] = {(): _Node(None)}
@@ -310,7 +389,7 @@ class Engine:
         self.in_recent: deque[int] = deque()
         self.queue_pending: deque[int] = deque()
         self.deliveries: list[tuple[dt.datetime, int]] = []
-        self.deadlines: list[tuple[int, int, int]] = []
+        self.deadlines: list[tuple[int, int]] = []
         # per order: when, start index, lead (None until delivered), path, promises, state
         self.placed: list[dt.datetime] = []
         self.start: list[int] = []
@@ -321,24 +400,25 @@ class Engine:
         self.expected: list[int | None] = []
         self.chosen: list[int] = []
         self.candidates: list[tuple[int, ...] | None] = []
-        self.resolved: list[int] = []  # bit c set: setting c's promise is resolved
-        self.missed: list[int] = []  # bit c set: setting c counted a miss for it
+        self.resolved: list[bool] = []
+        self.missed: list[bool] = []  # counted as a miss in the calibration
         self.state: list[int] = []
         self.lost: list[bool] = []  # undelivered and counted as lost (out of the estimate)
         self.in_recent_window: list[bool] = []
         self.on_resolve: Callable[[int, bool], None] | None = None
         self._index_cache: dict[int, int] = {}
+        self._start_cache: dict[tuple[int, bool], int] = {}
+        self._rolled_cache: dict[int, int] = {}
+        self._chains: dict[Path, list[_Node]] = {}
         self._trend_key: tuple[int, int, int] | None = None
         self._lost_key: tuple[int, int] | None = None
+        self._sample_day: int | None = None
+        self._placed_today = 0
+        self._stride = 1
         self.lost_in_window = 0
         self._trend = 1.0
 
     # -- settings -----------------------------------------------------------------------
-
-    @property
-    def level(self) -> float:
-        """The calibrated level (all orders) of the setting making promises."""
-        return self.settings[self.best].level
 
     @property
     def shrinkage(self) -> float:
@@ -366,10 +446,13 @@ class Engine:
         return found
 
     def chain(self, path: Path) -> list[_Node]:
-        nodes = [self.root]
-        for depth in range(1, len(path) + 1):
-            nodes.append(self.node(path[:depth]))
-        return nodes
+        found = self._chains.get(path)
+        if found is None:
+            found = [self.root]
+            for depth in range(1, len(path) + 1):
+                found.append(self.node(path[:depth]))
+            self._chains[path] = found
+        return found
 
     # -- distributions -----------------------------------------------------------------
 
@@ -408,27 +491,64 @@ class Engine:
         node.mix_key = key
         return mix
 
-    def _terms(self, path: Path, k: float) -> list[tuple[list[float], int, float, float]]:
-        """The mixture of ``path`` as (cdf, last index, weight, parent weight), root first.
+    def _weights(self, path: Path, k: float) -> list[tuple[_Node, float, float]]:
+        """The mixture of ``path`` as (node, weight, parent weight), root first.
 
         ``F(t) = w * own(t) + v * F_parent(t)`` evaluated in that order gives exactly the
         numbers :meth:`distribution` materialises.
         """
-        now = self.now
         nodes = self.nodes
-        terms: list[tuple[list[float], int, float, float]] = []
+        terms: list[tuple[_Node, float, float]] = []
         for depth in range(len(path) + 1):
             node = nodes[path[:depth]]
             size = node.n_events + node.n_pending
             if depth and size == 0:
                 continue
-            cdf = node.kaplan_meier(now)
             if not depth or k == 0:
-                terms = [(cdf, len(cdf) - 1, 1.0, 0.0)]
+                terms = [(node, 1.0, 0.0)]
                 continue
             w = size / (size + k)
-            terms.append((cdf, len(cdf) - 1, w, 1.0 - w))
+            terms.append((node, w, 1.0 - w))
         return terms
+
+    def _terms(self, path: Path, k: float) -> list[tuple[list[float], int, float, float]]:
+        """The mixture's terms as (full cdf, last index, weight, parent weight)."""
+        now = self.now
+        out = []
+        for node, w, v in self._weights(path, k):
+            cdf = node.kaplan_meier(now)
+            out.append((cdf, len(cdf) - 1, w, v))
+        return out
+
+    def _quantiles(self, path: Path, k: float, ps: Sequence[float]) -> list[int]:
+        """:func:`quantile_of` the mixture of ``path`` at each of ``ps`` (by bisection).
+
+        Estimates are computed only as far as the highest quantile needs.
+        """
+        now = self.now
+        weights = self._weights(path, k)
+        size = max(node.full_size(now) for node, _, _ in weights)
+        top = max(ps) - _EPS
+        length = 48
+        while True:
+            limit = size if length >= size else length
+            terms = [(node.prefix(now, limit), node.full_size(now) - 1, w, v)
+                     for node, w, v in weights]
+            if limit == size or _value(terms, limit - 1) >= top:
+                break
+            length *= 4
+        out = []
+        for p in ps:
+            goal = p - _EPS
+            lo, hi = 0, limit
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _value(terms, mid) < goal:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out.append(lo if lo < size else size - 1)
+        return out
 
     def _quantile(self, terms: list[tuple[list[float], int, float, float]], p: float) -> int:
         """:func:`quantile_of` the mixture ``terms``, by bisection on its values."""
@@ -439,21 +559,17 @@ class Engine:
         lo, hi = 0, size
         while lo < hi:
             mid = (lo + hi) // 2
-            cdf, last, _, _ = terms[0]
-            value = cdf[mid if mid < last else last]
-            for cdf, last, w, v in terms[1:]:
-                value = w * cdf[mid if mid < last else last] + v * value
-            if value < goal:
+            if _value(terms, mid) < goal:
                 lo = mid + 1
             else:
                 hi = mid
         return lo if lo < size else size - 1
 
-    def level_for(self, setting: Setting, path: Path) -> float:
-        """The calibrated level ``setting`` promises ``path`` at."""
-        level = setting.level
-        if setting.offsets:
-            offsets = setting.offsets
+    def level_for(self, path: Path) -> float:
+        """The calibrated level promises for ``path`` are made at."""
+        level = self.level
+        offsets = self.offsets
+        if offsets:
             for depth in range(1, len(path) + 1):
                 level += offsets.get(path[:depth], 0.0)
             level = min(max(level, self.floor), self.ceiling)
@@ -480,13 +596,12 @@ class Engine:
               ) -> tuple[int, int]:
         """``setting``'s expected (median) and promised leads for ``path`` now."""
         path = self.known(path)
-        terms = self._terms(path, setting.shrinkage)
         if self.costs is not None and level is None:
-            late, per_day = self.costs
-            q = cheapest(self._materialise(terms), late, per_day)
+            q = self._cheapest(path, setting.shrinkage)
+            (e,) = self._quantiles(path, setting.shrinkage, (0.5,))
         else:
-            q = self._quantile(terms, self.level_for(setting, path) if level is None else level)
-        e = self._quantile(terms, 0.5)
+            p = self.level_for(path) if level is None else level
+            q, e = self._quantiles(path, setting.shrinkage, (p, 0.5))
         if setting.trend and self.recent is not None:
             g = self.trend_factor()
             if g != 1.0:
@@ -494,35 +609,59 @@ class Engine:
                 e = math.ceil(e * g - 1e-9)
         return min(e, q), q
 
+    def promised_lead(self, setting: Setting, path: Path, level: float | None) -> int:
+        """``setting``'s promised lead for ``path`` now (what :meth:`leads` gives second)."""
+        path = self.known(path)
+        if self.costs is not None and level is None:
+            q = self._cheapest(path, setting.shrinkage)
+        else:
+            p = self.level_for(path) if level is None else level
+            (q,) = self._quantiles(path, setting.shrinkage, (p,))
+        if setting.trend and self.recent is not None:
+            g = self.trend_factor()
+            if g != 1.0:
+                q = math.ceil(q * g - 1e-9)
+        return q
+
+    def _cheapest(self, path: Path, k: float) -> int:
+        assert self.costs is not None
+        late, per_day = self.costs
+        return cheapest(self._materialise(self._terms(path, k)), late, per_day)
+
     def _materialise(self, terms: list[tuple[list[float], int, float, float]]) -> list[float]:
         size = max(t[1] for t in terms) + 1
-        out = []
-        for t in range(size):
-            cdf, last, _, _ = terms[0]
-            value = cdf[t if t < last else last]
-            for cdf, last, w, v in terms[1:]:
-                value = w * cdf[t if t < last else last] + v * value
-            out.append(value)
-        return out
+        return [_value(terms, t) for t in range(size)]
 
     def ready(self) -> bool:
         return self.root.n_events >= self.min_samples
 
     def decide(self, path: Path) -> tuple[int, int, int, tuple[int, ...] | None]:
-        """(expected, promised, setting used, every setting's promise or None) for ``path``."""
+        """(expected, promised, setting used, every setting's own promise or None).
+
+        Settings are scored on their own promises at the target (uncalibrated): the
+        calibration belongs to the promises actually made. At high volumes only a sample of
+        orders is scored (about ``SCORED_PER_DAY`` a day, every k-th order placed, k set
+        from the day before's count), which keeps the cost of self-tuning flat.
+        """
         settings = self.settings
-        if len(settings) == 1:
-            e, q = self.leads(settings[0], path)
-            return e, q, 0, None
-        qs = []
         best = self.best
-        e = q = 0
-        for c, setting in enumerate(settings):
-            ec, qc = self.leads(setting, path)
-            qs.append(qc)
-            if c == best:
-                e, q = ec, qc
-        return e, q, best, tuple(qs)
+        e, q = self.leads(settings[best], path)
+        if len(settings) == 1:
+            return e, q, best, None
+        day = self.now
+        if day != self._sample_day:
+            if self._sample_day is not None:
+                self._stride = max(1, self._placed_today // SCORED_PER_DAY)
+            self._sample_day = day
+            self._placed_today = 0
+        self._placed_today += 1
+        if (self._placed_today - 1) % self._stride:
+            return e, q, best, None
+        target = None if self.costs is not None else self.target
+        qs = tuple(q if c == best and self.costs is not None
+                   else self.promised_lead(setting, path, target)
+                   for c, setting in enumerate(settings))
+        return e, q, best, qs
 
     # -- the sweep ----------------------------------------------------------------------
 
@@ -531,6 +670,10 @@ class Engine:
 
         The window is counted back from ``window_end`` (default ``t``).
         """
+        self._advance(t, self.index(t), window_end)
+
+    def _advance(self, t: dt.datetime, now: int, window_end: dt.datetime | None = None,
+                 ) -> None:
         deliveries = self.deliveries
         while deliveries and deliveries[0][0] <= t:
             _, i = heapq.heappop(deliveries)
@@ -540,16 +683,15 @@ class Engine:
             self._expire_before(end, self.window, self.in_window, self._expire)
         if self.recent is not None:
             self._expire_before(end, self.recent, self.in_recent, self._leave_recent)
-        now = self.index(t)
         if now != self.now:
             self.now = now
         self.time = t
         self._find_lost()
         deadlines = self.deadlines
         while deadlines and deadlines[0][0] < now:
-            _, i, c = heapq.heappop(deadlines)
-            if not self.resolved[i] >> c & 1 and not self.lost[i]:
-                self._resolve(i, c, missed=True)
+            _, i = heapq.heappop(deadlines)
+            if not self.resolved[i] and not self.lost[i]:
+                self._resolve(i, missed=True)
 
     def _expire_before(self, end: dt.datetime, span: dt.timedelta, queue: deque[int],
                        expire: Callable[[int], bool]) -> None:
@@ -622,10 +764,12 @@ class Engine:
         expected: int | None = None,
         chosen: int = 0,
         candidates: tuple[int, ...] | None = None,
+        start: int | None = None,
     ) -> int:
         """Add an order placed now; ``promised`` is the lead promised to it (None: none)."""
         i = len(self.start)
-        start = self.index(self.calendar.start_day(ordered_at))
+        if start is None:
+            start = self.index(self.calendar.start_day(ordered_at))
         self.placed.append(ordered_at)
         self.start.append(start)
         self.lead.append(None)
@@ -636,7 +780,7 @@ class Engine:
         self.expected.append(expected)
         self.chosen.append(chosen)
         self.candidates.append(candidates)
-        self.missed.append(0)
+        self.missed.append(False)
         self.state.append(_ACTIVE)
         self.lost.append(False)
         now = self.now
@@ -652,15 +796,9 @@ class Engine:
             self.in_recent_window.append(False)
         if delivered_at is not None:
             heapq.heappush(self.deliveries, (delivered_at, i))
-        if promised is None:
-            self.resolved.append(-1)  # every bit set: nothing to resolve
-        elif candidates is None:
-            self.resolved.append(0)
-            heapq.heappush(self.deadlines, (start + promised, i, chosen))
-        else:
-            self.resolved.append(0)
-            for c, q in enumerate(candidates):
-                heapq.heappush(self.deadlines, (start + q, i, c))
+        self.resolved.append(promised is None)
+        if promised is not None:
+            heapq.heappush(self.deadlines, (start + promised, i))
         return i
 
     def lead_of(self, order: Order) -> int | None:
@@ -693,20 +831,13 @@ class Engine:
             if not was_lost:
                 recent.remove_pending(start)
             recent.add_event(lead)
-        resolved = self.resolved[i]
-        if resolved != -1:
-            promises = self.candidates[i]
-            if promises is None:
-                c = self.chosen[i]
-                if not resolved >> c & 1:
-                    promised = self.promised[i]
-                    assert promised is not None
-                    self._resolve(i, c, missed=lead > promised)
-            else:
-                for c, q in enumerate(promises):
-                    if not resolved >> c & 1:
-                        self._resolve(i, c, missed=lead > q)
-                self._score(i, lead, promises)
+        if not self.resolved[i]:
+            promised = self.promised[i]
+            assert promised is not None
+            self._resolve(i, missed=lead > promised)
+        promises = self.candidates[i]
+        if promises is not None:
+            self._score(lead, promises)
 
     def _expire(self, i: int) -> bool:
         """Order ``i`` leaves the window (False: kept, the window holds too few deliveries)."""
@@ -748,46 +879,42 @@ class Engine:
             node.remove_pending(start)
         if self.in_recent_window[i]:
             self.recent_node.remove_pending(start)
-        # A lost parcel says nothing about how long deliveries take: take back its misses.
-        missed = self.missed[i]
-        if missed:
-            for c in range(len(self.settings)):
-                if missed >> c & 1:
-                    self._unresolve(i, c)
+        # A lost parcel says nothing about how long deliveries take: take back its miss.
+        if self.missed[i]:
+            self._unresolve(i)
 
-    def _step(self, setting: Setting, path: Path, error: float) -> None:
-        if setting.rate:
-            level = setting.level + setting.rate * error
+    def _step(self, path: Path, error: float) -> None:
+        if self.rate:
+            level = self.level + self.rate * error
             # Bounded so a long run of misses cannot wind the level up past where it still
             # changes promises (integrator wind-up would over-pad long after a disruption).
-            setting.level = min(max(level, self.floor), self.ceiling)
-        if setting.segment_rate:
-            offsets = setting.offsets
-            step = setting.segment_rate * error
+            self.level = min(max(level, self.floor), self.ceiling)
+        if self.segment_rate:
+            offsets = self.offsets
+            step = self.segment_rate * error
             for depth in range(1, len(path) + 1):
                 key = path[:depth]
                 value = offsets.get(key, 0.0) + step
                 offsets[key] = min(max(value, -OFFSET_LIMIT), OFFSET_LIMIT)
 
-    def _resolve(self, i: int, c: int, *, missed: bool) -> None:
-        self.resolved[i] |= 1 << c
-        if missed:
-            self.missed[i] |= 1 << c
-        self._step(self.settings[c], self.paths[i],
-                   (1.0 if missed else 0.0) - (1.0 - self.target))
-        if self.on_resolve is not None and c == self.chosen[i]:
+    def _resolve(self, i: int, *, missed: bool) -> None:
+        self.resolved[i] = True
+        self.missed[i] = missed
+        self._step(self.paths[i], (1.0 if missed else 0.0) - (1.0 - self.target))
+        if self.on_resolve is not None:
             self.on_resolve(i, missed)
 
-    def _unresolve(self, i: int, c: int) -> None:
-        self.resolved[i] &= ~(1 << c)
-        self.missed[i] &= ~(1 << c)
-        self._step(self.settings[c], self.paths[i], -self.target)
+    def _unresolve(self, i: int) -> None:
+        self.resolved[i] = False
+        self.missed[i] = False
+        self._step(self.paths[i], -self.target)
 
-    def _score(self, i: int, lead: int, promises: tuple[int, ...]) -> None:
-        """Score every setting's promise to order ``i``, now that its lead is known."""
+    def _score(self, lead: int, promises: tuple[int, ...]) -> None:
+        """Score every setting's promise to an order, now that its lead is known."""
         tau = self.target
         costs = self.costs
-        for setting, q in zip(self.settings, promises, strict=True):
+        losses = []
+        for q in promises:
             if costs is not None:
                 late, per_day = costs
                 loss = per_day * q + (late if lead > q else 0.0)
@@ -795,11 +922,27 @@ class Engine:
                 loss = tau * (lead - q)
             else:
                 loss = (1.0 - tau) * (q - lead)
-            setting.loss = setting.loss * DISCOUNT + loss
+            losses.append(loss)
+        settings = self.settings
+        here = losses[self.best]
+        challenger = -1
+        margin = 0.0
+        for c, setting in enumerate(settings):
+            setting.loss += losses[c]
+            diff = losses[c] - here
+            setting.gain += diff
+            setting.gain2 += diff * diff
+            # a paired z-score: the mean difference over its standard error
+            if setting.gain < 0 and setting.gain * setting.gain > SWITCH_Z ** 2 * setting.gain2:
+                strength = -setting.gain / math.sqrt(setting.gain2)
+                if strength > margin:
+                    challenger, margin = c, strength
         self.n_scored += 1
-        if self.n_scored >= MIN_SCORED:
-            losses = [s.loss for s in self.settings]
-            self.best = losses.index(min(losses))
+        if challenger >= 0 and self.n_scored >= MIN_SCORED:
+            self.best = challenger
+            self.n_scored = 0
+            for setting in settings:
+                setting.gain = setting.gain2 = 0.0
 
     def run(
         self,
@@ -827,17 +970,39 @@ class Engine:
                 raise CareKitError(msg)
             self.ref = start - dt.timedelta(days=1)
             self.now = self.index(first)
+        cal = self.calendar
+        tz = cal.tz
+        cutoff = cal.cutoff
+        days = self._index_cache
+        starts = self._start_cache
+        rolled = self._rolled_cache
         for order in orders:
-            self.advance(order.ordered_at)
+            at = order.ordered_at
+            local = at.astimezone(tz)
+            day = local.toordinal()
+            today = days.get(day)
+            if today is None:
+                today = self.index(local.date())
+            key = (day, cutoff is not None and local.time() > cutoff)
+            start = starts.get(key)
+            if start is None:
+                start = starts[key] = self.index(cal.start_day(at))
+            self._advance(at, today)
             answer = promise(self, order) if promise is not None else None
             delivered = order.delivered_at
-            lead = self.lead_of(order)
-            if delivered is not None and delivered > now:
-                delivered = None
+            lead = None
+            if delivered is not None:
+                arrived = delivered.astimezone(tz).toordinal()
+                end = rolled.get(arrived)
+                if end is None:
+                    end = rolled[arrived] = self.index(cal.roll_forward(delivered))
+                lead = end - start if end > start else 0
+                if delivered > now:
+                    delivered = None
             if answer is None or isinstance(answer, int):
-                self.place(order.ordered_at, delivered, order.segment, answer, lead)
+                self.place(at, delivered, order.segment, answer, lead, start=start)
             else:
                 e, q, c, qs = answer
-                self.place(order.ordered_at, delivered, order.segment, q, lead,
-                           expected=e, chosen=c, candidates=qs)
+                self.place(at, delivered, order.segment, q, lead, expected=e, chosen=c,
+                           candidates=qs, start=start)
         self.advance(now, window_end)

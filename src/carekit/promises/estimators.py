@@ -134,7 +134,8 @@ LOST_AFTER = 1.0
 #: Candidate settings self-tuning chooses among (the first of each is the starting point).
 AUTO_SHRINKAGE = (10.0, 50.0, 200.0)
 AUTO_TREND = (False, True)
-AUTO_SEGMENT_CALIBRATION = (0.0, 0.001)
+#: The default step of each segment's own calibration offset.
+SEGMENT_CALIBRATION = 0.003
 COVARIATES = ("weekday", "season")
 
 
@@ -427,7 +428,7 @@ class _Learned:
     def _rate(self) -> float:
         return 0.0
 
-    def _settings(self) -> list[tuple[float, bool, float]]:
+    def _settings(self) -> list[tuple[float, bool]]:
         """The settings the sweep runs side by side (one unless self-tuning)."""
         raise NotImplementedError
 
@@ -555,6 +556,7 @@ class _Learned:
         """One entry per segment the engine knows, from the setting making promises."""
         setting = engine.settings[engine.best]
         fitted.setting = setting.describe()
+        fitted.setting["segment_calibration"] = engine.segment_rate
         shrinkage = setting.shrinkage
         g = engine.trend_factor() if setting.trend and engine.recent is not None else 1.0
         fitted.trend = g
@@ -563,7 +565,7 @@ class _Learned:
         fitted.chain = counts
         for path in engine.nodes:
             cdf = _scaled(engine.distribution(path, shrinkage), g)
-            e, q, lo, confidence = self._leads(cdf, engine.level_for(setting, path))
+            e, q, lo, confidence = self._leads(cdf, engine.level_for(path))
             if engine.costs is not None or g != 1.0:
                 e, q = engine.leads(setting, path)
                 lo = None if lo is None else min(lo, e)
@@ -722,8 +724,8 @@ class PaddedEstimator(_Learned):
     )
     _fitted: _Fitted | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
-    def _settings(self) -> list[tuple[float, bool, float]]:
-        return [(self.shrinkage, False, 0.0)]
+    def _settings(self) -> list[tuple[float, bool]]:
+        return [(self.shrinkage, False)]
 
     def sweep_promise(self, engine: Engine, order: Order) -> Any:
         if not engine.ready():
@@ -882,10 +884,11 @@ class QuantileEstimator(_Learned):
     side by side, scores each one's promises as deliveries come in, and each promise is made
     by the setting with the best score on outcomes known when it is made, never on the
     period it is scored on (a nested walk-forward). ``estimator.tuned`` says what was chosen.
-    Until 1,000 promises have been scored the first candidate (shrinkage 10, no trend, no
-    segment calibration) promises alone.
+    Until 1,000 promises have been scored the first candidate (shrinkage 10, no trend)
+    promises alone. Settings are scored on their own promises at the target; the calibration
+    (overall and per segment) follows the promises actually made.
 
-    With ``calibration=0``, ``shrinkage=0``, ``trend=False`` and ``segment_calibration=0``
+    With ``calibration=0``, ``shrinkage=0`` and ``trend=False``
     the promised lead is the plain empirical quantile: the smallest lead within which at
     least ``quantile`` of the orders were delivered (Kaplan–Meier with censored orders).
 
@@ -905,8 +908,8 @@ class QuantileEstimator(_Learned):
             tuned walk-forward among 10, 50 and 200).
         calibration: the step of the online calibration of the level (0 turns it off).
         segment_calibration: the step of each segment's own calibration offset, so the
-            on-time rate holds segment by segment and not only overall (None: tuned
-            walk-forward among 0 and 0.001).
+            on-time rate holds segment by segment and not only overall (None: 0.003 while
+            ``calibration`` is on, 0 when it is 0).
         trend: scale promises by how fast the orders of the last three weeks are delivered
             against the window (their 25 % quantiles compared): lead times that drift are
             followed before the window catches up (None: tuned walk-forward).
@@ -981,18 +984,22 @@ class QuantileEstimator(_Learned):
     def _rate(self) -> float:
         return self.calibration
 
-    def _settings(self) -> list[tuple[float, bool, float]]:
+    def _settings(self) -> list[tuple[float, bool]]:
         shrinkages = AUTO_SHRINKAGE if self.shrinkage is None else (self.shrinkage,)
         trends = AUTO_TREND if self.trend is None else (self.trend,)
         if self.window is None:
             trends = (False,)  # no window, nothing to compare the recent orders with
-        rates = (AUTO_SEGMENT_CALIBRATION if self.segment_calibration is None
-                 else (self.segment_calibration,))
-        return [(float(k), tr, float(r)) for k in shrinkages for tr in trends for r in rates]
+        return [(float(k), tr) for k in shrinkages for tr in trends]
 
     def _engine_options(self) -> dict[str, Any]:
         costs = self.costs
-        return {"costs": None if costs is None else (float(costs.late), float(costs.per_day))}
+        return {"costs": None if costs is None else (float(costs.late), float(costs.per_day)),
+                "segment_rate": self._segment_rate()}
+
+    def _segment_rate(self) -> float:
+        if self.segment_calibration is not None:
+            return float(self.segment_calibration)
+        return SEGMENT_CALIBRATION if self.calibration else 0.0
 
     def _covariates(self) -> tuple[str, ...]:
         return self.covariates
@@ -1028,8 +1035,8 @@ class QuantileEstimator(_Learned):
     def tuned(self) -> dict[str, Any] | None:
         """The settings the fitted estimator promises with (None before fitting).
 
-        ``shrinkage``, ``trend`` and ``segment_calibration`` as chosen walk-forward (or as
-        given), and ``trend_factor``, the factor promises are scaled by now.
+        ``shrinkage`` and ``trend`` as chosen walk-forward (or as given),
+        ``segment_calibration``, and ``trend_factor``, the factor promises are scaled by now.
         """
         fitted = self._fitted
         if fitted is None:
