@@ -23,6 +23,7 @@ from carekit.promises.backtest import (
     Tradeoff,
     TradeoffRow,
     backtest,
+    cost_tradeoff,
     tradeoff,
 )
 from carekit.promises.estimators import PaddedEstimator, QuantileEstimator, StagedEstimator
@@ -45,5 +46,6 @@ __all__ = [
     "TradeoffRow",
     "at_risk",
     "backtest",
+    "cost_tradeoff",
     "tradeoff",
 ]

@@ -31,9 +31,17 @@ from carekit.promises.estimators import (
     _latest,
     default_calendar,
 )
-from carekit.promises.promise import as_orders
+from carekit.promises.promise import PromiseCosts, as_orders
 
-__all__ = ["BacktestReport", "Outcome", "Tradeoff", "TradeoffRow", "backtest", "tradeoff"]
+__all__ = [
+    "BacktestReport",
+    "Outcome",
+    "Tradeoff",
+    "TradeoffRow",
+    "backtest",
+    "cost_tradeoff",
+    "tradeoff",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -248,20 +256,29 @@ def _report(engine: Any, rows: Sequence[Any], cal: BusinessCalendar,
 
 @attrs.frozen(kw_only=True)
 class TradeoffRow:
-    """One target of a trade-off table and its backtest."""
+    """One target (or one cost of a late delivery) of a trade-off table, and its backtest.
 
-    target: float
+    Attributes:
+        target: the quantile target (None for a row chosen by cost).
+        report: the walk-forward backtest.
+        late_cost: for a row chosen by cost, what a late delivery cost, in days of padding.
+    """
+
+    target: float | None
     report: BacktestReport
+    late_cost: float | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Tradeoff:
-    """On-time rate against padding across quantile targets (see :func:`tradeoff`)."""
+    """On-time rate against padding across quantile targets or costs (see :func:`tradeoff`)."""
 
     rows: tuple[TradeoffRow, ...]
 
     def to_markdown(self) -> str:
         """The table as Markdown: target, on-time, early, mean padding, mean lateness, n.
+
+        Rows chosen by cost show what a late delivery cost, in days of padding.
 
         Examples:
             >>> r = BacktestReport(n=2, on_time_rate=0.5, early_rate=0.5, mean_padding_days=1.0,
@@ -270,6 +287,9 @@ class Tradeoff:
             | target | on time | early | mean padding (days) | mean lateness (days) | n |
             |---:|---:|---:|---:|---:|---:|
             | 90.0 % | 50.0 % | 50.0 % | 1.00 | 2.00 | 2 |
+            >>> print(Tradeoff(rows=(TradeoffRow(target=None, late_cost=20.0, report=r),)
+            ...                ).to_markdown().splitlines()[2])
+            | late = 20 days | 50.0 % | 50.0 % | 1.00 | 2.00 | 2 |
         """
         lines = [
             "| target | on time | early | mean padding (days) | mean lateness (days) | n |",
@@ -277,11 +297,69 @@ class Tradeoff:
         ]
         for row in self.rows:
             r = row.report
+            label = (f"{row.target:.1%}" if row.target is not None
+                     else f"late = {row.late_cost:g} days")
             lines.append(
-                f"| {row.target:.1%} | {r.on_time_rate:.1%} | {r.early_rate:.1%} | "
+                f"| {label} | {r.on_time_rate:.1%} | {r.early_rate:.1%} | "
                 f"{r.mean_padding_days:.2f} | {r.mean_lateness_days:.2f} | {r.n} |"
             )
         return "\n".join(line.replace("%", " %") for line in lines)
+
+
+def cost_tradeoff(
+    estimator: QuantileEstimator,
+    orders: Any,
+    late_costs: Sequence[float] = (5.0, 10.0, 20.0, 40.0, 80.0),
+    calendar: BusinessCalendar | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> Tradeoff:
+    """Backtest promises chosen by cost, for each cost of a late delivery.
+
+    Each row promises, per segment, the lead minimising ``days + late_cost * P(later)``
+    (:class:`PromiseCosts` with ``per_day=1``): a late delivery costs ``late_cost`` days of
+    padding. A higher cost buys more on-time promises with more padding; unlike a single
+    quantile target, each segment settles where one more day buys the most.
+
+    Args:
+        estimator: the :class:`QuantileEstimator` whose settings are used; its ``costs`` are
+            replaced by each row's.
+        orders: as for :func:`backtest`.
+        late_costs: costs of a late delivery in days of padding, each > 0.
+        calendar: as for :func:`backtest`.
+        now: as for :func:`backtest`.
+
+    Raises:
+        CareKitError: a cost that is not a positive number, or as for :func:`backtest`.
+
+    Examples:
+        >>> import datetime as dt
+        >>> from carekit.calendar import BusinessCalendar
+        >>> from carekit.promises import QuantileEstimator
+        >>> cal = BusinessCalendar(workdays=range(7))
+        >>> t0 = dt.datetime(2026, 1, 1, 9, tzinfo=dt.timezone.utc)
+        >>> orders = [(t0 + dt.timedelta(hours=7 * i), t0 + dt.timedelta(hours=7 * i,
+        ...            days=3 + i % 7), None) for i in range(300)]
+        >>> table = cost_tradeoff(QuantileEstimator(min_samples=20), orders, (2.0, 50.0),
+        ...                       calendar=cal)
+        >>> cheap, dear = table.rows
+        >>> cheap.report.on_time_rate < dear.report.on_time_rate
+        True
+    """
+    if not isinstance(estimator, QuantileEstimator):
+        msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
+        raise CareKitError(msg)
+    if isinstance(late_costs, (str, bytes)) or not hasattr(late_costs, "__iter__"):
+        msg = f"late_costs must be an iterable of positive numbers (got {late_costs!r})"
+        raise CareKitError(msg)
+    rows = []
+    rows_in = as_orders(orders, "orders")
+    for cost in late_costs:
+        late = _validate.positive("late_costs", cost)
+        est = attrs.evolve(estimator, costs=PromiseCosts(late=late))
+        rows.append(TradeoffRow(target=None, late_cost=late,
+                                report=backtest(est, rows_in, calendar, now=now)))
+    return Tradeoff(rows=tuple(rows))
 
 
 def tradeoff(
