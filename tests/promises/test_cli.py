@@ -123,7 +123,7 @@ def test_shrinkage_in_the_tail_as_the_docs_tell_it():
     with sample.open(encoding="utf-8", newline="") as fh:
         orders = _cli.read_history(fh, "product", cal)
     assert sum(o.segment == "lamp" for o in orders) == 181
-    shrunk = QuantileEstimator(calendar=cal, segment_calibration=0).fit(orders)
+    shrunk = QuantileEstimator(calendar=cal).fit(orders)
     own = QuantileEstimator(calendar=cal, shrinkage=0, calibration=0).fit(orders)
     assert shrunk.lead_times("lamp")[1] == 13
     assert own.lead_times("lamp")[1] == 8

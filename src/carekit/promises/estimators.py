@@ -134,8 +134,6 @@ LOST_AFTER = 1.0
 #: Candidate settings self-tuning chooses among (the first of each is the starting point).
 AUTO_SHRINKAGE = (10.0, 50.0, 200.0)
 AUTO_TREND = (False, True)
-#: The default step of each segment's own calibration offset.
-SEGMENT_CALIBRATION = 0.003
 COVARIATES = ("weekday", "season")
 
 
@@ -609,6 +607,18 @@ class _Learned:
             return found
         return fitted.entry(segment)
 
+    @property
+    def left_out(self) -> dict[str, int]:
+        """What fitting left out of the lead times: ``{"cancelled": n, "lost": n}``.
+
+        Cancelled orders (``cancelled=True``) and orders never delivered that counted as lost
+        when fitting ended (see ``lost_after``); all zeros before fitting.
+        """
+        fitted = self._fitted
+        if fitted is None:
+            return {"cancelled": 0, "lost": 0}
+        return {"cancelled": fitted.n_cancelled, "lost": fitted.n_lost}
+
     def fallback_chain(self, segment: Hashable | None = None) -> tuple[tuple[Path, int], ...]:
         """Where a promise for ``segment`` comes from: its path and each broader one.
 
@@ -907,9 +917,9 @@ class QuantileEstimator(_Learned):
         shrinkage: prior weight, in orders, of the parent segment's distribution (None:
             tuned walk-forward among 10, 50 and 200).
         calibration: the step of the online calibration of the level (0 turns it off).
-        segment_calibration: the step of each segment's own calibration offset, so the
-            on-time rate holds segment by segment and not only overall (None: 0.003 while
-            ``calibration`` is on, 0 when it is 0).
+        segment_calibration: the step of each segment's own calibration offset (0, the
+            default, turns it off): the on-time rate is then pulled to the target segment
+            by segment, not only overall, at a price in padding (see the docs' benchmarks).
         trend: scale promises by how fast the orders of the last three weeks are delivered
             against the window (their 25 % quantiles compared): lead times that drift are
             followed before the window catches up (None: tuned walk-forward).
@@ -958,8 +968,8 @@ class QuantileEstimator(_Learned):
         kw_only=True, default=None, validator=_v_optional_non_negative
     )
     calibration: float = attrs.field(kw_only=True, default=0.0001, validator=_v_non_negative)
-    segment_calibration: float | None = attrs.field(
-        kw_only=True, default=None, validator=_v_optional_non_negative
+    segment_calibration: float = attrs.field(
+        kw_only=True, default=0.0, validator=_v_non_negative
     )
     trend: bool | None = attrs.field(kw_only=True, default=None, validator=_v_optional_bool)
     lost_after: float | dt.timedelta | None = attrs.field(
@@ -997,9 +1007,7 @@ class QuantileEstimator(_Learned):
                 "segment_rate": self._segment_rate()}
 
     def _segment_rate(self) -> float:
-        if self.segment_calibration is not None:
-            return float(self.segment_calibration)
-        return SEGMENT_CALIBRATION if self.calibration else 0.0
+        return float(self.segment_calibration)
 
     def _covariates(self) -> tuple[str, ...]:
         return self.covariates
