@@ -85,7 +85,7 @@ SWITCH_Z = 3.0
 #: the window's orders (more of them is a slowdown, not lost parcels).
 LOST_SHARE = 0.02
 #: Bound on a segment's own calibration offset.
-OFFSET_LIMIT = 0.03
+OFFSET_LIMIT = 0.1
 
 
 def path_of(segment: Hashable | None) -> Path:
