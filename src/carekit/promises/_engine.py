@@ -83,7 +83,7 @@ MIN_SCORED = 100
 SWITCH_Z = 3.0
 #: Orders older than every delivery count as lost only while they are at most this share of
 #: the window's orders (more of them is a slowdown, not lost parcels).
-LOST_SHARE = 0.02
+LOST_SHARE = 0.04
 #: Bound on a segment's own calibration offset.
 OFFSET_LIMIT = 0.1
 
