@@ -550,21 +550,6 @@ class Engine:
             out.append(lo if lo < size else size - 1)
         return out
 
-    def _quantile(self, terms: list[tuple[list[float], int, float, float]], p: float) -> int:
-        """:func:`quantile_of` the mixture ``terms``, by bisection on its values."""
-        if len(terms) == 1:
-            return quantile_of(terms[0][0], p)
-        size = max(t[1] for t in terms) + 1
-        goal = p - _EPS
-        lo, hi = 0, size
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if _value(terms, mid) < goal:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo if lo < size else size - 1
-
     def level_for(self, path: Path) -> float:
         """The calibrated level promises for ``path`` are made at."""
         level = self.level
@@ -800,16 +785,6 @@ class Engine:
         if promised is not None:
             heapq.heappush(self.deadlines, (start + promised, i))
         return i
-
-    def lead_of(self, order: Order) -> int | None:
-        """Business days from the order's start day to its delivery (None if undelivered)."""
-        if order.delivered_at is None:
-            return None
-        cal = self.calendar
-        days: int = cal.business_days_between(
-            order.ordered_at, cal.roll_forward(order.delivered_at)
-        )
-        return days if days > 0 else 0
 
     def _deliver(self, i: int) -> None:
         lead = self.final_lead[i]
