@@ -798,14 +798,17 @@ class PaddedEstimator(_Learned):
 
         Args:
             history: :class:`~carekit.promises.Order` objects, ``(ordered_at, delivered_at,
-                segment)`` tuples or mappings with those keys; ``delivered_at=None`` for orders
-                still on their way (censored).
+                segment)`` tuples or mappings with those keys (and optionally ``cancelled``
+                and ``order_id``); ``delivered_at=None`` for orders not delivered (censored
+                while on their way, left out once lost).
             now: what the estimator may know: orders placed later are left out, deliveries
-                later count as not yet delivered (default: the latest time in the history).
+                later count as not yet delivered (default: the latest time in the history;
+                the window then ends at the latest order placed).
             calendar: the calendar lead times are counted on.
 
         Raises:
-            CareKitError: malformed history, or too little of it and no ``fallback``.
+            HistoryError: a malformed row, named.
+            CareKitError: too little history and no ``fallback``.
         """
         fitted: PaddedEstimator = self._fit(history, now, calendar)
         return fitted
@@ -1063,19 +1066,25 @@ class QuantileEstimator(_Learned):
 
         Args:
             history: :class:`~carekit.promises.Order` objects, ``(ordered_at, delivered_at,
-                segment)`` tuples or mappings with those keys; ``delivered_at=None`` for orders
-                still on their way (censored, never dropped).
+                segment)`` tuples or mappings with those keys (and optionally ``cancelled``
+                and ``order_id``); ``delivered_at=None`` for orders not delivered (censored
+                while on their way, left out once lost), ``cancelled=True`` to leave an
+                order out.
             now: what the estimator may know: orders placed later are left out, deliveries
-                later count as not yet delivered (default: the latest time in the history).
+                later count as not yet delivered (default: the latest time in the history;
+                the window then ends at the latest order placed).
             calendar: the calendar lead times are counted on (default: the estimator's).
 
         Returns:
             A fitted :class:`QuantileEstimator`; per-segment quantiles are cached, so
-            :meth:`promise` costs a few lookups.
+            :meth:`promise` costs a few lookups. ``tuned`` and ``left_out`` say what the
+            fit chose and what it left out.
 
         Raises:
-            CareKitError: naive datetimes, a delivery before its order, or fewer than
-                ``min_samples`` delivered orders and no ``fallback``.
+            HistoryError: a malformed row (naive times among aware ones, a delivery before
+                its order, a repeated order id, an unknown cancelled value), named.
+            CareKitError: fewer than ``min_samples`` delivered orders in all and no
+                ``fallback``.
         """
         fitted: QuantileEstimator = self._fit(history, now, calendar)
         return fitted
