@@ -138,7 +138,7 @@ class Setting:
 
 class _Node:
     __slots__ = ("cdf", "cdf_now", "dirty", "events", "mix", "mix_key", "n_events",
-                 "n_pending", "oldest", "parent", "pend", "pre", "pre_key", "version")
+                 "n_pending", "oldest", "parent", "pend", "pre", "pre_dirty", "pre_now", "version")
 
     def __init__(self, parent: _Node | None) -> None:
         self.parent = parent
@@ -155,7 +155,8 @@ class _Node:
         self.mix: list[float] = [1.0]
         self.mix_key: tuple[Any, ...] = ()
         self.pre: list[float] = []
-        self.pre_key: tuple[int, int] | None = None
+        self.pre_now = -1
+        self.pre_dirty = True  # the prefix estimate needs recomputing
 
     def add_pending(self, start: int, now: int) -> None:
         pend = self.pend
@@ -169,13 +170,13 @@ class _Node:
         # An order censored at age 0 only changes the estimate through the number at risk
         # at lead 0, which matters only when some order was delivered at lead 0.
         if start < now or (self.events and self.events[0]):
-            self.dirty = True
+            self.dirty = self.pre_dirty = True
 
     def remove_pending(self, start: int) -> None:
         self.pend[start] -= 1
         self.n_pending -= 1
         self.version += 1
-        self.dirty = True
+        self.dirty = self.pre_dirty = True
 
     def add_event(self, lead: int) -> None:
         events = self.events
@@ -184,7 +185,7 @@ class _Node:
         events[lead] += 1
         self.n_events += 1
         self.version += 1
-        self.dirty = True
+        self.dirty = self.pre_dirty = True
 
     def remove_event(self, lead: int) -> None:
         events = self.events
@@ -195,7 +196,7 @@ class _Node:
             events.pop()
         self.n_events -= 1
         self.version += 1
-        self.dirty = True
+        self.dirty = self.pre_dirty = True
 
     def censored_by_age(self, now: int) -> list[int]:
         """Undelivered orders by age (business days since their start; started later: 0)."""
@@ -236,7 +237,7 @@ class _Node:
         """
         if not self.dirty and now == self.cdf_now:
             return self.cdf
-        if self.pre_key == (self.version, now) and len(self.pre) >= length:
+        if not self.pre_dirty and self.pre_now == now and len(self.pre) >= length:
             return self.pre
         size = self.full_size(now)
         if length >= size:
@@ -269,7 +270,8 @@ class _Node:
         if live < length:
             cdf.extend([cdf[-1] if cdf else 0.0] * (length - live))
         self.pre = cdf
-        self.pre_key = (self.version, now)
+        self.pre_now = now
+        self.pre_dirty = False
         return cdf
 
     def kaplan_meier(self, now: int) -> list[float]:
