@@ -44,7 +44,9 @@ def test_a_fitted_promise_round_trips_with_its_stages_and_calendar() -> None:
     lead=st.integers(0, 60),
     pad=st.integers(0, 20),
     confidence=st.floats(0.01, 0.99),
-    segment=st.one_of(st.none(), st.text(max_size=5), st.tuples(st.text(max_size=3), st.integers())),
+    segment=st.one_of(
+        st.none(), st.text(max_size=5), st.tuples(st.text(max_size=3), st.integers())
+    ),
     offset=st.integers(-14 * 60, 14 * 60),
 )
 def test_any_promise_round_trips(
