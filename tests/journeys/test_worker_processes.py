@@ -90,6 +90,16 @@ def _start(script: pathlib.Path, db: pathlib.Path, log: pathlib.Path, pause: flo
     return proc
 
 
+def _finish(proc: subprocess.Popen[str]) -> str:
+    """The rest of a process's output once it has exited (read through the same buffer
+    `readline` used: ``communicate`` could miss what that buffer already holds)."""
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    return out.strip()
+
+
 def _keys(log: pathlib.Path) -> list[str]:
     return log.read_text().split() if log.exists() else []
 
@@ -107,12 +117,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_resends_at_most_what_was_in
         proc = _start(script, db, log, 0.004, "until-done")
         time.sleep(rng.uniform(0.05, 0.4))
         if proc.poll() is not None:
+            _finish(proc)
             break
         proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+        _finish(proc)
         kills += 1
     proc = _start(script, db, log, 0.0, "until-done")
-    assert proc.communicate(timeout=120)[0].strip() == "done"
+    assert _finish(proc) == "done"
     keys = _keys(log)
     expected = {f"o-{i}/order_thanks/2" for i in range(200)}
     assert set(keys) == expected  # every touchpoint delivered at least once
@@ -136,8 +147,8 @@ def test_sigterm_stops_cleanly_and_nothing_is_sent_twice(tmp_path: pathlib.Path)
     while len(_keys(log)) < 20 and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and out.strip() == "stopped"
+    out = _finish(proc)
+    assert proc.returncode == 0 and out == "stopped"
     stopped_at = len(_keys(log))
     assert 20 <= stopped_at < 120
     with SQLiteJourneyStore(db) as store:
@@ -145,7 +156,7 @@ def test_sigterm_stops_cleanly_and_nothing_is_sent_twice(tmp_path: pathlib.Path)
     # Everything delivered was recorded; the rest was released (claimable at once).
     assert counts["sent"] == stopped_at and counts["pending"] == 120 - stopped_at
     proc = _start(script, db, log, 0.0, "until-done")
-    assert proc.communicate(timeout=120)[0].strip() == "done"
+    assert _finish(proc) == "done"
     keys = _keys(log)
     assert len(keys) == len(set(keys)) == 120
 
@@ -159,7 +170,7 @@ def test_two_worker_processes_fire_each_breach_once_and_send_each_touchpoint_onc
     script.write_text(textwrap.dedent(_WORKER))
     procs = [_start(script, db, log, 0.002, "until-done") for _ in range(2)]
     for proc in procs:
-        assert proc.communicate(timeout=120)[0].strip() == "done"
+        assert _finish(proc) == "done"
     keys = _keys(log)
     assert len(keys) == len(set(keys)) == 100
     with SQLiteJourneyStore(db) as store:
