@@ -50,13 +50,18 @@ def advance(kit: CareKit, journey: Journey, event: Event) -> Step:
 
     Raises:
         InvalidTransition: as :meth:`Journey.apply`.
-        CareKitError: ``kit`` is not a :class:`~carekit.CareKit`.
+        CareKitError: ``kit`` is not a :class:`~carekit.CareKit`, ``journey`` not a
+            :class:`Journey` or ``event`` not an :class:`Event`.
         PluginError: a recovery plugin raised or returned something other than touchpoints,
             or two recovery touchpoints (or one and a touchpoint the journey already owes)
-            share a name; the message names the plugins. The event is then not applied:
+            share a name, or a recovery touchpoint cannot be due (``within`` past the year
+            9999); the message names the plugins. The event is then not applied:
             a store keeps none of the batch, so the caller can retry it.
     """
     check_kit(kit)
+    if not isinstance(journey, Journey):
+        msg = f"journey must be a carekit.journeys.Journey (got {journey!r:.200})"
+        raise CareKitError(msg)
     step = _advance(kit, journey, event)
     failures = kit.notify_transition(step.journey, step.transition) if step.transition else ()
     if failures:
@@ -104,13 +109,22 @@ def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:
                 )
                 raise PluginError(msg, plugins=sorted({first, plugin}), name=tp.name)
             by_plugin[tp.name] = plugin
+            try:
+                due = tp.due(event.at)
+            except CareKitError as exc:
+                msg = (
+                    f"plugin {plugin!r} returned recovery touchpoint {tp.name!r} with "
+                    f"within={tp.within!r}, which cannot be due after {event.at.isoformat()}: "
+                    f"{exc}"
+                )
+                raise PluginError(msg, plugins=[plugin], name=tp.name) from None
             extra.append(
                 OwedTouchpoint(
                     journey_id=new.journey_id,
                     name=tp.name,
                     state=new.state,
                     channel=tp.channel or new.channel,
-                    due=tp.due(event.at),
+                    due=due,
                     version=new.version,
                     owed_at=event.at,
                     data=event.data,

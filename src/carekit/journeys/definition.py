@@ -70,6 +70,16 @@ class Phase(enum.Enum):
     DURING = "during"
     AFTER = "after"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Phase:
+        # Enum calls this for an unknown value; a CareKitError (a ValueError) replaces the
+        # bare ValueError Enum would raise.
+        msg = (
+            "Phase must be one of 'before', 'during', 'after' (Phase.BEFORE, DURING or AFTER; "
+            f"got {value!r})"
+        )
+        raise CareKitError(msg)
+
     @property
     def title(self) -> str:
         """A human label: ``"Before contact"``, ``"During"``, ``"After"``."""
@@ -134,6 +144,21 @@ def _due(at: dt.datetime, within: dt.timedelta, calendar: BusinessHours | None) 
     if calendar is None:
         return at + within
     return calendar.add_business_hours(at, within)
+
+
+def _checked_due(
+    owner: str, at: Any, within: dt.timedelta, calendar: BusinessHours | None
+) -> dt.datetime:
+    """:func:`_due` for the public ``due`` methods: ``at`` checked, overflow explained."""
+    _validate.aware(f"{owner}.due at", at)
+    try:
+        return _due(at, within, calendar)
+    except OverflowError:
+        msg = (
+            f"{owner}.due: {at.isoformat()} plus within={within!r} falls after the last date "
+            "Python can represent (year 9999)"
+        )
+        raise CareKitError(msg) from None
 
 
 @attrs.frozen
@@ -244,8 +269,13 @@ class Touchpoint:
     )
 
     def due(self, at: dt.datetime) -> dt.datetime:
-        """When this touchpoint is due if it became owed at ``at``."""
-        return _due(at, self.within, self.calendar)
+        """When this touchpoint is due if it became owed at ``at``.
+
+        Raises:
+            CareKitError: ``at`` is not an aware datetime, or the due time would fall after
+                the year 9999 (or is refused by the calendar).
+        """
+        return _checked_due("Touchpoint", at, self.within, self.calendar)
 
 
 @attrs.frozen
@@ -267,8 +297,13 @@ class Deadline:
     calendar: BusinessHours | None = attrs.field(default=None, validator=_check_calendar, eq=False)
 
     def due(self, at: dt.datetime) -> dt.datetime:
-        """When this deadline passes if its state was entered at ``at``."""
-        return _due(at, self.within, self.calendar)
+        """When this deadline passes if its state was entered at ``at``.
+
+        Raises:
+            CareKitError: ``at`` is not an aware datetime, or the due time would fall after
+                the year 9999 (or is refused by the calendar).
+        """
+        return _checked_due("Deadline", at, self.within, self.calendar)
 
 
 def _to_moments(value: Mapping[str, float]) -> Mapping[str, float]:
