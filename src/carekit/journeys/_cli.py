@@ -8,7 +8,6 @@ with ``set_defaults``, so adding one is a matter of adding a subparser in
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import importlib.resources
 import io
@@ -22,6 +21,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from carekit._cli_io import CsvRows, printable
 from carekit.errors import CareKitError
 from carekit.journeys.definition import JourneyDefinition
 from carekit.journeys.events import Event, _too_deep
@@ -118,7 +118,7 @@ def _run_list(args: argparse.Namespace, out: TextIO) -> int:
     for name, definition in _definitions().items():
         out.write(
             f"{name:<14} {len(definition.states):>2} states  {len(definition.touchpoints):>2} "
-            f"touchpoints  {definition.description}\n"
+            f"touchpoints  {printable(definition.description)}\n"
         )
     return 0
 
@@ -243,22 +243,26 @@ def read_events(
     *,
     progress: Callable[[int, int], None] | None = None,
     deliveries: list[_Delivery] | None = None,
+    source: str = "the CSV",
 ) -> tuple[list[tuple[int, Event]], list[str]]:
     """Parse CSV lines into ``(line number, Event)`` pairs and a list of problems.
 
     A row whose event is ``delivered:NAME`` records that touchpoint ``NAME`` was delivered
     at ``at``; such rows are appended to ``deliveries`` (or reported when it is ``None``).
+
+    Raises:
+        CareKitError: a required column is missing, or the CSV itself is malformed (an
+            unterminated quote, a column named twice), naming ``source`` and the line.
     """
-    reader = csv.DictReader(lines)
-    fields = reader.fieldnames or []
+    reader = CsvRows(lines, source)
+    fields = reader.fieldnames
     missing = [c for c in _REQUIRED if c not in fields]
     if missing:
-        msg = f"the CSV needs the columns {list(_REQUIRED)}; missing {missing} (got {fields})"
+        msg = f"{source} needs the columns {list(_REQUIRED)}; missing {missing} (got {fields})"
         raise CareKitError(msg)
     events: list[tuple[int, Event]] = []
     problems: list[str] = []
-    for row in reader:
-        line = reader.line_num
+    for line, row in reader:
         if None in row:
             problems.append(f"line {line}: more fields than columns")
             continue
@@ -283,6 +287,7 @@ def replay_csv(
     lines: Iterator[str],
     *,
     progress: Callable[[int, int], None] | None = None,
+    source: str = "the CSV",
 ) -> ReplayReport:
     """Replay CSV ``lines``; rejected events are skipped and reported by line number.
 
@@ -290,7 +295,9 @@ def replay_csv(
     that name owed by then as delivered.
     """
     deliveries: list[_Delivery] = []
-    numbered, problems = read_events(lines, progress=progress, deliveries=deliveries)
+    numbered, problems = read_events(
+        lines, progress=progress, deliveries=deliveries, source=source
+    )
     groups: dict[str, list[tuple[int, Event]]] = {}
     for line, event in numbered:
         groups.setdefault(str(event.journey_id), []).append((line, event))
@@ -344,10 +351,11 @@ def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
     size = os.path.getsize(path)
     enabled = args.progress == "always" or (args.progress == "auto" and size > PROGRESS_BYTES)
     bar = _Progress(size, sys.stderr, enabled)
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         counted = _CountingLines(handle)
         report = replay_csv(
-            definition, iter(counted), progress=lambda line, n: bar.update(counted.bytes, n)
+            definition, iter(counted), progress=lambda line, n: bar.update(counted.bytes, n),
+            source=str(path),
         )
     bar.update(size, report.events)
     bar.close()
@@ -380,7 +388,7 @@ def _write_report(
     journeys = report.journeys
     out.write(
         f"journey {definition.name!r}: {len(journeys):,} journeys, {report.events:,} events "
-        f"from {source}\n"
+        f"from {printable(source)}\n"
     )
     if report.delivered:
         out.write(
@@ -400,7 +408,7 @@ def _write_report(
         for o in late[:limit]:
             what = "deadline  " if o.kind == "deadline" else "touchpoint"
             out.write(
-                f"  {o.journey_id:<12} {what} {o.name:<26} due {o.due.isoformat()}  "
+                f"  {printable(o.journey_id):<12} {what} {o.name:<26} due {o.due.isoformat()}  "
                 f"late by {o.late_by(now)}\n"
             )
         if len(late) > limit:
@@ -417,11 +425,13 @@ def _write_report(
     )
     for j in rough[:limit]:
         flag = "needs recovery" if j.friction >= threshold else "watch"
-        out.write(f"  {j.journey_id:<12} friction {j.friction:5.2f}  {j.state:<24} {flag}\n")
+        out.write(
+            f"  {printable(j.journey_id):<12} friction {j.friction:5.2f}  {j.state:<24} {flag}\n"
+        )
     if report.problems:
         out.write(f"\nproblems: {len(report.problems):,} (rows skipped)\n")
         for problem in report.problems[:limit]:
-            out.write(f"  {problem}\n")
+            out.write(f"  {printable(problem)}\n")
         if len(report.problems) > limit:
             out.write(f"  ... and {len(report.problems) - limit:,} more\n")
 
