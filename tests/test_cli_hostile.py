@@ -71,18 +71,18 @@ COMMANDS: dict[str, tuple[Callable[[int], list[str]], Callable[[str], list[str]]
                                        "80/20"]),
     "staffing --roster": (
         _roster,
-        lambda p: ["staffing", str(_FORECAST), "--aht", "180", "--service-level", "80/20",
-                   "--roster", p],
+        lambda p: ["staffing", str(pathlib.Path(p).parent / _ROSTER_FORECAST), "--aht", "180",
+                   "--service-level", "80/20", "--roster", p],
     ),
 }
-_FORECAST = pathlib.Path()  # set per test by the fixture below, for "staffing --roster"
+_ROSTER_FORECAST = "forecast-for-roster.csv"
 
 
 @pytest.fixture(autouse=True)
 def _forecast_file(tmp_path: pathlib.Path) -> None:
-    global _FORECAST
-    _FORECAST = tmp_path / "forecast-for-roster.csv"
-    _FORECAST.write_text("\n".join(_forecast(24)) + "\n", encoding="utf-8")
+    # "staffing --roster" reads a good forecast beside the roster under test.
+    lines = _forecast(24)
+    (tmp_path / _ROSTER_FORECAST).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _run(argv: list[str]) -> tuple[int, str]:
@@ -96,7 +96,7 @@ def _run(argv: list[str]) -> tuple[int, str]:
 
 def _one_clean_error_line(err: str, command: str) -> str:
     assert err.endswith("\n") and err.count("\n") == 1, err
-    assert err.startswith(f"carekit {command.split()[0]}"), err
+    assert err.startswith(f"carekit {command.split(maxsplit=1)[0]}"), err
     assert ": error: " in err, err
     assert "Traceback" not in err and ESC not in err, err
     return err
@@ -164,12 +164,13 @@ def test_other_malformed_files_are_one_line_errors(
             continue
         err = _one_clean_error_line(capsys.readouterr().err, command)
         assert status == 2 and message in err, (name, err)
+    (tmp_path / "folder.csv").mkdir()
     latin = tmp_path / "latin.csv"
     latin.write_bytes("\n".join(good).replace("o-", "\xe9-").encode("latin-1") + b"\xff\n")
     for path, message in [
         (str(latin), "latin.csv: the file is not UTF-8 text"),
         (str(tmp_path / "missing.csv"), "No such file or directory"),
-        (str(tmp_path), "Is a directory"),
+        (str(tmp_path / "folder.csv"), "Is a directory"),
     ]:
         status, _ = _run(argv(path))
         err = _one_clean_error_line(capsys.readouterr().err, command)
