@@ -121,6 +121,15 @@ def _v_calendar(instance: object, attribute: attrs.Attribute[Any], value: Any) -
     _check_calendar(value)
 
 
+def _check_sweep(engine: Any, order: Any) -> None:
+    if not isinstance(engine, Engine):
+        msg = f"engine must be an estimator's engine(calendar) (got {engine!r:.200})"
+        raise CareKitError(msg)
+    if not isinstance(order, Order):
+        msg = f"order must be a carekit.promises.Order (got {order!r:.200})"
+        raise CareKitError(msg)
+
+
 # -- history --------------------------------------------------------------------------
 
 
@@ -130,7 +139,7 @@ def _rows(history: Any, segment: Any) -> list[Order]:
         msg = "history must be an iterable of orders, not a mapping"
         raise CareKitError(msg)
     items: Iterable[Any] = history
-    if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
+    if isinstance(history, (str, bytes)) or not isinstance(history, Iterable):
         return as_orders(history)
     converted: list[Any] = []
     for i, item in enumerate(items):
@@ -359,7 +368,13 @@ class _Learned:
         )
 
     def sweep_promise(self, engine: Engine, order: Order) -> int | None:
-        """The lead promised to ``order`` from the engine's state now (None: no promise)."""
+        """The lead promised to ``order`` from the engine's state now (None: no promise).
+
+        Raises:
+            CareKitError: ``engine`` is not one made by :meth:`engine`, or ``order`` not an
+                :class:`~carekit.promises.Order`.
+        """
+        _check_sweep(engine, order)
         if not engine.ready():
             return self.fallback
         _, q, _, _ = self._leads(engine.distribution(path_of(order.segment)), engine.level)
@@ -551,6 +566,7 @@ class PaddedEstimator(_Learned):
         return e, q, None, min(max(covered, 0.001), 0.999)
 
     def sweep_promise(self, engine: Engine, order: Order) -> int | None:
+        _check_sweep(engine, order)
         if not engine.ready():
             return None if self.fallback is None else self.pad(self.fallback)
         return super().sweep_promise(engine, order)

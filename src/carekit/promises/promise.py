@@ -232,7 +232,7 @@ class Order:
 
 def as_orders(history: Any, name: str = "history") -> list[Order]:
     """Read ``history`` (Orders or ``(ordered_at, delivered_at[, segment])`` tuples)."""
-    if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
+    if isinstance(history, (str, bytes)) or not isinstance(history, Iterable):
         msg = (
             f"{name} must be an iterable of Order or (ordered_at, delivered_at, segment) "
             f"tuples (got {history!r})"
