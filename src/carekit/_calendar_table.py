@@ -185,8 +185,7 @@ class Table:
                         day = dt.date.fromordinal(lo + i)
                         start = base + open_at - _offset_us(combine(day, opens, tz))
                         end = base + close_at - _offset_us(combine(day, closes, tz))
-                    if end < start:
-                        end = start
+                    end = max(end, start)
                 open_us.append(start)
                 close_us.append(end)
                 total += end - start
