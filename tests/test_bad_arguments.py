@@ -137,7 +137,7 @@ class _RecoveryWithin:
 
 @pytest.mark.parametrize("make_store", [MemoryJourneyStore, lambda: SQLiteJourneyStore(":memory:")])
 def test_a_recovery_touchpoint_due_after_9999_is_a_plugin_error(make_store) -> None:
-    # The reproducer: Touchpoint(within=timedelta.max) from a recovery plugin made
+    # Regression: Touchpoint(within=timedelta.max) from a recovery plugin made
     # store.append(kit=...), advance and journey.apply(kit=...) raise a raw OverflowError.
     kit = make_carekit(_RecoveryWithin(dt.timedelta.max))
     store = make_store()

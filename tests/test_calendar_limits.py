@@ -48,7 +48,7 @@ def _dateutil_dates(rule: rrule | rruleset, first: int, last: int) -> set[int]:
 @pytest.mark.parametrize(("freq", "name"), [(HOURLY, "HOURLY"), (MINUTELY, "MINUTELY"),
                                             (SECONDLY, "SECONDLY")])
 def test_a_rule_repeating_more_often_than_daily_is_refused(freq: int, name: str) -> None:
-    # The reproducer: a holiday every minute from 2026 kept next_business_day busy for over
+    # Regression: a holiday every minute from 2026 kept next_business_day busy for over
     # 90 s. A holiday closes whole days, so a sub-daily rule is refused when the calendar is
     # made, alone or inside an rruleset (as a rule or an exclusion).
     rule = rrule(freq, dtstart=dt.datetime(2026, 1, 1))
@@ -179,7 +179,7 @@ def test_every_call_returns_promptly_with_sparse_impossible_and_ancient_rules(ru
 
 
 def test_far_future_spans_are_refused_quickly_with_the_limit_named() -> None:
-    # The reproducer: business_hours_between up to 9999 built a table of opening hours for
+    # Regression: business_hours_between up to 9999 built a table of opening hours for
     # 8,000 years (9-20 s); business_days_between from 9999 back to 2026 and promises that far
     # out likewise. One call now covers at most MAX_SPAN_YEARS calendar years.
     assert MAX_SPAN_YEARS == 400

@@ -114,7 +114,7 @@ def _write(path: pathlib.Path, lines: list[str], *, bom: bool = False) -> str:
 def test_excel_csv_utf8_with_a_bom_reads_like_plain_utf8(
     tmp_path: pathlib.Path, command: str
 ) -> None:
-    # The reproducer: replay, staffing and promise refused the BOM ("no column 'journey_id'").
+    # Regression: replay, staffing and promise refused the BOM ("no column 'journey_id'").
     make, argv = COMMANDS[command]
     plain = _write(tmp_path / "plain.csv", make(40))
     bom = _write(tmp_path / "bom.csv", make(40), bom=True)
@@ -127,7 +127,7 @@ def test_excel_csv_utf8_with_a_bom_reads_like_plain_utf8(
 def test_an_unterminated_quote_is_refused_naming_the_line(
     tmp_path: pathlib.Path, command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The reproducer: one unterminated quote swallowed the 10 rows after it into one field,
+    # Regression: one unterminated quote swallowed the 10 rows after it into one field,
     # and the replay reported 1 journey with exit status 0.
     make, argv = COMMANDS[command]
     lines = make(12)
@@ -178,7 +178,7 @@ def test_other_malformed_files_are_one_line_errors(
 
 
 def test_bad_options_and_names_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    # The reproducer: --loop 1e300 passed the argument check, then time.sleep overflowed
+    # Regression: --loop 1e300 passed the argument check, then time.sleep overflowed
     # and printed a traceback.
     for argv, message in [
         (["journey", "dispatch", "--db", "x.db", "--loop", "1e300"],
@@ -251,7 +251,7 @@ def _is_formula(cell: str) -> bool:
 
 
 def test_metrics_csv_output_neutralises_formula_cells(tmp_path: pathlib.Path) -> None:
-    # The reproducer: --format csv --by store wrote these segment names raw, so a
+    # Regression: --format csv --by store wrote these segment names raw, so a
     # spreadsheet opening the output would run them.
     rows = [["date", "store", "nps"]]
     rows += [["2026-01-0" + str(i + 1), segment, str(9 - i)]
@@ -315,7 +315,7 @@ def test_reports_escape_control_characters_from_the_data(tmp_path: pathlib.Path)
 
 @pytest.mark.slow
 def test_the_real_terminal_gets_no_escape_bytes(tmp_path: pathlib.Path) -> None:
-    # As the reproducer ran it: a separate process, bytes read from its stdout.
+    # As a terminal gets it: a separate process, bytes read from its stdout.
     events = _write(tmp_path / "events.csv", [
         "journey_id,event,at", f"{ESC}[2J{ESC}[31mPWNED{ESC}[0m,place,2026-03-01T09:00:00+00:00",
     ])
