@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import datetime as dt
 import importlib.resources
 import io
@@ -23,6 +22,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from carekit._cli_io import CsvRows, printable
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.journeys.definition import JourneyDefinition
@@ -135,7 +135,7 @@ def _run_list(args: argparse.Namespace, out: TextIO) -> int:
     for name, definition in _definitions().items():
         out.write(
             f"{name:<14} {len(definition.states):>2} states  {len(definition.touchpoints):>2} "
-            f"touchpoints  {definition.description}\n"
+            f"touchpoints  {printable(definition.description)}\n"
         )
     return 0
 
@@ -260,22 +260,26 @@ def read_events(
     *,
     progress: Callable[[int, int], None] | None = None,
     deliveries: list[_Delivery] | None = None,
+    source: str = "the CSV",
 ) -> tuple[list[tuple[int, Event]], list[str]]:
     """Parse CSV lines into ``(line number, Event)`` pairs and a list of problems.
 
     A row whose event is ``delivered:NAME`` records that touchpoint ``NAME`` was delivered
     at ``at``; such rows are appended to ``deliveries`` (or reported when it is ``None``).
+
+    Raises:
+        CareKitError: a required column is missing, or the CSV itself is malformed (an
+            unterminated quote, a column named twice), naming ``source`` and the line.
     """
-    reader = csv.DictReader(lines)
-    fields = reader.fieldnames or []
+    reader = CsvRows(lines, source)
+    fields = reader.fieldnames
     missing = [c for c in _REQUIRED if c not in fields]
     if missing:
-        msg = f"the CSV needs the columns {list(_REQUIRED)}; missing {missing} (got {fields})"
+        msg = f"{source} needs the columns {list(_REQUIRED)}; missing {missing} (got {fields})"
         raise CareKitError(msg)
     events: list[tuple[int, Event]] = []
     problems: list[str] = []
-    for row in reader:
-        line = reader.line_num
+    for line, row in reader:
         if None in row:
             problems.append(f"line {line}: more fields than columns")
             continue
@@ -300,6 +304,7 @@ def replay_csv(
     lines: Iterator[str],
     *,
     progress: Callable[[int, int], None] | None = None,
+    source: str = "the CSV",
 ) -> ReplayReport:
     """Replay CSV ``lines``; rejected events are skipped and reported by line number.
 
@@ -307,7 +312,9 @@ def replay_csv(
     that name owed by then as delivered.
     """
     deliveries: list[_Delivery] = []
-    numbered, problems = read_events(lines, progress=progress, deliveries=deliveries)
+    numbered, problems = read_events(
+        lines, progress=progress, deliveries=deliveries, source=source
+    )
     groups: dict[str, list[tuple[int, Event]]] = {}
     for line, event in numbered:
         groups.setdefault(str(event.journey_id), []).append((line, event))
@@ -392,8 +399,8 @@ def _run_load(args: argparse.Namespace, out: TextIO) -> int:
     definition = _definition(args.journey)
     path: pathlib.Path = args.events
     deliveries: list[_Delivery] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        numbered, problems = read_events(iter(handle), deliveries=deliveries)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        numbered, problems = read_events(iter(handle), deliveries=deliveries, source=str(path))
     groups: dict[str, list[tuple[int, Event]]] = {}
     for line, event in numbered:
         groups.setdefault(str(event.journey_id), []).append((line, event))
@@ -429,11 +436,11 @@ def _run_load(args: argparse.Namespace, out: TextIO) -> int:
         f", {len(deliveries):,} delivery rows skipped (the worker delivers)" if deliveries else ""
     )
     out.write(
-        f"{_safe(str(path))}: {len(numbered):,} events read, {stored:,} stored, "
+        f"{printable(str(path))}: {len(numbered):,} events read, {stored:,} stored, "
         f"{created:,} journeys created{skipped}, {len(problems):,} problem(s)\n"
     )
     for problem in problems[:20]:
-        out.write(f"  {_safe(problem)}\n")
+        out.write(f"  {printable(problem)}\n")
     if len(problems) > 20:
         out.write(f"  ... and {len(problems) - 20:,} more\n")
     return 1 if problems else 0
@@ -443,21 +450,17 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _safe(text: str) -> str:
-    """``text`` with control characters shown escaped (nothing reaches the terminal raw)."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
-
-
 def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
     definition = _definition(args.journey)
     path: pathlib.Path = args.events
     size = os.path.getsize(path)
     enabled = args.progress == "always" or (args.progress == "auto" and size > PROGRESS_BYTES)
     bar = _Progress(size, sys.stderr, enabled)
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         counted = _CountingLines(handle)
         report = replay_csv(
-            definition, iter(counted), progress=lambda line, n: bar.update(counted.bytes, n)
+            definition, iter(counted), progress=lambda line, n: bar.update(counted.bytes, n),
+            source=str(path),
         )
     bar.update(size, report.events)
     bar.close()
@@ -490,7 +493,7 @@ def _write_report(
     journeys = report.journeys
     out.write(
         f"journey {definition.name!r}: {len(journeys):,} journeys, {report.events:,} events "
-        f"from {source}\n"
+        f"from {printable(source)}\n"
     )
     if report.delivered:
         out.write(
@@ -510,7 +513,7 @@ def _write_report(
         for o in late[:limit]:
             what = "deadline  " if o.kind == "deadline" else "touchpoint"
             out.write(
-                f"  {o.journey_id:<12} {what} {o.name:<26} due {o.due.isoformat()}  "
+                f"  {printable(o.journey_id):<12} {what} {o.name:<26} due {o.due.isoformat()}  "
                 f"late by {o.late_by(now)}\n"
             )
         if len(late) > limit:
@@ -527,11 +530,13 @@ def _write_report(
     )
     for j in rough[:limit]:
         flag = "needs recovery" if j.friction >= threshold else "watch"
-        out.write(f"  {j.journey_id:<12} friction {j.friction:5.2f}  {j.state:<24} {flag}\n")
+        out.write(
+            f"  {printable(j.journey_id):<12} friction {j.friction:5.2f}  {j.state:<24} {flag}\n"
+        )
     if report.problems:
         out.write(f"\nproblems: {len(report.problems):,} (rows skipped)\n")
         for problem in report.problems[:limit]:
-            out.write(f"  {problem}\n")
+            out.write(f"  {printable(problem)}\n")
         if len(report.problems) > limit:
             out.write(f"  ... and {len(report.problems) - limit:,} more\n")
 

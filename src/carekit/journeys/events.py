@@ -28,6 +28,13 @@ class EventData(dict[str, Any]):
 
     __slots__ = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except (TypeError, ValueError) as exc:  # what dict says of EventData(9)
+            msg = f"EventData takes a mapping or key-value pairs, as dict does ({exc})"
+            raise CareKitError(msg) from None
+
     def _readonly(self, *args: Any, **kwargs: Any) -> NoReturn:
         msg = "event data is read-only; build a new Event with the data you need"
         raise CareKitError(msg)

@@ -293,7 +293,12 @@ class Step:
 
 
 def _owed_tuple(owed: Iterable[OwedTouchpoint]) -> tuple[OwedTouchpoint, ...]:
-    return owed if type(owed) is tuple else tuple(owed)
+    if type(owed) is tuple:
+        return owed
+    if isinstance(owed, (str, bytes)) or not isinstance(owed, Iterable):
+        msg = f"Journey owed must be a tuple of OwedTouchpoint objects (got {owed!r})"
+        raise CareKitError(msg)
+    return tuple(owed)
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)

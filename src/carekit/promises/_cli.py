@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import importlib.resources
 import json
 import pathlib
 from typing import Any, TextIO
 
+from carekit._cli_io import CsvRows, open_csv, printable
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
 from carekit.promises.backtest import backtest, tradeoff
@@ -113,17 +113,21 @@ def read_history(path: pathlib.Path | Any, segment: str | None,
                  order_id: str | None = None) -> list[Order]:
     """Orders from a CSV file (or an open text stream)."""
     if isinstance(path, pathlib.Path):
-        with path.open(newline="", encoding="utf-8") as fh:
-            return read_history(fh, segment, cal, cancelled, order_id)
-    reader = csv.DictReader(path)
-    columns = reader.fieldnames or []
+        with open_csv(path) as rows:
+            return _orders(rows, segment, cal, cancelled, order_id)
+    return _orders(CsvRows(path, "the history CSV"), segment, cal, cancelled, order_id)
+
+
+def _orders(reader: CsvRows, segment: str | None, cal: BusinessCalendar,
+            cancelled: str | None, order_id: str | None) -> list[Order]:
+    columns = reader.fieldnames
     for needed in ("ordered_at", "delivered_at", segment, cancelled, order_id):
         if needed is not None and needed not in columns:
-            msg = f"the history CSV has no {needed!r} column (columns: {columns!r})"
+            msg = f"{reader.name} has no {needed!r} column (columns: {columns!r})"
             raise CareKitError(msg)
     orders = []
     seen: dict[str, int] = {}
-    for line, row in enumerate(reader, start=2):
+    for line, row in reader:
         ordered = _time(row["ordered_at"] or "", "ordered_at", line, cal)
         raw = (row["delivered_at"] or "").strip()
         delivered = _time(raw, "delivered_at", line, cal) if raw else None
@@ -196,7 +200,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"{'segment':<16} {'expected':>8} {'promised':>8} {'padding':>8}\n")
     for s in result["segments"]:
         note = "" if s["reliable"] else "  (too few recent orders: a broader segment's)"
-        out.write(f"{s['segment']!s:<16} {s['expected_days']:>8} {s['promised_days']:>8} "
+        name = printable(s["segment"])
+        out.write(f"{name:<16} {s['expected_days']:>8} {s['promised_days']:>8} "
                   f"{s['padding_days']:>8}{note}\n")
     if args.backtest:
         out.write("\nWalk-forward backtest (each promise made from what was known then)\n")

@@ -16,7 +16,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -386,7 +386,7 @@ def tradeoff(
     if not isinstance(estimator, QuantileEstimator):
         msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
         raise CareKitError(msg)
-    if isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Iterable):
         msg = f"targets must be an iterable of quantile targets in (0, 1) (got {targets!r})"
         raise CareKitError(msg)
     rows = []

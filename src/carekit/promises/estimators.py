@@ -232,6 +232,15 @@ def black_friday_to_christmas(day: dt.date) -> bool:
     return thanksgiving - dt.timedelta(days=3) <= day <= dt.date(day.year, 12, 24)
 
 
+def _check_sweep(engine: Any, order: Any) -> None:
+    if not isinstance(engine, Engine):
+        msg = f"engine must be an estimator's engine(calendar) (got {engine!r:.200})"
+        raise CareKitError(msg)
+    if not isinstance(order, Order):
+        msg = f"order must be a carekit.promises.Order (got {order!r:.200})"
+        raise CareKitError(msg)
+
+
 # -- history --------------------------------------------------------------------------
 
 
@@ -476,7 +485,12 @@ class _Learned:
 
         A tuple ``(expected, promised, setting, every setting's promise)`` when the engine
         records them.
+
+        Raises:
+            CareKitError: ``engine`` is not one made by :meth:`engine`, or ``order`` not an
+                :class:`~carekit.promises.Order`.
         """
+        _check_sweep(engine, order)
         if not engine.ready():
             return self.fallback
         return engine.decide(path_of(order.segment))
@@ -738,6 +752,7 @@ class PaddedEstimator(_Learned):
         return [(self.shrinkage, False)]
 
     def sweep_promise(self, engine: Engine, order: Order) -> Any:
+        _check_sweep(engine, order)
         if not engine.ready():
             if self.fallback is None:
                 return None

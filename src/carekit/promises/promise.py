@@ -404,7 +404,7 @@ def read_history(history: Any, segment: Any = None, name: str = "history") -> li
     if isinstance(history, Mapping):
         msg = f"{name} must be an iterable of orders, not a mapping"
         raise HistoryError(msg)
-    if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
+    if isinstance(history, (str, bytes, type)) or not isinstance(history, Iterable):
         msg = (
             f"{name} must be an iterable of Order or (ordered_at, delivered_at, segment) "
             f"tuples (got {history!r})"
@@ -492,7 +492,7 @@ def call_segment(fn: Any, value: Any) -> Hashable:
 
 def as_orders(history: Any, name: str = "history") -> list[Order]:
     """Read ``history`` (Orders, tuples or mappings), in the order given (see read_history)."""
-    if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
+    if isinstance(history, (str, bytes, type)) or not isinstance(history, Iterable):
         msg = (
             f"{name} must be an iterable of Order or (ordered_at, delivered_at, segment) "
             f"tuples (got {history!r})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import importlib.resources
 import itertools
@@ -14,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from carekit._cli_io import neutralise_csv, open_csv
 from carekit.errors import CareKitError
 from carekit.staffing._chart import save_chart
 from carekit.staffing.coverage import Coverage, coverage
@@ -66,6 +66,9 @@ def plan_arguments(parser: argparse.ArgumentParser) -> None:
 def plan_from(args: argparse.Namespace) -> StaffingPlan:
     """The plan that :func:`plan_arguments`' options describe."""
     forecast = read_forecast(args.forecast)
+    if not forecast:
+        msg = f"{args.forecast} has no intervals: a header and no rows"
+        raise CareKitError(msg)
     target = ServiceTarget.parse(args.service_level, max_occupancy=args.max_occupancy)
     return plan(forecast, aht=args.aht, target=target, shrinkage=args.shrinkage,
                 interval=_interval(args, forecast), patience=args.patience,
@@ -90,9 +93,8 @@ def _parse_time(text: str, where: str) -> dt.datetime:
 
 
 def _rows(path: pathlib.Path, required: Iterable[str]) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = [f.strip() for f in reader.fieldnames or []]
+    with open_csv(path) as reader:
+        fields = reader.fieldnames
         missing = [c for c in required if c not in fields]
         if missing:
             msg = (
@@ -100,7 +102,7 @@ def _rows(path: pathlib.Path, required: Iterable[str]) -> list[dict[str, str]]:
                 f"(missing {missing}; got {fields})"
             )
             raise CareKitError(msg)
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+        return [{k: (v or "").strip() for k, v in row.items() if k} for _, row in reader]
 
 
 def read_forecast(path: pathlib.Path) -> list[tuple[dt.datetime, float]]:
@@ -304,7 +306,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(_json(p, cov))
     elif args.format == "csv":
-        out.write(cov.to_csv() if cov is not None else p.to_csv())
+        out.write(neutralise_csv(cov.to_csv() if cov is not None else p.to_csv()))
     else:
         _table(p, cov, out)
     return 0

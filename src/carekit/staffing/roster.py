@@ -458,5 +458,13 @@ class Roster:
     def from_shifts(
         cls, shifts: Iterable[Shift], calendar: BusinessCalendar | None = None
     ) -> Roster:
-        """A roster from any iterable of shifts (closed on ``calendar``'s non-business days)."""
+        """A roster from any iterable of shifts (closed on ``calendar``'s non-business days).
+
+        Raises:
+            CareKitError: ``shifts`` is not an iterable of :class:`Shift` (as for the
+                constructor), or ``calendar`` is not a calendar.
+        """
+        if isinstance(shifts, (str, bytes)) or not isinstance(shifts, Iterable):
+            msg = f"shifts must be an iterable of Shift objects (got {shifts!r})"
+            raise CareKitError(msg)
         return cls(shifts=tuple(shifts), calendar=calendar)
