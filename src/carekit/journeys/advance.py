@@ -115,9 +115,10 @@ def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:
                 not_before = tp.not_before(at) if tp.delay else None
             except (OverflowError, CareKitError):
                 msg = (
-                    f"plugin {plugin!r} returned recovery touchpoint {tp.name!r} that would be "
-                    f"due after the last date Python can represent (year 9999; owed at "
-                    f"{at.isoformat()}, within={tp.within}, delay={tp.delay})"
+                    f"plugin {plugin!r} returned recovery touchpoint {tp.name!r} with "
+                    f"within={tp.within!r} and delay={tp.delay!r}, which cannot be due after "
+                    f"{at.isoformat()}: that falls after the last date Python can represent "
+                    "(year 9999)"
                 )
                 raise PluginError(msg, plugins=[plugin], name=tp.name) from None
             extra.append(

@@ -346,6 +346,7 @@ class Touchpoint:
             CareKitError: ``at`` is not an aware datetime, or the due time would fall after
                 the year 9999 (or is refused by the calendar).
         """
+        _validate.aware("Touchpoint.due at", at)
         return _checked_due("Touchpoint", self.not_before(at), self.within, self.calendar)
 
 
