@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule
 from hypothesis import strategies as st
 
 from carekit.calendar import BusinessCalendar
@@ -165,3 +168,51 @@ class Reference:
                     total += end - start
             day += dt.timedelta(days=1)
         return total if b >= a else -total
+
+
+_WEEKDAYS = (MO, TU, WE, TH, FR, SA, SU)
+_RULE_ZONES = (None, ZoneInfo("Europe/London"), ZoneInfo("Australia/Lord_Howe"))
+
+
+@st.composite
+def holiday_rules(draw: st.DrawFn, first_year: int, last_year: int) -> rrule:
+    """A dateutil rule carekit accepts as holidays, starting between the years given.
+
+    Filters are drawn freely, so many rules are sparse or impossible (30 February); COUNT,
+    UNTIL, INTERVAL, BYSETPOS, WKST and aware starts come up too.
+    """
+    freq = draw(st.sampled_from((YEARLY, MONTHLY, WEEKLY, DAILY)))
+    tz = draw(st.sampled_from(_RULE_ZONES))
+    start = draw(
+        st.datetimes(dt.datetime(first_year, 1, 1), dt.datetime(last_year, 12, 31))
+    ).replace(microsecond=0, tzinfo=tz)
+    interval = draw(st.sampled_from((1, 1, 2, 3, 7, 13)))
+    kwargs: dict[str, Any] = {"dtstart": start, "interval": interval}
+    ends = draw(st.sampled_from(("none", "count", "until")))
+    if ends == "count":
+        kwargs["count"] = draw(st.integers(1, 60))
+    elif ends == "until":
+        kwargs["until"] = start + dt.timedelta(days=draw(st.integers(0, 150_000)))
+    days = st.integers(1, 31) | st.integers(-31, -1)
+    optional = {
+        "bymonth": st.lists(st.integers(1, 12), min_size=1, max_size=3),
+        "bymonthday": st.lists(days, min_size=1, max_size=3),
+        "byweekday": st.lists(
+            st.sampled_from(_WEEKDAYS) | st.builds(lambda d, n: d(n), st.sampled_from(_WEEKDAYS),
+                                                    st.sampled_from((1, 2, -1))),
+            min_size=1, max_size=2,
+        ),
+        "byyearday": st.lists(st.integers(1, 366) | st.integers(-366, -1), min_size=1, max_size=3),
+        "bysetpos": st.sampled_from((1, -1, 2, (1, -1))),
+        "wkst": st.integers(0, 6),
+    }
+    if freq == YEARLY:
+        optional["byweekno"] = st.lists(st.integers(1, 53) | st.just(-1), min_size=1, max_size=2)
+        optional["byeaster"] = st.integers(-80, 250)
+    for name, values in optional.items():
+        if draw(st.integers(0, 9)) < 3:
+            kwargs[name] = draw(values)
+    try:
+        return rrule(freq, **kwargs)
+    except ValueError:  # dateutil refuses some combinations itself
+        return rrule(freq, dtstart=start)

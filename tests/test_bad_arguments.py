@@ -104,3 +104,94 @@ def test_testing_helpers_check_their_arguments() -> None:
         aware(2026, 1, 1, tz="UTC")  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match="channel must be a carekit.channels.Channel"):
         RecordingChannel(channel=5)  # type: ignore[arg-type]
+
+
+# -- the escapes the fuzzer found (one test per entry point) --------------------------------
+
+
+def test_touchpoint_and_deadline_due_check_at_and_explain_overflow() -> None:
+    from carekit.journeys import Deadline, Touchpoint
+
+    tp, deadline = Touchpoint("tp", "placed", 3600), Deadline("placed", 3600, "x")
+    for at in (0, None, dt.datetime(2026, 1, 1)):  # the fuzzer's TypeError; a naive datetime
+        with pytest.raises(CareKitError, match="Touchpoint.due at must be a timezone-aware"):
+            tp.due(at)  # type: ignore[arg-type]
+        with pytest.raises(CareKitError, match="Deadline.due at must be a timezone-aware"):
+            deadline.due(at)  # type: ignore[arg-type]
+    assert tp.due(T0) == T0 + dt.timedelta(hours=1)
+    with pytest.raises(CareKitError, match="falls after the last date Python can represent"):
+        Touchpoint("tp", "placed", dt.timedelta.max).due(T0)
+
+
+class _RecoveryWithin:
+    def __init__(self, within: dt.timedelta) -> None:
+        self.within = within
+
+    @__import__("carekit").hookimpl
+    def carekit_recovery_action(self, journey: object, friction: float) -> list[object]:
+        from carekit.journeys import Touchpoint
+
+        return [Touchpoint("sorry", within=self.within, channel="email",
+                           on_event="promise_at_risk")]
+
+
+@pytest.mark.parametrize("make_store", [MemoryJourneyStore, lambda: SQLiteJourneyStore(":memory:")])
+def test_a_recovery_touchpoint_due_after_9999_is_a_plugin_error(make_store) -> None:
+    # Regression: Touchpoint(within=timedelta.max) from a recovery plugin made
+    # store.append(kit=...), advance and journey.apply(kit=...) raise a raw OverflowError.
+    kit = make_carekit(_RecoveryWithin(dt.timedelta.max))
+    store = make_store()
+    store.create(order_journey(), "o-1", at=T0, channel="email")
+    store.append("o-1", Event("place", at=T0))
+    bad = Event("promise_at_risk", at=T0, data={"moment": "damaged_item", "sentiment": -1})
+    with pytest.raises(PluginError, match=r"plugin '_RecoveryWithin' returned recovery "
+                                          r"touchpoint 'sorry' with within=.*year 9999") as err:
+        store.append("o-1", bad, kit=kit)
+    assert err.value.plugins == ("_RecoveryWithin",) and err.value.name == "sorry"
+    assert store.load("o-1").version == 1  # nothing of the failed append was kept
+    journey = store.load("o-1")
+    with pytest.raises(PluginError, match="cannot be due after"):
+        advance(kit, journey, bad)
+    with pytest.raises(PluginError, match="cannot be due after"):
+        journey.apply(bad, kit=kit)
+    # A plugin answering within range still works.
+    fine = make_carekit(_RecoveryWithin(dt.timedelta(days=1)))
+    owed = journey.apply(bad, kit=fine).journey.owed
+    assert ("sorry", T0 + dt.timedelta(days=1)) in [(o.name, o.due) for o in owed]
+
+
+def test_entry_points_the_fuzzer_broke_raise_carekit_errors() -> None:
+    import decimal
+
+    from carekit import DefinitionError, InvalidTransition
+    from carekit.journeys import Journey, Phase
+    from carekit.metrics import NPS, Segmented
+    from carekit.staffing import Roster, ServiceTarget, plan, save_chart
+
+    staffing_plan = plan([(T0, 100)], aht=180, target=ServiceTarget(0.8, 20))
+    with pytest.raises(CareKitError, match="shifts must be an iterable of Shift"):
+        Roster.from_shifts(4)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="template must be a carekit.metrics accumulator"):
+        Segmented(1, len)  # type: ignore[type-var]
+    assert len(Segmented(NPS(), len)) == 0
+    with pytest.raises(CareKitError, match="chart path must be a str or pathlib.Path"):
+        save_chart(None, staffing_plan)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="plan must be a carekit.staffing.StaffingPlan"):
+        save_chart("x.png", 2)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="coverage must be a carekit.staffing.Coverage"):
+        save_chart("x.png", staffing_plan, coverage=3)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="journey must be a carekit.journeys.Journey"):
+        advance(make_carekit(), 0, Event("place", at=T0))  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="Journey owed must be a tuple of OwedTouchpoint"):
+        Journey(journey_id="j", definition=order_journey(), state="new", version=0,
+                started_at=T0, updated_at=T0, owed=dt.date(2026, 1, 1))  # type: ignore[arg-type]
+    with pytest.raises(PluginError, match="compares equal to itself"):
+        CareKit(load_entrypoints=False).register(decimal.Decimal("sNaN"))
+    with pytest.raises(CareKitError, match=r"Phase must be one of 'before', 'during', 'after'"):
+        Phase(3)
+    assert Phase("after") is Phase.AFTER
+    # The errors themselves accept what they are given rather than fail while reporting.
+    assert DefinitionError("n", 2).problems == (2,)  # type: ignore[arg-type]
+    assert DefinitionError("n", "one problem").problems == ("one problem",)  # type: ignore[arg-type]
+    assert PluginError("m", plugins=2).plugins == (2,)  # type: ignore[arg-type]
+    assert InvalidTransition("m", allowed=("a", "b")).allowed == ("a", "b")

@@ -378,12 +378,15 @@ def test_far_apart_calls_each_get_a_table_of_their_own() -> None:
     old = racer._table
     racer.is_business_day(D(5000, 1, 1))
     assert racer._table is old and racer._other is not None and racer._other.first_year > 4000
-    grown = racer._grow(old, True, 1000, "test")
+    grown = racer._grow(old, D(2024, 1, 1).toordinal(), True, 1000, "test")
     assert grown.first_year <= 2024 and grown.last_year < 2100
-    # A question spanning both still gets one table that covers it.
-    assert cal.business_days_between(D(3, 1, 1), D(9998, 1, 1)) == (
-        fresh.business_days_between(D(3, 1, 1), D(2024, 1, 1))
-        + fresh.business_days_between(D(2024, 1, 1), D(9998, 1, 1))
+    # A question spanning both is refused: one call covers at most MAX_SPAN_YEARS years.
+    with pytest.raises(CareKitError, match=r"span the years 3\.\.9998, more than the 400"):
+        cal.business_days_between(D(3, 1, 1), D(9998, 1, 1))
+    # One spanning 400 years gets one table that covers it.
+    assert cal.business_days_between(D(1625, 1, 1), D(2024, 12, 31)) == (
+        fresh.business_days_between(D(1625, 1, 1), D(1800, 1, 1))
+        + fresh.business_days_between(D(1800, 1, 1), D(2024, 12, 31))
     )
 
 

@@ -73,7 +73,7 @@ def test_demo_leaves_the_sample_files_for_the_other_commands(tmp_path: pathlib.P
     assert f"The sample data is in {samples}" in text
     # The journey store was closed cleanly: no write-ahead log left beside it.
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "journeys.db", "samples", "staffing_plan.csv"]
+        "journeys.db", "samples", "staffing_plan.csv", "worker-demo.db"]
     # The commands the docs show run on them.
     status, text = _run("promise", str(samples / "promises_orders.csv"), "--segment",
                         "product", "--backtest")
@@ -133,10 +133,10 @@ def test_unreadable_csv_is_an_error_not_a_traceback(
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"\xff\xfe\x00")
     assert main([*command, str(latin)]) == 2
-    assert "the input is not UTF-8 text" in capsys.readouterr().err
+    assert "latin.csv: the file is not UTF-8 text" in capsys.readouterr().err
     huge = tmp_path / "huge.csv"
     huge.write_text("interval_start,volume,nps,journey_id,event,at,ordered_at,delivered_at\n"
                     + "x" * 200_000 + "\n",
                     encoding="utf-8")
     assert main([*command, str(huge)]) == 2
-    assert "field larger than field limit" in capsys.readouterr().err
+    assert "huge.csv line 2: a field is longer than 131,072 characters" in capsys.readouterr().err

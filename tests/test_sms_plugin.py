@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -72,32 +73,58 @@ def test_installed_plugin_is_found_through_its_entry_point(site: pathlib.Path) -
 
 
 @pytest.mark.slow
-def test_installed_plugin_delivers_once_per_idempotency_key(
+def test_installed_plugin_texts_once_per_key_across_processes(
     site: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
+    # Two processes deliver the same touchpoint (a retry after a crash) with notes kept in
+    # one SQLite journey store: the gateway gets one text.
     outbox = tmp_path / "sms.jsonl"
-    _run(
-        site,
-        """
-        import types
+    code = f"""
+        import datetime as dt
         from carekit import CareKit
+        from carekit.journeys import SQLiteJourneyStore
+        from carekit.testing import deliver, owed_touchpoint, sent_keys
         kit = CareKit()
-        touchpoint = types.SimpleNamespace(
-            name="shipped_with_tracking", data={"tracking_number": "1Z999"},
-            customer_id="cust-7")
-        for _ in range(2):  # a retry after a crash reuses the key
-            result = kit.hook.carekit_deliver_touchpoint(
-                touchpoint=touchpoint, channel=kit.channel("sms_gateway"),
-                idempotency_key="order-1/shipped_with_tracking/5")
-            assert result.delivered, result
-        other = kit.hook.carekit_deliver_touchpoint(
-            touchpoint=touchpoint, channel=kit.channel("email"), idempotency_key="k")
-        assert other is None
-        """,
-        CAREKIT_SMS_OUTBOX=str(outbox),
-    )
+        store = SQLiteJourneyStore({str(tmp_path / "journeys.db")!r})
+        shipped = owed_touchpoint("shipped_with_tracking", data={{"tracking_number": "1Z999"}},
+                                  customer_id="cust-7", version=5)
+        result = deliver(kit, shipped, channel="sms_gateway",
+                         sent_keys=sent_keys(store, channel="sms_gateway"))
+        assert result.delivered, result
+        assert deliver(kit, shipped, channel="email") is None
+        print(result.reference)
+        store.close()
+        """
+    first = _run(site, code, CAREKIT_SMS_OUTBOX=str(outbox)).strip()
+    second = _run(site, code, CAREKIT_SMS_OUTBOX=str(outbox)).strip()
     lines = [json.loads(line) for line in outbox.read_text().splitlines()]
-    assert lines == [
-        {"key": "order-1/shipped_with_tracking/5", "to": "cust-7",
-         "text": "Shipped with tracking (tracking number 1Z999)"}
+    assert [(m["to"], m["text"]) for m in lines] == [
+        ("cust-7", "Shipped with tracking (tracking number 1Z999)")
     ]
+    assert first == second == lines[0]["id"]
+
+
+@pytest.mark.slow
+def test_the_plugins_own_tests_pass_where_it_is_installed(site: pathlib.Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--rootdir", str(PLUGIN), str(PLUGIN / "tests")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=str(PLUGIN), check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+
+
+def test_the_guide_shows_every_file_of_the_package_as_it_is() -> None:
+    guide = (ROOT / "docs" / "writing-a-channel-plugin.md").read_text(encoding="utf-8")
+    shown = {name: text for name, _, text in re.findall(
+        r"^\*\*`([^`]+)`\*\*\n\n(`{3,})[a-z]*\n(.*?)^\2$", guide, re.MULTILINE | re.DOTALL)}
+    files = {
+        p.relative_to(PLUGIN).as_posix(): p.read_text(encoding="utf-8")
+        for p in PLUGIN.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")
+    }
+    assert sorted(shown) == sorted(files)
+    for name, text in files.items():
+        assert shown[name] == text, f"the guide's {name} differs from the file"

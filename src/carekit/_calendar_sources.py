@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.relativedelta import weekday as _dateutil_weekday
 from dateutil.rrule import rrulebase
 
+from carekit._calendar_rules import check_rule, rule_dates
 from carekit.errors import CareKitError
 
 __all__ = [
@@ -161,7 +162,15 @@ class HolidaySources:
         hi = dt.date(last_year, 12, 31).toordinal()
         out = {o for o in self.dates if lo <= o <= hi}
         for rule in self.rules:
-            out.update(o for o in _rule_ordinals(rule, first_year, last_year) if lo <= o <= hi)
+            try:
+                out.update(rule_dates(rule, lo, hi))
+            except CareKitError:
+                raise
+            except (ArithmeticError, IndexError, TypeError, ValueError) as exc:
+                # dateutil's own failures (a combination it cannot walk) name the rule.
+                text = str(rule).replace("\n", " ")
+                msg = f"holidays: dateutil could not expand the rule {text!r}: {exc}"
+                raise CareKitError(msg) from exc
         for cal in self.calendars:
             # `date in calendar` is the holidays package's public way to fill a year when
             # the calendar was made with expand=True (its default). Neighbouring years are
@@ -176,28 +185,6 @@ class HolidaySources:
         return out
 
 
-def _rule_ordinals(rule: Any, first_year: int, last_year: int) -> list[int]:
-    start = dt.datetime(first_year, 1, 1)
-    end = dt.datetime(last_year, 12, 31, 23, 59, 59, 999999)
-    try:
-        found = rule.between(start, end, inc=True)
-    except TypeError:
-        # A rule with an aware dtstart refuses naive bounds: widen by a day each side in
-        # UTC and keep the occurrences' own local dates (filtered by the caller).
-        lo = (
-            start.replace(tzinfo=dt.timezone.utc)
-            if first_year == 1
-            else (start - dt.timedelta(days=1)).replace(tzinfo=dt.timezone.utc)
-        )
-        hi = (
-            end.replace(tzinfo=dt.timezone.utc)
-            if last_year == 9999
-            else (end + dt.timedelta(days=1)).replace(tzinfo=dt.timezone.utc)
-        )
-        found = rule.between(lo, hi, inc=True)
-    return [occurrence.toordinal() for occurrence in found]
-
-
 def parse_holidays(value: Any) -> HolidaySources:
     """Sort the ``holidays`` argument into dates, dateutil rules and `holidays` calendars."""
     base = _holiday_base_type()
@@ -209,6 +196,7 @@ def parse_holidays(value: Any) -> HolidaySources:
         if base is not None and isinstance(item, base):
             calendars.append(item)
         elif isinstance(item, rrulebase):
+            check_rule(item)
             rules.append(item)
         elif isinstance(item, dt.date):
             dates.add(item.toordinal())

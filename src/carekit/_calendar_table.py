@@ -25,6 +25,8 @@ MIN_YEAR = 1
 MAX_YEAR = 9999
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _US = dt.timedelta(microseconds=1)
+_EPOCH_ORDINAL = EPOCH.toordinal()
+_DAY_US = 86_400_000_000
 
 
 def to_us(value: dt.datetime) -> int:
@@ -150,26 +152,56 @@ class Table:
         return self.clean_flags
 
     def hours(self, tz: dt.tzinfo, opening: Mapping[int, tuple[dt.time, dt.time]]) -> HoursTable:
-        """Open/close instants of every business day (holidays are closed all day)."""
+        """Open/close instants of every business day (holidays are closed all day).
+
+        A closed day's open and close instants are its midnight as if in UTC: nothing reads
+        them, since no open time accumulates on it. An open day's instants are its wall
+        times less the zone's offset at each (so a DST change during opening hours counts).
+        """
         if self._hours is None:
             open_us: list[int] = []
             close_us: list[int] = []
             cum = [0]
             total = 0
-            day = dt.date.fromordinal(self.lo)
-            one = dt.timedelta(days=1)
+            spans = {day: (span, _time_us(span[0]), _time_us(span[1]))
+                     for day, span in opening.items()}
+            fixed = tz.utcoffset(None) if isinstance(tz, dt.timezone) else None
+            fixed_us = None if fixed is None else fixed // _US
+            combine = dt.datetime.combine
+            flags = self.flags
+            lo = self.lo
+            weekday = (lo - 1) % 7  # date.fromordinal(1) is a Monday
+            base = (lo - _EPOCH_ORDINAL) * _DAY_US
             for i in range(self.n):
-                span = opening.get(day.weekday()) if self.flags[i] else None
-                if span is None:
-                    start = end = to_us(dt.datetime.combine(day, dt.time(), tzinfo=tz))
+                found = spans.get(weekday) if flags[i] else None
+                if found is None:
+                    start = end = base
                 else:
-                    start = to_us(dt.datetime.combine(day, span[0], tzinfo=tz))
-                    end = max(start, to_us(dt.datetime.combine(day, span[1], tzinfo=tz)))
+                    (opens, closes), open_at, close_at = found
+                    if fixed_us is not None:
+                        start = base + open_at - fixed_us
+                        end = base + close_at - fixed_us
+                    else:
+                        day = dt.date.fromordinal(lo + i)
+                        start = base + open_at - _offset_us(combine(day, opens, tz))
+                        end = base + close_at - _offset_us(combine(day, closes, tz))
+                    end = max(end, start)
                 open_us.append(start)
                 close_us.append(end)
                 total += end - start
                 cum.append(total)
-                if i + 1 < self.n:
-                    day += one
+                base += _DAY_US
+                weekday = 0 if weekday == 6 else weekday + 1
             self._hours = HoursTable(open_us, close_us, cum)
         return self._hours
+
+
+def _offset_us(wall: dt.datetime) -> int:
+    """The zone's UTC offset at an aware wall time, in microseconds."""
+    offset = wall.utcoffset()
+    return 0 if offset is None else offset // _US
+
+
+def _time_us(t: dt.time) -> int:
+    """Microseconds from midnight to the wall time ``t``."""
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond

@@ -37,7 +37,7 @@ from carekit._calendar_sources import (
 from carekit._calendar_table import EPOCH, MAX_YEAR, MIN_YEAR, Table, to_us
 from carekit.errors import CareKitError
 
-__all__ = ["BusinessCalendar"]
+__all__ = ["MAX_SPAN_YEARS", "BusinessCalendar"]
 
 _D = TypeVar("_D", dt.date, dt.datetime)
 _DATETIME = dt.datetime
@@ -48,22 +48,21 @@ _US = dt.timedelta(microseconds=1)
 _NDAYS = 1024
 _DAYS = tuple(dt.timedelta(days) for days in range(_NDAYS))
 _PLAIN_ZONES = (ZoneInfo, dt.timezone)
-# The fast path needs per-day DST flags; skip it for tables grown to cover centuries.
-_FAST_PATH_YEARS = 400
+#: The most calendar years one call may work across: the days it is given and the day it
+#: answers lie within this many consecutive years. Tables of business days (and of opening
+#: hours, and the holiday rules expanded into them) cost time and memory per day covered, so
+#: a bound per call keeps every call within a fraction of a second; 400 years is one whole
+#: Gregorian cycle.
+MAX_SPAN_YEARS = 400
+# A table also holds the year before and after the years asked for.
+_TABLE_YEARS = MAX_SPAN_YEARS + 2
 # Give up looking for a business day once this many years in a row have none.
-_EMPTY_YEARS_LIMIT = 400
-#: A request for years outside the cached table gets a table of its own (kept beside it)
-#: instead of one widened to span both when that would span this many years or more; no
-#: more than the fast path's limit, so a far request never turns the fast path off.
-_FAR_YEARS = _FAST_PATH_YEARS
+_EMPTY_YEARS_LIMIT = MAX_SPAN_YEARS
 
 
-def _far_apart(t: Table, first_year: int, last_year: int) -> bool:
-    """Whether years ``first_year..last_year`` lie outside table ``t``, so far from it that
-    one table spanning both would cover :data:`_FAR_YEARS` years or more."""
-    disjoint = first_year > t.last_year or last_year < t.first_year
-    span = max(last_year, t.last_year) - min(first_year, t.first_year)
-    return disjoint and span >= _FAR_YEARS
+def _spanning(t: Table, first_year: int, last_year: int) -> int:
+    """Years one table would span to cover both ``t`` and ``first_year..last_year``."""
+    return max(last_year, t.last_year) - min(first_year, t.first_year) + 1
 
 
 #: The years over which :meth:`BusinessCalendar._key` compares holidays.
@@ -80,6 +79,8 @@ class BusinessCalendar:
             objects (occurrences are used as dates; infinite rules are fine), calendars from
             the ``holidays`` package (``holidays.US()``), a single one of those or any
             iterable mixing them. Rules and calendars are expanded only over the years in use.
+            Rules must repeat daily or less often, at one time of day, with COUNT at most
+            100,000, BYWEEKNO and BYEASTER only in yearly rules (BYEASTER offsets -80..250).
         cutoff: the daily order cut-off in the calendar's local time. An order at or before
             the cut-off on a business day counts from that day; a later order, or one on a
             closed day, counts from the next business day. None: every order on a business
@@ -92,12 +93,16 @@ class BusinessCalendar:
             opens 09:00-17:00 on every workday. Holidays are closed all day.
 
     Raises:
-        CareKitError: an argument has the wrong type or value; the message names it.
+        CareKitError: an argument has the wrong type or value, or a holiday rule is one the
+            calendar refuses (see above); the message names it.
 
     The calendar is immutable; tables of business days are computed on first use for the
     years in use and grown as needed, so each call costs constant time (business hours:
     logarithmic) whatever ``n`` or the duration. Rules and ``holidays`` calendars are read
-    once per year when that year is first needed.
+    once per year when that year is first needed. One call works within
+    :data:`MAX_SPAN_YEARS` (400) consecutive calendar years: dates further apart, or a
+    result further away, raise a :class:`CareKitError` instead of building tables for
+    thousands of years.
 
     Examples:
         >>> import datetime as dt
@@ -261,12 +266,11 @@ class BusinessCalendar:
 
     # -- tables ---------------------------------------------------------------------------
 
-    def _cover(self, first: int, last: int) -> Table:
+    def _cover(self, first: int, last: int, what: str) -> Table:
         """A table covering the days with ordinals ``first..last``.
 
-        Two tables are kept: the main one, which the fast path reads and which widens as
-        nearby years are asked for, and one for years far from it (a "no deadline" date in
-        9999, say), so that alternating between the two builds nothing after the first time.
+        Raises:
+            CareKitError: the days span more than :data:`MAX_SPAN_YEARS` calendar years.
         """
         t = self._table
         if t is not None and t.lo <= first and last <= t.hi:
@@ -276,40 +280,56 @@ class BusinessCalendar:
             return other
         y0 = _DATE.fromordinal(first).year
         y1 = _DATE.fromordinal(last).year
-        if t is None or _far_apart(t, y0 - 1, y1 + 1):
-            return self._build(max(MIN_YEAR, y0 - 1), min(MAX_YEAR, y1 + 1))
-        # Widen by the table's own span at least (so growth is geometric), but not past the
-        # fast path's limit unless the years asked for need it.
-        span = t.years
-        lo = min(t.first_year, y0 - 1, t.first_year - span) if y0 < t.first_year else t.first_year
-        hi = max(t.last_year, y1 + 1, t.last_year + span) if y1 > t.last_year else t.last_year
-        lo = max(lo, min(y0 - 1, t.first_year, hi - _FAST_PATH_YEARS + 1))
-        hi = min(hi, max(y1 + 1, t.last_year, lo + _FAST_PATH_YEARS - 1))
-        return self._build(max(MIN_YEAR, lo), min(MAX_YEAR, hi))
+        if y1 - y0 + 1 > MAX_SPAN_YEARS:
+            msg = (
+                f"{what}: the dates given span the years {y0}..{y1}, more than the "
+                f"{MAX_SPAN_YEARS} calendar years one call may cover"
+            )
+            raise CareKitError(msg)
+        return self._build(max(MIN_YEAR, y0 - 1), min(MAX_YEAR, y1 + 1))
 
     def _build(self, first_year: int, last_year: int) -> Table:
-        """A table covering the years given: the main one widened when they are near it,
-        else the far one, widened when near it or replaced."""
+        """A table covering the years given (at most ``_TABLE_YEARS`` of them).
+
+        Two tables are kept: the main one, which the fast path reads and which widens as
+        nearby years are asked for, and one for years too far from it to share a table (a
+        "no deadline" date in 9999, say), so that alternating between the two builds nothing
+        after the first time. A table widens by its own span at least, so growth is
+        geometric, but never past ``_TABLE_YEARS``.
+        """
         with self._lock:
             main, other = self._table, self._other
             for t in (main, other):
                 if t is not None and t.first_year <= first_year and last_year <= t.last_year:
                     return t
-            if main is None or not _far_apart(main, first_year, last_year):
+            if main is None or _spanning(main, first_year, last_year) <= _TABLE_YEARS:
                 slot, t = "_table", main
-            else:
+            elif other is not None and _spanning(other, first_year, last_year) <= _TABLE_YEARS:
                 slot, t = "_other", other
-            if t is not None and not _far_apart(t, first_year, last_year):
-                first_year = min(first_year, t.first_year)
-                last_year = max(last_year, t.last_year)
+            else:
+                slot, t = "_other", None
+            if t is not None:
+                span = t.years
+                lo = min(first_year, t.first_year - span) if first_year < t.first_year else (
+                    t.first_year
+                )
+                hi = max(last_year, t.last_year + span) if last_year > t.last_year else (
+                    t.last_year
+                )
+                # Keep within _TABLE_YEARS, trimming the growth first, then the old table.
+                lo = max(lo, min(first_year, t.first_year, hi - _TABLE_YEARS + 1))
+                hi = min(hi, max(last_year, t.last_year, lo + _TABLE_YEARS - 1))
+                lo = max(lo, hi - _TABLE_YEARS + 1)
+                first_year, last_year = max(MIN_YEAR, lo), min(MAX_YEAR, hi)
             t = Table(self._workdays, self._holidays, first_year, last_year)
             if slot == "_table":
                 object.__setattr__(self, "_fast", None)
             object.__setattr__(self, slot, t)
             return t
 
-    def _grow(self, t: Table, forward: bool, missing: int, what: str) -> Table:
-        """Widen the table by enough years to find ``missing`` more business days."""
+    def _grow(self, t: Table, o: int, forward: bool, missing: int, what: str) -> Table:
+        """A table around day ``o`` with enough years to find ``missing`` more business days
+        after (``forward``) or before table ``t``, which covers ``o``."""
         if not t.bd and t.years >= _EMPTY_YEARS_LIMIT:
             msg = (
                 f"{what}: the calendar has no business day in the years "
@@ -324,11 +344,30 @@ class BusinessCalendar:
         if not forward and (t.first_year <= MIN_YEAR or missing > t.lo - 1):
             msg = f"{what}: the result would fall before {MIN_YEAR:04d}-01-01"
             raise CareKitError(msg)
+        day = _DATE.fromordinal(o)
         per_year = max(1.0, len(t.bd) / t.years)
-        years = max(int(missing / per_year) + 2, t.years)
+        years = max(int(min(missing / per_year, _TABLE_YEARS)) + 2, t.years)
         if forward:
-            return self._build(t.first_year, min(MAX_YEAR, t.last_year + years))
-        return self._build(max(MIN_YEAR, t.first_year - years), t.last_year)
+            limit = min(MAX_YEAR, day.year + MAX_SPAN_YEARS)
+            if t.last_year >= limit:
+                msg = (
+                    f"{what}: the result would fall after {limit}-12-31, more than "
+                    f"{MAX_SPAN_YEARS} years after {day.isoformat()}; one call covers at most "
+                    f"{MAX_SPAN_YEARS} years"
+                )
+                raise CareKitError(msg)
+            last = min(limit, t.last_year + years)
+            return self._build(max(t.first_year, last - _TABLE_YEARS + 1), last)
+        limit = max(MIN_YEAR, day.year - MAX_SPAN_YEARS)
+        if t.first_year <= limit:
+            msg = (
+                f"{what}: the result would fall before {limit:04d}-01-01, more than "
+                f"{MAX_SPAN_YEARS} years before {day.isoformat()}; one call covers at most "
+                f"{MAX_SPAN_YEARS} years"
+            )
+            raise CareKitError(msg)
+        first = max(limit, t.first_year - years)
+        return self._build(first, min(t.last_year, first + _TABLE_YEARS - 1))
 
     def _shift(self, o: int, stay: bool, n: int, what: str) -> int:
         """Ordinal of the business day ``n`` business days from the start day of day ``o``.
@@ -337,7 +376,7 @@ class BusinessCalendar:
         after the cut-off: then the next business day is). The start day is business day
         number ``rank - stay`` (0-based), because ``rank`` counts business days up to ``o``.
         """
-        t = self._cover(o, o)
+        t = self._cover(o, o, what)
         while True:
             i = o - t.lo
             k = t.rank[i] + n
@@ -345,7 +384,7 @@ class BusinessCalendar:
                 k -= 1
             if 0 <= k < len(t.bd):
                 return t.bd[k]
-            t = self._grow(t, k >= 0, k - len(t.bd) + 1 if k >= 0 else -k, what)
+            t = self._grow(t, o, k >= 0, k - len(t.bd) + 1 if k >= 0 else -k, what)
 
     # -- conversions ----------------------------------------------------------------------
 
@@ -418,7 +457,7 @@ class BusinessCalendar:
             False
         """
         o, _ = self._day("d", d)
-        t = self._cover(o, o)
+        t = self._cover(o, o, "is_business_day")
         return bool(t.flags[o - t.lo])
 
     def next_business_day(self, d: dt.date | dt.datetime) -> dt.date:
@@ -426,7 +465,7 @@ class BusinessCalendar:
 
         Raises:
             CareKitError: ``d`` is not a date or is a naive datetime; no business day
-                follows before year 9999 ends.
+                follows before year 9999 ends, or within :data:`MAX_SPAN_YEARS` years.
 
         Examples:
             >>> import datetime as dt
@@ -441,7 +480,7 @@ class BusinessCalendar:
 
         Raises:
             CareKitError: ``d`` is not a date or is a naive datetime; no business day
-                comes before it.
+                comes before it, or within :data:`MAX_SPAN_YEARS` years.
 
         Examples:
             >>> import datetime as dt
@@ -513,7 +552,8 @@ class BusinessCalendar:
             the resulting date at the same local wall time (moved forward out of a DST gap).
 
         Raises:
-            CareKitError: bad ``dt`` or ``n``; the result would leave years 1..9999.
+            CareKitError: bad ``dt`` or ``n``; the result would leave years 1..9999, or
+                lie more than :data:`MAX_SPAN_YEARS` years away.
 
         Examples:
             >>> import datetime as dt
@@ -566,7 +606,7 @@ class BusinessCalendar:
 
     def _prepare_fast(self) -> None:
         t = self._table
-        if t is None or t.years > _FAST_PATH_YEARS:
+        if t is None:
             return
         clean = t.clean(self._tz)
         base = t.lo
@@ -596,7 +636,8 @@ class BusinessCalendar:
             b: the end: a date or an aware datetime (its local date).
 
         Raises:
-            CareKitError: ``a`` or ``b`` is not a date or is a naive datetime.
+            CareKitError: ``a`` or ``b`` is not a date or is a naive datetime; they are
+                more than :data:`MAX_SPAN_YEARS` calendar years apart.
 
         Examples:
             >>> import datetime as dt
@@ -608,7 +649,7 @@ class BusinessCalendar:
         """
         s = _DATE.toordinal(self.start_day(a))
         e, _ = self._day("b", b)
-        t = self._cover(min(s, e), max(s, e))
+        t = self._cover(min(s, e), max(s, e), "business_days_between")
         return t.rank[e - t.lo] - t.rank[s - t.lo]
 
     # -- business hours -------------------------------------------------------------------
@@ -628,7 +669,8 @@ class BusinessCalendar:
             An aware datetime in the calendar's zone (``at`` itself, converted, for zero).
 
         Raises:
-            CareKitError: naive ``at``, negative ``duration``, or a result after year 9999.
+            CareKitError: naive ``at``, negative ``duration``, or a result after year 9999
+                or more than :data:`MAX_SPAN_YEARS` years after ``at``.
 
         Examples:
             >>> import datetime as dt
@@ -643,7 +685,7 @@ class BusinessCalendar:
             return local
         need = span // _US
         o = local.toordinal()
-        t = self._cover(o, o)
+        t = self._cover(o, o, "add_business_hours")
         while True:
             h = t.hours(self._tz, self._hours)
             i = o - t.lo
@@ -659,7 +701,7 @@ class BusinessCalendar:
                 raise CareKitError(msg)
             open_per_day = max(1, h.cum[-1] // t.n)
             missing_days = (target - h.cum[-1]) // open_per_day + 1
-            t = self._grow(t, True, missing_days, "add_business_hours")
+            t = self._grow(t, o, True, missing_days, "add_business_hours")
 
     def business_hours_between(self, a: dt.datetime, b: dt.datetime) -> dt.timedelta:
         """Opening time between two instants, negative when ``b`` is before ``a``.
@@ -673,7 +715,8 @@ class BusinessCalendar:
             ``business_hours_between(a, add_business_hours(a, d)) == d``.
 
         Raises:
-            CareKitError: ``a`` or ``b`` is naive.
+            CareKitError: ``a`` or ``b`` is naive; they are more than
+                :data:`MAX_SPAN_YEARS` calendar years apart.
 
         Examples:
             >>> import datetime as dt
@@ -685,7 +728,7 @@ class BusinessCalendar:
         la = self._local("a", a)
         lb = self._local("b", b)
         oa, ob = la.toordinal(), lb.toordinal()
-        t = self._cover(min(oa, ob), max(oa, ob))
+        t = self._cover(min(oa, ob), max(oa, ob), "business_hours_between")
         h = t.hours(self._tz, self._hours)
         pa = h.position(oa - t.lo, to_us(la))
         pb = h.position(ob - t.lo, to_us(lb))

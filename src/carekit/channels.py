@@ -2,8 +2,9 @@
 
 A :class:`Channel` describes *how* a touchpoint travels (email, phone, a WhatsApp gateway…);
 plugins add channels through the ``carekit_register_channels`` hook and deliver touchpoints
-through ``carekit_deliver_touchpoint``. The built-in channels are registered by a built-in
-plugin, the same way a third party registers its own.
+through ``carekit_deliver_touchpoint`` (whose ``sent_keys`` argument, a :class:`SentKeys`,
+keeps the keys a plugin sent durably in the journey store). The built-in channels are
+registered by a built-in plugin, the same way a third party registers its own.
 
 Examples:
     >>> from carekit.channels import Channel
@@ -23,10 +24,11 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from carekit import _validate
+from carekit._sent import SentKeys
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 
-__all__ = ["BUILTIN_CHANNELS", "Channel", "DeliveryResult"]
+__all__ = ["BUILTIN_CHANNELS", "Channel", "DeliveryResult", "SentKeys"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

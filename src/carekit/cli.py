@@ -20,9 +20,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import carekit
+from carekit._cli_io import PrintableStream, one_line
 from carekit.errors import CareKitError
 
 __all__ = ["main"]
@@ -32,12 +33,22 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "staffing": (
         "carekit.staffing._cli", "staff an interval forecast (Erlang C/A) and check a roster"
     ),
+    # a two-word command: `carekit staffing schedule ...` (see main)
+    "staffing schedule": (
+        "carekit.staffing._schedule_cli",
+        "build the cheapest roster from shift templates (needs carekit[schedule])",
+    ),
     "promise": (
         "carekit.promises._cli", "learn delivery promises from order history; backtest them"
     ),
     "metrics": ("carekit.metrics._cli", "NPS, CSAT, CES with confidence intervals from a CSV"),
     "journey": (
-        "carekit.journeys._cli", "list, draw and replay customer journeys; dispatch touchpoints"
+        "carekit.journeys._cli",
+        "list, draw and replay customer journeys; load events into a store; dispatch",
+    ),
+    "worker": (
+        "carekit.journeys._worker_cli",
+        "fire deadlines and deliver touchpoints of a journey store until stopped",
     ),
 }
 #: The bundled sample files ``carekit demo`` leaves in its folder, for the other commands.
@@ -67,9 +78,16 @@ def _module(name: str) -> ModuleType | None:
         raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), as the others are."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``carekit`` and all its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="carekit",
         description="Customer-care primitives for retail: journeys, promises, staffing, metrics.",
     )
@@ -126,10 +144,19 @@ def _run_sections(out: TextIO, workdir: pathlib.Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Entry point of the ``carekit`` command; returns the exit status."""
-    stream = out if out is not None else sys.stdout
+    """Entry point of the ``carekit`` command; returns the exit status.
+
+    Reports escape control characters that come from the data (so a file cannot drive the
+    terminal); an error is one line on stderr with exit status 2, and nothing prints a
+    traceback: an unexpected exception (a bug) is one line too, with exit status 70, unless
+    the environment variable ``CAREKIT_TRACEBACK`` is set.
+    """
+    stream: TextIO = PrintableStream(out if out is not None else sys.stdout)  # type: ignore[assignment]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if len(words) >= 2 and f"{words[0]} {words[1]}" in _COMMANDS:
+        words = [f"{words[0]} {words[1]}", *words[2:]]
+    args = parser.parse_args(words)
     try:
         if args.command is None:
             parser.print_help(stream)
@@ -141,14 +168,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         status: int = module.run(args, stream)
         return status
     except CareKitError as exc:
-        print(f"carekit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"carekit {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`carekit demo | head`): stop quietly, as Unix tools do.
         _silence_stdout()
         return 0
     except OSError as exc:
-        print(f"carekit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"carekit {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except UnicodeDecodeError as exc:
         print(f"carekit {args.command}: error: the input is not UTF-8 text ({exc}); save the "
@@ -156,8 +183,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     except csv.Error as exc:
         print(f"carekit {args.command}: error: the input is not a CSV file carekit can read "
-              f"({exc})", file=sys.stderr)
+              f"({one_line(exc)})", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if os.environ.get("CAREKIT_TRACEBACK"):
+            raise
+        print(f"carekit {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
+              "(a bug in carekit; set CAREKIT_TRACEBACK=1 to see where)", file=sys.stderr)
+        return 70
 
 
 def _silence_stdout() -> None:

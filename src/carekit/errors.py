@@ -8,7 +8,7 @@ structured parts are kept as attributes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -27,6 +27,17 @@ class CareKitError(ValueError):
     """Base class of every error carekit raises on purpose."""
 
 
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    """``value`` as a tuple: a single string (or any non-iterable) becomes one item.
+
+    The errors' constructors accept what they are given rather than fail while reporting a
+    failure.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return (value,)
+    return tuple(value)
+
+
 class DefinitionError(CareKitError):
     """A journey definition is inconsistent.
 
@@ -35,7 +46,7 @@ class DefinitionError(CareKitError):
 
     def __init__(self, name: str, problems: Sequence[str]) -> None:
         self.name = name
-        self.problems: tuple[str, ...] = tuple(problems)
+        self.problems: tuple[str, ...] = _as_tuple(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         msg = f"journey definition {name!r} has {len(self.problems)} problem(s):\n{lines}"
         super().__init__(msg)
@@ -56,7 +67,7 @@ class InvalidTransition(CareKitError):
         self.journey_id = journey_id
         self.state = state
         self.event = event
-        self.allowed: tuple[str, ...] = tuple(allowed)
+        self.allowed: tuple[str, ...] = _as_tuple(allowed)
         super().__init__(message)
 
 
@@ -82,7 +93,7 @@ class PluginError(CareKitError):
     """A plugin misbehaved: a duplicate name, a hook that raised, a misspelled hook."""
 
     def __init__(self, message: str, *, plugins: Sequence[str] = (), name: Any = None) -> None:
-        self.plugins: tuple[str, ...] = tuple(plugins)
+        self.plugins: tuple[str, ...] = _as_tuple(plugins)
         self.name = name
         super().__init__(message)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from carekit.channels import Channel, DeliveryResult
+    from carekit.channels import Channel, DeliveryResult, SentKeys
     from carekit.journeys import Journey, JourneyDefinition, OwedTouchpoint, Touchpoint
     from carekit.promises import Promise
 
@@ -42,7 +42,10 @@ def carekit_register_channels() -> list[Channel]:
 
 @hookspec(firstresult=True)
 def carekit_deliver_touchpoint(
-    touchpoint: OwedTouchpoint, channel: Channel, idempotency_key: str
+    touchpoint: OwedTouchpoint,
+    channel: Channel,
+    idempotency_key: str,
+    sent_keys: SentKeys | None = None,
 ) -> DeliveryResult | None:
     """Deliver one owed touchpoint on ``channel``.
 
@@ -55,6 +58,11 @@ def carekit_deliver_touchpoint(
         channel: the :class:`~carekit.channels.Channel` it travels on.
         idempotency_key: stable for this touchpoint; pass it to your provider so a retry
             after a crash never sends twice.
+        sent_keys: a :class:`~carekit.channels.SentKeys` bound to the worker's journey
+            store, for providers that do not deduplicate: ``seen(key)`` and
+            ``remember(key, reference=...)`` (``await seen_async``/``remember_async`` in a
+            coroutine). Declare the argument to get it; ``None`` when the hook is called
+            without a worker.
 
     Returns:
         ``None`` when the channel is not yours; a :class:`~carekit.channels.DeliveryResult`

@@ -311,6 +311,18 @@ class CareKit:
                 "(got None)"
             )
             raise PluginError(msg, name=name)
+        try:
+            comparable = bool(plugin == plugin)  # noqa: PLR0124 - the point of the check
+        except Exception:  # e.g. Decimal('sNaN'), whose == raises
+            comparable = False
+        if not comparable:
+            # pluggy finds a registered plugin by ==, so such an object could never be found
+            # (or unregistered) again.
+            msg = (
+                "plugin must be a module, a class or an object with hook implementations "
+                f"that compares equal to itself (got {plugin!r:.80})"
+            )
+            raise PluginError(msg, name=name)
         if self._pm.is_registered(plugin):
             taken = str(self._pm.get_name(plugin))
             msg = (

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from carekit import _validate
-from carekit.channels import Channel, DeliveryResult
+from carekit.channels import Channel, DeliveryResult, SentKeys
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.plugins import CareKit
@@ -27,7 +27,10 @@ __all__ = [  # noqa: F822 - the store contracts are imported on first use (modul
     "JourneyStoreContract",
     "RecordingChannel",
     "aware",
+    "deliver",
     "make_carekit",
+    "owed_touchpoint",
+    "sent_keys",
 ]
 
 
@@ -153,3 +156,123 @@ def aware(
         parts = ", ".join(map(_validate.short, (year, month, day, hour, minute, second)))
         msg = f"aware({parts}) is not a date and time: {exc}"
         raise CareKitError(msg) from None
+
+
+def sent_keys(
+    store: Any = None, *, channel: str | None = None, at: dt.datetime | None = None
+) -> SentKeys:
+    """A :class:`~carekit.channels.SentKeys` for a plugin's tests, as the worker makes one.
+
+    Args:
+        store: the journey store to keep notes in (default: a new
+            :class:`~carekit.journeys.MemoryJourneyStore`); pass the same store to two
+            calls to see the second find the first's note.
+        channel: the channel notes are made for.
+        at: when notes are dated (default: now, in UTC).
+
+    Raises:
+        CareKitError: a naive ``at``.
+
+    Examples:
+        >>> from carekit.testing import sent_keys
+        >>> sent = sent_keys(channel="sms")
+        >>> sent.remember("order-1/order_thanks/2"), sent.remember("order-1/order_thanks/2")
+        (True, False)
+    """
+    if store is None:
+        from carekit.journeys import MemoryJourneyStore
+
+        store = MemoryJourneyStore()
+    when = dt.datetime.now(dt.timezone.utc) if at is None else at
+    return SentKeys(store, at=when, channel=channel)
+
+
+def owed_touchpoint(
+    name: str,
+    *,
+    journey_id: str = "order-1",
+    data: Any = None,
+    customer_id: str | None = None,
+    channel: str | None = None,
+    tz: str | None = None,
+    version: int = 1,
+    at: dt.datetime | None = None,
+    state: str = "",
+) -> Any:
+    """An :class:`~carekit.journeys.OwedTouchpoint` as a worker hands it to a plugin.
+
+    Args:
+        name: the touchpoint's name (``"shipped_with_tracking"``).
+        journey_id: the journey that owes it.
+        data: the triggering event's data (``{"tracking_number": "1Z999"}``).
+        customer_id: the journey's customer.
+        channel: the touchpoint's channel.
+        tz: the customer's zone (an IANA name).
+        version: the journey version that owed it (part of the idempotency key).
+        at: when it became owed (default: 2026-03-02 09:00 UTC); due an hour later.
+        state: the state the journey was in (default: ``name``'s, unknown: empty).
+
+    Raises:
+        CareKitError: a naive ``at``, data that is not a mapping of JSON values, an
+            unknown zone.
+
+    Examples:
+        >>> from carekit.testing import owed_touchpoint
+        >>> owed_touchpoint("shipped_with_tracking", version=5).idempotency_key
+        'order-1/shipped_with_tracking/5'
+    """
+    from carekit.journeys import OwedTouchpoint
+    from carekit.journeys.events import Event
+    from carekit.journeys.journey import zone_name
+
+    when = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc) if at is None else at
+    _validate.aware("at", when)
+    checked = Event("owed", at=when, data=data).data  # the checks event data gets
+    return OwedTouchpoint(
+        journey_id=journey_id, name=name, state=state, channel=channel,
+        due=when + dt.timedelta(hours=1), version=version, owed_at=when, data=checked,
+        customer_id=customer_id, tz=None if tz is None else zone_name(tz),
+    )
+
+
+def deliver(
+    kit: CareKit,
+    touchpoint: Any,
+    *,
+    channel: str | Channel,
+    idempotency_key: str | None = None,
+    sent_keys: SentKeys | None = None,
+) -> DeliveryResult | None:
+    """Call ``carekit_deliver_touchpoint`` as the worker does: first answer wins, coroutine
+    plugins run to their answer, ``sent_keys`` passed to the plugins that declare it.
+
+    Args:
+        kit: the :class:`~carekit.CareKit` holding the plugins.
+        touchpoint: what to deliver (see :func:`owed_touchpoint`).
+        channel: the channel's name (one of ``kit.channels``) or the channel.
+        idempotency_key: the key (default: the touchpoint's own).
+        sent_keys: the durable notes to hand over (see :func:`sent_keys`); ``None`` as
+            when the hook is called without a worker.
+
+    Returns:
+        The first plugin's answer, or ``None`` when no plugin delivers ``channel``.
+
+    Raises:
+        CareKitError: an unknown channel; whatever a plugin raised, as it raised it.
+
+    Examples:
+        >>> from carekit.testing import RecordingChannel, deliver, make_carekit, owed_touchpoint
+        >>> kit = make_carekit(RecordingChannel("pigeon"))
+        >>> deliver(kit, owed_touchpoint("order_thanks"), channel="pigeon").delivered
+        True
+    """
+    from carekit.journeys.worker import _first_answer, _Raised
+
+    found = channel if isinstance(channel, Channel) else kit.channel(channel)
+    key = touchpoint.idempotency_key if idempotency_key is None else idempotency_key
+    try:
+        _, answer = _first_answer(kit, touchpoint, found, key, sent_keys)
+    except _Raised as exc:
+        raise exc.error from None
+    result: DeliveryResult | None = answer
+    return result

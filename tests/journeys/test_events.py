@@ -145,3 +145,18 @@ def test_ints_too_long_for_json_text_are_refused() -> None:
             Event("go", at=T0, data={"n": n})
     with pytest.raises(CareKitError, match=r"Event data\['a'\]\[1\]\['b'\] must be JSON-able"):
         Event("go", at=T0, data={"a": [1, {"b": 10**5000}]})
+
+
+def test_event_data_holds_at_most_a_million_characters_of_text() -> None:
+    # Regression (r17): a 600 MB string was accepted and written three times; above SQLite's
+    # limit the stores disagreed. Every store now refuses the same events, at the Event.
+    from carekit.journeys.events import MAX_TEXT
+
+    at = dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone.utc)
+    Event("note", at=at, data={"t": "x" * (MAX_TEXT - 1)})
+    with pytest.raises(CareKitError, match="too much text"):
+        Event("note", at=at, data={"t": "x" * MAX_TEXT})
+    with pytest.raises(CareKitError, match="too much text"):
+        Event("note", at=at, data={"k" * 600_000: "v" * 400_001})
+    with pytest.raises(CareKitError, match="too much text"):
+        Event("note", at=at, data={"parts": ["x" * 300_000] * 4})

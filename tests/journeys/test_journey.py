@@ -560,3 +560,30 @@ def test_owed_touchpoints_pickled_before_customer_id_still_load() -> None:
     broken = OwedTouchpoint.__new__(OwedTouchpoint)
     with pytest.raises(CareKitError, match="without 'name'"):
         broken.__setstate__({k: v for k, v in old_state.items() if k != "name"})
+
+
+def test_owing_one_more_touchpoint_shares_the_log_between_versions() -> None:
+    # Regression (r09): each event that owed a touchpoint copied every touchpoint still owed,
+    # so a journey owing 200,000 took minutes to append to. The records now sit in one log
+    # shared by the versions; a branch copies it.
+    from carekit.journeys.journey import OwedLog, _owed_slot
+
+    ticket = JourneyDefinition(
+        name="pinger", states=[State(name="open"), State(name="done", final=True)],
+        transitions=[Transition(event="ping", source="open", target="open"),
+                     Transition(event="finish", source="open", target="done")],
+        touchpoints=[Touchpoint(name="pong", on_event="ping", within=dt.timedelta(minutes=5))],
+    )
+    j = ticket.start("j", at=T0)
+    versions = []
+    for k in range(50):
+        j = j.apply(Event("ping", at=T0, id=f"p{k}")).journey
+        versions.append(j)
+    logs = {id(_owed_slot(v, type(v)).log) for v in versions}
+    assert len(logs) == 1  # one shared list, never copied
+    slot = _owed_slot(versions[-1], type(versions[-1]))
+    assert type(slot) is OwedLog and slot.n == 50 * 4
+    branch = versions[9].apply(Event("ping", at=T0, id="b")).journey
+    assert [tp.version for tp in branch.owed] == [*range(1, 11), 11]
+    assert len(versions[-1].owed) == 50 and len(versions[9].owed) == 10
+    assert [tp.idempotency_key for tp in versions[-1].owed][-1] == "j/pong/50"

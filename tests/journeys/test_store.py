@@ -195,3 +195,70 @@ def test_create_many_owes_under_the_journeys_own_customer(store: Any) -> None:
     email = RecordingChannel("email", register=False)
     dispatch(make_carekit(email), store, now=T0 + MINUTE)
     assert [d.touchpoint.customer_id for d in email.deliveries] == ["cust-1"]
+
+
+class ExitsFromObserver:
+    @hookimpl
+    def carekit_on_transition(self, journey: Any, transition: Any) -> None:
+        raise SystemExit(3)
+
+
+def test_an_observer_raising_system_exit_cannot_fail_a_stored_append(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression (r18): SystemExit escaped after the commit, so a caller retrying an
+    # id-less event appended it twice.
+    store.create(order_journey(), "o-1", at=T0)
+    kit = make_carekit(ExitsFromObserver())
+    assert store.append("o-1", Event("promise_at_risk", at=T0), kit=kit).version == 1
+    assert store.load("o-1").version == 1
+    assert "carekit_on_transition observer" in caplog.text and "SystemExit" in caplog.text
+
+
+def test_recording_outcomes_does_not_rebuild_the_journey_each_time() -> None:
+    # Regression (r09, the dispatch side): the memory store rebuilt the journey's owed
+    # touchpoints on every recorded delivery; now outcomes are folded in when it is read.
+    from carekit.journeys import AttemptOutcome
+
+    store = MemoryJourneyStore(definitions=[ticket_journey()])
+    store.create("ticket", "t", at=T0)
+    store.append("t", [Event("nudge", at=T0, id=f"n{k}") for k in range(300)])
+    claimed = store.claim_due(now=T0, limit=1000, lease=MINUTE, claimant="w")
+    before = store._journeys["t"].journey
+    store.record([AttemptOutcome(claimed=c, status="sent", at=T0) for c in claimed[:-1]])
+    assert store._journeys["t"].journey is before  # not rebuilt per outcome
+    assert [tp.name for tp in store.load("t").owed] == ["nudge_reply"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    offsets=st.lists(st.integers(0, 600), min_size=1, max_size=40),
+    claimed=st.integers(0, 40),
+    at=st.integers(0, 700),
+)
+def test_oldest_due_agrees_with_the_outbox(offsets: list[int], claimed: int, at: int) -> None:
+    # Property: whatever is owed and claimed, oldest_due is the earliest next attempt among
+    # the touchpoints a worker could claim now (read from the heaps' tops in memory, from
+    # the ready index in SQLite).
+    for s in (MemoryJourneyStore(definitions=[ticket_journey()]),
+              SQLiteJourneyStore(":memory:", definitions=[ticket_journey()])):
+        for i, offset in enumerate(offsets):
+            s.create("ticket", f"t-{i}", at=T0 + offset * MINUTE)
+        now = T0 + at * MINUTE
+        taken = {c.idempotency_key
+                 for c in s.claim_due(now=now, limit=claimed or 1, lease=HOUR, claimant="w")
+                 } if claimed else set()
+        expected = min(
+            (e.next_attempt_at for e in s.outbox()
+             if e.next_attempt_at is not None and e.next_attempt_at <= now
+             and e.idempotency_key not in taken),
+            default=None,
+        )
+        assert s.oldest_due(now=now) == expected
+        s.close()
+
+
+def test_record_refuses_a_huge_iterable_of_non_outcomes_at_its_first_item(store: Any) -> None:
+    # Regression (r13): MemoryJourneyStore().record(range(10**12)) raised MemoryError.
+    with pytest.raises(CareKitError, match="AttemptOutcome"):
+        store.record(range(10**12))

@@ -567,3 +567,50 @@ def test_a_hand_edited_next_attempt_out_of_range_is_a_store_error(
         r"\(4611686018427387904 µs\)",
     ):
         store.outbox("t-1")
+
+
+def _can_mount_read_only(tmp_path: pathlib.Path) -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount --bind -o ro {probe} {probe}"],
+        capture_output=True, check=False,
+    )
+    return done.returncode == 0
+
+
+def test_read_only_opens_a_store_in_a_folder_nobody_may_write(tmp_path: pathlib.Path) -> None:
+    # Regression (r11): read_only=True could not open a store in a read-only folder (SQLite
+    # could not create the -shm file) and its message said "pass read_only=True".
+    import subprocess
+    import sys
+
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("needs unshare and a private read-only bind mount")
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    with _open(folder / "j.db") as store:
+        store.create(order_journey(), "o-1", at=T0, channel="email")
+        store.append("o-1", order_events()[:2])
+    script = (
+        "from carekit.journeys import SQLiteJourneyStore\n"
+        f"s = SQLiteJourneyStore({str(folder / 'j.db')!r}, read_only=True)\n"
+        "print(s.load('o-1').state, s.outbox('o-1')[0].name)\n"
+    )
+    wal = folder / "j.db-wal"
+    run = ["unshare", "-m", "sh", "-c",
+           f"mount --bind -o ro {folder} {folder} && {sys.executable} -c \"$CODE\""]
+    env = {**__import__("os").environ, "CODE": script}
+    done = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
+    assert done.stdout.split() == ["acknowledged", "order_thanks"], done.stderr
+    # A write-ahead log left behind (a writer still at work) cannot be read there: a clear
+    # error, not a contradictory hint.
+    wal.write_bytes(b"x" * 32)
+    done = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
+    assert "its folder cannot be written" in done.stderr
+    assert "pass read_only=True" not in done.stderr

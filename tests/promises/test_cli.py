@@ -128,3 +128,47 @@ def test_shrinkage_in_the_tail_as_the_docs_tell_it():
     assert shrunk.lead_times("lamp")[1] == 13
     assert own.lead_times("lamp")[1] == 8
     assert (own.lead_times("sofa")[0], own.lead_times("sofa")[1]) == (19, 30)
+
+
+def real_table() -> str:
+    # 60 delivered orders, two cancelled (one of them delivered nonetheless: cancelled wins)
+    # and one never delivered, placed long before the end: lost.
+    lines = ["order_id,ordered_at,delivered_at,region,status\n"]
+    lines += [f"o{i},2026-01-{1 + i % 28:02d}T10:00:00+00:00,"
+              f"2026-02-{min(28, 1 + i % 28 + 2):02d}T12:00:00+00:00,north,no\n"
+              for i in range(60)]
+    lines.append("c1,2026-01-03T11:00:00+00:00,,north,yes\n")
+    lines.append("c2,2026-01-04T11:00:00+00:00,2026-01-09T11:00:00+00:00,north,TRUE\n")
+    lines.append("lost,2026-01-02T11:00:00+00:00,,north,\n")
+    return "".join(lines)
+
+
+def test_promise_reads_cancelled_and_order_ids(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(real_table(), encoding="utf-8")
+    out = io.StringIO()
+    args = ["promise", str(path), "--segment", "region", "--cancelled", "status",
+            "--order-id", "order_id", "--format", "json", "--backtest"]
+    assert main(args, out=out) == 0
+    data = json.loads(out.getvalue())
+    assert (data["cancelled"], data["lost"]) == (2, 1)
+    assert all(row["cancelled"] == 2 for row in data["backtest"])
+    north = next(s for s in data["segments"] if s["segment"] == "north")
+    assert north["reliable"] is True
+    text = io.StringIO()
+    assert main(args[:-3], out=text) == 0
+    assert "Left out: 2 cancelled, 1 lost" in text.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [(("c1,", "o5,"), ["--order-id", "order_id"], "line 62: order id 'o5' repeats line 7"),
+     ((",yes\n", ",perhaps\n"), ["--cancelled", "status"],
+      "line 62: cancelled must be True or False"),
+     (("", ""), ["--cancelled", "state"], "no 'state' column")],
+)
+def test_promise_table_errors_name_the_line(tmp_path, capsys, change, args, message):
+    path = tmp_path / "orders.csv"
+    path.write_text(real_table().replace(*change), encoding="utf-8")
+    assert main(["promise", str(path), *args], out=io.StringIO()) == 2
+    assert message in capsys.readouterr().err

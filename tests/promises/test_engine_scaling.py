@@ -40,23 +40,30 @@ class _Reference(Engine):
         return [path[:depth] for depth in range(len(path) + 1)]
 
     def place(self, ordered_at: dt.datetime, delivered_at: dt.datetime | None,
-              segment: Hashable | None, promised: int | None, lead: int | None) -> int:
-        i = super().place(ordered_at, delivered_at, segment, promised, lead)
+              segment: Hashable | None, promised: int | None, lead: int | None,
+              **kwargs: Any) -> int:
+        i = super().place(ordered_at, delivered_at, segment, promised, lead, **kwargs)
         for prefix in self._prefixes(i):
             self.waiting.setdefault(prefix, {})[i] = self.start[i]
         return i
 
+    def _forget(self, i: int) -> None:
+        for prefix in self._prefixes(i):
+            self.waiting[prefix].pop(i, None)
+
     def _deliver(self, i: int) -> None:
-        if self.active[i]:
-            for prefix in self._prefixes(i):
-                del self.waiting[prefix][i]
+        self._forget(i)
         super()._deliver(i)
 
-    def _expire(self, i: int) -> None:
-        if self.lead[i] is None:
-            for prefix in self._prefixes(i):
-                del self.waiting[prefix][i]
-        super()._expire(i)
+    def _expire(self, i: int) -> bool:
+        gone = super()._expire(i)
+        if gone:
+            self._forget(i)
+        return gone
+
+    def _lose(self, i: int) -> None:
+        self._forget(i)
+        super()._lose(i)
 
     def _km(self, path: Path) -> list[float]:
         events = self.nodes[path].events
@@ -181,6 +188,7 @@ def test_estimates_are_recomputed_once_per_day_not_once_per_order(monkeypatch):
     # first engine recomputed them for every order).
     calls = 0
     original = _engine._Node.kaplan_meier
+    original_prefix = _engine._Node.prefix
 
     def counting(self: Any, now: int) -> list[float]:
         nonlocal calls
@@ -189,15 +197,27 @@ def test_estimates_are_recomputed_once_per_day_not_once_per_order(monkeypatch):
         calls += result is not before
         return result
 
+    def counting_prefix(self: Any, now: int, length: int) -> list[float]:
+        # a partial estimate computed anew (a full one is counted by kaplan_meier)
+        nonlocal calls
+        before = self.pre
+        result = original_prefix(self, now, length)
+        calls += result is self.pre and result is not before
+        return result
+
     monkeypatch.setattr(_engine._Node, "kaplan_meier", counting)
+    monkeypatch.setattr(_engine._Node, "prefix", counting_prefix)
     cal = CALENDARS[0]
-    counts = []
-    for n in (2_000, 8_000):
-        calls = 0
-        est = QuantileEstimator(quantile=0.9, window=None).fit(
-            _daily(n, 30), calendar=cal)
-        assert est.fitted
-        counts.append(calls)
-    # three estimates (all orders, "a", "b"), 30 days of orders and the day fitting ends
-    assert counts[0] <= 3 * 32
-    assert counts[1] <= 3 * 32
+    # 30 days; then 100 days with the undelivered orders never lost, so that ages pass the
+    # leads the promise needs and only the first part of each estimate is computed.
+    for days, lost_after in ((30, 1.0), (100, None)):
+        counts = []
+        for n in (2_000, 8_000):
+            calls = 0
+            est = QuantileEstimator(quantile=0.9, window=None, lost_after=lost_after).fit(
+                _daily(n, days), calendar=cal)
+            assert est.fitted
+            counts.append(calls)
+        # three estimates (all orders, "a", "b"), a day's orders each, and the final day
+        assert counts[0] <= 3 * (days + 2)
+        assert counts[1] <= 3 * (days + 2)

@@ -316,3 +316,26 @@ def test_a_concurrency_too_large_is_a_one_line_error(
     err = capsys.readouterr().err
     assert "concurrency must be an integer from 1 to 1,000,000,000,000,000 (got 99999" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        # r01: this roster used to make `carekit staffing --roster` run forever
+        ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be a whole number >= 1 (got '0')"),
+        # r02: and these took tens of seconds per interval
+        ("FREQ=SECONDLY", "a shift recurs at most daily"),
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "the rule never produces an occurrence"),
+    ],
+)
+def test_a_degenerate_roster_rule_is_a_one_line_error(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], rule: str, fragment: str
+) -> None:
+    forecast = write(tmp_path, "fc.csv", "interval_start,volume\n2025-03-03T08:00:00+00:00,50\n")
+    roster = write(tmp_path, "ro.csv", "shift,start,hours,agents,breaks,recurrence\n"
+                   f"early,2025-03-03T08:00:00+00:00,8,10,,{rule}\n")
+    argv = ["staffing", forecast, "--aht", "300", "--service-level", "80/20", "--roster", roster]
+    assert main(argv, out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert "ro.csv line 2: recurrence must be a valid RFC 5545 RRULE" in err and fragment in err
+    assert err.count("\n") == 1

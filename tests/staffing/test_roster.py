@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil import rrule
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carekit import CareKitError
 from carekit.staffing import (
@@ -280,3 +283,208 @@ def test_windows_at_the_ends_of_time() -> None:
     plus14 = dt.timezone(dt.timedelta(hours=14))
     with pytest.raises(CareKitError, match=r"start must fall within the years 1 to 9999 in UTC"):
         Roster(shifts=[daily]).on_duty(dt.datetime.min.replace(tzinfo=plus14), MONDAY)
+
+
+# --- recurrence rules: refused when degenerate, evaluated with bounded work ------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        # r01: INTERVAL=0 used to be accepted, then on_duty/coverage never returned
+        ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be a whole number >= 1 (got '0')"),
+        ("FREQ=DAILY;INTERVAL=-2", "INTERVAL must be a whole number >= 1 (got '-2')"),
+        # r02: rules finer than daily made each call take 10-80 s
+        ("FREQ=SECONDLY", "a shift recurs at most daily (got FREQ=SECONDLY)"),
+        ("FREQ=MINUTELY", "a shift recurs at most daily (got FREQ=MINUTELY)"),
+        ("FREQ=HOURLY;INTERVAL=36", "hint: several starts a day are FREQ=DAILY with BYHOUR"),
+        # r02: rules that never match walked to the year 9999 on every call
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "the rule never produces an occurrence"),
+        ("FREQ=DAILY;BYSETPOS=5", "the rule never produces an occurrence"),
+        ("FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31", "the rule never produces an occurrence"),
+        ("FREQ=DAILY;INTERVAL=7;BYDAY=TU", "the rule never produces an occurrence"),
+        ("FREQ=DAILY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23;"
+         "BYMINUTE=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,"
+         "28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,"
+         "56,57,58,59;BYSECOND=0,30", "at most 1440 starts a day"),
+        ("FREQ=DAILY;COUNT=3;UNTIL=20250310T000000Z", "COUNT and UNTIL must not both"),
+        ("FREQ=DAILY;COUNT=0", "COUNT must be a whole number >= 1"),
+        ("FREQ=YEARLY;BYEASTER=0", "BYEASTER is a dateutil extension"),
+        ("FREQ=DAILY;UNTIL=20250310T000000", "write UNTIL in UTC"),
+        ("FREQ=DAILY;BYDAY", "each part must look like NAME=VALUE"),
+        ("FREQ=DAILY;FREQ=WEEKLY", "FREQ must appear once"),
+        ("FREQ=DAILY;COLOUR=RED", "unknown part 'COLOUR'"),
+        ("INTERVAL=2", "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY (got None)"),
+    ],
+)
+def test_degenerate_rules_are_refused_with_the_reason(rule: str, fragment: str) -> None:
+    with pytest.raises(CareKitError, match=re.escape(fragment)) as info:
+        Shift(name="early", start=dt.datetime(2025, 3, 3, 8, tzinfo=UTC),
+              duration=8 * HOUR, agents=10, recurrence=rule)
+    assert f"(got {rule!r})" in str(info.value)
+
+
+def test_until_in_utc_is_accepted_and_ends_the_rule() -> None:
+    s = Shift(name="x", start=MONDAY, duration=HOUR, recurrence="FREQ=DAILY;UNTIL=20250305T235959Z")
+    days = [o.day for o in s.occurrences(MONDAY, MONDAY + 10 * dt.timedelta(days=1))]
+    assert days == [3, 4, 5]
+
+
+class _WalkLimit:
+    """Counts the dates dateutil's rule iterator produces, failing past ``limit`` of them.
+
+    The bound is on work, not on time: before the fix one window years after a daily shift's
+    start walked every day in between (about 9,500 from 2000 to 2026).
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+        self.most = 0
+        original = rrule.rrule._iter  # type: ignore[attr-defined]
+
+        def counted(rule: rrule.rrule) -> Any:
+            for n, value in enumerate(original(rule), start=1):
+                self.most = max(self.most, n)
+                if n > limit:
+                    msg = f"dateutil produced more than {limit} dates for one window"
+                    raise AssertionError(msg)
+                yield value
+
+        monkeypatch.setattr(rrule.rrule, "_iter", counted)
+
+
+def test_a_window_far_from_the_start_walks_only_near_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start = dt.datetime(2000, 1, 3, 8, tzinfo=LONDON)
+    shifts = [
+        Shift(name="daily", start=start, duration=8 * HOUR, agents=2, recurrence="FREQ=DAILY"),
+        Shift(name="weekdays", start=start, duration=8 * HOUR, agents=3,
+              recurrence="FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"),
+        Shift(name="first-monday", start=start, duration=8 * HOUR, agents=5,
+              recurrence="FREQ=MONTHLY;BYDAY=1MO"),
+        Shift(name="counted", start=start, duration=8 * HOUR, agents=7,
+              recurrence="FREQ=DAILY;COUNT=100000"),
+    ]
+    limit = _WalkLimit(monkeypatch, limit=100)
+    roster = Roster(shifts=shifts)
+    # Monday 2 March 2026 is the first Monday of the month: every shift is on.
+    nine = dt.datetime(2026, 3, 2, 9, tzinfo=LONDON)
+    assert roster.on_duty(nine, nine + HALF) == 2 + 3 + 5 + 7
+    saturday = dt.datetime(2026, 3, 7, 9, tzinfo=LONDON)
+    assert roster.on_duty(saturday, saturday + HALF) == 2 + 7
+    # ... and at the far end of time as well
+    late = dt.datetime(9999, 12, 6, 9, tzinfo=dt.timezone.utc)
+    assert Roster(shifts=shifts[:1]).on_duty(late, late + HALF) == 2
+    assert limit.most <= 100
+
+
+def test_sparse_rules_are_found_without_walking_from_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 29 February on a Monday: 2016, 2044, 2072, ... (every 28 years in this century)
+    leap_monday = Shift(name="x", start=dt.datetime(2016, 2, 29, 8, tzinfo=UTC), duration=HOUR,
+                        recurrence="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")
+    _WalkLimit(monkeypatch, limit=100)
+    window = (dt.datetime(2040, 1, 1, tzinfo=UTC), dt.datetime(2050, 1, 1, tzinfo=UTC))
+    assert list(leap_monday.occurrences(*window)) == [dt.datetime(2044, 2, 29, 8, tzinfo=UTC)]
+
+
+@st.composite
+def _rules(draw: st.DrawFn) -> str:
+    freq = draw(st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]))
+    parts = [f"FREQ={freq}"]
+    days = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+    if draw(st.booleans()):
+        parts.append(f"INTERVAL={draw(st.integers(1, 5))}")
+    if draw(st.booleans()):
+        chosen = draw(st.lists(st.sampled_from(days), min_size=1, max_size=3, unique=True))
+        if freq in {"MONTHLY", "YEARLY"} and draw(st.booleans()):
+            chosen = [f"{draw(st.sampled_from([1, 2, -1]))}{chosen[0]}"]
+        parts.append("BYDAY=" + ",".join(chosen))
+    elif draw(st.booleans()):
+        monthdays = draw(st.lists(st.sampled_from([1, 5, 15, 28, 29, 30, 31, -1]),
+                                  min_size=1, max_size=2, unique=True))
+        parts.append("BYMONTHDAY=" + ",".join(map(str, monthdays)))
+    if draw(st.integers(0, 4)) == 0:
+        parts.append(f"BYMONTH={draw(st.integers(1, 12))}")
+    if draw(st.integers(0, 4)) == 0:
+        # (BYSETPOS=2 of a daily rule with one start a day never matches: such rules are
+        # refused, and the refusals have their own test above)
+        parts.append(f"BYSETPOS={draw(st.sampled_from([1, -1]))}")
+    if draw(st.integers(0, 3)) == 0:
+        hours = draw(st.lists(st.integers(0, 23), min_size=1, max_size=2, unique=True))
+        parts.append("BYHOUR=" + ",".join(map(str, hours)))
+    ending = draw(st.integers(0, 5))
+    if ending == 0:
+        parts.append(f"COUNT={draw(st.integers(1, 60))}")
+    elif ending == 1:
+        parts.append("UNTIL=20270101T000000Z")
+    if draw(st.booleans()):
+        parts.append(f"WKST={draw(st.sampled_from(days))}")
+    return ";".join(parts)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rule=_rules(),
+    zone=st.sampled_from([UTC, LONDON, ZoneInfo("America/New_York")]),
+    start_days=st.integers(0, 6 * 365),
+    hour=st.integers(0, 23),
+    offset_hours=st.integers(-24 * 30, 24 * 900),
+    span_hours=st.integers(1, 24 * 14),
+)
+def test_occurrences_match_dateutil_walking_from_the_start(
+    rule: str, zone: dt.tzinfo, start_days: int, hour: int, offset_hours: int,
+    span_hours: int,
+) -> None:
+    """The bounded evaluation gives exactly what dateutil gives walking from the start."""
+    start = dt.datetime(2020, 1, 1, hour, 30, tzinfo=zone) + dt.timedelta(days=start_days)
+    try:
+        shift = Shift(name="x", start=start, duration=HOUR, recurrence=rule)
+    except CareKitError as exc:
+        # Only rules that never match are refused here; dateutil agrees over 400 years.
+        assert "never produces an occurrence" in str(exc)
+        reference = rrule.rrulestr(rule, dtstart=start).replace(count=None, until=None)
+        assert reference.between(start, start.replace(year=start.year + 400), inc=True) == []
+        return
+    wkst = rule.split("WKST=")[1][:2] if "WKST=" in rule else "MO"
+    reference = rrule.rrulestr(rule, dtstart=start).replace(
+        wkst=["MO", "TU", "WE", "TH", "FR", "SA", "SU"].index(wkst))
+    window_start = start + dt.timedelta(hours=offset_hours)
+    window_end = window_start + dt.timedelta(hours=span_hours)
+    expected = [o for o in reference.between(window_start - HOUR, window_end, inc=True)
+                if o < window_end and o + HOUR > window_start]
+    assert list(shift.occurrences(window_start, window_end)) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shifts=st.lists(
+        st.tuples(st.integers(0, 47), st.integers(1, 20), st.integers(1, 9),
+                  st.sampled_from([None, "FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,WE,SA",
+                                   "FREQ=DAILY;COUNT=3"]),
+                  st.one_of(st.none(), st.integers(1, 12))),
+        min_size=0, max_size=6),
+    first=st.integers(0, 96),
+    count=st.integers(1, 60),
+    closed=st.booleans(),
+)
+def test_coverage_counts_the_floor_as_on_duty_does_interval_by_interval(
+    shifts: list[tuple[int, int, int, str | None, int | None]], first: int, count: int,
+    closed: bool,
+) -> None:
+    """coverage walks each rule once for the whole plan; on_duty per interval is the reference."""
+    from carekit.calendar import BusinessCalendar
+
+    made = []
+    for k, (slot, halves, agents, rule, break_at) in enumerate(shifts):
+        breaks = ([Break(after=break_at * dt.timedelta(minutes=15), length=HALF)]
+                  if break_at is not None and break_at * 15 + 30 <= halves * 30 else [])
+        made.append(Shift(name=f"s{k}", start=MONDAY + slot * HALF, duration=halves * HALF,
+                          agents=agents, breaks=breaks, recurrence=rule))
+    calendar = BusinessCalendar(workdays=range(5), tz=LONDON) if closed else None
+    roster = Roster(shifts=made, calendar=calendar)
+    starts = [MONDAY + (first + i) * HALF for i in range(count)]
+    p = plan([(s, 10) for s in starts], aht=180, target=TARGET)
+    expected = [roster.on_duty(s, s + HALF) for s in starts]
+    assert [c.scheduled for c in coverage(p, roster)] == expected

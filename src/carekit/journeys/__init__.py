@@ -55,6 +55,7 @@ from carekit.journeys.stores import (
     MemoryJourneyStore,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
     SQLiteJourneyStore,
     open_store,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "PromiseChecks",
     "RecoveryNeeded",
     "SQLiteJourneyStore",
+    "SentKey",
     "State",
     "Step",
     "Touchpoint",

@@ -8,7 +8,7 @@ with ``set_defaults``, so adding one is a matter of adding a subparser in
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import datetime as dt
 import importlib.resources
 import io
@@ -22,7 +22,9 @@ from typing import Any, TextIO
 
 import attrs
 
+from carekit._cli_io import CsvRows, printable
 from carekit.errors import CareKitError
+from carekit.hookspecs import hookimpl
 from carekit.journeys.definition import JourneyDefinition
 from carekit.journeys.events import Event, _too_deep
 from carekit.journeys.journey import Journey
@@ -76,6 +78,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"progress bar on stderr (auto: files over {PROGRESS_BYTES:,} bytes)")
     p.set_defaults(journey_run=_run_replay)
 
+    p = actions.add_parser(
+        "load", help="append the events of a CSV event log to a journey store",
+        description="Append the events of a CSV event log (the columns of replay) to a "
+        "journey store, creating each journey at its first event (customer_id, channel and "
+        "tz from that row's data). Events already stored (same id) are skipped, so loading "
+        "a file twice changes nothing; refused events and delivery rows are listed by line. "
+        "`carekit worker --store URL` then fires their deadlines and delivers their "
+        "touchpoints.",
+    )
+    p.add_argument("events", type=pathlib.Path, help="CSV file of events")
+    p.add_argument("--store", required=True, metavar="URL",
+                   help="the journey store: sqlite:///path.db, postgresql://... or a path")
+    p.add_argument("--journey", default="order", help="journey definition (default: order)")
+    p.set_defaults(journey_run=_run_load)
+
     from carekit.journeys._store_cli import add_dispatch_arguments, run_dispatch
 
     p = actions.add_parser(
@@ -118,7 +135,7 @@ def _run_list(args: argparse.Namespace, out: TextIO) -> int:
     for name, definition in _definitions().items():
         out.write(
             f"{name:<14} {len(definition.states):>2} states  {len(definition.touchpoints):>2} "
-            f"touchpoints  {definition.description}\n"
+            f"touchpoints  {printable(definition.description)}\n"
         )
     return 0
 
@@ -243,22 +260,26 @@ def read_events(
     *,
     progress: Callable[[int, int], None] | None = None,
     deliveries: list[_Delivery] | None = None,
+    source: str = "the CSV",
 ) -> tuple[list[tuple[int, Event]], list[str]]:
     """Parse CSV lines into ``(line number, Event)`` pairs and a list of problems.
 
     A row whose event is ``delivered:NAME`` records that touchpoint ``NAME`` was delivered
     at ``at``; such rows are appended to ``deliveries`` (or reported when it is ``None``).
+
+    Raises:
+        CareKitError: a required column is missing, or the CSV itself is malformed (an
+            unterminated quote, a column named twice), naming ``source`` and the line.
     """
-    reader = csv.DictReader(lines)
-    fields = reader.fieldnames or []
+    reader = CsvRows(lines, source)
+    fields = reader.fieldnames
     missing = [c for c in _REQUIRED if c not in fields]
     if missing:
-        msg = f"the CSV needs the columns {list(_REQUIRED)}; missing {missing} (got {fields})"
+        msg = f"{source} needs the columns {list(_REQUIRED)}; missing {missing} (got {fields})"
         raise CareKitError(msg)
     events: list[tuple[int, Event]] = []
     problems: list[str] = []
-    for row in reader:
-        line = reader.line_num
+    for line, row in reader:
         if None in row:
             problems.append(f"line {line}: more fields than columns")
             continue
@@ -283,6 +304,7 @@ def replay_csv(
     lines: Iterator[str],
     *,
     progress: Callable[[int, int], None] | None = None,
+    source: str = "the CSV",
 ) -> ReplayReport:
     """Replay CSV ``lines``; rejected events are skipped and reported by line number.
 
@@ -290,7 +312,9 @@ def replay_csv(
     that name owed by then as delivered.
     """
     deliveries: list[_Delivery] = []
-    numbered, problems = read_events(lines, progress=progress, deliveries=deliveries)
+    numbered, problems = read_events(
+        lines, progress=progress, deliveries=deliveries, source=source
+    )
     groups: dict[str, list[tuple[int, Event]]] = {}
     for line, event in numbered:
         groups.setdefault(str(event.journey_id), []).append((line, event))
@@ -367,16 +391,76 @@ def _one_by_one(
     return journey, delivered, late
 
 
+def _run_load(args: argparse.Namespace, out: TextIO) -> int:
+    """``carekit journey load``: 0 when every row was stored, 1 when some were refused."""
+    from carekit.journeys.stores.urls import open_store
+    from carekit.plugins import CareKit
+
+    definition = _definition(args.journey)
+    path: pathlib.Path = args.events
+    deliveries: list[_Delivery] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        numbered, problems = read_events(iter(handle), deliveries=deliveries, source=str(path))
+    groups: dict[str, list[tuple[int, Event]]] = {}
+    for line, event in numbered:
+        groups.setdefault(str(event.journey_id), []).append((line, event))
+    kit = CareKit()
+    stored = created = 0
+    store = open_store(args.store, definitions=kit)
+    try:
+        for jid, group in groups.items():
+            first = group[0][1]
+            data = first.data
+            before = len(store) if hasattr(store, "__len__") else None
+            journey = store.create(
+                definition, jid, at=first.at, exist_ok=True,
+                customer_id=_text(data.get("customer_id")), channel=_text(data.get("channel")),
+                tz=_text(data.get("tz")),
+            )
+            if before is not None and len(store) > before:
+                created += 1
+            version = journey.version
+            try:
+                version = store.append(jid, [e for _, e in group], kit=kit).version
+            except CareKitError:
+                for line, event in group:  # one by one, reporting what is refused
+                    try:
+                        version = store.append(jid, event, kit=kit).version
+                    except CareKitError as exc:
+                        problems.append(f"line {line}: {exc}")
+            stored += version - journey.version
+    finally:
+        store.close()
+    problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
+    skipped = (
+        f", {len(deliveries):,} delivery rows skipped (the worker delivers)" if deliveries else ""
+    )
+    out.write(
+        f"{printable(str(path))}: {len(numbered):,} events read, {stored:,} stored, "
+        f"{created:,} journeys created{skipped}, {len(problems):,} problem(s)\n"
+    )
+    for problem in problems[:20]:
+        out.write(f"  {printable(problem)}\n")
+    if len(problems) > 20:
+        out.write(f"  ... and {len(problems) - 20:,} more\n")
+    return 1 if problems else 0
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
     definition = _definition(args.journey)
     path: pathlib.Path = args.events
     size = os.path.getsize(path)
     enabled = args.progress == "always" or (args.progress == "auto" and size > PROGRESS_BYTES)
     bar = _Progress(size, sys.stderr, enabled)
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         counted = _CountingLines(handle)
         report = replay_csv(
-            definition, iter(counted), progress=lambda line, n: bar.update(counted.bytes, n)
+            definition, iter(counted), progress=lambda line, n: bar.update(counted.bytes, n),
+            source=str(path),
         )
     bar.update(size, report.events)
     bar.close()
@@ -409,7 +493,7 @@ def _write_report(
     journeys = report.journeys
     out.write(
         f"journey {definition.name!r}: {len(journeys):,} journeys, {report.events:,} events "
-        f"from {source}\n"
+        f"from {printable(source)}\n"
     )
     if report.delivered:
         out.write(
@@ -429,7 +513,7 @@ def _write_report(
         for o in late[:limit]:
             what = "deadline  " if o.kind == "deadline" else "touchpoint"
             out.write(
-                f"  {o.journey_id:<12} {what} {o.name:<26} due {o.due.isoformat()}  "
+                f"  {printable(o.journey_id):<12} {what} {o.name:<26} due {o.due.isoformat()}  "
                 f"late by {o.late_by(now)}\n"
             )
         if len(late) > limit:
@@ -446,11 +530,13 @@ def _write_report(
     )
     for j in rough[:limit]:
         flag = "needs recovery" if j.friction >= threshold else "watch"
-        out.write(f"  {j.journey_id:<12} friction {j.friction:5.2f}  {j.state:<24} {flag}\n")
+        out.write(
+            f"  {printable(j.journey_id):<12} friction {j.friction:5.2f}  {j.state:<24} {flag}\n"
+        )
     if report.problems:
         out.write(f"\nproblems: {len(report.problems):,} (rows skipped)\n")
         for problem in report.problems[:limit]:
-            out.write(f"  {problem}\n")
+            out.write(f"  {printable(problem)}\n")
         if len(report.problems) > limit:
             out.write(f"  ... and {len(report.problems) - limit:,} more\n")
 
@@ -467,6 +553,7 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     """Drive one order through its journey, showing every touchpoint owed; replay a log."""
     from carekit.journeys.builtins import order_journey
     from carekit.journeys.sqlite_store import SQLiteJourneyStore
+    from carekit.journeys.worker import Worker
     from carekit.testing import RecordingChannel, make_carekit
 
     out.write("== Journeys ==\n")
@@ -489,9 +576,10 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
         ("close", dt.timedelta(days=12), None),
     ]
     out.write(f"order-1001 for customer c-42 (prefers email), starting {t0:%a %d %b %H:%M} UTC\n")
-    out.write(f"kept in the SQLite journey store {db.name}; CareKit.dispatch delivers what is "
-              "owed (email recorded, not sent)\n")
+    out.write(f"kept in the SQLite journey store {db.name}; a Worker fires deadlines and "
+              "delivers what is owed (email recorded, not sent)\n")
     with SQLiteJourneyStore(db) as store:
+        worker = Worker(kit, store, timeout=None)
         journey = store.create(order, "order-1001", at=t0, customer_id="c-42", channel="email")
         for n, (name, offset, data) in enumerate(script, start=1):
             event = Event(name, at=t0 + offset, id=f"order-1001/{n}", data=data)
@@ -515,10 +603,15 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
                     out.write(
                         f"      deadline: leave {d.state} by {d.due:%H:%M} else {d.breach_event}\n"
                     )
-            sent = kit.dispatch(store, now=event.at + dt.timedelta(minutes=5)).sent
-            for attempt in sent:
-                out.write(f"      sent {attempt.touchpoint} via {attempt.channel} "
-                          f"(reference {attempt.reference})\n")
+            for later in (dt.timedelta(minutes=5), dt.timedelta(days=2, minutes=5)):
+                if later.days and name != "deliver":
+                    continue  # the satisfaction check waits two days after delivery
+                work = worker.run_once(event.at + later)
+                for attempt in work.attempts:
+                    if attempt.outcome == "sent":
+                        out.write(f"      sent {attempt.touchpoint} via {attempt.channel} at "
+                                  f"{event.at + later:%a %d %b %H:%M} "
+                                  f"(reference {attempt.reference})\n")
             journey = store.load("order-1001")
         again = store.append("order-1001", Event("close", at=t0 + dt.timedelta(days=12),
                                                  id="order-1001/9"))
@@ -533,6 +626,8 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
               f"{len(stored.owed)} still owed\n")
     out.write(f"the email channel received {len(email.deliveries)} deliveries, "
               f"{len({d.idempotency_key for d in email.deliveries})} distinct idempotency keys\n")
+
+    _demo_day(out, workdir)
 
     report = replay_csv(order, iter(_sample_lines()))
     out.write(f"\nreplayed {report.events} events of {len(report.journeys)} orders "
@@ -551,3 +646,93 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     out.write(f"  journeys needing service recovery (friction >= "
               f"{order.friction.threshold:g}): {', '.join(j.journey_id for j in rough) or 'none'}"
               f"\n")
+
+
+class _DemoChannels:
+    """The demo's channels: the built-ins, SMS quiet from 21:00 to 08:00 London time; every
+    delivery recorded instead of sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Any]:
+        from carekit.channels import BUILTIN_CHANNELS
+
+        return [
+            attrs.evolve(c, quiet_hours=(dt.time(21), dt.time(8)), tz="Europe/London")
+            if c.name == "sms" else c
+            for c in BUILTIN_CHANNELS
+        ]
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, idempotency_key: str) -> Any:
+        from carekit.channels import DeliveryResult
+
+        self.sent.append(idempotency_key)
+        return DeliveryResult(reference=f"demo-{len(self.sent)}")
+
+
+def _demo_day(out: TextIO, workdir: pathlib.Path) -> None:
+    """The bundled sample orders, with a worker on a simulated clock; one day in detail."""
+    from carekit.journeys.stores.sqlite import SQLiteJourneyStore
+    from carekit.journeys.worker import Worker
+    from carekit.plugins import CareKit
+
+    order = order_journey_definition()
+    numbered, _ = read_events(iter(_sample_lines()), deliveries=[])
+    events = sorted((e for _, e in numbered), key=lambda e: e.at)
+    kit = CareKit(load_entrypoints=False)
+    kit.unregister("carekit.channels")
+    channels = _DemoChannels()
+    kit.register(channels, "demo-channels")
+    db = workdir / "worker-demo.db"
+    db.unlink(missing_ok=True)
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+    day = dt.date(2026, 3, 4)
+    out.write(f"\nthe worker on a simulated clock: the bundled {SAMPLE} in {db.name}, "
+              "a pass every 15 minutes (SMS quiet 21:00-08:00 London time)\n")
+    out.write(f"{day:%a %d %b}, every deadline fired and every message sent:\n")
+    shown = 0
+    with SQLiteJourneyStore(db, definitions=kit) as store:
+        worker = Worker(kit, store, timeout=None)
+        tick = start
+        i = 0
+        while tick <= dt.datetime(2026, 3, 20, tzinfo=dt.timezone.utc):
+            while i < len(events) and events[i].at <= tick:
+                e = events[i]
+                i += 1
+                jid = str(e.journey_id)
+                if jid not in store:
+                    store.create(order, jid, at=e.at, customer_id=_text(e.data.get("customer_id")),
+                                 channel=_text(e.data.get("channel")))
+                with contextlib.suppress(CareKitError):  # the sample has a few bad rows
+                    store.append(jid, e)
+            report = worker.run_once(tick)
+            if tick.date() == day:
+                for timer in report.timers:
+                    shown += 1
+                    what = timer.event.name if timer.event is not None else timer.key
+                    out.write(f"  {tick:%H:%M}  fired     {what:<24} {timer.journey_id} "
+                              f"(due {timer.due:%H:%M})\n")
+                for a in report.attempts:
+                    shown += 1
+                    if a.outcome == "deferred" and a.retry_at is not None:
+                        note = f"until {a.retry_at:%a %H:%M} UTC (quiet hours)"
+                        out.write(f"  {tick:%H:%M}  held back {a.touchpoint:<24} "
+                                  f"{a.journey_id} via {a.channel} {note}\n")
+                    else:
+                        out.write(f"  {tick:%H:%M}  {a.outcome:<9} {a.touchpoint:<24} "
+                                  f"{a.journey_id} via {a.channel}\n")
+            tick += dt.timedelta(minutes=15)
+        counts = store.outbox_counts()
+    out.write(f"  ({shown} lines that day)\n")
+    out.write("after the last event: outbox " + ", ".join(
+        f"{status} {n}" for status, n in counts.items()) + f"; {len(channels.sent)} messages "
+        "sent, each once\n")
+
+
+def order_journey_definition() -> JourneyDefinition:
+    from carekit.journeys.builtins import order_journey
+
+    return order_journey()

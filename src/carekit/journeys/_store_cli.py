@@ -34,13 +34,20 @@ def _batch_size(text: str) -> int:
     return value
 
 
+#: The longest --loop pause: a day (time.sleep overflows near 10**10 seconds).
+MAX_LOOP_SECONDS = 86_400.0
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0 or value == float("inf"):
-        msg = f"expected a positive number of seconds (got {text!r})"
+    if not 0 < value <= MAX_LOOP_SECONDS:
+        msg = (
+            f"expected a number of seconds above 0 and at most {MAX_LOOP_SECONDS:,.0f} "
+            f"(a day; got {text!r})"
+        )
         raise argparse.ArgumentTypeError(msg)
     return value
 

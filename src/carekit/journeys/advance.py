@@ -50,13 +50,18 @@ def advance(kit: CareKit, journey: Journey, event: Event) -> Step:
 
     Raises:
         InvalidTransition: as :meth:`Journey.apply`.
-        CareKitError: ``kit`` is not a :class:`~carekit.CareKit`.
+        CareKitError: ``kit`` is not a :class:`~carekit.CareKit`, ``journey`` not a
+            :class:`Journey` or ``event`` not an :class:`Event`.
         PluginError: a recovery plugin raised or returned something other than touchpoints,
             or two recovery touchpoints (or one and a touchpoint the journey already owes)
-            share a name; the message names the plugins. The event is then not applied:
+            share a name, or a recovery touchpoint cannot be due (``within`` past the year
+            9999); the message names the plugins. The event is then not applied:
             a store keeps none of the batch, so the caller can retry it.
     """
     check_kit(kit)
+    if not isinstance(journey, Journey):
+        msg = f"journey must be a carekit.journeys.Journey (got {journey!r:.200})"
+        raise CareKitError(msg)
     step = _advance(kit, journey, event)
     failures = kit.notify_transition(step.journey, step.transition) if step.transition else ()
     if failures:
@@ -108,11 +113,12 @@ def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:
             try:
                 due = tp.due(at)
                 not_before = tp.not_before(at) if tp.delay else None
-            except OverflowError:
+            except (OverflowError, CareKitError):
                 msg = (
-                    f"plugin {plugin!r} returned recovery touchpoint {tp.name!r} that would be "
-                    f"due after the last date Python can represent (year 9999; owed at "
-                    f"{at.isoformat()}, within={tp.within}, delay={tp.delay})"
+                    f"plugin {plugin!r} returned recovery touchpoint {tp.name!r} with "
+                    f"within={tp.within!r} and delay={tp.delay!r}, which cannot be due after "
+                    f"{at.isoformat()}: that falls after the last date Python can represent "
+                    "(year 9999)"
                 )
                 raise PluginError(msg, plugins=[plugin], name=tp.name) from None
             extra.append(

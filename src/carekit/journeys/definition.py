@@ -70,6 +70,16 @@ class Phase(enum.Enum):
     DURING = "during"
     AFTER = "after"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Phase:
+        # Enum calls this for an unknown value; a CareKitError (a ValueError) replaces the
+        # bare ValueError Enum would raise.
+        msg = (
+            "Phase must be one of 'before', 'during', 'after' (Phase.BEFORE, DURING or AFTER; "
+            f"got {value!r})"
+        )
+        raise CareKitError(msg)
+
     @property
     def title(self) -> str:
         """A human label: ``"Before contact"``, ``"During"``, ``"After"``."""
@@ -144,6 +154,21 @@ def _due(at: dt.datetime, within: dt.timedelta, calendar: BusinessHours | None) 
     if calendar is None:
         return at + within
     return calendar.add_business_hours(at, within)
+
+
+def _checked_due(
+    owner: str, at: Any, within: dt.timedelta, calendar: BusinessHours | None
+) -> dt.datetime:
+    """:func:`_due` for the public ``due`` methods: ``at`` checked, overflow explained."""
+    _validate.aware(f"{owner}.due at", at)
+    try:
+        return _due(at, within, calendar)
+    except OverflowError:
+        msg = (
+            f"{owner}.due: {at.isoformat()} plus within={within!r} falls after the last date "
+            "Python can represent (year 9999)"
+        )
+        raise CareKitError(msg) from None
 
 
 def _to_withdraws(value: Any) -> bool | tuple[str, ...]:
@@ -304,14 +329,25 @@ class Touchpoint:
     )
 
     def not_before(self, at: dt.datetime) -> dt.datetime:
-        """The earliest moment it may be sent if it became owed at ``at``."""
-        _validate.aware("at", at)
-        return _due(at, self.delay, self.calendar) if self.delay else at
+        """The earliest moment it may be sent if it became owed at ``at``.
+
+        Raises:
+            CareKitError: ``at`` is not an aware datetime, or the moment would fall after the
+                year 9999.
+        """
+        if not self.delay:
+            return _validate.aware("Touchpoint.not_before at", at)
+        return _checked_due("Touchpoint", at, self.delay, self.calendar)
 
     def due(self, at: dt.datetime) -> dt.datetime:
-        """When this touchpoint is due if it became owed at ``at`` (``delay`` + ``within``)."""
-        _validate.aware("at", at)
-        return _due(self.not_before(at), self.within, self.calendar)
+        """When this touchpoint is due if it became owed at ``at`` (``delay`` + ``within``).
+
+        Raises:
+            CareKitError: ``at`` is not an aware datetime, or the due time would fall after
+                the year 9999 (or is refused by the calendar).
+        """
+        _validate.aware("Touchpoint.due at", at)
+        return _checked_due("Touchpoint", self.not_before(at), self.within, self.calendar)
 
 
 @attrs.frozen
@@ -333,9 +369,13 @@ class Deadline:
     calendar: BusinessHours | None = attrs.field(default=None, validator=_check_calendar, eq=False)
 
     def due(self, at: dt.datetime) -> dt.datetime:
-        """When this deadline passes if its state was entered at ``at``."""
-        _validate.aware("at", at)
-        return _due(at, self.within, self.calendar)
+        """When this deadline passes if its state was entered at ``at``.
+
+        Raises:
+            CareKitError: ``at`` is not an aware datetime, or the due time would fall after
+                the year 9999 (or is refused by the calendar).
+        """
+        return _checked_due("Deadline", at, self.within, self.calendar)
 
 
 def _to_moments(value: Mapping[str, float]) -> Mapping[str, float]:

@@ -28,6 +28,13 @@ class EventData(dict[str, Any]):
 
     __slots__ = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except (TypeError, ValueError) as exc:  # what dict says of EventData(9)
+            msg = f"EventData takes a mapping or key-value pairs, as dict does ({exc})"
+            raise CareKitError(msg) from None
+
     def _readonly(self, *args: Any, **kwargs: Any) -> NoReturn:
         msg = "event data is read-only; build a new Event with the data you need"
         raise CareKitError(msg)
@@ -60,6 +67,10 @@ MAX_DEPTH = 100
 #: hold: a list that refers to one list twice, that to one list twice… would otherwise take
 #: forever to check and to write as JSON.
 MAX_VALUES = 1_000_000
+#: How many characters of text (strings and keys, at every level) event data may hold:
+#: an event is a fact about a journey, not a document store; larger payloads belong
+#: elsewhere, referred to from the event. Every store then agrees on what it accepts.
+MAX_TEXT = 1_000_000
 #: The most decimal digits an int in event data may have: Python refuses to write longer
 #: ones as text (``sys.get_int_max_str_digits()``, 4300 by default), so JSON cannot hold them.
 MAX_INT_DIGITS = 4300
@@ -84,8 +95,21 @@ def _too_big() -> CareKitError:
     return CareKitError(msg)
 
 
+def _too_long() -> CareKitError:
+    msg = (
+        f"Event data holds too much text (at most {MAX_TEXT:,} characters in its strings and "
+        "keys); keep large documents elsewhere and put a reference to them in the event"
+    )
+    return CareKitError(msg)
+
+
 def _check_json(path: str, value: Any, depth: int, budget: list[int]) -> None:
-    """Check that ``value`` is JSON-able; ``budget[0]`` counts down the values left."""
+    """Check that ``value`` is JSON-able; ``budget`` counts down the values and text left."""
+    if isinstance(value, str):
+        budget[1] -= len(value)
+        if budget[1] < 0:
+            raise _too_long()
+        return
     if isinstance(value, _JSON_SCALARS):
         if isinstance(value, float) and not math.isfinite(value):
             msg = f"Event {path} must be JSON-able; {value!r} is not a finite number"
@@ -119,6 +143,9 @@ def _check_json(path: str, value: Any, depth: int, budget: list[int]) -> None:
             if not isinstance(key, str):
                 msg = f"Event {path} keys must be strings (got {key!r})"
                 raise CareKitError(msg)
+            budget[1] -= len(key)
+            if budget[1] < 0:
+                raise _too_long()
             _check_json(f"{path}[{key!r}]", item, depth + 1, budget)
         return
     msg = (
@@ -137,7 +164,7 @@ def _to_data(value: Mapping[str, Any] | None) -> EventData:
         msg = f"Event data must be a mapping of JSON-able values or None (got {value!r})"
         raise CareKitError(msg)
     try:
-        _check_json("data", value, 0, [MAX_VALUES])
+        _check_json("data", value, 0, [MAX_VALUES, MAX_TEXT])
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps well inside the limit
         raise _too_deep() from None
     if not value:
@@ -192,10 +219,10 @@ class Event:
         data: JSON-able details (``{"tracking_number": "1Z999"}``): strings, finite
             numbers (ints of at most :data:`MAX_INT_DIGITS` digits), booleans, ``None``,
             lists and mappings with string keys, nested at most :data:`MAX_DEPTH` levels
-            deep (the data mapping being the first) and holding at most
-            :data:`MAX_VALUES` values in all. Two keys feed the friction score:
-            ``"sentiment"`` (a number in [-1, 1]) and ``"moment"`` (a named bad moment such
-            as ``"late_delivery"``).
+            deep (the data mapping being the first), holding at most :data:`MAX_VALUES`
+            values and :data:`MAX_TEXT` characters of text (strings and keys) in all. Two
+            keys feed the friction score: ``"sentiment"`` (a number in [-1, 1]) and
+            ``"moment"`` (a named bad moment such as ``"late_delivery"``).
 
     Raises:
         CareKitError: an empty name, a naive ``at``, data that is not JSON-able (nested

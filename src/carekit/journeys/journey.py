@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import zoneinfo
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal
@@ -292,7 +293,12 @@ class Step:
 
 
 def _owed_tuple(owed: Iterable[OwedTouchpoint]) -> tuple[OwedTouchpoint, ...]:
-    return owed if type(owed) is tuple else tuple(owed)
+    if type(owed) is tuple:
+        return owed
+    if isinstance(owed, (str, bytes)) or not isinstance(owed, Iterable):
+        msg = f"Journey owed must be a tuple of OwedTouchpoint objects (got {owed!r})"
+        raise CareKitError(msg)
+    return tuple(owed)
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)
@@ -329,7 +335,7 @@ class Journey:
     customer_id: str | None = None
     channel: str | None = None
     friction: float = 0.0
-    # (a list in the slot holds replay's or apply's records: see _build_pending_owed)
+    # (an OwedLog or list in the slot holds replay's or apply's records: see OwedLog)
     owed: tuple[OwedTouchpoint, ...] = attrs.field(default=(), converter=_owed_tuple)
     deadlines: tuple[ActiveDeadline, ...] = ()
     dead: tuple[DeadLetter, ...] = ()
@@ -428,13 +434,12 @@ class Journey:
                         )
                     )
                 # The journey keeps what the touchpoints are built from, not the objects
-                # (see _build_pending_owed): fewer objects for the garbage collector to walk.
-                if type(owed) is list:
-                    owed = [*owed, owes, version, at, data]
-                elif owed:
-                    owed = owed + tuple(e for e in effects if type(e) is OwedTouchpoint)
+                # (see _build_pending_owed): fewer objects for the garbage collector to walk,
+                # and a shared log, so owing one more costs O(1) however many are owed.
+                if type(owed) is OwedLog:
+                    owed = owed.plus(owes, version, at, data)
                 else:
-                    owed = [owes, version, at, data]
+                    owed = OwedLog.of(owed).plus(owes, version, at, data)
             if stops and deadlines:
                 # The deadline's breach was reported: it stops, so it is never reported again.
                 name = event.name
@@ -660,6 +665,60 @@ def _build_pending_owed(
     return tuple(built)
 
 
+class OwedLog:
+    """Replay's and apply's records of owed touchpoints, in a log shared between versions.
+
+    A view of the first ``n`` items of a flat list of records (see
+    :func:`_build_pending_owed`). Adding the records of one more event to the newest view
+    appends to the shared list in O(1); adding them to an older view (a branch) copies the
+    list first. A view never sees items added after it was made, so it behaves as a value.
+    """
+
+    __slots__ = ("log", "n")
+
+    def __init__(self, log: list[Any], n: int) -> None:
+        self.log = log
+        self.n = n
+
+    @staticmethod
+    def of(owed: Any) -> OwedLog:
+        """A log holding ``owed``: a flat list of records, a tuple of touchpoints, or ()."""
+        if type(owed) is list:
+            return OwedLog(list(owed), len(owed))
+        flat: list[Any] = []
+        for tp in owed:
+            flat += (None, tp, None, None)
+        return OwedLog(flat, len(flat))
+
+    def plus(self, owes: Any, version: int, at: dt.datetime, data: Any) -> OwedLog:
+        """A view with one more event's records."""
+        log = self.log
+        with _LOG_LOCK:
+            if len(log) == self.n:
+                log += (owes, version, at, data)
+                return OwedLog(log, self.n + 4)
+        fresh = log[: self.n]
+        fresh += (owes, version, at, data)
+        return OwedLog(fresh, self.n + 4)
+
+    def records(self) -> list[Any]:
+        """The flat records this view sees."""
+        return self.log if len(self.log) == self.n else self.log[: self.n]
+
+
+#: Serialises appends to shared owed logs (two views must never both extend the same tip).
+_LOG_LOCK = threading.Lock()
+
+
+def owed_records(slot: Any) -> list[Any]:
+    """The flat records (see :func:`_build_pending_owed`) an ``owed`` slot holds."""
+    if type(slot) is OwedLog:
+        return slot.records()
+    if type(slot) is list:
+        return slot
+    return OwedLog.of(slot).log
+
+
 class _OwedField:
     """The ``Journey.owed`` slot, building replay's pending records on first read (cached).
 
@@ -677,9 +736,11 @@ class _OwedField:
         if obj is None:
             return self
         value = self._get(obj, owner)
-        if type(value) is list:  # see _build_pending_owed
+        kind = type(value)
+        if kind is OwedLog or kind is list:  # see _build_pending_owed
             value = _build_pending_owed(
-                value, obj.journey_id, obj.channel, obj.customer_id, obj.tz
+                value.records() if kind is OwedLog else value,
+                obj.journey_id, obj.channel, obj.customer_id, obj.tz,
             )
             self._set(obj, value)
         return value

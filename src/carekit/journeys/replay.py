@@ -37,6 +37,7 @@ from carekit.journeys.journey import (
     _past_the_end,
     _start,
     _too_old,
+    owed_records,
 )
 
 __all__ = ["replay"]
@@ -304,13 +305,7 @@ def _fold_items(
             started_at = journey.started_at
             last = journey.updated_at
             friction = journey.friction
-            pending = _owed_slot(journey, Journey)
-            if type(pending) is list:
-                owed = list(pending)
-            else:
-                owed = []
-                for tp in pending:
-                    owed += (None, tp, None, None)
+            owed = list(owed_records(_owed_slot(journey, Journey)))
             start_deadlines = journey.deadlines
             dead = journey.dead
             ids = (*prior, *ids)

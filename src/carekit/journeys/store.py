@@ -9,6 +9,7 @@ from carekit.journeys.stores.protocol import (
     JourneySummary,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "JourneySummary",
     "OutboxEntry",
     "OutboxStatus",
+    "SentKey",
 ]

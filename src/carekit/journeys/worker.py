@@ -37,8 +37,10 @@ Examples:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import inspect
 import logging
 import os
 import queue
@@ -54,9 +56,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from carekit import _validate
-from carekit.channels import DeliveryResult
+from carekit.channels import DeliveryResult, SentKeys
 from carekit.errors import CareKitError, StoreError
-from carekit.journeys.stores._shared import MAX_CLAIM, check_lease, check_limit
+from carekit.journeys.stores._shared import check_lease, check_limit
 from carekit.journeys.stores._timers import PROMISE_EVENT
 from carekit.journeys.stores.protocol import AttemptOutcome, ClaimedTouchpoint, Fired
 
@@ -326,32 +328,10 @@ class _Runner:
             self._jobs = None
 
 
-class Worker:
-    """Fires due deadlines and delivers due touchpoints of a journey store, once each.
-
-    Args:
-        kit: the :class:`~carekit.CareKit` whose plugins deliver, recover and observe.
-        store: the journey store (any :class:`~carekit.journeys.JourneyStore`).
-        lease: how long a claim keeps other workers away (timed on the store's clock);
-            a crashed worker's claims are taken over after it. Must be longer than
-            ``timeout``.
-        batch_size: touchpoints claimed at once (at most 1,000,000).
-        poll: how long :meth:`run` waits when nothing was due.
-        max_attempts: attempts before a touchpoint is dead-lettered.
-        backoff: wait after the first failed attempt; doubles after each further one.
-        max_backoff: the longest wait between attempts.
-        claimant: this worker's name in claims (default: host, process id and a random
-            suffix).
-        timeout: how long one delivery may take before it counts as failed (``None``: no
-            limit; the plugin then runs on the worker's own thread).
-        default_channel: the channel for touchpoints whose journey names none.
-        promise_checks: how promises carried in event data are re-checked; ``None`` turns
-            the checks off.
-        fire_limit: timers fired per transaction.
-
-    Raises:
-        CareKitError: a bad argument; ``kit`` is not a CareKit or its plugins are broken
-            (found here, before anything is claimed); ``store`` is not a journey store.
+class WorkerBase:
+    """What the blocking :class:`Worker` and the asyncio worker share: settings, checks,
+    counters and how a plugin's answer becomes an outcome (see :class:`Worker` for the
+    arguments). Not used directly.
     """
 
     def __init__(
@@ -413,8 +393,7 @@ class Worker:
             raise CareKitError(msg)
         self.promise_checks = promise_checks
         self.fire_limit = check_limit("fire_limit", fire_limit)
-        self._stop = threading.Event()
-        self._runner = _Runner()
+        self._setup()
         self._counters = dict.fromkeys(
             ("passes", "due", "fired", "sent", "failed", "dead", "deferred", "withdrawn",
              "released"),
@@ -422,8 +401,49 @@ class Worker:
         )
         self._lag = 0.0
 
+    def _setup(self) -> None:
+        """Make what a kind of worker needs beyond the settings (overridden)."""
+
     def __repr__(self) -> str:
-        return f"Worker({self.claimant!r}, store={self.store!r})"
+        return f"{type(self).__name__}({self.claimant!r}, store={self.store!r})"
+
+    def _tally(self, report: WorkReport) -> None:
+        c = self._counters
+        c["passes"] += 1
+        c["due"] += len(report.timers) + len(report.attempts)
+        for name in ("fired", "sent", "failed", "dead", "deferred", "withdrawn", "released"):
+            c[name] += getattr(report, name)
+
+    def _set_lag(self, oldest: dt.datetime | None, now: dt.datetime) -> None:
+        self._lag = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+
+    def _log_pass(self, report: WorkReport, now: dt.datetime, started: float) -> None:
+        level = logging.INFO if not report.idle else logging.DEBUG
+        if _log.isEnabledFor(level):
+            _log.log(
+                level, "pass at %s: %s (%.1f ms; lag %.1f s)",
+                now.isoformat(timespec="seconds"), report.summary(),
+                (time.monotonic() - started) * 1000, self._lag,
+                extra={"outcome": "pass", "counters": self.counters},
+            )
+
+    @staticmethod
+    def _log_fired(fired: Sequence[Fired]) -> None:
+        for item in fired:
+            _log.info(
+                "fired %s of journey %r (due %s)%s",
+                item.key, item.journey_id, item.due.isoformat(timespec="seconds"),
+                f": applied {item.event.name!r}" if item.event is not None else "",
+                extra={"journey_id": item.journey_id, "key": item.key,
+                       "outcome": "fired", "kind": item.kind},
+            )
+
+    def _interrupted(self, item: ClaimedTouchpoint, now: dt.datetime) -> AttemptOutcome:
+        """The outcome of the attempt in flight when the worker was interrupted."""
+        return AttemptOutcome(
+            claimed=item, status="retry", at=now, error="interrupted",
+            retry_at=now + _backoff(item.attempt, self.backoff, self.max_backoff),
+        )
 
     # -- counters -----------------------------------------------------------------------
 
@@ -438,138 +458,13 @@ class Worker:
         """
         return {**self._counters, "lag_seconds": self._lag}
 
-    # -- one pass -----------------------------------------------------------------------
-
-    def run_once(self, now: dt.datetime) -> WorkReport:
-        """Fire every timer due at ``now``, then deliver every touchpoint that may be sent.
-
-        Args:
-            now: the current time (timezone-aware); it decides what is due.
-
-        Returns:
-            A :class:`WorkReport`.
-
-        Raises:
-            CareKitError: a naive ``now``.
-            StoreError: the store cannot be read or written.
-        """
-        _validate.aware("now", now)
-        started = time.monotonic()
-        timers = self._fire(now)
-        attempts, errors, _ = self._deliver(now, None)
-        report = _report(timers, attempts, errors)
-        self._count(report, now)
-        level = logging.INFO if not report.idle else logging.DEBUG
-        if _log.isEnabledFor(level):
-            _log.log(
-                level, "pass at %s: %s (%.1f ms; lag %.1f s)",
-                now.isoformat(timespec="seconds"), report.summary(),
-                (time.monotonic() - started) * 1000, self._lag,
-                extra={"outcome": "pass", "counters": self.counters},
-            )
-        return report
-
-    def _count(self, report: WorkReport, now: dt.datetime) -> None:
-        c = self._counters
-        c["passes"] += 1
-        c["due"] += len(report.timers) + len(report.attempts)
-        for name in ("fired", "sent", "failed", "dead", "deferred", "withdrawn", "released"):
-            c[name] += getattr(report, name)
-        oldest = self.store.oldest_due(now=now)
-        self._lag = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
-
-    def _fire(self, now: dt.datetime) -> list[Fired]:
-        fired: list[Fired] = []
-        for _ in range(1000):  # bounded: each round fires up to fire_limit timers
-            got = self.store.fire_due(
-                now=now, limit=self.fire_limit, kit=self.kit, checks=self.promise_checks
-            )
-            fired.extend(got)
-            for item in got:
-                _log.info(
-                    "fired %s of journey %r (due %s)%s",
-                    item.key, item.journey_id, item.due.isoformat(timespec="seconds"),
-                    f": applied {item.event.name!r}" if item.event is not None else "",
-                    extra={"journey_id": item.journey_id, "key": item.key,
-                           "outcome": "fired", "kind": item.kind},
-                )
-            if len(got) < self.fire_limit or self._stop.is_set():
-                break
-        return fired
-
-    def _deliver(
-        self, now: dt.datetime, max_batches: int | None
-    ) -> tuple[list[Attempt], list[str], int]:
-        """Claim and deliver batches until nothing is due: attempts, errors, batches."""
-        attempts: list[Attempt] = []
-        errors: list[str] = []
-        batches = 0
-        while not self._stop.is_set() and (max_batches is None or batches < max_batches):
-            claimed = self.store.claim_due(
-                now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
-            )
-            if not claimed:
-                break
-            batches += 1
-            self._work_through(claimed, now, attempts, errors)
-            if len(claimed) < self.batch_size:
-                break
-        return attempts, errors, batches
-
-    def _work_through(
-        self,
-        claimed: Sequence[ClaimedTouchpoint],
-        now: dt.datetime,
-        attempts: list[Attempt],
-        errors: list[str],
-    ) -> None:
-        held = frozenset(c.idempotency_key for c in claimed)
-        pending: list[AttemptOutcome] = []
-        for i, item in enumerate(claimed):
-            if self._stop.is_set():
-                self._release(claimed[i:], now, pending, attempts)
-                return
-            if item.idempotency_key not in held:
-                attempts.append(_attempt(item, self._channel_name(item), "withdrawn",
-                                         error="withdrawn or taken over before delivery"))
-                continue
-            try:
-                outcome, attempt = self._one(item, now, errors)
-            except BaseException:
-                # Ctrl-C, or a plugin's SystemExit: the attempt in flight failed; record it
-                # and give the rest back before letting the exception go.
-                failed = AttemptOutcome(
-                    claimed=item, status="retry", at=now, error="interrupted",
-                    retry_at=now + _backoff(item.attempt, self.backoff, self.max_backoff),
-                )
-                self._release(claimed[i + 1:], now, [*pending, failed], attempts)
-                raise
-            attempts.append(attempt)
-            _log_attempt(attempt)
-            held = self.store.record(
-                [*pending, outcome], lease=self.lease, claimant=self.claimant
-            )
-            pending = []
-
-    def _release(
-        self,
-        rest: Sequence[ClaimedTouchpoint],
-        now: dt.datetime,
-        pending: list[AttemptOutcome],
-        attempts: list[Attempt],
-    ) -> None:
-        released = [AttemptOutcome(claimed=item, status="release", at=now) for item in rest]
-        self.store.record([*pending, *released])
-        for item in rest:
-            attempts.append(_attempt(item, self._channel_name(item), "released"))
-
     def _channel_name(self, item: ClaimedTouchpoint) -> str:
         return item.channel or self.default_channel or ""
 
-    def _one(
+    def _before(
         self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
-    ) -> tuple[AttemptOutcome, Attempt]:
-        """Deliver one claimed touchpoint: the outcome to record and the attempt to report."""
+    ) -> tuple[Any, tuple[AttemptOutcome, Attempt] | None]:
+        """The channel to deliver on, or the outcome when there is none or it is quiet."""
         tp = item.touchpoint
         name = self._channel_name(item)
         channel = self.kit.channels.get(name)
@@ -581,38 +476,58 @@ class Worker:
                 f"{sorted(self.kit.channels)})"
             )
             error = f"touchpoint {tp.name!r} of journey {tp.journey_id!r} {where}"
-            errors.append(error)
-            return self._failed(item, now, name, error, final=False)
+            errors.append(
+                f"touchpoints are for channel {name!r}, which no plugin provides (known "
+                f"channels: {sorted(self.kit.channels)})" if name else
+                "a touchpoint names no channel, nor does its journey, and no default_channel "
+                "is set"
+            )
+            return None, self._failed(item, now, name, error, final=False)
         if channel.quiet_hours is not None:
             until = channel.quiet_until(now, tp.tz)
             if until is not None:
                 reason = f"quiet hours on channel {name!r} until {until.isoformat()}"
-                return (
+                return channel, (
                     AttemptOutcome(claimed=item, status="defer", at=now, error=reason,
                                    retry_at=until),
                     _attempt(item, name, "deferred", error=reason, retry_at=until),
                 )
-        started = time.monotonic()
-        try:
-            plugin, result = self._call(tp, channel, item)
-        except _TimedOut:
+        return channel, None
+
+    def _raised(
+        self, item: ClaimedTouchpoint, now: dt.datetime, exc: Exception
+    ) -> tuple[AttemptOutcome, Attempt]:
+        """The outcome of a delivery that raised or did not answer in time."""
+        name = self._channel_name(item)
+        if isinstance(exc, _Raised):
+            error = f"{_who(exc.plugin)} raised {type(exc.error).__name__}: {exc.error}"
+        else:
             error = (
                 f"delivery on channel {name!r} did not answer within {self.timeout}; "
                 "counted as a failed attempt"
             )
-            return self._failed(item, now, name, error, final=False)
-        except _Raised as raised:
-            exc = raised.error
-            error = f"{_who(raised.plugin)} raised {type(exc).__name__}: {exc}"
-            return self._failed(item, now, name, error, final=False)
-        latency = dt.timedelta(seconds=time.monotonic() - started)
+        return self._failed(item, now, name, error, final=False)
+
+    def _after(
+        self,
+        item: ClaimedTouchpoint,
+        now: dt.datetime,
+        plugin: str | None,
+        result: Any,
+        seconds: float,
+        errors: list[str],
+    ) -> tuple[AttemptOutcome, Attempt]:
+        """The outcome of a plugin's answer."""
+        tp = item.touchpoint
+        name = self._channel_name(item)
+        latency = dt.timedelta(seconds=seconds)
         if result is None:
+            hint = "register a channel plugin that implements carekit_deliver_touchpoint for it"
             error = (
                 f"no plugin delivers touchpoints on channel {name!r} (touchpoint "
-                f"{tp.name!r} of journey {tp.journey_id!r}); register a channel plugin that "
-                "implements carekit_deliver_touchpoint for it"
+                f"{tp.name!r} of journey {tp.journey_id!r}); {hint}"
             )
-            errors.append(error)
+            errors.append(f"no plugin delivers touchpoints on channel {name!r}; {hint}")
             return self._failed(item, now, name, error, final=False, latency=latency)
         if not isinstance(result, DeliveryResult):
             error = (
@@ -666,9 +581,164 @@ class Worker:
             _attempt(item, name, "failed", error=error, retry_at=retry_at, latency=latency),
         )
 
-    def _call(self, tp: Any, channel: Any, item: ClaimedTouchpoint) -> tuple[str | None, Any]:
+
+class Worker(WorkerBase):
+    """Fires due deadlines and delivers due touchpoints of a journey store, once each.
+
+    The blocking worker: one delivery at a time, each on a daemon thread so a plugin that
+    hangs past ``timeout`` can be given up on. (``carekit.journeys.aio.Worker`` is the
+    asyncio one.)
+
+    Args:
+        kit: the :class:`~carekit.CareKit` whose plugins deliver, recover and observe.
+        store: the journey store (any :class:`~carekit.journeys.JourneyStore`).
+        lease: how long a claim keeps other workers away (timed on the store's clock);
+            a crashed worker's claims are taken over after it. Must be longer than
+            ``timeout``.
+        batch_size: touchpoints claimed at once (at most 1,000,000).
+        poll: how long :meth:`run` waits when nothing was due.
+        max_attempts: attempts before a touchpoint is dead-lettered.
+        backoff: wait after the first failed attempt; doubles after each further one.
+        max_backoff: the longest wait between attempts.
+        claimant: this worker's name in claims (default: host, process id and a random
+            suffix).
+        timeout: how long one delivery may take before it counts as failed (``None``: no
+            limit; the plugin then runs on the worker's own thread).
+        default_channel: the channel for touchpoints whose journey names none.
+        promise_checks: how promises carried in event data are re-checked; ``None`` turns
+            the checks off.
+        fire_limit: timers fired per transaction.
+
+    Raises:
+        CareKitError: a bad argument; ``kit`` is not a CareKit or its plugins are broken
+            (found here, before anything is claimed); ``store`` is not a journey store.
+    """
+
+    def _setup(self) -> None:
+        self._stop = threading.Event()
+        self._runner = _Runner()
+
+    def _one(
+        self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
+    ) -> tuple[AttemptOutcome, Attempt]:
+        """Deliver one claimed touchpoint: the outcome to record and the attempt to report."""
+        channel, early = self._before(item, now, errors)
+        if early is not None:
+            return early
+        started = time.monotonic()
+        try:
+            plugin, result = self._call(item.touchpoint, channel, item, now)
+        except (_TimedOut, _Raised) as exc:
+            return self._raised(item, now, exc)
+        return self._after(item, now, plugin, result, time.monotonic() - started, errors)
+
+    # -- one pass -----------------------------------------------------------------------
+
+    def run_once(self, now: dt.datetime) -> WorkReport:
+        """Fire every timer due at ``now``, then deliver every touchpoint that may be sent.
+
+        Args:
+            now: the current time (timezone-aware); it decides what is due.
+
+        Returns:
+            A :class:`WorkReport`.
+
+        Raises:
+            CareKitError: a naive ``now``.
+            StoreError: the store cannot be read or written.
+        """
+        _validate.aware("now", now)
+        started = time.monotonic()
+        timers = self._fire(now)
+        attempts, errors, _ = self._deliver(now, None)
+        report = _report(timers, attempts, errors)
+        self._tally(report)
+        self._set_lag(self.store.oldest_due(now=now), now)
+        self._log_pass(report, now, started)
+        return report
+
+    def _fire(self, now: dt.datetime) -> list[Fired]:
+        fired: list[Fired] = []
+        for _ in range(1000):  # bounded: each round fires up to fire_limit timers
+            got = self.store.fire_due(
+                now=now, limit=self.fire_limit, kit=self.kit, checks=self.promise_checks
+            )
+            fired.extend(got)
+            self._log_fired(got)
+            if len(got) < self.fire_limit or self._stop.is_set():
+                break
+        return fired
+
+    def _deliver(
+        self, now: dt.datetime, max_batches: int | None
+    ) -> tuple[list[Attempt], list[str], int]:
+        """Claim and deliver batches until nothing is due: attempts, errors, batches."""
+        attempts: list[Attempt] = []
+        errors: list[str] = []
+        batches = 0
+        while not self._stop.is_set() and (max_batches is None or batches < max_batches):
+            claimed = self.store.claim_due(
+                now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
+            )
+            if not claimed:
+                break
+            batches += 1
+            self._work_through(claimed, now, attempts, errors)
+            if len(claimed) < self.batch_size:
+                break
+        return attempts, errors, batches
+
+    def _work_through(
+        self,
+        claimed: Sequence[ClaimedTouchpoint],
+        now: dt.datetime,
+        attempts: list[Attempt],
+        errors: list[str],
+    ) -> None:
+        held = frozenset(c.idempotency_key for c in claimed)
+        pending: list[AttemptOutcome] = []
+        for i, item in enumerate(claimed):
+            if self._stop.is_set():
+                self._release(claimed[i:], now, pending, attempts)
+                return
+            if item.idempotency_key not in held:
+                attempts.append(_attempt(item, self._channel_name(item), "withdrawn",
+                                         error="withdrawn or taken over before delivery"))
+                continue
+            try:
+                outcome, attempt = self._one(item, now, errors)
+            except BaseException:
+                # Ctrl-C, or a plugin's SystemExit: the attempt in flight failed; record it
+                # and give the rest back before letting the exception go.
+                failed = self._interrupted(item, now)
+                self._release(claimed[i + 1:], now, [*pending, failed], attempts)
+                raise
+            attempts.append(attempt)
+            _log_attempt(attempt)
+            held = self.store.record(
+                [*pending, outcome], lease=self.lease, claimant=self.claimant
+            )
+            pending = []
+
+    def _release(
+        self,
+        rest: Sequence[ClaimedTouchpoint],
+        now: dt.datetime,
+        pending: list[AttemptOutcome],
+        attempts: list[Attempt],
+    ) -> None:
+        released = [AttemptOutcome(claimed=item, status="release", at=now) for item in rest]
+        self.store.record([*pending, *released])
+        for item in rest:
+            attempts.append(_attempt(item, self._channel_name(item), "released"))
+
+    def _call(
+        self, tp: Any, channel: Any, item: ClaimedTouchpoint, now: dt.datetime
+    ) -> tuple[str | None, Any]:
+        sent_keys = SentKeys(self.store, at=now, channel=channel.name)
+
         def call() -> tuple[str | None, Any]:
-            return _first_answer(self.kit, tp, channel, item.idempotency_key)
+            return _first_answer(self.kit, tp, channel, item.idempotency_key, sent_keys)
 
         if self.timeout is None:
             return call()
@@ -687,6 +757,7 @@ class Worker:
         *,
         clock: Callable[[], dt.datetime] | None = None,
         max_passes: int | None = None,
+        handle_signals: bool = True,
     ) -> None:
         """Work until ``stop`` is set, SIGTERM or SIGINT arrives, or :meth:`stop` is called.
 
@@ -698,6 +769,8 @@ class Worker:
             stop: an event that ends the loop when set.
             clock: what "now" is (default: the wall clock, in UTC).
             max_passes: stop after this many passes (``None``: no limit).
+            handle_signals: stop on SIGTERM and SIGINT (``False`` inside a server that
+                handles its own signals and sets ``stop``).
 
         Raises:
             CareKitError: ``stop`` is not an event, ``clock`` not a callable, a bad
@@ -723,7 +796,7 @@ class Worker:
             extra={"outcome": "started"},
         )
         failing_since: float | None = None
-        with self._signals():
+        with self._signals(handle_signals):
             while not self._stop.is_set() and not (stop is not None and stop.is_set()):
                 try:
                     report = self.run_once(now_of())
@@ -768,8 +841,8 @@ class Worker:
                 self._stop.wait(min(left, 0.05))
 
     @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
+    def _signals(self, handle: bool) -> Iterator[None]:
+        if not handle or threading.current_thread() is not threading.main_thread():
             yield
             return
 
@@ -784,6 +857,7 @@ class Worker:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
 
 
 def _report(timers: list[Fired], attempts: list[Attempt], errors: list[str]) -> WorkReport:
@@ -845,7 +919,9 @@ class _Raised(Exception):
         self.error = error
 
 
-def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | None, Any]:
+def _first_answer(
+    kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
+) -> tuple[str | None, Any]:
     """``carekit_deliver_touchpoint`` as pluggy calls it (first result wins), naming the plugin.
 
     Returns ``(plugin name, its answer)``; the name is None when every plugin passed, or when
@@ -856,7 +932,8 @@ def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | 
     """
     caller = kit.hook.carekit_deliver_touchpoint
     impls = caller.get_hookimpls()
-    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key}
+    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key,
+                 "sent_keys": sent_keys}
     if any(impl.hookwrapper or impl.wrapper for impl in impls):
         try:
             return None, caller(**arguments)
@@ -865,6 +942,8 @@ def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | 
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
         try:
             result = kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
+            if inspect.isawaitable(result):  # an async plugin: run it to its answer
+                result = asyncio.run(_awaited(result))
         except Exception as exc:
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:
@@ -872,4 +951,6 @@ def _first_answer(kit: CareKit, tp: Any, channel: Any, key: str) -> tuple[str | 
     return None, None
 
 
-_ = MAX_CLAIM  # (re-exported for the CLI's checks)
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+

@@ -206,6 +206,12 @@ class Segmented(Mapping[Hashable, _A]):
         key: Callable[[Any], Hashable],
         value: Callable[[Any], Any] | None = None,
     ) -> None:
+        if not isinstance(template, Accumulator):
+            msg = (
+                "template must be a carekit.metrics accumulator such as NPS() or CSAT() "
+                f"(got {template!r})"
+            )
+            raise CareKitError(msg)
         if not callable(key):
             msg = f"key must be a function of a record (got {key!r})"
             raise CareKitError(msg)

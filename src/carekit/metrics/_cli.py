@@ -6,12 +6,12 @@ import argparse
 import csv
 import datetime as dt
 import importlib.resources
-import io
 import json
 import pathlib
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
+from carekit._cli_io import open_csv, printable, write_csv
 from carekit.errors import CareKitError
 from carekit.metrics._base import Accumulator, check_confidence
 from carekit.metrics.compare import compare
@@ -97,9 +97,8 @@ def _period(text: str, period: str, line: int, column: str) -> str:
 
 def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
     """Rows as (segment, period, score) and the number of skipped empty cells."""
-    with args.responses.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames or []
+    with open_csv(args.responses) as reader:
+        fields = reader.fieldnames
         needed = [args.score_column]
         if args.by:
             needed.append(args.by)
@@ -111,7 +110,7 @@ def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
             raise CareKitError(msg)
         rows: list[tuple[str, str, Any]] = []
         skipped = 0
-        for line, row in enumerate(reader, start=2):
+        for line, row in reader:
             text = (row.get(args.score_column) or "").strip()
             if not text:
                 skipped += 1
@@ -157,7 +156,7 @@ def _table(rows: list[dict[str, Any]], metric: str) -> str:
     if not rows:
         return "(no rows)\n"
     keys = list(rows[0])
-    cells = [[_num(r[k], metric) if k != "p_value" else f"{r[k]:.3g}" for k in keys]
+    cells = [[printable(_num(r[k], metric)) if k != "p_value" else f"{r[k]:.3g}" for k in keys]
              for r in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
     lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True))]
@@ -173,13 +172,8 @@ def _render(out: TextIO, fmt: str, metric: str, values: list[dict[str, Any]],
         return
     if fmt == "csv":
         for block in (values, changes):
-            if not block:
-                continue
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=list(block[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(block)
-            out.write(buffer.getvalue())
+            if block:
+                write_csv(out, list(block[0]), block)
         return
     out.write(_table(values, metric))
     if changes:

@@ -2,9 +2,11 @@
 
 "If delivery takes three weeks, promise four": :class:`PaddedEstimator` is that rule;
 :class:`QuantileEstimator` learns per-segment lead-time quantiles from order history (orders
-not yet delivered count as censored), calibrated online so the realised on-time rate stays at
-its target; :class:`StagedEstimator` combines production and carrier stages.
-:func:`backtest` replays history walk-forward, :func:`tradeoff` shows what padding buys, and
+not yet delivered count as censored, cancelled and lost ones are left out), calibrated online
+so the realised on-time rate stays at its target, its settings tuned walk-forward; with
+:class:`PromiseCosts` it chooses each segment's quantile by cost instead.
+:class:`StagedEstimator` combines production and carrier stages. :func:`backtest` replays
+history walk-forward, :func:`tradeoff` and :func:`cost_tradeoff` show what padding buys, and
 :func:`at_risk` says when a promise is slipping so the customer hears it from you first.
 
 Examples:
@@ -23,18 +25,21 @@ from carekit.promises.backtest import (
     Tradeoff,
     TradeoffRow,
     backtest,
+    cost_tradeoff,
     tradeoff,
 )
 from carekit.promises.estimators import PaddedEstimator, QuantileEstimator, StagedEstimator
-from carekit.promises.promise import Order, Promise, StageForecast
+from carekit.promises.promise import HistoryError, Order, Promise, PromiseCosts, StageForecast
 from carekit.promises.risk import Risk, at_risk
 
 __all__ = [
     "BacktestReport",
+    "HistoryError",
     "Order",
     "Outcome",
     "PaddedEstimator",
     "Promise",
+    "PromiseCosts",
     "QuantileEstimator",
     "Risk",
     "StageForecast",
@@ -43,5 +48,6 @@ __all__ = [
     "TradeoffRow",
     "at_risk",
     "backtest",
+    "cost_tradeoff",
     "tradeoff",
 ]

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import importlib.resources
 import json
 import pathlib
 from typing import Any, TextIO
 
+from carekit._cli_io import CsvRows, open_csv, printable
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
 from carekit.promises.backtest import backtest, tradeoff
 from carekit.promises.estimators import QuantileEstimator
-from carekit.promises.promise import Order
+from carekit.promises.promise import HistoryError, Order, parse_cancelled
 
 __all__ = ["add_arguments", "demo", "run"]
 
@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability of beating the promise (default 0.95)")
     parser.add_argument("--segment", metavar="COLUMN", default=None,
                         help="learn per value of this column (region, carrier, product)")
+    parser.add_argument("--cancelled", metavar="COLUMN", default=None,
+                        help="a column saying whether the order was cancelled (true/false, "
+                        "yes/no, 1/0, empty for no): cancelled orders are left out")
+    parser.add_argument("--order-id", metavar="COLUMN", default=None, dest="order_id",
+                        help="a column of order ids: an id that repeats is an error")
     parser.add_argument("--backtest", action="store_true",
                         help="replay the history walk-forward and print the on-time/padding "
                         "trade-off")
@@ -104,25 +109,47 @@ def _time(value: str, column: str, line: int, cal: BusinessCalendar) -> dt.datet
 
 
 def read_history(path: pathlib.Path | Any, segment: str | None,
-                 cal: BusinessCalendar) -> list[Order]:
+                 cal: BusinessCalendar, cancelled: str | None = None,
+                 order_id: str | None = None) -> list[Order]:
     """Orders from a CSV file (or an open text stream)."""
     if isinstance(path, pathlib.Path):
-        with path.open(newline="", encoding="utf-8") as fh:
-            return read_history(fh, segment, cal)
-    reader = csv.DictReader(path)
-    columns = reader.fieldnames or []
-    for needed in ("ordered_at", "delivered_at", *([segment] if segment else [])):
-        if needed not in columns:
-            msg = f"the history CSV has no {needed!r} column (columns: {columns!r})"
+        with open_csv(path) as rows:
+            return _orders(rows, segment, cal, cancelled, order_id)
+    return _orders(CsvRows(path, "the history CSV"), segment, cal, cancelled, order_id)
+
+
+def _orders(reader: CsvRows, segment: str | None, cal: BusinessCalendar,
+            cancelled: str | None, order_id: str | None) -> list[Order]:
+    columns = reader.fieldnames
+    for needed in ("ordered_at", "delivered_at", segment, cancelled, order_id):
+        if needed is not None and needed not in columns:
+            msg = f"{reader.name} has no {needed!r} column (columns: {columns!r})"
             raise CareKitError(msg)
     orders = []
-    for line, row in enumerate(reader, start=2):
+    seen: dict[str, int] = {}
+    for line, row in reader:
         ordered = _time(row["ordered_at"] or "", "ordered_at", line, cal)
         raw = (row["delivered_at"] or "").strip()
         delivered = _time(raw, "delivered_at", line, cal) if raw else None
+        ident = None
+        if order_id is not None:
+            ident = (row[order_id] or "").strip() or None
+            if ident is not None:
+                first = seen.setdefault(ident, line)
+                if first != line:
+                    msg = (
+                        f"line {line}: order id {ident!r} repeats line {first}; each order "
+                        "must appear once"
+                    )
+                    raise CareKitError(msg)
         try:
+            flag = (parse_cancelled(row[cancelled], f"line {line}")
+                    if cancelled is not None else False)
             orders.append(Order(ordered_at=ordered, delivered_at=delivered,
-                                segment=row[segment] if segment else None))
+                                segment=row[segment] if segment else None,
+                                cancelled=flag, order_id=ident))
+        except HistoryError:
+            raise
         except CareKitError as exc:
             msg = f"line {line}: {exc}"
             raise CareKitError(msg) from None
@@ -132,18 +159,23 @@ def read_history(path: pathlib.Path | Any, segment: str | None,
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit promise``."""
     cal = _calendar(args)
-    orders = read_history(args.history, args.segment, cal)
+    orders = read_history(args.history, args.segment, cal, args.cancelled, args.order_id)
     estimator = QuantileEstimator(quantile=args.target, calendar=cal)
     fitted = estimator.fit(orders)
-    segments = sorted({o.segment for o in orders}, key=lambda s: (s is not None, str(s)))
+    left_out = fitted.left_out
+    segments = sorted({o.segment for o in orders if not o.cancelled},
+                      key=lambda s: (s is not None, str(s)))
     if None not in segments:
         segments.insert(0, None)
-    result: dict[str, Any] = {"target": args.target, "segments": []}
+    result: dict[str, Any] = {"target": args.target, "segments": [], **left_out}
+    latest = max(o.ordered_at for o in orders)
     for seg in segments:
         expected, promised = fitted.lead_times(seg)
+        p = fitted.promise(latest, segment=seg)
         result["segments"].append({"segment": "(all)" if seg is None else seg,
                                    "expected_days": expected, "promised_days": promised,
-                                   "padding_days": promised - expected})
+                                   "padding_days": promised - expected,
+                                   "reliable": p.reliable})
     if args.backtest:
         table = tradeoff(estimator, orders, calendar=cal,
                          targets=sorted({0.8, 0.9, 0.95, 0.99, args.target}))
@@ -152,7 +184,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
              "on_time_rate": round(row.report.on_time_rate, 4),
              "early_rate": round(row.report.early_rate, 4),
              "mean_padding_days": round(row.report.mean_padding_days, 2),
-             "mean_lateness_days": round(row.report.mean_lateness_days, 2)}
+             "mean_lateness_days": round(row.report.mean_lateness_days, 2),
+             "cancelled": row.report.cancelled, "lost": row.report.lost}
             for row in table.rows
         ]
     if args.format == "json":
@@ -161,10 +194,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     out.write(f"Promises at {args.target:.0%} from {len(orders)} orders "
               f"(lead times in business days)\n")
+    if left_out["cancelled"] or left_out["lost"]:
+        out.write(f"Left out: {left_out['cancelled']} cancelled, {left_out['lost']} lost "
+                  "(never delivered, older than every delivery)\n")
     out.write(f"{'segment':<16} {'expected':>8} {'promised':>8} {'padding':>8}\n")
     for s in result["segments"]:
-        out.write(f"{s['segment']!s:<16} {s['expected_days']:>8} {s['promised_days']:>8} "
-                  f"{s['padding_days']:>8}\n")
+        note = "" if s["reliable"] else "  (too few recent orders: a broader segment's)"
+        name = printable(s["segment"])
+        out.write(f"{name:<16} {s['expected_days']:>8} {s['promised_days']:>8} "
+                  f"{s['padding_days']:>8}{note}\n")
     if args.backtest:
         out.write("\nWalk-forward backtest (each promise made from what was known then)\n")
         out.write(table.to_markdown() + "\n")

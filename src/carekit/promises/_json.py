@@ -110,6 +110,8 @@ def promise_to_dict(promise: Promise) -> dict[str, Any]:
         "confidence": promise.confidence,
         "earliest": None if promise.earliest is None else promise.earliest.isoformat(),
         "segment": _segment_out(promise.segment),
+        "reliable": promise.reliable,
+        "basis": None if promise.basis is None else _segment_out(tuple(promise.basis)),
         "stages": [{"name": s.name, "cdf": list(s.cdf)} for s in promise.stages],
         "calendar": None
         if calendar is None
@@ -143,6 +145,8 @@ def promise_from_dict(data: Any) -> Promise:
             confidence=data["confidence"],
             earliest=None if earliest is None else dt.date.fromisoformat(earliest),
             segment=tuple(segment) if isinstance(segment, list) else segment,
+            reliable=data.get("reliable", True),
+            basis=None if data.get("basis") is None else tuple(data["basis"]),
             stages=tuple(
                 StageForecast(name=s["name"], cdf=tuple(s["cdf"])) for s in data.get("stages", ())
             ),

@@ -16,7 +16,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -24,7 +24,6 @@ import attrs
 from carekit import _validate
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
-from carekit.promises._engine import path_of
 from carekit.promises.estimators import (
     PaddedEstimator,
     QuantileEstimator,
@@ -32,9 +31,17 @@ from carekit.promises.estimators import (
     _latest,
     default_calendar,
 )
-from carekit.promises.promise import as_orders
+from carekit.promises.promise import PromiseCosts, as_orders
 
-__all__ = ["BacktestReport", "Outcome", "Tradeoff", "TradeoffRow", "backtest", "tradeoff"]
+__all__ = [
+    "BacktestReport",
+    "Outcome",
+    "Tradeoff",
+    "TradeoffRow",
+    "backtest",
+    "cost_tradeoff",
+    "tradeoff",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +58,7 @@ class Outcome:
         padding_days: business days between delivery and promise (negative when late; for
             an undelivered late order, how late it is at least).
         padding_calendar_days: the same in calendar days (None when undelivered).
+        lost: never delivered and old enough, at the end of the data, to count as lost.
     """
 
     ordered_at: dt.datetime
@@ -61,6 +69,7 @@ class Outcome:
     on_time: bool | None
     padding_days: int | None
     padding_calendar_days: int | None
+    lost: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +77,8 @@ class BacktestReport:
     """How promises made walk-forward would have fared.
 
     Attributes:
-        n: promises whose outcome is known (delivered, or undelivered past the promised day).
+        n: promises whose outcome is known (delivered, or undelivered past the promised day
+            and not lost).
         on_time_rate: share of them delivered on or before the promised date. The rates
             and means are 0.0 when there is nothing to average (``n`` is 0, say while every
             promise is still pending): read them with ``n``.
@@ -80,7 +90,14 @@ class BacktestReport:
         mean_padding_calendar_days: ``mean_padding_days`` in calendar days.
         pending: promises still open at the end of the data (undelivered, not yet late).
         skipped: orders placed before there was enough history to promise.
-        outcomes: one :class:`Outcome` per promise made.
+        cancelled: orders left out because they were cancelled (never promised, never
+            scored, not in the lead times).
+        lost: orders promised but never delivered and, at the end of the data, old enough
+            to count as lost (``lost_after``): left out of ``n`` and of the rates, since no
+            padding keeps a promise for a parcel that never comes; count them as broken
+            promises yourself if that is how you report.
+        outcomes: one :class:`Outcome` per promise made (lost ones included, with
+            ``on_time=None`` and ``lost=True``).
     """
 
     n: int
@@ -91,7 +108,26 @@ class BacktestReport:
     mean_padding_calendar_days: float = 0.0
     pending: int = 0
     skipped: int = 0
+    cancelled: int = 0
+    lost: int = 0
     outcomes: tuple[Outcome, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def by_segment(self) -> dict[Hashable, tuple[int, float]]:
+        """``segment -> (promises with a known outcome, on-time rate)``, from the outcomes.
+
+        Examples:
+            >>> BacktestReport(n=0, on_time_rate=0.0, early_rate=0.0, mean_padding_days=0.0,
+            ...                mean_lateness_days=0.0).by_segment()
+            {}
+        """
+        counts: dict[Hashable, list[int]] = {}
+        for outcome in self.outcomes:
+            if outcome.on_time is None:
+                continue
+            tally = counts.setdefault(outcome.segment, [0, 0])
+            tally[0] += 1
+            tally[1] += outcome.on_time
+        return {seg: (n, kept / n) for seg, (n, kept) in counts.items()}
 
 
 def backtest(
@@ -105,15 +141,16 @@ def backtest(
 
     No look-ahead: the promise for an order placed at ``t`` is made from orders placed before
     ``t`` and deliveries known by ``t`` (later deliveries count as censored), exactly what
-    ``estimator.fit(orders, now=t)`` would know; online calibration learns only from outcomes
-    known by ``t``. The report counts every promise whose outcome is known by ``now``;
-    undelivered orders whose promised day has passed count as late.
+    ``estimator.fit(orders, now=t)`` would know; online calibration and self-tuning learn
+    only from outcomes known by ``t``. The report counts every promise whose outcome is known
+    by ``now``; undelivered orders whose promised day has passed count as late, unless they
+    are old enough to count as lost. Cancelled orders are left out and counted.
 
     Args:
         estimator: an unfitted (or fitted: only its settings are used)
             :class:`QuantileEstimator` or :class:`PaddedEstimator`.
         orders: the same forms ``fit`` accepts: orders with ``delivered_at`` (None if never
-            delivered) and a segment.
+            delivered), a segment, and optionally ``cancelled``.
         calendar: the calendar promises are made on (default: the estimator's, else
             Monday-Friday UTC).
         now: the end of the data (default: the latest time in ``orders``).
@@ -131,37 +168,27 @@ def backtest(
         )
         raise CareKitError(msg)
     cal = _check_calendar(calendar) or estimator.calendar or default_calendar()
-    rows = estimator.prepare(orders)
+    everything = estimator.prepare(orders)
+    rows = [o for o in everything if not o.cancelled]
+    cancelled = len(everything) - len(rows)
+    rows = estimator._with_covariates(rows, cal)
     end = _latest(rows) if now is None else _validate.aware("now", now)
     if end is None:
         return BacktestReport(n=0, on_time_rate=0.0, early_rate=0.0, mean_padding_days=0.0,
-                              mean_lateness_days=0.0)
+                              mean_lateness_days=0.0, cancelled=cancelled)
+    if now is not None:
+        cancelled = sum(o.cancelled and o.ordered_at <= end for o in everything)
     rows = [o for o in rows if o.ordered_at <= end]
     engine = estimator.engine(cal)
-    expected_leads: list[int | None] = []
-
-    def promise(eng: Any, order: Any) -> int | None:
-        q = estimator.sweep_promise(eng, order)
-        if q is None:
-            expected_leads.append(None)
-            return None
-        if eng.ready():
-            cdf = eng.distribution(path_of(order.segment))
-            e = estimator._leads(cdf, eng.level)[0]
-        else:
-            e = q if isinstance(estimator, QuantileEstimator) else (estimator.fallback or q)
-        expected_leads.append(min(e, q))
-        return q
-
-    engine.run(rows, end, promise)
-    return _report(engine, rows, expected_leads, cal, end)
+    engine.run(rows, end, estimator.sweep_promise)
+    return _report(engine, rows, cal, cancelled)
 
 
-def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | None],
-            cal: BusinessCalendar, end: dt.datetime) -> BacktestReport:
+def _report(engine: Any, rows: Sequence[Any], cal: BusinessCalendar,
+            cancelled: int) -> BacktestReport:
     tz = cal.tz
     outcomes: list[Outcome] = []
-    on_time = early = late = pending = skipped = 0
+    on_time = early = late = pending = skipped = lost = 0
     padding_sum = calendar_sum = 0.0
     lateness_sum = 0.0
     delivered_n = 0
@@ -170,8 +197,8 @@ def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | Non
         if q is None:
             skipped += 1
             continue
-        e = expected_leads[i]
-        assert e is not None
+        e = engine.expected[i]
+        e = q if e is None else min(e, q)
         promised = cal.add_business_days(order.ordered_at, q).date()
         expected = cal.add_business_days(order.ordered_at, e).date()
         lead = engine.lead[i]
@@ -192,6 +219,12 @@ def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | Non
             outcomes.append(Outcome(ordered_at=order.ordered_at, segment=order.segment,
                                     expected=expected, promised=promised, delivered=delivered,
                                     on_time=ok, padding_days=pad, padding_calendar_days=cal_pad))
+        elif engine.is_lost(i):
+            lost += 1
+            outcomes.append(Outcome(ordered_at=order.ordered_at, segment=order.segment,
+                                    expected=expected, promised=promised, delivered=None,
+                                    on_time=None, padding_days=None, padding_calendar_days=None,
+                                    lost=True))
         elif engine.now > engine.start[i] + q:
             behind = engine.now - engine.start[i] - q
             late += 1
@@ -215,26 +248,37 @@ def _report(engine: Any, rows: Sequence[Any], expected_leads: Sequence[int | Non
         mean_padding_calendar_days=calendar_sum / delivered_n if delivered_n else 0.0,
         pending=pending,
         skipped=skipped,
+        cancelled=cancelled,
+        lost=lost,
         outcomes=tuple(outcomes),
     )
 
 
 @attrs.frozen(kw_only=True)
 class TradeoffRow:
-    """One target of a trade-off table and its backtest."""
+    """One target (or one cost of a late delivery) of a trade-off table, and its backtest.
 
-    target: float
+    Attributes:
+        target: the quantile target (None for a row chosen by cost).
+        report: the walk-forward backtest.
+        late_cost: for a row chosen by cost, what a late delivery cost, in days of padding.
+    """
+
+    target: float | None
     report: BacktestReport
+    late_cost: float | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Tradeoff:
-    """On-time rate against padding across quantile targets (see :func:`tradeoff`)."""
+    """On-time rate against padding across quantile targets or costs (see :func:`tradeoff`)."""
 
     rows: tuple[TradeoffRow, ...]
 
     def to_markdown(self) -> str:
         """The table as Markdown: target, on-time, early, mean padding, mean lateness, n.
+
+        Rows chosen by cost show what a late delivery cost, in days of padding.
 
         Examples:
             >>> r = BacktestReport(n=2, on_time_rate=0.5, early_rate=0.5, mean_padding_days=1.0,
@@ -243,6 +287,9 @@ class Tradeoff:
             | target | on time | early | mean padding (days) | mean lateness (days) | n |
             |---:|---:|---:|---:|---:|---:|
             | 90.0 % | 50.0 % | 50.0 % | 1.00 | 2.00 | 2 |
+            >>> print(Tradeoff(rows=(TradeoffRow(target=None, late_cost=20.0, report=r),)
+            ...                ).to_markdown().splitlines()[2])
+            | late = 20 days | 50.0 % | 50.0 % | 1.00 | 2.00 | 2 |
         """
         lines = [
             "| target | on time | early | mean padding (days) | mean lateness (days) | n |",
@@ -250,11 +297,69 @@ class Tradeoff:
         ]
         for row in self.rows:
             r = row.report
+            label = (f"{row.target:.1%}" if row.target is not None
+                     else f"late = {row.late_cost:g} days")
             lines.append(
-                f"| {row.target:.1%} | {r.on_time_rate:.1%} | {r.early_rate:.1%} | "
+                f"| {label} | {r.on_time_rate:.1%} | {r.early_rate:.1%} | "
                 f"{r.mean_padding_days:.2f} | {r.mean_lateness_days:.2f} | {r.n} |"
             )
         return "\n".join(line.replace("%", " %") for line in lines)
+
+
+def cost_tradeoff(
+    estimator: QuantileEstimator,
+    orders: Any,
+    late_costs: Sequence[float] = (5.0, 10.0, 20.0, 40.0, 80.0),
+    calendar: BusinessCalendar | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> Tradeoff:
+    """Backtest promises chosen by cost, for each cost of a late delivery.
+
+    Each row promises, per segment, the lead minimising ``days + late_cost * P(later)``
+    (:class:`PromiseCosts` with ``per_day=1``): a late delivery costs ``late_cost`` days of
+    padding. A higher cost buys more on-time promises with more padding; unlike a single
+    quantile target, each segment settles where one more day buys the most.
+
+    Args:
+        estimator: the :class:`QuantileEstimator` whose settings are used; its ``costs`` are
+            replaced by each row's.
+        orders: as for :func:`backtest`.
+        late_costs: costs of a late delivery in days of padding, each > 0.
+        calendar: as for :func:`backtest`.
+        now: as for :func:`backtest`.
+
+    Raises:
+        CareKitError: a cost that is not a positive number, or as for :func:`backtest`.
+
+    Examples:
+        >>> import datetime as dt
+        >>> from carekit.calendar import BusinessCalendar
+        >>> from carekit.promises import QuantileEstimator
+        >>> cal = BusinessCalendar(workdays=range(7))
+        >>> t0 = dt.datetime(2026, 1, 1, 9, tzinfo=dt.timezone.utc)
+        >>> orders = [(t0 + dt.timedelta(hours=7 * i), t0 + dt.timedelta(hours=7 * i,
+        ...            days=3 + i % 7), None) for i in range(300)]
+        >>> table = cost_tradeoff(QuantileEstimator(min_samples=20), orders, (2.0, 50.0),
+        ...                       calendar=cal)
+        >>> cheap, dear = table.rows
+        >>> cheap.report.on_time_rate < dear.report.on_time_rate
+        True
+    """
+    if not isinstance(estimator, QuantileEstimator):
+        msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
+        raise CareKitError(msg)
+    if isinstance(late_costs, (str, bytes)) or not hasattr(late_costs, "__iter__"):
+        msg = f"late_costs must be an iterable of positive numbers (got {late_costs!r})"
+        raise CareKitError(msg)
+    rows = []
+    rows_in = as_orders(orders, "orders")
+    for cost in late_costs:
+        late = _validate.positive("late_costs", cost)
+        est = attrs.evolve(estimator, costs=PromiseCosts(late=late))
+        rows.append(TradeoffRow(target=None, late_cost=late,
+                                report=backtest(est, rows_in, calendar, now=now)))
+    return Tradeoff(rows=tuple(rows))
 
 
 def tradeoff(
@@ -281,7 +386,7 @@ def tradeoff(
     if not isinstance(estimator, QuantileEstimator):
         msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
         raise CareKitError(msg)
-    if isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Iterable):
         msg = f"targets must be an iterable of quantile targets in (0, 1) (got {targets!r})"
         raise CareKitError(msg)
     rows = []

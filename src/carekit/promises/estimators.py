@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -29,7 +29,15 @@ from carekit import _validate
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
 from carekit.promises._engine import Engine, Path, path_of, quantile_of
-from carekit.promises.promise import Order, Promise, StageForecast, as_orders, make_promise
+from carekit.promises.promise import (
+    Order,
+    Promise,
+    PromiseCosts,
+    StageForecast,
+    call_segment,
+    make_promise,
+    read_history,
+)
 
 __all__ = ["PaddedEstimator", "QuantileEstimator", "StagedEstimator"]
 
@@ -121,50 +129,128 @@ def _v_calendar(instance: object, attribute: attrs.Attribute[Any], value: Any) -
     _check_calendar(value)
 
 
+#: The default of ``lost_after``: see QuantileEstimator.
+LOST_AFTER = 1.0
+#: Candidate settings self-tuning chooses among (the first of each is the starting point).
+AUTO_SHRINKAGE = (10.0, 50.0, 200.0)
+AUTO_TREND = (False, True)
+COVARIATES = ("weekday", "season")
+
+
+def _c_lost_after(value: Any) -> float | dt.timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        if value <= dt.timedelta(0):
+            msg = f"lost_after must be a positive duration (got {value!r})"
+            raise CareKitError(msg)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = (
+            "lost_after must be a number >= 1 (that many times the longest lead delivered "
+            "in the window), a positive datetime.timedelta (an age) or None (never lost) "
+            f"(got {_validate.short(value)})"
+        )
+        raise CareKitError(msg)
+    factor = _validate.finite("lost_after", value)
+    if factor < 1:
+        msg = (
+            "lost_after must be >= 1: an order is lost only once it is older than every lead "
+            f"delivered in the window (got {value!r})"
+        )
+        raise CareKitError(msg)
+    return factor
+
+
+def _v_optional_non_negative(instance: object, attribute: attrs.Attribute[Any],
+                             value: Any) -> None:
+    if value is not None:
+        _validate.non_negative(attribute.name, value)
+
+
+def _v_optional_bool(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value is not True and value is not False:
+        msg = f"{attribute.name} must be True, False or None (chosen walk-forward) (got {value!r})"
+        raise CareKitError(msg)
+
+
+def _c_covariates(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        msg = (
+            f"covariates must be a sequence of names from {list(COVARIATES)!r}, e.g. "
+            f"('weekday',) (got {_validate.short(value)})"
+        )
+        raise CareKitError(msg)
+    names = tuple(value)
+    for name in names:
+        if name not in COVARIATES:
+            msg = f"covariates: unknown covariate {name!r}; known: {list(COVARIATES)!r}"
+            raise CareKitError(msg)
+    if len(set(names)) != len(names):
+        msg = f"covariates must not repeat a name (got {names!r})"
+        raise CareKitError(msg)
+    return names
+
+
+def _c_peaks(value: Any) -> Any:
+    if value is None or callable(value):
+        return value
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        msg = (
+            "peaks must be None (Black Friday week to Christmas Eve), a function of a date, "
+            f"or a sequence of (first, last) date pairs (got {_validate.short(value)})"
+        )
+        raise CareKitError(msg)
+    pairs = []
+    for item in value:
+        if (not isinstance(item, (tuple, list)) or len(item) != 2
+                or not all(isinstance(d, dt.date) and not isinstance(d, dt.datetime)
+                           for d in item) or item[0] > item[1]):
+            msg = f"peaks: each peak must be a (first, last) pair of dates (got {item!r})"
+            raise CareKitError(msg)
+        pairs.append((item[0], item[1]))
+    return tuple(pairs)
+
+
+def _v_costs(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, PromiseCosts):
+        msg = (
+            "costs must be None or carekit.promises.PromiseCosts(late=..., per_day=...) "
+            f"(got {value!r})"
+        )
+        raise CareKitError(msg)
+
+
+def black_friday_to_christmas(day: dt.date) -> bool:
+    """Whether ``day`` falls from the Monday of Black Friday week to Christmas Eve."""
+    if day.month < 11:
+        return False
+    nov1 = dt.date(day.year, 11, 1)
+    thanksgiving = nov1 + dt.timedelta(days=(3 - nov1.weekday()) % 7 + 21)
+    return thanksgiving - dt.timedelta(days=3) <= day <= dt.date(day.year, 12, 24)
+
+
+def _check_sweep(engine: Any, order: Any) -> None:
+    if not isinstance(engine, Engine):
+        msg = f"engine must be an estimator's engine(calendar) (got {engine!r:.200})"
+        raise CareKitError(msg)
+    if not isinstance(order, Order):
+        msg = f"order must be a carekit.promises.Order (got {order!r:.200})"
+        raise CareKitError(msg)
+
+
 # -- history --------------------------------------------------------------------------
 
 
 def _rows(history: Any, segment: Any) -> list[Order]:
-    """Orders from ``history``; mapping rows are read by key, ``segment`` applied."""
-    if isinstance(history, Mapping):
-        msg = "history must be an iterable of orders, not a mapping"
-        raise CareKitError(msg)
-    items: Iterable[Any] = history
-    if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
-        return as_orders(history)
-    converted: list[Any] = []
-    for i, item in enumerate(items):
-        if isinstance(item, Mapping):
-            try:
-                seg = item.get(segment) if isinstance(segment, str) else item.get("segment")
-                converted.append((item["ordered_at"], item.get("delivered_at"), seg))
-            except KeyError:
-                msg = f"history[{i}] has no 'ordered_at' key (got {item!r})"
-                raise CareKitError(msg) from None
-        else:
-            converted.append(item)
-    orders = as_orders(converted)
-    if callable(segment):
-        mapped = []
-        for order in orders:
-            seg = _call_segment(segment, order.segment)
-            mapped.append(attrs.evolve(order, segment=seg))
-        orders = mapped
-    orders.sort(key=lambda o: o.ordered_at)
-    return orders
+    """Orders from ``history`` (cancelled ones included, flagged), sorted by placement."""
+    return read_history(history, segment)
 
 
 def _call_segment(fn: Callable[[Any], Any], value: Any) -> Hashable:
-    try:
-        result = fn(value)
-        hash(result)
-    except CareKitError:
-        raise
-    except Exception as exc:
-        msg = f"segment function failed on {value!r}: {exc!r}"
-        raise CareKitError(msg) from exc
-    seg: Hashable = result
-    return seg
+    return call_segment(fn, value)
 
 
 def _latest(orders: Sequence[Order]) -> dt.datetime | None:
@@ -222,13 +308,16 @@ class _Entry:
     earliest: int | None
     confidence: float
     stages: tuple[StageForecast, ...]
+    reliable: bool = True
+    basis: tuple[Hashable, ...] | None = None
 
 
 class _Fitted:
     """What a fitted estimator promises from: one entry per known segment, a date cache."""
 
-    __slots__ = ("by_path", "by_segment", "cache", "calendar", "cutoff", "dates", "level",
-                 "n_censored", "n_delivered", "now", "orders", "others", "tz")
+    __slots__ = ("by_path", "by_segment", "cache", "calendar", "chain", "cutoff", "dates",
+                 "level", "n_cancelled", "n_censored", "n_delivered", "n_lost", "now",
+                 "orders", "others", "setting", "trend", "tz")
 
     def __init__(self, calendar: BusinessCalendar, level: float) -> None:
         self.calendar = calendar
@@ -242,6 +331,12 @@ class _Fitted:
         self.cache: dict[tuple[Any, ...], tuple[dt.date, dt.date]] = {}
         self.n_delivered = 0
         self.n_censored = 0
+        self.n_cancelled = 0
+        self.n_lost = 0
+        # path -> delivered orders in the window (the fallback chain's counts)
+        self.chain: dict[Path, int] = {}
+        self.setting: dict[str, Any] = {}
+        self.trend = 1.0
         # What fit() saw, to count the same history on another calendar (see _on_calendar).
         self.orders: list[Order] = []
         self.now: dt.datetime | None = None
@@ -250,9 +345,12 @@ class _Fitted:
 
     def entry(self, segment: Hashable | None) -> _Entry:
         path = path_of(segment)
+        if path in self.by_path:
+            return self.by_path[path]
         while path and path not in self.by_path:
             path = path[:-1]
-        return self.by_path[path]
+        # A segment never seen: its parent's promise, which it cannot call its own.
+        return attrs.evolve(self.by_path[path], reliable=False)
 
 
 def _promise_from(
@@ -298,7 +396,7 @@ def _promise_from(
         promised_date = cal.add_business_days(ordered_at, q).date()
     earliest = None if lo is None else cal.add_business_days(ordered_at, lo).date()
     return make_promise(ordered_at, expected_date, promised_date, q - e, entry.confidence,
-                        earliest, segment, entry.stages, cal)
+                        earliest, segment, entry.stages, cal, entry.reliable, entry.basis)
 
 
 def _kept_for(others: dict[int, tuple[BusinessCalendar, Any]], calendar: Any,
@@ -323,8 +421,8 @@ class _Learned:
     window: dt.timedelta | None
     min_samples: int
     fallback: int | None
-    shrinkage: float
     calendar: BusinessCalendar | None
+    lost_after: float | dt.timedelta | None
     _fitted: _Fitted | None
 
     # subclasses say how a distribution and the calibrated level become lead times
@@ -337,6 +435,16 @@ class _Learned:
     def _rate(self) -> float:
         return 0.0
 
+    def _settings(self) -> list[tuple[float, bool]]:
+        """The settings the sweep runs side by side (one unless self-tuning)."""
+        raise NotImplementedError
+
+    def _engine_options(self) -> dict[str, Any]:
+        return {}
+
+    def _covariates(self) -> tuple[str, ...]:
+        return ()
+
     @property
     def fitted(self) -> bool:
         """Whether :meth:`fit` produced this estimator."""
@@ -347,65 +455,105 @@ class _Learned:
         """The calibrated quantile level in use after fitting (the target before)."""
         return self._fitted.level if self._fitted is not None else self._target()
 
+    def _lost(self) -> tuple[float | None, dt.timedelta | None]:
+        value = self.lost_after
+        if value is None:
+            return None, None
+        if isinstance(value, dt.timedelta):
+            return None, value
+        return float(value), None
+
     def engine(self, calendar: BusinessCalendar) -> Engine:
         """A fresh walk-forward engine with this estimator's settings (for backtests)."""
+        factor, age = self._lost()
+        settings = self._settings()
         return Engine(
             calendar,
             window=self.window,
-            shrinkage=self.shrinkage,
+            shrinkage=settings[0][0],
             target=self._target(),
             rate=self._rate(),
             min_samples=self.min_samples,
+            lost_factor=factor,
+            lost_age=age,
+            settings=settings,
+            **self._engine_options(),
         )
 
-    def sweep_promise(self, engine: Engine, order: Order) -> int | None:
-        """The lead promised to ``order`` from the engine's state now (None: no promise)."""
+    def sweep_promise(self, engine: Engine, order: Order) -> Any:
+        """The lead promised to ``order`` from the engine's state now (None: no promise).
+
+        A tuple ``(expected, promised, setting, every setting's promise)`` when the engine
+        records them.
+
+        Raises:
+            CareKitError: ``engine`` is not one made by :meth:`engine`, or ``order`` not an
+                :class:`~carekit.promises.Order`.
+        """
+        _check_sweep(engine, order)
         if not engine.ready():
             return self.fallback
-        _, q, _, _ = self._leads(engine.distribution(path_of(order.segment)), engine.level)
-        return q
+        return engine.decide(path_of(order.segment))
 
     def prepare(self, orders: Any) -> list[Order]:
-        """``orders`` read and sorted as :meth:`fit` reads history."""
+        """``orders`` read and sorted as :meth:`fit` reads history (cancelled ones flagged)."""
         return _rows(orders, self.segment)
+
+    def _with_covariates(self, rows: list[Order], calendar: BusinessCalendar) -> list[Order]:
+        """``rows`` with the order-time covariates appended to their segments."""
+        if not self._covariates():
+            return rows
+        return [attrs.evolve(o, segment=self._extend(o.segment, o.ordered_at, calendar))
+                for o in rows]
+
+    def _extend(self, segment: Any, ordered_at: dt.datetime, calendar: Any) -> Hashable:
+        """``segment`` with the order-time covariates appended (see QuantileEstimator)."""
+        same: Hashable = segment
+        return same
 
     def _fit(self, history: Any, now: Any, calendar: Any, *, prepared: bool = False) -> Any:
         cal = _check_calendar(calendar) or self.calendar or default_calendar()
-        orders = history if prepared else self.prepare(history)
+        rows = history if prepared else self.prepare(history)
+        orders = self._with_covariates([o for o in rows if not o.cancelled], cal)
         given_now = now
         if now is None:
             now = _latest(orders)
+            # The window counts back from the latest order placed, not the latest delivery.
+            window_end = orders[-1].ordered_at if orders else None
         else:
             _validate.aware("now", now)
             orders = [o for o in orders if o.ordered_at <= now]
+            window_end = now
         engine = self.engine(cal)
         if now is not None:
-            engine.run(orders, now, self.sweep_promise)
+            engine.run(orders, now, self.sweep_promise, window_end=window_end)
         fitted = _Fitted(cal, engine.level)
-        fitted.orders = orders
+        fitted.orders = rows
         fitted.now = given_now
         fitted.n_delivered = engine.root.n_events
         fitted.n_censored = engine.root.n_pending
+        fitted.n_cancelled = len(rows) - len([o for o in rows if not o.cancelled])
+        fitted.n_lost = sum(engine.is_lost(i) for i in range(len(engine.start)))
         if now is None or not engine.ready():
             if self.fallback is None:
+                delivered = sum(o.delivered_at is not None for o in orders)
+                if delivered >= self.min_samples:  # pragma: no cover - the window reaches back
+                    hint = "the window reaches back to include them; this is a bug"
+                else:
+                    hint = ("pass more history, a lower min_samples, or a fallback lead time "
+                            "in business days (fallback=10)")
                 msg = (
-                    f"history has {engine.root.n_events} delivered order(s) in the window, "
-                    "fewer than "
-                    f"min_samples={self.min_samples}; pass more history or a fallback "
-                    "lead time in business days (fallback=10)"
+                    f"history has {engine.root.n_events} delivered order(s) to learn from "
+                    f"({delivered} delivered in all, {fitted.n_cancelled} cancelled, "
+                    f"{fitted.n_lost} lost), fewer than min_samples={self.min_samples}; {hint}"
                 )
                 raise CareKitError(msg)
             f = self.fallback
             entry = _Entry(expected=f, promised=f, earliest=None, confidence=self._target(),
-                           stages=())
+                           stages=(), reliable=False, basis=None)
             fitted.by_path[()] = entry
         else:
-            for path in engine.nodes:
-                cdf = engine.distribution(path)
-                e, q, lo, confidence = self._leads(cdf, engine.level)
-                stage = StageForecast(name="delivery", cdf=tuple(cdf))
-                fitted.by_path[path] = _Entry(expected=e, promised=q, earliest=lo,
-                                              confidence=confidence, stages=(stage,))
+            self._fill(engine, fitted)
         for order in orders:
             seg = order.segment
             if seg not in fitted.by_segment:
@@ -415,6 +563,33 @@ class _Learned:
         new = attrs.evolve(self)  # type: ignore[misc]
         object.__setattr__(new, "_fitted", fitted)
         return new
+
+    def _fill(self, engine: Engine, fitted: _Fitted) -> None:
+        """One entry per segment the engine knows, from the setting making promises."""
+        setting = engine.settings[engine.best]
+        fitted.setting = setting.describe()
+        fitted.setting["segment_calibration"] = engine.segment_rate
+        shrinkage = setting.shrinkage
+        g = engine.trend_factor() if setting.trend and engine.recent is not None else 1.0
+        fitted.trend = g
+        enough = self.min_samples
+        counts = {path: node.n_events for path, node in engine.nodes.items()}
+        fitted.chain = counts
+        for path in engine.nodes:
+            cdf = _scaled(engine.distribution(path, shrinkage), g)
+            e, q, lo, confidence = self._leads(cdf, engine.level_for(path))
+            if engine.costs is not None or g != 1.0:
+                e, q = engine.leads(setting, path)
+                lo = None if lo is None else min(lo, e)
+                if engine.costs is not None:
+                    confidence = min(max(cdf[q] if q < len(cdf) else cdf[-1], 0.001), 0.999)
+            basis = path
+            while basis and counts.get(basis, 0) < enough:
+                basis = basis[:-1]
+            stage = StageForecast(name="delivery", cdf=tuple(cdf))
+            fitted.by_path[path] = _Entry(expected=e, promised=q, earliest=lo,
+                                          confidence=confidence, stages=(stage,),
+                                          reliable=basis == path, basis=basis)
 
     def _finish(self, fitted: _Fitted) -> None:
         """Last touches to a fit (subclasses)."""
@@ -445,6 +620,70 @@ class _Learned:
         if found is not None:
             return found
         return fitted.entry(segment)
+
+    @property
+    def left_out(self) -> dict[str, int]:
+        """What fitting left out of the lead times: ``{"cancelled": n, "lost": n}``.
+
+        Cancelled orders (``cancelled=True``) and orders never delivered that counted as lost
+        when fitting ended (see ``lost_after``); all zeros before fitting.
+        """
+        fitted = self._fitted
+        if fitted is None:
+            return {"cancelled": 0, "lost": 0}
+        return {"cancelled": fitted.n_cancelled, "lost": fitted.n_lost}
+
+    def fallback_chain(self, segment: Hashable | None = None) -> tuple[tuple[Path, int], ...]:
+        """Where a promise for ``segment`` comes from: its path and each broader one.
+
+        Returns:
+            ``(path, delivered orders in the window)`` pairs from the segment's own path to
+            ``()`` (all orders). A promise rests on the first path with at least
+            ``min_samples`` delivered orders (:attr:`Promise.basis`); when that is not the
+            segment's own, the promise is not :attr:`Promise.reliable`.
+
+        Raises:
+            CareKitError: not fitted, or an unhashable segment.
+
+        Examples:
+            >>> import datetime as dt
+            >>> from carekit.promises import QuantileEstimator
+            >>> t0 = dt.datetime(2026, 1, 5, 9, tzinfo=dt.timezone.utc)
+            >>> rows = [(t0 + dt.timedelta(hours=9 * i), t0 + dt.timedelta(hours=9 * i, days=3),
+            ...          "north" if i % 10 else "islands") for i in range(200)]
+            >>> fitted = QuantileEstimator(min_samples=30).fit(rows)
+            >>> fitted.fallback_chain("islands")
+            ((('islands',), 20), ((), 200))
+            >>> fitted.promise(t0 + dt.timedelta(days=80), segment="islands").reliable
+            False
+        """
+        fitted = self._fitted
+        if fitted is None:
+            msg = f"this {type(self).__name__} is not fitted; call estimator.fit(history) first"
+            raise CareKitError(msg)
+        if callable(self.segment):
+            segment = _call_segment(self.segment, segment)
+        try:
+            hash(segment)
+        except TypeError:
+            msg = f"segment must be hashable, e.g. a string or a tuple (got {segment!r})"
+            raise CareKitError(msg) from None
+        path = path_of(segment)
+        return tuple((path[:depth], fitted.chain.get(path[:depth], 0))
+                     for depth in range(len(path), -1, -1))
+
+
+def _scaled(cdf: Sequence[float], g: float) -> list[float]:
+    """``cdf`` of a lead time stretched by ``g``: ``F(floor(t / g))``."""
+    if g == 1.0:
+        return list(cdf)
+    size = max(1, math.ceil(len(cdf) * g - 1e-9))
+    last = len(cdf) - 1
+    out = []
+    for t in range(size):
+        k = math.floor(t / g + 1e-9)
+        out.append(cdf[k if k < last else last])
+    return out
 
 
 #: More business days than there are days between the years 1 and 9999: no date is that far.
@@ -477,6 +716,8 @@ class PaddedEstimator(_Learned):
         shrinkage: prior weight, in orders, of the parent segment's distribution.
         segment: None, a column name for mapping rows, or a function of the segment.
         calendar: the calendar lead times are counted on (default Monday-Friday, UTC).
+        lost_after: when an undelivered order counts as lost, as for
+            :class:`QuantileEstimator`.
 
     Raises:
         CareKitError: a factor below 1 (or negative), a negative minimum, ``round_to`` < 1.
@@ -502,7 +743,23 @@ class PaddedEstimator(_Learned):
     calendar: BusinessCalendar | None = attrs.field(
         kw_only=True, default=None, validator=_v_calendar
     )
+    lost_after: float | dt.timedelta | None = attrs.field(
+        kw_only=True, default=LOST_AFTER, converter=_c_lost_after
+    )
     _fitted: _Fitted | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def _settings(self) -> list[tuple[float, bool]]:
+        return [(self.shrinkage, False)]
+
+    def sweep_promise(self, engine: Engine, order: Order) -> Any:
+        _check_sweep(engine, order)
+        if not engine.ready():
+            if self.fallback is None:
+                return None
+            return self.fallback, self.pad(self.fallback), 0, None
+        cdf = engine.distribution(path_of(order.segment))
+        e, q, _, _ = self._leads(cdf, engine.level)
+        return e, q, 0, None
 
     @factor.validator
     def _check_factor(self, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -550,25 +807,23 @@ class PaddedEstimator(_Learned):
         covered = cdf[q] if q < len(cdf) else cdf[-1]
         return e, q, None, min(max(covered, 0.001), 0.999)
 
-    def sweep_promise(self, engine: Engine, order: Order) -> int | None:
-        if not engine.ready():
-            return None if self.fallback is None else self.pad(self.fallback)
-        return super().sweep_promise(engine, order)
-
     def fit(self, history: Any, *, now: dt.datetime | None = None,
             calendar: BusinessCalendar | None = None) -> PaddedEstimator:
         """Learn the median lead time per segment; returns a fitted copy.
 
         Args:
             history: :class:`~carekit.promises.Order` objects, ``(ordered_at, delivered_at,
-                segment)`` tuples or mappings with those keys; ``delivered_at=None`` for orders
-                still on their way (censored).
+                segment)`` tuples or mappings with those keys (and optionally ``cancelled``
+                and ``order_id``); ``delivered_at=None`` for orders not delivered (censored
+                while on their way, left out once lost).
             now: what the estimator may know: orders placed later are left out, deliveries
-                later count as not yet delivered (default: the latest time in the history).
+                later count as not yet delivered (default: the latest time in the history;
+                the window then ends at the latest order placed).
             calendar: the calendar lead times are counted on.
 
         Raises:
-            CareKitError: malformed history, or too little of it and no ``fallback``.
+            HistoryError: a malformed row, named.
+            CareKitError: too little history and no ``fallback``.
         """
         fitted: PaddedEstimator = self._fit(history, now, calendar)
         return fitted
@@ -641,39 +896,71 @@ class QuantileEstimator(_Learned):
 
     Lead times are counted in business days of the calendar from the day an order counts
     from (cut-off applied) to its delivery. Only orders placed within ``window`` before the
-    moment of fitting are used; orders not delivered yet count as censored ("at least this
-    long"), through a Kaplan–Meier estimate, never dropped. A segment's distribution is
-    shrunk toward its parent's (a tuple segment ``("north", "carrier-a")`` has parent
-    ``("north",)``, whose parent is all orders) with a prior weight of ``shrinkage`` orders,
-    so small segments borrow from larger ones. Online calibration (adaptive conformal
-    inference) replays the history: whenever a past promise turned out on time or late the
-    quantile level in use moves, so the realised on-time rate stays at ``quantile`` when
-    lead times drift.
+    latest order placed (or ``now``) are used, reaching further back when the window holds
+    fewer than ``min_samples`` delivered orders; orders not delivered yet count as censored
+    ("at least this long"), through a Kaplan–Meier estimate, never dropped. Cancelled orders
+    (``cancelled=True``) are left out, and orders still undelivered long after every
+    comparable delivery count as lost (``lost_after``) and are left out too. A segment's
+    distribution is shrunk toward its parent's (a tuple segment ``("north", "carrier-a")``
+    has parent ``("north",)``, whose parent is all orders) with a prior weight of
+    ``shrinkage`` orders, so small segments borrow from larger ones. Online calibration
+    (adaptive conformal inference) replays the history: whenever a past promise turned out
+    on time or late the quantile level in use moves, so the realised on-time rate stays at
+    ``quantile`` when lead times drift.
 
-    With ``calibration=0`` and ``shrinkage=0`` the promised lead is the plain empirical
-    quantile: the smallest lead within which at least ``quantile`` of the orders were
-    delivered (Kaplan–Meier with censored orders). The defaults, tuned for drifting real
-    histories, can promise a day more where the history sits exactly on the quantile (the
-    calibration moves the level a little as it replays the history), and move a segment's
-    quantile toward its parent's.
+    Settings left at None are tuned walk-forward: the replay runs every candidate setting
+    side by side, scores each one's promises as deliveries come in, and each promise is made
+    by the setting with the best score on outcomes known when it is made, never on the
+    period it is scored on (a nested walk-forward). ``estimator.tuned`` says what was chosen.
+    Until 1,000 promises have been scored the first candidate (shrinkage 10, no trend)
+    promises alone. Settings are scored on their own promises at the target; the calibration
+    (overall and per segment) follows the promises actually made.
+
+    With ``calibration=0``, ``shrinkage=0`` and ``trend=False``
+    the promised lead is the plain empirical quantile: the smallest lead within which at
+    least ``quantile`` of the orders were delivered (Kaplan–Meier with censored orders).
 
     Args:
         quantile: the target probability of beating the promise, in (0, 1).
         window: how far back orders are learned from (a timedelta, days, or None for all).
-        min_samples: delivered orders needed in the window to learn; fewer uses ``fallback``.
+        min_samples: delivered orders needed to learn; fewer uses ``fallback``. A segment
+            with fewer delivered orders in the window is not reliable on its own: its
+            promises say so (:attr:`Promise.reliable`) and name the broader segment they
+            rest on (:attr:`Promise.basis`).
         fallback: promised lead in business days while history is too small (None: fitting
             on too little history is an error).
         segment: None (use each order's segment), a column name for mapping rows, or a
             function applied to the segment (``lambda s: s[:1]`` to learn only the first
             level).
-        shrinkage: prior weight, in orders, of the parent segment's distribution.
-        calibration: the step of the online calibration (0 turns it off).
+        shrinkage: prior weight, in orders, of the parent segment's distribution (None:
+            tuned walk-forward among 10, 50 and 200).
+        calibration: the step of the online calibration of the level (0 turns it off).
+        segment_calibration: the step of each segment's own calibration offset (0, the
+            default, turns it off): the on-time rate is then pulled to the target segment
+            by segment, not only overall, at a price in padding (see the docs' benchmarks).
+        trend: scale promises by how fast the orders of the last three weeks are delivered
+            against the window (their 25 % quantiles compared): lead times that drift are
+            followed before the window catches up (None: tuned walk-forward).
+        lost_after: when an order never delivered counts as lost rather than still on its
+            way: a number ``f`` >= 1 (once it is ``f`` times older than the longest lead
+            delivered in the window; default 2), a timedelta (once that old), or None
+            (never: undelivered orders stay censored however old).
+        covariates: order-time covariates that split every segment further, learned with
+            shrinkage toward it: ``"weekday"`` (the weekday the order counts from, and
+            whether it came after the cut-off) and ``"season"`` (inside a peak or not).
+        peaks: the peak periods of the ``"season"`` covariate: None (the Monday of Black
+            Friday week to Christmas Eve, every year), a function of a date, or a sequence
+            of ``(first, last)`` date pairs.
+        costs: choose each segment's promise by cost instead of by ``quantile``: the
+            business-day lead minimising ``per_day * lead + late * P(later)`` (see
+            :class:`PromiseCosts`); promises then state the quantile chosen as confidence.
         earliest: optional quantile for the start of a delivery window ("between ... and").
         calendar: the calendar lead times are counted on (default Monday-Friday, UTC).
 
     Raises:
         CareKitError: ``quantile`` outside (0, 1), a non-positive window, ``min_samples`` < 1,
-            a negative fallback, shrinkage or calibration.
+            a negative fallback, shrinkage or calibration, an unknown covariate, a bad
+            ``lost_after``, ``peaks`` or ``costs``.
 
     Examples:
         >>> import datetime as dt
@@ -684,8 +971,8 @@ class QuantileEstimator(_Learned):
         ...            for i in range(60)]
         >>> est = QuantileEstimator(quantile=0.9, calibration=0).fit(history, calendar=cal)
         >>> p = est.promise(dt.datetime(2026, 3, 9, 9, tzinfo=dt.timezone.utc), segment="N")
-        >>> p.promised >= p.expected
-        True
+        >>> p.promised >= p.expected, p.reliable
+        (True, True)
     """
 
     quantile: float = attrs.field(default=0.95, validator=_v_quantile)
@@ -695,8 +982,22 @@ class QuantileEstimator(_Learned):
     min_samples: int = attrs.field(kw_only=True, default=30, validator=_v_min_samples)
     fallback: int | None = attrs.field(kw_only=True, default=None, converter=_c_fallback)
     segment: Any = attrs.field(kw_only=True, default=None, validator=_v_segment)
-    shrinkage: float = attrs.field(kw_only=True, default=10.0, validator=_v_non_negative)
+    shrinkage: float | None = attrs.field(
+        kw_only=True, default=None, validator=_v_optional_non_negative
+    )
     calibration: float = attrs.field(kw_only=True, default=0.0001, validator=_v_non_negative)
+    segment_calibration: float = attrs.field(
+        kw_only=True, default=0.0, validator=_v_non_negative
+    )
+    trend: bool | None = attrs.field(kw_only=True, default=None, validator=_v_optional_bool)
+    lost_after: float | dt.timedelta | None = attrs.field(
+        kw_only=True, default=LOST_AFTER, converter=_c_lost_after
+    )
+    covariates: tuple[str, ...] = attrs.field(
+        kw_only=True, default=(), converter=_c_covariates
+    )
+    peaks: Any = attrs.field(kw_only=True, default=None, converter=_c_peaks)
+    costs: PromiseCosts | None = attrs.field(kw_only=True, default=None, validator=_v_costs)
     earliest: float | None = attrs.field(
         kw_only=True, default=None, validator=_v_optional_quantile
     )
@@ -711,6 +1012,63 @@ class QuantileEstimator(_Learned):
     def _rate(self) -> float:
         return self.calibration
 
+    def _settings(self) -> list[tuple[float, bool]]:
+        shrinkages = AUTO_SHRINKAGE if self.shrinkage is None else (self.shrinkage,)
+        trends = AUTO_TREND if self.trend is None else (self.trend,)
+        if self.window is None:
+            trends = (False,)  # no window, nothing to compare the recent orders with
+        return [(float(k), tr) for k in shrinkages for tr in trends]
+
+    def _engine_options(self) -> dict[str, Any]:
+        costs = self.costs
+        return {"costs": None if costs is None else (float(costs.late), float(costs.per_day)),
+                "segment_rate": self._segment_rate()}
+
+    def _segment_rate(self) -> float:
+        return float(self.segment_calibration)
+
+    def _covariates(self) -> tuple[str, ...]:
+        return self.covariates
+
+    def _extend(self, segment: Any, ordered_at: dt.datetime, calendar: Any) -> Hashable:
+        cal = calendar or self.calendar or default_calendar()
+        start = cal.start_day(ordered_at)
+        labels: list[Hashable] = []
+        for name in self.covariates:
+            if name == "weekday":
+                label = start.strftime("%a")
+                cutoff = cal.cutoff
+                if cutoff is not None and start != ordered_at.astimezone(cal.tz).date():
+                    label += " (after cut-off)"
+                labels.append(label)
+            else:
+                labels.append("peak" if self._in_peak(start) else "regular")
+        return (*path_of(segment), *labels)
+
+    def _in_peak(self, day: dt.date) -> bool:
+        peaks = self.peaks
+        if peaks is None:
+            return black_friday_to_christmas(day)
+        if callable(peaks):
+            try:
+                return bool(peaks(day))
+            except Exception as exc:
+                msg = f"peaks function failed on {day!r}: {exc!r}"
+                raise CareKitError(msg) from exc
+        return any(first <= day <= last for first, last in peaks)
+
+    @property
+    def tuned(self) -> dict[str, Any] | None:
+        """The settings the fitted estimator promises with (None before fitting).
+
+        ``shrinkage`` and ``trend`` as chosen walk-forward (or as given),
+        ``segment_calibration``, and ``trend_factor``, the factor promises are scaled by now.
+        """
+        fitted = self._fitted
+        if fitted is None:
+            return None
+        return {**fitted.setting, "trend_factor": fitted.trend}
+
     def _leads(self, cdf: Sequence[float], level: float) -> tuple[int, int, int | None, float]:
         q = quantile_of(cdf, level)
         e = min(quantile_of(cdf, 0.5), q)
@@ -723,19 +1081,25 @@ class QuantileEstimator(_Learned):
 
         Args:
             history: :class:`~carekit.promises.Order` objects, ``(ordered_at, delivered_at,
-                segment)`` tuples or mappings with those keys; ``delivered_at=None`` for orders
-                still on their way (censored, never dropped).
+                segment)`` tuples or mappings with those keys (and optionally ``cancelled``
+                and ``order_id``); ``delivered_at=None`` for orders not delivered (censored
+                while on their way, left out once lost), ``cancelled=True`` to leave an
+                order out.
             now: what the estimator may know: orders placed later are left out, deliveries
-                later count as not yet delivered (default: the latest time in the history).
+                later count as not yet delivered (default: the latest time in the history;
+                the window then ends at the latest order placed).
             calendar: the calendar lead times are counted on (default: the estimator's).
 
         Returns:
             A fitted :class:`QuantileEstimator`; per-segment quantiles are cached, so
-            :meth:`promise` costs a few lookups.
+            :meth:`promise` costs a few lookups. ``tuned`` and ``left_out`` say what the
+            fit chose and what it left out.
 
         Raises:
-            CareKitError: naive datetimes, a delivery before its order, or fewer than
-                ``min_samples`` delivered orders and no ``fallback``.
+            HistoryError: a malformed row (naive times among aware ones, a delivery before
+                its order, a repeated order id, an unknown cancelled value), named.
+            CareKitError: fewer than ``min_samples`` delivered orders in all and no
+                ``fallback``.
         """
         fitted: QuantileEstimator = self._fit(history, now, calendar)
         return fitted
@@ -772,6 +1136,18 @@ class QuantileEstimator(_Learned):
         if calendar is not None and calendar is not fitted.calendar:
             other: QuantileEstimator = self._on_calendar(calendar)
             return other.promise(ordered_at, calendar, segment, expected)
+        if self.covariates:
+            _validate.aware("ordered_at", ordered_at)
+            mapped = (_call_segment(self.segment, segment) if callable(self.segment)
+                      else segment)
+            try:
+                hash(mapped)
+            except TypeError:
+                msg = f"segment must be hashable, e.g. a string or a tuple (got {mapped!r})"
+                raise CareKitError(msg) from None
+            extended = self._extend(mapped, ordered_at, fitted.calendar)
+            return _promise_from(fitted, lambda s: fitted.entry(extended), ordered_at,
+                                 calendar, segment, expected)
         if (
             expected is None
             and ordered_at.__class__ is _DATETIME
@@ -802,7 +1178,7 @@ class QuantileEstimator(_Learned):
                             else fitted.calendar.add_business_days(ordered_at, lo).date())
                 return make_promise(ordered_at, expected_date, promised_date, q - e,
                                     entry.confidence, earliest, segment, entry.stages,
-                                    fitted.calendar)
+                                    fitted.calendar, entry.reliable, entry.basis)
         return _promise_from(fitted, self._entry_for, ordered_at, calendar, segment, expected)
 
     @staticmethod

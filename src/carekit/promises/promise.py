@@ -13,7 +13,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -21,7 +21,18 @@ import attrs
 from carekit import _validate
 from carekit.errors import CareKitError
 
-__all__ = ["Order", "Promise", "StageForecast"]
+__all__ = ["HistoryError", "Order", "Promise", "PromiseCosts", "StageForecast"]
+
+
+class HistoryError(CareKitError):
+    """A row of an order history is malformed; ``row`` is its position (0 for the first).
+
+    Raised for the first bad row found, so fixing rows one error at a time always terminates.
+    """
+
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        self.row = row
+        super().__init__(message)
 
 
 def _check_date(name: str, value: Any) -> None:
@@ -99,6 +110,12 @@ class Promise:
         stages: the lead-time distributions the promise came from, used by
             :func:`carekit.promises.at_risk` (empty for rule-based promises).
         calendar: the :class:`~carekit.calendar.BusinessCalendar` the dates are on.
+        reliable: False when the estimator had too little recent history of this segment to
+            stand behind the date (it then rests on a broader segment, see ``basis``, or on
+            the fixed ``fallback`` lead): show it as provisional, or confirm it later.
+        basis: the segment path whose own recent history the promise rests on: the
+            segment's own path (``("SP",)``), a broader one it fell back to (``()`` is all
+            orders), or None for a rule-based promise or the fixed ``fallback`` lead.
 
     Raises:
         CareKitError: a naive ``ordered_at``, ``promised`` before ``expected``, a negative
@@ -125,8 +142,16 @@ class Promise:
         default=(), eq=False, repr=False, kw_only=True
     )
     calendar: Any = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    reliable: bool = attrs.field(default=True, kw_only=True)
+    basis: tuple[Hashable, ...] | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
+        if self.reliable is not True and self.reliable is not False:
+            msg = f"reliable must be True or False (got {self.reliable!r})"
+            raise CareKitError(msg)
+        if self.basis is not None and not isinstance(self.basis, tuple):
+            msg = f"basis must be None or a segment path (a tuple) (got {self.basis!r})"
+            raise CareKitError(msg)
         if self.promised < self.expected:
             msg = (
                 f"promised must not be before expected (got promised={self.promised!r}, "
@@ -185,7 +210,7 @@ class Promise:
 _SETTERS = tuple(
     Promise.__dict__[name].__set__
     for name in ("ordered_at", "expected", "promised", "padding", "confidence", "earliest",
-                 "segment", "stages", "calendar")
+                 "segment", "stages", "calendar", "reliable", "basis")
 )
 
 
@@ -199,6 +224,8 @@ def make_promise(
     segment: Hashable | None,
     stages: tuple[StageForecast, ...],
     calendar: Any,
+    reliable: bool = True,
+    basis: tuple[Hashable, ...] | None = None,
     _new: Any = object.__new__,
     _s: tuple[Any, ...] = _SETTERS,
 ) -> Promise:
@@ -216,7 +243,46 @@ def make_promise(
     _s[6](p, segment)
     _s[7](p, stages)
     _s[8](p, calendar)
+    _s[9](p, reliable)
+    _s[10](p, basis)
     return p
+
+
+def _positive_cost(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _validate.positive(attribute.name, value)
+
+
+@attrs.frozen(kw_only=True)
+class PromiseCosts:
+    """What a late delivery costs against each day of padding, to choose promises by cost.
+
+    A promise ``k`` business days out costs ``per_day * k`` (a later date loses
+    conversions) plus ``late`` when the order arrives after it. Given a segment's lead-time
+    distribution ``F``, the cheapest promise minimises ``per_day * k + late * (1 - F(k))``:
+    it sits where one more day of padding would buy less than ``per_day / late`` of
+    probability, so each segment gets its own quantile: high where lead times are tight
+    (a day buys a lot), lower where they have a long tail (a day buys little).
+
+    Args:
+        late: the cost of one late delivery (complaint, contact, refund, churn), > 0.
+        per_day: the cost of promising one business day later (lost conversion), > 0;
+            only the ratio ``late / per_day`` matters.
+
+    Raises:
+        CareKitError: a cost that is not a positive finite number.
+
+    Examples:
+        >>> PromiseCosts(late=30.0).ratio
+        30.0
+    """
+
+    late: float = attrs.field(validator=_positive_cost)
+    per_day: float = attrs.field(default=1.0, validator=_positive_cost)
+
+    @property
+    def ratio(self) -> float:
+        """``late / per_day``: how many days of padding one late delivery is worth."""
+        return float(self.late) / float(self.per_day)
 
 
 def _optional_aware(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -234,9 +300,13 @@ class Order:
             counts as "at least this long").
         segment: what the lead time depends on: None, a label (``"SP"``) or a tuple going from
             the broadest to the narrowest level (``("north", "carrier-a")``).
+        cancelled: True for an order that was cancelled (never to be delivered): it is left
+            out of lead times altogether, neither delivered nor censored, and counted apart.
+        order_id: an optional identifier; a history holding the same id twice is refused.
 
     Raises:
-        CareKitError: naive datetimes, or ``delivered_at`` before ``ordered_at``.
+        CareKitError: naive datetimes, ``delivered_at`` before ``ordered_at``, a
+            ``cancelled`` that is not True or False, an unhashable segment or id.
 
     Examples:
         >>> import datetime as dt
@@ -251,8 +321,13 @@ class Order:
     ordered_at: dt.datetime = attrs.field(validator=_aware)
     delivered_at: dt.datetime | None = attrs.field(default=None, validator=_optional_aware)
     segment: Hashable | None = None
+    cancelled: bool = False
+    order_id: Hashable | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.cancelled is not True and self.cancelled is not False:
+            msg = f"cancelled must be True or False (got {self.cancelled!r})"
+            raise CareKitError(msg)
         if self.delivered_at is not None and self.delivered_at < self.ordered_at:
             msg = (
                 f"delivered_at must not be before ordered_at (got delivered_at="
@@ -264,31 +339,163 @@ class Order:
         except TypeError:
             msg = f"segment must be hashable, e.g. a string or a tuple (got {self.segment!r})"
             raise CareKitError(msg) from None
+        try:
+            hash(self.order_id)
+        except TypeError:
+            msg = f"order_id must be hashable, e.g. a string (got {self.order_id!r})"
+            raise CareKitError(msg) from None
 
 
-def as_orders(history: Any, name: str = "history") -> list[Order]:
-    """Read ``history`` (Orders or ``(ordered_at, delivered_at[, segment])`` tuples)."""
-    if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
+_TRUE = frozenset({"1", "true", "yes", "y", "t"})
+_FALSE = frozenset({"", "0", "false", "no", "n", "f"})
+
+
+def parse_cancelled(value: Any, where: str) -> bool:
+    """``value`` read as a cancelled flag: a bool, 0/1, None or a yes/no word (as in CSVs)."""
+    if value is True or value is False:
+        return value
+    if value is None:
+        return False
+    if value.__class__.__name__ == "bool_":  # NumPy's bool, as pandas rows hold it
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    msg = (
+        f"{where}: cancelled must be True or False (or 1/0, 'yes'/'no', 'true'/'false', "
+        f"empty for not cancelled) (got {_validate.short(value)})"
+    )
+    raise HistoryError(msg, row=_row_of(where))
+
+
+def _row_of(where: str) -> int | None:
+    start = where.rfind("[")
+    if start < 0 or not where.endswith("]"):
+        return None
+    text = where[start + 1:-1]
+    return int(text) if text.isdigit() else None
+
+
+def _zone_state(value: Any) -> bool | None:
+    """True for an aware datetime, False for a naive one, None for anything else."""
+    if not isinstance(value, dt.datetime):
+        return None
+    return value.tzinfo is not None and value.utcoffset() is not None
+
+
+def read_history(history: Any, segment: Any = None, name: str = "history") -> list[Order]:
+    """Read an order history into :class:`Order` objects, sorted by ``ordered_at``.
+
+    Rows may be Orders, ``(ordered_at, delivered_at[, segment])`` tuples, or mappings with
+    the keys ``ordered_at``, ``delivered_at`` and optionally ``segment`` (or the column
+    ``segment`` names, when it is a string), ``cancelled`` and ``order_id``. A callable
+    ``segment`` is applied to every row's segment. Cancelled orders are kept (flagged).
+
+    Raises:
+        HistoryError: the first bad row, named by its position: a naive time among aware
+            ones, a delivery before its order, a repeated order id, an unknown cancelled
+            value, a row of the wrong shape.
+    """
+    if isinstance(history, Mapping):
+        msg = f"{name} must be an iterable of orders, not a mapping"
+        raise HistoryError(msg)
+    if isinstance(history, (str, bytes, type)) or not isinstance(history, Iterable):
         msg = (
             f"{name} must be an iterable of Order or (ordered_at, delivered_at, segment) "
             f"tuples (got {history!r})"
         )
-        raise CareKitError(msg)
+        raise HistoryError(msg)
     orders: list[Order] = []
+    seen_ids: dict[Hashable, int] = {}
+    aware_row: int | None = None  # the first row with an aware time, to name in a mix-up
+    column = segment if isinstance(segment, str) else "segment"
     for i, item in enumerate(history):
+        where = f"{name}[{i}]"
         if isinstance(item, Order):
-            orders.append(item)
-            continue
-        if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
-            msg = (
-                f"{name}[{i}] must be an Order or an (ordered_at, delivered_at, segment) "
-                f"tuple (got {item!r})"
-            )
-            raise CareKitError(msg)
-        segment = item[2] if len(item) == 3 else None
-        try:
-            orders.append(Order(ordered_at=item[0], delivered_at=item[1], segment=segment))
-        except CareKitError as exc:
-            msg = f"{name}[{i}]: {exc}"
-            raise CareKitError(msg) from None
+            order = item
+        else:
+            cancelled = False
+            order_id = None
+            if isinstance(item, Mapping):
+                if "ordered_at" not in item:
+                    msg = f"{where} has no 'ordered_at' key (got {_validate.short(item)})"
+                    raise HistoryError(msg, row=i)
+                ordered, delivered = item["ordered_at"], item.get("delivered_at")
+                seg = item.get(column)
+                cancelled = parse_cancelled(item.get("cancelled"), where)
+                order_id = item.get("order_id")
+            elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
+                ordered, delivered = item[0], item[1]
+                seg = item[2] if len(item) == 3 else None
+            else:
+                msg = (
+                    f"{where} must be an Order, an (ordered_at, delivered_at, segment) "
+                    f"tuple or a mapping with those keys (got {_validate.short(item)})"
+                )
+                raise HistoryError(msg, row=i)
+            for label, value in (("ordered_at", ordered), ("delivered_at", delivered)):
+                state = _zone_state(value)
+                if state is False and aware_row is not None:
+                    first = "this row's ordered_at" if aware_row == i else f"{name}[{aware_row}]"
+                    msg = (
+                        f"{where}: {label} is naive ({value!r}) but {first} is timezone-aware; "
+                        "a history must not mix naive and aware times (hint: attach the "
+                        "shop's zone to every time, e.g. value.replace(tzinfo=ZoneInfo(...)))"
+                    )
+                    raise HistoryError(msg, row=i)
+                if state and aware_row is None:
+                    aware_row = i
+            try:
+                order = Order(ordered_at=ordered, delivered_at=delivered, segment=seg,
+                              cancelled=cancelled, order_id=order_id)
+            except CareKitError as exc:
+                msg = f"{where}: {exc}"
+                raise HistoryError(msg, row=i) from None
+        if order.order_id is not None:
+            first_row = seen_ids.setdefault(order.order_id, i)
+            if first_row != i:
+                msg = (
+                    f"{where}: order_id {order.order_id!r} repeats {name}[{first_row}]; each "
+                    "order must appear once (keep its latest state, e.g. "
+                    "drop_duplicates('order_id', keep='last'))"
+                )
+                raise HistoryError(msg, row=i)
+        if callable(segment):
+            order = attrs.evolve(order, segment=call_segment(segment, order.segment))
+        orders.append(order)
+    orders.sort(key=_placed)
     return orders
+
+
+def _placed(order: Order) -> dt.datetime:
+    return order.ordered_at
+
+
+def call_segment(fn: Any, value: Any) -> Hashable:
+    """``fn(value)``, a failure or an unhashable result turned into a CareKitError."""
+    try:
+        result = fn(value)
+        hash(result)
+    except CareKitError:
+        raise
+    except Exception as exc:
+        msg = f"segment function failed on {value!r}: {exc!r}"
+        raise CareKitError(msg) from exc
+    seg: Hashable = result
+    return seg
+
+
+def as_orders(history: Any, name: str = "history") -> list[Order]:
+    """Read ``history`` (Orders, tuples or mappings), in the order given (see read_history)."""
+    if isinstance(history, (str, bytes, type)) or not isinstance(history, Iterable):
+        msg = (
+            f"{name} must be an iterable of Order or (ordered_at, delivered_at, segment) "
+            f"tuples (got {history!r})"
+        )
+        raise HistoryError(msg)
+    return read_history(list(history), None, name)

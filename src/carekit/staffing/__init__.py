@@ -2,8 +2,11 @@
 the roster covers it.
 
 Exact Erlang B, C and A (M/M/n+M, with abandonment), the smallest headcount meeting a
-service-level target, interval plans from a forecast, rosters of recurring shifts and
-their coverage. Everything is pure Python with the standard library.
+service-level target, interval plans from a forecast, deferred work (email) carried forward
+to its deadline, rosters of recurring shifts and their coverage, the cheapest roster of
+shifts from templates (:func:`schedule`, with the optional HiGHS solver of
+``carekit[schedule]``), and a discrete-event simulation that checks a plan
+(:func:`simulate`). Everything else is pure Python with the standard library.
 
 Examples:
     >>> from carekit.staffing import Workload, ServiceTarget, required_agents
@@ -15,6 +18,7 @@ Examples:
 """
 
 from carekit.staffing._chart import save_chart
+from carekit.staffing.backlog import Backlog, BacklogInterval, backlog
 from carekit.staffing.coverage import Coverage, CoverageInterval, coverage
 from carekit.staffing.erlang import erlang_b, erlang_c
 from carekit.staffing.plan import StaffingPlan, plan
@@ -26,19 +30,28 @@ from carekit.staffing.requirements import (
     service_level,
 )
 from carekit.staffing.roster import Break, Roster, Shift
+from carekit.staffing.scheduling import Schedule, ShiftTemplate, schedule
+from carekit.staffing.simulation import SimulatedInterval, Simulation, simulate
 from carekit.staffing.workload import Performance, Requirement, ServiceTarget, Workload
 
 __all__ = [
+    "Backlog",
+    "BacklogInterval",
     "Break",
     "Coverage",
     "CoverageInterval",
     "Performance",
     "Requirement",
     "Roster",
+    "Schedule",
     "ServiceTarget",
     "Shift",
+    "ShiftTemplate",
+    "SimulatedInterval",
+    "Simulation",
     "StaffingPlan",
     "Workload",
+    "backlog",
     "capacity",
     "coverage",
     "erlang_b",
@@ -48,5 +61,7 @@ __all__ = [
     "plan",
     "required_agents",
     "save_chart",
+    "schedule",
     "service_level",
+    "simulate",
 ]

@@ -47,9 +47,19 @@ def save_chart(
         The path written.
 
     Raises:
-        CareKitError: an unsupported file type, a folder that does not exist, a file that
-            cannot be written, an empty plan, matplotlib missing.
+        CareKitError: a path, plan or coverage of the wrong type, an unsupported file type, a
+            folder that does not exist, a file that cannot be written, an empty plan,
+            matplotlib missing.
     """
+    if not isinstance(path, (str, pathlib.PurePath)):
+        msg = f"chart path must be a str or pathlib.Path ending in .png or .svg (got {path!r})"
+        raise CareKitError(msg)
+    if not isinstance(plan, StaffingPlan):
+        msg = f"plan must be a carekit.staffing.StaffingPlan (got {plan!r})"
+        raise CareKitError(msg)
+    if coverage is not None and not isinstance(coverage, Coverage):
+        msg = f"coverage must be a carekit.staffing.Coverage or None (got {coverage!r})"
+        raise CareKitError(msg)
     out = pathlib.Path(path)
     if out.suffix.lower() not in _FORMATS:
         msg = f"chart path must end in .png or .svg (got {str(path)!r})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import importlib.resources
 import itertools
@@ -12,7 +11,9 @@ import math
 import pathlib
 from collections.abc import Iterable
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from carekit._cli_io import neutralise_csv, open_csv
 from carekit.errors import CareKitError
 from carekit.staffing._chart import save_chart
 from carekit.staffing.coverage import Coverage, coverage
@@ -20,11 +21,31 @@ from carekit.staffing.plan import StaffingPlan, plan
 from carekit.staffing.roster import Break, Roster, Shift
 from carekit.staffing.workload import ServiceTarget
 
-__all__ = ["add_arguments", "demo", "read_forecast", "read_roster", "run"]
+__all__ = [
+    "add_arguments", "demo", "plan_arguments", "plan_from", "read_forecast", "read_roster", "run",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``carekit staffing``."""
+    parser.epilog = (
+        "To build a roster from shift templates instead of checking one, see "
+        "`carekit staffing schedule --help`."
+    )
+    plan_arguments(parser)
+    parser.add_argument("--roster", type=pathlib.Path, default=None, metavar="ROSTER.csv",
+                        help="CSV of shifts (shift,start,hours,agents,breaks,recurrence[,tz]) "
+                        "to check coverage")
+    parser.add_argument("--roster-shrinkage", type=float, default=None, metavar="S",
+                        help="with --roster: the shrinkage the roster does not model (its "
+                        "breaks are already off the floor), in [0, 1); default --shrinkage")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument("--chart", type=pathlib.Path, default=None, metavar="FILE.png|svg",
+                        help="draw required vs rostered agents (needs carekit[plot])")
+
+
+def plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """The forecast and the options that plan it, shared with ``carekit staffing schedule``."""
     parser.add_argument("forecast", type=pathlib.Path, metavar="FORECAST.csv",
                         help="CSV with columns interval_start (ISO 8601 with offset), volume")
     parser.add_argument("--aht", type=float, required=True, help="average handle time, seconds")
@@ -40,15 +61,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="contacts one agent handles at once (chat)")
     parser.add_argument("--interval", type=float, default=None,
                         help="interval length in minutes (default: from the forecast, else 30)")
-    parser.add_argument("--roster", type=pathlib.Path, default=None, metavar="ROSTER.csv",
-                        help="CSV of shifts (shift,start,hours,agents,breaks,recurrence) "
-                        "to check coverage")
-    parser.add_argument("--roster-shrinkage", type=float, default=None, metavar="S",
-                        help="with --roster: the shrinkage the roster does not model (its "
-                        "breaks are already off the floor), in [0, 1); default --shrinkage")
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    parser.add_argument("--chart", type=pathlib.Path, default=None, metavar="FILE.png|svg",
-                        help="draw required vs rostered agents (needs carekit[plot])")
+
+
+def plan_from(args: argparse.Namespace) -> StaffingPlan:
+    """The plan that :func:`plan_arguments`' options describe."""
+    forecast = read_forecast(args.forecast)
+    if not forecast:
+        msg = f"{args.forecast} has no intervals: a header and no rows"
+        raise CareKitError(msg)
+    target = ServiceTarget.parse(args.service_level, max_occupancy=args.max_occupancy)
+    return plan(forecast, aht=args.aht, target=target, shrinkage=args.shrinkage,
+                interval=_interval(args, forecast), patience=args.patience,
+                concurrency=args.concurrency)
 
 
 def _parse_time(text: str, where: str) -> dt.datetime:
@@ -69,9 +93,8 @@ def _parse_time(text: str, where: str) -> dt.datetime:
 
 
 def _rows(path: pathlib.Path, required: Iterable[str]) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = [f.strip() for f in reader.fieldnames or []]
+    with open_csv(path) as reader:
+        fields = reader.fieldnames
         missing = [c for c in required if c not in fields]
         if missing:
             msg = (
@@ -79,7 +102,7 @@ def _rows(path: pathlib.Path, required: Iterable[str]) -> list[dict[str, str]]:
                 f"(missing {missing}; got {fields})"
             )
             raise CareKitError(msg)
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+        return [{k: (v or "").strip() for k, v in row.items() if k} for _, row in reader]
 
 
 def read_forecast(path: pathlib.Path) -> list[tuple[dt.datetime, float]]:
@@ -145,6 +168,9 @@ def _breaks(text: str, start: dt.datetime, where: str) -> list[Break]:
 def read_roster(path: pathlib.Path) -> Roster:
     """Read ``shift,start,hours,agents,breaks,recurrence`` rows into a :class:`Roster`.
 
+    An optional ``tz`` column names the zone of a row's start (``Europe/London``), so a
+    recurring shift keeps its wall-clock time across daylight saving.
+
     Raises:
         CareKitError: a missing column, a bad time, hours, agents count or break, or a
             shift the library refuses, each naming the line.
@@ -169,6 +195,14 @@ def read_roster(path: pathlib.Path) -> Roster:
                 f"{dt.timedelta.max.days * 24:,} (got {row['hours']!r})"
             )
             raise CareKitError(msg)
+        zone_name = row.get("tz", "")
+        if zone_name:
+            try:
+                start = start.astimezone(ZoneInfo(zone_name))
+            except (ZoneInfoNotFoundError, ValueError):
+                msg = f"{where} tz must be a time zone name such as Europe/London " \
+                      f"(got {zone_name!r})"
+                raise CareKitError(msg) from None
         breaks = _breaks(row.get("breaks", ""), start, where)
         try:
             shifts.append(Shift(
@@ -262,11 +296,7 @@ def _json(p: StaffingPlan, cov: Coverage | None) -> str:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit staffing``."""
-    forecast = read_forecast(args.forecast)
-    target = ServiceTarget.parse(args.service_level, max_occupancy=args.max_occupancy)
-    p = plan(forecast, aht=args.aht, target=target, shrinkage=args.shrinkage,
-             interval=_interval(args, forecast), patience=args.patience,
-             concurrency=args.concurrency)
+    p = plan_from(args)
     cov = (
         coverage(p, read_roster(args.roster), shrinkage=args.roster_shrinkage)
         if args.roster is not None else None
@@ -276,7 +306,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(_json(p, cov))
     elif args.format == "csv":
-        out.write(cov.to_csv() if cov is not None else p.to_csv())
+        out.write(neutralise_csv(cov.to_csv() if cov is not None else p.to_csv()))
     else:
         _table(p, cov, out)
     return 0

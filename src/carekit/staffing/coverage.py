@@ -12,6 +12,7 @@ import attrs
 
 from carekit.errors import CareKitError
 from carekit.staffing._exact import exact
+from carekit.staffing.backlog import Backlog
 from carekit.staffing.plan import StaffingPlan
 from carekit.staffing.requirements import _performance, check_shrinkage, gross_up
 from carekit.staffing.roster import Roster
@@ -87,7 +88,9 @@ class Coverage:
         return buf.getvalue()
 
 
-def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = None) -> Coverage:
+def coverage(
+    plan: StaffingPlan | Backlog, roster: Roster, *, shrinkage: float | None = None
+) -> Coverage:
     """Compare a roster with a plan: per interval on-floor headcount, gap and service level.
 
     The roster's headcount on the floor (breaks removed, averaged over the interval) is set
@@ -103,8 +106,13 @@ def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = No
     ``ceil(agents / (1 - shrinkage))`` of the plan's ``agents``, and breaks are not counted
     twice.
 
+    For a :class:`~carekit.staffing.Backlog` (deferred work), an interval's service level
+    is the share of the work that arrived in it done by its due time with the roster's
+    productive agents (:meth:`Backlog.on_time`); the period's weights intervals by their
+    work, and the target is 100 %.
+
     Args:
-        plan: a :class:`StaffingPlan`.
+        plan: a :class:`StaffingPlan` or a :class:`~carekit.staffing.Backlog`.
         roster: a :class:`Roster`.
         shrinkage: the share of on-floor time lost to what the roster does not model, in
             ``[0, 1)``; None (default): the plan's shrinkage.
@@ -135,8 +143,10 @@ def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = No
         >>> [(i.required, i.agents) for i in coverage(p, r, shrinkage=0.1)]
         [(16, 19), (20, 19)]
     """
+    if isinstance(plan, Backlog):
+        return _backlog_coverage(plan, roster, shrinkage)
     if not isinstance(plan, StaffingPlan):
-        msg = f"plan must be a carekit.staffing.StaffingPlan (got {plan!r})"
+        msg = f"plan must be a carekit.staffing.StaffingPlan or Backlog (got {plan!r})"
         raise CareKitError(msg)
     if not isinstance(roster, Roster):
         msg = f"roster must be a carekit.staffing.Roster (got {roster!r})"
@@ -149,10 +159,11 @@ def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = No
     out: list[CoverageInterval] = []
     weighted = 0.0
     total_volume = 0.0
-    for req in plan.requirements:
+    starts = [req.start for req in plan.requirements if req.start is not None]
+    on_floor = roster._on_duty_many(starts, plan.interval)
+    for req, rostered in zip(plan.requirements, on_floor, strict=True):
         assert req.start is not None
         volume = req.volume or 0.0
-        rostered = roster.on_duty(req.start, req.start + plan.interval)
         agents = math.floor(exact(rostered) * keep) if rostered > 0 else 0
         workload = Workload(volume=volume, aht=plan.aht, interval=plan.interval,
                             patience=plan.patience, concurrency=plan.concurrency)
@@ -180,3 +191,36 @@ def coverage(plan: StaffingPlan, roster: Roster, *, shrinkage: float | None = No
     )
 
 
+
+
+def _backlog_coverage(plan: Backlog, roster: Roster, shrinkage: float | None) -> Coverage:
+    if not isinstance(roster, Roster):
+        msg = f"roster must be a carekit.staffing.Roster (got {roster!r})"
+        raise CareKitError(msg)
+    shrink = check_shrinkage(plan.shrinkage if shrinkage is None else shrinkage)
+    keep = 1 - shrink
+    p, q = shrink.numerator, shrink.denominator
+    rows = list(plan)
+    on_floor = roster._on_duty_many([r.start for r in rows], plan.interval)
+    agents = [math.floor(exact(h) * keep) if h > 0 else 0 for h in on_floor]
+    shares = plan.on_time(agents)
+    out = []
+    for r, h, a, share in zip(rows, on_floor, agents, shares, strict=True):
+        required = r.scheduled if shrinkage is None else gross_up(r.agents, p, q)
+        out.append(CoverageInterval(
+            start=r.start, volume=r.volume, required=required, scheduled=h, gap=h - required,
+            agents=a, service_level=share, meets_target=share >= 1.0,
+        ))
+    short = [c for c in out if c.gap < 0]
+    worst = min(short, key=lambda c: c.gap) if short else None
+    work = [r.arrived for r in rows]
+    total = math.fsum(work)
+    return Coverage(
+        intervals=tuple(out),
+        intervals_under_target=sum(1 for c in out if not c.meets_target),
+        worst_gap=worst.gap if worst else 0.0,
+        worst_interval=worst.start if worst else None,
+        service_level=(math.fsum(w * c.service_level for w, c in zip(work, out, strict=True))
+                       / total if total > 0 else 1.0),
+        target=1.0,
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 from dateutil import rrule
@@ -12,6 +16,8 @@ from dateutil import rrule
 from carekit import _validate
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
+from carekit.staffing._ical import to_ics
+from carekit.staffing._recurrence import Recurrence
 
 __all__ = ["MAX_AGENTS", "Break", "Roster", "Shift"]
 
@@ -26,6 +32,10 @@ def _after(value: Any) -> dt.timedelta:
 
 def _length(value: Any) -> dt.timedelta:
     return _validate.positive_duration("length", value)
+
+
+def _latest(value: Any) -> dt.timedelta | None:
+    return None if value is None else _validate.duration("latest", value)
 
 
 def _start(value: Any) -> dt.datetime:
@@ -69,13 +79,44 @@ def _shifts(value: Any) -> tuple[Shift, ...]:
 class Break:
     """A break inside a shift: ``length`` off the floor, starting ``after`` the shift starts.
 
+    In a :class:`~carekit.staffing.ShiftTemplate` a break may instead start anywhere from
+    ``after`` to ``latest`` (a window): :func:`~carekit.staffing.schedule` then places it
+    where coverage can spare it. A :class:`Shift`'s breaks are fixed (``latest`` None).
+
+    Args:
+        after: time from the shift's start to the break's start (``timedelta`` or seconds).
+        length: time off the floor (> 0).
+        latest: the latest start of the break in a template, at or after ``after``; None
+            (default): the break starts exactly ``after`` the shift's start.
+
+    Raises:
+        CareKitError: a negative ``after``, a non-positive ``length``, a ``latest`` before
+            ``after``.
+
     Examples:
         >>> Break(after=dt.timedelta(hours=4), length=dt.timedelta(minutes=30)).length
         datetime.timedelta(seconds=1800)
+        >>> lunch = Break(after=3 * 3600, length=1800, latest=5 * 3600)
+        >>> lunch.latest
+        datetime.timedelta(seconds=18000)
     """
 
     after: dt.timedelta = attrs.field(converter=_after)
     length: dt.timedelta = attrs.field(converter=_length)
+    latest: dt.timedelta | None = attrs.field(default=None, converter=_latest)
+
+    def __attrs_post_init__(self) -> None:
+        if self.latest is not None and self.latest < self.after:
+            msg = (
+                f"latest must be at or after after={self.after!r}: the window in which the "
+                f"break may start (got latest={self.latest!r})"
+            )
+            raise CareKitError(msg)
+
+    @property
+    def last_start(self) -> dt.timedelta:
+        """The latest start of the break: ``latest``, or ``after`` for a fixed break."""
+        return self.after if self.latest is None else self.latest
 
 
 def _breaks(value: Any) -> tuple[Break, ...]:
@@ -101,16 +142,7 @@ def _recurrence(value: Any) -> str | None:
     if not isinstance(value, str):
         msg = f"recurrence must be an RRULE string or a dateutil rrule (got {value!r})"
         raise CareKitError(msg)
-    text = value.strip().removeprefix("RRULE:")
-    try:
-        rrule.rrulestr(text, dtstart=dt.datetime(2000, 1, 1))
-    except (ValueError, TypeError) as exc:
-        msg = (
-            "recurrence must be a valid RFC 5545 RRULE such as 'FREQ=DAILY' "
-            f"(got {value!r}): {exc}"
-        )
-        raise CareKitError(msg) from None
-    return text
+    return value.strip().removeprefix("RRULE:")
 
 
 @attrs.frozen(kw_only=True)
@@ -125,13 +157,20 @@ class Shift:
         breaks: :class:`Break` objects, each inside the shift; off the floor for the roster.
         recurrence: an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"`` (or a
             dateutil ``rrule``); ``None`` for a single occurrence. Occurrences keep the
-            wall-clock start in the start's time zone.
+            wall-clock start in the start's time zone. A shift recurs at most daily:
+            ``FREQ`` is ``DAILY``, ``WEEKLY``, ``MONTHLY`` or ``YEARLY`` (several starts a
+            day are ``FREQ=DAILY;BYHOUR=8,16``, at most 1,440), ``INTERVAL`` at least 1,
+            ``UNTIL`` in UTC (``...Z``), and the rule must match some date. Each window
+            asked of the shift then costs the periods it spans plus at most one 400-year
+            calendar cycle up to the next occurrence, however far it lies from ``start``.
 
     Raises:
         CareKitError: an empty or non-text name, a naive start, a non-positive duration,
             agents not an int from 1 to :data:`MAX_AGENTS`, a first occurrence that starts or
             ends outside the datetimes Python can hold in UTC (years 1 to 9999), breaks that
-            are not a list of :class:`Break`, a break outside the shift, an invalid rule.
+            are not a list of :class:`Break`, a break outside the shift, an invalid rule
+            or one outside the limits above (``FREQ=MINUTELY``, ``INTERVAL=0``,
+            ``BYMONTH=2;BYMONTHDAY=30``, ``COUNT`` with ``UNTIL``, ``BYEASTER``).
 
     Examples:
         >>> import datetime as dt
@@ -148,10 +187,20 @@ class Shift:
     agents: int = attrs.field(default=1, converter=_agents)
     breaks: tuple[Break, ...] = attrs.field(default=(), converter=_breaks)
     recurrence: str | None = attrs.field(default=None, converter=_recurrence)
+    _rule: Recurrence | None = attrs.field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         self._check_occurrence("start", self.start)
+        rule = None if self.recurrence is None else Recurrence(self.recurrence, self.start)
+        object.__setattr__(self, "_rule", rule)
         for b in self.breaks:
+            if b.latest is not None and b.latest != b.after:
+                msg = (
+                    f"a shift's breaks start at a fixed time, so break {b!r} of shift "
+                    f"{self.name!r} must have latest=None (got latest={b.latest!r}); hint: "
+                    "break windows belong to a ShiftTemplate, which schedule() places"
+                )
+                raise CareKitError(msg)
             if b.after + b.length > self.duration:
                 msg = (
                     f"break {b!r} must end within the shift {self.name!r} of duration "
@@ -188,7 +237,7 @@ class Shift:
         """
         start = _validate.aware("start", start)
         end = _validate.aware("end", end)
-        if self.recurrence is None:
+        if self._rule is None:
             if self.start < end and self._ends_after(self.start, start):
                 yield self.start
             return
@@ -196,9 +245,7 @@ class Shift:
             since = start - self.duration
         except OverflowError:  # start is within one shift of datetime.min
             since = self.start  # no occurrence starts before the first
-        rule = rrule.rrulestr(self.recurrence, dtstart=self.start)
-        assert isinstance(rule, rrule.rrule)
-        for occurrence in rule.between(since, end, inc=True):
+        for occurrence in self._rule.between(since, end):
             if occurrence < end and self._ends_after(occurrence, start):
                 yield occurrence
 
@@ -304,9 +351,120 @@ class Roster:
                         total += overlap // micro * shift.agents
         return total / ((end - start) // micro)
 
+    def _on_duty_many(self, starts: list[dt.datetime], length: dt.timedelta) -> list[float]:
+        """:meth:`on_duty` of ``[start, start + length)`` for many sorted, disjoint starts.
+
+        Equal to calling :meth:`on_duty` per interval, with the rule of each shift walked
+        once over the whole period instead of once per interval.
+        """
+        if not starts:
+            return []
+        utc = dt.timezone.utc
+        try:
+            begins = [s.astimezone(utc) for s in starts]
+            ends = [b + length for b in begins]
+        except OverflowError:
+            return [self.on_duty(s, s + length) for s in starts]
+        micro = dt.timedelta(microseconds=1)
+        totals = [0] * len(starts)
+        calendar = self.calendar
+        first, last = begins[0], ends[-1]
+        for shift in self.shifts:
+            for occurrence in shift.occurrences(first, last):
+                if calendar is not None and not calendar.is_business_day(occurrence):
+                    continue
+                for a, b in shift.on_floor(occurrence):
+                    a_utc = a.astimezone(utc)
+                    b_utc = b.astimezone(utc)
+                    i = max(0, bisect.bisect_right(begins, a_utc) - 1)
+                    while i < len(begins) and begins[i] < b_utc:
+                        overlap = min(b_utc, ends[i]) - max(a_utc, begins[i])
+                        if overlap > dt.timedelta(0):
+                            totals[i] += overlap // micro * shift.agents
+                        i += 1
+        whole = length // micro
+        return [t / whole for t in totals]
+
+    def to_csv(self) -> str:
+        """The roster as CSV text, in the columns ``carekit staffing --roster`` reads.
+
+        Columns ``shift,start,hours,agents,breaks,recurrence,tz``: breaks as local
+        ``HH:MM-HH:MM`` spans, and ``tz`` the start's zone name (such as ``Europe/London``)
+        when it has one, so recurring shifts keep their wall-clock time across daylight
+        saving when read back.
+
+        Examples:
+            >>> import datetime as dt
+            >>> nine = dt.datetime(2025, 3, 3, 9, tzinfo=dt.timezone.utc)
+            >>> lunch = Break(after=dt.timedelta(hours=3), length=dt.timedelta(minutes=30))
+            >>> r = Roster(shifts=[Shift(name="day", start=nine, duration=8 * 3600, agents=4,
+            ...                          breaks=[lunch], recurrence="FREQ=DAILY;COUNT=5")])
+            >>> print(r.to_csv(), end="")
+            shift,start,hours,agents,breaks,recurrence,tz
+            day,2025-03-03T09:00:00+00:00,8,4,12:00-12:30,FREQ=DAILY;COUNT=5,
+        """
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["shift", "start", "hours", "agents", "breaks", "recurrence", "tz"])
+        for shift in self.shifts:
+            spans = []
+            for b in shift.breaks:
+                a = shift.start + b.after
+                spans.append(f"{a:%H:%M}-{a + b.length:%H:%M}")
+            zone = shift.start.tzinfo
+            writer.writerow([
+                shift.name, shift.start.isoformat(),
+                f"{shift.duration.total_seconds() / 3600:.10g}", shift.agents,
+                " ".join(spans), shift.recurrence or "",
+                zone.key if isinstance(zone, ZoneInfo) else "",
+            ])
+        return buf.getvalue()
+
+    def to_ics(self, *, stamp: dt.datetime | None = None) -> str:
+        """The roster as an iCalendar file (RFC 5545) that calendar applications import.
+
+        One event per shift: its start in the shift's zone (with the zone's definition,
+        covering the roster's span up to ten years) or in UTC, its duration, its recurrence
+        rule as it is, and the people and breaks in the summary and description (and in
+        ``X-CAREKIT-AGENTS``). Lines end in CRLF and are folded at 75 octets.
+
+        Args:
+            stamp: the ``DTSTAMP`` of every event (when the file was made, a
+                timezone-aware datetime); None: the roster's earliest start, so the same
+                roster always gives the same file.
+
+        Raises:
+            CareKitError: ``stamp`` is not a timezone-aware datetime.
+
+        Examples:
+            >>> import datetime as dt
+            >>> nine = dt.datetime(2025, 3, 3, 9, tzinfo=dt.timezone.utc)
+            >>> r = Roster(shifts=[Shift(name="day", start=nine, duration=8 * 3600, agents=4,
+            ...                          recurrence="FREQ=WEEKLY;BYDAY=MO,TU;COUNT=2")])
+            >>> for line in r.to_ics().splitlines():
+            ...     if line.startswith(("DTSTART", "DURATION", "RRULE", "SUMMARY")):
+            ...         print(line)
+            ...
+            DTSTART:20250303T090000Z
+            DURATION:PT8H
+            RRULE:FREQ=WEEKLY;BYDAY=MO,TU;COUNT=2
+            SUMMARY:day (4 people)
+        """
+        if stamp is not None:
+            stamp = _validate.aware("stamp", stamp)
+        return to_ics(self, stamp)
+
     @classmethod
     def from_shifts(
         cls, shifts: Iterable[Shift], calendar: BusinessCalendar | None = None
     ) -> Roster:
-        """A roster from any iterable of shifts (closed on ``calendar``'s non-business days)."""
+        """A roster from any iterable of shifts (closed on ``calendar``'s non-business days).
+
+        Raises:
+            CareKitError: ``shifts`` is not an iterable of :class:`Shift` (as for the
+                constructor), or ``calendar`` is not a calendar.
+        """
+        if isinstance(shifts, (str, bytes)) or not isinstance(shifts, Iterable):
+            msg = f"shifts must be an iterable of Shift objects (got {shifts!r})"
+            raise CareKitError(msg)
         return cls(shifts=tuple(shifts), calendar=calendar)

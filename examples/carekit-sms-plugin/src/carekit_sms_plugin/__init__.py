@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 from carekit import hookimpl
-from carekit.channels import Channel, DeliveryResult
+from carekit.channels import Channel, DeliveryResult, SentKeys
 
-__all__ = ["CHANNEL", "SENT", "carekit_deliver_touchpoint", "carekit_register_channels", "render"]
+__all__ = [
+    "CHANNEL",
+    "GATEWAY",
+    "carekit_deliver_touchpoint",
+    "carekit_register_channels",
+    "render",
+    "send",
+]
 
 #: The channel this plugin adds.
 CHANNEL = Channel(
@@ -22,8 +30,8 @@ CHANNEL = Channel(
     live=False,
 )
 
-#: Messages sent by this process, by idempotency key (the in-memory "provider").
-SENT: dict[str, str] = {}
+#: What this process handed to the stand-in gateway (a real plugin calls its provider).
+GATEWAY: list[dict[str, Any]] = []
 
 
 @hookimpl
@@ -42,22 +50,39 @@ def render(touchpoint: Any) -> str:
     return text
 
 
-@hookimpl
-def carekit_deliver_touchpoint(
-    touchpoint: Any, channel: Channel, idempotency_key: str
-) -> DeliveryResult | None:
-    """Send ``touchpoint`` if it travels on ``sms_gateway``; ``None`` for other channels."""
-    if channel.name != CHANNEL.name:
-        return None
-    if idempotency_key in SENT:
-        # Already sent under this key: acknowledge without sending twice.
-        return DeliveryResult(delivered=True, reference=f"sms-{idempotency_key}")
-    text = render(touchpoint)
-    # A real gateway looks the customer's phone number up by their id (the journey's).
-    to = getattr(touchpoint, "customer_id", None)
+def send(to: str | None, text: str) -> str:
+    """Hand one text to the gateway and return its message id.
+
+    The stand-in gateway appends a JSON line to the file ``CAREKIT_SMS_OUTBOX`` names (and
+    keeps it in :data:`GATEWAY`); a real plugin calls its provider's API here.
+    """
+    message = {"id": f"sms-{uuid.uuid4().hex[:12]}", "to": to, "text": text}
     outbox = os.environ.get("CAREKIT_SMS_OUTBOX")
     if outbox:
         with open(outbox, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"key": idempotency_key, "to": to, "text": text}) + "\n")
-    SENT[idempotency_key] = text
-    return DeliveryResult(delivered=True, reference=f"sms-{idempotency_key}")
+            fh.write(json.dumps(message) + "\n")
+    GATEWAY.append(message)
+    return message["id"]
+
+
+@hookimpl
+def carekit_deliver_touchpoint(
+    touchpoint: Any, channel: Channel, idempotency_key: str, sent_keys: SentKeys | None
+) -> DeliveryResult | None:
+    """Send ``touchpoint`` if it travels on ``sms_gateway``; ``None`` for other channels.
+
+    The gateway does not deduplicate, so the key of every text handed over is noted in the
+    worker's journey store (``sent_keys``): a retry after a crash finds the note and
+    answers "already sent" instead of texting the customer twice.
+    """
+    if channel.name != CHANNEL.name:
+        return None
+    if sent_keys is not None:
+        note = sent_keys.seen(idempotency_key)
+        if note is not None:
+            return DeliveryResult(delivered=True, reference=note.reference)
+    # A real gateway looks the customer's phone number up by their id (the journey's).
+    reference = send(getattr(touchpoint, "customer_id", None), render(touchpoint))
+    if sent_keys is not None:
+        sent_keys.remember(idempotency_key, reference=reference)
+    return DeliveryResult(delivered=True, reference=reference)

@@ -31,6 +31,7 @@ from carekit.journeys.stores.protocol import (
     JourneySummary,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
 )
 from carekit.journeys.stores.sqlite import SQLiteJourneyStore
 from carekit.journeys.stores.urls import open_store
@@ -51,6 +52,7 @@ __all__ = [
     "OutboxStatus",
     "PostgresJourneyStore",
     "SQLiteJourneyStore",
+    "SentKey",
     "open_store",
 ]
 

@@ -514,6 +514,17 @@ class JourneyStoreContract:
             store.claim_due(**claim)
         assert [e.attempts for e in store.outbox("t-1")] == [0]
 
+    def test_sent_keys_are_noted_once(self, store: Any) -> None:
+        assert store.sent_key("o-1/order_thanks/2") is None
+        assert store.remember_sent("o-1/order_thanks/2", at=T0, channel="sms", reference="m-1")
+        assert not store.remember_sent("o-1/order_thanks/2", at=T0 + HOUR, reference="m-2")
+        note = store.sent_key("o-1/order_thanks/2")
+        assert (note.channel, note.reference, note.at) == ("sms", "m-1", T0)
+        with pytest.raises(CareKitError, match="timezone-aware"):
+            store.remember_sent("k", at=dt.datetime(2026, 3, 2))
+        with pytest.raises(CareKitError, match="idempotency_key must be a non-empty string"):
+            store.remember_sent("", at=T0)
+
     # -- timers -------------------------------------------------------------------------
 
     def test_a_deadline_fires_once_even_after_later_events(self, store: Any) -> None:

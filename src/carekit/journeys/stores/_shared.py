@@ -141,14 +141,15 @@ def check_outcomes(outcomes: object) -> list[AttemptOutcome]:
     items = outcomes
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         items = [outcomes]  # reported as the item below
-    checked = list(items)
-    for outcome in checked:
+    checked: list[AttemptOutcome] = []
+    for outcome in items:  # checked one by one: range(10**12) fails at its first item
         if not isinstance(outcome, AttemptOutcome):
             msg = (
                 "outcomes must be an iterable of carekit.journeys.AttemptOutcome "
                 f"objects, as a worker makes them (got {outcome!r})"
             )
             raise CareKitError(msg)
+        checked.append(outcome)
     return checked
 
 
@@ -383,3 +384,19 @@ def check_lease(lease: object) -> dt.timedelta:
         msg = f"lease must be at most {MAX_LEASE.days} days (got {span})"
         raise CareKitError(msg)
     return span
+
+
+def check_sent_key(key: object, at: object, channel: object, reference: object) -> Any:
+    """A :class:`~carekit.journeys.SentKey` from ``remember_sent``'s checked arguments."""
+    from carekit.journeys.stores.protocol import SentKey
+
+    if not isinstance(key, str) or not key:
+        msg = f"idempotency_key must be a non-empty string (got {key!r})"
+        raise CareKitError(msg)
+    when = _validate.aware("at", at)
+    for name, value in (("channel", channel), ("reference", reference)):
+        if value is not None and not isinstance(value, str):
+            msg = f"{name} must be a string or None (got {value!r})"
+            raise CareKitError(msg)
+    return SentKey(idempotency_key=key, channel=channel, reference=reference,  # type: ignore[arg-type]
+                   at=when)

@@ -168,7 +168,9 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-def translate(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
+def translate(
+    exc: sqlite3.Error, path: str, doing: str, *, read_only: bool = False
+) -> StoreError:
     """A :class:`StoreError` that explains ``exc`` in the store's own words."""
     text = str(exc)
     lowered = text.lower()
@@ -176,6 +178,11 @@ def translate(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
         msg = (
             f"journey store {path!r} is not a readable carekit store while {doing}: "
             f"the file is corrupt or is not a SQLite database ({text})"
+        )
+    elif ("readonly" in lowered or "read-only" in lowered) and read_only:
+        msg = (
+            f"journey store {path!r} cannot be read while {doing} ({text}); check that its "
+            "folder and files may be read"
         )
     elif "readonly" in lowered or "read-only" in lowered:
         msg = (
@@ -200,12 +207,12 @@ def translate(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
 
 
 @contextlib.contextmanager
-def translated(path: str, doing: str) -> Iterator[None]:
+def translated(path: str, doing: str, *, read_only: bool = False) -> Iterator[None]:
     """Turn any :class:`sqlite3.Error` raised inside the block into a :class:`StoreError`."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise translate(exc, path, doing) from exc
+        raise translate(exc, path, doing, read_only=read_only) from exc
 
 
 @contextlib.contextmanager
@@ -264,32 +271,73 @@ def _connect(
     if not read_only and not file.parent.is_dir():
         msg = f"cannot create journey store {shown!r}: folder {str(file.parent)!r} does not exist"
         raise StoreError(msg)
+    if read_only:
+        return _connect_read_only(file, shown, synchronous, busy_timeout)
     with translated(shown, "opening it"):
-        if read_only:
-            uri = file.resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(
-                uri, uri=True, isolation_level=None, check_same_thread=False,
-                timeout=busy_timeout,
-            )
-        else:
-            conn = sqlite3.connect(
-                shown, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-            )
+        conn = sqlite3.connect(
+            shown, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
     try:
         with translated(shown, "opening it"):
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             _check_identity(conn, shown)
-            if not read_only:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    msg = f"journey store {shown!r} could not switch to WAL mode (got {mode!r})"
-                    raise StoreError(msg)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                msg = f"journey store {shown!r} could not switch to WAL mode (got {mode!r})"
+                raise StoreError(msg)
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            if read_only:
-                _check_version(conn, shown, allow_older=False)
-            else:
-                migrate(conn, shown)
+            migrate(conn, shown)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _connect_read_only(
+    file: pathlib.Path, shown: str, synchronous: Synchronous, busy_timeout: float
+) -> sqlite3.Connection:
+    """Open the store without writing; in a folder nobody may write, if it was closed cleanly.
+
+    Reading a WAL-mode database needs its shared-memory file (``-shm``), which SQLite
+    creates beside it. Where that is impossible (a read-only mount, another user's folder)
+    and no write-ahead log is left (the last writer closed cleanly), the file is opened as
+    immutable: nothing else can be writing it there.
+    """
+    base = file.resolve().as_uri()
+    try:
+        return _open_read_only(base + "?mode=ro", shown, busy_timeout)
+    except StoreError as exc:
+        if not isinstance(exc.__cause__, sqlite3.Error) or not _cannot_share(exc.__cause__):
+            raise
+        wal = pathlib.Path(f"{file}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            msg = (
+                f"journey store {shown!r} cannot be read here: its folder cannot be written "
+                "(SQLite needs to create a -shm file beside it) and a write-ahead log "
+                f"({wal.name}) is left, so a writer is using it or did not close cleanly; read "
+                "it where the folder is writable, or after the writers have closed it"
+            )
+            raise StoreError(msg) from exc
+    return _open_read_only(base + "?mode=ro&immutable=1", shown, busy_timeout)
+
+
+def _cannot_share(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _open_read_only(uri: str, shown: str, busy_timeout: float) -> sqlite3.Connection:
+    with translated(shown, "opening it", read_only=True):
+        conn = sqlite3.connect(
+            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
+    try:
+        with translated(shown, "opening it", read_only=True):
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            _check_identity(conn, shown)
+            conn.execute("PRAGMA foreign_keys = ON")
+            _check_version(conn, shown, allow_older=False)
     except BaseException:
         conn.close()
         raise

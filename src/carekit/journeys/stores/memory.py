@@ -39,6 +39,7 @@ from carekit.journeys.stores._shared import (
     check_journey_ids,
     check_limit,
     check_outcomes,
+    check_sent_key,
     notify,
     to_events,
 )
@@ -51,6 +52,7 @@ from carekit.journeys.stores.protocol import (
     JourneySummary,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
 )
 
 if TYPE_CHECKING:
@@ -75,12 +77,21 @@ class _Entry:
     last_error: str | None = None
     settled_at: dt.datetime | None = None
     reference: str | None = None
+    settled_no: int = 0
 
 
 @attrs.define
 class _Record:
+    """A journey, its events and its outbox keys (in the order owed).
+
+    ``stale``: outcomes were recorded since ``journey`` was last built; its owed and dead
+    touchpoints are rebuilt from the outbox when next read (recording stays O(1)).
+    """
+
     journey: Journey
     events: list[Event]
+    keys: list[str] = attrs.field(factory=list)
+    stale: bool = False
 
 
 @attrs.define
@@ -117,6 +128,7 @@ class MemoryJourneyStore:
         self._timers: dict[tuple[str, str], _Timer] = {}
         self._due: list[tuple[dt.datetime, int, str, str]] = []
         self._tick = itertools.count()
+        self._sent: dict[str, SentKey] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -141,9 +153,30 @@ class MemoryJourneyStore:
         check_journey_id(journey_id)
         self._check_open()
         try:
-            return self._journeys[journey_id]
+            record = self._journeys[journey_id]
         except KeyError:
             raise UnknownJourney(journey_id) from None
+        if record.stale:
+            self._refresh(record)
+        return record
+
+    def _refresh(self, record: _Record) -> None:
+        """Fold the recorded outcomes into the journey: owed and dead as the outbox says."""
+        from carekit.journeys.journey import DeadLetter
+
+        entries = [self._outbox[key] for key in record.keys]
+        owed = tuple(e.touchpoint for e in entries if e.status in _OPEN)
+        dead = sorted((e for e in entries if e.status == "dead"), key=lambda e: e.settled_no)
+        record.journey = attrs.evolve(
+            record.journey,
+            owed=owed,
+            dead=tuple(
+                DeadLetter(touchpoint=e.touchpoint, at=e.settled_at or e.next_attempt,
+                           reason=e.last_error or "dead-lettered")
+                for e in dead
+            ),
+        )
+        record.stale = False
 
     # -- writing ------------------------------------------------------------------------
 
@@ -215,7 +248,9 @@ class MemoryJourneyStore:
         return len(fresh)
 
     def _owe(self, journey: Journey, touchpoints: Iterable[Any]) -> None:
+        keys = self._journeys[journey.journey_id].keys
         for tp in touchpoints:
+            keys.append(tp.idempotency_key)
             when = tp.sendable_at
             self._outbox[tp.idempotency_key] = _Entry(
                 touchpoint=tp,
@@ -521,15 +556,13 @@ class MemoryJourneyStore:
             return
         entry.last_error = outcome.error
         entry.settled_at = outcome.at
-        record = self._journeys[entry.touchpoint.journey_id]
+        entry.settled_no = next(self._tick)
         if outcome.status == "sent":
             entry.status = "sent"
             entry.reference = outcome.reference
-            record.journey = record.journey.delivered(key, at=outcome.at)
         else:
             entry.status = "dead"
-            reason = outcome.error or "dead-lettered"
-            record.journey = record.journey.dead_lettered(key, at=outcome.at, reason=reason)
+        self._journeys[entry.touchpoint.journey_id].stale = True
 
     def fire_due(
         self, *, now: dt.datetime, limit: int, kit: CareKit | None = None, checks: Any = None
@@ -558,7 +591,7 @@ class MemoryJourneyStore:
                 if timer.kind == "promise" and checks is None:
                     skipped.append(item)
                     continue
-                record = self._journeys[jid]
+                record = self._record(jid)
                 try:
                     hit, event, next_due = _decide(
                         timer, key, record.journey, record.events, now, checks
@@ -583,17 +616,77 @@ class MemoryJourneyStore:
         notify(kit, owed_notices)
         return fired
 
+    def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """Note that ``idempotency_key`` was handed to a provider (see the protocol).
+
+        Raises:
+            CareKitError: an empty key, a naive ``at``, a non-string channel or reference.
+        """
+        note = check_sent_key(idempotency_key, at, channel, reference)
+        with self._lock:
+            self._check_open()
+            if idempotency_key in self._sent:
+                return False
+            self._sent[idempotency_key] = note
+            return True
+
+    def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """The note kept for ``idempotency_key``, or ``None``."""
+        check_journey_id(idempotency_key)
+        with self._lock:
+            self._check_open()
+            return self._sent.get(idempotency_key)
+
     def oldest_due(self, *, now: dt.datetime) -> dt.datetime | None:
-        """When the longest-waiting claimable touchpoint or due timer became due."""
+        """When the longest-waiting claimable touchpoint or due timer became due.
+
+        Read from the tops of the two time-ordered heaps (stale entries dropped), so it
+        costs about the same however many journeys are open.
+        """
         with self._lock:
             self._check_open()
             clock = self._clock()
+            ready = self._ready
+            while ready:
+                entry = self._outbox.get(ready[0][2])
+                if entry is None or entry.status not in _OPEN or entry.next_attempt != ready[0][0]:
+                    heapq.heappop(ready)  # stale: settled, withdrawn or rescheduled
+                    continue
+                break
             times = [
-                e.next_attempt for e in self._outbox.values()
-                if self._claimable(e, clock) and e.next_attempt <= now
-            ]
-            times += [t.due for t in self._timers.values() if t.due <= now]
+                when for when, _, key in _smallest(ready, 64)
+                if when <= now and self._claimable(self._outbox[key], clock)
+            ][:1]
+            due = self._due
+            while due:
+                timer = self._timers.get((due[0][2], due[0][3]))
+                if timer is None or timer.due != due[0][0]:
+                    heapq.heappop(due)
+                    continue
+                if due[0][0] <= now:
+                    times.append(due[0][0])
+                break
             return min(times, default=None)
+
+
+def _smallest(heap: list[Any], k: int) -> list[Any]:
+    """The ``k`` smallest items of a heap, in order, walking down from its root: O(k log k)."""
+    found: list[Any] = []
+    frontier = [(heap[0], 0)] if heap else []
+    while frontier and len(found) < k:
+        item, i = heapq.heappop(frontier)
+        found.append(item)
+        for child in (2 * i + 1, 2 * i + 2):
+            if child < len(heap):
+                heapq.heappush(frontier, (heap[child], child))
+    return found
 
 
 def _decide(

@@ -36,6 +36,7 @@ __all__ = [
     "JourneySummary",
     "OutboxEntry",
     "OutboxStatus",
+    "SentKey",
 ]
 
 #: Where a touchpoint stands in the outbox:
@@ -190,6 +191,23 @@ class Fired:
     key: str
     due: dt.datetime
     event: Event | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SentKey:
+    """A channel plugin's durable note that it handed a touchpoint to its provider.
+
+    Args:
+        idempotency_key: the touchpoint's key.
+        channel: the channel it went out on.
+        reference: the provider's message id, when known.
+        at: when it was noted.
+    """
+
+    idempotency_key: str
+    channel: str | None
+    reference: str | None
+    at: dt.datetime
 
 
 @runtime_checkable
@@ -357,6 +375,30 @@ class JourneyStore(Protocol):
 
     def oldest_due(self, *, now: dt.datetime) -> dt.datetime | None:
         """When the longest-waiting due item (claimable touchpoint or due timer) became due."""
+        ...
+
+    def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """Note durably that a channel plugin handed ``idempotency_key`` to its provider.
+
+        For providers that do not deduplicate: a plugin notes each key it sends (before
+        sending: at most once per key; after: at least once, a crash in between aside) and
+        skips keys already noted.
+
+        Returns:
+            ``True`` when the key was new, ``False`` when it was noted already (the first
+            note is kept).
+        """
+        ...
+
+    def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """The note :meth:`remember_sent` kept for ``idempotency_key``, or ``None``."""
         ...
 
     def close(self) -> None:

@@ -66,6 +66,7 @@ from carekit.journeys.stores._shared import (
     check_lease,
     check_limit,
     check_outcomes,
+    check_sent_key,
     notify,
     to_events,
 )
@@ -77,6 +78,7 @@ from carekit.journeys.stores.protocol import (
     JourneySummary,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
 )
 
 if TYPE_CHECKING:
@@ -408,91 +410,22 @@ class SQLiteJourneyStore:
         batch: list[Event],
         kit: CareKit | None,
         settled: int,
+        writes: _Writes | None = None,
     ) -> tuple[Journey, list[Any]]:
-        """Apply ``batch`` to ``before`` and write what it changed (inside a transaction)."""
+        """Apply ``batch`` to ``before`` and write what it changed (inside a transaction).
+
+        With ``writes``, the rows are collected there (the caller writes them all at once).
+        """
         journey, applied, notices = apply_events(before, batch, kit=kit)
         if not applied:
             return journey, notices
         promise = _timers.promise_payload(applied)  # checked before anything is written
-        self._write(conn, before, journey, applied, promise)
+        collect = writes if writes is not None else _Writes()
+        collect.add(before, journey, applied, promise)
+        if writes is None:
+            collect.flush(conn)
         self._remember(journey.journey_id, journey.version, settled, journey)
         return journey, notices
-
-    def _write(
-        self,
-        conn: sqlite3.Connection,
-        before: Journey,
-        journey: Journey,
-        applied: list[Applied],
-        promise: tuple[str, dt.datetime] | None,
-    ) -> None:
-        journey_id = journey.journey_id
-        conn.executemany(
-            "INSERT INTO events (journey_id, seq, event_id, name, at, data)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    journey_id,
-                    item.version,
-                    item.event.id,
-                    item.event.name,
-                    encode_dt(item.event.at),
-                    encode_data(item.event.data, "Event data") if item.event.data else None,
-                )
-                for item in applied
-            ],
-        )
-        for item in applied:
-            if item.owed:
-                self._owe(conn, journey, item.owed, seq=item.version)
-            if item.withdrawn:
-                conn.executemany(
-                    "UPDATE outbox SET status = 'withdrawn', settled_at = ?, claimed_by = NULL,"
-                    f" claim_until_us = NULL WHERE idempotency_key = ? AND status IN {_OPEN}",
-                    [(encode_dt(item.at), key) for key in item.withdrawn],
-                )
-        changed = (
-            journey.friction != before.friction or journey.deadlines != before.deadlines
-        )
-        if changed:
-            conn.execute(
-                "UPDATE journeys SET state = ?, version = ?, updated_at = ?, body = ?"
-                " WHERE journey_id = ?",
-                (
-                    journey.state, journey.version, encode_dt(journey.updated_at),
-                    encode_body(journey.friction, journey.deadlines), journey_id,
-                ),
-            )
-        elif journey.state != before.state:
-            conn.execute(
-                "UPDATE journeys SET state = ?, version = ?, updated_at = ? WHERE journey_id = ?",
-                (journey.state, journey.version, encode_dt(journey.updated_at), journey_id),
-            )
-        else:  # leave the (definition, state) index alone: one page less per commit
-            conn.execute(
-                "UPDATE journeys SET version = ?, updated_at = ? WHERE journey_id = ?",
-                (journey.version, encode_dt(journey.updated_at), journey_id),
-            )
-        if journey.deadlines != before.deadlines:
-            gone, added = _timers.deadline_changes(before, journey)
-            if gone:
-                conn.executemany(
-                    "DELETE FROM timers WHERE journey_id = ? AND key = ?",
-                    [(journey_id, key) for key in gone],
-                )
-            if added:
-                self._set_deadlines(conn, journey_id, added)
-        if promise is not None:
-            conn.execute(
-                "INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us, payload)"
-                " VALUES (?, ?, 'promise', ?, ?)",
-                (journey_id, _timers.promise_key(journey_id), micros(promise[1]), promise[0]),
-            )
-        if journey.state != before.state and not _timers.keeps_promise_check(journey):
-            conn.execute(
-                "DELETE FROM timers WHERE journey_id = ? AND key = ?",
-                (journey_id, _timers.promise_key(journey_id)),
-            )
 
     @staticmethod
     def _set_deadlines(conn: sqlite3.Connection, journey_id: str, deadlines: Any) -> None:
@@ -506,26 +439,7 @@ class SQLiteJourneyStore:
     def _owe(
         conn: sqlite3.Connection, journey: Journey, touchpoints: Iterable[Any], *, seq: int
     ) -> None:
-        conn.executemany(
-            f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    tp.idempotency_key,
-                    journey.journey_id,
-                    seq,
-                    tp.name,
-                    tp.channel if tp.channel is not None else journey.channel,
-                    tp.state,
-                    encode_dt(tp.due),
-                    encode_data(tp.data or None, "touchpoint data"),
-                    encode_dt(tp.owed_at),
-                    None if tp.not_before is None else encode_dt(tp.not_before),
-                    micros(tp.sendable_at),
-                )
-                for tp in touchpoints
-            ],
-        )
+        conn.executemany(_OWE_SQL, [_owed_row(journey, tp, seq) for tp in touchpoints])
 
     # -- reading ------------------------------------------------------------------------
 
@@ -1093,6 +1007,7 @@ class SQLiteJourneyStore:
                 )
             }
             journeys = self._cached_or_loaded(conn, heads)
+            writes = _Writes()
             delete: list[tuple[str, str]] = []
             later: list[tuple[int, str, str]] = []
             for journey_id, key, kind, due_us, payload in rows:
@@ -1107,10 +1022,9 @@ class SQLiteJourneyStore:
                             functools.partial(self._events_in, conn, journey_id), now,
                         )
                     if event is not None:
-                        with conn_savepoint(conn):
-                            journey, owed_notices = self._apply(
-                                conn, journey, [event], kit, heads[journey_id][1]
-                            )
+                        journey, owed_notices = self._apply(
+                            conn, journey, [event], kit, heads[journey_id][1], writes
+                        )
                         journeys[journey_id] = journey
                         notices.extend(owed_notices)
                 except CareKitError as exc:
@@ -1127,6 +1041,7 @@ class SQLiteJourneyStore:
                         journey_id=journey_id, kind=kind, key=key, due=from_micros(due_us),
                         event=event,
                     ))
+            writes.flush(conn)
             conn.executemany("DELETE FROM timers WHERE journey_id = ? AND key = ?", delete)
             conn.executemany(
                 "UPDATE timers SET due_us = ? WHERE journey_id = ? AND key = ?", later
@@ -1171,6 +1086,46 @@ class SQLiteJourneyStore:
         found = [r[0] for r in (touchpoint, timer) if r is not None]
         return from_micros(min(found)) if found else None
 
+    def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """Note that ``idempotency_key`` was handed to a provider (``INSERT OR IGNORE``).
+
+        Raises:
+            CareKitError: an empty key, a naive ``at``, a non-string channel or reference.
+            StoreError: the store cannot be written.
+        """
+        check_sent_key(idempotency_key, at, channel, reference)
+        with self._writing("noting a sent key") as conn:
+            done = conn.execute(
+                "INSERT OR IGNORE INTO sent_keys (idempotency_key, channel, reference, sent_us)"
+                " VALUES (?, ?, ?, ?)",
+                (idempotency_key, channel, reference, micros(at)),
+            )
+            return bool(done.rowcount)
+
+    def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """The note kept for ``idempotency_key``, or ``None``.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        check_journey_id(idempotency_key)
+        with self._reading("looking up a sent key"):
+            row = self._conn.execute(
+                "SELECT channel, reference, sent_us FROM sent_keys WHERE idempotency_key = ?",
+                (idempotency_key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return SentKey(idempotency_key=idempotency_key, channel=row[0], reference=row[1],
+                       at=from_micros(row[2]))
+
     # -- plumbing -----------------------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -1186,19 +1141,6 @@ class SQLiteJourneyStore:
             msg = f"journey store {self._path!r} was opened read_only=True (while {doing})"
             raise StoreError(msg)
         return _Writing(self, doing)
-
-
-@contextlib.contextmanager
-def conn_savepoint(conn: sqlite3.Connection) -> Iterator[None]:
-    """A savepoint: what the block wrote is undone when it raises (the transaction goes on)."""
-    conn.execute("SAVEPOINT fire_one")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK TO fire_one")
-        conn.execute("RELEASE fire_one")
-        raise
-    conn.execute("RELEASE fire_one")
 
 
 class _Reading:
@@ -1288,6 +1230,124 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 #: Outbox statuses a worker may still claim.
 _OPEN_SET = frozenset({"pending", "failed", "deferred"})
+
+
+class _Writes:
+    """The rows one transaction writes for the journeys it changed, written together.
+
+    Appending to one journey and firing a thousand timers take the same path: rows are
+    collected per kind and written with one ``executemany`` each, in an order that keeps
+    every constraint (a touchpoint is owed before it can be withdrawn).
+    """
+
+    __slots__ = ("events", "owed", "promise_gone", "promise_set", "row_body", "row_plain",
+                 "row_state", "timer_gone", "timer_new", "withdrawn")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.owed: list[tuple[Any, ...]] = []
+        self.withdrawn: list[tuple[Any, ...]] = []
+        self.row_body: list[tuple[Any, ...]] = []
+        self.row_state: list[tuple[Any, ...]] = []
+        self.row_plain: list[tuple[Any, ...]] = []
+        self.timer_gone: list[tuple[Any, ...]] = []
+        self.timer_new: list[tuple[Any, ...]] = []
+        self.promise_set: list[tuple[Any, ...]] = []
+        self.promise_gone: list[tuple[Any, ...]] = []
+
+    def add(
+        self,
+        before: Journey,
+        journey: Journey,
+        applied: list[Applied],
+        promise: tuple[str, dt.datetime] | None,
+    ) -> None:
+        journey_id = journey.journey_id
+        for item in applied:
+            event = item.event
+            self.events.append((
+                journey_id, item.version, event.id, event.name, encode_dt(event.at),
+                encode_data(event.data, "Event data") if event.data else None,
+            ))
+            if item.owed:
+                self.owed.extend(_owed_row(journey, tp, item.version) for tp in item.owed)
+            if item.withdrawn:
+                at = encode_dt(item.at)
+                self.withdrawn.extend((at, key) for key in item.withdrawn)
+        updated_at = encode_dt(journey.updated_at)
+        if journey.friction != before.friction or journey.deadlines != before.deadlines:
+            self.row_body.append((
+                journey.state, journey.version, updated_at,
+                encode_body(journey.friction, journey.deadlines), journey_id,
+            ))
+        elif journey.state != before.state:
+            self.row_state.append((journey.state, journey.version, updated_at, journey_id))
+        else:  # leave the (definition, state) index alone: one page less per commit
+            self.row_plain.append((journey.version, updated_at, journey_id))
+        if journey.deadlines != before.deadlines:
+            gone, added = _timers.deadline_changes(before, journey)
+            self.timer_gone.extend((journey_id, key) for key in gone)
+            self.timer_new.extend(
+                (journey_id, d.idempotency_key, micros(d.due)) for d in added
+            )
+        key = _timers.promise_key(journey_id)
+        if promise is not None:
+            self.promise_set.append((journey_id, key, micros(promise[1]), promise[0]))
+        if journey.state != before.state and not _timers.keeps_promise_check(journey):
+            self.promise_gone.append((journey_id, key))
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        many = conn.executemany
+        if self.events:
+            many("INSERT INTO events (journey_id, seq, event_id, name, at, data)"
+                 " VALUES (?, ?, ?, ?, ?, ?)", self.events)
+        if self.owed:
+            many(_OWE_SQL, self.owed)
+        if self.withdrawn:
+            many("UPDATE outbox SET status = 'withdrawn', settled_at = ?, claimed_by = NULL,"
+                 f" claim_until_us = NULL WHERE idempotency_key = ? AND status IN {_OPEN}",
+                 self.withdrawn)
+        if self.row_body:
+            many("UPDATE journeys SET state = ?, version = ?, updated_at = ?, body = ?"
+                 " WHERE journey_id = ?", self.row_body)
+        if self.row_state:
+            many("UPDATE journeys SET state = ?, version = ?, updated_at = ?"
+                 " WHERE journey_id = ?", self.row_state)
+        if self.row_plain:
+            many("UPDATE journeys SET version = ?, updated_at = ? WHERE journey_id = ?",
+                 self.row_plain)
+        if self.timer_gone:
+            many("DELETE FROM timers WHERE journey_id = ? AND key = ?", self.timer_gone)
+        if self.timer_new:
+            many("INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us)"
+                 " VALUES (?, ?, 'deadline', ?)", self.timer_new)
+        if self.promise_set:
+            many("INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us, payload)"
+                 " VALUES (?, ?, 'promise', ?, ?)", self.promise_set)
+        if self.promise_gone:
+            many("DELETE FROM timers WHERE journey_id = ? AND key = ?", self.promise_gone)
+
+
+_OWE_SQL = (
+    f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?)"
+)
+
+
+def _owed_row(journey: Journey, tp: Any, seq: int) -> tuple[Any, ...]:
+    return (
+        tp.idempotency_key,
+        journey.journey_id,
+        seq,
+        tp.name,
+        tp.channel if tp.channel is not None else journey.channel,
+        tp.state,
+        encode_dt(tp.due),
+        encode_data(tp.data or None, "touchpoint data"),
+        encode_dt(tp.owed_at),
+        None if tp.not_before is None else encode_dt(tp.not_before),
+        micros(tp.sendable_at),
+    )
 
 
 @contextlib.contextmanager

@@ -1,0 +1,158 @@
+"""A made-to-order furniture shop's order service: FastAPI with carekit from asyncio.
+
+Every order is a carekit order journey in the store ``CAREKIT_STORE`` names (default: a
+SQLite file ``shop.db`` here; ``postgresql://...`` with ``carekit[postgres]``). The web
+handlers append what happens; an asyncio worker, started and stopped with the app, fires
+the deadlines (an order not acknowledged within the hour), re-checks the delivery promise
+and sends the touchpoints owed through the channel plugins: here one that logs each
+message, where a real shop installs an email or SMS plugin.
+
+Run it with ``uvicorn app:app`` (``pip install fastapi uvicorn``), then::
+
+    curl -X POST localhost:8000/orders -H 'content-type: application/json' \\
+         -d '{"order_id": "o-1", "customer_id": "c-7", "weeks": 3}'
+    curl -X POST localhost:8000/orders/o-1/events -H 'content-type: application/json' \\
+         -d '{"name": "acknowledge", "id": "ack-o-1"}'
+    curl localhost:8000/orders/o-1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from carekit import CareKit, CareKitError, InvalidTransition, UnknownJourney, hookimpl
+from carekit.calendar import BusinessCalendar
+from carekit.channels import DeliveryResult
+from carekit.journeys import Event, aio, order_journey
+from carekit.promises import PaddedEstimator
+
+log = logging.getLogger("shop")
+CALENDAR = BusinessCalendar(cutoff=dt.time(14), tz="Europe/London")
+
+
+class LogChannels:
+    """Stands in for real email/SMS plugins: logs each message and remembers it."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, idempotency_key: str
+    ) -> DeliveryResult:
+        log.info("to %s: %s", touchpoint.customer_id, touchpoint.name)
+        self.sent.append(idempotency_key)
+        return DeliveryResult(reference=idempotency_key)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    channels = LogChannels()
+    kit = CareKit(plugins=[channels])
+    store = await aio.open_store(os.environ.get("CAREKIT_STORE", "sqlite:///shop.db"),
+                                 definitions=kit)
+    worker = aio.Worker(kit, store, poll=dt.timedelta(milliseconds=200))
+    stop = asyncio.Event()
+    # uvicorn handles SIGTERM itself and ends the lifespan: the worker stops with it.
+    running = asyncio.create_task(worker.run(stop, handle_signals=False))
+    app.state.kit, app.state.store, app.state.channels = kit, store, channels
+    try:
+        yield
+    finally:
+        stop.set()
+        await running  # the deliveries in flight finish and are recorded
+        await store.close()
+
+
+app = FastAPI(title="Furniture shop orders", lifespan=lifespan)
+
+
+class NewOrder(BaseModel):
+    order_id: str
+    customer_id: str
+    channel: str = "email"
+    tz: str | None = None
+    weeks: int = Field(default=3, ge=1, le=52, description="how long making it takes")
+
+
+class NewEvent(BaseModel):
+    name: str
+    id: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@app.post("/orders", status_code=201)
+async def place_order(order: NewOrder) -> dict[str, Any]:
+    """Place an order: a retried POST is harmless (same journey, the same event id)."""
+    store, kit = app.state.store, app.state.kit
+    at = now()
+    promise = PaddedEstimator().promise(
+        at, calendar=CALENDAR, expected=dt.timedelta(weeks=order.weeks)
+    )
+    try:
+        await store.create(order_journey(), order.order_id, at=at, exist_ok=True,
+                           customer_id=order.customer_id, channel=order.channel, tz=order.tz)
+        journey = await store.append(
+            order.order_id,
+            Event("place", at=at, id=f"{order.order_id}/place",
+                  data={"promise": promise.to_dict()}),
+            kit=kit,
+        )
+    except CareKitError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return {"order_id": journey.journey_id, "state": journey.state,
+            "promised": promise.promised.isoformat()}
+
+
+@app.post("/orders/{order_id}/events")
+async def add_event(order_id: str, event: NewEvent) -> dict[str, Any]:
+    """Something happened to the order (acknowledged, shipped, cancelled…)."""
+    try:
+        journey = await app.state.store.append(
+            order_id, Event(event.name, at=now(), id=event.id, data=event.data),
+            kit=app.state.kit,
+        )
+    except UnknownJourney:
+        raise HTTPException(status_code=404, detail=f"no order {order_id!r}") from None
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    except CareKitError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return {"order_id": order_id, "state": journey.state, "version": journey.version}
+
+
+@app.get("/orders/{order_id}")
+async def get_order(order_id: str) -> dict[str, Any]:
+    """Where the order is, and what the shop still owes the customer."""
+    store = app.state.store
+    try:
+        journey = await store.load(order_id)
+    except UnknownJourney:
+        raise HTTPException(status_code=404, detail=f"no order {order_id!r}") from None
+    outbox = await store.outbox(order_id)
+    return {
+        "order_id": order_id,
+        "state": journey.state,
+        "owed": [tp.name for tp in journey.owed],
+        "outbox": {entry.name: entry.status for entry in outbox},
+    }
+
+
+@app.get("/outbox")
+async def outbox_counts() -> dict[str, int]:
+    """How many messages are pending, sent, failed… (for a dashboard or an alert)."""
+    counts: dict[str, int] = await app.state.store.outbox_counts()
+    return counts

@@ -1,0 +1,578 @@
+"""carekit from asyncio: stores whose methods are coroutines, and an asyncio worker.
+
+* :func:`open_store` — ``await``-able stores for every URL: PostgreSQL through psycopg's
+  async connections (:class:`~carekit.journeys.stores.postgres.AsyncPostgresJourneyStore`,
+  extra ``carekit[postgres]``); SQLite and memory stores with their blocking calls run off
+  the event loop (:class:`ThreadedStore`). The methods have the blocking store's names and
+  arguments (``await store.append(...)``); ``load_many`` and ``journeys`` return lists.
+* :class:`Worker` — the :class:`carekit.journeys.Worker` for an event loop: ``await
+  worker.run_once(now)``, ``await worker.run(stop=asyncio.Event())``. It delivers a batch's
+  touchpoints concurrently, at most ``concurrency`` at a time per channel, awaits channel
+  plugins written as coroutines (``async def carekit_deliver_touchpoint``) and runs blocking
+  ones in threads.
+
+Examples:
+    >>> import asyncio, datetime as dt
+    >>> from carekit.journeys import Event, order_journey
+    >>> from carekit.journeys import aio
+    >>> from carekit.testing import RecordingChannel, make_carekit
+    >>> async def main():
+    ...     store = await aio.open_store("memory://")
+    ...     t0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+    ...     await store.create(order_journey(), "order-1", at=t0, channel="email")
+    ...     await store.append("order-1", [Event("place", at=t0), Event("acknowledge", at=t0)])
+    ...     email = RecordingChannel("email", register=False)
+    ...     report = await aio.Worker(make_carekit(email), store).run_once(t0)
+    ...     await store.close()
+    ...     return report.sent, email.names
+    >>> asyncio.run(main())
+    (1, ['order_thanks'])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import inspect
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from carekit import _validate
+from carekit.channels import SentKeys
+from carekit.errors import CareKitError
+from carekit.journeys.stores.protocol import (
+    AttemptOutcome,
+    ClaimedTouchpoint,
+    Fired,
+    JourneySummary,
+    OutboxEntry,
+)
+from carekit.journeys.worker import (
+    Attempt,
+    WorkerBase,
+    WorkReport,
+    _attempt,
+    _log,
+    _log_attempt,
+    _Raised,
+    _report,
+    _TimedOut,
+)
+
+if TYPE_CHECKING:
+    from carekit.journeys import Event, Journey, JourneyDefinition
+    from carekit.plugins import CareKit
+
+__all__ = ["ThreadedStore", "Worker", "open_store"]
+
+
+def open_store(url: str, **options: Any) -> Any:
+    """Open the store ``url`` names, for use from asyncio (see the module docs).
+
+    The store is usable at once, and may also be awaited (``store = await
+    aio.open_store(url)``), which opens its connections before the first call.
+
+    Args:
+        url: ``sqlite:///path.db``, ``postgresql://user@host:port/dbname``, ``memory://``
+            or a file path, as :func:`carekit.journeys.open_store` reads them.
+        options: passed to the store's constructor.
+
+    Returns:
+        An :class:`~carekit.journeys.stores.postgres.AsyncPostgresJourneyStore` for
+        PostgreSQL, else a :class:`ThreadedStore` around the blocking store.
+
+    Raises:
+        CareKitError: as :func:`carekit.journeys.open_store`.
+        StoreError: the store cannot be opened.
+    """
+    if isinstance(url, str) and url.lower().startswith(("postgresql://", "postgres://")):
+        from carekit.journeys.stores.postgres import AsyncPostgresJourneyStore, split_schema
+
+        dsn, schema = split_schema(url)
+        if schema is not None:
+            options.setdefault("schema", schema)
+        return AsyncPostgresJourneyStore(dsn, **options)
+    from carekit.journeys.stores.urls import open_store as open_blocking
+
+    return ThreadedStore(open_blocking(url, **options))
+
+
+class ThreadedStore:
+    """A blocking journey store behind coroutines: each call runs in a thread.
+
+    For stores without an asyncio driver (SQLite, memory): the event loop never waits on
+    the disk. The blocking store is :attr:`store`.
+
+    Args:
+        store: a blocking :class:`~carekit.journeys.JourneyStore`.
+
+    Raises:
+        CareKitError: ``store`` is not a journey store.
+    """
+
+    def __init__(self, store: Any) -> None:
+        if not callable(getattr(store, "append", None)) or not callable(
+            getattr(store, "claim_due", None)
+        ):
+            msg = f"store must be a journey store such as SQLiteJourneyStore (got {store!r})"
+            raise CareKitError(msg)
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"ThreadedStore({self.store!r})"
+
+    def __await__(self) -> Generator[Any, None, ThreadedStore]:
+        # `store = await aio.open_store(url)` works as well as without the await.
+        async def opened() -> ThreadedStore:
+            return self
+
+        return opened().__await__()
+
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def create(
+        self,
+        definition: JourneyDefinition | str,
+        journey_id: str,
+        *,
+        at: dt.datetime,
+        customer_id: str | None = None,
+        channel: str | None = None,
+        tz: str | None = None,
+        exist_ok: bool = False,
+    ) -> Journey:
+        """See :meth:`carekit.journeys.JourneyStore.create`."""
+        journey: Journey = await self._run(
+            self.store.create, definition, journey_id, at=at, customer_id=customer_id,
+            channel=channel, tz=tz, exist_ok=exist_ok,
+        )
+        return journey
+
+    async def create_many(self, journeys: Iterable[Journey], *, exist_ok: bool = False) -> int:
+        """See :meth:`carekit.journeys.JourneyStore.create_many`."""
+        count: int = await self._run(self.store.create_many, list(journeys), exist_ok=exist_ok)
+        return count
+
+    async def append(
+        self,
+        journey_id: str,
+        events: Event | Iterable[Event],
+        *,
+        expected_version: int | None = None,
+        kit: CareKit | None = None,
+    ) -> Journey:
+        """See :meth:`carekit.journeys.JourneyStore.append`."""
+        journey: Journey = await self._run(
+            self.store.append, journey_id, events, expected_version=expected_version, kit=kit
+        )
+        return journey
+
+    async def load(self, journey_id: str) -> Journey:
+        """See :meth:`carekit.journeys.JourneyStore.load`."""
+        journey: Journey = await self._run(self.store.load, journey_id)
+        return journey
+
+    async def load_many(self, journey_ids: Iterable[str] | None = None) -> list[Journey]:
+        """See :meth:`carekit.journeys.JourneyStore.load_many` (a list here)."""
+        ids = None if journey_ids is None else list(journey_ids)
+        journeys: list[Journey] = await self._run(lambda: list(self.store.load_many(ids)))
+        return journeys
+
+    async def journeys(
+        self, *, definition: str | None = None, state: str | None = None
+    ) -> list[JourneySummary]:
+        """See :meth:`carekit.journeys.JourneyStore.journeys` (a list here)."""
+        found: list[JourneySummary] = await self._run(
+            lambda: list(self.store.journeys(definition=definition, state=state))
+        )
+        return found
+
+    async def events(self, journey_id: str) -> list[Event]:
+        """See :meth:`carekit.journeys.JourneyStore.events`."""
+        events: list[Event] = await self._run(self.store.events, journey_id)
+        return events
+
+    async def outbox(
+        self, journey_id: str | None = None, *, status: Any = None
+    ) -> list[OutboxEntry]:
+        """See :meth:`carekit.journeys.JourneyStore.outbox`."""
+        entries: list[OutboxEntry] = await self._run(self.store.outbox, journey_id, status=status)
+        return entries
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """See :meth:`carekit.journeys.JourneyStore.outbox_counts`."""
+        counts: dict[str, int] = await self._run(self.store.outbox_counts)
+        return counts
+
+    async def claim_due(
+        self, *, now: dt.datetime, limit: int, lease: dt.timedelta, claimant: str
+    ) -> Sequence[ClaimedTouchpoint]:
+        """See :meth:`carekit.journeys.JourneyStore.claim_due`."""
+        claimed: Sequence[ClaimedTouchpoint] = await self._run(
+            self.store.claim_due, now=now, limit=limit, lease=lease, claimant=claimant
+        )
+        return claimed
+
+    async def record(
+        self,
+        outcomes: Sequence[AttemptOutcome],
+        *,
+        lease: dt.timedelta | None = None,
+        claimant: str | None = None,
+    ) -> frozenset[str]:
+        """See :meth:`carekit.journeys.JourneyStore.record`."""
+        held: frozenset[str] = await self._run(
+            self.store.record, outcomes, lease=lease, claimant=claimant
+        )
+        return held
+
+    async def fire_due(
+        self, *, now: dt.datetime, limit: int, kit: CareKit | None = None, checks: Any = None
+    ) -> list[Fired]:
+        """See :meth:`carekit.journeys.JourneyStore.fire_due`."""
+        fired: list[Fired] = await self._run(
+            self.store.fire_due, now=now, limit=limit, kit=kit, checks=checks
+        )
+        return fired
+
+    async def oldest_due(self, *, now: dt.datetime) -> dt.datetime | None:
+        """See :meth:`carekit.journeys.JourneyStore.oldest_due`."""
+        oldest: dt.datetime | None = await self._run(self.store.oldest_due, now=now)
+        return oldest
+
+    async def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """See :meth:`carekit.journeys.JourneyStore.remember_sent`."""
+        new: bool = await self._run(
+            self.store.remember_sent, idempotency_key, at=at, channel=channel,
+            reference=reference,
+        )
+        return new
+
+    async def sent_key(self, idempotency_key: str) -> Any:
+        """See :meth:`carekit.journeys.JourneyStore.sent_key`."""
+        return await self._run(self.store.sent_key, idempotency_key)
+
+    async def close(self) -> None:
+        """Close the blocking store."""
+        await self._run(self.store.close)
+
+    async def __aenter__(self) -> ThreadedStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _check_concurrency(value: Any) -> tuple[int, dict[str, int]]:
+    if isinstance(value, Mapping):
+        per = {str(k): _validate.positive_int(f"concurrency[{k!r}]", v) for k, v in value.items()}
+        return 10, per
+    return _validate.positive_int("concurrency", value), {}
+
+
+class Worker(WorkerBase):
+    """The worker for asyncio: ``await worker.run_once(now)``, ``await worker.run(stop=...)``.
+
+    Takes the arguments of :class:`carekit.journeys.Worker` (``lease``, ``batch_size``,
+    ``poll``, ``max_attempts``, ``backoff``, ``max_backoff``, ``claimant``, ``timeout``,
+    ``default_channel``, ``promise_checks``, ``fire_limit``), a store from
+    :func:`open_store` (or any store whose methods are coroutines), and:
+
+    Args:
+        concurrency: how many deliveries may run at once on one channel (default 10), or a
+            mapping of channel name to that number (channels not named: 10).
+
+    A batch's touchpoints are delivered concurrently within those bounds; each outcome is
+    recorded as soon as it is known, extending the claims still held. Channel plugins may
+    be coroutines; blocking ones run in threads. ``timeout`` is enforced with
+    :func:`asyncio.wait_for` (a blocking plugin's thread runs on, its answer ignored).
+
+    Raises:
+        CareKitError: a bad argument, as :class:`carekit.journeys.Worker`; a bad
+            ``concurrency``.
+    """
+
+    def __init__(
+        self,
+        kit: CareKit,
+        store: Any,
+        *,
+        concurrency: int | Mapping[str, int] = 10,
+        **options: Any,
+    ) -> None:
+        self._default_limit, self._limits = _check_concurrency(concurrency)
+        super().__init__(kit, store, **options)
+
+    def _setup(self) -> None:
+        self._stopping = False
+        self._stop_event: asyncio.Event | None = None
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+
+    def _semaphore(self, channel: str) -> asyncio.Semaphore:
+        sem = self._semaphores.get(channel)
+        if sem is None:
+            limit = self._limits.get(channel, self._default_limit)
+            sem = self._semaphores[channel] = asyncio.Semaphore(limit)
+        return sem
+
+    def stop(self) -> None:
+        """Ask :meth:`run` (or a pass under way) to stop after the deliveries in flight."""
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    async def run_once(self, now: dt.datetime) -> WorkReport:
+        """Fire every timer due at ``now``, then deliver every touchpoint that may be sent.
+
+        Raises:
+            CareKitError: a naive ``now``.
+            StoreError: the store cannot be read or written.
+        """
+        _validate.aware("now", now)
+        started = time.monotonic()
+        timers = await self._fire(now)
+        attempts: list[Attempt] = []
+        errors: list[str] = []
+        for _ in range(1_000_000):  # bounded: ends when a batch comes back short
+            if self._stopping:
+                break
+            claimed = await self.store.claim_due(
+                now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
+            )
+            if not claimed:
+                break
+            await self._work_through(claimed, now, attempts, errors)
+            if len(claimed) < self.batch_size:
+                break
+        report = _report(timers, attempts, errors)
+        self._tally(report)
+        self._set_lag(await self.store.oldest_due(now=now), now)
+        self._log_pass(report, now, started)
+        return report
+
+    async def _fire(self, now: dt.datetime) -> list[Fired]:
+        fired: list[Fired] = []
+        for _ in range(1000):
+            got = await self.store.fire_due(
+                now=now, limit=self.fire_limit, kit=self.kit, checks=self.promise_checks
+            )
+            fired.extend(got)
+            self._log_fired(got)
+            if len(got) < self.fire_limit or self._stopping:
+                break
+        return fired
+
+    async def _work_through(
+        self,
+        claimed: Sequence[ClaimedTouchpoint],
+        now: dt.datetime,
+        attempts: list[Attempt],
+        errors: list[str],
+    ) -> None:
+        held = {c.idempotency_key for c in claimed}
+        recording = asyncio.Lock()
+        in_flight: set[str] = set()
+
+        async def one(item: ClaimedTouchpoint) -> None:
+            name = self._channel_name(item)
+            async with self._semaphore(name):
+                if self._stopping:
+                    return  # released below
+                if item.idempotency_key not in held:
+                    attempts.append(_attempt(item, name, "withdrawn",
+                                             error="withdrawn or taken over before delivery"))
+                    done.add(item.idempotency_key)
+                    return
+                in_flight.add(item.idempotency_key)
+                try:
+                    outcome, attempt = await self._one(item, now, errors)
+                except asyncio.CancelledError:
+                    outcome, attempt = self._interrupted(item, now), _attempt(
+                        item, name, "failed", error="interrupted"
+                    )
+                    async with recording:
+                        await self.store.record([outcome])
+                    done.add(item.idempotency_key)
+                    raise
+                attempts.append(attempt)
+                _log_attempt(attempt)
+                async with recording:
+                    fresh = await self.store.record(
+                        [outcome], lease=self.lease, claimant=self.claimant
+                    )
+                    held.intersection_update(fresh | {item.idempotency_key})
+                done.add(item.idempotency_key)
+
+        done: set[str] = set()
+        tasks = [asyncio.ensure_future(one(item)) for item in claimed]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            rest = [c for c in claimed if c.idempotency_key not in done]
+            if rest:
+                await self.store.record(
+                    [AttemptOutcome(claimed=c, status="release", at=now) for c in rest]
+                )
+                for c in rest:
+                    attempts.append(_attempt(c, self._channel_name(c), "released"))
+
+    async def _one(
+        self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
+    ) -> tuple[AttemptOutcome, Attempt]:
+        channel, early = self._before(item, now, errors)
+        if early is not None:
+            return early
+        started = time.monotonic()
+        try:
+            sent_keys = SentKeys(self.store, at=now, channel=channel.name,
+                                 loop=asyncio.get_running_loop())
+            call = _first_answer_async(
+                self.kit, item.touchpoint, channel, item.idempotency_key, sent_keys
+            )
+            if self.timeout is None:
+                plugin, result = await call
+            else:
+                try:
+                    plugin, result = await asyncio.wait_for(
+                        call, self.timeout.total_seconds()
+                    )
+                except asyncio.TimeoutError:
+                    raise _TimedOut from None
+        except (_TimedOut, _Raised) as exc:
+            return self._raised(item, now, exc)
+        return self._after(item, now, plugin, result, time.monotonic() - started, errors)
+
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        max_passes: int | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        """Work until ``stop`` is set, SIGTERM or SIGINT arrives, or :meth:`stop` is called.
+
+        Then the deliveries in flight are finished and recorded, the other claims given
+        back, and the coroutine returns. Signal handlers are added to the running loop when
+        it runs in the main thread (and removed on return).
+
+        Args:
+            stop: an event that ends the loop when set.
+            clock: what "now" is (default: the wall clock, in UTC).
+            max_passes: stop after this many passes (``None``: no limit).
+            handle_signals: stop on SIGTERM and SIGINT (``False`` inside a server that
+                handles its own signals and sets ``stop``, such as uvicorn).
+
+        Raises:
+            CareKitError: ``stop`` is not an :class:`asyncio.Event`, ``clock`` not a
+                callable, a bad ``max_passes``.
+        """
+        if stop is not None and not isinstance(stop, asyncio.Event):
+            msg = f"stop must be an asyncio.Event or None (got {stop!r})"
+            raise CareKitError(msg)
+        if clock is not None and not callable(clock):
+            msg = f"clock must be a callable returning an aware datetime (got {clock!r})"
+            raise CareKitError(msg)
+        if max_passes is not None:
+            _validate.positive_int("max_passes", max_passes)
+        now_of = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._stopping = False
+        self._stop_event = stop if stop is not None else asyncio.Event()
+        passes = 0
+        _log.info("asyncio worker %s started on %r", self.claimant, self.store,
+                  extra={"outcome": "started"})
+        async with self._signals(handle_signals):
+            while not self._stopping and not self._stop_event.is_set():
+                report = await self.run_once(now_of())
+                passes += 1
+                if max_passes is not None and passes >= max_passes:
+                    break
+                if report.idle:
+                    await self._wait()
+        _log.info("asyncio worker %s stopped after %d pass(es)", self.claimant, passes,
+                  extra={"outcome": "stopped", "counters": self.counters})
+
+    async def _wait(self) -> None:
+        assert self._stop_event is not None
+        waiting = getattr(self.store, "wait", None)
+        timeout = self.poll.total_seconds()
+        stop_waiter = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            if callable(waiting):  # a store that can be woken (PostgreSQL LISTEN/NOTIFY)
+                woken = asyncio.ensure_future(waiting(timeout))
+                await asyncio.wait({stop_waiter, woken}, timeout=timeout,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+            else:
+                await asyncio.wait({stop_waiter}, timeout=timeout)
+        finally:
+            stop_waiter.cancel()
+        if self._stop_event.is_set():
+            self._stopping = True
+
+    @contextlib.asynccontextmanager
+    async def _signals(self, handle: bool) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        added: list[signal.Signals] = []
+        if handle and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+                    added.append(sig)
+                except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+                    pass
+        try:
+            yield
+        finally:
+            for sig in added:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, signum: int) -> None:
+        _log.info("asyncio worker %s got %s: finishing the deliveries in flight",
+                  self.claimant, signal.Signals(signum).name, extra={"outcome": "stopping"})
+        self.stop()
+
+
+async def _first_answer_async(
+    kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
+) -> tuple[str | None, Any]:
+    """``carekit_deliver_touchpoint`` from asyncio: coroutine plugins awaited, others threaded."""
+    caller = kit.hook.carekit_deliver_touchpoint
+    impls = caller.get_hookimpls()
+    arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key,
+                 "sent_keys": sent_keys}
+    if any(impl.hookwrapper or impl.wrapper for impl in impls):
+        try:
+            result = await asyncio.to_thread(lambda: caller(**arguments))
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            raise _Raised(None, exc) from exc
+        return None, result
+    for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
+        try:
+            if inspect.iscoroutinefunction(impl.function):
+                result = await kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
+            else:
+                result = await asyncio.to_thread(
+                    kit._call_one, "carekit_deliver_touchpoint", impl, **arguments
+                )
+                if inspect.isawaitable(result):
+                    result = await result
+        except Exception as exc:
+            raise _Raised(impl.plugin_name, exc) from exc
+        if result is not None:
+            return impl.plugin_name, result
+    return None, None

@@ -1,0 +1,60 @@
+"""The FastAPI example: a real app, its lifespan running the asyncio worker."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+import time
+from typing import Any
+
+import pytest
+
+fastapi = pytest.importorskip("fastapi", reason="the FastAPI example needs fastapi")
+testclient = pytest.importorskip("fastapi.testclient", reason="needs httpx")
+
+APP = pathlib.Path(__file__).resolve().parents[2] / "examples" / "fastapi-shop" / "app.py"
+
+
+def _load_app(monkeypatch: pytest.MonkeyPatch, store: str) -> Any:
+    monkeypatch.setenv("CAREKIT_STORE", store)
+    spec = importlib.util.spec_from_file_location("fastapi_shop_app", APP)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fastapi_shop_app", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _wait_for(client: Any, order_id: str, name: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        body: dict[str, Any] = client.get(f"/orders/{order_id}").json()
+        if body["outbox"].get(name) == status or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
+def test_the_shop_places_orders_and_its_worker_sends_what_is_owed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    shop = _load_app(monkeypatch, f"sqlite:///{tmp_path / 'shop.db'}")
+    with testclient.TestClient(shop.app) as client:
+        placed = client.post("/orders", json={"order_id": "o-1", "customer_id": "c-7"})
+        assert placed.status_code == 201
+        assert placed.json()["state"] == "placed"
+        again = client.post("/orders", json={"order_id": "o-1", "customer_id": "c-7"})
+        assert again.status_code == 201  # a retried POST changes nothing
+        acked = client.post("/orders/o-1/events", json={"name": "acknowledge", "id": "a-1"})
+        assert acked.json() == {"order_id": "o-1", "state": "acknowledged", "version": 2}
+        body = _wait_for(client, "o-1", "order_thanks", "sent")
+        assert body["outbox"] == {"order_thanks": "sent"} and body["owed"] == []
+        wrong = client.post("/orders/o-1/events", json={"name": "deliver"})
+        assert wrong.status_code == 409 and "allowed events" in wrong.json()["detail"]
+        assert client.get("/orders/nope").status_code == 404
+        assert client.post("/orders/nope/events", json={"name": "place"}).status_code == 404
+        cancel = client.post("/orders", json={"order_id": "o-2", "customer_id": "c-8"})
+        assert cancel.status_code == 201
+        client.post("/orders/o-2/events", json={"name": "cancel", "id": "c-2"})
+        assert client.get("/outbox").json()["sent"] == 1
+    assert shop.app.state.channels.sent == ["o-1/order_thanks/2"]

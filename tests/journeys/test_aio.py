@@ -1,0 +1,214 @@
+"""carekit from asyncio: the threaded store wrapper and the asyncio worker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import pathlib
+import signal
+import time
+from typing import Any
+
+import pytest
+from tests.journeys._store_helpers import HOUR, MINUTE, T0
+
+from carekit import CareKitError, hookimpl
+from carekit.channels import Channel, DeliveryResult
+from carekit.journeys import Event, SQLiteJourneyStore, aio, order_journey
+from carekit.testing import RecordingChannel, make_carekit
+
+SECOND = dt.timedelta(seconds=1)
+
+
+async def _orders(store: Any, n: int, channel: str = "email") -> None:
+    for i in range(n):
+        await store.create(order_journey(), f"o-{i}", at=T0 + i * SECOND, channel=channel)
+        await store.append(f"o-{i}", [Event("place", at=T0 + i * SECOND, id=f"p{i}"),
+                                      Event("acknowledge", at=T0 + i * SECOND, id=f"a{i}")])
+
+
+class AsyncChannel:
+    """A coroutine plugin on ``push``: waits ``delay`` seconds; tracks concurrency."""
+
+    def __init__(self, delay: float = 0.02, *, hang_for: str | None = None) -> None:
+        self.delay = delay
+        self.hang_for = hang_for
+        self.running = 0
+        self.most = 0
+        self.keys: list[str] = []
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Channel]:
+        return [Channel("push")]
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, channel: Channel, idempotency_key: str
+    ) -> DeliveryResult | None:
+        if channel.name != "push":
+            return None
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(60 if touchpoint.journey_id == self.hang_for else self.delay)
+        finally:
+            self.running -= 1
+        self.keys.append(idempotency_key)
+        return DeliveryResult(reference=idempotency_key)
+
+
+def test_open_store_gives_coroutines_for_sqlite_and_memory(tmp_path: pathlib.Path) -> None:
+    async def main() -> None:
+        for url in ("memory://", f"sqlite:///{tmp_path / 'a.db'}"):
+            store = await aio.open_store(url)
+            assert isinstance(store, aio.ThreadedStore)
+            await _orders(store, 3)
+            assert (await store.load("o-1")).state == "acknowledged"
+            assert [j.journey_id for j in await store.load_many()] == ["o-0", "o-1", "o-2"]
+            assert len(await store.journeys(state="acknowledged")) == 3
+            assert [e.name for e in await store.events("o-0")] == ["place", "acknowledge"]
+            assert (await store.outbox_counts())["pending"] == 3
+            assert len(await store.outbox("o-2")) == 1
+            again = await store.create(order_journey(), "o-0", at=T0, exist_ok=True)
+            assert again.version == 2
+            await store.close()
+        plain = aio.open_store("memory://")  # without await, usable at once
+        await plain.create(order_journey(), "o-9", at=T0)
+        assert (await plain.load("o-9")).version == 0
+
+    asyncio.run(main())
+    with pytest.raises(CareKitError, match="journey store"):
+        aio.ThreadedStore(object())
+
+
+def test_the_async_worker_delivers_concurrently_within_the_channels_bound(
+    tmp_path: pathlib.Path,
+) -> None:
+    plugin = AsyncChannel(delay=0.05)
+
+    async def main() -> Any:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 'c.db'}")
+        await _orders(store, 24, channel="push")
+        worker = aio.Worker(make_carekit(plugin), store, concurrency={"push": 4}, batch_size=12)
+        started = time.monotonic()
+        report = await worker.run_once(T0 + HOUR)
+        elapsed = time.monotonic() - started
+        counts = await store.outbox_counts()
+        await store.close()
+        return report, elapsed, counts
+
+    report, elapsed, counts = asyncio.run(main())
+    assert report.sent == 24 and counts["sent"] == 24
+    assert plugin.most == 4  # never more than the bound, and it was reached
+    assert elapsed < 24 * 0.05  # concurrent: well under one-at-a-time
+    assert sorted(plugin.keys) == sorted(f"o-{i}/order_thanks/2" for i in range(24))
+
+
+def test_a_hanging_coroutine_plugin_times_out_and_a_blocking_one_runs_in_a_thread(
+    tmp_path: pathlib.Path,
+) -> None:
+    plugin = AsyncChannel(delay=0.0, hang_for="o-1")
+    email = RecordingChannel("email", register=False)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 3, channel="push")
+        await store.create(order_journey(), "e-1", at=T0, channel="email")
+        await store.append("e-1", [Event("place", at=T0), Event("acknowledge", at=T0)])
+        worker = aio.Worker(make_carekit(plugin, email), store,
+                            timeout=dt.timedelta(milliseconds=200))
+        report = await worker.run_once(T0 + HOUR)
+        return report, {e.journey_id: e.status for e in await store.outbox()}
+
+    started = time.monotonic()
+    report, statuses = asyncio.run(main())
+    assert time.monotonic() - started < 5
+    assert statuses == {"o-0": "sent", "o-1": "failed", "o-2": "sent", "e-1": "sent"}
+    [failed] = [a for a in report.attempts if a.outcome == "failed"]
+    assert "did not answer within" in (failed.error or "")
+    assert email.names == ["order_thanks"]
+
+
+def test_the_async_worker_fires_breaches_and_defers_in_quiet_hours() -> None:
+    class Quiet:
+        @hookimpl
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel("sms_quiet", quiet_hours=(dt.time(21), dt.time(8)))]
+
+        @hookimpl
+        async def carekit_deliver_touchpoint(self, channel: Channel) -> DeliveryResult | None:
+            return DeliveryResult() if channel.name == "sms_quiet" else None
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        night = dt.datetime(2026, 3, 2, 22, 0, tzinfo=dt.timezone.utc)
+        await store.create(order_journey(), "o-1", at=night, channel="sms_quiet")
+        await store.append("o-1", Event("place", at=night, id="p"))
+        worker = aio.Worker(make_carekit(Quiet()), store)
+        first = await worker.run_once(night + 2 * HOUR)
+        await store.append("o-1", Event("acknowledge", at=night + 2 * HOUR, id="a"))
+        second = await worker.run_once(night + 2 * HOUR + MINUTE)
+        morning = await worker.run_once(night.replace(hour=8) + dt.timedelta(days=1))
+        return first, second, morning
+
+    first, second, morning = asyncio.run(main())
+    assert first.fired == 1
+    assert (second.deferred, second.sent) == (1, 0)
+    assert morning.sent == 1
+
+
+def test_run_stops_on_the_event_or_sigterm_releasing_what_was_not_started(
+    tmp_path: pathlib.Path,
+) -> None:
+    plugin = AsyncChannel(delay=0.05)
+
+    async def main() -> Any:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 'r.db'}")
+        await _orders(store, 30, channel="push")
+        worker = aio.Worker(make_carekit(plugin), store, concurrency=2, batch_size=30,
+                            poll=dt.timedelta(milliseconds=20))
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
+        await worker.run(stop, clock=lambda: T0 + HOUR)
+        counts = await store.outbox_counts()
+        pending = await store.outbox(status="pending")
+        await store.close()
+        return counts, pending
+
+    previous = signal.getsignal(signal.SIGTERM)
+    counts, pending = asyncio.run(main())
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert counts["sent"] == len(plugin.keys) < 30
+    assert counts["pending"] == 30 - len(plugin.keys)
+    assert all(e.attempts == 0 for e in pending)
+    with SQLiteJourneyStore(tmp_path / "r.db") as store:
+        assert store.outbox_counts()["sent"] == len(plugin.keys)
+
+
+def test_async_worker_arguments_are_checked() -> None:
+    store = aio.ThreadedStore(__import__("carekit.journeys", fromlist=["x"]).MemoryJourneyStore())
+    with pytest.raises(CareKitError, match="concurrency must be an integer >= 1"):
+        aio.Worker(make_carekit(), store, concurrency=0)
+    with pytest.raises(CareKitError, match=r"concurrency\['push'\] must be an integer"):
+        aio.Worker(make_carekit(), store, concurrency={"push": 0})
+    with pytest.raises(CareKitError, match="lease must be a positive duration"):
+        aio.Worker(make_carekit(), store, lease=0)
+
+    async def main() -> None:
+        worker = aio.Worker(make_carekit(), store)
+        with pytest.raises(CareKitError, match="stop must be an asyncio.Event"):
+            await worker.run(stop=5)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+
+
+def test_the_blocking_worker_runs_coroutine_plugins_too() -> None:
+    from carekit.journeys import MemoryJourneyStore, Worker
+
+    plugin = AsyncChannel(delay=0.0)
+    store = MemoryJourneyStore()
+    store.create(order_journey(), "o-1", at=T0, channel="push")
+    store.append("o-1", [Event("place", at=T0), Event("acknowledge", at=T0)])
+    assert Worker(make_carekit(plugin), store).run_once(T0 + HOUR).sent == 1
+    assert plugin.keys == ["o-1/order_thanks/2"]

@@ -1,0 +1,520 @@
+"""The Worker in one process: timers, deliveries, quiet hours, misbehaving plugins, stopping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import pathlib
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.journeys._store_helpers import HOUR, MINUTE, T0, make_store
+
+from carekit import CareKitError, PluginError, hookimpl
+from carekit.channels import Channel, DeliveryResult
+from carekit.journeys import (
+    Event,
+    MemoryJourneyStore,
+    PromiseChecks,
+    SQLiteJourneyStore,
+    Worker,
+    dispatch,
+    order_journey,
+)
+from carekit.testing import RecordingChannel, make_carekit
+
+SECOND = dt.timedelta(seconds=1)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Any]:
+    s = make_store(request.param, tmp_path)
+    yield s
+    s.close()
+
+
+def _acknowledged(store: Any, journey_id: str = "order-1", *, at: dt.datetime = T0,
+                  channel: str | None = "email", tz: str | None = None) -> None:
+    store.create(order_journey(), journey_id, at=at, channel=channel, tz=tz)
+    store.append(journey_id, [Event("place", at=at, id=f"{journey_id}-p"),
+                              Event("acknowledge", at=at, id=f"{journey_id}-a")])
+
+
+# -- timers --------------------------------------------------------------------------------
+
+
+def test_a_breached_deadline_fires_once_and_stays_fired(store: Any) -> None:
+    store.create(order_journey(), "order-1", at=T0, channel="email")
+    store.append("order-1", Event("place", at=T0, id="p"))
+    worker = Worker(make_carekit(RecordingChannel("email", register=False)), store)
+    assert worker.run_once(T0 + 30 * MINUTE).fired == 0
+    report = worker.run_once(T0 + 2 * HOUR)
+    assert report.fired == 1
+    [timer] = report.timers
+    assert timer.event is not None and timer.event.name == "acknowledgement_overdue"
+    for later in (3, 4, 24):
+        assert worker.run_once(T0 + later * HOUR).fired == 0
+    journey = store.load("order-1")
+    assert [e.name for e in store.events("order-1")] == ["place", "acknowledgement_overdue"]
+    assert journey.breaches(T0 + 48 * HOUR) == []
+    assert journey.friction == pytest.approx(1.0)
+    assert worker.counters["fired"] == 1
+
+
+def test_two_workers_racing_fire_each_breach_once_and_send_each_touchpoint_once(
+    tmp_path: pathlib.Path,
+) -> None:
+    db = tmp_path / "race.db"
+    with SQLiteJourneyStore(db) as setup:
+        for i in range(60):
+            setup.create(order_journey(), f"o-{i}", at=T0, channel="email")
+            setup.append(f"o-{i}", Event("place", at=T0, id=f"p-{i}"))
+            if i % 2:
+                setup.append(f"o-{i}", Event("acknowledge", at=T0, id=f"a-{i}"))
+    recorders = [RecordingChannel("email", register=False) for _ in range(2)]
+    stores = [SQLiteJourneyStore(db, busy_timeout=30) for _ in range(2)]
+    workers = [
+        Worker(make_carekit(r), s, batch_size=7, fire_limit=5, claimant=f"w{k}")
+        for k, (r, s) in enumerate(zip(recorders, stores, strict=True))
+    ]
+    reports: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda w=w: reports.append(w.run_once(T0 + 2 * HOUR)))
+        for w in workers
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sum(r.fired for r in reports) == 30
+    keys = [d.idempotency_key for r in recorders for d in r.attempts]
+    assert len(keys) == len(set(keys)) == 30  # the acknowledged orders' thanks
+    with SQLiteJourneyStore(db) as check:
+        breaches = [e for i in range(60) for e in check.events(f"o-{i}")
+                    if e.name == "acknowledgement_overdue"]
+        assert len(breaches) == 30
+        assert check.outbox_counts()["sent"] == 30
+    for s in stores:
+        s.close()
+
+
+# -- quiet hours, deferral, withdrawal -----------------------------------------------------
+
+
+class Sms:
+    """A channel plugin for a quiet ``sms`` channel."""
+
+    def __init__(self, tz: str = "Europe/London") -> None:
+        self.sent: list[tuple[str, dt.datetime]] = []
+        self.tz = tz
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Channel]:
+        return [Channel("sms_quiet", quiet_hours=(dt.time(21), dt.time(8)), tz=self.tz)]
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any, channel: Channel,
+                                   idempotency_key: str) -> DeliveryResult | None:
+        if channel.name != "sms_quiet":
+            return None
+        self.sent.append((idempotency_key, touchpoint.owed_at))
+        return DeliveryResult()
+
+
+@pytest.mark.parametrize(
+    ("night", "opens"),
+    [
+        # The night the clocks go forward (29 March 2026): 08:00 BST is 07:00 UTC.
+        (dt.datetime(2026, 3, 28, 23, 0, tzinfo=dt.timezone.utc),
+         dt.datetime(2026, 3, 29, 7, 0, tzinfo=dt.timezone.utc)),
+        # The night they go back (25 October 2026): 08:00 GMT is 08:00 UTC.
+        (dt.datetime(2026, 10, 24, 23, 30, tzinfo=dt.timezone.utc),
+         dt.datetime(2026, 10, 25, 8, 0, tzinfo=dt.timezone.utc)),
+    ],
+)
+def test_quiet_hours_hold_a_message_until_morning_across_dst(
+    store: Any, night: dt.datetime, opens: dt.datetime
+) -> None:
+    sms = Sms()
+    worker = Worker(make_carekit(sms), store)
+    _acknowledged(store, at=night, channel="sms_quiet")
+    report = worker.run_once(night + MINUTE)
+    assert (report.sent, report.deferred) == (0, 1)
+    assert report.attempts[0].retry_at == opens
+    [entry] = store.outbox("order-1")
+    assert (entry.status, entry.attempts, entry.next_attempt_at) == ("deferred", 0, opens)
+    assert worker.run_once(opens - SECOND).idle
+    assert worker.run_once(opens).sent == 1
+    assert [k for k, _ in sms.sent] == ["order-1/order_thanks/2"]
+
+
+def test_the_customers_zone_wins_over_the_channels(store: Any) -> None:
+    # 23:00 UTC is 18:00 in New York: not quiet there, although it is in London.
+    sms = Sms()
+    worker = Worker(make_carekit(sms), store)
+    evening = dt.datetime(2026, 3, 10, 23, 0, tzinfo=dt.timezone.utc)
+    _acknowledged(store, at=evening, channel="sms_quiet", tz="America/New_York")
+    assert worker.run_once(evening + MINUTE).sent == 1
+    _acknowledged(store, "order-2", at=evening, channel="sms_quiet")
+    assert worker.run_once(evening + MINUTE).deferred == 1
+
+
+def test_a_delayed_satisfaction_check_goes_out_two_days_after_delivery(store: Any) -> None:
+    email = RecordingChannel("email", register=False)
+    worker = Worker(make_carekit(email), store)
+    store.create(order_journey(), "order-1", at=T0, channel="email")
+    steps = ["place", "acknowledge", "start_production", "near_completion", "ship", "deliver"]
+    store.append("order-1", [
+        Event(name, at=T0 + i * MINUTE, id=f"e{i}",
+              data={"tracking_number": "1Z"} if name == "ship" else None)
+        for i, name in enumerate(steps)
+    ])
+    delivered = T0 + 5 * MINUTE
+    worker.run_once(delivered + HOUR)
+    assert "satisfaction_check" not in email.names
+    worker.run_once(delivered + dt.timedelta(days=2) - SECOND)
+    assert "satisfaction_check" not in email.names
+    worker.run_once(delivered + dt.timedelta(days=2))
+    assert email.names[-1] == "satisfaction_check"
+
+
+class CancelsAnother:
+    """Delivers on email; delivering order-1's touchpoint cancels order-2 meanwhile."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.sent: list[str] = []
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any, idempotency_key: str) -> DeliveryResult:
+        if touchpoint.journey_id == "order-1":
+            self.store.append("order-2", Event("cancel", at=T0 + MINUTE, id="cancel"))
+        self.sent.append(idempotency_key)
+        return DeliveryResult()
+
+
+def test_a_touchpoint_withdrawn_while_claimed_is_not_sent(store: Any) -> None:
+    _acknowledged(store, "order-1")
+    _acknowledged(store, "order-2", at=T0 + SECOND)
+    plugin = CancelsAnother(store)
+    report = Worker(make_carekit(plugin), store).run_once(T0 + HOUR)
+    assert plugin.sent == ["order-1/order_thanks/2"]
+    assert (report.sent, report.withdrawn) == (1, 1)
+    assert {e.journey_id: e.status for e in store.outbox()} == {
+        "order-1": "sent", "order-2": "withdrawn"
+    }
+
+
+# -- plugins that misbehave ----------------------------------------------------------------
+
+
+class Misbehaves:
+    """Raises, hangs, answers nonsense or a UUID, per journey."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.release = threading.Event()
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any) -> Any:
+        jid = touchpoint.journey_id
+        self.calls.append(jid)
+        if jid == "raises":
+            raise RuntimeError("provider down")
+        if jid == "hangs":
+            self.release.wait(5)
+            return DeliveryResult()
+        if jid == "nonsense":
+            return "ok"
+        if jid == "no-bool":
+            return DeliveryResult(delivered="no")  # type: ignore[arg-type]
+        if jid == "uuid":
+            return DeliveryResult(reference=uuid.UUID(int=7))  # type: ignore[arg-type]
+        return DeliveryResult(reference="fine")
+
+
+def test_a_misbehaving_plugin_fails_only_that_attempt(store: Any) -> None:
+    for i, jid in enumerate(["raises", "hangs", "nonsense", "no-bool", "uuid", "ok"]):
+        _acknowledged(store, jid, at=T0 + i * SECOND)
+    plugin = Misbehaves()
+    worker = Worker(make_carekit(plugin), store, timeout=dt.timedelta(milliseconds=200))
+    started = time.monotonic()
+    report = worker.run_once(T0 + HOUR)
+    plugin.release.set()
+    assert time.monotonic() - started < 3
+    outcomes = {a.journey_id: (a.outcome, a.error) for a in report.attempts}
+    assert outcomes["ok"] == ("sent", None)
+    assert outcomes["uuid"][0] == "sent"
+    for jid, words in [("raises", "RuntimeError: provider down"),
+                       ("hangs", "did not answer within 0:00:00.200000"),
+                       ("nonsense", "expected a DeliveryResult or None"),
+                       ("no-bool", "delivered must be True or False")]:
+        assert outcomes[jid][0] == "failed"
+        assert words in (outcomes[jid][1] or "")
+    entries = {e.journey_id: e for e in store.outbox()}
+    # Regression (r04): a UUID reference is kept as text by every store; nothing re-sent.
+    assert entries["uuid"].reference == "00000000-0000-0000-0000-000000000007"
+    assert {jid: e.status for jid, e in entries.items()} == {
+        "raises": "failed", "hangs": "failed", "nonsense": "failed", "no-bool": "failed",
+        "uuid": "sent", "ok": "sent",
+    }
+
+
+def test_a_bad_kit_or_a_broken_plugin_claims_nothing(store: Any) -> None:
+    # Regression (r06): dispatch claimed the batch (an attempt used) before failing.
+    _acknowledged(store)
+
+    class Broken:
+        @hookimpl
+        def carekit_register_channels(self) -> list[Channel]:
+            return [Channel("email")]  # a second "email": the kit cannot list its channels
+
+    for kit, error in [(7, CareKitError), (None, CareKitError),
+                       (make_carekit(Broken()), PluginError)]:
+        with pytest.raises(error):
+            dispatch(kit, store, now=T0 + HOUR)  # type: ignore[arg-type]
+        with pytest.raises(error):
+            Worker(kit, store)  # type: ignore[arg-type]
+    assert [(e.status, e.attempts) for e in store.outbox()] == [("pending", 0)]
+
+
+class Interrupts:
+    """Delivers five touchpoints, then raises ``exc`` (Ctrl-C, a plugin's SystemExit)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        self.sent: list[str] = []
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, idempotency_key: str) -> DeliveryResult:
+        if len(self.sent) == 5:
+            raise self.exc
+        self.sent.append(idempotency_key)
+        return DeliveryResult(reference="ok")
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3)])
+def test_an_interruption_mid_batch_resends_nothing_already_sent(
+    store: Any, exc: BaseException
+) -> None:
+    # Regression (r07): nothing of the batch was recorded, so 5 delivered messages went out
+    # again after the lease.
+    for i in range(10):
+        _acknowledged(store, f"o-{i}", at=T0 + i * SECOND)
+    plugin = Interrupts(exc)
+    with pytest.raises(type(exc)):
+        Worker(make_carekit(plugin), store, timeout=None).run_once(T0 + HOUR)
+    counts = store.outbox_counts()
+    assert (counts["sent"], counts["failed"], counts["pending"]) == (5, 1, 4)
+    again = RecordingChannel("email", register=False)
+    dispatch(make_carekit(again), store, now=T0 + HOUR)  # no lease to wait out
+    resent = {d.idempotency_key for d in again.deliveries}
+    assert resent.isdisjoint(plugin.sent) and len(resent) == 4
+    later = dispatch(make_carekit(again), store, now=T0 + 2 * HOUR)
+    assert len(later.sent) == 1  # the one in flight, after its backoff
+
+
+# -- slow providers and skewed clocks ------------------------------------------------------
+
+
+class Slow:
+    """Takes ``delay`` seconds per message and logs every key it is given."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.keys: list[str] = []
+        self.lock = threading.Lock()
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, idempotency_key: str) -> DeliveryResult:
+        time.sleep(self.delay)
+        with self.lock:
+            self.keys.append(idempotency_key)
+        return DeliveryResult()
+
+
+@pytest.mark.parametrize("skew", [dt.timedelta(0), dt.timedelta(minutes=10)])
+def test_a_slow_provider_or_a_skewed_clock_sends_nothing_twice(
+    tmp_path: pathlib.Path, skew: dt.timedelta
+) -> None:
+    # Regression (r05): a batch's lease was never renewed (a provider slower than the lease
+    # over the batch made a second dispatcher re-send its tail), and a clock skew larger
+    # than the lease re-sent almost everything. Claims are now extended as each outcome is
+    # recorded, and timed on the store's clock.
+    db = tmp_path / "slow.db"
+    with SQLiteJourneyStore(db) as setup:
+        for i in range(24):
+            _acknowledged(setup, f"o-{i}", at=T0 + i * SECOND)
+    plugin = Slow(0.04)
+    kit = make_carekit(plugin)
+    lease = dt.timedelta(milliseconds=300)  # a batch of 12 takes ~0.5 s
+    stores = [SQLiteJourneyStore(db, busy_timeout=30) for _ in range(2)]
+    workers = [Worker(kit, s, lease=lease, batch_size=12, timeout=None, claimant=f"w{k}")
+               for k, s in enumerate(stores)]
+    deadline = time.monotonic() + 20
+
+    def work(k: int) -> None:
+        while time.monotonic() < deadline:
+            now = T0 + HOUR + (skew if k else dt.timedelta(0))
+            if workers[k].run_once(now).idle and len(set(plugin.keys)) == 24:
+                return
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(plugin.keys) == len(set(plugin.keys)) == 24
+    for s in stores:
+        s.close()
+
+
+# -- stopping, counters, logs --------------------------------------------------------------
+
+
+def test_run_stops_on_the_event_and_after_max_passes(store: Any) -> None:
+    _acknowledged(store)
+    email = RecordingChannel("email", register=False)
+    worker = Worker(make_carekit(email), store, poll=dt.timedelta(milliseconds=20))
+    worker.run(clock=lambda: T0 + HOUR, max_passes=3)
+    assert worker.counters["passes"] == 3 and email.names == ["order_thanks"]
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    worker.run(stop, clock=lambda: T0 + HOUR)
+    assert time.monotonic() - started < 5
+    with pytest.raises(CareKitError, match="stop must be a threading.Event"):
+        worker.run(stop=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="needs POSIX signals")
+def test_sigterm_finishes_the_delivery_in_flight_and_releases_the_rest(store: Any) -> None:
+    for i in range(20):
+        _acknowledged(store, f"o-{i}", at=T0 + i * SECOND)
+    plugin = Slow(0.05)
+    worker = Worker(make_carekit(plugin), store, batch_size=20, timeout=None)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    previous = signal.getsignal(signal.SIGTERM)
+    worker.run(clock=lambda: T0 + HOUR)
+    assert signal.getsignal(signal.SIGTERM) is previous  # put back
+    counts = store.outbox_counts()
+    assert counts["sent"] == len(plugin.keys) < 20
+    assert counts["pending"] == 20 - len(plugin.keys)
+    assert all(e.attempts == 0 for e in store.outbox(status="pending"))  # released unused
+    rest = RecordingChannel("email", register=False)
+    dispatch(make_carekit(rest), store, now=T0 + HOUR)
+    assert {d.idempotency_key for d in rest.deliveries}.isdisjoint(plugin.keys)
+
+
+def test_counters_and_structured_logs(store: Any, caplog: pytest.LogCaptureFixture) -> None:
+    _acknowledged(store)
+    store.create(order_journey(), "late", at=T0)
+    store.append("late", Event("place", at=T0, id="x"))
+    email = RecordingChannel("email", register=False, fail_times=1)
+    worker = Worker(make_carekit(email), store, claimant="w-1")
+    with caplog.at_level(logging.INFO, logger="carekit.worker"):
+        worker.run_once(T0 + 2 * HOUR)
+    c = worker.counters
+    assert (c["passes"], c["fired"], c["failed"], c["sent"]) == (1, 1, 1, 0)
+    assert c["lag_seconds"] == 0  # the failed one waits for its retry: not due
+    [failed] = [r for r in caplog.records if getattr(r, "outcome", None) == "failed"]
+    assert failed.__dict__["key"] == "order-1/order_thanks/2"
+    assert (failed.__dict__["channel"], failed.__dict__["attempt"]) == ("email", 1)
+    assert failed.__dict__["journey_id"] == "order-1"
+    assert failed.levelno == logging.WARNING
+    [fired] = [r for r in caplog.records if getattr(r, "outcome", None) == "fired"]
+    assert fired.__dict__["key"] == "late/acknowledgement_overdue/1"
+    [summary] = [r for r in caplog.records if getattr(r, "outcome", None) == "pass"]
+    assert "fired 1, sent 0, failed 1" in summary.getMessage()
+    worker.run_once(T0 + 4 * HOUR)
+    assert worker.counters["sent"] == 1
+
+
+def test_lag_counts_how_long_the_oldest_due_item_waited(store: Any) -> None:
+    _acknowledged(store)
+    worker = Worker(make_carekit(), store, default_channel=None)
+    assert worker.counters["lag_seconds"] == 0
+    store.create(order_journey(), "stuck", at=T0, channel="kiosk")  # no plugin: retried
+    store.append("stuck", [Event("place", at=T0), Event("acknowledge", at=T0)])
+    worker.run_once(T0 + 10 * MINUTE)
+    # Both failed (no plugin for email or kiosk): waiting for their retry, not due now.
+    assert worker.counters["lag_seconds"] == 0
+    assert worker.counters["failed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"lease": dt.timedelta(0)}, "lease must be a positive duration"),
+        ({"timeout": dt.timedelta(minutes=1)}, r"timeout \(0:01:00\) must be shorter than lease"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"poll": -1}, "poll must be a non-negative duration"),
+        ({"claimant": ""}, "claimant must be a non-empty string or None"),
+        ({"promise_checks": "yes"}, "promise_checks must be a PromiseChecks or None"),
+        ({"max_attempts": 0}, "max_attempts must be an integer >= 1"),
+    ],
+)
+def test_worker_arguments_are_checked(options: dict[str, Any], match: str) -> None:
+    with pytest.raises(CareKitError, match=match):
+        Worker(make_carekit(), MemoryJourneyStore(), **options)
+    with pytest.raises(CareKitError, match="store must be a journey store"):
+        Worker(make_carekit(), object())
+    with pytest.raises(CareKitError, match="naive|timezone-aware"):
+        Worker(make_carekit(), MemoryJourneyStore()).run_once(dt.datetime(2026, 3, 2))
+
+
+# -- promises ------------------------------------------------------------------------------
+
+
+def test_a_promise_at_risk_is_told_once_as_soon_as_known(store: Any) -> None:
+    from carekit.promises import Promise
+
+    email = RecordingChannel("email", register=False)
+    worker = Worker(make_carekit(email), store, promise_checks=PromiseChecks(at=dt.time(7)))
+    promise = Promise(ordered_at=T0, expected=dt.date(2026, 3, 4),
+                      promised=dt.date(2026, 3, 5), padding=1, confidence=0.9)
+    store.create(order_journey(), "order-1", at=T0, channel="email")
+    store.append("order-1", [
+        Event("place", at=T0, id="p", data={"promise": promise.to_dict()}),
+        Event("acknowledge", at=T0 + MINUTE, id="a"),
+    ])
+    day = dt.timedelta(days=1)
+    seen = []
+    for k in range(8):  # a pass every six hours for two days: checks at 07:00 only
+        now = T0 + k * 6 * HOUR
+        report = worker.run_once(now)
+        seen += [(now, t.event.name) for t in report.timers if t.event is not None]
+    # The promise treats Wednesday as certain, so by Thursday (the promised day) it can
+    # still be kept; not delivered by Friday's 07:00 check it is broken: told then, once.
+    friday = dt.datetime(2026, 3, 6, 7, 0, tzinfo=dt.timezone.utc)
+    for k in range(10):
+        now = friday - 36 * HOUR + k * 6 * HOUR
+        report = worker.run_once(now)
+        seen += [(now, t.event.name) for t in report.timers if t.event is not None]
+    assert [name for _, name in seen] == ["promise_at_risk"]
+    assert seen[0][0] == friday
+    assert "promise_at_risk_notice" in email.names
+    assert worker.run_once(friday + 3 * day).idle
+
+
+def test_promise_checks_stop_once_delivered(store: Any) -> None:
+    from carekit.promises import Promise
+
+    worker = Worker(make_carekit(RecordingChannel("email", register=False)), store)
+    promise = Promise(ordered_at=T0, expected=dt.date(2026, 3, 4),
+                      promised=dt.date(2026, 3, 5), padding=1, confidence=0.9)
+    store.create(order_journey(), "order-1", at=T0, channel="email")
+    names = ["acknowledge", "start_production", "near_completion", "ship", "deliver"]
+    store.append("order-1", [Event("place", at=T0, id="p", data={"promise": promise.to_dict()})]
+                 + [Event(n, at=T0 + MINUTE, id=n, data={"tracking_number": "1"})
+                    for n in names])
+    assert store.oldest_due(now=T0 + 30 * dt.timedelta(days=1)) is not None  # touchpoints
+    report = worker.run_once(T0 + dt.timedelta(days=30))
+    assert [t.kind for t in report.timers] == []  # delivered: no more checks
