@@ -788,3 +788,39 @@ def test_postgres_agrees_with_memory(postgres_url: str) -> None:
             PostgresAgreesWithMemory,
             settings=settings(max_examples=15, stateful_step_count=25, deadline=None),
         )
+
+
+def test_the_asyncio_worker_runs_on_postgres_and_wakes_for_new_work(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    from carekit.journeys import aio
+
+    email = RecordingChannel("email", register=False)
+
+    async def main() -> None:
+        store = await aio.open_store(with_schema(postgres_url, postgres_schema),
+                                     definitions=[ticket_journey()])
+        assert isinstance(store, AsyncPostgresJourneyStore)
+        try:
+            await store.create("ticket", "t-1", at=T0, channel="email")
+            report = await aio.Worker(make_carekit(email), store).run_once(T0 + MINUTE)
+            assert report.sent == 1
+            stop = asyncio.Event()
+            worker = aio.Worker(make_carekit(email), store, poll=dt.timedelta(seconds=60))
+            running = asyncio.ensure_future(worker.run(stop=stop, handle_signals=False))
+            await asyncio.sleep(0.5)  # it found nothing and waits (a minute at most)
+            await store.create("ticket", "t-2", at=dt.datetime.now(dt.timezone.utc),
+                               channel="email")
+            for _ in range(100):
+                if len(email.deliveries) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.wait_for(running, 10)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+    assert [d.idempotency_key for d in email.deliveries] == [
+        "t-1/ticket_opened/0", "t-2/ticket_opened/0"
+    ]

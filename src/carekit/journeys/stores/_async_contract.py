@@ -57,7 +57,8 @@ __all__ = ["ASYNC_METHODS", "AsyncJourneyStoreContract"]
 #: The methods every asyncio store has as coroutines (the JourneyStore protocol's).
 ASYNC_METHODS = (
     "create", "create_many", "append", "load", "load_many", "journeys", "events", "outbox",
-    "outbox_counts", "claim_due", "record", "fire_due", "oldest_due", "close",
+    "outbox_counts", "claim_due", "record", "fire_due", "oldest_due", "remember_sent",
+    "sent_key", "close",
 )
 
 Body = Callable[[Any], Awaitable[None]]
@@ -517,6 +518,22 @@ class AsyncJourneyStoreContract:
             await _raises(CareKitError, s.claim_due(now=T0, limit=1, lease=MINUTE,
                                                     claimant=""), "claimant must be")
             assert [e.attempts for e in await s.outbox("t-1")] == [0]
+
+        _run(store, body)
+
+    def test_sent_keys_are_noted_once(self, store: Any) -> None:
+        async def body(s: Any) -> None:
+            assert await s.sent_key("o-1/order_thanks/2") is None
+            assert await s.remember_sent("o-1/order_thanks/2", at=T0, channel="sms",
+                                         reference="m-1")
+            assert not await s.remember_sent("o-1/order_thanks/2", at=T0 + HOUR,
+                                             reference="m-2")
+            note = await s.sent_key("o-1/order_thanks/2")
+            assert (note.channel, note.reference, note.at) == ("sms", "m-1", T0)
+            await _raises(CareKitError, s.remember_sent("k", at=dt.datetime(2026, 3, 2)),
+                          "timezone-aware")
+            await _raises(CareKitError, s.remember_sent("", at=T0),
+                          "idempotency_key must be a non-empty string")
 
         _run(store, body)
 

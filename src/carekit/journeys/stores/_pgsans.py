@@ -85,12 +85,15 @@ class Op(Generic[T]):
             connection starts again from scratch).
         idempotent: running it twice does no harm, so it may be retried even when the
             connection broke while its ``COMMIT`` was under way.
+        writes: an ``"auto"`` operation whose statements write (each commits as it runs,
+            so a connection lost during one leaves its outcome unknown).
     """
 
     doing: str
     mode: Mode
     start: Callable[[Tx], Generator[Round, list[Any], T]]
     idempotent: bool = False
+    writes: bool = False
 
 
 #: The statement that opens each mode's transaction (``"auto"``: none).

@@ -66,6 +66,7 @@ from carekit.journeys.stores._shared import (
     check_lease,
     check_limit,
     check_outcomes,
+    check_sent_key,
     to_events,
 )
 from carekit.journeys.stores.protocol import (
@@ -75,6 +76,7 @@ from carekit.journeys.stores.protocol import (
     Fired,
     JourneySummary,
     OutboxEntry,
+    SentKey,
 )
 from carekit.journeys.stores.sqlite import (
     _damaged,
@@ -813,7 +815,7 @@ class Core:
                 ))
             return claimed, poison
 
-        return Op("claiming touchpoints", "auto", run, idempotent=True)
+        return Op("claiming touchpoints", "auto", run, idempotent=True, writes=True)
 
     def _settle(self, key: str, status: str, at: str, error: str | None,
                 reference: str | None, condition: str, claim: str | None,
@@ -900,7 +902,7 @@ class Core:
             tx.wake = wake
             return frozenset(held) if extend else frozenset()
 
-        return Op("recording deliveries", "auto", run, idempotent=True)
+        return Op("recording deliveries", "auto", run, idempotent=True, writes=True)
 
     def _record_sql(self, extend: bool, shape: str) -> str:
         """The statement recording outcomes (and extending the claimant's claims)."""
@@ -1113,6 +1115,47 @@ class Core:
                     data=decode_data(data),
                 ))
         return history
+
+    def remember_sent_op(
+        self, idempotency_key: str, *, at: dt.datetime, channel: str | None,
+        reference: str | None,
+    ) -> Op[bool]:
+        """Note that a key was handed to a provider (see ``remember_sent``)."""
+        note = check_sent_key(idempotency_key, at, channel, reference)
+        stmt = Stmt(
+            f"INSERT INTO {self.q}.sent_keys (idempotency_key, channel, reference, sent_us)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING",
+            (note.idempotency_key, note.channel, note.reference, micros(note.at)),
+        )
+
+        def run(tx: Tx) -> Generator[Round, list[Any], bool]:
+            [inserted] = yield Round((stmt,))
+            return bool(inserted)
+
+        # Not idempotent: run again after a commit whose answer was lost, it would say the
+        # key was noted already, and the plugin would not send.
+        return Op("noting a sent key", "auto", run, writes=True)
+
+    def sent_key_op(self, idempotency_key: str) -> Op[SentKey | None]:
+        """The note kept for a key (see ``sent_key``)."""
+        check_journey_id(idempotency_key)
+        stmt = Stmt(
+            f"SELECT channel, reference, sent_us FROM {self.q}.sent_keys"
+            " WHERE idempotency_key = %s",
+            (idempotency_key,),
+        )
+
+        def run(tx: Tx) -> Generator[Round, list[Any], SentKey | None]:
+            [rows] = yield Round((stmt,))
+            if not rows:
+                return None
+            channel, reference, sent_us = rows[0]
+            with _damaged(self.label, "sent_keys", idempotency_key):
+                at = from_micros(sent_us)
+            return SentKey(idempotency_key=idempotency_key, channel=channel,
+                           reference=reference, at=at)
+
+        return Op("looking up a sent key", "auto", run)
 
     def oldest_due_op(self, now: dt.datetime) -> Op[dt.datetime | None]:
         """When the longest-waiting claimable touchpoint or due timer became due."""

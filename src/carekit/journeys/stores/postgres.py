@@ -85,6 +85,7 @@ from carekit.journeys.stores.protocol import (
     JourneySummary,
     OutboxEntry,
     OutboxStatus,
+    SentKey,
 )
 from carekit.journeys.stores.urls import redact
 
@@ -389,7 +390,7 @@ def _drive(settings: _Settings, conn: psycopg.Connection[Any], op: Op[T], tx: Tx
             while True:
                 closing = (COMMIT,) if step.commit and op.mode != "auto" else ()
                 sent = (*before, *step.statements, *closing)
-                committing = any(s.sql == "COMMIT" for s in sent)
+                committing = op.writes or any(s.sql == "COMMIT" for s in sent)
                 results = _execute(conn, sent)
                 mine = results[len(before) : len(before) + len(step.statements)]
                 before = ()
@@ -972,6 +973,37 @@ class PostgresJourneyStore:
         """
         return self._run(self._core.oldest_due_op(now))
 
+    def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """Note durably that a channel plugin handed ``idempotency_key`` to its provider.
+
+        Returns:
+            ``True`` when the key was new, ``False`` when it was noted already (the first
+            note is kept, ``INSERT … ON CONFLICT DO NOTHING``).
+
+        Raises:
+            CareKitError: an empty key, a naive ``at``, a non-string channel or reference.
+            StoreError: the store cannot be written (after a connection lost while the
+                note was being kept, whether it was is unknown).
+        """
+        return self._run(self._core.remember_sent_op(
+            idempotency_key, at=at, channel=channel, reference=reference
+        ))
+
+    def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """The note :meth:`remember_sent` kept for ``idempotency_key``, or ``None``.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        return self._run(self._core.sent_key_op(idempotency_key))
+
 
 def _migration(settings: _Settings) -> Op[tuple[int, int]]:
     from carekit import __version__
@@ -1082,7 +1114,7 @@ async def _drive_async(
             while True:
                 closing = (COMMIT,) if step.commit and op.mode != "auto" else ()
                 sent = (*before, *step.statements, *closing)
-                committing = any(s.sql == "COMMIT" for s in sent)
+                committing = op.writes or any(s.sql == "COMMIT" for s in sent)
                 results = await _execute_async(conn, sent)
                 mine = results[len(before) : len(before) + len(step.statements)]
                 before = ()
@@ -1242,6 +1274,10 @@ class AsyncPostgresJourneyStore:
                 self._listener = None
         if self._pool is not None:
             await self._pool.close()
+
+    def __await__(self) -> Generator[Any, None, AsyncPostgresJourneyStore]:
+        # `store = await aio.open_store(url)` opens it; using it without the await works too.
+        return self.open().__await__()
 
     async def __aenter__(self) -> AsyncPostgresJourneyStore:
         return await self.open()
@@ -1514,3 +1550,20 @@ class AsyncPostgresJourneyStore:
     async def oldest_due(self, *, now: dt.datetime) -> dt.datetime | None:
         """See :meth:`PostgresJourneyStore.oldest_due`."""
         return await self._run(self._core.oldest_due_op(now))
+
+    async def remember_sent(
+        self,
+        idempotency_key: str,
+        *,
+        at: dt.datetime,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
+        """See :meth:`PostgresJourneyStore.remember_sent`."""
+        return await self._run(self._core.remember_sent_op(
+            idempotency_key, at=at, channel=channel, reference=reference
+        ))
+
+    async def sent_key(self, idempotency_key: str) -> SentKey | None:
+        """See :meth:`PostgresJourneyStore.sent_key`."""
+        return await self._run(self._core.sent_key_op(idempotency_key))
