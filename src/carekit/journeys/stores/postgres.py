@@ -108,7 +108,7 @@ _TRIES = 4
 _TRANSIENT = frozenset({"40P01", "40001"})
 #: SQLSTATEs of a server shutting down or gone (the connection is lost).
 _GONE = ("08", "57P01", "57P02", "57P03")
-#: The longest slice :meth:`PostgresJourneyStore.wait` blocks for at once.
+#: The most connections a pool may hold (PostgreSQL allows 100 by default).
 _MAX_POOL = 1000
 
 
@@ -362,8 +362,14 @@ def _closed_error(label: str) -> StoreError:
     return StoreError(msg)
 
 
+def _returns_rows(cursor: Any) -> bool:
+    # cursor.description would build a Column per field: the result's field count will do.
+    result = cursor.pgresult
+    return result is not None and result.nfields > 0
+
+
 def _results(cursors: Sequence[Any]) -> list[Any]:
-    return [c.fetchall() if c.description is not None else c.rowcount for c in cursors]
+    return [c.fetchall() if _returns_rows(c) else c.rowcount for c in cursors]
 
 
 # -- the blocking driver ------------------------------------------------------------------
@@ -1092,11 +1098,11 @@ async def _execute_async(
     if len(statements) == 1:
         s = statements[0]
         cursor = await conn.execute(s.sql, s.params)
-        return [await cursor.fetchall() if cursor.description is not None else cursor.rowcount]
+        return [await cursor.fetchall() if _returns_rows(cursor) else cursor.rowcount]
     async with conn.pipeline():
         cursors = [await conn.execute(s.sql, s.params) for s in statements]
     return [
-        await c.fetchall() if c.description is not None else c.rowcount for c in cursors
+        await c.fetchall() if _returns_rows(c) else c.rowcount for c in cursors
     ]
 
 
