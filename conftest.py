@@ -9,6 +9,7 @@ from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 from typing import Any
 
 from sybil import Sybil
+from sybil.sybil import SybilCollection
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 from sybil.parsers.rest import DocTestParser
 
@@ -28,18 +29,62 @@ def _leave_tmpdir(namespace: dict[str, Any]) -> None:
     namespace["_carekit_tmp"].cleanup()
 
 
+#: Pages whose examples need a PostgreSQL server (see _postgres_setup).
+_POSTGRES_PAGES = ["docs/postgres.md"]
+
+
+def _postgres_setup(namespace: dict[str, Any]) -> None:
+    # The page reads its store's URL from CAREKIT_STORE, as an app would: point it at the
+    # test server, in a schema of its own. Without a server the page is skipped (a failure
+    # under CI), as the PostgreSQL tests are.
+    from tests.journeys._postgres import new_schema, require_server, server_lock, with_schema
+
+    url = require_server()
+    hold = server_lock()
+    hold.__enter__()
+    schema = new_schema()
+    namespace["_carekit_postgres"] = (schema, hold, os.environ.get("CAREKIT_STORE"))
+    os.environ["CAREKIT_STORE"] = with_schema(url, schema)
+    _in_tmpdir(namespace)
+
+
+def _postgres_teardown(namespace: dict[str, Any]) -> None:
+    held = namespace.pop("_carekit_postgres", None)
+    if held is None:  # skipped: there was no server
+        return
+    from tests.journeys._postgres import drop_schema
+
+    _leave_tmpdir(namespace)
+    schema, hold, before = held
+    if before is None:
+        os.environ.pop("CAREKIT_STORE", None)
+    else:
+        os.environ["CAREKIT_STORE"] = before
+    try:
+        drop_schema(schema)
+    finally:
+        hold.__exit__(None, None, None)
+
+
 _markdown = Sybil(
     parsers=[PythonCodeBlockParser(doctest_optionflags=_OPTIONS), SkipParser()],
     patterns=["docs/*.md", "docs/**/*.md", "README.md"],
+    excludes=_POSTGRES_PAGES,
     setup=_in_tmpdir,
     teardown=_leave_tmpdir,
+)
+_postgres_pages = Sybil(
+    parsers=[PythonCodeBlockParser(doctest_optionflags=_OPTIONS), SkipParser()],
+    patterns=_POSTGRES_PAGES,
+    setup=_postgres_setup,
+    teardown=_postgres_teardown,
 )
 _docstrings = Sybil(
     parsers=[DocTestParser(optionflags=_OPTIONS)],
     patterns=["src/carekit/*.py", "src/carekit/**/*.py"],
 )
 
-pytest_collect_file = (_markdown + _docstrings).pytest()
+pytest_collect_file = SybilCollection([_markdown, _docstrings, _postgres_pages]).pytest()
 
 
 def pytest_ignore_collect(collection_path: pathlib.Path, config: Any) -> bool | None:

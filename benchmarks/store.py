@@ -17,7 +17,11 @@ Compared side by side, in the same run, with
 * a hand-rolled ``sqlite3`` event table (``INSERT`` with a unique event id, nothing else):
   the ceiling a store with no state machine, no outbox and no checks could reach.
 
-Run: ``python benchmarks/store.py [--journeys N] [--quick]``.
+With ``--postgres URL`` the PostgreSQL store's tables follow (``store_postgres.py``: the
+same measures beside a hand-written psycopg loop and eventsourcing's PostgreSQL recorder,
+plus delivery by several worker processes); ``--postgres-only`` skips SQLite.
+
+Run: ``python benchmarks/store.py [--journeys N] [--quick] [--postgres URL]``.
 """
 
 from __future__ import annotations
@@ -309,7 +313,26 @@ def main() -> None:
                         help="journeys whose current state is read (default 100,000)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds to take medians over")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also measure the PostgreSQL store on this server")
+    parser.add_argument("--postgres-only", action="store_true",
+                        help="measure only the PostgreSQL store")
     args = parser.parse_args()
+    if args.postgres or args.postgres_only:
+        import store_postgres
+
+        url = args.postgres or store_postgres.DEFAULT_URL
+        if not args.postgres_only:
+            sqlite_tables(args)
+            print()
+        states = [min(args.journeys, 5_000)] if args.quick else [args.journeys, 1_000_000]
+        store_postgres.run(url, quick=args.quick, rounds=args.rounds, states=states)
+        return
+    sqlite_tables(args)
+
+
+def sqlite_tables(args: argparse.Namespace) -> None:
+    """The SQLite tables (see the module docs)."""
     if args.quick:
         sizes = {"single": 100, "batches": 20, "dispatch": 500}
         n_state = min(args.journeys, 5_000)

@@ -21,7 +21,8 @@ from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.plugins import CareKit
 
-__all__ = [  # noqa: F822 - JourneyStoreContract is imported on first use (module __getattr__)
+__all__ = [  # noqa: F822 - the store contracts are imported on first use (module __getattr__)
+    "AsyncJourneyStoreContract",
     "Delivery",
     "JourneyStoreContract",
     "RecordingChannel",
@@ -34,11 +35,15 @@ __all__ = [  # noqa: F822 - JourneyStoreContract is imported on first use (modul
 
 
 def __getattr__(name: str) -> Any:
-    # The store conformance suite needs pytest: imported only when asked for.
+    # The store conformance suites need pytest: imported only when asked for.
     if name == "JourneyStoreContract":
         from carekit.journeys.stores._contract import JourneyStoreContract
 
         return JourneyStoreContract
+    if name == "AsyncJourneyStoreContract":
+        from carekit.journeys.stores._async_contract import AsyncJourneyStoreContract
+
+        return AsyncJourneyStoreContract
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
 

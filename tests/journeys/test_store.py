@@ -262,3 +262,18 @@ def test_record_refuses_a_huge_iterable_of_non_outcomes_at_its_first_item(store:
     # Regression (r13): MemoryJourneyStore().record(range(10**12)) raised MemoryError.
     with pytest.raises(CareKitError, match="AttemptOutcome"):
         store.record(range(10**12))
+
+
+def test_oldest_due_skips_a_touchpoint_rescheduled_below_the_top(store: Any) -> None:
+    # Regression: the memory store took a stale heap entry below the top for a due
+    # touchpoint: one retried an hour later was reported as waiting since it was first due.
+    from carekit.journeys import AttemptOutcome
+
+    store.create("ticket", "t-1", at=T0)
+    store.create("ticket", "t-2", at=T0)
+    a, b = store.claim_due(now=T0, limit=2, lease=HOUR, claimant="w")
+    store.record([AttemptOutcome(claimed=b, status="retry", at=T0, error="x",
+                                 retry_at=T0 + HOUR)])
+    assert store.oldest_due(now=T0) is None  # a is claimed, b waits an hour
+    assert store.oldest_due(now=T0 + HOUR) == T0 + HOUR
+    assert a.idempotency_key != b.idempotency_key

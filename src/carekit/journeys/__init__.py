@@ -62,11 +62,12 @@ from carekit.journeys.stores import (
 from carekit.journeys.worker import Attempt, PromiseChecks, Worker, WorkReport
 
 if TYPE_CHECKING:
-    from carekit.journeys.stores.postgres import PostgresJourneyStore
+    from carekit.journeys.stores.postgres import AsyncPostgresJourneyStore, PostgresJourneyStore
 
 __all__ = [
     "OUTBOX_STATUSES",
     "ActiveDeadline",
+    "AsyncPostgresJourneyStore",
     "Attempt",
     "AttemptOutcome",
     "BusinessHours",
@@ -114,9 +115,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # PostgresJourneyStore needs psycopg (carekit[postgres]): imported on first use only.
-    if name == "PostgresJourneyStore":
-        from carekit.journeys.stores.postgres import PostgresJourneyStore
+    if name in ("PostgresJourneyStore", "AsyncPostgresJourneyStore"):
+        from carekit.journeys.stores import postgres
 
-        return PostgresJourneyStore
+        return getattr(postgres, name)
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

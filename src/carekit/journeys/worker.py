@@ -57,7 +57,7 @@ import attrs
 
 from carekit import _validate
 from carekit.channels import DeliveryResult, SentKeys
-from carekit.errors import CareKitError
+from carekit.errors import CareKitError, StoreError
 from carekit.journeys.stores._shared import check_lease, check_limit
 from carekit.journeys.stores._timers import PROMISE_EVENT
 from carekit.journeys.stores.protocol import AttemptOutcome, ClaimedTouchpoint, Fired
@@ -69,6 +69,10 @@ if TYPE_CHECKING:
 __all__ = ["Attempt", "PromiseChecks", "WorkReport", "Worker"]
 
 _log = logging.getLogger("carekit.worker")
+
+#: How long :meth:`Worker.run` keeps retrying a store that fails (a database restarting)
+#: before it gives up and raises.
+STORE_OUTAGE = dt.timedelta(minutes=1)
 
 #: What happened to one claimed touchpoint.
 Outcome = Literal["sent", "failed", "dead", "deferred", "withdrawn", "released"]
@@ -771,7 +775,9 @@ class Worker(WorkerBase):
         Raises:
             CareKitError: ``stop`` is not an event, ``clock`` not a callable, a bad
                 ``max_passes``.
-            StoreError: the store cannot be read or written (and stays so).
+            StoreError: the store cannot be read or written, and stays so for
+                :data:`STORE_OUTAGE` (shorter failures are logged and the pass retried:
+                a claim in flight is taken over after its lease).
         """
         if stop is not None and not callable(getattr(stop, "is_set", None)):
             msg = f"stop must be a threading.Event or None (got {stop!r})"
@@ -789,9 +795,23 @@ class Worker(WorkerBase):
             self.claimant, self.store, self.lease, self.poll, self.batch_size,
             extra={"outcome": "started"},
         )
+        failing_since: float | None = None
         with self._signals(handle_signals):
             while not self._stop.is_set() and not (stop is not None and stop.is_set()):
-                report = self.run_once(now_of())
+                try:
+                    report = self.run_once(now_of())
+                except StoreError as exc:
+                    # A database restarting, a network blip: the store reconnects by itself.
+                    # Ride it out; give up once it has lasted STORE_OUTAGE.
+                    now_m = time.monotonic()
+                    failing_since = now_m if failing_since is None else failing_since
+                    if now_m - failing_since > STORE_OUTAGE.total_seconds():
+                        raise
+                    _log.warning("worker %s: the store failed, trying again: %s",
+                                 self.claimant, exc, extra={"outcome": "store_error"})
+                    self._wait(stop)
+                    continue
+                failing_since = None
                 passes += 1
                 if max_passes is not None and passes >= max_passes:
                     break
@@ -802,13 +822,23 @@ class Worker(WorkerBase):
                   extra={"outcome": "stopped", "counters": self.counters})
 
     def _wait(self, stop: threading.Event | None) -> None:
-        """Sleep for ``poll``, waking early when asked to stop."""
+        """Sleep for ``poll``, waking early when asked to stop or when work became due.
+
+        A store with a ``wait(timeout)`` method (PostgreSQL: LISTEN/NOTIFY) is asked to
+        wait, in slices short enough to notice ``stop``; it returns ``True`` as soon as
+        something may be sent.
+        """
+        waiter = getattr(self.store, "wait", None)
         deadline = time.monotonic() + self.poll.total_seconds()
         while not self._stop.is_set() and not (stop is not None and stop.is_set()):
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            self._stop.wait(min(left, 0.05))
+            if callable(waiter):
+                if waiter(min(left, 0.25)):
+                    return
+            else:
+                self._stop.wait(min(left, 0.05))
 
     @contextlib.contextmanager
     def _signals(self, handle: bool) -> Iterator[None]:

@@ -37,10 +37,11 @@ from carekit.journeys.stores.sqlite import SQLiteJourneyStore
 from carekit.journeys.stores.urls import open_store
 
 if TYPE_CHECKING:
-    from carekit.journeys.stores.postgres import PostgresJourneyStore
+    from carekit.journeys.stores.postgres import AsyncPostgresJourneyStore, PostgresJourneyStore
 
 __all__ = [
     "OUTBOX_STATUSES",
+    "AsyncPostgresJourneyStore",
     "AttemptOutcome",
     "ClaimedTouchpoint",
     "Fired",
@@ -58,9 +59,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # PostgresJourneyStore needs psycopg (carekit[postgres]): imported on first use only.
-    if name == "PostgresJourneyStore":
-        from carekit.journeys.stores.postgres import PostgresJourneyStore
+    if name in ("PostgresJourneyStore", "AsyncPostgresJourneyStore"):
+        from carekit.journeys.stores import postgres
 
-        return PostgresJourneyStore
+        return getattr(postgres, name)
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

@@ -316,7 +316,11 @@ class MemoryJourneyStore:
     ) -> None:
         jid = journey.journey_id
         for item in applied:
-            record.events.append(item.event)
+            # Kept as the other stores give it back: naming its journey.
+            event = item.event
+            record.events.append(
+                event if event.journey_id == jid else attrs.evolve(event, journey_id=jid)
+            )
             self._owe(journey, item.owed)
             for key in item.withdrawn:
                 entry = self._outbox.get(key)
@@ -656,10 +660,16 @@ class MemoryJourneyStore:
                     heapq.heappop(ready)  # stale: settled, withdrawn or rescheduled
                     continue
                 break
-            times = [
-                when for when, _, key in _smallest(ready, 64)
-                if when <= now and self._claimable(self._outbox[key], clock)
-            ][:1]
+            times = []
+            for when, _, key in _in_order(ready):
+                if when > now:
+                    break
+                entry = self._outbox.get(key)
+                if entry is None or entry.status not in _OPEN or entry.next_attempt != when:
+                    continue  # stale (below the top): settled, withdrawn or rescheduled
+                if self._claimable(entry, clock):
+                    times.append(when)
+                    break
             due = self._due
             while due:
                 timer = self._timers.get((due[0][2], due[0][3]))
@@ -672,17 +682,15 @@ class MemoryJourneyStore:
             return min(times, default=None)
 
 
-def _smallest(heap: list[Any], k: int) -> list[Any]:
-    """The ``k`` smallest items of a heap, in order, walking down from its root: O(k log k)."""
-    found: list[Any] = []
+def _in_order(heap: list[Any]) -> Iterator[Any]:
+    """A heap's items, smallest first, walking down from its root (O(log k) per item read)."""
     frontier = [(heap[0], 0)] if heap else []
-    while frontier and len(found) < k:
+    while frontier:
         item, i = heapq.heappop(frontier)
-        found.append(item)
+        yield item
         for child in (2 * i + 1, 2 * i + 2):
             if child < len(heap):
                 heapq.heappush(frontier, (heap[child], child))
-    return found
 
 
 def _decide(
