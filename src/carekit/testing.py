@@ -266,10 +266,24 @@ def deliver(
         >>> deliver(kit, owed_touchpoint("order_thanks"), channel="pigeon").delivered
         True
     """
+    from carekit.journeys.advance import check_kit
     from carekit.journeys.worker import _first_answer, _Raised
 
+    check_kit(kit)
     found = channel if isinstance(channel, Channel) else kit.channel(channel)
-    key = touchpoint.idempotency_key if idempotency_key is None else idempotency_key
+    if idempotency_key is None:
+        key = getattr(touchpoint, "idempotency_key", None)
+        if not isinstance(key, str):
+            msg = (
+                "touchpoint must be an owed touchpoint with an idempotency_key (see "
+                f"owed_touchpoint), or pass idempotency_key= (got {touchpoint!r:.200})"
+            )
+            raise CareKitError(msg)
+    elif not isinstance(idempotency_key, str) or not idempotency_key:
+        msg = f"idempotency_key must be a non-empty string or None (got {idempotency_key!r})"
+        raise CareKitError(msg)
+    else:
+        key = idempotency_key
     try:
         _, answer = _first_answer(kit, touchpoint, found, key, sent_keys)
     except _Raised as exc:

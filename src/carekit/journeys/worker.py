@@ -224,6 +224,17 @@ class PromiseChecks:
         """
         from carekit.promises import at_risk
 
+        _check_promise(promise)
+        _validate.aware("now", now)
+        if not isinstance(journey, _journey_class()):
+            msg = f"journey must be a carekit.journeys.Journey (got {journey!r:.200})"
+            raise CareKitError(msg)
+        if isinstance(events, (str, bytes)) or not isinstance(events, Sequence) or not all(
+            hasattr(e, "name") and isinstance(getattr(e, "at", None), dt.datetime)
+            for e in events
+        ):
+            msg = f"events must be a sequence of the journey's Event objects (got {events!r:.200})"
+            raise CareKitError(msg)
         names = [s.name for s in promise.stages] or ["delivery"]
         finished: dict[str, dt.datetime] = {}
         for event in events:
@@ -246,9 +257,15 @@ class PromiseChecks:
         return None, self.next_check(promise, now)
 
     def next_check(self, promise: Any, now: dt.datetime) -> dt.datetime:
-        """The next daily check after ``now``, at :attr:`at` in the promise calendar's zone."""
+        """The next daily check after ``now``, at :attr:`at` in the promise calendar's zone.
+
+        Raises:
+            CareKitError: ``promise`` is not a Promise, ``now`` not an aware datetime.
+        """
         from carekit.promises.estimators import default_calendar
 
+        _check_promise(promise)
+        _validate.aware("now", now)
         calendar = promise.calendar or default_calendar()
         zone = calendar.tz
         local = now.astimezone(zone)
@@ -260,6 +277,20 @@ class PromiseChecks:
                 return moment
             day += dt.timedelta(days=1)
         return now + dt.timedelta(days=1)  # pragma: no cover - three days cannot all be past
+
+
+def _check_promise(promise: Any) -> None:
+    from carekit.promises import Promise
+
+    if not isinstance(promise, Promise):
+        msg = f"promise must be a carekit.promises.Promise (got {promise!r:.200})"
+        raise CareKitError(msg)
+
+
+def _journey_class() -> type:
+    from carekit.journeys.journey import Journey
+
+    return Journey
 
 
 def _backoff(attempt: int, base: dt.timedelta, cap: dt.timedelta) -> dt.timedelta:

@@ -434,7 +434,8 @@ class Roster:
                 roster always gives the same file.
 
         Raises:
-            CareKitError: ``stamp`` is not a timezone-aware datetime.
+            CareKitError: ``stamp`` is not a timezone-aware datetime, or falls outside the
+                years 1 to 9999 in UTC.
 
         Examples:
             >>> import datetime as dt
@@ -452,6 +453,11 @@ class Roster:
         """
         if stamp is not None:
             stamp = _validate.aware("stamp", stamp)
+            try:
+                stamp.astimezone(dt.timezone.utc)
+            except OverflowError:
+                msg = f"stamp must fall within the years 1 to 9999 in UTC (got {stamp!r})"
+                raise CareKitError(msg) from None
         return to_ics(self, stamp)
 
     @classmethod
