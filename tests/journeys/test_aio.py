@@ -212,3 +212,38 @@ def test_the_blocking_worker_runs_coroutine_plugins_too() -> None:
     store.append("o-1", [Event("place", at=T0), Event("acknowledge", at=T0)])
     assert Worker(make_carekit(plugin), store).run_once(T0 + HOUR).sent == 1
     assert plugin.keys == ["o-1/order_thanks/2"]
+
+
+class _Flaky:
+    """A store (wrapped) whose claims fail a few times, as while a database restarts."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def claim_due(self, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            from carekit import StoreError
+
+            raise StoreError("the database is restarting")
+        return await self.inner.claim_due(**kwargs)
+
+
+def test_the_async_worker_rides_out_a_short_store_outage(caplog: pytest.LogCaptureFixture) -> None:
+    plugin = AsyncChannel(delay=0.0)
+
+    async def main() -> Any:
+        inner = aio.open_store("memory://")
+        await _orders(inner, 2, channel="push")
+        store = _Flaky(inner, failures=2)
+        worker = aio.Worker(make_carekit(plugin), store, poll=dt.timedelta(milliseconds=10))
+        await worker.run(clock=lambda: T0 + HOUR, max_passes=1, handle_signals=False)
+        return await inner.outbox_counts()
+
+    counts = asyncio.run(main())
+    assert counts["sent"] == 2
+    assert caplog.text.count("the store failed, trying again") == 2

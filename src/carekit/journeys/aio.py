@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from carekit import _validate
 from carekit.channels import SentKeys
-from carekit.errors import CareKitError
+from carekit.errors import CareKitError, StoreError
 from carekit.journeys.stores.protocol import (
     AttemptOutcome,
     ClaimedTouchpoint,
@@ -52,6 +52,7 @@ from carekit.journeys.stores.protocol import (
     OutboxEntry,
 )
 from carekit.journeys.worker import (
+    STORE_OUTAGE,
     Attempt,
     WorkerBase,
     WorkReport,
@@ -478,6 +479,9 @@ class Worker(WorkerBase):
         Raises:
             CareKitError: ``stop`` is not an :class:`asyncio.Event`, ``clock`` not a
                 callable, a bad ``max_passes``.
+            StoreError: the store cannot be read or written, and stays so for
+                :data:`~carekit.journeys.worker.STORE_OUTAGE` (shorter failures are logged
+                and the pass retried).
         """
         if stop is not None and not isinstance(stop, asyncio.Event):
             msg = f"stop must be an asyncio.Event or None (got {stop!r})"
@@ -493,9 +497,23 @@ class Worker(WorkerBase):
         passes = 0
         _log.info("asyncio worker %s started on %r", self.claimant, self.store,
                   extra={"outcome": "started"})
+        failing_since: float | None = None
         async with self._signals(handle_signals):
             while not self._stopping and not self._stop_event.is_set():
-                report = await self.run_once(now_of())
+                try:
+                    report = await self.run_once(now_of())
+                except StoreError as exc:
+                    # A database restarting, a network blip: the store reconnects by itself.
+                    # Ride it out as the blocking worker does; give up after STORE_OUTAGE.
+                    now_m = time.monotonic()
+                    failing_since = now_m if failing_since is None else failing_since
+                    if now_m - failing_since > STORE_OUTAGE.total_seconds():
+                        raise
+                    _log.warning("asyncio worker %s: the store failed, trying again: %s",
+                                 self.claimant, exc, extra={"outcome": "store_error"})
+                    await self._wait()
+                    continue
+                failing_since = None
                 passes += 1
                 if max_passes is not None and passes >= max_passes:
                     break
