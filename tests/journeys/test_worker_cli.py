@@ -1,0 +1,114 @@
+"""``carekit worker``: one pass, bad stores, logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import pathlib
+import sqlite3
+
+import pytest
+from tests.journeys._store_helpers import T0
+
+from carekit.cli import main
+from carekit.journeys import Event, SQLiteJourneyStore, order_journey
+from carekit.journeys.stores import _sqlite_schema
+
+
+def _run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    status = main(list(argv), out=out)
+    return status, out.getvalue()
+
+
+def _orders(db: pathlib.Path) -> None:
+    with SQLiteJourneyStore(db) as store:
+        store.create(order_journey(), "o-1", at=T0, channel="email")
+        store.append("o-1", Event("place", at=T0, id="p"))   # never acknowledged
+
+
+def test_once_fires_what_is_due_and_reports(tmp_path: pathlib.Path) -> None:
+    db = tmp_path / "j.db"
+    _orders(db)
+    status, text = _run("worker", "--store", f"sqlite:///{db}", "--once",
+                        "--now", "2026-03-02T11:00+00:00", "--log-level", "error")
+    assert (status, text) == (0, "2026-03-02T11:00:00+00:00 fired 1, sent 0, failed 0, dead 0, "
+                                 "deferred 0, withdrawn 0\n")
+    with SQLiteJourneyStore(db) as store:
+        assert [e.name for e in store.events("o-1")] == ["place", "acknowledgement_overdue"]
+    # a plain path names a SQLite store too; nothing more is due
+    status, text = _run("worker", "--store", str(db), "--once", "--now",
+                        "2026-03-02T12:00+00:00", "--log-level", "error")
+    assert status == 0 and "fired 0" in text
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"not a database\n" * 100), "is not a readable carekit store"),
+        (lambda p: sqlite3.connect(p).execute("CREATE TABLE orders (id)").connection.commit(),
+         "is a SQLite database of another application"),
+        (None, "was written by a newer carekit"),
+    ],
+)
+def test_a_bad_store_is_one_clear_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], make: object, message: str
+) -> None:
+    db = tmp_path / "bad.db"
+    if make is None:
+        _orders(db)
+        conn = sqlite3.connect(db)
+        conn.execute(f"PRAGMA user_version = {_sqlite_schema.SCHEMA_VERSION + 1}")
+        conn.close()
+    else:
+        make(db)  # type: ignore[operator]
+    status, _ = _run("worker", "--store", f"sqlite:///{db}", "--once")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("carekit worker: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--store", "memory://", "--now", "2026-03-02T11:00+00:00"], "--now needs --once"),
+        (["--store", "ftp://x", "--once"], "unknown journey store URL scheme 'ftp'"),
+        (["--store", "memory://", "--once", "--lease", "5s", "--timeout", "10s"],
+         "timeout (0:00:10) must be shorter than lease (0:00:05)"),
+    ],
+)
+def test_bad_options_are_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    status, _ = _run("worker", *argv)
+    assert status == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["0s", "-1s", "soon", "400d"])
+def test_durations_are_checked(capsys: pytest.CaptureFixture[str], text: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        _run("worker", "--store", "memory://", "--once", f"--lease={text.lstrip('=')}")
+    assert info.value.code == 2
+    assert "expected a duration" in capsys.readouterr().err
+
+
+def test_json_logs_carry_the_structured_fields(tmp_path: pathlib.Path) -> None:
+    from carekit.journeys._worker_cli import JsonFormatter, configure_logging
+
+    stream = io.StringIO()
+    handler = configure_logging("info", "json", stream)
+    try:
+        logging.getLogger("carekit.worker").info(
+            "sent k via email", extra={"key": "o-1/order_thanks/2", "outcome": "sent",
+                                       "attempt": 1, "latency_ms": 1.5, "channel": "email"})
+    finally:
+        logging.getLogger("carekit").removeHandler(handler)
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["message"] == "sent k via email" and record["level"] == "info"
+    assert (record["key"], record["outcome"], record["attempt"]) == ("o-1/order_thanks/2",
+                                                                     "sent", 1)
+    assert isinstance(JsonFormatter(), logging.Formatter)
