@@ -488,3 +488,21 @@ def test_coverage_counts_the_floor_as_on_duty_does_interval_by_interval(
     p = plan([(s, 10) for s in starts], aht=180, target=TARGET)
     expected = [roster.on_duty(s, s + HALF) for s in starts]
     assert [c.scheduled for c in coverage(p, roster)] == expected
+
+
+def test_a_window_longer_than_400_years_is_refused_not_walked() -> None:
+    # Regression (r12, the roster part): a daily shift's on_duty from 2026 to 9999 walked
+    # three million occurrences (15 s). Like the calendar, one call covers 400 years.
+    import datetime as dt
+
+    from carekit import CareKitError
+    from carekit.staffing import Roster, Shift
+
+    t0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone.utc)
+    shift = Shift(name="d", start=t0, duration=8 * 3600, agents=2, recurrence="FREQ=DAILY")
+    far = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
+    with pytest.raises(CareKitError, match="spans more than 400 years"):
+        Roster(shifts=[shift]).on_duty(t0, far)
+    with pytest.raises(CareKitError, match="spans more than 400 years"):
+        list(shift.occurrences(t0, far))
+    assert Roster(shifts=[shift]).on_duty(far - dt.timedelta(days=30), far) == pytest.approx(2 / 3)
