@@ -112,3 +112,21 @@ def test_json_logs_carry_the_structured_fields(tmp_path: pathlib.Path) -> None:
     assert (record["key"], record["outcome"], record["attempt"]) == ("o-1/order_thanks/2",
                                                                      "sent", 1)
     assert isinstance(JsonFormatter(), logging.Formatter)
+
+
+@pytest.mark.parametrize("empty", [True, False])
+def test_a_missing_or_empty_sqlite_file_is_refused_not_turned_into_a_store(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], empty: bool
+) -> None:
+    # Regression (r16): an existing empty file was silently turned into a store.
+    db = tmp_path / "typo.db"
+    if empty:
+        db.write_bytes(b"")
+    for argv in (["worker", "--store", f"sqlite:///{db}", "--once"],
+                 ["journey", "dispatch", "--db", str(db)]):
+        status, _ = _run(*argv)
+        err = capsys.readouterr().err
+        assert status == 2
+        assert ("is empty" in err or "is an empty file" in err) if empty else (
+            "does not exist" in err)
+    assert db.exists() == empty and (not empty or db.stat().st_size == 0)

@@ -102,8 +102,12 @@ def run_dispatch(
         msg = "--rounds needs --loop SECONDS"
         raise CareKitError(msg)
     db: pathlib.Path = args.db
-    if not db.is_file():
-        msg = f"journey store {str(db)!r} does not exist; create journeys in it first"
+    if not db.is_file() or db.stat().st_size == 0:
+        state = "is empty" if db.is_file() else "does not exist"
+        msg = (
+            f"journey store {str(db)!r} {state}; create journeys in it first "
+            "(carekit journey load EVENTS.csv --store PATH)"
+        )
         raise StoreError(msg)
     kit = CareKit()
     status = 0

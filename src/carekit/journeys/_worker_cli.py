@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import pathlib
 import re
 import sys
 from typing import Any, TextIO
@@ -156,6 +157,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.now is not None and not args.once:
         msg = "--now needs --once (a running worker follows the clock)"
         raise CareKitError(msg)
+    _check_exists(args.store)
     handler = configure_logging(args.log_level, args.log_format)
     try:
         kit = CareKit()
@@ -189,3 +191,26 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             store.close()
     finally:
         logging.getLogger("carekit").removeHandler(handler)
+
+
+def _check_exists(url: str) -> None:
+    """Refuse a SQLite store that does not exist or is an empty file (a mistyped path).
+
+    A worker on a new, empty store would wait forever for work nobody gives it.
+    """
+    from carekit.errors import StoreError
+
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() != "sqlite":
+        return
+    path = rest.partition("?")[0][1:] if sep else url
+    if path in ("", ":memory:"):
+        return
+    file = pathlib.Path(path)
+    if not file.is_file() or file.stat().st_size == 0:
+        state = "is an empty file" if file.is_file() else "does not exist"
+        msg = (
+            f"journey store {path!r} {state}: check the path, or create journeys in it first "
+            "(carekit journey load EVENTS.csv --store URL)"
+        )
+        raise StoreError(msg)
