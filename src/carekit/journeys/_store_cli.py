@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from carekit.errors import CareKitError, StoreError
+from carekit.journeys._worker_cli import parse_moment
 from carekit.journeys.stores._shared import MAX_CLAIM
 
 __all__ = ["add_dispatch_arguments", "run_dispatch"]
@@ -52,20 +53,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _moment(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        msg = (
-            "expected an ISO 8601 time with a UTC offset, e.g. 2026-03-02T09:00+00:00 "
-            f"(got {text!r})"
-        )
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``carekit journey dispatch``."""
     parser.add_argument("--db", type=pathlib.Path, required=True,
@@ -80,7 +67,7 @@ def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="touchpoints claimed per batch (default 100)")
     parser.add_argument("--max-attempts", type=_positive_int, default=5, metavar="N",
                         help="attempts before a touchpoint is dead-lettered (default 5)")
-    parser.add_argument("--now", type=_moment, default=None, metavar="TIME",
+    parser.add_argument("--now", type=parse_moment, default=None, metavar="TIME",
                         help="dispatch as of this time instead of the clock (for tests)")
 
 

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from carekit.errors import CareKitError
 
-__all__ = ["add_arguments", "parse_duration", "run"]
+__all__ = ["add_arguments", "parse_duration", "parse_moment", "run"]
 
 _UNITS = {
     "ms": dt.timedelta(milliseconds=1),
@@ -60,7 +60,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def _moment(text: str) -> dt.datetime:
+def parse_moment(text: str) -> dt.datetime:
+    """An ISO 8601 time with a UTC offset (``--now``).
+
+    Raises:
+        argparse.ArgumentTypeError: no offset, or not a time.
+    """
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -82,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--once", action="store_true",
                         help="one pass (fire what is due, deliver what may be sent), then exit")
-    parser.add_argument("--now", type=_moment, default=None, metavar="TIME",
+    parser.add_argument("--now", type=parse_moment, default=None, metavar="TIME",
                         help="with --once: work as of this time instead of the clock")
     parser.add_argument("--lease", type=parse_duration, default=dt.timedelta(seconds=30),
                         metavar="DURATION",

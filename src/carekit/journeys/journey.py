@@ -421,12 +421,7 @@ class Journey:
                 customer_id = self.customer_id
                 tz = self.tz
                 for name, tp_channel, within, delay, calendar in tps:
-                    if calendar is None:
-                        not_before = at + delay if delay else None
-                        due = (not_before or at) + within
-                    else:
-                        not_before = calendar.add_business_hours(at, delay) if delay else None
-                        due = calendar.add_business_hours(not_before or at, within)
+                    not_before, due = _owed_times(at, within, delay, calendar)
                     effects.append(
                         _new_owed(
                             jid, name, target, tp_channel or channel, due, version, at, data,
@@ -652,17 +647,24 @@ def _build_pending_owed(
             continue
         tps, state = owes
         for name, tp_channel, within, delay, calendar in tps:
-            if calendar is None:
-                not_before = at + delay if delay else None
-                due = (not_before or at) + within
-            else:
-                not_before = calendar.add_business_hours(at, delay) if delay else None
-                due = calendar.add_business_hours(not_before or at, within)
+            not_before, due = _owed_times(at, within, delay, calendar)
             built.append(_new_owed(
                 journey_id, name, state, tp_channel or channel, due, version, at, data,
                 customer_id, not_before, tz,
             ))
     return tuple(built)
+
+
+def _owed_times(
+    at: dt.datetime, within: dt.timedelta, delay: dt.timedelta, calendar: Any
+) -> tuple[dt.datetime | None, dt.datetime]:
+    """``(not_before, due)`` of a touchpoint owed at ``at`` (``not_before`` is None without
+    a delay); ``within`` and ``delay`` count business hours when there is a calendar."""
+    if calendar is None:
+        not_before = at + delay if delay else None
+        return not_before, (not_before or at) + within
+    not_before = calendar.add_business_hours(at, delay) if delay else None
+    return not_before, calendar.add_business_hours(not_before or at, within)
 
 
 class OwedLog:
