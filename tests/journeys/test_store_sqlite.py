@@ -158,13 +158,14 @@ def test_read_only_opening(tmp_path: pathlib.Path) -> None:
         _open(tmp_path / "missing.db", read_only=True)
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores file permissions"
-)
 def test_a_read_only_file_is_a_store_error(tmp_path: pathlib.Path) -> None:
     db = tmp_path / "locked.db"
     with _open(db) as store:
         store.create("ticket", "t-1", at=T0)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Root ignores file modes: make the folder read-only with a private bind mount.
+        _a_read_only_file_as_root(tmp_path, db)
+        return
     db.chmod(0o444)
     tmp_path.chmod(0o555)
     try:
@@ -173,6 +174,36 @@ def test_a_read_only_file_is_a_store_error(tmp_path: pathlib.Path) -> None:
     finally:
         tmp_path.chmod(0o755)
         db.chmod(0o644)
+
+
+def _a_read_only_file_as_root(folder: pathlib.Path, db: pathlib.Path) -> None:
+    import subprocess
+    import sys
+
+    if not _can_mount_read_only(folder):
+        pytest.skip("as root, needs unshare and a private read-only bind mount")
+    script = (
+        "import datetime as dt\n"
+        "from carekit import StoreError\n"
+        "from carekit.journeys import Event, SQLiteJourneyStore\n"
+        "from tests.journeys._store_helpers import ticket_journey\n"
+        "at = dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone.utc)\n"
+        "try:\n"
+        f"    s = SQLiteJourneyStore({str(db)!r}, definitions=[ticket_journey()])\n"
+        "    s.append('t-1', Event('note', at=at, id='n1'))\n"
+        "except StoreError as exc:\n"
+        "    print('StoreError', exc)\n"
+        "else:\n"
+        "    print('written')\n"
+    )
+    run = ["unshare", "-m", "sh", "-c",
+           f"mount --bind -o ro {folder} {folder} && {sys.executable} -c \"$CODE\""]
+    env = {**os.environ, "CODE": script, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])}
+    done = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
+    assert done.stdout.startswith("StoreError"), (done.stdout, done.stderr)
+    assert "read-only" in done.stdout or "cannot open" in done.stdout
+    with _open(db, read_only=True) as store:
+        assert store.load("t-1").version == 0
 
 
 def test_an_unwritable_path_is_a_store_error(tmp_path: pathlib.Path) -> None:
