@@ -142,6 +142,8 @@ async def get_order(order_id: str) -> dict[str, Any]:
         journey = await store.load(order_id)
     except UnknownJourney:
         raise HTTPException(status_code=404, detail=f"no order {order_id!r}") from None
+    # Two reads: the worker may settle a touchpoint between them, so for a moment the
+    # outbox can say "sent" while the journey read just before still lists it as owed.
     outbox = await store.outbox(order_id)
     return {
         "order_id": order_id,

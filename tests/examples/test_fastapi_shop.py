@@ -27,10 +27,16 @@ def _load_app(monkeypatch: pytest.MonkeyPatch, store: str) -> Any:
 
 
 def _wait_for(client: Any, order_id: str, name: str, status: str) -> dict[str, Any]:
+    """The order once its outbox shows ``name`` at ``status`` and the journey agrees.
+
+    The app reads the journey and its outbox in two calls, so the worker may settle the
+    touchpoint between them: wait for an answer where both reads saw the same moment.
+    """
     deadline = time.monotonic() + 10
     while True:
         body: dict[str, Any] = client.get(f"/orders/{order_id}").json()
-        if body["outbox"].get(name) == status or time.monotonic() > deadline:
+        settled = body["outbox"].get(name) == status and name not in body["owed"]
+        if settled or time.monotonic() > deadline:
             return body
         time.sleep(0.05)
 
