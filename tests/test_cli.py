@@ -26,11 +26,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"carekit {carekit.__version__}"
 
 
-def test_no_command_prints_help() -> None:
+def test_no_command_prints_the_usage_on_stderr_and_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     status, text = _run()
-    assert status == 0
-    assert "usage: carekit" in text
-    assert "demo" in text
+    assert status == 2
+    assert text == ""
+    err = capsys.readouterr().err
+    assert err.startswith("usage: carekit")
+    assert "demo" in err and "staffing schedule" in err
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

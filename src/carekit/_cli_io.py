@@ -210,3 +210,23 @@ def open_csv(path: pathlib.Path) -> Iterator[CsvRows]:
     """Open a CSV file (UTF-8, a BOM allowed) as :class:`CsvRows` named by its path."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         yield CsvRows(handle, str(path))
+
+
+@contextlib.contextmanager
+def named_as_options(names: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a :class:`CareKitError` that names an argument by its option instead.
+
+    The library names its arguments (``max_occupancy must lie in (0, 1]``); the command's
+    user typed options, so a message that starts with a key of ``names`` (or mentions it
+    as ``(got ...)`` of another) is raised again with the option's name.
+    """
+    try:
+        yield
+    except CareKitError as exc:
+        text = str(exc)
+        changed = text
+        for name, option in names.items():
+            changed = re.sub(rf"(?<![\w-]){re.escape(name)}(?=[ =])", option, changed)
+        if changed == text:
+            raise
+        raise CareKitError(changed) from None

@@ -1,53 +1,58 @@
 """The ``carekit`` command.
 
-Each capability contributes one subcommand and one section of ``carekit demo`` from its own
-private ``_cli`` module, which provides:
+Each capability contributes one subcommand and one section of ``carekit demo``. Its options
+live in :mod:`carekit._cli_args` (one function per subcommand, standard library only) and the
+code that runs it in the capability's private ``_cli`` module, which provides:
 
-* ``add_arguments(parser: argparse.ArgumentParser) -> None``
 * ``run(args: argparse.Namespace, out: TextIO) -> int``
 * ``demo(out: TextIO, workdir: pathlib.Path) -> None``
+
+``carekit --version``, ``carekit --help`` and ``carekit COMMAND --help`` import no capability:
+only the chosen subcommand's module is imported, and only to run it.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib
-import importlib.resources
 import os
-import pathlib
 import sys
-import tempfile
 from collections.abc import Sequence
-from types import ModuleType
-from typing import NoReturn, TextIO
 
 import carekit
-from carekit._cli_io import PrintableStream, one_line
-from carekit.errors import CareKitError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    import pathlib
+    from types import ModuleType
+    from typing import Any, NoReturn, TextIO
 
 __all__ = ["main"]
 
-#: subcommand -> (module providing it, one-line help)
-_COMMANDS: dict[str, tuple[str, str]] = {
+#: subcommand -> (function of carekit._cli_args adding its options, module running it,
+#: one-line help)
+_COMMANDS: dict[str, tuple[str, str, str]] = {
     "staffing": (
-        "carekit.staffing._cli", "staff an interval forecast (Erlang C/A) and check a roster"
+        "staffing", "carekit.staffing._cli",
+        "staff an interval forecast (Erlang C/A) and check a roster",
     ),
     # a two-word command: `carekit staffing schedule ...` (see main)
     "staffing schedule": (
-        "carekit.staffing._schedule_cli",
+        "staffing_schedule", "carekit.staffing._schedule_cli",
         "build the cheapest roster from shift templates (needs carekit[schedule])",
     ),
     "promise": (
-        "carekit.promises._cli", "learn delivery promises from order history; backtest them"
+        "promise", "carekit.promises._cli",
+        "learn delivery promises from order history; backtest them",
     ),
-    "metrics": ("carekit.metrics._cli", "NPS, CSAT, CES with confidence intervals from a CSV"),
+    "metrics": (
+        "metrics", "carekit.metrics._cli", "NPS, CSAT, CES with confidence intervals from a CSV"
+    ),
     "journey": (
-        "carekit.journeys._cli",
+        "journey", "carekit.journeys._cli",
         "list, draw and replay customer journeys; load events into a store; dispatch",
     ),
     "worker": (
-        "carekit.journeys._worker_cli",
+        "worker", "carekit.journeys._worker_cli",
         "fire deadlines and deliver touchpoints of a journey store until stopped",
     ),
 }
@@ -70,6 +75,8 @@ _DEMO_SECTIONS = (
 
 
 def _module(name: str) -> ModuleType | None:
+    import importlib
+
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -78,15 +85,41 @@ def _module(name: str) -> ModuleType | None:
         raise
 
 
+def _one_line(text: object) -> str:
+    from carekit._cli_io import one_line
+
+    return one_line(text)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block), as the others are."""
+    """An argument parser whose errors are one line (no usage block), as the others are.
+
+    Arguments it does not know are refused by the (sub)command they were given to, with that
+    command's usage, not the top-level one.
+    """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {one_line(message)}; see {self.prog} --help\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}; see {self.prog} --help\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog != "carekit":
+            # a subcommand: say so here, with this subcommand's usage
+            self.print_usage(sys.stderr)
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for ``carekit`` and all its subcommands."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser for ``carekit``, with the options of ``command`` only.
+
+    Every subcommand is listed (for ``--help``), but only ``command``'s options are added:
+    the others would not be parsed. ``command=None`` adds every subcommand's options.
+    """
+    from carekit import _cli_args
+
     parser = _Parser(
         prog="carekit",
         description="Customer-care primitives for retail: journeys, promises, staffing, metrics.",
@@ -98,20 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every capability end to end on bundled sample data, with the "
         "embedded SQLite journey store in a temporary folder (or --workdir).",
     )
-    demo.add_argument("--workdir", type=pathlib.Path, default=None,
+    demo.add_argument("--workdir", type=_cli_args._path, default=None,
                       help="keep the demo's SQLite store, outputs and sample CSV files "
                       "(in DIR/samples) in this folder")
-    for command, (module_name, help_text) in _COMMANDS.items():
-        module = _module(module_name)
-        if module is None:
-            continue
-        p = sub.add_parser(command, help=help_text, description=help_text)
-        module.add_arguments(p)
+    for name, (options, _, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if command is None or command == name:
+            getattr(_cli_args, options)(p)
     return parser
-
 
 def run_demo(out: TextIO, workdir: pathlib.Path | None = None) -> int:
     """Run every demo section, writing to ``out``."""
+    import importlib.resources
+    import pathlib
+    import tempfile
+
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="carekit-demo-") as tmp:
             _run_sections(out, pathlib.Path(tmp))
@@ -148,23 +182,42 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
     Reports escape control characters that come from the data (so a file cannot drive the
     terminal); an error is one line on stderr with exit status 2, and nothing prints a
-    traceback: an unexpected exception (a bug) is one line too, with exit status 70, unless
-    the environment variable ``CAREKIT_TRACEBACK`` is set.
+    traceback: Ctrl-C is one line and exit status 130, and an unexpected exception (a bug) is
+    one line too, with exit status 70, unless the environment variable ``CAREKIT_TRACEBACK``
+    is set. Without a command it prints the usage on stderr and exits with status 2.
     """
-    stream: TextIO = PrintableStream(out if out is not None else sys.stdout)  # type: ignore[assignment]
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
-    if len(words) >= 2 and f"{words[0]} {words[1]}" in _COMMANDS:
-        words = [f"{words[0]} {words[1]}", *words[2:]]
-    args = parser.parse_args(words)
+    command = "carekit"
     try:
+        if len(words) >= 2 and f"{words[0]} {words[1]}" in _COMMANDS:
+            words = [f"{words[0]} {words[1]}", *words[2:]]
+        chosen = next((w for w in words if not w.startswith("-")), None)
+        parser = build_parser(chosen if chosen in _COMMANDS else "")
+        args = parser.parse_args(words)
         if args.command is None:
-            parser.print_help(stream)
-            return 0
+            parser.print_help(sys.stderr)
+            return 2
+        command = f"carekit {args.command}"
+        return _run(args, out)
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, out: TextIO | None) -> int:
+    import csv
+
+    from carekit._cli_io import PrintableStream, one_line
+    from carekit.errors import CareKitError
+
+    stream: TextIO = PrintableStream(out if out is not None else sys.stdout)  # type: ignore[assignment]
+    try:
         if args.command == "demo":
             return run_demo(stream, args.workdir)
-        module = _module(_COMMANDS[args.command][0])
-        assert module is not None
+        module = _module(_COMMANDS[args.command][1])
+        if module is None:
+            msg = f"this build of carekit has no {args.command!r} command"
+            raise CareKitError(msg)
         status: int = module.run(args, stream)
         return status
     except CareKitError as exc:

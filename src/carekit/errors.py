@@ -9,7 +9,10 @@ structured parts are kept as attributes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the CLI's start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CareKitError",

@@ -27,7 +27,7 @@ def history(n: int = 60) -> list[str]:
         lead = 3 if region == "south" else 6
         lines.append(f"o{i},2026-01-{day:02d}T10:00:00+00:00,"
                      f"2026-02-{min(28, day + lead - 1):02d}T12:00:00+00:00,{region}\n")
-    lines.append("open,2026-02-27T10:00:00,,north\n")  # no offset: read in --tz; undelivered
+    lines.append("open,2026-02-27T10:00:00+00:00,,north\n")  # undelivered
     return lines
 
 
@@ -61,7 +61,14 @@ def test_promise_json(tmp_path):
          "delivered_at must not be before ordered_at"),
         ([], [], "min_samples"),
         (history(), ["--segment", "carrier"], "no 'carrier' column"),
-        (history(), ["--target", "1.5"], "quantile"),
+        (history(), ["--target", "1.5"],
+         "argument --target: expected a probability of beating the promise between 0 and 1, "
+         "such as 0.95 (got '1.5')"),
+        (history(), ["--tz", "Mars/Olympus"],
+         "--tz must be a time zone name such as Europe/London or UTC (got 'Mars/Olympus')"),
+        (["x,2026-01-02T10:00:00,,north\n"], [],
+         "line 2: ordered_at must carry a UTC offset such as +00:00 (got naive "
+         "'2026-01-02T10:00:00'); or pass --tz ZONE to read times without one in that zone"),
         (history(), ["--cutoff", "late"], "--cutoff"),
         (history(), ["--holidays", "2026-12-25,Boxing Day"],
          "--holidays must be ISO dates like 2026-12-24 (got 'Boxing Day')"),

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from carekit import _cli_args
 from carekit._cli_io import CsvRows, printable
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
@@ -40,77 +41,18 @@ _DELIVERED = "delivered:"
 SAMPLE = "journeys_events.csv"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``journey`` actions: ``list``, ``diagram``, ``replay``."""
-    actions = parser.add_subparsers(dest="journey_command", metavar="ACTION")
-    actions.required = True
-
-    p = actions.add_parser("list", help="list the journeys the plugins provide")
-    p.set_defaults(journey_run=_run_list)
-
-    p = actions.add_parser(
-        "diagram", help="print a journey as a Mermaid or Graphviz DOT diagram",
-        description="Print a journey definition as a diagram: phases as groups, "
-        "touchpoints marked with ✉.",
-    )
-    p.add_argument("name", help="journey name (see: carekit journey list)")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid",
-                   help="diagram language (default: mermaid)")
-    p.set_defaults(journey_run=_run_diagram)
-
-    p = actions.add_parser(
-        "replay", help="replay an event log (CSV): states, overdue obligations, friction",
-        description="Replay a CSV event log with columns journey_id, event, at (ISO 8601 with "
-        "an offset) and optionally id and data (a JSON object); any other column becomes a "
-        "data key (sentiment as a number). A row whose event is delivered:TOUCHPOINT (e.g. "
-        "delivered:order_thanks) records that the journey sent that touchpoint at 'at'; "
-        "without such rows every touchpoint counts as unsent, and overdue once past due. "
-        "Prints journeys per state, overdue obligations and "
-        "high-friction journeys; malformed rows and rejected events are listed by line.",
-    )
-    p.add_argument("events", type=pathlib.Path, help="CSV file of events")
-    p.add_argument("--journey", default="order", help="journey definition (default: order)")
-    p.add_argument("--now", default=None,
-                   help="ISO 8601 instant to judge overdue obligations (default: latest event)")
-    p.add_argument("--limit", type=int, default=10,
-                   help="rows to show per section (default: 10)")
-    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                   help=f"progress bar on stderr (auto: files over {PROGRESS_BYTES:,} bytes)")
-    p.set_defaults(journey_run=_run_replay)
-
-    p = actions.add_parser(
-        "load", help="append the events of a CSV event log to a journey store",
-        description="Append the events of a CSV event log (the columns of replay) to a "
-        "journey store, creating each journey at its first event (customer_id, channel and "
-        "tz from that row's data). Events already stored (same id) are skipped, so loading "
-        "a file twice changes nothing; refused events and delivery rows are listed by line. "
-        "`carekit worker --store URL` then fires their deadlines and delivers their "
-        "touchpoints.",
-    )
-    p.add_argument("events", type=pathlib.Path, help="CSV file of events")
-    p.add_argument("--store", required=True, metavar="URL",
-                   help="the journey store: sqlite:///path.db, postgresql://... or a path")
-    p.add_argument("--journey", default="order", help="journey definition (default: order)")
-    p.set_defaults(journey_run=_run_load)
-
-    from carekit.journeys._store_cli import add_dispatch_arguments, run_dispatch
-
-    p = actions.add_parser(
-        "dispatch", help="deliver the touchpoints a journey store owes, once or in a loop",
-        description="Claim the touchpoints that are due in a SQLite journey store, deliver "
-        "them through the installed channel plugins (carekit_deliver_touchpoint) with their "
-        "idempotency keys, and record the outcome; failures are retried with backoff and "
-        "dead-lettered after --max-attempts. Exit status 1 when a touchpoint was "
-        "dead-lettered or a channel has no delivering plugin.",
-    )
-    add_dispatch_arguments(p)
-    p.set_defaults(journey_run=run_dispatch)
+add_arguments = _cli_args.journey
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run the chosen ``journey`` action."""
-    action: Callable[[argparse.Namespace, TextIO], int] = args.journey_run
-    return action(args, out)
+    from carekit.journeys._store_cli import run_dispatch
+
+    actions: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+        "list": _run_list, "diagram": _run_diagram, "replay": _run_replay,
+        "load": _run_load, "dispatch": run_dispatch,
+    }
+    return actions[args.journey_action](args, out)
 
 
 # -- list and diagram -----------------------------------------------------------------------
@@ -464,7 +406,7 @@ def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
         )
     bar.update(size, report.events)
     bar.close()
-    now = _parse_at(args.now) if args.now else report.now
+    now = args.now if args.now is not None else report.now
     _write_report(out, definition, report, now, str(path), args.limit)
     return 1 if report.problems else 0
 

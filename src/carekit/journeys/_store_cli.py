@@ -9,66 +9,15 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from carekit import _cli_args
 from carekit.errors import CareKitError, StoreError
-from carekit.journeys._worker_cli import parse_moment
-from carekit.journeys.stores._shared import MAX_CLAIM
 
 __all__ = ["add_dispatch_arguments", "run_dispatch"]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a whole number >= 1 (got {text!r})"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _batch_size(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_CLAIM:
-        msg = f"expected a whole number from 1 to {MAX_CLAIM} (got {text!r})"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
+add_dispatch_arguments = _cli_args.dispatch
 #: The longest --loop pause: a day (time.sleep overflows near 10**10 seconds).
-MAX_LOOP_SECONDS = 86_400.0
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= MAX_LOOP_SECONDS:
-        msg = (
-            f"expected a number of seconds above 0 and at most {MAX_LOOP_SECONDS:,.0f} "
-            f"(a day; got {text!r})"
-        )
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``carekit journey dispatch``."""
-    parser.add_argument("--db", type=pathlib.Path, required=True,
-                        help="the SQLite journey store (must exist)")
-    parser.add_argument("--loop", type=_seconds, default=None, metavar="SECONDS",
-                        help="dispatch again every SECONDS until interrupted (default: once)")
-    parser.add_argument("--max-batches", type=_positive_int, default=None, metavar="N",
-                        help="stop after N batches in all")
-    parser.add_argument("--rounds", type=_positive_int, default=None, metavar="N",
-                        help="with --loop: stop after N rounds")
-    parser.add_argument("--batch-size", type=_batch_size, default=100, metavar="N",
-                        help="touchpoints claimed per batch (default 100)")
-    parser.add_argument("--max-attempts", type=_positive_int, default=5, metavar="N",
-                        help="attempts before a touchpoint is dead-lettered (default 5)")
-    parser.add_argument("--now", type=parse_moment, default=None, metavar="TIME",
-                        help="dispatch as of this time instead of the clock (for tests)")
+MAX_LOOP_SECONDS = _cli_args.MAX_LOOP_SECONDS
 
 
 def run_dispatch(

@@ -11,7 +11,8 @@ import pathlib
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from carekit._cli_io import open_csv, printable, write_csv
+from carekit import _cli_args
+from carekit._cli_io import named_as_options, open_csv, printable, write_csv
 from carekit.errors import CareKitError
 from carekit.metrics._base import Accumulator, check_confidence
 from carekit.metrics.compare import compare
@@ -28,30 +29,7 @@ _NO = {"0", "false", "no", "n", "f"}
 _DEMO_FILE = "metrics_responses.csv"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``carekit metrics``."""
-    parser.add_argument("responses", type=pathlib.Path, metavar="RESPONSES.csv",
-                        help="survey responses, one row per response, with a header row")
-    parser.add_argument("--score-column", required=True,
-                        help="the column holding the scores (empty cells are skipped)")
-    parser.add_argument("--metric", choices=_METRICS, default="nps",
-                        help="nps (0-10, default), csat (top-two-box), ces (mean) or "
-                        "fcr (yes/no)")
-    parser.add_argument("--scale", type=int, default=None,
-                        help="highest score for csat (default 5) or ces (default 7)")
-    parser.add_argument("--by", default=None, metavar="COLUMN",
-                        help="one result per value of this column (e.g. store)")
-    parser.add_argument("--compare-periods", action="store_true",
-                        help="split by --period of --date-column and test each period "
-                        "against the one before")
-    parser.add_argument("--date-column", default="date",
-                        help="ISO date or datetime column for --compare-periods (default date)")
-    parser.add_argument("--period", choices=("month", "week"), default="month",
-                        help="period length for --compare-periods (default month)")
-    parser.add_argument("--confidence", type=float, default=0.95,
-                        help="confidence level of the intervals (default 0.95)")
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                        help="output format (default table)")
+add_arguments = _cli_args.metrics
 
 
 def _make(metric: str, scale: int | None) -> Accumulator:
@@ -188,6 +166,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if not rows:
         msg = f"{args.responses}: no scores in column {args.score_column!r}"
         raise CareKitError(msg)
+    with named_as_options({"scale": "--scale"}):
+        _make(args.metric, args.scale)
     accs = _accumulate(rows, lambda: _make(args.metric, args.scale))
     values: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []

@@ -9,7 +9,8 @@ import json
 import pathlib
 from typing import Any, TextIO
 
-from carekit._cli_io import CsvRows, open_csv, printable
+from carekit import _cli_args
+from carekit._cli_io import CsvRows, named_as_options, open_csv, printable
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
 from carekit.promises.backtest import backtest, tradeoff
@@ -21,39 +22,7 @@ __all__ = ["add_arguments", "demo", "run"]
 _SAMPLE = "promises_orders.csv"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``carekit promise``."""
-    parser.add_argument("history", type=pathlib.Path, metavar="HISTORY.csv",
-                        help="orders: columns ordered_at, delivered_at (empty while on the "
-                        "way) and optionally a segment column; ISO 8601 times")
-    parser.add_argument("--target", type=float, default=0.95,
-                        help="probability of beating the promise (default 0.95)")
-    parser.add_argument("--segment", metavar="COLUMN", default=None,
-                        help="learn per value of this column (region, carrier, product)")
-    parser.add_argument("--cancelled", metavar="COLUMN", default=None,
-                        help="a column saying whether the order was cancelled (true/false, "
-                        "yes/no, 1/0, empty for no): cancelled orders are left out")
-    parser.add_argument("--order-id", metavar="COLUMN", default=None, dest="order_id",
-                        help="a column of order ids: an id that repeats is an error")
-    parser.add_argument("--backtest", action="store_true",
-                        help="replay the history walk-forward and print the on-time/padding "
-                        "trade-off")
-    parser.add_argument("--tz", default="UTC",
-                        help="time zone of the business calendar; times without an offset "
-                        "are read in it (default UTC)")
-    parser.add_argument("--cutoff", default=None, metavar="HH:MM",
-                        help="daily order cut-off (later orders count from the next "
-                        "business day)")
-    parser.add_argument("--workdays", default="Mon,Tue,Wed,Thu,Fri",
-                        help="comma-separated working weekdays (default Mon-Fri)")
-    parser.add_argument("--holidays", default="", metavar="DATES",
-                        help="closed days, comma-separated ISO dates "
-                        "(e.g. 2026-12-24,2026-12-31)")
-    parser.add_argument("--country", default=None, metavar="CODE",
-                        help="close on this country's public holidays: an ISO code such as "
-                        "GB, or US-CA for a state (needs carekit[holidays])")
-    parser.add_argument("--format", choices=("table", "json"), default="table",
-                        help="output format (default table)")
+add_arguments = _cli_args.promise
 
 
 def _calendar(args: argparse.Namespace) -> BusinessCalendar:
@@ -75,7 +44,22 @@ def _calendar(args: argparse.Namespace) -> BusinessCalendar:
                 raise CareKitError(msg) from None
     if args.country:
         closed.append(_country_holidays(str(args.country)))
-    return BusinessCalendar(workdays=workdays, cutoff=cutoff, tz=args.tz, holidays=closed)
+    with named_as_options({"workdays": "--workdays", "holidays": "--holidays"}):
+        return BusinessCalendar(workdays=workdays, cutoff=cutoff, tz=_zone(args.tz),
+                                holidays=closed)
+
+
+def _zone(name: str | None) -> dt.tzinfo:
+    """The zone ``--tz`` names (UTC without it), refused in the option's words."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name is None:
+        return dt.timezone.utc
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"--tz must be a time zone name such as Europe/London or UTC (got {name!r})"
+        raise CareKitError(msg) from None
 
 
 def _country_holidays(code: str) -> Any:
@@ -97,28 +81,39 @@ def _country_holidays(code: str) -> Any:
         raise CareKitError(msg) from None
 
 
-def _time(value: str, column: str, line: int, cal: BusinessCalendar) -> dt.datetime:
+def _time(value: str, column: str, line: int, zone: dt.tzinfo | None) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         msg = f"line {line}: {column} must be an ISO 8601 time (got {value!r})"
         raise CareKitError(msg) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=cal.tz)
+        if zone is None:
+            msg = (
+                f"line {line}: {column} must carry a UTC offset such as +00:00 (got naive "
+                f"{value!r}); or pass --tz ZONE to read times without one in that zone"
+            )
+            raise CareKitError(msg)
+        parsed = parsed.replace(tzinfo=zone)
     return parsed
 
 
 def read_history(path: pathlib.Path | Any, segment: str | None,
                  cal: BusinessCalendar, cancelled: str | None = None,
-                 order_id: str | None = None) -> list[Order]:
-    """Orders from a CSV file (or an open text stream)."""
+                 order_id: str | None = None, *, naive: bool = True) -> list[Order]:
+    """Orders from a CSV file (or an open text stream).
+
+    Times without a UTC offset are read in ``cal``'s zone when ``naive`` is true, and
+    refused otherwise (``carekit promise`` without ``--tz``).
+    """
+    zone = cal.tz if naive else None
     if isinstance(path, pathlib.Path):
         with open_csv(path) as rows:
-            return _orders(rows, segment, cal, cancelled, order_id)
-    return _orders(CsvRows(path, "the history CSV"), segment, cal, cancelled, order_id)
+            return _orders(rows, segment, zone, cancelled, order_id)
+    return _orders(CsvRows(path, "the history CSV"), segment, zone, cancelled, order_id)
 
 
-def _orders(reader: CsvRows, segment: str | None, cal: BusinessCalendar,
+def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
             cancelled: str | None, order_id: str | None) -> list[Order]:
     columns = reader.fieldnames
     for needed in ("ordered_at", "delivered_at", segment, cancelled, order_id):
@@ -128,9 +123,9 @@ def _orders(reader: CsvRows, segment: str | None, cal: BusinessCalendar,
     orders = []
     seen: dict[str, int] = {}
     for line, row in reader:
-        ordered = _time(row["ordered_at"] or "", "ordered_at", line, cal)
+        ordered = _time(row["ordered_at"] or "", "ordered_at", line, zone)
         raw = (row["delivered_at"] or "").strip()
-        delivered = _time(raw, "delivered_at", line, cal) if raw else None
+        delivered = _time(raw, "delivered_at", line, zone) if raw else None
         ident = None
         if order_id is not None:
             ident = (row[order_id] or "").strip() or None
@@ -159,9 +154,20 @@ def _orders(reader: CsvRows, segment: str | None, cal: BusinessCalendar,
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit promise``."""
     cal = _calendar(args)
-    orders = read_history(args.history, args.segment, cal, args.cancelled, args.order_id)
+    orders = read_history(args.history, args.segment, cal, args.cancelled, args.order_id,
+                          naive=args.tz is not None)
     estimator = QuantileEstimator(quantile=args.target, calendar=cal)
-    fitted = estimator.fit(orders)
+    try:
+        fitted = estimator.fit(orders)
+    except CareKitError as exc:
+        if "min_samples" not in str(exc):
+            raise
+        learnt = sum(1 for o in orders if o.delivered_at is not None and not o.cancelled)
+        msg = (
+            f"{args.history} has {learnt} delivered order(s) to learn from, fewer than the "
+            f"{estimator.min_samples} a promise needs; pass a longer history"
+        )
+        raise CareKitError(msg) from None
     left_out = fitted.left_out
     segments = sorted({o.segment for o in orders if not o.cancelled},
                       key=lambda s: (s is not None, str(s)))

@@ -9,11 +9,13 @@ import itertools
 import json
 import math
 import pathlib
+import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from carekit._cli_io import neutralise_csv, open_csv
+from carekit import _cli_args
+from carekit._cli_io import named_as_options, neutralise_csv, open_csv, printable
 from carekit.errors import CareKitError
 from carekit.staffing._chart import save_chart
 from carekit.staffing.coverage import Coverage, coverage
@@ -26,41 +28,8 @@ __all__ = [
 ]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``carekit staffing``."""
-    parser.epilog = (
-        "To build a roster from shift templates instead of checking one, see "
-        "`carekit staffing schedule --help`."
-    )
-    plan_arguments(parser)
-    parser.add_argument("--roster", type=pathlib.Path, default=None, metavar="ROSTER.csv",
-                        help="CSV of shifts (shift,start,hours,agents,breaks,recurrence[,tz]) "
-                        "to check coverage")
-    parser.add_argument("--roster-shrinkage", type=float, default=None, metavar="S",
-                        help="with --roster: the shrinkage the roster does not model (its "
-                        "breaks are already off the floor), in [0, 1); default --shrinkage")
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    parser.add_argument("--chart", type=pathlib.Path, default=None, metavar="FILE.png|svg",
-                        help="draw required vs rostered agents (needs carekit[plot])")
-
-
-def plan_arguments(parser: argparse.ArgumentParser) -> None:
-    """The forecast and the options that plan it, shared with ``carekit staffing schedule``."""
-    parser.add_argument("forecast", type=pathlib.Path, metavar="FORECAST.csv",
-                        help="CSV with columns interval_start (ISO 8601 with offset), volume")
-    parser.add_argument("--aht", type=float, required=True, help="average handle time, seconds")
-    parser.add_argument("--service-level", required=True, metavar="PCT/SECONDS",
-                        help="target such as 80/20: 80%% answered within 20 seconds")
-    parser.add_argument("--shrinkage", type=float, default=0.0,
-                        help="share of paid time not available for contacts, in [0, 1)")
-    parser.add_argument("--max-occupancy", type=float, default=None,
-                        help="cap on agent occupancy, in (0, 1]")
-    parser.add_argument("--patience", type=float, default=None,
-                        help="mean patience in seconds: plan with abandonment (Erlang A)")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="contacts one agent handles at once (chat)")
-    parser.add_argument("--interval", type=float, default=None,
-                        help="interval length in minutes (default: from the forecast, else 30)")
+add_arguments = _cli_args.staffing
+plan_arguments = _cli_args.plan_arguments
 
 
 def plan_from(args: argparse.Namespace) -> StaffingPlan:
@@ -69,10 +38,19 @@ def plan_from(args: argparse.Namespace) -> StaffingPlan:
     if not forecast:
         msg = f"{args.forecast} has no intervals: a header and no rows"
         raise CareKitError(msg)
-    target = ServiceTarget.parse(args.service_level, max_occupancy=args.max_occupancy)
-    return plan(forecast, aht=args.aht, target=target, shrinkage=args.shrinkage,
-                interval=_interval(args, forecast), patience=args.patience,
-                concurrency=args.concurrency)
+    with named_as_options(_PLAN_OPTIONS):
+        target = ServiceTarget.parse(args.service_level, max_occupancy=args.max_occupancy)
+        return plan(forecast, aht=args.aht, target=target, shrinkage=args.shrinkage,
+                    interval=_interval(args, forecast), patience=args.patience,
+                    concurrency=args.concurrency)
+
+
+#: the library's argument names -> the options that set them
+_PLAN_OPTIONS = {
+    "aht": "--aht", "service level": "--service-level", "shrinkage": "--shrinkage",
+    "max_occupancy": "--max-occupancy", "patience": "--patience",
+    "concurrency": "--concurrency", "interval": "--interval",
+}
 
 
 def _parse_time(text: str, where: str) -> dt.datetime:
@@ -215,20 +193,27 @@ def read_roster(path: pathlib.Path) -> Roster:
     return Roster(shifts=shifts)
 
 
-def _interval(args: argparse.Namespace, forecast: list[tuple[dt.datetime, float]]) -> float:
-    steps = {(b[0] - a[0]).total_seconds() for a, b in itertools.pairwise(forecast)}
+def _interval(
+    args: argparse.Namespace, forecast: list[tuple[dt.datetime, float]]
+) -> dt.timedelta:
+    steps = {b[0] - a[0] for a, b in itertools.pairwise(forecast)}
     if args.interval is not None:
-        seconds = float(args.interval) * 60.0
-        if len(steps) == 1 and seconds != (step := steps.pop()):
+        length: dt.timedelta = args.interval
+        if len(steps) == 1 and length != (step := steps.pop()):
             msg = (
-                f"--interval is {args.interval:g} minutes but the forecast's intervals start "
-                f"every {step / 60:g} minutes; volumes are per interval, so they must agree"
+                f"--interval is {_minutes(length)} but the forecast's intervals start "
+                f"every {_minutes(step)}; volumes are per interval, so they must agree"
             )
             raise CareKitError(msg)
-        return seconds
+        return length
     if len(forecast) >= 2:
-        return (forecast[1][0] - forecast[0][0]).total_seconds()
-    return 1800.0
+        return forecast[1][0] - forecast[0][0]
+    return dt.timedelta(minutes=30)
+
+
+def _minutes(length: dt.timedelta) -> str:
+    minutes = length.total_seconds() / 60
+    return f"{minutes:g} minute{'' if minutes == 1 else 's'}"
 
 
 def _pct(value: float | None) -> str:
@@ -297,10 +282,11 @@ def _json(p: StaffingPlan, cov: Coverage | None) -> str:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit staffing``."""
     p = plan_from(args)
-    cov = (
-        coverage(p, read_roster(args.roster), shrinkage=args.roster_shrinkage)
-        if args.roster is not None else None
-    )
+    cov = None
+    if args.roster is not None:
+        roster = read_roster(args.roster)
+        with named_as_options({"shrinkage": "--roster-shrinkage"}):
+            cov = coverage(p, roster, shrinkage=args.roster_shrinkage)
     if args.chart is not None:
         save_chart(args.chart, p, cov)
     if args.format == "json":
@@ -309,7 +295,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         out.write(neutralise_csv(cov.to_csv() if cov is not None else p.to_csv()))
     else:
         _table(p, cov, out)
+    if args.chart is not None:
+        say_written(out, args.format, f"chart written to {args.chart.resolve()}")
     return 0
+
+
+def say_written(out: TextIO, fmt: str, line: str) -> None:
+    """Say where a file went: after the table, or on stderr when stdout carries data."""
+    print(printable(line), file=out if fmt == "table" else sys.stderr)
 
 
 def _data(name: str) -> pathlib.Path:

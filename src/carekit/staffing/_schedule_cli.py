@@ -10,9 +10,10 @@ import pathlib
 import re
 from typing import Any, TextIO
 
+from carekit import _cli_args
 from carekit.errors import CareKitError
 from carekit.staffing._chart import save_chart
-from carekit.staffing._cli import _rows, plan_arguments, plan_from
+from carekit.staffing._cli import _rows, plan_from, say_written
 from carekit.staffing.roster import Break
 from carekit.staffing.scheduling import Schedule, ShiftTemplate, schedule
 
@@ -24,39 +25,7 @@ _DAYS = {"mo": 0, "mon": 0, "monday": 0, "tu": 1, "tue": 1, "tuesday": 1, "we": 
 _COLUMNS = ("name", "hours")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``carekit staffing schedule``."""
-    parser.description = (
-        "Plan the forecast (as `carekit staffing` does), then build the cheapest roster of "
-        "whole shifts from the templates that covers every interval, with breaks placed in "
-        "their windows (needs carekit[schedule]). Exit status 1 when the templates cannot "
-        "cover every interval (the roster then covers the rest)."
-    )
-    plan_arguments(parser)
-    parser.add_argument("--templates", type=pathlib.Path, required=True,
-                        metavar="TEMPLATES.csv",
-                        help="CSV of shift templates: name,hours[,earliest,latest,"
-                        "step_minutes,breaks,days,cost_per_hour,max_count]")
-    parser.add_argument("--roster-shrinkage", type=float, default=None, metavar="S",
-                        help="the shrinkage the roster does not model (breaks are off the "
-                        "floor already), in [0, 1); default --shrinkage")
-    parser.add_argument("--tz", default=None, metavar="ZONE",
-                        help="zone of the templates' times, e.g. Europe/London (default: the "
-                        "forecast's offset)")
-    parser.add_argument("--max-seconds", type=float, default=30.0,
-                        help="solver time limit in seconds (default 30)")
-    parser.add_argument("--budget-hours", type=float, default=None, metavar="H",
-                        help="maximise the service level within H paid hours instead")
-    parser.add_argument("--cyclic", action="store_true",
-                        help="the forecast is one period (a day, a week) of a repeating "
-                        "pattern: shifts past its end cover its start, and repeat with no end")
-    parser.add_argument("--csv", type=pathlib.Path, default=None, metavar="ROSTER.csv",
-                        help="write the roster as CSV (the columns --roster reads)")
-    parser.add_argument("--ics", type=pathlib.Path, default=None, metavar="ROSTER.ics",
-                        help="write the roster as an iCalendar file (RFC 5545)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.add_argument("--chart", type=pathlib.Path, default=None, metavar="FILE.png|svg",
-                        help="draw required vs rostered agents (needs carekit[plot])")
+add_arguments = _cli_args.staffing_schedule
 
 
 def _offset(text: str, where: str) -> dt.timedelta:
@@ -261,4 +230,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         for flag, path in (("--csv", args.csv), ("--ics", args.ics)):
             if path is not None:
                 out.write(f"roster written to {path} ({flag[2:]})\n")
+    if args.chart is not None:
+        say_written(out, args.format, f"chart written to {args.chart.resolve()}")
     return 1 if result.status == "infeasible" else 0
