@@ -17,6 +17,7 @@ __all__ = [
     "aware",
     "duration",
     "finite",
+    "interval_length",
     "non_negative",
     "optional_duration",
     "positive",
@@ -140,6 +141,30 @@ def positive_duration(name: str, value: Any) -> dt.timedelta:
     td = duration(name, value)
     if td <= dt.timedelta(0):
         msg = f"{name} must be a positive duration (got {value!r})"
+        raise _fail(msg)
+    return td
+
+
+#: A bare number below this many seconds is refused as an interval length (a mistake for
+#: minutes: ``interval=30``).
+SHORTEST_BARE_INTERVAL = 60
+
+
+def interval_length(name: str, value: Any) -> dt.timedelta:
+    """Like :func:`positive_duration`, for the length of an interval of a forecast.
+
+    A bare number below 60 is refused: ``interval=30`` reads 30 seconds, which is nearly
+    always meant as 30 minutes. A ``timedelta`` of any positive length is taken as it is.
+    """
+    td = positive_duration(name, value)
+    if not isinstance(value, dt.timedelta) and td.total_seconds() < SHORTEST_BARE_INTERVAL:
+        number = f"{finite(name, value):g}"
+        msg = (
+            f"{name}={number} is {number} seconds, too short for an interval (a bare number "
+            f"is seconds); pass timedelta(minutes={number}) or {finite(name, value) * 60:g} "
+            f"for {number} minutes (timedelta(minutes=30) or 1800 for half an hour), or "
+            f"timedelta(seconds={number}) if you do mean seconds"
+        )
         raise _fail(msg)
     return td
 

@@ -174,12 +174,35 @@ def test_an_interval_that_disagrees_with_the_forecast_is_refused(
 ) -> None:
     # The bundled forecast has a volume every 30 minutes; reading it as 7-minute volumes
     # would staff four times too many people.
-    status, _ = run("--interval", "7")
+    status, _ = run("--interval", "7min")
     assert status == 2
     assert "--interval is 7 minutes but the forecast's intervals start every 30" in (
         capsys.readouterr().err
     )
-    assert run("--interval", "30")[0] == 0
+    for same in ("30min", "30m", "1800s", "0.5h", "PT30M", "pt1800s", "25min 300s"):
+        assert run("--interval", same)[0] == 0, same
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("30", "argument --interval: '30' has no unit: write 30min for 30 minutes or 30s for 30 "
+           "seconds (also 1h or ISO 8601 PT30M)"),
+    ("0.5", "'0.5' has no unit: write 0.5min for 0.5 minutes or 0.5s for 0.5 seconds"),
+    ("30 fortnights", "expected an interval length with its unit, such as 30min, 1800s, 1h "
+                      "or PT30M (got '30 fortnights')"),
+    ("P1D", "expected an interval length with its unit"),
+    ("0min", "expected an interval length above zero, such as 30min (got '0min')"),
+    ("1e400s", "expected an interval length with its unit"),
+])
+def test_a_bare_or_unknown_interval_unit_is_refused(
+    capsys: pytest.CaptureFixture[str], given: str, message: str,
+) -> None:
+    # --interval 30 used to read minutes while the library's interval=30 reads seconds.
+    with pytest.raises(SystemExit) as done:
+        run("--interval", given)
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert message in err, err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -137,3 +137,32 @@ def test_an_interval_running_past_the_year_9999_is_refused() -> None:
     with pytest.raises(CareKitError, match=r"forecast\[1\] interval_start plus the interval"):
         plan([(last - HALF, 5), (last, 5)], aht=300, target=TARGET, interval=HALF)
     assert len(plan([(last - HALF, 5)], aht=300, target=TARGET, interval=HALF)) == 1
+
+
+@pytest.mark.parametrize("minutes", [1, 15, 30, 45.5, 59])
+def test_a_bare_number_of_minutes_for_an_interval_is_refused_with_a_hint(minutes: float) -> None:
+    # interval=30 reads 30 seconds: 1,216 agents instead of 25 for 100 calls of 3 minutes.
+    from carekit.staffing import Workload, backlog, capacity
+
+    hint = (
+        rf"interval={minutes:g} is {minutes:g} seconds, too short for an interval \(a bare "
+        rf"number is seconds\); pass timedelta\(minutes={minutes:g}\) or {minutes * 60:g} "
+    )
+    with pytest.raises(CareKitError, match=hint):
+        Workload(volume=100, aht=180, interval=minutes)
+    with pytest.raises(CareKitError, match=hint):
+        plan(forecast(10), aht=180, target=TARGET, interval=minutes)
+    with pytest.raises(CareKitError, match=hint):
+        capacity(14, TARGET, aht=180, interval=minutes)
+    with pytest.raises(CareKitError, match=hint):
+        backlog([(NINE, 10)], aht=180, within=3600, interval=minutes)
+
+
+def test_an_interval_of_a_minute_or_more_or_any_timedelta_is_taken_as_given() -> None:
+    from carekit.staffing import Workload
+
+    assert Workload(volume=100, aht=180, interval=1800).interval == HALF
+    assert Workload(volume=100, aht=180, interval=60).interval == dt.timedelta(minutes=1)
+    short = dt.timedelta(seconds=30)
+    assert Workload(volume=1, aht=1, interval=short).interval == short
+    assert plan(forecast(10), aht=180, target=TARGET, interval=1800).interval == HALF

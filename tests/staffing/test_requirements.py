@@ -21,6 +21,7 @@ from carekit.staffing import (
     service_level,
 )
 
+SECOND = dt.timedelta(seconds=1)
 EIGHTY_TWENTY = ServiceTarget(service_level=0.8, answer_within=20)
 
 
@@ -253,11 +254,11 @@ def test_bad_targets(kwargs: dict[str, object], fragment: str) -> None:
 @pytest.mark.parametrize("shrinkage", [1.0, 1.5, -0.1, math.nan])
 def test_bad_shrinkage(shrinkage: float) -> None:
     with pytest.raises(CareKitError, match="shrinkage must"):
-        required_agents(Workload(volume=1, aht=1, interval=1), EIGHTY_TWENTY, shrinkage)
+        required_agents(Workload(volume=1, aht=1, interval=SECOND), EIGHTY_TWENTY, shrinkage)
 
 
 def test_bad_types_are_named() -> None:
-    w = Workload(volume=1, aht=1, interval=1)
+    w = Workload(volume=1, aht=1, interval=SECOND)
     with pytest.raises(CareKitError, match="workload must be"):
         required_agents("w", EIGHTY_TWENTY)  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match="target must be"):
@@ -385,7 +386,7 @@ def test_a_load_above_1e15_erlangs_is_refused_naming_the_volume() -> None:
 
 
 def test_the_largest_load_is_staffed() -> None:
-    r = required_agents(Workload(volume=1e15, aht=1, interval=1), EIGHTY_TWENTY)
+    r = required_agents(Workload(volume=1e15, aht=1, interval=SECOND), EIGHTY_TWENTY)
     assert r.agents == 10**15 + 1  # 20 s is over 20 handle times: one spare agent will do
     assert r.performance.service_level == pytest.approx(1.0)
 
@@ -394,7 +395,7 @@ def test_the_largest_load_is_staffed() -> None:
 def test_extreme_service_level_at_a_huge_load_is_the_true_minimum(volume: float) -> None:
     # 99.9999999 % within a microsecond used to walk an exact 50-digit sum over every agent
     # for each near tie: minutes for a hundred million agents.
-    w = Workload(volume=volume, aht=1, interval=1)
+    w = Workload(volume=volume, aht=1, interval=SECOND)
     target = ServiceTarget(service_level=0.999999999, answer_within=1e-6)
     r = required_agents(w, target)
     assert (r.performance.service_level or 0) >= 0.999999999
@@ -409,7 +410,7 @@ def test_service_level_within_one_ulp_of_one_is_decided_exactly() -> None:
     # answer is the true minimum (by 40-digit mpmath, sharing no code with carekit).
     # It used to redo the comparison in 50-digit decimals over all ten million agents for
     # each of the many near ties.
-    w = Workload(volume=1e7, aht=1, interval=1)
+    w = Workload(volume=1e7, aht=1, interval=SECOND)
     r = required_agents(w, ServiceTarget(service_level=0.9999999999999999, answer_within=0))
 
     def late(agents: int) -> mpmath.mpf:

@@ -228,7 +228,8 @@ def backlog(
         calendar: a :class:`~carekit.calendar.BusinessCalendar`; closed on days that are not
             its business days. None: every day.
         shrinkage: share of paid time not available for the work, in [0, 1).
-        interval: the interval length (default 30 minutes).
+        interval: the interval length (default 30 minutes), ``timedelta`` or seconds; a
+            bare number below 60 is refused as a likely mistake for minutes.
 
     Returns:
         A :class:`Backlog`.
@@ -247,7 +248,7 @@ def backlog(
         >>> [r.agents for r in plan if r.open]
         [5, 4, 4, 4, 1, 0]
     """
-    length = _validate.positive_duration("interval", interval)
+    length = _validate.interval_length("interval", interval)
     handle = _validate.positive_duration("aht", aht)
     deadline = _validate.positive_duration("within", within)
     opening = _hours(hours, "hours")

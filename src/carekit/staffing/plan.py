@@ -172,7 +172,8 @@ def plan(
         aht: average handle time, ``timedelta`` or seconds.
         target: the :class:`ServiceTarget`.
         shrinkage: share of paid time not available for contacts, in [0, 1).
-        interval: the interval length (default 30 minutes).
+        interval: the interval length (default 30 minutes), ``timedelta`` or seconds; a
+            bare number below 60 is refused as a likely mistake for minutes.
         patience: mean patience for Erlang A, or None for Erlang C.
         concurrency: contacts per agent at once (chat).
 
@@ -193,7 +194,7 @@ def plan(
         >>> [r.scheduled for r in p], p.scheduled_hours
         ([20, 26], 23.0)
     """
-    length = _validate.positive_duration("interval", interval)
+    length = _validate.interval_length("interval", interval)
     t = check_target(target)
     shrink = check_shrinkage(shrinkage)
     probe = Workload(volume=0, aht=aht, interval=length, patience=patience,

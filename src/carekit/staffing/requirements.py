@@ -592,7 +592,8 @@ def capacity(
         agents: productive agents (int >= 0).
         target: the :class:`ServiceTarget` (its occupancy cap applies too).
         aht: average handle time, ``timedelta`` or seconds.
-        interval: interval length, ``timedelta`` or seconds.
+        interval: interval length, ``timedelta`` or seconds (a bare number below 60 is
+            refused as a likely mistake for minutes).
         patience: mean patience for Erlang A, or None for Erlang C.
         concurrency: contacts per agent at once (chat).
 

@@ -43,7 +43,7 @@ def _aht(value: Any) -> dt.timedelta:
 
 
 def _interval(value: Any) -> dt.timedelta:
-    return _validate.positive_duration("interval", value)
+    return _validate.interval_length("interval", value)
 
 
 def _patience(value: Any) -> dt.timedelta | None:
@@ -95,7 +95,9 @@ class Workload:
             help); fractional forecasts are fine. Must be finite and >= 0, and make an
             offered load ``volume * aht / interval`` of at most 1e15 Erlangs.
         aht: average handle time, a ``timedelta`` or seconds (> 0).
-        interval: length of the interval the volume arrives in, ``timedelta`` or seconds.
+        interval: length of the interval the volume arrives in, ``timedelta`` or seconds;
+            a bare number below 60 is refused (``interval=30`` is 30 seconds: write
+            ``timedelta(minutes=30)`` or ``1800`` for half an hour).
         patience: mean time a waiting customer stays before abandoning; ``None`` (the
             default) means nobody abandons (Erlang C), a duration switches to Erlang A.
         concurrency: contacts one agent works at the same time (chat), default 1; at most
