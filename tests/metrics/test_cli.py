@@ -100,3 +100,41 @@ def test_demo_section(tmp_path: pathlib.Path) -> None:
     assert "NPS" in text and "95% CI" in text and "a real change" in text
     assert "median" in text and "p99" in text
     assert "touchpoint coverage" in text and "promises kept" in text
+
+
+def test_nps_over_a_one_to_five_column_is_refused_naming_csat_and_ces(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The bundled csat column holds 1-5 answers: as NPS every one is a detractor (-100).
+    status = main(["metrics", str(DATA), "--score-column", "csat", "--metric", "nps"],
+                  out=io.StringIO())
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1
+    assert "carekit metrics: error: column 'csat' holds answers from 1 to 5, which looks " \
+           "like a 1-5 scale, not NPS's 0-10" in err
+    assert "--metric csat" in err and "--metric ces --scale 5" in err
+    # the same column is fine as what it is
+    assert _run(str(DATA), "--score-column", "csat", "--metric", "csat").startswith("segment")
+
+
+def test_scale_ten_confirms_nps_answers_that_are_all_low(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "angry.csv"
+    path.write_text("nps\n" + "0\n3\n5\n" * 10, encoding="utf-8")
+    assert main(["metrics", str(path), "--score-column", "nps"], out=io.StringIO()) == 2
+    assert "looks like a 1-5 scale" in capsys.readouterr().err
+    data = json.loads(_run(str(path), "--score-column", "nps", "--scale", "10",
+                           "--format", "json"))
+    assert data["estimates"][0]["value"] == -100.0
+    # one answer above 5 is enough to show a 0-10 question
+    path.write_text("nps\n" + "0\n3\n5\n" * 10 + "6\n", encoding="utf-8")
+    assert json.loads(_run(str(path), "--score-column", "nps", "--format", "json")
+                      )["estimates"][0]["value"] == -100.0
+    # --scale names another scale than NPS's
+    assert main(["metrics", str(path), "--score-column", "nps", "--scale", "5"],
+                out=io.StringIO()) == 2
+    assert "--scale 5 does not fit --metric nps, which is always asked on 0-10" in (
+        capsys.readouterr().err
+    )

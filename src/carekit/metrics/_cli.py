@@ -42,6 +42,32 @@ def _make(metric: str, scale: int | None) -> Accumulator:
     return FirstContactResolution()
 
 
+def _check_nps_scale(args: argparse.Namespace, scores: list[Any]) -> None:
+    """Refuse a column that cannot be 0-10 NPS answers (a 1-5 CSAT column, say).
+
+    NPS over a 1-5 column counts every answer as a detractor and reports -100, a plausible
+    but wrong answer; unless ``--scale 10`` confirms the 0-10 question, a column whose
+    answers are all 5 or below is refused with a hint.
+    """
+    if args.scale is not None and args.scale != 10:
+        msg = (
+            f"--scale {args.scale} does not fit --metric nps, which is always asked on 0-10; "
+            "leave --scale out (or use --metric csat or ces for another scale)"
+        )
+        raise CareKitError(msg)
+    numbers = [s for s in scores if isinstance(s, (int, float))]
+    if args.scale is None and numbers and max(numbers) <= 5:
+        low, high = min(numbers), max(numbers)
+        msg = (
+            f"column {args.score_column!r} holds answers from {low:g} to {high:g}, which "
+            "looks like a 1-5 scale, not NPS's 0-10 (every answer would count as a "
+            "detractor: NPS -100); use --metric csat (top-two-box) or --metric ces --scale 5 "
+            "for a 1-5 question, or pass --scale 10 if these are 0-10 answers that are all "
+            "5 or below"
+        )
+        raise CareKitError(msg)
+
+
 def _parse_score(metric: str, text: str, line: int, column: str) -> Any:
     if metric == "fcr":
         word = text.strip().lower()
@@ -166,6 +192,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if not rows:
         msg = f"{args.responses}: no scores in column {args.score_column!r}"
         raise CareKitError(msg)
+    if args.metric == "nps":
+        _check_nps_scale(args, [score for _, _, score in rows])
     with named_as_options({"scale": "--scale"}):
         _make(args.metric, args.scale)
     accs = _accumulate(rows, lambda: _make(args.metric, args.scale))
