@@ -84,7 +84,7 @@ def test_promise_errors(tmp_path, capsys, lines, args, message):
     assert status == 2
     err = capsys.readouterr().err
     assert message in err
-    assert "quantile" not in err and "tzinfo" not in err and "min_samples" not in err
+    assert "quantile" not in err and "datetime.tzinfo" not in err and "min_samples" not in err
 
 
 def test_demo_section(tmp_path):
