@@ -59,6 +59,10 @@ def test_demo_shows_channels_and_the_calendar(tmp_path: pathlib.Path) -> None:
     for channel in ("email", "phone", "sms", "chat", "web", "in_store"):
         assert channel in text
     assert "== Business calendar ==" in text
+    # described in words, not as a repr
+    assert "BusinessCalendar(" not in text
+    assert ("open Mon-Fri (Europe/London time), closed on Fri 25 Dec 2026, Mon 28 Dec 2026; "
+            "orders after 14:00 count from the next business day") in text
     # Wed 23 Dec 15:30 UTC is after the 14:00 London cut-off: counts from Thu 24 Dec;
     # Christmas (Fri), the weekend and the Boxing Day holiday (Mon 28) are skipped.
     assert "counts from        Thu 24 Dec" in text

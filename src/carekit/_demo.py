@@ -35,12 +35,9 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
 
     out.write("\n== Business calendar ==\n")
     # Mon–Fri, Christmas and Boxing Day closed, orders after 14:00 count from the next day.
-    calendar = BusinessCalendar(
-        holidays=[dt.date(2026, 12, 25), dt.date(2026, 12, 28)],
-        cutoff=dt.time(14, 0),
-        tz="Europe/London",
-    )
-    out.write(f"{calendar!r}\n")
+    holidays = [dt.date(2026, 12, 25), dt.date(2026, 12, 28)]
+    calendar = BusinessCalendar(holidays=holidays, cutoff=dt.time(14, 0), tz="Europe/London")
+    out.write(f"{describe(calendar, holidays)}\n")
     ordered = dt.datetime(2026, 12, 23, 15, 30, tzinfo=dt.timezone.utc)
     out.write(f"order placed       {ordered.astimezone(calendar.tz):%a %d %b %H:%M} "
               f"(after the 14:00 cut-off)\n")
@@ -52,3 +49,16 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
     answer_by = calendar.add_business_hours(asked, dt.timedelta(hours=1))
     out.write(f"email at {asked:%a %H:%M}: answer within one business hour, by "
               f"{answer_by:%a %d %b %H:%M}\n")
+
+
+def describe(calendar: BusinessCalendar, holidays: list[dt.date]) -> str:
+    """A calendar in a reader's words: its days and hours, the days it closes, its cut-off."""
+    monday = dt.date(2026, 1, 5)  # any Monday: the week's days are read off the calendar
+    week = [monday + dt.timedelta(days=i) for i in range(7)]
+    open_days = [f"{day:%a}" for day in week if calendar.is_business_day(day)]
+    days = (f"{open_days[0]}-{open_days[-1]}" if len(open_days) > 2 else ", ".join(open_days))
+    zone = getattr(calendar.tz, "key", str(calendar.tz))
+    closed = ", ".join(f"{day:%a %d %b %Y}" for day in holidays)
+    cutoff = (f"; orders after {calendar.cutoff:%H:%M} count from the next business day"
+              if calendar.cutoff is not None else "")
+    return f"open {days} ({zone} time), closed on {closed}{cutoff}"

@@ -40,7 +40,12 @@ def test_promise_table_and_backtest(tmp_path):
     assert status == 0
     assert "Promises at 90% from 61 orders" in text
     assert "north" in text and "south" in text
-    assert "| target | on time |" in text
+    # one table style: plain aligned columns, no Markdown pipes
+    assert "|" not in text
+    backtest = text.split("Walk-forward backtest")[1].splitlines()[1:]
+    assert backtest[0].split() == ["target", "on", "time", "early", "mean", "padding", "mean",
+                                   "lateness", "orders"]
+    assert {len(line) for line in backtest} == {len(backtest[0])}
 
 
 def test_promise_json(tmp_path):

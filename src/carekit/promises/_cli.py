@@ -203,16 +203,41 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if left_out["cancelled"] or left_out["lost"]:
         out.write(f"Left out: {left_out['cancelled']} cancelled, {left_out['lost']} lost "
                   "(never delivered, older than every delivery)\n")
-    out.write(f"{'segment':<16} {'expected':>8} {'promised':>8} {'padding':>8}\n")
-    for s in result["segments"]:
-        note = "" if s["reliable"] else "  (too few recent orders: a broader segment's)"
-        name = printable(s["segment"])
-        out.write(f"{name:<16} {s['expected_days']:>8} {s['promised_days']:>8} "
-                  f"{s['padding_days']:>8}{note}\n")
+    rows = [
+        [printable(s["segment"]), str(s["expected_days"]), str(s["promised_days"]),
+         str(s["padding_days"]),
+         "" if s["reliable"] else "(too few recent orders: a broader segment's)"]
+        for s in result["segments"]
+    ]
+    out.write(_columns(["segment", "expected", "promised", "padding", ""], rows))
     if args.backtest:
         out.write("\nWalk-forward backtest (each promise made from what was known then)\n")
-        out.write(table.to_markdown() + "\n")
+        out.write(_columns(
+            ["target", "on time", "early", "mean padding", "mean lateness", "orders"],
+            [[f"{row['target'] * 100:.4g}%", f"{row['on_time_rate']:.1%}",
+              f"{row['early_rate']:.1%}", f"{row['mean_padding_days']:.2f} d",
+              f"{row['mean_lateness_days']:.2f} d", str(row["n"])] for row in result["backtest"]],
+        ))
     return 0
+
+
+def _columns(head: list[str], rows: list[list[str]]) -> str:
+    """A plain text table: the first column left-aligned, the others right-aligned, except
+    a last column of notes (named ``""``), which is left as it is."""
+    notes = head[-1] == ""
+    body = head[:-1] if notes else head
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(body)]
+
+    def line(cells: list[str]) -> str:
+        parts = [cells[0].ljust(widths[0])]
+        parts += [c.rjust(w) for c, w in zip(cells[1:len(body)], widths[1:], strict=True)]
+        text = "  ".join(parts)
+        if notes and cells[-1]:
+            text += "  " + cells[-1]
+        return text.rstrip() + "\n"
+
+    return line(head) + "".join(line(r) for r in rows)
 
 
 def demo(out: TextIO, workdir: pathlib.Path) -> None:
