@@ -19,16 +19,25 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import pathlib
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, TextIO
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
+from carekit._cli_args import PROGRESS_BYTES
 from carekit.errors import CareKitError
 
+if TYPE_CHECKING:
+    import pathlib
+
 __all__ = [
+    "PROGRESS_BYTES",
     "CsvRows",
     "PrintableStream",
+    "counted",
+    "file_progress",
+    "named_as_options",
     "neutralise_csv",
     "one_line",
     "open_csv",
@@ -206,10 +215,78 @@ class CsvRows:
 
 
 @contextlib.contextmanager
-def open_csv(path: pathlib.Path) -> Iterator[CsvRows]:
-    """Open a CSV file (UTF-8, a BOM allowed) as :class:`CsvRows` named by its path."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        yield CsvRows(handle, str(path))
+def open_csv(path: pathlib.Path, progress: str = "never") -> Iterator[CsvRows]:
+    """Open a CSV file (UTF-8, a BOM allowed) as :class:`CsvRows` named by its path.
+
+    ``progress`` (``"auto"``, ``"always"`` or ``"never"``) shows how much of it was read, as
+    :func:`file_progress` says.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle, \
+            file_progress(path, progress) as advance:
+        yield CsvRows(handle if advance is None else counted(handle, advance), str(path))
+
+
+
+
+@contextlib.contextmanager
+def file_progress(
+    path: pathlib.Path, mode: str = "auto", stream: TextIO | None = None
+) -> Iterator[Callable[[int], None] | None]:
+    """Progress on ``stream`` (stderr) while ``path`` is read; yields ``advance(n)`` or None.
+
+    ``mode`` ``"auto"`` shows a tqdm bar only when ``stream`` is a terminal, tqdm is
+    installed (``pip install "carekit[progress]"``) and the file is over
+    :data:`PROGRESS_BYTES`; otherwise nothing is written, so logs and redirected output get
+    no progress frames. ``"always"`` shows it whatever the stream (and needs tqdm);
+    ``"never"`` shows nothing. The bar is cleared when the file has been read.
+
+    Raises:
+        CareKitError: ``"always"`` without tqdm installed.
+    """
+    out = stream if stream is not None else sys.stderr
+    if mode == "never":
+        yield None
+        return
+    try:
+        size = os.path.getsize(path)
+    except OSError:  # a pipe or a file that went away: the reading says what is wrong
+        size = 0
+    if mode == "auto" and (size <= PROGRESS_BYTES or not _isatty(out)):
+        yield None
+        return
+    try:
+        from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        if mode == "always":
+            msg = 'progress needs tqdm: pip install "carekit[progress]"'
+            raise CareKitError(msg) from None
+        yield None
+        return
+    bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
+               desc=f"reading {path.name}", file=out, dynamic_ncols=True)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def counted(lines: Iterable[str], advance: Callable[[int], None]) -> Iterator[str]:
+    """``lines``, calling ``advance`` with the characters read every 4,096 lines."""
+    read = 0
+    for number, line in enumerate(lines, start=1):
+        read += len(line)
+        if number % 4096 == 0:
+            advance(read)
+            read = 0
+        yield line
+    advance(read)
 
 
 @contextlib.contextmanager

@@ -115,16 +115,32 @@ def test_data_column_json(tmp_path: pathlib.Path) -> None:
     assert "line 4: data '{oops' is not JSON" in text
 
 
-def test_progress_bar_on_stderr(tmp_path: pathlib.Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_always_goes_to_stderr_through_tqdm(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("tqdm")
     csv = tmp_path / "big.csv"
     rows = [f"o{i},place,2026-03-02T09:00:00+00:00,{i}\n" for i in range(3000)]
     csv.write_text("journey_id,event,at,id\n" + "".join(rows), encoding="utf-8")
     status, text = run("replay", str(csv), "--progress", "always")
     assert status == 0 and "3,000 journeys" in text
     err = capsys.readouterr().err
-    assert "replay [" in err and "100%" in err and "3,000 rows" in err
-    assert "replay [" not in text
+    assert "reading big.csv" in err
+    assert "reading" not in text
+
+
+def test_progress_auto_writes_nothing_when_stderr_is_not_a_terminal(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The hand-written bar used to write 101 frames into redirected logs.
+    csv = tmp_path / "big.csv"
+    pad = "x" * 60
+    rows = [f"o{i},place,2026-03-02T09:00:00+00:00,{i},{pad}\n" for i in range(12_000)]
+    csv.write_text("journey_id,event,at,id,note\n" + "".join(rows), encoding="utf-8")
+    assert csv.stat().st_size > 1_000_000
+    status, _ = run("replay", str(csv))
+    assert status == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_demo_shows_every_touchpoint_owed(tmp_path: pathlib.Path) -> None:

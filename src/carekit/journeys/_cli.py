@@ -13,9 +13,7 @@ import datetime as dt
 import importlib.resources
 import io
 import json
-import os
 import pathlib
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
@@ -23,7 +21,7 @@ from typing import Any, TextIO
 import attrs
 
 from carekit import _cli_args
-from carekit._cli_io import CsvRows, printable
+from carekit._cli_io import CsvRows, counted, file_progress, printable
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.journeys.definition import JourneyDefinition
@@ -33,8 +31,6 @@ from carekit.journeys.replay import _fold
 
 __all__ = ["ReplayReport", "add_arguments", "demo", "read_events", "replay_csv", "run"]
 
-#: Files larger than this show a progress bar on stderr while they are replayed.
-PROGRESS_BYTES = 1_000_000
 _REQUIRED = ("journey_id", "event", "at")
 _KNOWN = frozenset({*_REQUIRED, "id", "data"})
 _DELIVERED = "delivered:"
@@ -166,31 +162,6 @@ def _delivery_row(line: int, row: dict[str, str | None], touchpoint: str) -> _De
         msg = "a delivery record needs a journey_id and event 'delivered:TOUCHPOINT'"
         raise CareKitError(msg)
     return (line, jid, touchpoint, _parse_at(row.get("at") or ""))
-
-
-class _Progress:
-    """A plain-text progress bar on a stream, redrawn at most once per percent."""
-
-    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
-        self.total = max(total, 1)
-        self.stream = stream
-        self.enabled = enabled
-        self.shown = -1
-
-    def update(self, done: int, rows: int) -> None:
-        if not self.enabled:
-            return
-        percent = min(100, done * 100 // self.total)
-        if percent != self.shown:
-            self.shown = percent
-            bar = "#" * (percent // 4) + "." * (25 - percent // 4)
-            self.stream.write(f"\rreplay [{bar}] {percent:3d}% {rows:,} rows")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 #: A delivery record: (line, journey_id, touchpoint name, at).
@@ -395,33 +366,13 @@ def _text(value: Any) -> str | None:
 def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
     definition = _definition(args.journey)
     path: pathlib.Path = args.events
-    size = os.path.getsize(path)
-    enabled = args.progress == "always" or (args.progress == "auto" and size > PROGRESS_BYTES)
-    bar = _Progress(size, sys.stderr, enabled)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        counted = _CountingLines(handle)
-        report = replay_csv(
-            definition, iter(counted), progress=lambda line, n: bar.update(counted.bytes, n),
-            source=str(path),
-        )
-    bar.update(size, report.events)
-    bar.close()
+    with path.open(newline="", encoding="utf-8-sig") as handle, \
+            file_progress(path, args.progress) as advance:
+        lines = handle if advance is None else counted(handle, advance)
+        report = replay_csv(definition, iter(lines), source=str(path))
     now = args.now if args.now is not None else report.now
     _write_report(out, definition, report, now, str(path), args.limit)
     return 1 if report.problems else 0
-
-
-class _CountingLines:
-    """Iterate a text file's lines, counting the bytes read (for the progress bar)."""
-
-    def __init__(self, handle: TextIO) -> None:
-        self.handle = handle
-        self.bytes = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.handle:
-            self.bytes += len(line.encode("utf-8"))
-            yield line
 
 
 def _write_report(

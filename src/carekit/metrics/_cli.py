@@ -101,7 +101,7 @@ def _period(text: str, period: str, line: int, column: str) -> str:
 
 def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
     """Rows as (segment, period, score) and the number of skipped empty cells."""
-    with open_csv(args.responses) as reader:
+    with open_csv(args.responses, progress="auto") as reader:
         fields = reader.fieldnames
         needed = [args.score_column]
         if args.by:
