@@ -76,7 +76,7 @@ def test_a_bad_store_is_one_clear_line(
         (["--store", "memory://", "--now", "2026-03-02T11:00+00:00"], "--now needs --once"),
         (["--store", "ftp://x", "--once"], "unknown journey store URL scheme 'ftp'"),
         (["--store", "memory://", "--once", "--lease", "5s", "--timeout", "10s"],
-         "timeout (0:00:10) must be shorter than lease (0:00:05)"),
+         "--timeout (0:00:10) must be shorter than --lease (0:00:05)"),
     ],
 )
 def test_bad_options_are_one_line(

@@ -382,7 +382,7 @@ def test_a_load_above_1e15_erlangs_is_refused_naming_the_volume() -> None:
     with pytest.raises(CareKitError, match=r"a load of 1e\+25 Erlangs"):
         Workload(volume=1e30, aht=1, interval=1e5)
     with pytest.raises(CareKitError, match=r"a load of inf Erlangs"):
-        Workload(volume=1e300, aht=1e10, interval=1e-3)
+        Workload(volume=1e300, aht=1e10, interval=dt.timedelta(milliseconds=1))
 
 
 def test_the_largest_load_is_staffed() -> None:
