@@ -89,10 +89,23 @@ def test_patience_and_concurrency_options() -> None:
 def test_chart(tmp_path: pathlib.Path, suffix: str) -> None:
     pytest.importorskip("matplotlib")
     chart = tmp_path / f"coverage{suffix}"
-    status, _ = run("--roster", str(ROSTER), "--chart", str(chart))
+    status, text = run("--roster", str(ROSTER), "--chart", str(chart))
     assert status == 0
     head = chart.read_bytes()[:200]
     assert head.startswith(b"\x89PNG") if suffix == ".png" else b"<svg" in chart.read_bytes()
+    # it says where the file went: after the table, or on stderr beside CSV or JSON
+    assert text.endswith(f"chart written to {chart.resolve()}\n")
+
+
+def test_chart_beside_json_is_announced_on_stderr(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("matplotlib")
+    chart = tmp_path / "plan.svg"
+    status, text = run("--chart", str(chart), "--format", "json")
+    assert status == 0
+    assert json.loads(text)["intervals"]
+    assert capsys.readouterr().err == f"chart written to {chart.resolve()}\n"
 
 
 def test_chart_without_matplotlib_is_a_clear_error(
