@@ -82,7 +82,7 @@ class Phase(enum.Enum):
 
     @property
     def title(self) -> str:
-        """A human label: ``"Before contact"``, ``"During"``, ``"After"``."""
+        """A human label, ``"Before contact"``, ``"During"`` or ``"After"``."""
         return _PHASE_TITLES[self]
 
 

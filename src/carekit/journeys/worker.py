@@ -139,7 +139,7 @@ class WorkReport:
 
     @property
     def idle(self) -> bool:
-        """Nothing was due: nothing fired, nothing claimed."""
+        """Nothing was due; nothing fired, nothing claimed."""
         return not (self.timers or self.attempts)
 
     def summary(self) -> str:

@@ -136,7 +136,7 @@ class Workload:
 
     @property
     def traffic(self) -> float:
-        """Offered load in Erlangs: ``volume * aht / interval``."""
+        """Offered load in Erlangs, ``volume * aht / interval``."""
         return self._traffic
 
     @property
