@@ -13,12 +13,13 @@ import sys
 _DOCS = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(_DOCS / "_ext"))
 
-from carekit import __version__  # noqa: E402
 from copy_prompt import COPYBUTTON_PROMPT_TEXT  # noqa: E402
+
+from carekit import __version__  # noqa: E402
 
 project = "carekit"
 author = "carekit maintainers"
-copyright = "carekit maintainers"  # noqa: A001
+copyright = "carekit maintainers"
 release = __version__
 version = __version__
 
