@@ -28,6 +28,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx_copybutton",
+    "journey_diagrams",
 ]
 
 source_suffix = {".md": "markdown"}

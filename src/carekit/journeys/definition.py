@@ -963,6 +963,12 @@ class JourneyDefinition:
 
         return to_dot(self)
 
+    def to_svg(self) -> str:
+        """An SVG picture laid out by carekit (no renderer, no network): ``diagrams.to_svg``."""
+        from carekit.journeys.diagrams import to_svg
+
+        return to_svg(self)
+
 
 def _rebuild(cls: type[Any], fields: dict[str, Any]) -> Any:
     """Unpickle a definition or friction policy by constructing it again (validated)."""
