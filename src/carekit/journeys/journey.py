@@ -101,7 +101,7 @@ class OwedTouchpoint:
 
     @property
     def sendable_at(self) -> dt.datetime:
-        """The earliest moment it may be sent, :attr:`not_before` or else :attr:`owed_at`."""
+        """The earliest moment it may be sent, ``not_before`` or else ``owed_at``."""
         return self.owed_at if self.not_before is None else self.not_before
 
     def to_dict(self) -> dict[str, Any]:

@@ -257,7 +257,7 @@ class PromiseChecks:
         return None, self.next_check(promise, now)
 
     def next_check(self, promise: Any, now: dt.datetime) -> dt.datetime:
-        """The next daily check after ``now``, at :attr:`at` in the promise calendar's zone.
+        """The next daily check after ``now``, at ``at`` in the promise calendar's zone.
 
         Raises:
             CareKitError: ``promise`` is not a Promise, ``now`` not an aware datetime.
