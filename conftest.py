@@ -90,7 +90,7 @@ pytest_collect_file = SybilCollection([_markdown, _docstrings, _postgres_pages])
 def pytest_ignore_collect(collection_path: pathlib.Path, config: Any) -> bool | None:
     # Benchmarks and the example plugin package are run on purpose, not collected.
     parts = collection_path.parts
-    if "benchmarks" in parts or "site" in parts:
+    if "benchmarks" in parts or "site" in parts or "_build" in parts:
         return True
     return None
 

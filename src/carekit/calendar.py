@@ -48,7 +48,7 @@ _US = dt.timedelta(microseconds=1)
 _NDAYS = 1024
 _DAYS = tuple(dt.timedelta(days) for days in range(_NDAYS))
 _PLAIN_ZONES = (ZoneInfo, dt.timezone)
-#: The most calendar years one call may work across: the days it is given and the day it
+#: The most calendar years one call may work across; the days it is given and the day it
 #: answers lie within this many consecutive years. Tables of business days (and of opening
 #: hours, and the holiday rules expanded into them) cost time and memory per day covered, so
 #: a bound per call keeps every call within a fraction of a second; 400 years is one whole
@@ -256,7 +256,7 @@ class BusinessCalendar:
 
     @property
     def hours(self) -> Mapping[int, tuple[dt.time, dt.time]]:
-        """Opening hours: weekday -> (open, close) in local time (read-only mapping).
+        """Opening hours, weekday -> (open, close) in local time (read-only mapping).
 
         Examples:
             >>> BusinessCalendar(workdays=[0]).hours[0]

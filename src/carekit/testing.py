@@ -77,7 +77,7 @@ class RecordingChannel:
         channel: the full channel to register (overrides ``name``'s defaults).
 
     Deliveries are recorded once per idempotency key, as a well-behaved provider would:
-    a repeated key is acknowledged but not recorded again (see :attr:`attempts` for every
+    a repeated key is acknowledged but not recorded again (see ``attempts`` for every
     call).
     """
 

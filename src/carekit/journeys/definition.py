@@ -82,7 +82,7 @@ class Phase(enum.Enum):
 
     @property
     def title(self) -> str:
-        """A human label: ``"Before contact"``, ``"During"``, ``"After"``."""
+        """A human label, ``"Before contact"``, ``"During"`` or ``"After"``."""
         return _PHASE_TITLES[self]
 
 
@@ -962,6 +962,12 @@ class JourneyDefinition:
         from carekit.journeys.diagrams import to_dot
 
         return to_dot(self)
+
+    def to_svg(self) -> str:
+        """An SVG picture laid out by carekit (no renderer, no network): ``diagrams.to_svg``."""
+        from carekit.journeys.diagrams import to_svg
+
+        return to_svg(self)
 
 
 def _rebuild(cls: type[Any], fields: dict[str, Any]) -> Any:

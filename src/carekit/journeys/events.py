@@ -71,7 +71,7 @@ MAX_VALUES = 1_000_000
 #: an event is a fact about a journey, not a document store; larger payloads belong
 #: elsewhere, referred to from the event. Every store then agrees on what it accepts.
 MAX_TEXT = 1_000_000
-#: The most decimal digits an int in event data may have: Python refuses to write longer
+#: The most decimal digits an int in event data may have; Python refuses to write longer
 #: ones as text (``sys.get_int_max_str_digits()``, 4300 by default), so JSON cannot hold them.
 MAX_INT_DIGITS = 4300
 _INT_LIMIT = 10**MAX_INT_DIGITS

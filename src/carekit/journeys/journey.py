@@ -96,12 +96,12 @@ class OwedTouchpoint:
 
     @property
     def idempotency_key(self) -> str:
-        """Stable and deterministic: ``"{journey_id}/{name}/{version}"``."""
+        """Stable and deterministic, ``"{journey_id}/{name}/{version}"``."""
         return f"{self.journey_id}/{self.name}/{self.version}"
 
     @property
     def sendable_at(self) -> dt.datetime:
-        """The earliest moment it may be sent: :attr:`not_before`, else :attr:`owed_at`."""
+        """The earliest moment it may be sent, ``not_before`` or else ``owed_at``."""
         return self.owed_at if self.not_before is None else self.not_before
 
     def to_dict(self) -> dict[str, Any]:

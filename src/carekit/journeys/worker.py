@@ -139,7 +139,7 @@ class WorkReport:
 
     @property
     def idle(self) -> bool:
-        """Nothing was due: nothing fired, nothing claimed."""
+        """Nothing was due; nothing fired, nothing claimed."""
         return not (self.timers or self.attempts)
 
     def summary(self) -> str:
@@ -257,7 +257,7 @@ class PromiseChecks:
         return None, self.next_check(promise, now)
 
     def next_check(self, promise: Any, now: dt.datetime) -> dt.datetime:
-        """The next daily check after ``now``, at :attr:`at` in the promise calendar's zone.
+        """The next daily check after ``now``, at ``at`` in the promise calendar's zone.
 
         Raises:
             CareKitError: ``promise`` is not a Promise, ``now`` not an aware datetime.

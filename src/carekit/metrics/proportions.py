@@ -29,7 +29,7 @@ __all__ = [
 
 _P = TypeVar("_P", bound="Proportion")
 
-#: The total count at which a proportion is refused: ``2**1024 - 2**970`` (about 1.8e308),
+#: The total count at which a proportion is refused, ``2**1024 - 2**970`` (about 1.8e308),
 #: the first integer too large for a float (the Wilson interval divides by the count as a
 #: float).
 MAX_COUNT = 2**1024 - 2**970

@@ -140,12 +140,12 @@ class NPS(_ScaleCounts):
 
     @property
     def variance(self) -> float | None:
-        """Variance of one response's value (+1/0/-1): p + d - (p - d)^2 (Rocks 2016)."""
+        """Variance of one response's value (+1, 0 or -1), p + d - (p - d)^2 (Rocks 2016)."""
         return _nps_variance(self.promoters, self.detractors, self.n)
 
     @property
     def standard_error(self) -> float | None:
-        """Standard error of NPS on -1..1: sqrt(variance / n) (Rocks 2016)."""
+        """Standard error of NPS on -1..1, sqrt(variance / n) (Rocks 2016)."""
         v = self.variance
         return None if v is None else math.sqrt(v / self.n)
 

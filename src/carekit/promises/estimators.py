@@ -639,8 +639,8 @@ class _Learned:
         Returns:
             ``(path, delivered orders in the window)`` pairs from the segment's own path to
             ``()`` (all orders). A promise rests on the first path with at least
-            ``min_samples`` delivered orders (:attr:`Promise.basis`); when that is not the
-            segment's own, the promise is not :attr:`Promise.reliable`.
+            ``min_samples`` delivered orders (``Promise.basis``); when that is not the
+            segment's own, the promise is not ``Promise.reliable``.
 
         Raises:
             CareKitError: not fitted, or an unhashable segment.
@@ -925,8 +925,8 @@ class QuantileEstimator(_Learned):
         window: how far back orders are learned from (a timedelta, days, or None for all).
         min_samples: delivered orders needed to learn; fewer uses ``fallback``. A segment
             with fewer delivered orders in the window is not reliable on its own: its
-            promises say so (:attr:`Promise.reliable`) and name the broader segment they
-            rest on (:attr:`Promise.basis`).
+            promises say so (``Promise.reliable``) and name the broader segment they
+            rest on (``Promise.basis``).
         fallback: promised lead in business days while history is too small (None: fitting
             on too little history is an error).
         segment: None (use each order's segment), a column name for mapping rows, or a

@@ -57,7 +57,7 @@ class Risk:
 
     @property
     def at_risk(self) -> bool:
-        """Whether the promise is at risk: the same as :attr:`notify`."""
+        """Whether the promise is at risk, the same as :attr:`notify`."""
         return self.notify
 
     def to_event(

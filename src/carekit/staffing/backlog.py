@@ -126,7 +126,7 @@ class Backlog:
 
     @property
     def agent_hours(self) -> float:
-        """Productive agent-hours planned: ``sum(agents) * interval``."""
+        """Productive agent-hours planned, ``sum(agents) * interval``."""
         return sum(r.agents for r in self.intervals) * self.interval.total_seconds() / 3600
 
     @property

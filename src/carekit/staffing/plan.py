@@ -69,12 +69,12 @@ class StaffingPlan:
 
     @property
     def agent_hours(self) -> float:
-        """Productive agent-hours needed over the plan: ``sum(agents) * interval``."""
+        """Productive agent-hours needed over the plan, ``sum(agents) * interval``."""
         return sum(r.agents for r in self.requirements) * self._hours
 
     @property
     def scheduled_hours(self) -> float:
-        """Agent-hours to schedule (with shrinkage): ``sum(scheduled) * interval``."""
+        """Agent-hours to schedule (with shrinkage), ``sum(scheduled) * interval``."""
         return sum(r.scheduled for r in self.requirements) * self._hours
 
     @property

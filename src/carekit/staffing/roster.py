@@ -115,7 +115,7 @@ class Break:
 
     @property
     def last_start(self) -> dt.timedelta:
-        """The latest start of the break: ``latest``, or ``after`` for a fixed break."""
+        """The latest start of the break, ``latest``, or ``after`` for a fixed break."""
         return self.after if self.latest is None else self.latest
 
 

@@ -27,7 +27,7 @@ from carekit.staffing.roster import Roster
 
 __all__ = ["MAX_CONTACTS", "SimulatedInterval", "Simulation", "simulate"]
 
-#: The most contacts one simulation may draw (all runs together): about a minute of work.
+#: The most contacts one simulation may draw, all runs together; about a minute of work.
 MAX_CONTACTS = 20_000_000
 #: The largest coefficient of variation of handle times accepted.
 MAX_CV = 10.0

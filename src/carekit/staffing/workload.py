@@ -28,7 +28,7 @@ __all__ = [
 #: the next, so neither a headcount nor a service level could be computed.
 MAX_TRAFFIC = 1e15
 
-#: The most contacts one agent may handle at once: a million billion, the same bound as
+#: The most contacts one agent may handle at once; a million billion, the same bound as
 #: :data:`MAX_TRAFFIC` (one such agent has a slot for every contact of the largest load).
 #: Far beyond it the headcount arithmetic would meet numbers too large for a float.
 MAX_CONCURRENCY = 10**15
@@ -138,7 +138,7 @@ class Workload:
 
     @property
     def traffic(self) -> float:
-        """Offered load in Erlangs: ``volume * aht / interval``."""
+        """Offered load in Erlangs, ``volume * aht / interval``."""
         return self._traffic
 
     @property

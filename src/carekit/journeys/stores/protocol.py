@@ -402,5 +402,5 @@ class JourneyStore(Protocol):
         ...
 
     def close(self) -> None:
-        """Release the store's resources; further calls raise :class:`StoreError`."""
+        """Release the store's resources; further calls raise :class:`~carekit.StoreError`."""
         ...
