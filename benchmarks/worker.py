@@ -468,14 +468,14 @@ def main() -> None:
         print(f"| appends to journeys outside the cache per second | {ours:,.0f} | {hand:,.0f} "
               f"| {ours / hand:.2f}x | >= 0.8x |")
         print()
-        print("| open journeys | idle `run_once` median (ms) | p99 (ms) "
-              "| hand-written index reads, median (ms) | carekit / hand |")
+        print("| open journeys | idle `run_once` median (µs) | p99 (µs) "
+              "| hand-written index reads, median (µs) | carekit / hand |")
         print("|---:|---:|---:|---:|---:|")
         sizes = (200, 2_000, 20_000) if quick else (200, 2_000, 20_000, 200_000, args.max_open)
         for n in dict.fromkeys(s for s in sizes if s <= max(args.max_open, 200)):
             idle = idle_pass_ms(folder, n)
-            print(f"| {n:,} | {idle['median']:.2f} | {idle['p99']:.2f} | {idle['hand']:.3f} "
-                  f"| {idle['median'] / idle['hand']:.0f}x |")
+            print(f"| {n:,} | {idle['median'] * 1000:.1f} | {idle['p99'] * 1000:.1f} "
+                  f"| {idle['hand'] * 1000:.1f} | {idle['median'] / idle['hand']:.1f}x |")
         print()
         n_delay, spread = (200, 5.0) if quick else (2_000, 30.0)
         p50, p99, worst = delivery_delay(folder, n_delay, spread)
