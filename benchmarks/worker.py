@@ -19,7 +19,7 @@ power cut) unless a row says otherwise. Measured side by side in one run:
 * **crash recovery**: worker processes SIGKILLed at random moments during a long dispatch:
   duplicates (at most one in flight per kill) and the time to drain after the last kill.
 
-Run: ``python benchmarks/worker.py [--quick] [--max-open N]``.
+Run: ``python benchmarks/worker.py [--quick] [--max-open N] [--idle-only]``.
 """
 
 from __future__ import annotations
@@ -439,11 +439,25 @@ def crash_recovery(folder: pathlib.Path, n: int, kills: int) -> dict[str, float]
 # -- report -------------------------------------------------------------------------------
 
 
+def idle_table(folder: pathlib.Path, sizes: tuple[int, ...]) -> None:
+    """Print the idle pass at each number of open journeys, beside the bare index reads."""
+    print("| open journeys | idle `run_once` median (µs) | p99 (µs) "
+          "| hand-written index reads, median (µs) | carekit / hand |")
+    print("|---:|---:|---:|---:|---:|")
+    for n in dict.fromkeys(sizes):
+        idle = idle_pass_ms(folder, n)
+        print(f"| {n:,} | {idle['median'] * 1000:.1f} | {idle['p99'] * 1000:.1f} "
+              f"| {idle['hand'] * 1000:.1f} | {idle['median'] / idle['hand']:.1f}x |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--max-open", type=int, default=1_000_000,
                         help="the largest number of open journeys for the idle pass")
+    parser.add_argument("--idle-only", action="store_true",
+                        help="measure only the idle pass (200 to --max-open open journeys)")
     args = parser.parse_args()
     quick = args.quick
     n_fire = 2_000 if quick else 20_000
@@ -452,6 +466,12 @@ def main() -> None:
     rounds = 1 if quick else 3
     with tempfile.TemporaryDirectory(prefix=".carekit-bench-", dir=".") as tmp:
         folder = pathlib.Path(tmp)
+        if args.idle_only:
+            print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+                  f"{os.cpu_count()} CPUs; 1,000 idle passes per size\n")
+            sizes = (200, 2_000, 20_000, 200_000, args.max_open)
+            idle_table(folder, tuple(n for n in sizes if n <= max(args.max_open, 200)))
+            return
         print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
               f"{os.cpu_count()} CPUs; best of {rounds} round(s); synchronous=FULL\n")
         print("| what | carekit | hand-written sqlite3 | carekit / hand | goal |")
@@ -468,15 +488,8 @@ def main() -> None:
         print(f"| appends to journeys outside the cache per second | {ours:,.0f} | {hand:,.0f} "
               f"| {ours / hand:.2f}x | >= 0.8x |")
         print()
-        print("| open journeys | idle `run_once` median (µs) | p99 (µs) "
-              "| hand-written index reads, median (µs) | carekit / hand |")
-        print("|---:|---:|---:|---:|---:|")
         sizes = (200, 2_000, 20_000) if quick else (200, 2_000, 20_000, 200_000, args.max_open)
-        for n in dict.fromkeys(s for s in sizes if s <= max(args.max_open, 200)):
-            idle = idle_pass_ms(folder, n)
-            print(f"| {n:,} | {idle['median'] * 1000:.1f} | {idle['p99'] * 1000:.1f} "
-                  f"| {idle['hand'] * 1000:.1f} | {idle['median'] / idle['hand']:.1f}x |")
-        print()
+        idle_table(folder, tuple(n for n in sizes if n <= max(args.max_open, 200)))
         n_delay, spread = (200, 5.0) if quick else (2_000, 30.0)
         p50, p99, worst = delivery_delay(folder, n_delay, spread)
         print(f"Due to delivered, poll=1s, {n_delay:,} touchpoints over {spread:.0f} s: "
