@@ -7,6 +7,7 @@ November-December. Seeded, so the file is reproducible: python benchmarks/promis
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import pathlib
@@ -22,6 +23,7 @@ REGIONS = {"london": 1, "north": 3, "scotland": 4}
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     rng = random.Random(20260302)
     cal = BusinessCalendar(cutoff=dt.time(14), tz=TZ)
     start = dt.datetime(2025, 6, 2, 8, 0, tzinfo=TZ)

@@ -9,9 +9,9 @@ not breaks): above, the hand-made roster of three 8-hour shifts; below, the rost
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import pathlib
-import sys
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -86,8 +86,11 @@ def panel(ax: object, p: StaffingPlan, cov: Coverage, title: str) -> None:
 
 def main() -> None:
     here = pathlib.Path(__file__).resolve().parent.parent
-    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else (
-        here / "docs" / "img" / "staffing-schedule.png")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", nargs="?", type=pathlib.Path,
+                        default=here / "docs" / "img" / "staffing-schedule.png",
+                        help="where to save the chart (.png or .svg)")
+    out = parser.parse_args().output
     p = day()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), dpi=110, sharex=True)
     for ax, roster, name in ((top, hand_made(), "Before: three 8-hour shifts by hand"),
