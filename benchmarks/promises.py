@@ -16,13 +16,13 @@ Run: python benchmarks/promises.py [--quick]
 
 from __future__ import annotations
 
+import argparse
 import bisect
 import csv
 import datetime as dt
 import itertools
 import math
 import pathlib
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -203,8 +203,11 @@ def at_rate(curve: Sequence[tuple[float, tuple[float, float, int]]], rate: float
     return interpolate([(on, pad) for _, (on, pad, _) in curve], rate)
 
 
-def main() -> int:
-    quick = "--quick" in sys.argv
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a third of the orders and fewer timing rounds")
+    quick = parser.parse_args(argv).quick
     if not CSV.exists():
         print(f"skipped: the Olist sample is not at {DATA.name}/ next to the repository "
               "(../shared/data/olist/)")

@@ -8,6 +8,7 @@ matplotlib (carekit[plot]). Run: python benchmarks/promises_plot.py
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import sys
 
@@ -25,7 +26,8 @@ TARGETS = (0.8, 0.85, 0.9, 0.92, 0.93, 0.94, 0.95, 0.96, 0.975, 0.99)
 LATE_COSTS = (30.0, 40.0, 60.0, 80.0, 100.0, 130.0, 200.0, 400.0)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     if not bench.CSV.exists():
         print("skipped: the Olist sample is not at ../shared/data/olist/")
         return 0

@@ -7,6 +7,7 @@ November-December. Seeded, so the file is reproducible: python benchmarks/promis
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import pathlib
@@ -21,7 +22,8 @@ PRODUCTS = {"sofa": (12, 4), "table": (8, 3), "chair": (1, 1), "lamp": (0, 1)}
 REGIONS = {"london": 1, "north": 3, "scotland": 4}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     rng = random.Random(20260302)
     cal = BusinessCalendar(cutoff=dt.time(14), tz=TZ)
     start = dt.datetime(2025, 6, 2, 8, 0, tzinfo=TZ)

@@ -9,9 +9,9 @@ not breaks): above, the hand-made roster of three 8-hour shifts; below, the rost
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import pathlib
-import sys
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -84,10 +84,13 @@ def panel(ax: object, p: StaffingPlan, cov: Coverage, title: str) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=LONDON))  # type: ignore[attr-defined]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     here = pathlib.Path(__file__).resolve().parent.parent
-    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else (
-        here / "docs" / "img" / "staffing-schedule.png")
+    default = here / "docs" / "img" / "staffing-schedule.png"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", nargs="?", type=pathlib.Path, default=default,
+                        help=f"the chart (default {default.relative_to(here)})")
+    out = parser.parse_args(argv).output
     p = day()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), dpi=110, sharex=True)
     for ax, roster, name in ((top, hand_made(), "Before: three 8-hour shifts by hand"),

@@ -7,17 +7,20 @@ Run ``python benchmarks/staffing_chart.py [OUTPUT.png]``.
 
 from __future__ import annotations
 
+import argparse
 import pathlib
-import sys
 
 from carekit.staffing import ServiceTarget, coverage, plan, save_chart
 from carekit.staffing._cli import _data, read_forecast, read_roster
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     here = pathlib.Path(__file__).resolve().parent.parent
     default = here / "docs" / "img" / "staffing-coverage.png"
-    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", nargs="?", type=pathlib.Path, default=default,
+                        help=f"the chart, .png or .svg (default {default.relative_to(here)})")
+    out = parser.parse_args(argv).output
     target = ServiceTarget.parse("80/20", max_occupancy=0.85)
     p = plan(read_forecast(_data("staffing_forecast.csv")), aht=300, target=target,
              shrinkage=0.3)
