@@ -94,3 +94,7 @@ def pytest_ignore_collect(collection_path: pathlib.Path, config: Any) -> bool | 
         return True
     return None
 
+
+
+# The tests and docs pages that need an optional extra skip, naming it, without it.
+pytest_plugins = ["tests._extras"]

@@ -19,6 +19,7 @@ only 10,000 or 1,000 open at once (how far apart in the log each journey's event
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import gc
 import sys
@@ -318,10 +319,22 @@ def replay_scaling(n: int, repeat: int = 5) -> None:
         print(f"| {size:,} | {open_:,} | {rate:,.0f} |")
 
 
-if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--scaling"]
-    size = int(args[0]) if args else 100_000
-    if "--scaling" in sys.argv[1:]:
-        replay_scaling(size)
+def cli(argv: list[str] | None = None) -> None:
+    """Parse the command line (``[N] [--scaling]``) and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=100_000, metavar="N",
+                        help="order journeys to drive (default 100,000)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="time only replay, on logs of N, 10,000 and 1,000 journeys and "
+                             "with 10,000 or 1,000 open at once")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error(f"N must be a positive number of journeys (got {args.n})")
+    if args.scaling:
+        replay_scaling(args.n)
     else:
-        main(size)
+        main(args.n)
+
+
+if __name__ == "__main__":
+    cli()

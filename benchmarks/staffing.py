@@ -33,7 +33,6 @@ from fractions import Fraction
 from typing import Any
 
 import mpmath
-from pyworkforce.queuing import ErlangC
 
 from carekit.staffing import ServiceTarget, Workload, plan, required_agents
 
@@ -94,6 +93,8 @@ def count(wrong: list[int], got: tuple[int, int], agents: int) -> None:
 
 
 def pyworkforce_requirement(volume: float) -> tuple[int, int]:
+    from pyworkforce.queuing import ErlangC  # the bench extra; --help works without it
+
     erlang = ErlangC(transactions=volume, aht=AHT / 60, asa=WITHIN / 60,
                      interval=INTERVAL // 60, shrinkage=0.3)
     r = erlang.required_positions(service_level=0.8, max_occupancy=0.85)

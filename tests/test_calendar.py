@@ -6,12 +6,12 @@ import datetime as dt
 import pickle
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_pkg
 import pytest
 from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE
 from dateutil.rrule import DAILY, YEARLY, rrule, rruleset
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from tests._extras import need
 from tests.strategies_calendar import ZONES, Reference, Spec, instants, specs
 
 from carekit import CareKitError
@@ -99,6 +99,7 @@ def test_tzinfo_object_and_name() -> None:
 
 
 def test_immutable_and_picklable() -> None:
+    holidays_pkg = need("holidays", "holidays")
     cal = BusinessCalendar(
         holidays=[D(2024, 12, 25), THANKSGIVING, holidays_pkg.US()],
         cutoff=dt.time(14),
@@ -266,7 +267,7 @@ def test_business_days_between() -> None:
 
 def test_n_must_be_an_int() -> None:
     cal = BusinessCalendar()
-    np = pytest.importorskip("numpy")
+    np = need("numpy", "test-extras")
     assert cal.add_business_days(D(2024, 5, 3), np.int64(2)) == D(2024, 5, 7)  # any Integral
     moved = cal.add_business_days(dt.datetime(2024, 5, 3, tzinfo=UTC), np.int32(-1))
     assert moved == dt.datetime(2024, 5, 2, tzinfo=ZoneInfo("UTC"))
@@ -449,6 +450,7 @@ def test_rruleset_and_aware_rules_and_mixes() -> None:
 
 
 def test_holidays_package_calendar() -> None:
+    holidays_pkg = need("holidays", "holidays")
     us = holidays_pkg.US()
     cal = BusinessCalendar(holidays=us)
     # Every day of 2022-2026 agrees with the package (observed days included).
@@ -464,6 +466,7 @@ def test_holidays_package_calendar() -> None:
 
 
 def test_holidays_package_calendar_with_explicit_years() -> None:
+    holidays_pkg = need("holidays", "holidays")
     fixed = holidays_pkg.country_holidays("GB", subdiv="ENG", years=2024, expand=False)
     cal = BusinessCalendar(holidays=[fixed])
     assert not cal.is_business_day(D(2024, 12, 26))  # Boxing Day

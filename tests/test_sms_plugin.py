@@ -14,8 +14,10 @@ import re
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import pytest
+from tests._extras import need
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "examples" / "carekit-sms-plugin"
@@ -116,10 +118,34 @@ def test_the_plugins_own_tests_pass_where_it_is_installed(site: pathlib.Path) ->
     assert "2 passed" in done.stdout
 
 
-def test_the_guide_shows_every_file_of_the_package_as_it_is() -> None:
+def shown_in_the_guide() -> dict[str, str]:
+    """Each file the plugin guide shows (a bold file name, then a fenced block): name -> text."""
     guide = (ROOT / "docs" / "writing-a-channel-plugin.md").read_text(encoding="utf-8")
-    shown = {name: text for name, _, text in re.findall(
+    return {name: text for name, _, text in re.findall(
         r"^\*\*`([^`]+)`\*\*\n\n(`{3,})[a-z]*\n(.*?)^\2$", guide, re.MULTILINE | re.DOTALL)}
+
+
+def copy_the_guide(folder: pathlib.Path) -> dict[str, str]:
+    """Write the files the guide shows into ``folder``, as a reader copying them would."""
+    shown = shown_in_the_guide()
+    for name, text in shown.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return shown
+
+
+def build_wheel(folder: pathlib.Path, out: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    # Offline and quick: the build backend (hatchling, a test dependency) is the one installed.
+    need("hatchling", "test")
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(out), str(folder)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_the_guide_shows_every_file_of_the_package_as_it_is() -> None:
+    shown = shown_in_the_guide()
     files = {
         p.relative_to(PLUGIN).as_posix(): p.read_text(encoding="utf-8")
         for p in PLUGIN.rglob("*")
@@ -128,3 +154,35 @@ def test_the_guide_shows_every_file_of_the_package_as_it_is() -> None:
     assert sorted(shown) == sorted(files)
     for name, text in files.items():
         assert shown[name] == text, f"the guide's {name} differs from the file"
+
+
+@pytest.mark.slow
+def test_the_files_the_guide_shows_build_the_plugin_package(tmp_path: pathlib.Path) -> None:
+    # A reader copies the files from the guide into an empty folder and builds the package.
+    folder = tmp_path / "carekit-sms-plugin"
+    shown = copy_the_guide(folder)
+    done = build_wheel(folder, tmp_path / "dist")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [wheel] = (tmp_path / "dist").glob("carekit_sms_plugin-*.whl")
+    with zipfile.ZipFile(wheel) as built:
+        names = built.namelist()
+        module = built.read("carekit_sms_plugin/__init__.py").decode("utf-8")
+        [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        entry_points_text = built.read(entry_points).decode("utf-8")
+        metadata_text = built.read(metadata).decode("utf-8")
+    assert module == shown["src/carekit_sms_plugin/__init__.py"]
+    assert "[carekit]\nsms_gateway = carekit_sms_plugin\n" in entry_points_text
+    assert "\nRequires-Dist: carekit\n" in metadata_text
+    assert shown["README.md"] in metadata_text  # the long description
+
+
+@pytest.mark.slow
+def test_without_the_readme_the_guide_shows_the_build_fails(tmp_path: pathlib.Path) -> None:
+    # Why the guide shows the README: pyproject.toml names it, and the build needs it.
+    folder = tmp_path / "carekit-sms-plugin"
+    copy_the_guide(folder)
+    (folder / "README.md").unlink()
+    done = build_wheel(folder, tmp_path / "dist")
+    assert done.returncode != 0
+    assert "Readme file does not exist: README.md" in done.stdout + done.stderr

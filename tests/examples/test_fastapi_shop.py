@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from tests._extras import need
 
-fastapi = pytest.importorskip("fastapi", reason="the FastAPI example needs fastapi")
-testclient = pytest.importorskip("fastapi.testclient", reason="needs httpx")
+fastapi = need("fastapi", "test-extras")
+testclient = need("fastapi.testclient", "test-extras")
 
 APP = pathlib.Path(__file__).resolve().parents[2] / "examples" / "fastapi-shop" / "app.py"
 

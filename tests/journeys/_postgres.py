@@ -1,7 +1,8 @@
 """The PostgreSQL server the tests run against: where it is, fresh schemas, a shared lock.
 
 The server is ``CAREKIT_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
-When it cannot be reached, a test needing it is skipped with a message saying so, except
+Without the ``postgres`` extra the tests are skipped (see ``tests/_extras.py``). When the
+server cannot be reached, a test needing it is skipped with a message saying so, except
 under CI (the ``CI`` environment variable set), where that is a failure: the PostgreSQL
 tests must never be skipped silently there.
 
@@ -25,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from tests._extras import need
 
 try:
     import fcntl
@@ -45,11 +47,8 @@ def server_url() -> str:
 @functools.cache
 def _unreachable() -> str | None:
     """Why the server cannot be used (``None``: it can)."""
-    try:
-        import psycopg
-        import psycopg_pool  # noqa: F401 - the store needs it too
-    except ImportError as exc:
-        return f"{exc.name} is not installed (pip install -e '.[test]')"
+    import psycopg
+
     try:
         with psycopg.connect(server_url(), connect_timeout=3, autocommit=True) as conn:
             conn.execute("SELECT 1")
@@ -59,7 +58,13 @@ def _unreachable() -> str | None:
 
 
 def require_server() -> str:
-    """The server's URL; skip the test when there is none (fail under CI)."""
+    """The server's URL; skip the test when there is none (fail under CI).
+
+    Without the ``postgres`` extra (psycopg) the test is skipped, naming the extra, as every
+    test of an optional extra is (a failure under ``CAREKIT_TEST_EXTRAS``).
+    """
+    need("psycopg", "postgres")
+    need("psycopg_pool", "postgres")
     reason = _unreachable()
     if reason is not None:
         message = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import pathlib
 import signal
@@ -234,6 +235,8 @@ class _Flaky:
 
 
 def test_the_async_worker_rides_out_a_short_store_outage(caplog: pytest.LogCaptureFixture) -> None:
+    # Whatever level an earlier test (a CLI run with --log-level error) left on the logger.
+    caplog.set_level(logging.WARNING, logger="carekit")
     plugin = AsyncChannel(delay=0.0)
 
     async def main() -> Any:

@@ -26,6 +26,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from tests._extras import need
 from tests.journeys._postgres import (
     drop_schema,
     new_schema,
@@ -141,7 +142,7 @@ def test_a_store_opens_by_url_with_its_schema(postgres_url: str, postgres_schema
 def test_an_unreachable_server_is_one_store_error_without_the_password(
     url: str, match: str
 ) -> None:
-    pytest.importorskip("psycopg")
+    need("psycopg", "postgres")
     with pytest.raises(StoreError, match=match) as info:
         PostgresJourneyStore(url, connect_timeout=2)
     assert "s3cret" not in str(info.value)

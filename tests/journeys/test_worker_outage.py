@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from typing import Any
 
@@ -35,6 +36,8 @@ class _Flaky:
 
 
 def test_a_passing_store_outage_is_logged_and_retried(caplog: pytest.LogCaptureFixture) -> None:
+    # Whatever level an earlier test (a CLI run with --log-level error) left on the logger.
+    caplog.set_level(logging.WARNING, logger="carekit")
     store = MemoryJourneyStore()
     store.create(service_case_journey(), "case-1", at=T0, channel="email")
     flaky = _Flaky(store, failures=2)

@@ -13,8 +13,14 @@ from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from tests._extras import need
+
+# The server is aiosmtpd, a test dependency of the email extra: a test module importing this
+# one is skipped without it.
+need("aiosmtpd", "test-extras")
+
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ import pathlib
 from typing import Any
 
 import pytest
+from tests._extras import need
 from tests.messaging._helpers import T0, order_templates, shipped_order, write
 from tests.messaging._http_server import Received, http_server
 
@@ -19,6 +20,9 @@ from carekit.messaging import AppriseChannel, Recipient, TemplateError, Template
 from carekit.testing import make_carekit
 
 PHONES = {"c-1": Recipient("+447700900123", name="Ana"), "c-2": "+447700900456"}
+
+need("apprise", "apprise")
+need("jinja2", "apprise")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import io
 import pathlib
 
 import pytest
+from tests._extras import need
 from tests.messaging._helpers import T0, order_templates, shipped_order
 from tests.messaging._http_server import http_server
 from tests.messaging._smtp_server import smtp_server
@@ -24,6 +25,9 @@ from carekit.messaging import (
     load_config,
 )
 from carekit.testing import make_carekit
+
+need("apprise", "apprise")
+need("jinja2", "apprise")
 
 
 def config_file(folder: pathlib.Path, text: str) -> pathlib.Path:

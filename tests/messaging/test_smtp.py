@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 import pytest
-import trustme
 from hypothesis import given
 from hypothesis import strategies as st
+from tests._extras import need
 from tests.messaging._helpers import T0, order_templates, shipped_order, write
 from tests.messaging._smtp_server import Inbox, smtp_server
 
@@ -38,6 +38,9 @@ from carekit.messaging import (
     message_id,
 )
 from carekit.testing import make_carekit
+
+need("jinja2", "email")
+trustme = need("trustme", "test-extras")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PARTS = ("subject", "txt")

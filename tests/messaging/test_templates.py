@@ -8,12 +8,16 @@ import sys
 from typing import Any
 
 import pytest
+from tests._extras import requires
 from tests.messaging._helpers import order_templates, write
 
 from carekit import CareKitError
 from carekit.journeys import order_journey
 from carekit.messaging import Recipient, TemplateError, Templates, guaranteed_keys
 from carekit.testing import owed_touchpoint
+
+#: Most of these tests render templates: they need Jinja2 and Babel.
+TEMPLATES = requires("jinja2", "babel", extra="templates")
 
 SHIPPED = {"tracking_number": "1Z999", "promised": "2026-03-20"}
 
@@ -35,11 +39,13 @@ def render(folder: pathlib.Path, text: str, data: Any = None, **options: Any) ->
 # -- the sandbox ----------------------------------------------------------------------------
 
 
+@TEMPLATES
 def test_customer_data_is_printed_never_run(tmp_path: pathlib.Path) -> None:
     evil = "{{ ''.__class__.__mro__ }}{% for x in range(10**9) %}{% endfor %}"
     assert render(tmp_path, "Hi {{ data.name }}", {"name": evil}) == f"Hi {evil}"
 
 
+@TEMPLATES
 @pytest.mark.parametrize(
     "text",
     [
@@ -55,6 +61,7 @@ def test_reaching_for_python_internals_fails_safely(tmp_path: pathlib.Path, text
         render(tmp_path, text, {"name": "Ana"})
 
 
+@TEMPLATES
 def test_html_templates_escape_what_they_print(tmp_path: pathlib.Path) -> None:
     folder = folder_with(tmp_path, {"email/t.html": "<p>{{ data.name }}</p>",
                                     "email/t.txt": "{{ data.name }}"})
@@ -73,6 +80,7 @@ def problems(folder: pathlib.Path, **options: Any) -> list[str]:
     return list(error.value.problems)
 
 
+@TEMPLATES
 def test_every_problem_is_found_before_anything_is_sent(tmp_path: pathlib.Path) -> None:
     folder = order_templates(tmp_path, "sms", ("txt",))
     write(folder, "sms/order_thanks.txt", "Thanks {{ customer.name }}")  # no such variable
@@ -93,6 +101,7 @@ def test_every_problem_is_found_before_anything_is_sent(tmp_path: pathlib.Path) 
     assert len(found) == 7, found
 
 
+@TEMPLATES
 def test_guarded_reads_of_optional_data_pass(tmp_path: pathlib.Path) -> None:
     folder = order_templates(tmp_path, "sms", ("txt",))
     write(folder, "sms/order_thanks.txt",
@@ -107,6 +116,7 @@ def test_guarded_reads_of_optional_data_pass(tmp_path: pathlib.Path) -> None:
         "1Z999\nOak & Ash")
 
 
+@TEMPLATES
 def test_missing_templates_with_a_hint(tmp_path: pathlib.Path) -> None:
     folder = order_templates(tmp_path, "sms", ("txt",))
     (folder / "sms" / "order_thanks.txt").rename(folder / "sms" / "order_thank.txt")
@@ -117,6 +127,7 @@ def test_missing_templates_with_a_hint(tmp_path: pathlib.Path) -> None:
     assert any("manager_call" in p for p in problems(folder, extra=["manager_call"]))
 
 
+@TEMPLATES
 def test_only_the_touchpoints_of_the_channel_or_none_are_needed(tmp_path: pathlib.Path) -> None:
     import attrs
 
@@ -140,6 +151,7 @@ def test_guaranteed_keys_follow_the_transitions() -> None:
 # -- locales and zones --------------------------------------------------------------------------
 
 
+@TEMPLATES
 def test_the_customers_locale_then_its_language_then_the_default(tmp_path: pathlib.Path) -> None:
     folder = folder_with(tmp_path, {"sms/t.txt": "en {{ locale }}",
                                     "sms/fr/t.txt": "fr {{ locale }}",
@@ -156,6 +168,7 @@ def test_the_customers_locale_then_its_language_then_the_default(tmp_path: pathl
 
 
 # Reference: the CLDR long date formats (en-GB "d MMMM y", fr "d MMMM y", de "d. MMMM y").
+@TEMPLATES
 @pytest.mark.parametrize(("locale", "expected"), [
     ("en_GB", "20 March 2026"), ("en_US", "March 20, 2026"), ("fr", "20 mars 2026"),
     ("de", "20. März 2026"),
@@ -165,6 +178,7 @@ def test_dates_for_the_customers_locale(tmp_path: pathlib.Path, locale: str,
     assert render(tmp_path, "{{ data.promised | date('long') }}", locale=locale) == expected
 
 
+@TEMPLATES
 def test_moments_in_the_customers_zone(tmp_path: pathlib.Path) -> None:
     late = {"at": "2026-03-01T23:30:00+00:00"}
     text = "{{ data.at | date('yyyy-MM-dd') }} {{ data.at | time('HH:mm') }}"
@@ -174,6 +188,7 @@ def test_moments_in_the_customers_zone(tmp_path: pathlib.Path) -> None:
                   tz="America/New_York") == "2026-03-01 18:30"
 
 
+@TEMPLATES
 @pytest.mark.parametrize(("value", "match"), [
     ("soon", r"expected a date, a datetime or an ISO 8601 string"),
     ("2026-03-01T10:00:00", r"expected a timezone-aware datetime"),
@@ -184,6 +199,7 @@ def test_values_a_filter_cannot_format_fail_at_render(tmp_path: pathlib.Path, va
         render(tmp_path, "{{ data.at | datetime }}", {"at": value})
 
 
+@TEMPLATES
 def test_a_missing_part_at_render(tmp_path: pathlib.Path) -> None:
     folder = folder_with(tmp_path, {"sms/t.txt": "x"})
     with pytest.raises(TemplateError, match=r"has no template sms/t.title"):
@@ -195,6 +211,7 @@ def test_a_missing_part_at_render(tmp_path: pathlib.Path) -> None:
 # -- arguments and missing packages -----------------------------------------------------------
 
 
+@TEMPLATES
 def test_bad_arguments(tmp_path: pathlib.Path) -> None:
     with pytest.raises(CareKitError, match=r"is not one"):
         Templates(tmp_path / "nope")

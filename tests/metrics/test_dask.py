@@ -9,12 +9,12 @@ import operator
 from functools import reduce
 from typing import Any
 
-import pytest
+from tests._extras import need
 
 from carekit.metrics import NPS, ResponseTime
 
-dask = pytest.importorskip("dask")
-db = pytest.importorskip("dask.bag")
+dask = need("dask", "dask")
+db = need("dask.bag", "dask")
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -62,8 +62,8 @@ def test_bag_foldby_equals_one_process() -> None:
 
 
 def test_dataframe_partitions_equal_one_process() -> None:
-    pd = pytest.importorskip("pandas")
-    dd = pytest.importorskip("dask.dataframe")
+    pd = need("pandas", "dask")
+    dd = need("dask.dataframe", "dask")
     rows = _rows()
     frame = pd.DataFrame(rows)[["store", "nps", "response_seconds"]]
     ddf = dd.from_pandas(frame, npartitions=5)

@@ -6,6 +6,7 @@ import datetime as dt
 import pickle
 
 import pytest
+from tests._extras import need
 
 from carekit import CareKitError
 from carekit.calendar import BusinessCalendar
@@ -57,7 +58,7 @@ def test_business_hours_with_a_calendar() -> None:
 def test_calendars_merge_when_they_close_on_the_same_days() -> None:
     from dateutil.rrule import YEARLY, rrule, rruleset
 
-    holidays = pytest.importorskip("holidays")
+    holidays = need("holidays", "holidays")
     # Same weekdays, hours and number of holidays, different days: their business hours
     # differ, so the accumulators must not be merged.
     boxing_day = BusinessCalendar(holidays=[dt.date(2026, 12, 25), dt.date(2026, 12, 26)])

@@ -6,8 +6,8 @@ import math
 from array import array
 from fractions import Fraction
 
-import numpy as np
 import pytest
+from tests._extras import need
 
 from carekit import CareKitError
 from carekit.metrics import CES, CSAT, NPS, Estimate
@@ -107,10 +107,9 @@ def test_extend_with_a_bad_score_adds_nothing_and_names_it() -> None:
         acc.extend(array("b", [1, -1]))
     with pytest.raises(CareKitError, match=r"\(got 11\)"):
         acc.extend(bytes([11]))
-    with pytest.raises(CareKitError, match=r"\(got 9\.5\)"):
-        acc.extend(np.array([9.5]))
-    # add() refuses booleans; so does extend(), from lists, tuples and numpy bool arrays.
-    for bools in ([9, True, 10], (False,), np.array([True, False])):
+    # add() refuses booleans; so does extend(), from lists and tuples (and numpy bool arrays:
+    # test_numpy_arrays_are_checked_and_take_the_fast_path).
+    for bools in ([9, True, 10], (False,)):
         with pytest.raises(CareKitError, match=r"\(got (True|False)\)"):
             acc.extend(bools)
     with pytest.raises(CareKitError, match=r"1\.\.5 scale \(got True\)"):
@@ -130,9 +129,21 @@ def test_fast_paths_agree_with_add() -> None:
     assert NPS().extend(bytearray(scores)) == expected
     assert NPS().extend(array("b", scores)) == expected
     assert NPS().extend(array("i", scores)) == expected
+    assert NPS().extend([float(s) for s in scores]) == expected  # whole floats, e.g. from CSV
+
+
+def test_numpy_arrays_are_checked_and_take_the_fast_path() -> None:
+    np = need("numpy", "test-extras")
+    scores = [s % 11 for s in range(500)]
+    expected = NPS().extend(scores)
     assert NPS().extend(np.array(scores, dtype=np.int64)) == expected
     assert NPS().extend(np.array(scores, dtype=np.int8)) == expected
-    assert NPS().extend([float(s) for s in scores]) == expected  # whole floats, e.g. from CSV
+    acc = NPS().extend([9, 10])
+    with pytest.raises(CareKitError, match=r"\(got 9\.5\)"):
+        acc.extend(np.array([9.5]))
+    with pytest.raises(CareKitError, match=r"\(got (True|False)\)"):
+        acc.extend(np.array([True, False]))
+    assert acc.n == 2
 
 
 def test_nps_result_validates_arguments() -> None:

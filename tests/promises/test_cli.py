@@ -7,6 +7,7 @@ import json
 import pathlib
 
 import pytest
+from tests._extras import need, requires
 
 from carekit.cli import main
 
@@ -77,8 +78,10 @@ def test_promise_json(tmp_path):
         (history(), ["--cutoff", "late"], "--cutoff"),
         (history(), ["--holidays", "2026-12-25,Boxing Day"],
          "--holidays must be ISO dates like 2026-12-24 (got 'Boxing Day')"),
-        (history(), ["--country", "XX"], "--country 'XX': Country XX not available"),
-        (history(), ["--country", "US-ZZ"], "--country 'US-ZZ'"),
+        pytest.param(history(), ["--country", "XX"], "--country 'XX': Country XX not available",
+                     marks=requires("holidays", extra="holidays")),
+        pytest.param(history(), ["--country", "US-ZZ"], "--country 'US-ZZ'",
+                     marks=requires("holidays", extra="holidays")),
     ],
 )
 def test_promise_errors(tmp_path, capsys, lines, args, message):
@@ -118,7 +121,7 @@ def christmas_history() -> list[str]:
     (["--country", "DE-augsburg"], 2),  # the package spells it "Augsburg"; 25 Dec closed
 ])
 def test_promise_holidays(tmp_path, args, days):
-    pytest.importorskip("holidays")
+    need("holidays", "holidays")
     out = io.StringIO()
     path = write(tmp_path, christmas_history())
     assert main(["promise", str(path), "--format", "json", *args], out=out) == 0

@@ -14,6 +14,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests._extras import requires
 
 from carekit import CareKitError
 from carekit.calendar import BusinessCalendar
@@ -118,6 +119,7 @@ def test_a_calendar_closes_whole_days_and_shrinkage_grosses_up() -> None:
     assert monday_nine.agents >= math.ceil(monday_nine.carried_in / 2)
 
 
+@requires("highspy", extra="schedule")
 def test_coverage_and_schedule_of_a_backlog() -> None:
     p = backlog(inbox([30] * 8 + [10] * 10), aht=240, within=4 * HOUR,
                 hours=("08:00", "18:00"), interval=HOUR)

@@ -10,6 +10,7 @@ import pathlib
 import sys
 
 import pytest
+from tests._extras import need
 
 from carekit.cli import main
 from carekit.errors import CareKitError
@@ -87,7 +88,7 @@ def test_patience_and_concurrency_options() -> None:
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_chart(tmp_path: pathlib.Path, suffix: str) -> None:
-    pytest.importorskip("matplotlib")
+    need("matplotlib", "plot")
     chart = tmp_path / f"coverage{suffix}"
     status, text = run("--roster", str(ROSTER), "--chart", str(chart))
     assert status == 0
@@ -290,7 +291,7 @@ def test_save_chart_refuses_a_missing_folder(tmp_path: pathlib.Path) -> None:
 
 
 def test_save_chart_that_cannot_be_written_is_a_carekit_error(tmp_path: pathlib.Path) -> None:
-    pytest.importorskip("matplotlib")
+    need("matplotlib", "plot")
     one = plan([(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc), 5)], aht=300,
                target=ServiceTarget.parse("80/20"))
     folder = tmp_path / "x.png"

@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil import rrule
+from tests._extras import need
 
 from carekit import CareKitError
 from carekit.staffing import Break, Roster, Shift
 from carekit.staffing._cli import read_roster
 
-icalendar = pytest.importorskip("icalendar")
+icalendar = need("icalendar", "test-extras")
 
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.timezone.utc

@@ -9,12 +9,13 @@ import pathlib
 from typing import Any
 
 import pytest
+from tests._extras import need
 
 from carekit.cli import main
 from carekit.staffing._cli import read_roster
 
-pytest.importorskip("highspy")
-icalendar = pytest.importorskip("icalendar")
+need("highspy", "schedule")
+icalendar = need("icalendar", "test-extras")
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "src" / "carekit" / "data"
 FORECAST = DATA / "staffing_forecast.csv"

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests._extras import need
 
 from carekit import CareKitError
 from carekit.staffing import (
@@ -37,7 +38,7 @@ from carekit.staffing import (
     scheduling,
 )
 
-pytest.importorskip("highspy")
+need("highspy", "schedule")
 
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.timezone.utc

@@ -72,8 +72,11 @@ def carekit_deliver_touchpoint(
     """Send ``touchpoint`` if it travels on ``sms_gateway``; ``None`` for other channels.
 
     The gateway does not deduplicate, so the key of every text handed over is noted in the
-    worker's journey store (``sent_keys``): a retry after a crash finds the note and
-    answers "already sent" instead of texting the customer twice.
+    worker's journey store (``sent_keys``): a retry, in this process or another one after a
+    crash, finds the note and answers "already sent" instead of texting the customer again.
+    The note follows the send (at least once): only a crash between the gateway's answer and
+    the note can text twice. Without a worker (a direct hook call) ``sent_keys`` is ``None``
+    and nothing is noted.
     """
     if channel.name != CHANNEL.name:
         return None
