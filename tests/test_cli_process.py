@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from tests._extras import need
 
 from carekit import _cli_io
 from carekit.cli import main
@@ -153,7 +154,7 @@ def test_ctrl_c_is_one_line_and_exit_status_130(tmp_path: pathlib.Path, command:
 
 @POSIX
 def test_progress_on_a_terminal_with_tqdm(tmp_path: pathlib.Path) -> None:
-    pytest.importorskip("tqdm")
+    need("tqdm", "progress")
     import fcntl
     import pty
     import struct
@@ -213,7 +214,7 @@ def test_progress_without_tqdm_is_silent_on_a_terminal(
 
 
 def test_progress_is_only_for_large_files_and_never_when_told(tmp_path: pathlib.Path) -> None:
-    pytest.importorskip("tqdm")
+    need("tqdm", "progress")
     small = tmp_path / "small.csv"
     small.write_text("nps\n9\n", encoding="utf-8")
     terminal = _Terminal()

@@ -6,6 +6,7 @@ import io
 import pathlib
 
 import pytest
+from tests._extras import need
 
 from carekit.cli import main
 from carekit.journeys import _cli as journeys_cli
@@ -118,7 +119,7 @@ def test_data_column_json(tmp_path: pathlib.Path) -> None:
 def test_progress_always_goes_to_stderr_through_tqdm(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip("tqdm")
+    need("tqdm", "progress")
     csv = tmp_path / "big.csv"
     rows = [f"o{i},place,2026-03-02T09:00:00+00:00,{i}\n" for i in range(3000)]
     csv.write_text("journey_id,event,at,id\n" + "".join(rows), encoding="utf-8")

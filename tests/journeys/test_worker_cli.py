@@ -43,6 +43,22 @@ def test_once_fires_what_is_due_and_reports(tmp_path: pathlib.Path) -> None:
     assert status == 0 and "fired 0" in text
 
 
+def test_the_log_level_is_the_callers_again_after_the_command(tmp_path: pathlib.Path) -> None:
+    db = tmp_path / "j.db"
+    _orders(db)
+    logger = logging.getLogger("carekit")
+    before, handlers = logger.level, list(logger.handlers)
+    logger.setLevel(logging.WARNING)
+    try:
+        status, _ = _run("worker", "--store", str(db), "--once", "--now",
+                         "2026-03-02T11:00+00:00", "--log-level", "error")
+        assert status == 0
+        assert logger.level == logging.WARNING  # not left at ERROR by --log-level error
+        assert logger.handlers == handlers  # its stderr handler is gone too
+    finally:
+        logger.setLevel(before)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

@@ -73,6 +73,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         msg = "--now needs --once (a running worker follows the clock)"
         raise CareKitError(msg)
     _check_exists(args.store)
+    # The worker's --log-level holds while it runs; an app that calls main() gets its own
+    # level back afterwards (later warnings are not hidden by an earlier --log-level error).
+    previous_level = logging.getLogger("carekit").level
     handler = configure_logging(args.log_level, args.log_format)
     try:
         kit = CareKit()
@@ -106,7 +109,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         finally:
             store.close()
     finally:
-        logging.getLogger("carekit").removeHandler(handler)
+        logger = logging.getLogger("carekit")
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
 
 
 def _check_exists(url: str) -> None:
