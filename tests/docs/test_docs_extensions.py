@@ -7,10 +7,11 @@ import pathlib
 import xml.etree.ElementTree as ET
 
 import pytest
-
-pytest.importorskip("sphinx", reason="the docs extra (sphinx) is not installed")
+from tests._extras import need
 
 from carekit.journeys import order_journey
+
+need("sphinx", "docs")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(

@@ -101,7 +101,7 @@ def test_chart(tmp_path: pathlib.Path, suffix: str) -> None:
 def test_chart_beside_json_is_announced_on_stderr(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip("matplotlib")
+    need("matplotlib", "plot")
     chart = tmp_path / "plan.svg"
     status, text = run("--chart", str(chart), "--format", "json")
     assert status == 0
