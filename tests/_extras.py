@@ -28,7 +28,7 @@ PAGES: dict[str, tuple[tuple[str, ...], str]] = {
     "docs/calendars.md": (("holidays",), "holidays"),
     "docs/cli.md": (("highspy",), "schedule"),
     "docs/postgres.md": (("psycopg", "psycopg_pool"), "postgres"),
-    "docs/send-email.md": (("jinja2", "babel"), "email"),
+    "docs/send-email.md": (("jinja2", "babel", "aiosmtpd"), "email"),
     "docs/staffing-roster-tutorial.md": (("highspy",), "schedule"),
     "docs/staffing-tutorial.md": (("matplotlib",), "plot"),
     "docs/templates.md": (("jinja2", "babel"), "templates"),
