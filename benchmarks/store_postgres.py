@@ -263,7 +263,9 @@ worker = Worker(make_carekit(email), store, batch_size=100, timeout=None,
                 promise_checks=None)
 print("ready", flush=True)
 sys.stdin.readline()
-report = worker.run_once(dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.timezone.utc))
+# 09:30: every "case received" may be sent and no first-response deadline is due yet, so
+# the pass only delivers (firing breaches has a row of its own).
+report = worker.run_once(dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone.utc))
 store.close()
 print(report.sent, len(email.deliveries), flush=True)
 """
@@ -304,12 +306,12 @@ print("ready", flush=True)
 sys.stdin.readline()
 delivered = []
 while True:
-    rows = conn.execute(claim, {"now": 1772445600000000, "me": me}).fetchall()
+    rows = conn.execute(claim, {"now": 1772443800000000, "me": me}).fetchall()  # 09:30
     if not rows:
         break
     for key, journey_id, name, channel, data, customer in rows:
         delivered.append(key)
-        conn.execute(sent, {"j": journey_id, "ref": key, "at": "2026-03-02T10:00:00+00:00",
+        conn.execute(sent, {"j": journey_id, "ref": key, "at": "2026-03-02T09:30:00+00:00",
                             "k": key, "me": me})
 conn.close()
 print(len(delivered), len(delivered), flush=True)
