@@ -957,23 +957,27 @@ class Core:
             # their expiry: a claim with more than 90 % of the lease left is left alone (a
             # worker records after every delivery, and rewriting every claim of its batch
             # each time would cost a row version per claim per delivery), one with more
-            # than the lease left is brought back to the lease.
-            sql += (
-                f", extended AS (UPDATE {q}.outbox o SET"
-                " claim_until_us = clock.now_us + %(span)s FROM clock"
-                " WHERE o.claimed_by = %(claimant)s AND (o.claim_until_us > clock.now_us"
-                " AND o.claim_until_us < clock.now_us + %(span)s - %(slack)s"
-                " OR o.claim_until_us > clock.now_us + %(span)s)"
-                f" AND {recorded} RETURNING 1)"
-            )
+            # than the lease left is brought back to the lease. The server's time is a
+            # scalar subquery, so the expiry bounds are index conditions.
+            now = "(SELECT now_us FROM clock)"
+            for cte, bounds in (
+                ("extended", f"o.claim_until_us > {now}"
+                             f" AND o.claim_until_us < {now} + %(span)s - %(slack)s"),
+                ("shortened", f"o.claim_until_us > {now} + %(span)s"),
+            ):
+                sql += (
+                    f", {cte} AS (UPDATE {q}.outbox o SET claim_until_us = {now} + %(span)s"
+                    f" WHERE o.claimed_by = %(claimant)s AND {bounds} AND {recorded}"
+                    " RETURNING 1)"
+                )
         # The statement's snapshot predates its own changes: what it settled is left out
         # by hand. Outcomes need not wait for the WAL flush (see the class docs). The
         # claims held are read from the claims index (a claimed row is always one that
         # may still be sent: see the outbox's CHECK constraint).
         return sql + (
             " SELECT set_config('synchronous_commit', 'off', true),"
-            f" ARRAY(SELECT o.idempotency_key FROM {q}.outbox o, clock"
-            " WHERE o.claimed_by = %(claimant)s AND o.claim_until_us > clock.now_us"
+            f" ARRAY(SELECT o.idempotency_key FROM {q}.outbox o"
+            " WHERE o.claimed_by = %(claimant)s AND o.claim_until_us > (SELECT now_us FROM clock)"
             " AND o.idempotency_key NOT IN (SELECT idempotency_key FROM changed))"
         )
 
