@@ -913,24 +913,88 @@ class Core:
 
     def _make_record_sql(self, extend: bool, shape: str) -> str:
         q = self.q
+        if shape == "one":
+            # One outcome (a worker's usual call): plain values, no window or grouping.
+            settles = "%(kinds)s::text IN ('sent', 'dead')"
+            condition = (
+                f"CASE WHEN %(kinds)s::text = 'sent'"
+                f" THEN o.status IN {_OPEN} OR o.status = 'dead'"
+                f" ELSE o.status IN {_OPEN} AND o.claimed_by = %(claims)s::text END"
+            )
+            sql = (
+                f"WITH target AS (SELECT o.journey_id FROM {q}.outbox o"
+                f" WHERE o.idempotency_key = %(keys)s::text AND {condition}),"
+                # The journey row is locked (counted) before the outbox row (changed), in
+                # the order appends lock them.
+                f" counted AS (UPDATE {q}.journeys j SET settled = j.settled + 1 FROM target t"
+                f" WHERE j.journey_id = t.journey_id AND {settles}"
+                " RETURNING j.version, j.settled),"
+                f" changed AS (UPDATE {q}.outbox o SET"
+                " status = CASE %(kinds)s::text WHEN 'sent' THEN 'sent' WHEN 'dead' THEN 'dead'"
+                " WHEN 'retry' THEN 'failed' WHEN 'defer' THEN 'deferred' ELSE o.status END,"
+                " claimed_by = NULL, claim_until_us = NULL,"
+                " attempts = CASE WHEN %(kinds)s::text IN ('defer', 'release')"
+                " THEN greatest(o.attempts - 1, 0) ELSE o.attempts END,"
+                " last_error = CASE WHEN %(kinds)s::text = 'release' THEN o.last_error"
+                " ELSE %(errors)s::text END,"
+                " next_attempt_us = CASE WHEN %(kinds)s::text IN ('retry', 'defer')"
+                " THEN %(retry)s::bigint ELSE o.next_attempt_us END,"
+                f" reference = CASE WHEN {settles} THEN %(refs)s::text ELSE o.reference END,"
+                f" settled_at = CASE WHEN {settles} THEN %(ats)s::text ELSE o.settled_at END,"
+                f" settled_seq = CASE WHEN {settles} THEN c.version ELSE o.settled_seq END,"
+                f" settled_no = CASE WHEN {settles} THEN c.settled ELSE o.settled_no END"
+                " FROM target t LEFT JOIN counted c ON true"
+                f" WHERE o.idempotency_key = %(keys)s::text AND {condition}"
+                " RETURNING o.idempotency_key)"
+            )
+            recorded = "o.idempotency_key <> %(keys)s::text"
+        else:
+            sql = self._record_many_sql()
+            recorded = "o.idempotency_key NOT IN (SELECT k FROM u)"
+        sql += f", clock AS MATERIALIZED (SELECT {NOW_US} AS now_us)"
+        if extend:
+            # Only the claims that need it are rewritten, found in the claims index by
+            # their expiry: a claim with more than 90 % of the lease left is left alone (a
+            # worker records after every delivery, and rewriting every claim of its batch
+            # each time would cost a row version per claim per delivery), one with more
+            # than the lease left is brought back to the lease. The server's time is a
+            # scalar subquery, so the expiry bounds are index conditions.
+            now = "(SELECT now_us FROM clock)"
+            for cte, bounds in (
+                ("extended", f"o.claim_until_us > {now}"
+                             f" AND o.claim_until_us < {now} + %(span)s - %(slack)s"),
+                ("shortened", f"o.claim_until_us > {now} + %(span)s"),
+            ):
+                sql += (
+                    f", {cte} AS (UPDATE {q}.outbox o SET claim_until_us = {now} + %(span)s"
+                    f" WHERE o.claimed_by = %(claimant)s AND {bounds} AND {recorded}"
+                    " RETURNING 1)"
+                )
+        # The statement's snapshot predates its own changes: what it settled is left out
+        # by hand. Outcomes need not wait for the WAL flush (see the class docs). The
+        # claims held are read from the claims index (a claimed row is always one that
+        # may still be sent: see the outbox's CHECK constraint).
+        return sql + (
+            " SELECT set_config('synchronous_commit', 'off', true),"
+            f" ARRAY(SELECT o.idempotency_key FROM {q}.outbox o"
+            " WHERE o.claimed_by = %(claimant)s AND o.claim_until_us > (SELECT now_us FROM clock)"
+            " AND o.idempotency_key NOT IN (SELECT idempotency_key FROM changed))"
+        )
+
+    def _record_many_sql(self) -> str:
+        """The CTEs recording several outcomes at once (``u``, ``changed`` among them)."""
+        q = self.q
         condition = (
             f"CASE WHEN t.kind = 'sent' THEN o.status IN {_OPEN} OR o.status = 'dead'"
             f" ELSE o.status IN {_OPEN} AND o.claimed_by = t.claim END"
         )
         settles = "t.kind IN ('sent', 'dead')"
-        if shape == "one":
-            outcomes = (
-                "SELECT %(keys)s::text AS k, %(kinds)s::text AS kind, %(claims)s::text AS claim,"
-                " %(errors)s::text AS err, %(refs)s::text AS ref, %(ats)s::text AS at,"
-                " %(retry)s::bigint AS retry"
-            )
-        else:
-            outcomes = (
-                "SELECT * FROM unnest(%(keys)s::text[], %(kinds)s::text[], %(claims)s::text[],"
-                " %(errors)s::text[], %(refs)s::text[], %(ats)s::text[], %(retry)s::bigint[])"
-                " AS u(k, kind, claim, err, ref, at, retry)"
-            )
-        sql = (
+        outcomes = (
+            "SELECT * FROM unnest(%(keys)s::text[], %(kinds)s::text[], %(claims)s::text[],"
+            " %(errors)s::text[], %(refs)s::text[], %(ats)s::text[], %(retry)s::bigint[])"
+            " AS u(k, kind, claim, err, ref, at, retry)"
+        )
+        return (
             f"WITH u AS ({outcomes}),"
             # The journey rows are locked (counted) before the outbox rows (changed), in
             # the order appends lock them.
@@ -955,32 +1019,7 @@ class Core:
             f" settled_seq = CASE WHEN {settles} THEN c.version ELSE o.settled_seq END,"
             f" settled_no = CASE WHEN {settles} THEN c.base + t.rank ELSE o.settled_no END"
             " FROM target t LEFT JOIN counted c ON c.journey_id = t.journey_id"
-            f" WHERE o.idempotency_key = t.k AND {condition} RETURNING o.idempotency_key),"
-            # The claims the claimant still holds, read once (a claimed row is always one
-            # that may still be sent: see the outbox's CHECK constraint).
-            f" clock AS MATERIALIZED (SELECT {NOW_US} AS now_us),"
-            " mine AS MATERIALIZED (SELECT o.idempotency_key, o.claim_until_us"
-            f" FROM {q}.outbox o, clock WHERE o.claimed_by = %(claimant)s"
-            " AND o.claim_until_us > clock.now_us)"
-        )
-        if extend:
-            # A claim with more than 90 % of the lease left is left alone: a worker records
-            # after every delivery, and rewriting every claim of its batch each time would
-            # cost a row version per claim per delivery.
-            sql += (
-                f", extended AS (UPDATE {q}.outbox o SET"
-                " claim_until_us = clock.now_us + %(span)s FROM mine, clock"
-                " WHERE o.idempotency_key = mine.idempotency_key"
-                " AND mine.idempotency_key NOT IN (SELECT k FROM u)"
-                " AND mine.claim_until_us NOT BETWEEN clock.now_us + %(span)s - %(slack)s"
-                " AND clock.now_us + %(span)s RETURNING 1)"
-            )
-        # The statement's snapshot predates its own changes: what it settled is left out
-        # by hand. Outcomes need not wait for the WAL flush (see the class docs).
-        return sql + (
-            " SELECT set_config('synchronous_commit', 'off', true),"
-            " ARRAY(SELECT idempotency_key FROM mine"
-            " WHERE idempotency_key NOT IN (SELECT idempotency_key FROM changed))"
+            f" WHERE o.idempotency_key = t.k AND {condition} RETURNING o.idempotency_key)"
         )
 
     def fire_op(
