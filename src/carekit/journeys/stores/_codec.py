@@ -27,6 +27,7 @@ __all__ = [
     "encode_dt",
     "from_micros",
     "micros",
+    "owed_row",
 ]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -154,3 +155,22 @@ def from_micros(value: int) -> dt.datetime:
         raise StoreError(msg) from None
 
 
+def owed_row(journey: Any, tp: Any, seq: int) -> tuple[Any, ...]:
+    """An owed touchpoint as an outbox row, in the columns both SQL stores insert.
+
+    ``(idempotency_key, journey_id, seq, name, channel, state, due, data, owed_at,
+    not_before, next_attempt_us)``; the channel falls back to the journey's.
+    """
+    return (
+        tp.idempotency_key,
+        journey.journey_id,
+        seq,
+        tp.name,
+        tp.channel if tp.channel is not None else journey.channel,
+        tp.state,
+        encode_dt(tp.due),
+        encode_data(tp.data or None, "touchpoint data"),
+        encode_dt(tp.owed_at),
+        None if tp.not_before is None else encode_dt(tp.not_before),
+        micros(tp.sendable_at),
+    )

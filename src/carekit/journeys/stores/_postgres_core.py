@@ -48,6 +48,7 @@ from carekit.journeys.stores._codec import (
     encode_dt,
     from_micros,
     micros,
+    owed_row,
 )
 from carekit.journeys.stores._pgsans import COMMIT, Op, Round, Stmt, Tx
 from carekit.journeys.stores._postgres_schema import quote
@@ -363,22 +364,7 @@ class Core:
 
     @staticmethod
     def _owed_rows(journey: Journey, touchpoints: Iterable[Any], seq: int) -> list[tuple[Any, ...]]:
-        return [
-            (
-                tp.idempotency_key,
-                journey.journey_id,
-                seq,
-                tp.name,
-                tp.channel if tp.channel is not None else journey.channel,
-                tp.state,
-                encode_dt(tp.due),
-                encode_data(tp.data or None, "touchpoint data"),
-                encode_dt(tp.owed_at),
-                None if tp.not_before is None else encode_dt(tp.not_before),
-                micros(tp.sendable_at),
-            )
-            for tp in touchpoints
-        ]
+        return [owed_row(journey, tp, seq) for tp in touchpoints]
 
     def _set_deadlines(self, rows: list[tuple[str, str, int]]) -> Stmt:
         """Upsert deadline timers: (journey, key, due µs)."""

@@ -51,6 +51,7 @@ from carekit.journeys.stores._codec import (
     encode_dt,
     from_micros,
     micros,
+    owed_row,
 )
 from carekit.journeys.stores._shared import (
     Applied,
@@ -439,7 +440,7 @@ class SQLiteJourneyStore:
     def _owe(
         conn: sqlite3.Connection, journey: Journey, touchpoints: Iterable[Any], *, seq: int
     ) -> None:
-        conn.executemany(_OWE_SQL, [_owed_row(journey, tp, seq) for tp in touchpoints])
+        conn.executemany(_OWE_SQL, [owed_row(journey, tp, seq) for tp in touchpoints])
 
     # -- reading ------------------------------------------------------------------------
 
@@ -1270,7 +1271,7 @@ class _Writes:
                 encode_data(event.data, "Event data") if event.data else None,
             ))
             if item.owed:
-                self.owed.extend(_owed_row(journey, tp, item.version) for tp in item.owed)
+                self.owed.extend(owed_row(journey, tp, item.version) for tp in item.owed)
             if item.withdrawn:
                 at = encode_dt(item.at)
                 self.withdrawn.extend((at, key) for key in item.withdrawn)
@@ -1332,22 +1333,6 @@ _OWE_SQL = (
     f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
     " ?, ?)"
 )
-
-
-def _owed_row(journey: Journey, tp: Any, seq: int) -> tuple[Any, ...]:
-    return (
-        tp.idempotency_key,
-        journey.journey_id,
-        seq,
-        tp.name,
-        tp.channel if tp.channel is not None else journey.channel,
-        tp.state,
-        encode_dt(tp.due),
-        encode_data(tp.data or None, "touchpoint data"),
-        encode_dt(tp.owed_at),
-        None if tp.not_before is None else encode_dt(tp.not_before),
-        micros(tp.sendable_at),
-    )
 
 
 @contextlib.contextmanager
