@@ -108,7 +108,23 @@ def decode_data(text: str | None) -> dict[str, Any] | None:
 
 
 def encode_body(friction: float, deadlines: Any) -> str:
-    """A journey's state beyond its columns: friction and running deadlines, as JSON."""
+    """A journey's state beyond its columns: friction and running deadlines, as JSON.
+
+    The text is what ``json.dumps({"f": friction, "d": [[breach_event, state, due,
+    version], ...]}, separators=(",", ":"))`` writes; the usual values (a finite float, str
+    names, int versions) are written directly, anything else through :func:`json.dumps`.
+    """
+    if type(friction) is float and _FINITE(friction):
+        items = []
+        for d in deadlines:
+            breach, state, version = d.breach_event, d.state, d.version
+            if type(breach) is not str or type(state) is not str or type(version) is not int:
+                break
+            items.append(
+                f"[{_STR(breach)},{_STR(state)},{_STR(encode_dt(d.due))},{version!r}]"
+            )
+        else:
+            return f'{{"f":{friction!r},"d":[{",".join(items)}]}}'
     return json.dumps(
         {
             "f": friction,
@@ -118,18 +134,31 @@ def encode_body(friction: float, deadlines: Any) -> str:
     )
 
 
+_STR = json.encoder.encode_basestring_ascii  # what json.dumps writes a str as (ensure_ascii)
+_FINITE = math.isfinite
+_DECODER = json.JSONDecoder()
+
+
 def decode_body(text: str, journey_id: str) -> tuple[float, tuple[Any, ...]]:
     """Inverse of :func:`encode_body`: ``(friction, running deadlines)``."""
-    from carekit.journeys.journey import ActiveDeadline
+    from carekit.journeys.journey import _new_deadline
 
-    body = json.loads(text)
-    return float(body["f"]), tuple(
-        ActiveDeadline(
-            journey_id=journey_id, state=state, breach_event=breach, due=decode_dt(due),
-            version=version,
-        )
-        for breach, state, due, version in body["d"]
-    )
+    try:  # the text as encode_body writes it: no whitespace around it
+        body, end = _DECODER.raw_decode(text)
+        if end != len(text):
+            raise ValueError(text)  # read again below, as json.loads would
+    except ValueError:
+        body = json.loads(text)
+    friction = float(body["f"])
+    deadlines = body["d"]
+    if not deadlines:
+        return friction, ()
+    return friction, tuple([
+        _new_deadline(journey_id, state, breach, decode_dt(due), version)
+        for breach, state, due, version in deadlines
+    ])
+
+
 #: The furthest offsets Python allows: an instant of an aware datetime near the end (or the
 #: start) of the datetime range may lie past it in UTC, but never in one of these.
 _FAR_WEST = dt.timezone(dt.timedelta(microseconds=1) - dt.timedelta(hours=24))

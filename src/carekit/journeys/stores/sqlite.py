@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 from carekit import _validate
 from carekit.errors import CareKitError, ConcurrencyError, StoreError, UnknownJourney
 from carekit.journeys._seen import compact_seen
+from carekit.journeys.events import EMPTY, EventData
+from carekit.journeys.journey import DeadLetter, _new_journey, _new_owed
 from carekit.journeys.stores import _sqlite_schema as _schema
 from carekit.journeys.stores import _timers
 from carekit.journeys.stores._codec import (
@@ -696,7 +698,7 @@ class SQLiteJourneyStore:
         try:
             tp = _owed(r, customer_id, tz)
             if r[10] == "dead":
-                letter = _journey_module().DeadLetter(
+                letter = DeadLetter(
                     touchpoint=tp, at=decode_dt(r[11]), reason=r[12] or "dead-lettered"
                 )
                 dead.append((r[13] or 0, letter))
@@ -734,7 +736,7 @@ class SQLiteJourneyStore:
                 friction, deadlines = decode_body(body, journey_id)
             if len(dead) > 1:
                 dead.sort(key=_first)
-            return _journey_module()._new_journey(
+            return _new_journey(
                 journey_id, definition, state, version, decode_dt(started_at),
                 decode_dt(updated_at), customer_id, channel, friction, tuple(owed), deadlines,
                 tuple([letter for _, letter in dead]) if dead else (), compact_seen(seen), tz,
@@ -1332,7 +1334,12 @@ class _Writes:
             self.promise_gone.append((journey_id, key))
 
     def flush(self, conn: sqlite3.Connection) -> None:
-        many = conn.executemany
+        def many(sql: str, rows: list[tuple[Any, ...]]) -> None:
+            if len(rows) == 1:  # one journey's append: execute costs less than executemany
+                conn.execute(sql, rows[0])
+            else:
+                conn.executemany(sql, rows)
+
         if self.events:
             many("INSERT INTO events (journey_id, seq, event_id, name, at, data)"
                  " VALUES (?, ?, ?, ?, ?, ?)", self.events)
@@ -1414,18 +1421,8 @@ def _first(item: tuple[int, Any]) -> int:
     return item[0]
 
 
-@functools.cache
-def _journey_module() -> Any:
-    """:mod:`carekit.journeys.journey` (imported on first use: it imports the stores)."""
-    from carekit.journeys import journey
-
-    return journey
-
-
 def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
     """The owed touchpoint an outbox row holds (columns as :data:`_OWED_COLUMNS`)."""
-    from carekit.journeys.journey import _new_owed
-
     _, journey_id, seq, name, channel, state, due, data, owed_at, not_before = row[:10]
     return _new_owed(
         journey_id, name, state, channel, decode_dt(due), seq, decode_dt(owed_at),
@@ -1435,8 +1432,6 @@ def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
 
 
 def _event_data(text: str | None) -> Any:
-    from carekit.journeys.events import EMPTY, EventData
-
     data = decode_data(text)
     return EMPTY if not data else EventData(data)
 
