@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carekit.errors import CareKitError, StoreError
+from carekit.journeys.journey import _new_deadline
 
 __all__ = [
     "decode_body",
@@ -41,10 +42,18 @@ def micros(value: dt.datetime) -> int:
 
 def encode_dt(value: dt.datetime) -> str:
     """ISO 8601 text with the offset, plus ``[zone]`` for a ZoneInfo time zone."""
+    global _last_encoded  # noqa: PLW0603 - a one-entry cache, swapped whole (thread-safe)
+    last = _last_encoded
+    if last[0] is value:  # the same object (datetimes are immutable): an event's time is
+        return last[1]  # usually its journey's, and its touchpoints' owed time, too
     text = value.isoformat()
     if isinstance(value.tzinfo, zoneinfo.ZoneInfo):
         text += f"[{value.tzinfo.key}]"
+    _last_encoded = (value, text)
     return text
+
+
+_last_encoded: tuple[object, str] = (None, "")
 
 
 def decode_dt(text: str) -> dt.datetime:
@@ -141,8 +150,6 @@ _DECODER = json.JSONDecoder()
 
 def decode_body(text: str, journey_id: str) -> tuple[float, tuple[Any, ...]]:
     """Inverse of :func:`encode_body`: ``(friction, running deadlines)``."""
-    from carekit.journeys.journey import _new_deadline
-
     try:  # the text as encode_body writes it: no whitespace around it
         body, end = _DECODER.raw_decode(text)
         if end != len(text):

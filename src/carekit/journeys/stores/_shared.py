@@ -301,12 +301,18 @@ def apply_events(
         owed: tuple[Any, ...] = ()
         withdrawn: tuple[str, ...] = ()
         if step.effects:
-            owed = tuple(e for e in step.effects if type(e) is OwedTouchpoint)
-            withdrawn = tuple(
-                e.touchpoint.idempotency_key
-                for e in step.effects
-                if type(e) is TouchpointWithdrawn
-            )
+            owes: list[Any] = []
+            gone: list[str] = []
+            for e in step.effects:  # one pass: most steps have one effect or two
+                kind = type(e)
+                if kind is OwedTouchpoint:
+                    owes.append(e)
+                elif kind is TouchpointWithdrawn:
+                    gone.append(e.touchpoint.idempotency_key)
+            if owes:
+                owed = tuple(owes)
+            if gone:
+                withdrawn = tuple(gone)
         applied.append(_new_applied(event, new.version, owed, withdrawn, new.updated_at))
         if kit is not None and step.transition is not None:
             notices.append((new, step.transition))

@@ -401,8 +401,10 @@ class SQLiteJourneyStore:
             version, settled = head[6], head[10]
             if expected is not None and expected != version:
                 raise ConcurrencyError(journey_id, expected, version)
-            before = self._current(conn, journey_id, version, settled, head)
+            before = self._current(conn, journey_id, version, settled, head, keep=False)
             journey, notices = self._apply(conn, before, batch, kit, settled)
+            if journey is before:  # nothing new (the _apply kept the new journey otherwise)
+                self._remember(journey_id, version, settled, before)
         notify(kit, notices)
         return journey
 
@@ -627,8 +629,13 @@ class SQLiteJourneyStore:
         version: int,
         settled: int,
         head: Sequence[Any],
+        *,
+        keep: bool = True,
     ) -> Journey:
-        """The journey whose row is ``head`` (:data:`_HEAD_SQL`): cached, or built from it."""
+        """The journey whose row is ``head`` (:data:`_HEAD_SQL`): cached, or built from it.
+
+        With ``keep``, a journey built is kept in the cache.
+        """
         with self._lock:
             hit = self._cache.get(journey_id)
             if hit is not None and hit[0] == version and hit[1] == settled:
@@ -641,7 +648,8 @@ class SQLiteJourneyStore:
             self._outbox_row(r, customer_id, tz, owed, dead)
         seen = [r[0] for r in conn.execute(_OWN_IDS_SQL, (journey_id,))]
         journey = self._built(conn, head, owed, dead, seen)
-        self._remember(journey_id, version, settled, journey)
+        if keep:
+            self._remember(journey_id, version, settled, journey)
         return journey
 
     def _remember(self, journey_id: str, version: int, settled: int, journey: Journey) -> None:
