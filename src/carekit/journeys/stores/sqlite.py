@@ -1315,7 +1315,8 @@ class _Writes:
                 encode_data(event.data, "Event data") if event.data else None,
             ))
             if item.owed:
-                self.owed.extend(owed_row(journey, tp, item.version) for tp in item.owed)
+                version = item.version
+                self.owed.extend([owed_row(journey, tp, version) for tp in item.owed])
             if item.withdrawn:
                 at = encode_dt(item.at)
                 self.withdrawn.extend((at, key) for key in item.withdrawn)
@@ -1335,11 +1336,12 @@ class _Writes:
             self.timer_new.extend(
                 (journey_id, d.idempotency_key, micros(d.due)) for d in added
             )
-        key = _timers.promise_key(journey_id)
         if promise is not None:
-            self.promise_set.append((journey_id, key, micros(promise[1]), promise[0]))
+            self.promise_set.append(
+                (journey_id, _timers.promise_key(journey_id), micros(promise[1]), promise[0])
+            )
         if journey.state != before.state and not _timers.keeps_promise_check(journey):
-            self.promise_gone.append((journey_id, key))
+            self.promise_gone.append((journey_id, _timers.promise_key(journey_id)))
 
     def flush(self, conn: sqlite3.Connection) -> None:
         def many(sql: str, rows: list[tuple[Any, ...]]) -> None:

@@ -1,0 +1,154 @@
+"""How the SQL stores write a journey's state as text: the direct paths against json's own.
+
+``encode_body`` writes the usual values (a finite float, str names, int versions) without
+:func:`json.dumps`, and ``decode_body`` reads them without :func:`json.loads`; the texts and
+values must be exactly those of the json module (the reference here), so rows written
+before and after read alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import pathlib
+import sqlite3
+import zoneinfo
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.journeys._store_helpers import HOUR, MINUTE, T0, ticket_journey
+
+from carekit import StoreError
+from carekit.journeys import (
+    ActiveDeadline,
+    AttemptOutcome,
+    Event,
+    SQLiteJourneyStore,
+    order_journey,
+)
+from carekit.journeys.stores._codec import decode_body, encode_body, encode_dt
+
+
+def reference_body(friction: Any, deadlines: Any) -> str:
+    """What the stores wrote before: json.dumps of the body (the format's definition)."""
+    return json.dumps(
+        {"f": friction,
+         "d": [[d.breach_event, d.state, encode_dt(d.due), d.version] for d in deadlines]},
+        separators=(",", ":"),
+    )
+
+
+def reference_decode(text: str, journey_id: str) -> tuple[float, tuple[Any, ...]]:
+    body = json.loads(text)
+    return float(body["f"]), tuple(
+        ActiveDeadline(journey_id=journey_id, state=state, breach_event=breach,
+                       due=dt.datetime.fromisoformat(due), version=version)
+        for breach, state, due, version in body["d"]
+    )
+
+
+names = st.text(max_size=12)  # any text: quotes, backslashes, non-ASCII, lone surrogates
+deadlines = st.lists(
+    st.builds(
+        ActiveDeadline,
+        journey_id=st.just("j-1"),
+        state=names,
+        breach_event=names,
+        due=st.datetimes(timezones=st.just(dt.timezone.utc)),
+        version=st.integers(min_value=0, max_value=10**20) | st.booleans(),
+    ),
+    max_size=3,
+).map(tuple)
+frictions = st.floats() | st.integers(min_value=-(10**20), max_value=10**20)
+
+
+@given(frictions, deadlines)
+@settings(max_examples=300, deadline=None)
+def test_the_body_is_the_text_json_writes(friction: Any, running: Any) -> None:
+    assert encode_body(friction, running) == reference_body(friction, running)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False), deadlines)
+@settings(max_examples=200, deadline=None)
+def test_a_body_reads_back_as_json_reads_it(friction: float, running: Any) -> None:
+    text = encode_body(friction, running)
+    assert decode_body(text, "j-1") == reference_decode(text, "j-1")
+    padded = f" \n{text}\t "  # a hand-edited row json.loads accepted
+    assert decode_body(padded, "j-1") == reference_decode(padded, "j-1")
+
+
+@pytest.mark.parametrize("text", ['{"f":0.0,"d":[]}x', '{"f":0.0,"d":[]} {}', "", "[]",
+                                  '{"f":"x","d":[]}', '{"f":0.0,"d":[[1,2]]}'])
+def test_a_body_json_refuses_is_refused(text: str) -> None:
+    with pytest.raises((ValueError, TypeError, KeyError)) as ours:
+        decode_body(text, "j-1")
+    with pytest.raises((ValueError, TypeError, KeyError)) as theirs:
+        reference_decode(text, "j-1")
+    assert type(ours.value) is type(theirs.value)
+
+
+def test_a_time_encoded_twice_in_a_row_keeps_its_own_zone() -> None:
+    london = T0.astimezone(zoneinfo.ZoneInfo("Europe/London"))
+    plus_two = T0.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    assert T0 == london == plus_two  # the same instant: only the object tells them apart
+    texts = [encode_dt(x) for x in (T0, T0, london, london, plus_two, T0)]
+    assert texts == [T0.isoformat(), T0.isoformat(),
+                     london.isoformat() + "[Europe/London]",
+                     london.isoformat() + "[Europe/London]",
+                     plus_two.isoformat(), T0.isoformat()]
+
+
+def _copy(store: SQLiteJourneyStore, name: str) -> pathlib.Path:
+    """A copy of the store's file as it is now (its write-ahead log included)."""
+    target = pathlib.Path(store.path).with_name(name)
+    with contextlib.closing(sqlite3.connect(target)) as copy:
+        store._conn.backup(copy)
+    return target
+
+
+def test_an_append_outside_the_cache_returns_what_one_inside_it_does(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A store that has the journey cached and a new one that reads it from its rows give
+    the same journey: owed and dead touchpoints, deadlines, friction, every event id."""
+    path = tmp_path / "a.db"
+    with SQLiteJourneyStore(path, definitions=[ticket_journey()]) as store:
+        store.create("ticket", "t-1", at=T0, channel="email", customer_id="c-1",
+                     tz="Europe/London")
+        notes = [Event("note", at=T0 + i * MINUTE, id=f"n{i}") for i in range(30)]
+        store.append("t-1", notes)
+        store.append("t-1", Event("nudge", at=T0 + HOUR, id="nudge-1"))
+        claimed = store.claim_due(now=T0 + 2 * HOUR, limit=10, lease=MINUTE, claimant="w")
+        dead = next(c for c in claimed if c.touchpoint.name == "ticket_opened")
+        store.record([AttemptOutcome(claimed=dead, status="dead", at=T0 + 2 * HOUR,
+                                     error="no address")])
+        warm_before = store.load("t-1")
+        event = Event("nudge", at=T0 + 3 * HOUR, id="nudge-2")
+        cold_path = _copy(store, "b.db")
+        warm = store.append("t-1", event)
+        again = store.append("t-1", [Event("note", at=T0 + 4 * HOUR, id="n3"), event])
+    with SQLiteJourneyStore(cold_path, definitions=[ticket_journey()]) as fresh:
+        cold = fresh.append("t-1", event)  # nothing cached: built from the rows
+        cold_again = fresh.append("t-1", [Event("note", at=T0 + 4 * HOUR, id="n3"), event])
+    reference = warm_before.apply(event).journey  # in memory, no store involved
+    for journey in (warm, cold):
+        assert journey == reference
+        assert list(journey.seen_event_ids) == [f"n{i}" for i in range(30)] + [
+            "nudge-1", "nudge-2"]
+        assert [d.touchpoint.name for d in journey.dead] == ["ticket_opened"]
+        assert [t.name for t in journey.owed] == ["nudge_reply", "nudge_reply"]
+    assert again == cold_again == reference  # repeated ids: nothing new, on either path
+
+
+def test_a_damaged_body_met_by_an_append_names_the_row(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.db"
+    with SQLiteJourneyStore(path) as store:
+        store.create(order_journey(), "o-1", at=T0)
+        store._conn.execute("UPDATE journeys SET body = '{\"f\":0.0}'")
+    with SQLiteJourneyStore(path) as store, pytest.raises(
+        StoreError, match=r"the journeys row 'o-1' is damaged: KeyError"
+    ):
+        store.append("o-1", Event("place", at=T0))
