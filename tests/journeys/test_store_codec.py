@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.journeys._store_helpers import HOUR, MINUTE, T0, ticket_journey
 
-from carekit import StoreError
+from carekit import CareKitError, StoreError
 from carekit.journeys import (
     ActiveDeadline,
     AttemptOutcome,
@@ -29,7 +29,8 @@ from carekit.journeys import (
     SQLiteJourneyStore,
     order_journey,
 )
-from carekit.journeys.stores._codec import decode_body, encode_body, encode_dt
+from carekit.journeys.stores import _timers
+from carekit.journeys.stores._codec import decode_body, encode_body, encode_data, encode_dt
 
 
 def reference_body(friction: Any, deadlines: Any) -> str:
@@ -152,3 +153,38 @@ def test_a_damaged_body_met_by_an_append_names_the_row(tmp_path: pathlib.Path) -
         StoreError, match=r"the journeys row 'o-1' is damaged: KeyError"
     ):
         store.append("o-1", Event("place", at=T0))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.text(max_size=5), json_values, max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_event_data_is_the_text_json_dumps_writes(data: dict[str, Any]) -> None:
+    try:
+        expected: str | None = json.dumps(data, sort_keys=True, separators=(",", ":"),
+                                          allow_nan=False)
+    except ValueError:  # NaN or an infinity: refused
+        with pytest.raises(CareKitError, match="JSON-able"):
+            encode_data(data, "Event data")
+        return
+    assert encode_data(data, "Event data") == expected
+
+
+def test_a_breach_event_is_the_event_its_deadline_describes() -> None:
+    journey = order_journey().start("o-1", at=T0).apply(Event("place", at=T0)).journey
+    (deadline,) = journey.deadlines
+    now = T0 + 2 * HOUR
+    event = _timers.breach_event(deadline, journey, now)
+    assert event == Event(deadline.breach_event, at=now, id=deadline.idempotency_key,
+                          journey_id="o-1",
+                          data={"due": deadline.due.isoformat(), "deadline_state": "placed"})
+    assert list(event.data.items()) == [("due", deadline.due.isoformat()),
+                                        ("deadline_state", "placed")]
+    with pytest.raises(CareKitError, match="read-only"):
+        event.data["due"] = "later"  # type: ignore[index]

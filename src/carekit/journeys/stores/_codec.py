@@ -78,8 +78,7 @@ def encode_data(data: Mapping[str, Any] | None, what: str) -> str | None:
     if data is None:
         return None
     try:
-        return json.dumps(dict(data), sort_keys=True, separators=(",", ":"), allow_nan=False,
-                          default=_default)
+        return _DATA_ENCODER.encode(dict(data))
     except (TypeError, ValueError) as exc:
         msg = f"{what} must be a JSON-able mapping to be stored (got {data!r}: {exc})"
         raise CareKitError(msg) from exc
@@ -94,6 +93,13 @@ def _default(value: object) -> Any:
         raise ValueError(value)
     msg = f"{value!r} is not JSON-able"
     raise TypeError(msg)
+
+
+#: What ``json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False,
+#: default=_default)`` uses, made once (json.dumps makes one per call with these options).
+_DATA_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default
+)
 
 
 def decode_data(text: str | None) -> dict[str, Any] | None:

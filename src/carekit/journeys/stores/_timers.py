@@ -61,7 +61,7 @@ def breach_event(deadline: ActiveDeadline, journey: Journey, now: dt.datetime) -
     refused for arriving after later events), with the deadline's key as its id (so it is
     applied once, however many workers fire it) and the due time in its data.
     """
-    from carekit.journeys import Event
+    from carekit.journeys.events import Event, EventData
 
     at = now if now >= journey.updated_at else journey.updated_at
     return Event(
@@ -69,7 +69,8 @@ def breach_event(deadline: ActiveDeadline, journey: Journey, now: dt.datetime) -
         at=at,
         id=deadline.idempotency_key,
         journey_id=journey.journey_id,
-        data={"due": deadline.due.isoformat(), "deadline_state": deadline.state},
+        # two strings: EventData as Event would make it, without checking them again
+        data=EventData(due=deadline.due.isoformat(), deadline_state=deadline.state),
     )
 
 
