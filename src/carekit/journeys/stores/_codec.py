@@ -42,18 +42,22 @@ def micros(value: dt.datetime) -> int:
 
 def encode_dt(value: dt.datetime) -> str:
     """ISO 8601 text with the offset, plus ``[zone]`` for a ZoneInfo time zone."""
-    global _last_encoded  # noqa: PLW0603 - a one-entry cache, swapped whole (thread-safe)
+    global _last_encoded  # noqa: PLW0603 - a two-entry cache, swapped whole (thread-safe)
     last = _last_encoded
-    if last[0] is value:  # the same object (datetimes are immutable): an event's time is
-        return last[1]  # usually its journey's, and its touchpoints' owed time, too
+    # The same object (datetimes are immutable) as one of the last two: an event's time is
+    # usually its journey's and its touchpoints' owed time, written between their due times.
+    if last[0] is value:
+        return last[1]
+    if last[2] is value:
+        return last[3]
     text = value.isoformat()
     if isinstance(value.tzinfo, zoneinfo.ZoneInfo):
         text += f"[{value.tzinfo.key}]"
-    _last_encoded = (value, text)
+    _last_encoded = (value, text, last[0], last[1])
     return text
 
 
-_last_encoded: tuple[object, str] = (None, "")
+_last_encoded: tuple[object, str, object, str] = (None, "", None, "")
 
 
 def decode_dt(text: str) -> dt.datetime:
