@@ -21,7 +21,7 @@ power cut) unless a row says otherwise. Measured side by side in one run:
   duplicates (at most one in flight per kill) and the time to drain after the last kill.
 
 Run: ``python benchmarks/worker.py [--quick] [--max-open N] [--idle-only] [--appends-only]
-[--append-rounds N]``.
+[--breaches-only] [--append-rounds N]``.
 """
 
 from __future__ import annotations
@@ -496,6 +496,8 @@ def main() -> None:
                         help="measure only the idle pass (200 to --max-open open journeys)")
     parser.add_argument("--appends-only", action="store_true",
                         help="measure only the appends rows (FULL and NORMAL)")
+    parser.add_argument("--breaches-only", action="store_true",
+                        help="measure only the breaches row")
     parser.add_argument("--append-rounds", type=int, default=None,
                         help="rounds of the appends rows, carekit and hand alternating "
                              "(default: as the other rows)")
@@ -524,6 +526,8 @@ def main() -> None:
             return
         fired = breaches_per_second(folder, n_fire, rounds)
         print(f"| breaches fired per second ({n_fire:,} due) | {fired:,.0f} | | | >= 10,000 |")
+        if args.breaches_only:
+            return
         for workers in (1, 2):
             ours = carekit_delivery(folder, n_deliver, workers, rounds)
             hand = hand_delivery(folder, n_deliver, workers, rounds)
