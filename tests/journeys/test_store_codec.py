@@ -16,6 +16,7 @@ import sqlite3
 import zoneinfo
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -189,3 +190,19 @@ def test_a_breach_event_is_the_event_its_deadline_describes() -> None:
                                         ("deadline_state", "placed")]
     with pytest.raises(CareKitError, match="read-only"):
         event.data["due"] = "later"  # type: ignore[index]
+
+
+def reference_changes(before: Any, after: Any) -> tuple[list[str], list[Any]]:
+    """The timer changes as the stores computed them before (two dicts, every case)."""
+    old = {d.idempotency_key: d for d in before.deadlines}
+    new = {d.idempotency_key: d for d in after.deadlines}
+    return [k for k in old if k not in new], [d for k, d in new.items() if k not in old]
+
+
+@given(deadlines, deadlines)
+@settings(max_examples=200, deadline=None)
+def test_the_timer_changes_are_those_of_both_deadline_sets(before: Any, after: Any) -> None:
+    a, b = (order_journey().start("j-1", at=T0) for _ in range(2))
+    a, b = (attrs.evolve(j, deadlines=d) for j, d in ((a, before), (b, after)))
+    assert _timers.deadline_changes(a, b) == reference_changes(a, b)
+    assert _timers.deadline_changes(b, a) == reference_changes(b, a)

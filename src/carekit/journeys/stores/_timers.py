@@ -47,6 +47,8 @@ def deadline_changes(
     before: Journey, after: Journey
 ) -> tuple[list[str], list[ActiveDeadline]]:
     """The deadline timers to delete (keys) and to add, going from ``before`` to ``after``."""
+    if not after.deadlines:  # the usual change: the state was left, its deadlines stop
+        return list(dict.fromkeys([d.idempotency_key for d in before.deadlines])), []
     old = {d.idempotency_key: d for d in before.deadlines}
     new = {d.idempotency_key: d for d in after.deadlines}
     gone = [key for key in old if key not in new]
