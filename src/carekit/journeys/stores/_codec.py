@@ -168,7 +168,7 @@ def decode_body(text: str, journey_id: str) -> tuple[float, tuple[Any, ...]]:
         body = json.loads(text)
     friction = float(body["f"])
     deadlines = body["d"]
-    if not deadlines:
+    if type(deadlines) is list and not deadlines:
         return friction, ()
     return friction, tuple([
         _new_deadline(journey_id, state, breach, decode_dt(due), version)
