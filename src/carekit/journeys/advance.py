@@ -13,6 +13,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -73,11 +74,17 @@ def advance(kit: CareKit, journey: Journey, event: Event) -> Step:
 
 def check_kit(kit: Any) -> None:
     """Refuse a ``kit`` that is not a :class:`~carekit.CareKit` (before anything is applied)."""
-    from carekit.plugins import CareKit  # (here: `import carekit.journeys` needs no plugin host)
-
-    if not isinstance(kit, CareKit):
+    if not isinstance(kit, _care_kit()):
         msg = f"kit must be a carekit.CareKit (got {kit!r})"
         raise CareKitError(msg)
+
+
+@functools.cache
+def _care_kit() -> type[CareKit]:
+    """:class:`~carekit.CareKit`, imported once (`import carekit.journeys` needs no plugin host)."""
+    from carekit.plugins import CareKit
+
+    return CareKit
 
 
 def _advance(kit: CareKit, journey: Journey, event: Event) -> Step:

@@ -460,6 +460,8 @@ class WorkerBase:
 
     @staticmethod
     def _log_fired(fired: Sequence[Fired]) -> None:
+        if not _log.isEnabledFor(logging.INFO):  # nothing to format for thousands of timers
+            return
         for item in fired:
             _log.info(
                 "fired %s of journey %r (due %s)%s",

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carekit.errors import CareKitError, StoreError
+from carekit.journeys.journey import _new_deadline
 
 __all__ = [
     "decode_body",
@@ -41,10 +42,22 @@ def micros(value: dt.datetime) -> int:
 
 def encode_dt(value: dt.datetime) -> str:
     """ISO 8601 text with the offset, plus ``[zone]`` for a ZoneInfo time zone."""
+    global _last_encoded  # noqa: PLW0603 - a two-entry cache, swapped whole (thread-safe)
+    last = _last_encoded
+    # The same object (datetimes are immutable) as one of the last two: an event's time is
+    # usually its journey's and its touchpoints' owed time, written between their due times.
+    if last[0] is value:
+        return last[1]
+    if last[2] is value:
+        return last[3]
     text = value.isoformat()
     if isinstance(value.tzinfo, zoneinfo.ZoneInfo):
         text += f"[{value.tzinfo.key}]"
+    _last_encoded = (value, text, last[0], last[1])
     return text
+
+
+_last_encoded: tuple[object, str, object, str] = (None, "", None, "")
 
 
 def decode_dt(text: str) -> dt.datetime:
@@ -69,8 +82,7 @@ def encode_data(data: Mapping[str, Any] | None, what: str) -> str | None:
     if data is None:
         return None
     try:
-        return json.dumps(dict(data), sort_keys=True, separators=(",", ":"), allow_nan=False,
-                          default=_default)
+        return _DATA_ENCODER.encode(dict(data))
     except (TypeError, ValueError) as exc:
         msg = f"{what} must be a JSON-able mapping to be stored (got {data!r}: {exc})"
         raise CareKitError(msg) from exc
@@ -85,6 +97,13 @@ def _default(value: object) -> Any:
         raise ValueError(value)
     msg = f"{value!r} is not JSON-able"
     raise TypeError(msg)
+
+
+#: What ``json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False,
+#: default=_default)`` uses, made once (json.dumps makes one per call with these options).
+_DATA_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default
+)
 
 
 def decode_data(text: str | None) -> dict[str, Any] | None:
@@ -108,7 +127,23 @@ def decode_data(text: str | None) -> dict[str, Any] | None:
 
 
 def encode_body(friction: float, deadlines: Any) -> str:
-    """A journey's state beyond its columns: friction and running deadlines, as JSON."""
+    """A journey's state beyond its columns: friction and running deadlines, as JSON.
+
+    The text is what ``json.dumps({"f": friction, "d": [[breach_event, state, due,
+    version], ...]}, separators=(",", ":"))`` writes; the usual values (a finite float, str
+    names, int versions) are written directly, anything else through :func:`json.dumps`.
+    """
+    if type(friction) is float and _FINITE(friction):
+        items = []
+        for d in deadlines:
+            breach, state, version = d.breach_event, d.state, d.version
+            if type(breach) is not str or type(state) is not str or type(version) is not int:
+                break
+            items.append(
+                f"[{_STR(breach)},{_STR(state)},{_STR(encode_dt(d.due))},{version!r}]"
+            )
+        else:
+            return f'{{"f":{friction!r},"d":[{",".join(items)}]}}'
     return json.dumps(
         {
             "f": friction,
@@ -118,18 +153,29 @@ def encode_body(friction: float, deadlines: Any) -> str:
     )
 
 
+_STR = json.encoder.encode_basestring_ascii  # what json.dumps writes a str as (ensure_ascii)
+_FINITE = math.isfinite
+_DECODER = json.JSONDecoder()
+
+
 def decode_body(text: str, journey_id: str) -> tuple[float, tuple[Any, ...]]:
     """Inverse of :func:`encode_body`: ``(friction, running deadlines)``."""
-    from carekit.journeys.journey import ActiveDeadline
+    try:  # the text as encode_body writes it: no whitespace around it
+        body, end = _DECODER.raw_decode(text)
+        if end != len(text):
+            raise ValueError(text)  # read again below, as json.loads would
+    except ValueError:
+        body = json.loads(text)
+    friction = float(body["f"])
+    deadlines = body["d"]
+    if type(deadlines) is list and not deadlines:
+        return friction, ()
+    return friction, tuple([
+        _new_deadline(journey_id, state, breach, decode_dt(due), version)
+        for breach, state, due, version in deadlines
+    ])
 
-    body = json.loads(text)
-    return float(body["f"]), tuple(
-        ActiveDeadline(
-            journey_id=journey_id, state=state, breach_event=breach, due=decode_dt(due),
-            version=version,
-        )
-        for breach, state, due, version in body["d"]
-    )
+
 #: The furthest offsets Python allows: an instant of an aware datetime near the end (or the
 #: start) of the datetime range may lie past it in UTC, but never in one of these.
 _FAR_WEST = dt.timezone(dt.timedelta(microseconds=1) - dt.timedelta(hours=24))

@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
 from carekit import _validate
 from carekit.errors import CareKitError, StoreError
+from carekit.journeys._fast import positional_constructor
+from carekit.journeys.advance import _advance, check_kit
+from carekit.journeys.events import Event as _Event
+from carekit.journeys.journey import OwedTouchpoint, TouchpointWithdrawn
 from carekit.journeys.stores.protocol import OUTBOX_STATUSES, AttemptOutcome
 
 _log = logging.getLogger("carekit.journeys")
@@ -167,25 +171,31 @@ def check_filters(**filters: object) -> None:
 
 def to_events(journey_id: str, events: Any) -> list[Event]:
     """``events`` as a list, checked to be :class:`Event` objects meant for ``journey_id``."""
-    from carekit.journeys import Event
-
-    items = [events] if isinstance(events, Event) else events
+    if type(events) is _Event:  # one event, the usual call
+        if events.journey_id is not None and events.journey_id != journey_id:
+            _elsewhere(events, journey_id)
+        return [events]
+    items = [events] if isinstance(events, _Event) else events
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         msg = f"events must be an Event or an iterable of Event objects (got {events!r})"
         raise CareKitError(msg)
     checked: list[Event] = []
     for event in items:
-        if not isinstance(event, Event):
+        if not isinstance(event, _Event):
             msg = f"events must hold Event objects (got {event!r})"
             raise CareKitError(msg)
         if event.journey_id is not None and event.journey_id != journey_id:
-            msg = (
-                f"event {event.name!r} belongs to journey_id {event.journey_id!r}, "
-                f"not to {journey_id!r}"
-            )
-            raise CareKitError(msg)
+            _elsewhere(event, journey_id)
         checked.append(event)
     return checked
+
+
+def _elsewhere(event: Event, journey_id: str) -> NoReturn:
+    msg = (
+        f"event {event.name!r} belongs to journey_id {event.journey_id!r}, "
+        f"not to {journey_id!r}"
+    )
+    raise CareKitError(msg)
 
 
 def check_fresh(journeys: Iterable[Any], definitions: Definitions) -> list[Journey]:
@@ -248,6 +258,8 @@ class Applied:
     at: dt.datetime
 
 
+_new_applied = positional_constructor(Applied)
+
 #: An observer call owed once the batch is kept: ``(journey after the event, transition)``.
 Notice = tuple["Journey", Any]
 
@@ -272,9 +284,6 @@ def apply_events(
         InvalidTransition: an event is not allowed (nothing of the batch should be kept).
         PluginError: a recovery plugin failed (nothing of the batch should be kept).
     """
-    from carekit.journeys import OwedTouchpoint, TouchpointWithdrawn
-    from carekit.journeys.advance import _advance, check_kit
-
     if kit is not None:
         check_kit(kit)
     if kit is not None and len(events) > 1:
@@ -292,13 +301,19 @@ def apply_events(
         owed: tuple[Any, ...] = ()
         withdrawn: tuple[str, ...] = ()
         if step.effects:
-            owed = tuple(e for e in step.effects if type(e) is OwedTouchpoint)
-            withdrawn = tuple(
-                e.touchpoint.idempotency_key
-                for e in step.effects
-                if type(e) is TouchpointWithdrawn
-            )
-        applied.append(Applied(event, new.version, owed, withdrawn, new.updated_at))
+            owes: list[Any] = []
+            gone: list[str] = []
+            for e in step.effects:  # one pass: most steps have one effect or two
+                kind = type(e)
+                if kind is OwedTouchpoint:
+                    owes.append(e)
+                elif kind is TouchpointWithdrawn:
+                    gone.append(e.touchpoint.idempotency_key)
+            if owes:
+                owed = tuple(owes)
+            if gone:
+                withdrawn = tuple(gone)
+        applied.append(_new_applied(event, new.version, owed, withdrawn, new.updated_at))
         if kit is not None and step.transition is not None:
             notices.append((new, step.transition))
     return journey, applied, notices

@@ -47,6 +47,8 @@ def deadline_changes(
     before: Journey, after: Journey
 ) -> tuple[list[str], list[ActiveDeadline]]:
     """The deadline timers to delete (keys) and to add, going from ``before`` to ``after``."""
+    if not after.deadlines:  # the usual change: the state was left, its deadlines stop
+        return list(dict.fromkeys([d.idempotency_key for d in before.deadlines])), []
     old = {d.idempotency_key: d for d in before.deadlines}
     new = {d.idempotency_key: d for d in after.deadlines}
     gone = [key for key in old if key not in new]
@@ -61,7 +63,7 @@ def breach_event(deadline: ActiveDeadline, journey: Journey, now: dt.datetime) -
     refused for arriving after later events), with the deadline's key as its id (so it is
     applied once, however many workers fire it) and the due time in its data.
     """
-    from carekit.journeys import Event
+    from carekit.journeys.events import Event, EventData
 
     at = now if now >= journey.updated_at else journey.updated_at
     return Event(
@@ -69,7 +71,8 @@ def breach_event(deadline: ActiveDeadline, journey: Journey, now: dt.datetime) -
         at=at,
         id=deadline.idempotency_key,
         journey_id=journey.journey_id,
-        data={"due": deadline.due.isoformat(), "deadline_state": deadline.state},
+        # two strings: EventData as Event would make it, without checking them again
+        data=EventData(due=deadline.due.isoformat(), deadline_state=deadline.state),
     )
 
 

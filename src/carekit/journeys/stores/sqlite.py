@@ -40,6 +40,9 @@ from typing import TYPE_CHECKING, Any
 
 from carekit import _validate
 from carekit.errors import CareKitError, ConcurrencyError, StoreError, UnknownJourney
+from carekit.journeys._seen import compact_seen
+from carekit.journeys.events import EMPTY, EventData
+from carekit.journeys.journey import DeadLetter, _new_journey, _new_owed
 from carekit.journeys.stores import _sqlite_schema as _schema
 from carekit.journeys.stores import _timers
 from carekit.journeys.stores._codec import (
@@ -391,16 +394,17 @@ class SQLiteJourneyStore:
         batch = to_events(journey_id, events)
         expected = check_expected_version(expected_version)
         with self._writing("appending events") as conn:
-            row = conn.execute(
-                "SELECT version, settled FROM journeys WHERE journey_id = ?", (journey_id,)
-            ).fetchone()
-            if row is None:
+            # One read gives the version check and, when the journey is not cached, its row.
+            head = conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
+            if head is None:
                 raise UnknownJourney(journey_id)
-            version, settled = row
+            version, settled = head[6], head[10]
             if expected is not None and expected != version:
                 raise ConcurrencyError(journey_id, expected, version)
-            before = self._current(conn, journey_id, version, settled)
+            before = self._current(conn, journey_id, version, settled, head, keep=False)
             journey, notices = self._apply(conn, before, batch, kit, settled)
+            if journey is before:  # nothing new (the _apply kept the new journey otherwise)
+                self._remember(journey_id, version, settled, before)
         notify(kit, notices)
         return journey
 
@@ -454,12 +458,10 @@ class SQLiteJourneyStore:
         """
         check_journey_id(journey_id)
         with self._reading("loading a journey"):
-            row = self._conn.execute(
-                "SELECT version, settled FROM journeys WHERE journey_id = ?", (journey_id,)
-            ).fetchone()
-            if row is None:
+            head = self._conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
+            if head is None:
                 raise UnknownJourney(journey_id)
-            return self._current(self._conn, journey_id, row[0], row[1])
+            return self._current(self._conn, journey_id, head[6], head[10], head)
 
     def load_many(self, journey_ids: Iterable[str] | None = None) -> Iterator[Journey]:
         """Load several journeys, reading their rows in bulk.
@@ -621,15 +623,33 @@ class SQLiteJourneyStore:
         return events
 
     def _current(
-        self, conn: sqlite3.Connection, journey_id: str, version: int, settled: int
+        self,
+        conn: sqlite3.Connection,
+        journey_id: str,
+        version: int,
+        settled: int,
+        head: Sequence[Any],
+        *,
+        keep: bool = True,
     ) -> Journey:
+        """The journey whose row is ``head`` (:data:`_HEAD_SQL`): cached, or built from it.
+
+        With ``keep``, a journey built is kept in the cache.
+        """
         with self._lock:
             hit = self._cache.get(journey_id)
             if hit is not None and hit[0] == version and hit[1] == settled:
                 self._cache.move_to_end(journey_id)
                 return hit[2]
-        journey = self._load_many(conn, [journey_id])[journey_id]
-        self._remember(journey_id, version, settled, journey)
+        owed: list[Any] = []
+        dead: list[tuple[int, Any]] = []
+        customer_id, tz = head[2], head[8]
+        for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
+            self._outbox_row(r, customer_id, tz, owed, dead)
+        seen = [r[0] for r in conn.execute(_OWN_IDS_SQL, (journey_id,))]
+        journey = self._built(conn, head, owed, dead, seen)
+        if keep:
+            self._remember(journey_id, version, settled, journey)
         return journey
 
     def _remember(self, journey_id: str, version: int, settled: int, journey: Journey) -> None:
@@ -645,14 +665,9 @@ class SQLiteJourneyStore:
         A journey whose state the store has not kept yet (a store written by an older
         carekit, opened read-only) is replayed from its events.
         """
-        from carekit.journeys._seen import compact_seen
-        from carekit.journeys.journey import DeadLetter, _new_journey
-
         marks = ",".join("?" * len(ids))
         heads = conn.execute(
-            "SELECT journey_id, definition, customer_id, channel, started_at, state, version,"
-            f" updated_at, tz, body FROM journeys WHERE journey_id IN ({marks})",
-            tuple(ids),
+            f"SELECT {_HEAD_COLUMNS} FROM journeys WHERE journey_id IN ({marks})", tuple(ids)
         ).fetchall()
         owed: dict[str, list[Any]] = {}
         dead: dict[str, list[tuple[int, Any]]] = {}
@@ -664,15 +679,9 @@ class SQLiteJourneyStore:
             tuple(ids),
         ):
             customer_id, tz = customers[r[1]]
-            with _damaged(self._path, "outbox", r[0]):
-                tp = _owed(r, customer_id, tz)
-                if r[10] == "dead":
-                    letter = DeadLetter(
-                        touchpoint=tp, at=decode_dt(r[11]), reason=r[12] or "dead-lettered"
-                    )
-                    dead.setdefault(r[1], []).append((r[13] or 0, letter))
-                else:
-                    owed.setdefault(r[1], []).append(tp)
+            self._outbox_row(
+                r, customer_id, tz, owed.setdefault(r[1], []), dead.setdefault(r[1], [])
+            )
         seen: dict[str, list[str]] = {}
         for journey_id, event_id in conn.execute(
             f"SELECT journey_id, event_id FROM events WHERE journey_id IN ({marks})"
@@ -680,33 +689,68 @@ class SQLiteJourneyStore:
             tuple(ids),
         ):
             seen.setdefault(journey_id, []).append(event_id)
-        result: dict[str, Journey] = {}
-        for (journey_id, name, customer_id, channel, started_at, state, version, updated_at,
-             tz, body) in heads:
-            definition = self._definitions.get(name, journey_id)
-            if state not in definition._by_name:
-                msg = (
-                    f"journey {journey_id!r} is in state {state!r}, which definition "
-                    f"{name!r} does not have (states: {[s.name for s in definition.states]}); "
-                    "was the definition changed incompatibly, or the file edited by hand?"
+        return {
+            h[0]: self._built(conn, h, owed.get(h[0], []), dead.get(h[0], []), seen.get(h[0], []))
+            for h in heads
+        }
+
+    def _outbox_row(
+        self,
+        r: Sequence[Any],
+        customer_id: str | None,
+        tz: str | None,
+        owed: list[Any],
+        dead: list[tuple[int, Any]],
+    ) -> None:
+        """Add the touchpoint an open or dead outbox row holds to ``owed`` or ``dead``."""
+        try:
+            tp = _owed(r, customer_id, tz)
+            if r[10] == "dead":
+                letter = DeadLetter(
+                    touchpoint=tp, at=decode_dt(r[11]), reason=r[12] or "dead-lettered"
                 )
-                raise StoreError(msg)
-            if body is None:
-                core = self._replay(conn, definition, journey_id)
-                friction, deadlines = core.friction, core.deadlines
+                dead.append((r[13] or 0, letter))
             else:
-                with _damaged(self._path, "journeys", journey_id):
-                    friction, deadlines = decode_body(body, journey_id)
-            with _damaged(self._path, "journeys", journey_id):
-                letters = sorted(dead.get(journey_id, ()), key=lambda item: item[0])
-                result[journey_id] = _new_journey(
-                    journey_id, definition, state, version, decode_dt(started_at),
-                    decode_dt(updated_at), customer_id, channel, friction,
-                    tuple(owed.get(journey_id, ())), deadlines,
-                    tuple(letter for _, letter in letters),
-                    compact_seen(seen.get(journey_id, ())), tz,
-                )
-        return result
+                owed.append(tp)
+        except _DAMAGE as exc:
+            raise _damage(self._path, "outbox", r[0], exc) from exc
+
+    def _built(
+        self,
+        conn: sqlite3.Connection,
+        head: Sequence[Any],
+        owed: list[Any],
+        dead: list[tuple[int, Any]],
+        seen: list[str],
+    ) -> Journey:
+        """The journey a row of :data:`_HEAD_COLUMNS`, its open and dead touchpoints and its
+        event ids make (replayed from its events when the row keeps no state yet)."""
+        journey_id, name, customer_id, channel, started_at, state, version, updated_at, tz, body = (
+            head[:10]
+        )
+        definition = self._definitions.get(name, journey_id)
+        if state not in definition._by_name:
+            msg = (
+                f"journey {journey_id!r} is in state {state!r}, which definition "
+                f"{name!r} does not have (states: {[s.name for s in definition.states]}); "
+                "was the definition changed incompatibly, or the file edited by hand?"
+            )
+            raise StoreError(msg)
+        if body is None:
+            core = self._replay(conn, definition, journey_id)
+            friction, deadlines = core.friction, core.deadlines
+        try:
+            if body is not None:
+                friction, deadlines = decode_body(body, journey_id)
+            if len(dead) > 1:
+                dead.sort(key=_first)
+            return _new_journey(
+                journey_id, definition, state, version, decode_dt(started_at),
+                decode_dt(updated_at), customer_id, channel, friction, tuple(owed), deadlines,
+                tuple([letter for _, letter in dead]) if dead else (), compact_seen(seen), tz,
+            )
+        except _DAMAGE as exc:
+            raise _damage(self._path, "journeys", journey_id, exc) from exc
 
     def _replay(
         self, conn: sqlite3.Connection, definition: JourneyDefinition, journey_id: str
@@ -1271,7 +1315,8 @@ class _Writes:
                 encode_data(event.data, "Event data") if event.data else None,
             ))
             if item.owed:
-                self.owed.extend(owed_row(journey, tp, item.version) for tp in item.owed)
+                version = item.version
+                self.owed.extend([owed_row(journey, tp, version) for tp in item.owed])
             if item.withdrawn:
                 at = encode_dt(item.at)
                 self.withdrawn.extend((at, key) for key in item.withdrawn)
@@ -1291,14 +1336,20 @@ class _Writes:
             self.timer_new.extend(
                 (journey_id, d.idempotency_key, micros(d.due)) for d in added
             )
-        key = _timers.promise_key(journey_id)
         if promise is not None:
-            self.promise_set.append((journey_id, key, micros(promise[1]), promise[0]))
+            self.promise_set.append(
+                (journey_id, _timers.promise_key(journey_id), micros(promise[1]), promise[0])
+            )
         if journey.state != before.state and not _timers.keeps_promise_check(journey):
-            self.promise_gone.append((journey_id, key))
+            self.promise_gone.append((journey_id, _timers.promise_key(journey_id)))
 
     def flush(self, conn: sqlite3.Connection) -> None:
-        many = conn.executemany
+        def many(sql: str, rows: list[tuple[Any, ...]]) -> None:
+            if len(rows) == 1:  # one journey's append: execute costs less than executemany
+                conn.execute(sql, rows[0])
+            else:
+                conn.executemany(sql, rows)
+
         if self.events:
             many("INSERT INTO events (journey_id, seq, event_id, name, at, data)"
                  " VALUES (?, ?, ?, ?, ?, ?)", self.events)
@@ -1329,10 +1380,42 @@ class _Writes:
             many("DELETE FROM timers WHERE journey_id = ? AND key = ?", self.promise_gone)
 
 
+#: A journey's row, as :meth:`SQLiteJourneyStore._built` reads it.
+_HEAD_COLUMNS = (
+    "journey_id, definition, customer_id, channel, started_at, state, version, updated_at,"
+    " tz, body"
+)
+#: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
+_HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled FROM journeys WHERE journey_id = ?"
+#: A journey's open and dead touchpoints, in the order they were owed.
+_OWN_OUTBOX_SQL = (
+    f"SELECT {_OWED_COLUMNS}, status, settled_at, last_error, settled_no FROM outbox"
+    " WHERE journey_id = ? AND status IN ('pending', 'failed', 'deferred', 'dead')"
+    " ORDER BY rowid"
+)
+#: A journey's event ids, in the order applied.
+_OWN_IDS_SQL = (
+    "SELECT event_id FROM events WHERE journey_id = ? AND event_id IS NOT NULL ORDER BY seq"
+)
+
 _OWE_SQL = (
     f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
     " ?, ?)"
 )
+
+
+#: What decoding a damaged row raises (StoreError is a CareKitError, a ValueError).
+_DAMAGE = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError)
+
+
+def _damage(path: str, table: str, what: object, exc: BaseException) -> StoreError:
+    """The :class:`StoreError` naming a row that decoding failed on with ``exc``."""
+    if isinstance(exc, CareKitError):  # StoreError included: its message says it all
+        reason = str(exc)
+    else:
+        reason = f"{type(exc).__name__}: {str(exc)[:120]}"
+    msg = f"journey store {path!r}: the {table} row {what!r} is damaged: {reason}"
+    return StoreError(msg)
 
 
 @contextlib.contextmanager
@@ -1340,22 +1423,16 @@ def _damaged(path: str, table: str, what: object) -> Iterator[None]:
     """Turn a row that cannot be decoded into a :class:`StoreError` naming it."""
     try:
         yield
-    except StoreError as exc:
-        msg = f"journey store {path!r}: the {table} row {what!r} is damaged: {exc}"
-        raise StoreError(msg) from exc
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
-        if isinstance(exc, CareKitError) and not isinstance(exc, StoreError):
-            reason = str(exc)
-        else:
-            reason = f"{type(exc).__name__}: {str(exc)[:120]}"
-        msg = f"journey store {path!r}: the {table} row {what!r} is damaged: {reason}"
-        raise StoreError(msg) from exc
+    except _DAMAGE as exc:
+        raise _damage(path, table, what, exc) from exc
+
+
+def _first(item: tuple[int, Any]) -> int:
+    return item[0]
 
 
 def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
     """The owed touchpoint an outbox row holds (columns as :data:`_OWED_COLUMNS`)."""
-    from carekit.journeys.journey import _new_owed
-
     _, journey_id, seq, name, channel, state, due, data, owed_at, not_before = row[:10]
     return _new_owed(
         journey_id, name, state, channel, decode_dt(due), seq, decode_dt(owed_at),
@@ -1365,8 +1442,6 @@ def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
 
 
 def _event_data(text: str | None) -> Any:
-    from carekit.journeys.events import EMPTY, EventData
-
     data = decode_data(text)
     return EMPTY if not data else EventData(data)
 
