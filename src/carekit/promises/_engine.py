@@ -568,7 +568,7 @@ class Engine:
         while True:
             limit = size if length >= size else length
             mix: list[float] = []
-            for (node, w, v), own_size in zip(weights, sizes):
+            for (node, w, v), own_size in zip(weights, sizes, strict=True):
                 cdf = node.prefix(now, limit)
                 if limit <= own_size:
                     own = cdf if len(cdf) == limit else cdf[:limit]
