@@ -46,8 +46,11 @@ estimate is recomputed only when it is asked for and its data changed since (a n
 censored at age 0, changes nothing unless some order was delivered the same day), in time
 proportional to the number of lead times and ages, never to the number of orders; so a sweep
 costs O(orders x lead times) instead of growing with the square of the orders in transit.
-Quantiles of shrunk distributions are found by bisection on the mixture, evaluated where it is
-needed, so a setting's promise costs O(log lead times) once the estimates are current.
+A shrunk distribution is materialised only as far as its quantile needs (about as far as the
+last answer for that segment) and kept until an estimate in its chain changes: the settings
+sharing a shrinkage, and the levels asked for, share it. Within a day the estimates still change
+with nearly every order (a delivery, an order leaving the window), so each promise costs about
+one partial estimate for all orders and one for its segment, O(its quantile) each.
 """
 
 from __future__ import annotations
