@@ -232,17 +232,18 @@ class _Node:
             size = max(size, ages)
         return size if size > 1 else 1
 
-    def prefix(self, now: int, length: int) -> list[float]:
+    def prefix(self, now: int, length: int, size: int | None = None) -> list[float]:
         """The Kaplan–Meier cdf at ``now``, computed only as far as ``length`` leads.
 
         Its first values are exactly :meth:`kaplan_meier`'s (the same operations in the same
-        order); the promise needs no more than the leads up to its quantile.
+        order); the promise needs no more than the leads up to its quantile. ``size`` is
+        :meth:`full_size` at ``now`` when the caller just asked it.
         """
         if not self.dirty and now == self.cdf_now:
             return self.cdf
         if not self.pre_dirty and self.pre_now == now and len(self.pre) >= length:
             return self.pre
-        if length >= self.full_size(now):
+        if length >= (self.full_size(now) if size is None else size):
             return self.kaplan_meier(now)
         cdf = self._product_limit(now, length)
         self.pre = cdf
@@ -539,21 +540,21 @@ class Engine:
         how far it was materialised.
         """
         now = self.now
-        chain = self.chain(path)
+        chain = self._chains.get(path) or self.chain(path)
         if len(chain) == 2:
             stamp: tuple[int, ...] = (now, chain[0].version, chain[1].version)
         else:
             stamp = (now, *[node.version for node in chain])
         key = (path, k)
-        top = max(ps) - _EPS
+        top = (ps[0] if len(ps) == 1 else max(ps)) - _EPS
         found = self._mixes.get(key)
         if found is not None and found[0] == stamp:
             _, mix, size, _ = found
             if mix[-1] < top and len(mix) < size:
-                mix = self._extend_mix(key, path, k, stamp, top, len(mix) * 4)
+                mix = self._extend_mix(chain, key, k, stamp, top, len(mix) * 4)
         else:
             reach = 48 if found is None else found[3] + 2
-            mix = self._extend_mix(key, path, k, stamp, top, reach)
+            mix = self._extend_mix(chain, key, k, stamp, top, reach)
             size = self._mixes[key][2]
         out = []
         for p in ps:
@@ -561,18 +562,30 @@ class Engine:
             out.append(lo if lo < size else size - 1)
         return out
 
-    def _extend_mix(self, key: tuple[Path, float], path: Path, k: float,
+    def _extend_mix(self, chain: list[_Node], key: tuple[Path, float], k: float,
                     stamp: tuple[int, ...], top: float, length: int) -> list[float]:
-        """The mixture of ``path`` materialised at least until it reaches ``top`` (or ends)."""
+        """The mixture of the ``chain`` of nodes materialised at least until it reaches
+        ``top`` (or ends); its terms are those of :meth:`_weights`."""
         now = self.now
-        weights = self._weights(path, k)
-        sizes = [node.full_size(now) for node, _, _ in weights]
-        size = max(sizes)
+        terms: list[tuple[_Node, float, float, int]] = []
+        size = 1
+        for depth, node in enumerate(chain):
+            n = node.n_events + node.n_pending
+            if depth and not n:
+                continue
+            own_size = node.full_size(now)
+            if not depth or k == 0:
+                terms = [(node, 1.0, 0.0, own_size)]
+                size = own_size
+                continue
+            w = n / (n + k)
+            terms.append((node, w, 1.0 - w, own_size))
+            size = max(size, own_size)
         while True:
             limit = size if length >= size else length
             mix: list[float] = []
-            for (node, w, v), own_size in zip(weights, sizes, strict=True):
-                cdf = node.prefix(now, limit)
+            for node, w, v, own_size in terms:
+                cdf = node.prefix(now, limit, own_size)
                 if limit <= own_size:
                     own = cdf if len(cdf) == limit else cdf[:limit]
                 else:  # past its own longest lead, an estimate stays at its last value
