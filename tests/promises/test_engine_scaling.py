@@ -197,11 +197,12 @@ def test_estimates_are_recomputed_once_per_day_not_once_per_order(monkeypatch):
         calls += result is not before
         return result
 
-    def counting_prefix(self: Any, now: int, length: int) -> list[float]:
+    def counting_prefix(self: Any, now: int, length: int, size: int | None = None,
+                        ) -> list[float]:
         # a partial estimate computed anew (a full one is counted by kaplan_meier)
         nonlocal calls
         before = self.pre
-        result = original_prefix(self, now, length)
+        result = original_prefix(self, now, length, size)
         calls += result is self.pre and result is not before
         return result
 

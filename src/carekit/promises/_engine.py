@@ -46,8 +46,11 @@ estimate is recomputed only when it is asked for and its data changed since (a n
 censored at age 0, changes nothing unless some order was delivered the same day), in time
 proportional to the number of lead times and ages, never to the number of orders; so a sweep
 costs O(orders x lead times) instead of growing with the square of the orders in transit.
-Quantiles of shrunk distributions are found by bisection on the mixture, evaluated where it is
-needed, so a setting's promise costs O(log lead times) once the estimates are current.
+A shrunk distribution is materialised only as far as its quantile needs (about as far as the
+last answer for that segment) and kept until an estimate in its chain changes: the settings
+sharing a shrinkage, and the levels asked for, share it. Within a day the estimates still change
+with nearly every order (a delivery, an order leaving the window), so each promise costs about
+one partial estimate for all orders and one for its segment, O(its quantile) each.
 """
 
 from __future__ import annotations
@@ -229,46 +232,20 @@ class _Node:
             size = max(size, ages)
         return size if size > 1 else 1
 
-    def prefix(self, now: int, length: int) -> list[float]:
+    def prefix(self, now: int, length: int, size: int | None = None) -> list[float]:
         """The Kaplan–Meier cdf at ``now``, computed only as far as ``length`` leads.
 
         Its first values are exactly :meth:`kaplan_meier`'s (the same operations in the same
-        order); the promise needs no more than the leads up to its quantile.
+        order); the promise needs no more than the leads up to its quantile. ``size`` is
+        :meth:`full_size` at ``now`` when the caller just asked it.
         """
         if not self.dirty and now == self.cdf_now:
             return self.cdf
         if not self.pre_dirty and self.pre_now == now and len(self.pre) >= length:
             return self.pre
-        size = self.full_size(now)
-        if length >= size:
+        if length >= (self.full_size(now) if size is None else size):
             return self.kaplan_meier(now)
-        events = self.events[:length]
-        if len(events) < length:
-            events.extend([0] * (length - len(events)))
-        censored = [0] * length
-        n = self.n_pending
-        if n:
-            pend = self.pend
-            oldest = self.oldest
-            if oldest < now:
-                if len(pend) < now:
-                    pend.extend([0] * (now + 64 - len(pend)))
-                low = max(oldest, now - length + 1)
-                older = pend[low:now]
-                older.reverse()  # ages 1 .. now - low
-                censored[1:1 + len(older)] = older
-                censored[0] = n - sum(pend[oldest:now])
-            else:
-                censored[0] = n
-        total = self.n_events + n
-        ended = list(accumulate(map(add, events, censored), initial=0))
-        live = bisect_left(ended, total)
-        live = min(live, length)
-        at_risk = map(sub, repeat(total), ended[:live])
-        factors = map(sub, repeat(1.0), map(truediv, events[:live], at_risk))
-        cdf = list(map(sub, repeat(1.0), accumulate(factors, mul)))
-        if live < length:
-            cdf.extend([cdf[-1] if cdf else 0.0] * (length - live))
+        cdf = self._product_limit(now, length)
         self.pre = cdf
         self.pre_now = now
         self.pre_dirty = False
@@ -277,28 +254,57 @@ class _Node:
     def kaplan_meier(self, now: int) -> list[float]:
         if not self.dirty and now == self.cdf_now:
             return self.cdf
-        events = self.events
-        censored = self.censored_by_age(now)
-        size = max(len(events), len(censored), 1)
-        # The product-limit loop, run by C-level iterators: the number at risk at lead t is
-        # the total less everything that ended (delivered or censored) before t; a lead with
-        # no delivery multiplies the survival by exactly 1.0, so the product is the same.
-        if len(events) < size:
-            events = events + [0] * (size - len(events))
-        if len(censored) < size:
-            censored.extend([0] * (size - len(censored)))
-        # Past the last lead anyone is at risk at, nothing changes: the tail repeats.
-        total = self.n_events + self.n_pending
-        ended = list(accumulate(map(add, events, censored), initial=0))
-        live = bisect_left(ended, total)
-        at_risk = map(sub, repeat(total), ended[:live])
-        factors = map(sub, repeat(1.0), map(truediv, events[:live], at_risk))
-        cdf = list(map(sub, repeat(1.0), accumulate(factors, mul)))
-        if live < size:
-            cdf.extend([cdf[-1] if cdf else 0.0] * (size - live))
+        cdf = self._product_limit(now, self.full_size(now))
         self.cdf = cdf
         self.cdf_now = now
         self.dirty = False
+        return cdf
+
+    def _product_limit(self, now: int, length: int) -> list[float]:
+        """The first ``length`` values of the Kaplan–Meier cdf at ``now`` (all of them when
+        ``length`` is :meth:`full_size`), whatever ``length``, the same numbers.
+
+        The product-limit loop, run by C-level iterators: the number at risk at lead t is the
+        total less everything that ended (delivered, or censored at its age) before t; a lead
+        with no delivery multiplies the survival by exactly 1.0, so the product is the same.
+        Past the last lead anyone is at risk at, nothing changes: the tail repeats.
+        """
+        events = self.events[:length]
+        if len(events) < length:
+            events.extend(repeat(0, length - len(events)))
+        n = self.n_pending
+        total = self.n_events + n
+        if n:
+            pend = self.pend
+            oldest = self.oldest  # kept current by full_size
+            if oldest < now:
+                if len(pend) < now:
+                    pend.extend([0] * (now + 64 - len(pend)))
+                censored = [n - sum(pend[oldest:now])]  # age 0: started today or later
+                low = now - length  # ages 1 .. length - 1 are the starts now - 1 .. low + 1
+                if low >= oldest:
+                    censored += pend[now - 1:low:-1]
+                elif oldest:
+                    censored += pend[now - 1:oldest - 1:-1]
+                else:
+                    censored += pend[now - 1::-1]
+            else:
+                censored = [n]
+            if len(censored) < length:
+                censored.extend(repeat(0, length - len(censored)))
+            at_risk = list(accumulate(map(add, events, censored), sub, initial=total))
+        else:
+            at_risk = list(accumulate(events, sub, initial=total))
+        try:
+            live = at_risk.index(0)
+        except ValueError:
+            live = length
+        if live < length:
+            events = events[:live]
+        cdf = list(map(sub, repeat(1.0), accumulate(
+            map(sub, repeat(1.0), map(truediv, events, at_risk)), mul)))
+        if live < length:
+            cdf.extend(repeat(cdf[-1] if cdf else 0.0, length - live))
         return cdf
 
     def early_quantile(self, now: int, p: float) -> int | None:
@@ -412,6 +418,8 @@ class Engine:
         self._start_cache: dict[tuple[int, bool], int] = {}
         self._rolled_cache: dict[int, int] = {}
         self._chains: dict[Path, list[_Node]] = {}
+        # (path, shrinkage) -> (state it was computed in, mixture, its full size, reach)
+        self._mixes: dict[tuple[Path, float], tuple[tuple[int, ...], list[float], int, int]] = {}
         self._trend_key: tuple[int, int, int] | None = None
         self._lost_key: tuple[int, int] | None = None
         self._sample_day: int | None = None
@@ -523,34 +531,77 @@ class Engine:
         return out
 
     def _quantiles(self, path: Path, k: float, ps: Sequence[float]) -> list[int]:
-        """:func:`quantile_of` the mixture of ``path`` at each of ``ps`` (by bisection).
+        """:func:`quantile_of` the mixture of ``path`` at each of ``ps``.
 
-        Estimates are computed only as far as the highest quantile needs.
+        The mixture is materialised only as far as the highest quantile needs (its values
+        are exactly :func:`_value`'s) and kept until an estimate in the chain changes, so the
+        settings sharing a shrinkage, and the levels asked for, share one computation. A
+        mixture is non-decreasing, so the smallest lead reaching a level does not depend on
+        how far it was materialised.
         """
         now = self.now
-        weights = self._weights(path, k)
-        size = max(node.full_size(now) for node, _, _ in weights)
-        top = max(ps) - _EPS
-        length = 48
-        while True:
-            limit = size if length >= size else length
-            terms = [(node.prefix(now, limit), node.full_size(now) - 1, w, v)
-                     for node, w, v in weights]
-            if limit == size or _value(terms, limit - 1) >= top:
-                break
-            length *= 4
+        chain = self._chains.get(path) or self.chain(path)
+        if len(chain) == 2:
+            stamp: tuple[int, ...] = (now, chain[0].version, chain[1].version)
+        else:
+            stamp = (now, *[node.version for node in chain])
+        key = (path, k)
+        top = (ps[0] if len(ps) == 1 else max(ps)) - _EPS
+        found = self._mixes.get(key)
+        if found is not None and found[0] == stamp:
+            _, mix, size, _ = found
+            if mix[-1] < top and len(mix) < size:
+                mix = self._extend_mix(chain, key, k, stamp, top, len(mix) * 4)
+        else:
+            reach = 48 if found is None else found[3] + 2
+            mix = self._extend_mix(chain, key, k, stamp, top, reach)
+            size = self._mixes[key][2]
         out = []
         for p in ps:
-            goal = p - _EPS
-            lo, hi = 0, limit
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if _value(terms, mid) < goal:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            lo = bisect_left(mix, p - _EPS)
             out.append(lo if lo < size else size - 1)
         return out
+
+    def _extend_mix(self, chain: list[_Node], key: tuple[Path, float], k: float,
+                    stamp: tuple[int, ...], top: float, length: int) -> list[float]:
+        """The mixture of the ``chain`` of nodes materialised at least until it reaches
+        ``top`` (or ends); its terms are those of :meth:`_weights`."""
+        now = self.now
+        terms: list[tuple[_Node, float, float, int]] = []
+        size = 1
+        for depth, node in enumerate(chain):
+            n = node.n_events + node.n_pending
+            if depth and not n:
+                continue
+            own_size = node.full_size(now)
+            if not depth or k == 0:
+                terms = [(node, 1.0, 0.0, own_size)]
+                size = own_size
+                continue
+            w = n / (n + k)
+            terms.append((node, w, 1.0 - w, own_size))
+            size = max(size, own_size)
+        while True:
+            limit = size if length >= size else length
+            mix: list[float] = []
+            for node, w, v, own_size in terms:
+                cdf = node.prefix(now, limit, own_size)
+                if limit <= own_size:
+                    own = cdf if len(cdf) == limit else cdf[:limit]
+                else:  # past its own longest lead, an estimate stays at its last value
+                    own = cdf[:own_size]
+                    own.extend(repeat(cdf[own_size - 1], limit - own_size))
+                if mix:
+                    # w * own(t) + v * mix(t), the operations of _value in its order
+                    mix = list(map(add, map(mul, repeat(w), own), map(mul, repeat(v), mix)))
+                else:
+                    mix = own
+            if limit == size or mix[-1] >= top:
+                break
+            length = max(length * 4, 48)
+        reach = bisect_left(mix, top)
+        self._mixes[key] = (stamp, mix, size, reach if reach < limit else limit - 1)
+        return mix
 
     def level_for(self, path: Path) -> float:
         """The calibrated level promises for ``path`` are made at."""
