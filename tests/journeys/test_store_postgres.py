@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -325,6 +325,50 @@ def test_text_postgresql_cannot_hold_is_a_clear_error(
         store.append("order-1", [Event("place", at=T0, id="e1", data={"n": "a\x00b" + lone})])
         assert store.events("order-1")[0].data == {"n": "a\x00b" + lone}
         assert store.load("order-1").version == 1
+
+
+# Text PostgreSQL can hold (no NUL, no lone surrogate), weighted toward what an array
+# literal gives meaning to: quotes, backslashes, braces, commas, spaces, the word NULL.
+_ARRAY_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from('"\\{},; \t\nNULnul\u00a0\u3000é'),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    ),
+    max_size=8,
+)
+
+
+@given(
+    texts=st.lists(st.one_of(_ARRAY_TEXT, st.sampled_from(["", "NULL", "null", '""'])),
+                   max_size=12),
+    numbers=st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=12),
+)
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_array_parameters_reach_the_server_as_the_lists_they_were(
+    postgres_url: str, texts: list[str], numbers: list[int]
+) -> None:
+    # The reference is the server's own array parser: what it reads back must be the list.
+    from carekit.journeys.stores._postgres_core import array
+
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        text_back, numbers_back = conn.execute(
+            "SELECT %s::text[], %s::bigint[]", (array(texts), array(numbers))
+        ).fetchone()
+    assert text_back == texts
+    assert numbers_back == numbers
+
+
+def test_array_parameters_with_nulls_or_nul_are_left_to_psycopg(postgres_url: str) -> None:
+    from carekit.journeys.stores._postgres_core import array
+
+    assert array(["a", None, "b"]) == ["a", None, "b"]
+    assert array([1, None]) == [1, None]
+    assert array([True, False]) == [True, False]  # not integers to PostgreSQL
+    assert array(["a\x00b", "c"]) == ["a\x00b", "c"]
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        [row] = conn.execute("SELECT %s::text[]", (array(["a", None, '"'],),)).fetchall()
+    assert row == (["a", None, '"'],)
 
 
 def test_big_batches_and_many_journeys_go_in_chunks(

@@ -160,11 +160,36 @@ def changed(before: Journey, after: Journey, applied: list[Applied]) -> Change:
     return Change(before, after, applied, _promise_action(None, before.state, after, promise))
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Rows as columns (for ``unnest``): one list per column, ``width`` of them."""
+def array(values: Sequence[Any]) -> str | list[Any]:
+    """``values`` as a parameter for a ``%s::text[]`` (or ``::integer[]``, ``::bigint[]``)
+    placeholder: PostgreSQL's array literal when every value is a string or every value
+    is an integer, else the list itself (psycopg then sends it as an array).
+
+    psycopg checks and quotes each string of a list on its own (thousands of regular
+    expression calls for a thousand JSON texts); the literal is built by a few passes over
+    one joined string. Every element is quoted, so nothing in a value can be read as
+    ``NULL``, a separator or a brace. A value holding NUL (which no PostgreSQL text holds)
+    leaves the list to psycopg, which refuses it.
+    """
+    try:
+        joined = "\0".join(values)
+    except TypeError:  # not all strings
+        if values and set(map(type, values)) == {int}:
+            return "{" + ",".join(map(str, values)) + "}"
+        return list(values)
+    if not values:
+        return "{}"
+    if joined.count("\0") != len(values) - 1:
+        return list(values)
+    escaped = joined.replace("\\", "\\\\").replace('"', '\\"')
+    return '{"' + escaped.replace("\0", '","') + '"}'
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[str | list[Any]]:
+    """Rows as columns (for ``unnest``): one array parameter per column, ``width`` of them."""
     if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
+        return ["{}" for _ in range(width)]
+    return [array(column) for column in zip(*rows, strict=True)]
 
 
 def _now_us() -> int:
@@ -260,7 +285,8 @@ class Core:
 
     def _heads(self, ids: list[str], *, lock: str = "") -> Stmt:
         return Stmt(
-            f"SELECT {_HEAD} FROM {self.q}.journeys WHERE journey_id = ANY(%s){lock}", (ids,)
+            f"SELECT {_HEAD} FROM {self.q}.journeys WHERE journey_id = ANY(%s::text[]){lock}",
+            (array(ids),),
         )
 
     def _owned(self, ids: list[str]) -> tuple[Stmt, Stmt]:
@@ -268,15 +294,16 @@ class Core:
         return (
             Stmt(
                 f"SELECT {_OWED}, status, settled_at, last_error, settled_no FROM {self.q}.outbox"
-                " WHERE journey_id = ANY(%s)"
+                " WHERE journey_id = ANY(%s::text[])"
                 " AND status IN ('pending', 'failed', 'deferred', 'dead')"
                 " ORDER BY journey_id, no",
-                (ids,),
+                (array(ids),),
             ),
             Stmt(
-                f"SELECT journey_id, event_id FROM {self.q}.events WHERE journey_id = ANY(%s)"
-                " AND event_id IS NOT NULL ORDER BY journey_id, seq",
-                (ids,),
+                f"SELECT journey_id, event_id FROM {self.q}.events"
+                " WHERE journey_id = ANY(%s::text[]) AND event_id IS NOT NULL"
+                " ORDER BY journey_id, seq",
+                (array(ids),),
             ),
         )
 
@@ -376,9 +403,20 @@ class Core:
             tuple(_columns(rows, 3)),
         )
 
-    def _writes(self, changes: Sequence[Change]) -> tuple[list[Stmt], bool]:
+    def _delete_timers(self, pairs: list[tuple[str, str]]) -> Stmt:
+        """Delete timers: (journey, key)."""
+        return Stmt(
+            f"DELETE FROM {self.q}.timers t USING unnest(%s::text[], %s::text[]) AS u(j, k)"
+            " WHERE t.journey_id = u.j AND t.key = u.k",
+            tuple(_columns(pairs, 2)),
+        )
+
+    def _writes(
+        self, changes: Sequence[Change], *, gone: list[tuple[str, str]] | None = None
+    ) -> tuple[list[Stmt], bool]:
         """What the changes write, a few statements for any number of journeys, and
-        whether work became due at once.
+        whether work became due at once. The deadline timers they delete are added to
+        ``gone`` (journey, key) when given.
 
         Raises:
             CareKitError: event or touchpoint data that cannot be stored as JSON.
@@ -388,7 +426,8 @@ class Core:
         owed: list[tuple[Any, ...]] = []
         withdrawn: list[tuple[str, str]] = []
         heads: list[tuple[Any, ...]] = []
-        gone: list[tuple[str, str]] = []
+        gone = [] if gone is None else gone
+        start = len(gone)
         added: list[tuple[str, str, int]] = []
         promises: list[tuple[str, str, int, str]] = []
         unpromised: list[str] = []
@@ -447,12 +486,8 @@ class Core:
             " WHERE j.journey_id = u.j",
             tuple(_columns(heads, 5)),
         ))
-        if gone:
-            statements.append(Stmt(
-                f"DELETE FROM {q}.timers t USING unnest(%s::text[], %s::text[]) AS u(j, k)"
-                " WHERE t.journey_id = u.j AND t.key = u.k",
-                tuple(_columns(gone, 2)),
-            ))
+        if len(gone) > start:
+            statements.append(self._delete_timers(gone[start:]))
         if added:
             statements.append(self._set_deadlines(added))
         if promises:
@@ -466,8 +501,9 @@ class Core:
             ))
         if unpromised:
             statements.append(Stmt(
-                f"DELETE FROM {q}.timers WHERE key = ANY(%s) AND journey_id = ANY(%s)",
-                ([_timers.promise_key(j) for j in unpromised], unpromised),
+                f"DELETE FROM {q}.timers WHERE key = ANY(%s::text[])"
+                " AND journey_id = ANY(%s::text[])",
+                (array([_timers.promise_key(j) for j in unpromised]), array(unpromised)),
             ))
         now = _now_us()
         return statements, any(row[10] <= now for row in owed)
@@ -1057,8 +1093,8 @@ class Core:
             if asking:
                 [event_rows] = yield Round((Stmt(
                     f"SELECT journey_id, name, at, event_id, data FROM {q}.events"
-                    " WHERE journey_id = ANY(%s) ORDER BY journey_id, seq",
-                    (asking,),
+                    " WHERE journey_id = ANY(%s::text[]) ORDER BY journey_id, seq",
+                    (array(asking),),
                 ),))
                 history = self._histories(event_rows)
             fired: list[Fired] = []
@@ -1110,13 +1146,15 @@ class Core:
                     ))
             statements: list[Stmt] = []
             if changes:
-                statements, tx.wake = self._writes(list(changes.values()))
+                # A breach applied ends its deadline: the writes delete that timer (and
+                # never write it again in the same statements), so it is not deleted twice.
+                gone: list[tuple[str, str]] = []
+                statements, tx.wake = self._writes(list(changes.values()), gone=gone)
+                if gone:
+                    ended = set(gone)
+                    delete = [pair for pair in delete if pair not in ended]
             if delete:
-                statements.append(Stmt(
-                    f"DELETE FROM {q}.timers t USING unnest(%s::text[], %s::text[]) AS u(j, k)"
-                    " WHERE t.journey_id = u.j AND t.key = u.k",
-                    tuple(_columns(delete, 2)),
-                ))
+                statements.append(self._delete_timers(delete))
             if later:
                 statements.append(Stmt(
                     f"UPDATE {q}.timers t SET due_us = u.d"
