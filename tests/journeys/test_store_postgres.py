@@ -48,12 +48,14 @@ from carekit import CareKitError, ConcurrencyError, StoreError
 from carekit.journeys import (
     AttemptOutcome,
     Event,
+    JourneySummary,
     MemoryJourneyStore,
     Worker,
     dispatch,
     open_store,
     order_journey,
 )
+from carekit.journeys.stores._codec import decode_dt, encode_dt
 from carekit.journeys.stores._postgres_schema import SCHEMA_VERSION
 from carekit.journeys.stores.postgres import (
     AsyncPostgresJourneyStore,
@@ -369,6 +371,76 @@ def test_array_parameters_with_nulls_or_nul_are_left_to_psycopg(postgres_url: st
     with psycopg.connect(server_url(), autocommit=True) as conn:
         [row] = conn.execute("SELECT %s::text[]", (array(["a", None, '"'],),)).fetchall()
     assert row == (["a", None, '"'],)
+
+
+_ZONES = st.sampled_from([dt.timezone.utc, dt.timezone(dt.timedelta(hours=-3, minutes=-30)),
+                           zoneinfo.ZoneInfo("Europe/Paris"), zoneinfo.ZoneInfo("Asia/Tokyo")])
+_TIMES = st.builds(
+    lambda at, zone: encode_dt(at.astimezone(zone)),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1),
+                 timezones=st.just(dt.timezone.utc)),
+    _ZONES,
+)
+
+
+@given(st.lists(st.tuples(
+    st.text(max_size=5), st.text(max_size=5), st.text(max_size=5), st.integers(0, 10**6),
+    _TIMES, st.one_of(_TIMES, st.none()), st.one_of(st.none(), st.text(max_size=5)),
+    st.one_of(st.none(), st.text(max_size=5)), st.integers(0, 50),
+    st.one_of(st.none(), st.text(max_size=5)),
+), max_size=20))
+def test_summaries_are_the_records_their_constructor_builds(rows: list[tuple[Any, ...]]) -> None:
+    # The reference: JourneySummary's own constructor, with the codec's decode_dt.
+    from carekit.journeys.stores._postgres_core import _summaries
+
+    rows = [r if r[5] is not None else (*r[:5], r[4], *r[6:]) for r in rows]
+    expected = [
+        JourneySummary(
+            journey_id=r[0], definition=r[1], state=r[2], version=r[3],
+            started_at=decode_dt(r[4]), updated_at=decode_dt(r[5]), customer_id=r[6],
+            channel=r[7], pending=r[8], tz=r[9],
+        )
+        for r in rows
+    ]
+    got = _summaries(rows)
+    assert got == expected
+    assert [repr(s) for s in got] == [repr(s) for s in expected]
+    assert [s.started_at.tzinfo for s in got] == [s.started_at.tzinfo for s in expected]
+    assert [hash(s) for s in got] == [hash(s) for s in expected]
+
+
+def test_summaries_are_built_slot_by_slot_only_while_the_class_allows_it() -> None:
+    # _summaries sets JourneySummary's slots itself: right only while attrs' __init__
+    # does nothing more than set them.
+    import attrs
+
+    for field in attrs.fields(JourneySummary):
+        assert field.validator is None and field.converter is None, field.name
+        assert not isinstance(field.default, attrs.Factory), field.name
+    assert not hasattr(JourneySummary, "__attrs_post_init__")
+    assert not hasattr(JourneySummary, "__attrs_pre_init__")
+
+
+def test_listing_leaves_the_garbage_collector_as_it_found_it(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    import gc
+
+    with _open(postgres_url, postgres_schema) as store:
+        store.create("ticket", "t-1", at=T0)
+        assert gc.isenabled()
+        assert [s.journey_id for s in store.journeys()] == ["t-1"]
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            assert [s.journey_id for s in store.journeys()] == ["t-1"]
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        _sql(postgres_schema, "UPDATE {s}.journeys SET started_at = 'soon'")
+        with pytest.raises(StoreError, match="the journeys row 't-1' is damaged"):
+            list(store.journeys())
+        assert gc.isenabled()
 
 
 def test_big_batches_and_many_journeys_go_in_chunks(

@@ -29,12 +29,16 @@ Concurrency, on PostgreSQL's READ COMMITTED:
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
 
 from carekit import _validate
 from carekit.errors import CareKitError, ConcurrencyError, StoreError, UnknownJourney
@@ -206,29 +210,65 @@ def _nothing(value: T) -> Callable[[Tx], Generator[Round, list[Any], T]]:
     return run
 
 
+#: ``JourneySummary``'s slots, in field order: listing builds a million summaries by
+#: setting their slots, as attrs' ``__init__`` does, without its keyword arguments (twice
+#: as fast). Right while the class has no default factory, validator, converter or
+#: ``__attrs_post_init__`` (a test checks).
+_SUMMARY_SLOTS = tuple(
+    getattr(JourneySummary, f.name).__set__ for f in attrs.fields(JourneySummary)
+)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector off while building many records.
+
+    Ten thousand summaries (each with its datetimes) are objects the collector would walk
+    again and again as they are made, finding no cycle: a third of the time of building
+    them. It runs as usual afterwards; a collector already off is left off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _summaries(rows: Sequence[Any]) -> list[JourneySummary]:
     """``JourneySummary`` records from rows (a million of them, so: no per-row overhead).
 
     Raises:
         ValueError: a row holds a time that cannot be read.
     """
-    times: dict[str, dt.datetime] = {}
-
-    def when(text: str) -> dt.datetime:
-        value = times.get(text)
-        if value is None:
-            value = times[text] = decode_dt(text)
-        return value
-
-    known = times.get
-    return [
-        JourneySummary(
-            journey_id=r[0], definition=r[1], state=r[2], version=r[3],
-            started_at=known(r[4]) or when(r[4]), updated_at=known(r[5]) or when(r[5]),
-            customer_id=r[6], channel=r[7], pending=r[8], tz=r[9],
-        )
-        for r in rows
-    ]
+    fromiso = dt.datetime.fromisoformat
+    new = object.__new__
+    cls = JourneySummary
+    (journey_id, definition, state, version, started_at, updated_at, customer_id, channel,
+     pending, tz) = _SUMMARY_SLOTS
+    summaries: list[JourneySummary] = []
+    add = summaries.append
+    for r in rows:
+        summary = new(cls)
+        journey_id(summary, r[0])
+        definition(summary, r[1])
+        state(summary, r[2])
+        version(summary, r[3])
+        # decode_dt, inline: most times carry no zone name, and a journey that took no
+        # event since it started was updated when it started.
+        started, updated = r[4], r[5]
+        started_value = decode_dt(started) if started.endswith("]") else fromiso(started)
+        started_at(summary, started_value)
+        updated_at(summary, started_value if updated == started
+                   else decode_dt(updated) if updated.endswith("]") else fromiso(updated))
+        customer_id(summary, r[6])
+        channel(summary, r[7])
+        pending(summary, r[8])
+        tz(summary, r[9])
+        add(summary)
+    return summaries
 
 
 class Core:
@@ -693,7 +733,8 @@ class Core:
         def run(tx: Tx) -> Generator[Round, list[Any], list[JourneySummary]]:
             [rows] = yield Round((stmt,))
             try:
-                return _summaries(rows)
+                with _collector_paused():
+                    return _summaries(rows)
             except (ValueError, TypeError, KeyError, IndexError, OverflowError):
                 for r in rows:  # name the damaged row
                     with _damaged(self.label, "journeys", r[0]):
