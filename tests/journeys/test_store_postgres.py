@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from tests._extras import need
 from tests.journeys._postgres import (
     drop_schema,
+    fresh_schema,
     new_schema,
     server_lock,
     server_url,
@@ -941,3 +942,42 @@ def test_the_asyncio_worker_runs_on_postgres_and_wakes_for_new_work(
     assert [d.idempotency_key for d in email.deliveries] == [
         "t-1/ticket_opened/0", "t-2/ticket_opened/0"
     ]
+
+
+def test_the_benchmarks_breach_loop_writes_what_carekit_writes(postgres_url: str) -> None:
+    # benchmarks/store_postgres.py compares fire_due with a hand-written loop said to make
+    # the same writes: both fire the same breaches, and every row they leave must match.
+    import contextlib
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "store_postgres.py"
+    spec = importlib.util.spec_from_file_location("_bench_store_postgres", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    schemas: list[str] = []
+    with contextlib.ExitStack() as held:
+
+        @contextlib.contextmanager
+        def kept(url: str) -> Iterator[str]:  # the schema lives on until the test ends
+            schemas.append(held.enter_context(fresh_schema()))
+            yield schemas[-1]
+
+        bench._schema = kept
+        bench.carekit_fire_rate(postgres_url, 40)
+        bench.by_hand_fire_rate(postgres_url, 40)
+        rows = [
+            [
+                _sql(schema, "SELECT journey_id, seq, event_id, name, at, data FROM {s}.events"
+                             " ORDER BY journey_id, seq"),
+                _sql(schema, "SELECT journey_id, state, version, updated_at, body, settled"
+                             " FROM {s}.journeys ORDER BY journey_id"),
+                _sql(schema, "SELECT journey_id, key FROM {s}.timers ORDER BY 1, 2"),
+            ]
+            for schema in schemas
+        ]
+    carekit_rows, hand_rows = rows
+    assert len(carekit_rows[0]) == 80  # a place and a breach for each of the 40 orders
+    assert [r[3] for r in carekit_rows[0]].count("acknowledgement_overdue") == 40
+    assert carekit_rows == hand_rows
