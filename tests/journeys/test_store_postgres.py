@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from tests._extras import need
 from tests.journeys._postgres import (
     drop_schema,
+    fresh_schema,
     new_schema,
     server_lock,
     server_url,
@@ -48,12 +49,14 @@ from carekit import CareKitError, ConcurrencyError, StoreError
 from carekit.journeys import (
     AttemptOutcome,
     Event,
+    JourneySummary,
     MemoryJourneyStore,
     Worker,
     dispatch,
     open_store,
     order_journey,
 )
+from carekit.journeys.stores._codec import decode_dt, encode_dt
 from carekit.journeys.stores._postgres_schema import SCHEMA_VERSION
 from carekit.journeys.stores.postgres import (
     AsyncPostgresJourneyStore,
@@ -325,6 +328,120 @@ def test_text_postgresql_cannot_hold_is_a_clear_error(
         store.append("order-1", [Event("place", at=T0, id="e1", data={"n": "a\x00b" + lone})])
         assert store.events("order-1")[0].data == {"n": "a\x00b" + lone}
         assert store.load("order-1").version == 1
+
+
+# Text PostgreSQL can hold (no NUL, no lone surrogate), weighted toward what an array
+# literal gives meaning to: quotes, backslashes, braces, commas, spaces, the word NULL.
+_ARRAY_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from('"\\{},; \t\nNULnul\u00a0\u3000é'),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    ),
+    max_size=8,
+)
+
+
+@given(
+    texts=st.lists(st.one_of(_ARRAY_TEXT, st.sampled_from(["", "NULL", "null", '""'])),
+                   max_size=12),
+    numbers=st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=12),
+)
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_array_parameters_reach_the_server_as_the_lists_they_were(
+    postgres_url: str, texts: list[str], numbers: list[int]
+) -> None:
+    # The reference is the server's own array parser: what it reads back must be the list.
+    from carekit.journeys.stores._postgres_core import array
+
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        text_back, numbers_back = conn.execute(
+            "SELECT %s::text[], %s::bigint[]", (array(texts), array(numbers))
+        ).fetchone()
+    assert text_back == texts
+    assert numbers_back == numbers
+
+
+def test_array_parameters_with_nulls_or_nul_are_left_to_psycopg(postgres_url: str) -> None:
+    from carekit.journeys.stores._postgres_core import array
+
+    assert array(["a", None, "b"]) == ["a", None, "b"]
+    assert array([1, None]) == [1, None]
+    assert array([True, False]) == [True, False]  # not integers to PostgreSQL
+    assert array(["a\x00b", "c"]) == ["a\x00b", "c"]
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        [row] = conn.execute("SELECT %s::text[]", (array(["a", None, '"'],),)).fetchall()
+    assert row == (["a", None, '"'],)
+
+
+_ZONES = st.sampled_from([dt.timezone.utc, dt.timezone(dt.timedelta(hours=-3, minutes=-30)),
+                           zoneinfo.ZoneInfo("Europe/Paris"), zoneinfo.ZoneInfo("Asia/Tokyo")])
+_TIMES = st.builds(
+    lambda at, zone: encode_dt(at.astimezone(zone)),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1),
+                 timezones=st.just(dt.timezone.utc)),
+    _ZONES,
+)
+
+
+@given(st.lists(st.tuples(
+    st.text(max_size=5), st.text(max_size=5), st.text(max_size=5), st.integers(0, 10**6),
+    _TIMES, st.one_of(_TIMES, st.none()), st.one_of(st.none(), st.text(max_size=5)),
+    st.one_of(st.none(), st.text(max_size=5)), st.integers(0, 50),
+    st.one_of(st.none(), st.text(max_size=5)),
+), max_size=20))
+def test_summaries_are_the_records_their_constructor_builds(rows: list[tuple[Any, ...]]) -> None:
+    # The reference: JourneySummary's own constructor, with the codec's decode_dt.
+    from carekit.journeys.stores._postgres_core import _summaries
+
+    rows = [r if r[5] is not None else (*r[:5], r[4], *r[6:]) for r in rows]
+    expected = [
+        JourneySummary(
+            journey_id=r[0], definition=r[1], state=r[2], version=r[3],
+            started_at=decode_dt(r[4]), updated_at=decode_dt(r[5]), customer_id=r[6],
+            channel=r[7], pending=r[8], tz=r[9],
+        )
+        for r in rows
+    ]
+    got = _summaries(rows)
+    assert got == expected
+    assert [repr(s) for s in got] == [repr(s) for s in expected]
+    assert [s.started_at.tzinfo for s in got] == [s.started_at.tzinfo for s in expected]
+    assert [hash(s) for s in got] == [hash(s) for s in expected]
+
+
+def test_summaries_are_built_slot_by_slot_only_while_the_class_allows_it() -> None:
+    # _summaries sets JourneySummary's slots itself: right only while attrs' __init__
+    # does nothing more than set them.
+    import attrs
+
+    for field in attrs.fields(JourneySummary):
+        assert field.validator is None and field.converter is None, field.name
+        assert not isinstance(field.default, attrs.Factory), field.name
+    assert not hasattr(JourneySummary, "__attrs_post_init__")
+    assert not hasattr(JourneySummary, "__attrs_pre_init__")
+
+
+def test_listing_leaves_the_garbage_collector_as_it_found_it(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    import gc
+
+    with _open(postgres_url, postgres_schema) as store:
+        store.create("ticket", "t-1", at=T0)
+        assert gc.isenabled()
+        assert [s.journey_id for s in store.journeys()] == ["t-1"]
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            assert [s.journey_id for s in store.journeys()] == ["t-1"]
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        _sql(postgres_schema, "UPDATE {s}.journeys SET started_at = 'soon'")
+        with pytest.raises(StoreError, match="the journeys row 't-1' is damaged"):
+            list(store.journeys())
+        assert gc.isenabled()
 
 
 def test_big_batches_and_many_journeys_go_in_chunks(
@@ -825,3 +942,42 @@ def test_the_asyncio_worker_runs_on_postgres_and_wakes_for_new_work(
     assert [d.idempotency_key for d in email.deliveries] == [
         "t-1/ticket_opened/0", "t-2/ticket_opened/0"
     ]
+
+
+def test_the_benchmarks_breach_loop_writes_what_carekit_writes(postgres_url: str) -> None:
+    # benchmarks/store_postgres.py compares fire_due with a hand-written loop said to make
+    # the same writes: both fire the same breaches, and every row they leave must match.
+    import contextlib
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "store_postgres.py"
+    spec = importlib.util.spec_from_file_location("_bench_store_postgres", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    schemas: list[str] = []
+    with contextlib.ExitStack() as held:
+
+        @contextlib.contextmanager
+        def kept(url: str) -> Iterator[str]:  # the schema lives on until the test ends
+            schemas.append(held.enter_context(fresh_schema()))
+            yield schemas[-1]
+
+        bench._schema = kept
+        bench.carekit_fire_rate(postgres_url, 40)
+        bench.by_hand_fire_rate(postgres_url, 40)
+        rows = [
+            [
+                _sql(schema, "SELECT journey_id, seq, event_id, name, at, data FROM {s}.events"
+                             " ORDER BY journey_id, seq"),
+                _sql(schema, "SELECT journey_id, state, version, updated_at, body, settled"
+                             " FROM {s}.journeys ORDER BY journey_id"),
+                _sql(schema, "SELECT journey_id, key FROM {s}.timers ORDER BY 1, 2"),
+            ]
+            for schema in schemas
+        ]
+    carekit_rows, hand_rows = rows
+    assert len(carekit_rows[0]) == 80  # a place and a breach for each of the 40 orders
+    assert [r[3] for r in carekit_rows[0]].count("acknowledgement_overdue") == 40
+    assert carekit_rows == hand_rows
