@@ -332,7 +332,7 @@ class _Runner:
                     box.append((True, fn()))
                 except BaseException as exc:  # handed to the caller, whatever it is
                     box.append((False, exc))
-                done.set()
+                done.release()
 
         threading.Thread(target=serve, name="carekit-delivery", daemon=True).start()
         self._jobs = jobs
@@ -341,10 +341,12 @@ class _Runner:
     def call(self, fn: Callable[[], Any], timeout: float) -> Any:
         jobs = self._jobs or self._start()
         box: list[tuple[bool, Any]] = []
-        done = threading.Event()
+        # Released by the thread once the answer is in the box (a lock costs less to make
+        # and wait on than an Event).
+        done = threading.Lock()
+        done.acquire()
         jobs.put((fn, box, done))
-        waited = done.wait(timeout)
-        if not waited:
+        if not done.acquire(timeout=timeout):
             self._jobs = None  # abandon the stuck thread
             jobs.put(None)  # it exits once the call returns
             raise _TimedOut
