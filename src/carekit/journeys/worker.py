@@ -981,12 +981,11 @@ def _first_answer(
     impls = caller.get_hookimpls()
     arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key,
                  "sent_keys": sent_keys}
-    for impl in impls:
-        if impl.hookwrapper or impl.wrapper:
-            try:
-                return None, caller(**arguments)
-            except Exception as exc:
-                raise _Raised(None, exc) from exc
+    if _wrapped(impls):
+        try:
+            return None, caller(**arguments)
+        except Exception as exc:
+            raise _Raised(None, exc) from exc
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
         try:
             result = kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
@@ -999,6 +998,14 @@ def _first_answer(
         if result is not None:
             return impl.plugin_name, result
     return None, None
+
+
+def _wrapped(impls: Sequence[Any]) -> bool:
+    """A hook wrapper takes part in the call."""
+    for impl in impls:  # noqa: SIM110 - no generator: this runs once per delivery
+        if impl.hookwrapper or impl.wrapper:
+            return True
+    return False
 
 
 async def _awaited(awaitable: Any) -> Any:
