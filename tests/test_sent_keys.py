@@ -124,6 +124,50 @@ def test_the_worker_hands_a_plugin_sent_keys_bound_to_its_store(tmp_path: Any) -
     store.close()
 
 
+def _owing_on(store: Any, journey_id: str, channel: str, at: dt.datetime) -> None:
+    store.create(order_journey(), journey_id, at=at, channel=channel)
+    store.append(journey_id, [Event("place", at=at, id=f"p-{journey_id}"),
+                              Event("acknowledge", at=at, id=f"a-{journey_id}")])
+
+
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_each_delivery_gets_sent_keys_for_its_channel_and_pass(kind: str) -> None:
+    # The workers make one SentKeys per channel and pass (they hold no state): each
+    # delivery must still see its own channel and its own pass's time, as when one was
+    # made per delivery.
+    store = MemoryJourneyStore()
+    email, sms = NoteAfter(Provider(), "email"), NoteAfter(Provider(), "sms")
+    kit = make_carekit(email, sms)
+    later = T0 + dt.timedelta(hours=1)
+    for i, channel in enumerate(["email", "sms", "email", "sms"]):
+        _owing_on(store, f"order-{i}", channel, T0)
+
+    handed: Any = store
+    if kind == "blocking":
+        worker: Any = Worker(kit, store, batch_size=2)
+        first = worker.run_once(T0)
+        _owing_on(store, "order-9", "email", later)
+        second = worker.run_once(later)
+    else:
+        handed = aio.ThreadedStore(store)
+
+        async def main() -> tuple[Any, Any]:
+            worker = aio.Worker(kit, handed, batch_size=2)
+            first = await worker.run_once(T0)
+            _owing_on(store, "order-9", "email", later)
+            return first, await worker.run_once(later)
+
+        first, second = asyncio.run(main())
+    assert (first.sent, second.sent) == (4, 1)
+    assert [(k.channel, k.at) for k in email.given] == [("email", T0)] * 2 + [("email", later)]
+    assert [(k.channel, k.at) for k in sms.given] == [("sms", T0)] * 2
+    assert all(k.store is handed for k in email.given + sms.given)
+    notes = {key: store.sent_key(key) for key in email.provider.messages + sms.provider.messages}
+    assert sorted((n.channel, n.at) for n in notes.values()) == sorted(
+        [("email", T0)] * 2 + [("sms", T0)] * 2 + [("email", later)]
+    )
+
+
 def test_a_lost_outcome_is_not_sent_again(tmp_path: Any) -> None:
     # The plugin sent and noted the key; the worker died before recording "sent". After the
     # lease the touchpoint is claimed again and the plugin finds its note: one message.

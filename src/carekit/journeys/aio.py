@@ -62,6 +62,7 @@ from carekit.journeys.worker import (
     _Raised,
     _report,
     _TimedOut,
+    _wrapped,
 )
 
 if TYPE_CHECKING:
@@ -320,6 +321,7 @@ class Worker(WorkerBase):
         self._stopping = False
         self._stop_event: asyncio.Event | None = None
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._sent_keys: dict[str, tuple[asyncio.AbstractEventLoop, SentKeys]] = {}
 
     def _semaphore(self, channel: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(channel)
@@ -437,8 +439,14 @@ class Worker(WorkerBase):
             return early
         started = time.monotonic()
         try:
-            sent_keys = SentKeys(self.store, at=now, channel=channel.name,
-                                 loop=asyncio.get_running_loop())
+            # One per channel for a pass's ``now`` and loop (they hold no state of their own).
+            loop = asyncio.get_running_loop()
+            known = self._sent_keys.get(channel.name)
+            if known is not None and known[0] is loop and known[1].at is now:
+                sent_keys = known[1]
+            else:
+                sent_keys = SentKeys(self.store, at=now, channel=channel.name, loop=loop)
+                self._sent_keys[channel.name] = (loop, sent_keys)
             call = _first_answer_async(
                 self.kit, item.touchpoint, channel, item.idempotency_key, sent_keys
             )
@@ -571,7 +579,7 @@ async def _first_answer_async(
     impls = caller.get_hookimpls()
     arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key,
                  "sent_keys": sent_keys}
-    if any(impl.hookwrapper or impl.wrapper for impl in impls):
+    if _wrapped(impls):
         try:
             result = await asyncio.to_thread(lambda: caller(**arguments))
             if inspect.isawaitable(result):

@@ -332,7 +332,7 @@ class _Runner:
                     box.append((True, fn()))
                 except BaseException as exc:  # handed to the caller, whatever it is
                     box.append((False, exc))
-                done.set()
+                done.release()
 
         threading.Thread(target=serve, name="carekit-delivery", daemon=True).start()
         self._jobs = jobs
@@ -341,10 +341,12 @@ class _Runner:
     def call(self, fn: Callable[[], Any], timeout: float) -> Any:
         jobs = self._jobs or self._start()
         box: list[tuple[bool, Any]] = []
-        done = threading.Event()
+        # Released by the thread once the answer is in the box (a lock costs less to make
+        # and wait on than an Event).
+        done = threading.Lock()
+        done.acquire()
         jobs.put((fn, box, done))
-        waited = done.wait(timeout)
-        if not waited:
+        if not done.acquire(timeout=timeout):
             self._jobs = None  # abandon the stuck thread
             jobs.put(None)  # it exits once the call returns
             raise _TimedOut
@@ -569,9 +571,12 @@ class WorkerBase:
             )
             return self._failed(item, now, name, error, final=False, latency=latency)
         if result.delivered:
+            reference = result.reference
             return (
-                AttemptOutcome(claimed=item, status="sent", at=now, reference=result.reference),
-                _attempt(item, name, "sent", reference=result.reference, latency=latency),
+                AttemptOutcome(claimed=item, status="sent", at=now, reference=reference),
+                Attempt(journey_id=tp.journey_id, touchpoint=tp.name, channel=name,
+                        idempotency_key=item.idempotency_key, attempt=item.attempt,
+                        reference=reference, outcome="sent", latency=latency),
             )
         if result.retry_at is not None:
             # Put off by the plugin: not a failure. Never earlier than a second from now, so
@@ -650,6 +655,7 @@ class Worker(WorkerBase):
     def _setup(self) -> None:
         self._stop = threading.Event()
         self._runner = _Runner()
+        self._sent_keys: dict[str, SentKeys] = {}
 
     def _one(
         self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
@@ -730,8 +736,13 @@ class Worker(WorkerBase):
     ) -> None:
         held = frozenset(c.idempotency_key for c in claimed)
         pending: list[AttemptOutcome] = []
+        # Looked up once per batch: the loop below runs once per delivery.
+        stopping = self._stop.is_set
+        record = self.store.record
+        lease, claimant = self.lease, self.claimant
+        self._sent_keys = {}  # one SentKeys per channel for this batch's ``now``
         for i, item in enumerate(claimed):
-            if self._stop.is_set():
+            if stopping():
                 self._release(claimed[i:], now, pending, attempts)
                 return
             if item.idempotency_key not in held:
@@ -748,9 +759,8 @@ class Worker(WorkerBase):
                 raise
             attempts.append(attempt)
             _log_attempt(attempt)
-            held = self.store.record(
-                [*pending, outcome], lease=self.lease, claimant=self.claimant
-            )
+            held = record([*pending, outcome] if pending else [outcome], lease=lease,
+                          claimant=claimant)
             pending = []
 
     def _release(
@@ -768,13 +778,17 @@ class Worker(WorkerBase):
     def _call(
         self, tp: Any, channel: Any, item: ClaimedTouchpoint, now: dt.datetime
     ) -> tuple[str | None, Any]:
-        sent_keys = SentKeys(self.store, at=now, channel=channel.name)
+        sent_keys = self._sent_keys.get(channel.name)
+        if sent_keys is None or sent_keys.at is not now:
+            sent_keys = self._sent_keys[channel.name] = SentKeys(
+                self.store, at=now, channel=channel.name
+            )
+        if self.timeout is None:
+            return _first_answer(self.kit, tp, channel, item.idempotency_key, sent_keys)
 
         def call() -> tuple[str | None, Any]:
             return _first_answer(self.kit, tp, channel, item.idempotency_key, sent_keys)
 
-        if self.timeout is None:
-            return call()
         answer: tuple[str | None, Any] = self._runner.call(call, self.timeout.total_seconds())
         return answer
 
@@ -967,7 +981,7 @@ def _first_answer(
     impls = caller.get_hookimpls()
     arguments = {"touchpoint": tp, "channel": channel, "idempotency_key": key,
                  "sent_keys": sent_keys}
-    if any(impl.hookwrapper or impl.wrapper for impl in impls):
+    if _wrapped(impls):
         try:
             return None, caller(**arguments)
         except Exception as exc:
@@ -975,13 +989,23 @@ def _first_answer(
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
         try:
             result = kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
-            if inspect.isawaitable(result):  # an async plugin: run it to its answer
+            # An async plugin: run it to its answer (the usual answers are not awaitable).
+            if (result is not None and type(result) is not DeliveryResult
+                    and inspect.isawaitable(result)):
                 result = asyncio.run(_awaited(result))
         except Exception as exc:
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:
             return impl.plugin_name, result
     return None, None
+
+
+def _wrapped(impls: Sequence[Any]) -> bool:
+    """A hook wrapper takes part in the call."""
+    for impl in impls:  # noqa: SIM110 - no generator: this runs once per delivery
+        if impl.hookwrapper or impl.wrapper:
+            return True
+    return False
 
 
 async def _awaited(awaitable: Any) -> Any:

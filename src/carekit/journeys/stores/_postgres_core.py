@@ -933,32 +933,44 @@ class Core:
         extend = span is not None and claimant is not None
         if not checked and not extend:
             return Op("recording deliveries", "auto", _nothing(frozenset()))
-        # One outcome per key, as if recorded one after another: a delivery reported at
-        # any point wins; otherwise the first report gives the claim up, so later ones for
-        # the same key would change nothing.
-        chosen: dict[str, AttemptOutcome] = {}
-        for outcome in checked:
-            key = outcome.claimed.idempotency_key
-            if key not in chosen or (outcome.status == "sent" and chosen[key].status != "sent"):
-                chosen[key] = outcome
-        rows = [
-            (key, o.status, o.claimed.claim, o.error, o.reference, encode_dt(o.at),
-             None if o.retry_at is None else micros(o.retry_at))
-            for key, o in chosen.items()
-        ]
-        names = ("keys", "kinds", "claims", "errors", "refs", "ats", "retry")
-        # One outcome (a worker's usual call) goes as plain values: arrays cost more to
-        # send than the statement costs to run.
-        shape = "one" if len(rows) == 1 else "many"
-        values = rows[0] if shape == "one" else _columns(rows, 7)
-        params: dict[str, Any] = dict(zip(names, values, strict=True))
+        if len(checked) == 1:
+            # One outcome (a worker's usual call) goes as plain values: arrays cost more to
+            # send than the statement costs to run.
+            o = checked[0]
+            shape = "one"
+            params: dict[str, Any] = {
+                "keys": o.claimed.idempotency_key, "kinds": o.status, "claims": o.claimed.claim,
+                "errors": o.error, "refs": o.reference, "ats": encode_dt(o.at),
+                "retry": None if o.retry_at is None else micros(o.retry_at),
+            }
+            wake = o.status == "release"
+        else:
+            # One outcome per key, as if recorded one after another: a delivery reported at
+            # any point wins; otherwise the first report gives the claim up, so later ones
+            # for the same key would change nothing.
+            chosen: dict[str, AttemptOutcome] = {}
+            for outcome in checked:
+                key = outcome.claimed.idempotency_key
+                if key not in chosen or (
+                    outcome.status == "sent" and chosen[key].status != "sent"
+                ):
+                    chosen[key] = outcome
+            rows = [
+                (key, o.status, o.claimed.claim, o.error, o.reference, encode_dt(o.at),
+                 None if o.retry_at is None else micros(o.retry_at))
+                for key, o in chosen.items()
+            ]
+            names = ("keys", "kinds", "claims", "errors", "refs", "ats", "retry")
+            shape = "one" if len(rows) == 1 else "many"
+            values = rows[0] if shape == "one" else _columns(rows, 7)
+            params = dict(zip(names, values, strict=True))
+            wake = any(o.status == "release" for o in checked)
         params["claimant"] = claimant
         if span is not None:
             span_us = span // _US
             params.update(span=span_us, slack=span_us // 10)
         sql = self._record_sql(extend, shape)
         stmt = Stmt(sql, params)
-        wake = any(o.status == "release" for o in checked)
 
         def run(tx: Tx) -> Generator[Round, list[Any], frozenset[str]]:
             [[(_, held)]] = yield Round((stmt,))

@@ -143,7 +143,9 @@ def check_journey_ids(journey_ids: object) -> list[str] | None:
 def check_outcomes(outcomes: object) -> list[AttemptOutcome]:
     """``outcomes`` as a list of :class:`~carekit.journeys.AttemptOutcome`."""
     items = outcomes
-    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+    if type(items) is not list and (  # a worker's list skips the (slower) abstract checks
+        isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable)
+    ):
         items = [outcomes]  # reported as the item below
     checked: list[AttemptOutcome] = []
     for outcome in items:  # checked one by one: range(10**12) fails at its first item

@@ -395,15 +395,19 @@ def _drive(settings: _Settings, conn: psycopg.Connection[Any], op: Op[T], tx: Tx
             step = next(gen)
             while True:
                 closing = (COMMIT,) if step.commit and op.mode != "auto" else ()
-                sent = (*before, *step.statements, *closing)
-                committing = op.writes or any(s.sql == "COMMIT" for s in sent)
-                results = _execute(conn, sent)
-                mine = results[len(before) : len(before) + len(step.statements)]
-                before = ()
+                if before or closing:
+                    sent = (*before, *step.statements, *closing)
+                    committing = op.writes or any(s.sql == "COMMIT" for s in sent)
+                    results = _execute(conn, sent)
+                    mine = results[len(before) : len(before) + len(step.statements)]
+                    before = ()
+                else:  # an "auto" operation's round (a worker's record): as it stands
+                    committing = op.writes or any(s.sql == "COMMIT" for s in step.statements)
+                    mine = _execute(conn, step.statements)
                 step = gen.send(mine)
         except StopIteration as stop:
             value: T = stop.value
-        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
             committing = True
             conn.execute("COMMIT")
         return value
@@ -1127,7 +1131,7 @@ async def _drive_async(
                 step = gen.send(mine)
         except StopIteration as stop:
             value: T = stop.value
-        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
             committing = True
             await conn.execute("COMMIT")
         return value

@@ -937,30 +937,34 @@ class SQLiteJourneyStore:
             conn.execute(
                 "UPDATE outbox SET claim_until_us = ? WHERE claimed_by = ?"
                 f" AND status IN {_OPEN} AND claim_until_us > ?",
-                (clock + span // dt.timedelta(microseconds=1), claimant, clock),
+                (clock + span // _MICROSECOND, claimant, clock),
             )
-            return frozenset(r[0] for r in conn.execute(
+            return frozenset([r[0] for r in conn.execute(
                 "SELECT idempotency_key FROM outbox WHERE claimed_by = ?"
                 f" AND status IN {_OPEN} AND claim_until_us > ?",
                 (claimant, clock),
-            ))
+            ).fetchall()])
 
     def _record_one(self, conn: sqlite3.Connection, outcome: AttemptOutcome) -> None:
         claimed = outcome.claimed
         key = claimed.idempotency_key
+        # One read for the checks and for settling (the journey's version and count).
         row = conn.execute(
-            "SELECT status, claimed_by FROM outbox WHERE idempotency_key = ?", (key,)
+            "SELECT o.status, o.claimed_by, j.journey_id, j.version, j.settled FROM outbox o"
+            " JOIN journeys j ON j.journey_id = o.journey_id WHERE o.idempotency_key = ?",
+            (key,),
         ).fetchone()
         if row is None:
             return
-        status, claimed_by = row
+        status, claimed_by, journey_id, version, settled = row
+        kind = outcome.status
         # A late success report still counts when a rival worker dead-lettered the
         # touchpoint meanwhile: the message left, the journey must not call it lost.
-        if status not in _OPEN_SET and not (status == "dead" and outcome.status == "sent"):
+        if status not in _OPEN_SET and not (status == "dead" and kind == "sent"):
             return
-        if outcome.status != "sent" and claimed_by != claimed.claim:
+        if kind != "sent" and claimed_by != claimed.claim:
             return
-        if outcome.status == "retry":
+        if kind == "retry":
             assert outcome.retry_at is not None
             conn.execute(
                 "UPDATE outbox SET status = 'failed', claimed_by = NULL, claim_until_us = NULL,"
@@ -968,7 +972,7 @@ class SQLiteJourneyStore:
                 (outcome.error, micros(outcome.retry_at), key),
             )
             return
-        if outcome.status == "defer":
+        if kind == "defer":
             assert outcome.retry_at is not None
             conn.execute(
                 "UPDATE outbox SET status = 'deferred', claimed_by = NULL,"
@@ -977,16 +981,16 @@ class SQLiteJourneyStore:
                 (outcome.error, micros(outcome.retry_at), key),
             )
             return
-        if outcome.status == "release":
+        if kind == "release":
             conn.execute(
                 "UPDATE outbox SET claimed_by = NULL, claim_until_us = NULL,"
                 " attempts = max(attempts - 1, 0) WHERE idempotency_key = ?",
                 (key,),
             )
             return
-        self._settle(
-            conn, key, "sent" if outcome.status == "sent" else "dead", encode_dt(outcome.at),
-            outcome.error, outcome.reference,
+        _settle_row(
+            conn, key, journey_id, version, settled, "sent" if kind == "sent" else "dead",
+            encode_dt(outcome.at), outcome.error, outcome.reference,
         )
 
     @staticmethod
@@ -1005,15 +1009,7 @@ class SQLiteJourneyStore:
             (key,),
         ).fetchone()
         journey_id, version, settled = row
-        conn.execute(
-            "UPDATE outbox SET status = ?, claimed_by = NULL, claim_until_us = NULL,"
-            " last_error = ?, reference = ?, settled_at = ?, settled_seq = ?, settled_no = ?"
-            " WHERE idempotency_key = ?",
-            (status, error, reference, at, version, settled + 1, key),
-        )
-        conn.execute(
-            "UPDATE journeys SET settled = settled + 1 WHERE journey_id = ?", (journey_id,)
-        )
+        _settle_row(conn, key, journey_id, version, settled, status, at, error, reference)
 
     def fire_due(
         self, *, now: dt.datetime, limit: int, kit: CareKit | None = None, checks: Any = None
@@ -1272,6 +1268,31 @@ def _rollback(conn: sqlite3.Connection) -> None:
         with contextlib.suppress(sqlite3.Error):  # a broken connection cannot roll back
             conn.execute("ROLLBACK")
 
+
+def _settle_row(
+    conn: sqlite3.Connection,
+    key: str,
+    journey_id: str,
+    version: int,
+    settled: int,
+    status: str,
+    at: str,
+    error: str | None,
+    reference: str | None,
+) -> None:
+    """Mark ``key`` (of ``journey_id``, read at ``version`` with ``settled`` settled) sent or
+    dead; the journey counts one more settled touchpoint."""
+    conn.execute(
+        "UPDATE outbox SET status = ?, claimed_by = NULL, claim_until_us = NULL,"
+        " last_error = ?, reference = ?, settled_at = ?, settled_seq = ?, settled_no = ?"
+        " WHERE idempotency_key = ?",
+        (status, error, reference, at, version, settled + 1, key),
+    )
+    conn.execute("UPDATE journeys SET settled = settled + 1 WHERE journey_id = ?", (journey_id,))
+
+
+#: One microsecond (claims are timed in whole microseconds).
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 #: Outbox statuses a worker may still claim.
 _OPEN_SET = frozenset({"pending", "failed", "deferred"})
