@@ -184,6 +184,13 @@ class SQLiteJourneyStore:
                 busy_timeout=timeout,
                 read_only=self._read_only,
             )
+        try:
+            encoding = self._conn.execute("PRAGMA encoding").fetchone()[0]
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _schema.translate(exc, self._path, "opening it") from exc
+        #: The codec of the file's text (UTF-8 unless another program made it UTF-16).
+        self._text = _TEXT_CODECS.get(encoding.upper(), "utf-8")
         self._lock = threading.RLock()
         self._closed = False
         self._cache: collections.OrderedDict[str, tuple[int, int, Journey]] = (
@@ -394,19 +401,43 @@ class SQLiteJourneyStore:
         batch = to_events(journey_id, events)
         expected = check_expected_version(expected_version)
         with self._writing("appending events") as conn:
-            # One read gives the version check and, when the journey is not cached, its row.
-            head = conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
-            if head is None:
-                raise UnknownJourney(journey_id)
-            version, settled = head[6], head[10]
-            if expected is not None and expected != version:
-                raise ConcurrencyError(journey_id, expected, version)
-            before = self._current(conn, journey_id, version, settled, head, keep=False)
+            version, settled, before = self._for_append(conn, journey_id, expected)
             journey, notices = self._apply(conn, before, batch, kit, settled)
             if journey is before:  # nothing new (the _apply kept the new journey otherwise)
                 self._remember(journey_id, version, settled, before)
         notify(kit, notices)
         return journey
+
+    def _for_append(
+        self, conn: sqlite3.Connection, journey_id: str, expected: int | None
+    ) -> tuple[int, int, Journey]:
+        """The journey's version, settled count and current journey (inside the write).
+
+        A cached journey needs only its version checked (two integers read); any other is
+        read whole by :data:`_HEAD_SQL`, which also says whether it has open or dead
+        touchpoints and lists its event ids.
+        """
+        with self._lock:
+            hit = self._cache.get(journey_id)
+        if hit is not None:
+            row = conn.execute(_VERSION_SQL, (journey_id,)).fetchone()
+            if row is None:
+                raise UnknownJourney(journey_id)
+            version, settled = row
+            if expected is not None and expected != version:
+                raise ConcurrencyError(journey_id, expected, version)
+            if hit[0] == version and hit[1] == settled:
+                with self._lock:
+                    if journey_id in self._cache:
+                        self._cache.move_to_end(journey_id)
+                return version, settled, hit[2]
+        head = conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
+        if head is None:
+            raise UnknownJourney(journey_id)
+        version, settled = head[6], head[10]
+        if expected is not None and expected != version:
+            raise ConcurrencyError(journey_id, expected, version)
+        return version, settled, self._built_from(conn, journey_id, head)
 
     def _apply(
         self,
@@ -641,16 +672,27 @@ class SQLiteJourneyStore:
             if hit is not None and hit[0] == version and hit[1] == settled:
                 self._cache.move_to_end(journey_id)
                 return hit[2]
-        owed: list[Any] = []
-        dead: list[tuple[int, Any]] = []
-        customer_id, tz = head[2], head[8]
-        for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
-            self._outbox_row(r, customer_id, tz, owed, dead)
-        seen = [r[0] for r in conn.execute(_OWN_IDS_SQL, (journey_id,))]
-        journey = self._built(conn, head, owed, dead, seen)
+        journey = self._built_from(conn, journey_id, head)
         if keep:
             self._remember(journey_id, version, settled, journey)
         return journey
+
+    def _built_from(
+        self, conn: sqlite3.Connection, journey_id: str, head: Sequence[Any]
+    ) -> Journey:
+        """The journey a row of :data:`_HEAD_SQL` makes, with its open and dead touchpoints
+        (read only when the row says it has some) and its event ids (listed in the row)."""
+        owed: list[Any] = []
+        dead: list[tuple[int, Any]] = []
+        if head[11]:
+            customer_id, tz = head[2], head[8]
+            for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
+                self._outbox_row(r, customer_id, tz, owed, dead)
+        try:
+            seen = _event_ids(head[12], self._text)
+        except _DAMAGE as exc:
+            raise _damage(self._path, "events", journey_id, exc) from exc
+        return self._built(conn, head, owed, dead, seen)
 
     def _remember(self, journey_id: str, version: int, settled: int, journey: Journey) -> None:
         with self._lock:
@@ -1385,18 +1427,27 @@ _HEAD_COLUMNS = (
     "journey_id, definition, customer_id, channel, started_at, state, version, updated_at,"
     " tz, body"
 )
-#: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
-_HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled FROM journeys WHERE journey_id = ?"
+#: A journey's row, its ``settled`` count (the cache is keyed by version and settled),
+#: whether it has open or dead touchpoints, and its event ids (:func:`_event_ids`): one
+#: statement where three were needed.
+_HEAD_SQL = (
+    f"SELECT {_HEAD_COLUMNS}, settled,"
+    " EXISTS (SELECT 1 FROM outbox WHERE outbox.journey_id = journeys.journey_id"
+    " AND status IN ('pending', 'failed', 'deferred', 'dead')),"
+    " (SELECT group_concat(seq || ':' || hex(event_id), ',') FROM events"
+    " WHERE events.journey_id = journeys.journey_id AND event_id IS NOT NULL)"
+    " FROM journeys WHERE journey_id = ?"
+)
+#: A journey's version and ``settled`` count: enough to tell that a cached journey is current.
+_VERSION_SQL = "SELECT version, settled FROM journeys WHERE journey_id = ?"
 #: A journey's open and dead touchpoints, in the order they were owed.
 _OWN_OUTBOX_SQL = (
     f"SELECT {_OWED_COLUMNS}, status, settled_at, last_error, settled_no FROM outbox"
     " WHERE journey_id = ? AND status IN ('pending', 'failed', 'deferred', 'dead')"
     " ORDER BY rowid"
 )
-#: A journey's event ids, in the order applied.
-_OWN_IDS_SQL = (
-    "SELECT event_id FROM events WHERE journey_id = ? AND event_id IS NOT NULL ORDER BY seq"
-)
+#: Python's name for each text encoding SQLite may keep a file in (``PRAGMA encoding``).
+_TEXT_CODECS = {"UTF-8": "utf-8", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16-be"}
 
 _OWE_SQL = (
     f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
@@ -1439,6 +1490,24 @@ def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
         _event_data(data), customer_id, None if not_before is None else decode_dt(not_before),
         tz,
     )
+
+
+def _event_ids(listed: str | None, codec: str) -> list[str]:
+    """The event ids :data:`_HEAD_SQL` lists, in the order applied.
+
+    Each id is listed as ``seq:hex`` (its text's bytes in the database's encoding, so any
+    character survives); the order ``group_concat`` follows is unspecified, so the ids are
+    put in ``seq`` order here.
+    """
+    if listed is None:
+        return []
+    pairs = []
+    for item in listed.split(","):
+        seq, _, text = item.partition(":")
+        pairs.append((int(seq), bytes.fromhex(text).decode(codec)))
+    if len(pairs) > 1:
+        pairs.sort(key=_first)
+    return [eid for _, eid in pairs]
 
 
 def _event_data(text: str | None) -> Any:
