@@ -184,13 +184,6 @@ class SQLiteJourneyStore:
                 busy_timeout=timeout,
                 read_only=self._read_only,
             )
-        try:
-            encoding = self._conn.execute("PRAGMA encoding").fetchone()[0]
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise _schema.translate(exc, self._path, "opening it") from exc
-        #: The codec of the file's text (UTF-8 unless another program made it UTF-16).
-        self._text = _TEXT_CODECS.get(encoding.upper(), "utf-8")
         self._lock = threading.RLock()
         self._closed = False
         self._cache: collections.OrderedDict[str, tuple[int, int, Journey]] = (
@@ -414,8 +407,7 @@ class SQLiteJourneyStore:
         """The journey's version, settled count and current journey (inside the write).
 
         A cached journey needs only its version checked (two integers read); any other is
-        read whole by :data:`_HEAD_SQL`, which also says whether it has open or dead
-        touchpoints and lists its event ids.
+        read whole, :data:`_HEAD_SQL` giving the version check and its row at once.
         """
         with self._lock:
             hit = self._cache.get(journey_id)
@@ -681,17 +673,13 @@ class SQLiteJourneyStore:
         self, conn: sqlite3.Connection, journey_id: str, head: Sequence[Any]
     ) -> Journey:
         """The journey a row of :data:`_HEAD_SQL` makes, with its open and dead touchpoints
-        (read only when the row says it has some) and its event ids (listed in the row)."""
+        and its event ids."""
         owed: list[Any] = []
         dead: list[tuple[int, Any]] = []
-        if head[11]:
-            customer_id, tz = head[2], head[8]
-            for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
-                self._outbox_row(r, customer_id, tz, owed, dead)
-        try:
-            seen = _event_ids(head[12], self._text)
-        except _DAMAGE as exc:
-            raise _damage(self._path, "events", journey_id, exc) from exc
+        customer_id, tz = head[2], head[8]
+        for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
+            self._outbox_row(r, customer_id, tz, owed, dead)
+        seen = [r[0] for r in conn.execute(_OWN_IDS_SQL, (journey_id,))]
         return self._built(conn, head, owed, dead, seen)
 
     def _remember(self, journey_id: str, version: int, settled: int, journey: Journey) -> None:
@@ -1427,17 +1415,8 @@ _HEAD_COLUMNS = (
     "journey_id, definition, customer_id, channel, started_at, state, version, updated_at,"
     " tz, body"
 )
-#: A journey's row, its ``settled`` count (the cache is keyed by version and settled),
-#: whether it has open or dead touchpoints, and its event ids (:func:`_event_ids`): one
-#: statement where three were needed.
-_HEAD_SQL = (
-    f"SELECT {_HEAD_COLUMNS}, settled,"
-    " EXISTS (SELECT 1 FROM outbox WHERE outbox.journey_id = journeys.journey_id"
-    " AND status IN ('pending', 'failed', 'deferred', 'dead')),"
-    " (SELECT group_concat(seq || ':' || hex(event_id), ',') FROM events"
-    " WHERE events.journey_id = journeys.journey_id AND event_id IS NOT NULL)"
-    " FROM journeys WHERE journey_id = ?"
-)
+#: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
+_HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled FROM journeys WHERE journey_id = ?"
 #: A journey's version and ``settled`` count: enough to tell that a cached journey is current.
 _VERSION_SQL = "SELECT version, settled FROM journeys WHERE journey_id = ?"
 #: A journey's open and dead touchpoints, in the order they were owed.
@@ -1446,8 +1425,10 @@ _OWN_OUTBOX_SQL = (
     " WHERE journey_id = ? AND status IN ('pending', 'failed', 'deferred', 'dead')"
     " ORDER BY rowid"
 )
-#: Python's name for each text encoding SQLite may keep a file in (``PRAGMA encoding``).
-_TEXT_CODECS = {"UTF-8": "utf-8", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16-be"}
+#: A journey's event ids, in the order applied.
+_OWN_IDS_SQL = (
+    "SELECT event_id FROM events WHERE journey_id = ? AND event_id IS NOT NULL ORDER BY seq"
+)
 
 _OWE_SQL = (
     f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
@@ -1490,24 +1471,6 @@ def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
         _event_data(data), customer_id, None if not_before is None else decode_dt(not_before),
         tz,
     )
-
-
-def _event_ids(listed: str | None, codec: str) -> list[str]:
-    """The event ids :data:`_HEAD_SQL` lists, in the order applied.
-
-    Each id is listed as ``seq:hex`` (its text's bytes in the database's encoding, so any
-    character survives); the order ``group_concat`` follows is unspecified, so the ids are
-    put in ``seq`` order here.
-    """
-    if listed is None:
-        return []
-    pairs = []
-    for item in listed.split(","):
-        seq, _, text = item.partition(":")
-        pairs.append((int(seq), bytes.fromhex(text).decode(codec)))
-    if len(pairs) > 1:
-        pairs.sort(key=_first)
-    return [eid for _, eid in pairs]
 
 
 def _event_data(text: str | None) -> Any:
