@@ -6,8 +6,12 @@ import datetime as dt
 import json
 import math
 import pickle
+from typing import Any
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carekit import CareKitError
 from carekit.journeys import Event, events
@@ -160,3 +164,43 @@ def test_event_data_holds_at_most_a_million_characters_of_text() -> None:
         Event("note", at=at, data={"k" * 600_000: "v" * 400_001})
     with pytest.raises(CareKitError, match="too much text"):
         Event("note", at=at, data={"parts": ["x" * 300_000] * 4})
+
+
+def _by_validators(**fields: Any) -> Event:
+    """An event made by the attrs-generated initialiser alone: every validator runs."""
+    event = object.__new__(Event)
+    event.__attrs_init__(**fields)
+    return event
+
+
+def _outcome(make: Any) -> Any:
+    try:
+        event = make()
+    except CareKitError as exc:
+        return type(exc), str(exc)
+    return [(type(getattr(event, a.name)), getattr(event, a.name))
+            for a in attrs.fields(Event)]
+
+
+class _Moment(dt.datetime):
+    """A datetime subclass: not the usual kind, so the validators see it."""
+
+
+@given(
+    name=st.one_of(st.text(max_size=3), st.none(), st.integers()),
+    at=st.one_of(
+        st.datetimes(timezones=st.none() | st.just(dt.timezone.utc)),
+        st.just(_Moment(2026, 3, 2, tzinfo=dt.timezone.utc)),
+        st.just(dt.date(2026, 3, 2)),
+    ),
+    eid=st.one_of(st.none(), st.text(max_size=3), st.integers()),
+    journey_id=st.one_of(st.none(), st.text(max_size=3)),
+    data=st.one_of(st.none(), st.just({}), st.just({"k": 1}), st.just(5)),
+)
+def test_an_event_is_what_its_validators_make(
+    name: Any, at: Any, eid: Any, journey_id: Any, data: Any
+) -> None:
+    """The initialiser's direct path for usual events gives the fields (and the errors)
+    the attrs-generated initialiser with every validator gives."""
+    fields = {"name": name, "at": at, "id": eid, "journey_id": journey_id, "data": data}
+    assert _outcome(lambda: Event(**fields)) == _outcome(lambda: _by_validators(**fields))

@@ -214,3 +214,49 @@ def test_the_timer_changes_are_those_of_both_deadline_sets(before: Any, after: A
     a, b = (attrs.evolve(j, deadlines=d) for j, d in ((a, before), (b, after)))
     assert _timers.deadline_changes(a, b) == reference_changes(a, b)
     assert _timers.deadline_changes(b, a) == reference_changes(b, a)
+
+
+#: Event ids as users may pick them: any text SQLite can keep (no lone surrogates), with the
+#: characters the store's listing of ids separates on, NUL and non-ASCII among them.
+event_ids = st.lists(
+    st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(",:\x00é😀"),
+            min_size=1, max_size=8),
+    min_size=1, max_size=6, unique=True,
+)
+
+
+def _stored_ids(path: pathlib.Path) -> list[str]:
+    """The journey's event ids as a plain query reads them, in the order applied."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT event_id FROM events WHERE journey_id = 't-1' AND event_id IS NOT NULL"
+            " ORDER BY seq"
+        )]
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "UTF-16le", "UTF-16be"])
+@given(ids=event_ids)
+@settings(max_examples=25, deadline=None)
+def test_a_journey_read_from_its_rows_has_every_event_id_in_order(
+    tmp_path_factory: pytest.TempPathFactory, encoding: str, ids: list[str]
+) -> None:
+    """Whatever characters event ids hold and however the file keeps text, a journey the
+    store reads from its rows (loaded, or appended to uncached) has the ids it applied,
+    in order, and a repeated one is still a no-op."""
+    path = tmp_path_factory.mktemp("ids") / "a.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # a file keeping text so
+        conn.execute(f"PRAGMA encoding = '{encoding}'")
+        conn.execute("CREATE TABLE t (a)")
+        conn.execute("DROP TABLE t")
+    with SQLiteJourneyStore(path, definitions=[ticket_journey()]) as store:
+        store.create("ticket", "t-1", at=T0, channel="email")
+        for eid in reversed(ids):  # seq order differs from the ids' own order
+            store.append("t-1", Event("note", at=T0, id=eid))
+    expected = list(reversed(ids))
+    assert _stored_ids(path) == expected
+    with SQLiteJourneyStore(path, definitions=[ticket_journey()]) as store:
+        assert list(store.load("t-1").seen_event_ids) == expected
+    with SQLiteJourneyStore(path, definitions=[ticket_journey()]) as store:
+        again = store.append("t-1", Event("note", at=T0, id=ids[0]))  # not cached
+        assert list(again.seen_event_ids) == expected
+        assert again.version == len(ids)

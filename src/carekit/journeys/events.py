@@ -207,6 +207,9 @@ def _check_optional_id(instance: object, attribute: attrs.Attribute[Any], value:
         raise CareKitError(msg)
 
 
+_set = object.__setattr__  # how a frozen attrs class sets its own fields
+
+
 @attrs.frozen(init=False)
 class Event:
     """Something that happened to a journey.
@@ -245,6 +248,24 @@ class Event:
         journey_id: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
+        # The usual event (a name, an aware datetime, str ids or none, no data) is set
+        # directly; any other goes through the validators, which raise what is wrong.
+        if (
+            data is None
+            and type(name) is str
+            and name
+            and type(at) is dt.datetime
+            and at.tzinfo is not None
+            and at.utcoffset() is not None
+            and (id is None or (type(id) is str and id))
+            and (journey_id is None or (type(journey_id) is str and journey_id))
+        ):
+            _set(self, "name", name)
+            _set(self, "at", at)
+            _set(self, "id", id)
+            _set(self, "journey_id", journey_id)
+            _set(self, "data", EMPTY)
+            return
         self.__attrs_init__(
             name=name, at=at, id=id, journey_id=journey_id, data=data
         )

@@ -394,19 +394,42 @@ class SQLiteJourneyStore:
         batch = to_events(journey_id, events)
         expected = check_expected_version(expected_version)
         with self._writing("appending events") as conn:
-            # One read gives the version check and, when the journey is not cached, its row.
-            head = conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
-            if head is None:
-                raise UnknownJourney(journey_id)
-            version, settled = head[6], head[10]
-            if expected is not None and expected != version:
-                raise ConcurrencyError(journey_id, expected, version)
-            before = self._current(conn, journey_id, version, settled, head, keep=False)
+            version, settled, before = self._for_append(conn, journey_id, expected)
             journey, notices = self._apply(conn, before, batch, kit, settled)
             if journey is before:  # nothing new (the _apply kept the new journey otherwise)
                 self._remember(journey_id, version, settled, before)
         notify(kit, notices)
         return journey
+
+    def _for_append(
+        self, conn: sqlite3.Connection, journey_id: str, expected: int | None
+    ) -> tuple[int, int, Journey]:
+        """The journey's version, settled count and current journey (inside the write).
+
+        A cached journey needs only its version checked (two integers read); any other is
+        read whole, :data:`_HEAD_SQL` giving the version check and its row at once.
+        """
+        with self._lock:
+            hit = self._cache.get(journey_id)
+        if hit is not None:
+            row = conn.execute(_VERSION_SQL, (journey_id,)).fetchone()
+            if row is None:
+                raise UnknownJourney(journey_id)
+            version, settled = row
+            if expected is not None and expected != version:
+                raise ConcurrencyError(journey_id, expected, version)
+            if hit[0] == version and hit[1] == settled:
+                with self._lock:
+                    if journey_id in self._cache:
+                        self._cache.move_to_end(journey_id)
+                return version, settled, hit[2]
+        head = conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
+        if head is None:
+            raise UnknownJourney(journey_id)
+        version, settled = head[6], head[10]
+        if expected is not None and expected != version:
+            raise ConcurrencyError(journey_id, expected, version)
+        return version, settled, self._built_from(conn, journey_id, head)
 
     def _apply(
         self,
@@ -641,16 +664,23 @@ class SQLiteJourneyStore:
             if hit is not None and hit[0] == version and hit[1] == settled:
                 self._cache.move_to_end(journey_id)
                 return hit[2]
+        journey = self._built_from(conn, journey_id, head)
+        if keep:
+            self._remember(journey_id, version, settled, journey)
+        return journey
+
+    def _built_from(
+        self, conn: sqlite3.Connection, journey_id: str, head: Sequence[Any]
+    ) -> Journey:
+        """The journey a row of :data:`_HEAD_SQL` makes, with its open and dead touchpoints
+        and its event ids."""
         owed: list[Any] = []
         dead: list[tuple[int, Any]] = []
         customer_id, tz = head[2], head[8]
         for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
             self._outbox_row(r, customer_id, tz, owed, dead)
         seen = [r[0] for r in conn.execute(_OWN_IDS_SQL, (journey_id,))]
-        journey = self._built(conn, head, owed, dead, seen)
-        if keep:
-            self._remember(journey_id, version, settled, journey)
-        return journey
+        return self._built(conn, head, owed, dead, seen)
 
     def _remember(self, journey_id: str, version: int, settled: int, journey: Journey) -> None:
         with self._lock:
@@ -1408,6 +1438,8 @@ _HEAD_COLUMNS = (
 )
 #: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
 _HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled FROM journeys WHERE journey_id = ?"
+#: A journey's version and ``settled`` count: enough to tell that a cached journey is current.
+_VERSION_SQL = "SELECT version, settled FROM journeys WHERE journey_id = ?"
 #: A journey's open and dead touchpoints, in the order they were owed.
 _OWN_OUTBOX_SQL = (
     f"SELECT {_OWED_COLUMNS}, status, settled_at, last_error, settled_no FROM outbox"
