@@ -43,6 +43,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from carekit import hookimpl
@@ -212,30 +213,50 @@ def hand_delivery(db: pathlib.Path, n: int, workers: int, synchronous: str) -> f
 def deliveries(
     folder: pathlib.Path, n: int, workers: int, rounds: int, synchronous: str
 ) -> tuple[float, float, float]:
-    """Touchpoints delivered per second by carekit and by hand, and the rounds' median ratio.
+    """Touchpoints delivered per second by carekit and by hand, and the rounds' median ratio."""
 
-    Each round delivers from a fresh file with each, carekit first in even rounds and the
-    hand-written loop first in odd ones, so that both meet the same disk.
-    """
-    ours: list[float] = []
-    hand: list[float] = []
-    for r in range(rounds):
+    def files(r: int) -> tuple[pathlib.Path, pathlib.Path]:
         a = folder / f"deliver-{synchronous}-{workers}-{r}.db"
         b = folder / f"hand-{synchronous}-{workers}-{r}.db"
         for db in (a, b):
             with SQLiteJourneyStore(db, synchronous="NORMAL") as setup:
                 _placed(setup, n, acknowledge=True)
+        return a, b
+
+    return _alternated(
+        n, rounds, files,
+        lambda db, r: carekit_delivery(db, n, workers, synchronous),
+        lambda db, r: hand_delivery(db, n, workers, synchronous),
+    )
+
+
+def _alternated(
+    n: int,
+    rounds: int,
+    files: Callable[[int], tuple[pathlib.Path, pathlib.Path]],
+    ours: Callable[[pathlib.Path, int], float],
+    hand: Callable[[pathlib.Path, int], float],
+) -> tuple[float, float, float]:
+    """Rates of ``n`` items by carekit and by hand, best round each, and the median ratio.
+
+    Each round runs both on fresh files (``files(round)``), carekit first in even rounds
+    and the hand-written loop first in odd ones, so that both meet the same disk.
+    """
+    ours_s: list[float] = []
+    hand_s: list[float] = []
+    for r in range(rounds):
+        a, b = files(r)
         if r % 2:
-            hand.append(hand_delivery(b, n, workers, synchronous))
-            ours.append(carekit_delivery(a, n, workers, synchronous))
+            hand_s.append(hand(b, r))
+            ours_s.append(ours(a, r))
         else:
-            ours.append(carekit_delivery(a, n, workers, synchronous))
-            hand.append(hand_delivery(b, n, workers, synchronous))
+            ours_s.append(ours(a, r))
+            hand_s.append(hand(b, r))
         for db in (a, b):
             for path in db.parent.glob(db.name + "*"):
                 path.unlink()
-    ratio = statistics.median(h / o for o, h in zip(ours, hand, strict=True))
-    return n / _best(ours), n / _best(hand), ratio
+    ratio = statistics.median(h / o for o, h in zip(ours_s, hand_s, strict=True))
+    return n / _best(ours_s), n / _best(hand_s), ratio
 
 
 def delivery_rows(folder: pathlib.Path, n: int, rounds: int) -> None:
@@ -313,27 +334,14 @@ def hand_cold_appends(db: pathlib.Path, n: int, seed: int, synchronous: str) -> 
 def cold_appends(
     folder: pathlib.Path, n: int, rounds: int, synchronous: str
 ) -> tuple[float, float, float]:
-    """Appends per second by carekit and by hand, and the median ratio of the rounds.
-
-    Each round appends to a fresh file with each, carekit first in even rounds and the
-    hand-written loop first in odd ones, so that both meet the same disk.
-    """
-    ours: list[float] = []
-    hand: list[float] = []
-    for r in range(rounds):
-        a = _append_file(folder, f"append-{synchronous}-{r}", n)
-        b = _append_file(folder, f"hand-append-{synchronous}-{r}", n)
-        if r % 2:
-            hand.append(hand_cold_appends(b, n, r, synchronous))
-            ours.append(carekit_cold_appends(a, n, r, synchronous))
-        else:
-            ours.append(carekit_cold_appends(a, n, r, synchronous))
-            hand.append(hand_cold_appends(b, n, r, synchronous))
-        for db in (a, b):
-            for path in db.parent.glob(db.name + "*"):
-                path.unlink()
-    ratio = statistics.median(h / o for o, h in zip(ours, hand, strict=True))
-    return n / _best(ours), n / _best(hand), ratio
+    """Appends per second by carekit and by hand, and the median ratio of the rounds."""
+    return _alternated(
+        n, rounds,
+        lambda r: (_append_file(folder, f"append-{synchronous}-{r}", n),
+                   _append_file(folder, f"hand-append-{synchronous}-{r}", n)),
+        lambda db, r: carekit_cold_appends(db, n, r, synchronous),
+        lambda db, r: hand_cold_appends(db, n, r, synchronous),
+    )
 
 
 def appends_rows(folder: pathlib.Path, n: int, rounds: int) -> None:
