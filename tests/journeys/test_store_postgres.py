@@ -49,8 +49,11 @@ from carekit import CareKitError, ConcurrencyError, StoreError
 from carekit.journeys import (
     AttemptOutcome,
     Event,
+    JourneyDefinition,
     JourneySummary,
     MemoryJourneyStore,
+    State,
+    Transition,
     Worker,
     dispatch,
     open_store,
@@ -496,6 +499,25 @@ def test_hand_edited_rows_are_store_errors_naming_the_row(
     }
     with _open(postgres_url, postgres_schema) as store, pytest.raises(StoreError, match=match):
         reads[call](store)
+
+
+def test_a_state_the_definition_no_longer_has_is_a_store_error(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    with _open(postgres_url, postgres_schema) as store:
+        store.create("ticket", "t-1", at=T0)
+        store.append("t-1", [Event("close", at=T0)])
+    renamed = JourneyDefinition(
+        name="ticket",
+        states=[State(name="open"), State(name="done", final=True)],
+        transitions=[Transition(event="close", source="open", target="done")],
+    )
+    store = PostgresJourneyStore(postgres_url, schema=postgres_schema, definitions=[renamed])
+    with store, pytest.raises(
+        StoreError, match=r"journey 't-1' is in state 'closed', which definition 'ticket' "
+        r"does not have \(states: \['open', 'done'\]\); .* or the row edited by hand\?"
+    ):
+        store.load("t-1")
 
 
 def test_a_poison_outbox_row_is_dead_lettered_and_the_others_go_out(

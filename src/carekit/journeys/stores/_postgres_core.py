@@ -72,6 +72,7 @@ from carekit.journeys.stores._shared import (
     check_limit,
     check_outcomes,
     check_sent_key,
+    check_state,
     to_events,
 )
 from carekit.journeys.stores.protocol import (
@@ -377,13 +378,7 @@ class Core:
         for (journey_id, name, customer_id, channel, started_at, state, version, updated_at,
              tz, body, _) in heads:
             definition = self.definitions.get(name, journey_id)
-            if state not in definition._by_name:
-                msg = (
-                    f"journey {journey_id!r} is in state {state!r}, which definition "
-                    f"{name!r} does not have (states: {[s.name for s in definition.states]}); "
-                    "was the definition changed incompatibly, or the row edited by hand?"
-                )
-                raise StoreError(msg)
+            check_state(definition, journey_id, state, "row")
             with _damaged(self.label, "journeys", journey_id):
                 friction, deadlines = decode_body(body, journey_id)
                 letters = sorted(dead.get(journey_id, ()), key=lambda item: item[0])

@@ -122,6 +122,21 @@ class Definitions:
         return sorted(self._known)
 
 
+def check_state(definition: JourneyDefinition, journey_id: str, state: str, edited: str) -> None:
+    """Refuse a stored journey whose state its definition does not have.
+
+    ``edited`` names what may have been edited by hand ("file", "row").
+    """
+    if state not in definition._by_name:
+        msg = (
+            f"journey {journey_id!r} is in state {state!r}, which definition "
+            f"{definition.name!r} does not have (states: "
+            f"{[s.name for s in definition.states]}); was the definition changed "
+            f"incompatibly, or the {edited} edited by hand?"
+        )
+        raise StoreError(msg)
+
+
 def check_journey_id(journey_id: object) -> str:
     """``journey_id`` if it is a non-empty string."""
     if not isinstance(journey_id, str) or not journey_id:

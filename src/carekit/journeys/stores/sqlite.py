@@ -71,6 +71,7 @@ from carekit.journeys.stores._shared import (
     check_limit,
     check_outcomes,
     check_sent_key,
+    check_state,
     notify,
     to_events,
 )
@@ -759,13 +760,7 @@ class SQLiteJourneyStore:
             head[:10]
         )
         definition = self._definitions.get(name, journey_id)
-        if state not in definition._by_name:
-            msg = (
-                f"journey {journey_id!r} is in state {state!r}, which definition "
-                f"{name!r} does not have (states: {[s.name for s in definition.states]}); "
-                "was the definition changed incompatibly, or the file edited by hand?"
-            )
-            raise StoreError(msg)
+        check_state(definition, journey_id, state, "file")
         if body is None:
             core = self._replay(conn, definition, journey_id)
             friction, deadlines = core.friction, core.deadlines
