@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -34,3 +35,29 @@ order_times = st.integers(min_value=0, max_value=24 * 90).map(
     lambda h: T0 + dt.timedelta(hours=h, minutes=17)
 )
 quantiles = st.floats(min_value=0.05, max_value=0.99)
+
+
+@st.composite
+def packed_histories(
+    draw: st.DrawFn,
+    *,
+    max_size: int,
+    days: int,
+    max_lead_days: int,
+    delivered_weight: int,
+    segments: list[Any],
+) -> list[tuple[dt.datetime, dt.datetime | None, Any]]:
+    """Orders packed into ``days`` at minute resolution, same-day deliveries included.
+
+    An order is undelivered with odds 1 : ``delivered_weight``; a delivered one arrives up
+    to ``max_lead_days`` after it was placed.
+    """
+    out = []
+    for _ in range(draw(st.integers(min_value=0, max_value=max_size))):
+        placed = T0 + dt.timedelta(minutes=draw(st.integers(0, days * 24 * 60)))
+        late = st.integers(0, max_lead_days * 24 * 60).map(
+            lambda m, p=placed: p + dt.timedelta(minutes=m)
+        )
+        delivered = draw(st.one_of(st.none(), *[late] * delivered_weight))
+        out.append((placed, delivered, draw(st.sampled_from(segments))))
+    return out

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.promises.test_engine_scaling import _Reference
+from tests.strategies_promises import packed_histories
 
 from carekit.calendar import BusinessCalendar
 from carekit.promises import Order, PromiseCosts, QuantileEstimator
@@ -183,22 +184,10 @@ def test_the_comparison_sees_a_changed_quantile():
             != _sweep(_OneLonger(SIX_DAYS, **options), est, orders, now)["promised"])
 
 
-@st.composite
-def _histories(draw: st.DrawFn) -> list[tuple[dt.datetime, dt.datetime | None, Any]]:
-    """Up to 150 orders over a few weeks, same-day deliveries and undelivered ones included."""
-    out = []
-    for _ in range(draw(st.integers(min_value=0, max_value=150))):
-        placed = T0 + dt.timedelta(minutes=draw(st.integers(0, 30 * 24 * 60)))
-        late = st.integers(0, 15 * 24 * 60).map(lambda m, p=placed: p + dt.timedelta(minutes=m))
-        delivered = draw(st.one_of(st.none(), late, late, late, late))
-        segment = draw(st.sampled_from([None, "a", ("a", "x"), ("a", "y"), "b"]))
-        out.append((placed, delivered, segment))
-    return out
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    _histories(),
+    packed_histories(max_size=150, days=30, max_lead_days=15, delivered_weight=4,
+                     segments=[None, "a", ("a", "x"), ("a", "y"), "b"]),
     st.sampled_from([SIX_DAYS, CUTOFF]),
     st.sampled_from([None, dt.timedelta(days=4), dt.timedelta(days=12)]),
     st.sampled_from([None, 0.0, 3.0]),

@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.strategies_promises import packed_histories
 
 from carekit.calendar import BusinessCalendar
 from carekit.promises import PaddedEstimator, QuantileEstimator, _engine
@@ -107,18 +108,6 @@ class _Reference(Engine):
         return self._ref_mixed(path)
 
 
-@st.composite
-def _histories(draw: st.DrawFn) -> list[tuple[dt.datetime, dt.datetime | None, Any]]:
-    """Orders packed into a couple of weeks, same-day deliveries included."""
-    out = []
-    for _ in range(draw(st.integers(min_value=0, max_value=60))):
-        placed = T0 + dt.timedelta(minutes=draw(st.integers(0, 14 * 24 * 60)))
-        late = st.integers(0, 12 * 24 * 60).map(lambda m, p=placed: p + dt.timedelta(minutes=m))
-        delivered = draw(st.one_of(st.none(), late, late, late))
-        out.append((placed, delivered, draw(st.sampled_from(SEGMENTS))))
-    return out
-
-
 def _sweep(engine: Engine, est: Any, orders: list[Any], now: dt.datetime
            ) -> list[tuple[int | None, list[float] | None]]:
     seen: list[tuple[int | None, list[float] | None]] = []
@@ -135,7 +124,8 @@ def _sweep(engine: Engine, est: Any, orders: list[Any], now: dt.datetime
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    _histories(),
+    packed_histories(max_size=60, days=14, max_lead_days=12, delivered_weight=3,
+                     segments=SEGMENTS),
     st.sampled_from(CALENDARS),
     st.sampled_from([None, dt.timedelta(days=2), dt.timedelta(days=5)]),
     st.sampled_from([0.0, 2.5, 10.0]),
