@@ -524,8 +524,8 @@ def demo(out: TextIO, workdir: pathlib.Path) -> None:
 
     report = replay_csv(order, iter(_sample_lines()))
     out.write(f"\nreplayed {report.events} events of {len(report.journeys)} orders "
-              f"from the bundled {SAMPLE}; {report.delivered} touchpoints delivered "
-              f"({report.delivered_late} late)\n")
+              f"from the bundled {SAMPLE}; the file records {report.delivered} touchpoints "
+              f"delivered ({report.delivered_late} late)\n")
     counts = Counter(j.state for j in report.journeys.values())
     out.write("  " + ", ".join(f"{s.name} {counts[s.name]}" for s in order.states
                                if counts[s.name]) + "\n")
@@ -621,8 +621,8 @@ def _demo_day(out: TextIO, workdir: pathlib.Path) -> None:
         counts = store.outbox_counts()
     out.write(f"  ({shown} lines that day)\n")
     out.write("after the last event: outbox " + ", ".join(
-        f"{status} {n}" for status, n in counts.items()) + f"; {len(channels.sent)} messages "
-        "sent, each once\n")
+        f"{status} {n}" for status, n in counts.items()) + f"; the worker sent "
+        f"{len(channels.sent)} messages that day, each once\n")
 
 
 def order_journey_definition() -> JourneyDefinition:
