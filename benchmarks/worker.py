@@ -298,6 +298,7 @@ def hand_cold_appends(db: pathlib.Path, n: int, seed: int, synchronous: str) -> 
     random.Random(seed).shuffle(order)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA foreign_keys = ON")  # as the store does: the same checks on write
     at = (T0 + SECOND).isoformat()
     start = time.perf_counter()
     for i in order:
