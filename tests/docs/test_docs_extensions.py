@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 from tests._extras import need
@@ -14,12 +15,18 @@ from carekit.journeys import order_journey
 need("sphinx", "docs")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "journey_diagrams", ROOT / "docs/_ext/journey_diagrams.py"
-)
-assert _spec is not None and _spec.loader is not None
-journey_diagrams = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(journey_diagrams)
+
+
+def _extension(name: str) -> Any:
+    """The docs' extension ``docs/_ext/<name>.py``, loaded as Sphinx loads it."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"docs/_ext/{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+journey_diagrams = _extension("journey_diagrams")
 
 
 def test_a_function_or_a_definition_is_drawn_as_inline_svg() -> None:
@@ -47,12 +54,7 @@ def test_a_wrong_path_is_refused(path: str, error: type[Exception], words: str) 
         journey_diagrams.load_definition(path)
 
 
-_refs_spec = importlib.util.spec_from_file_location(
-    "reexported_refs", ROOT / "docs/_ext/reexported_refs.py"
-)
-assert _refs_spec is not None and _refs_spec.loader is not None
-reexported_refs = importlib.util.module_from_spec(_refs_spec)
-_refs_spec.loader.exec_module(reexported_refs)
+reexported_refs = _extension("reexported_refs")
 
 
 def test_a_reference_is_looked_up_where_its_docstring_was_written() -> None:
