@@ -153,37 +153,28 @@ def parse_interval(text: str) -> dt.timedelta:
     return value
 
 
-def _positive(text: str) -> int:
+def _whole(text: str, low: int, high: int | None, expected: str) -> int:
+    """``text`` as a whole number from ``low`` to ``high`` (None: no upper bound)."""
     try:
-        value = int(text)
+        value: int | None = int(text)
     except ValueError:
-        value = 0
-    if not 1 <= value <= 1_000_000:
-        msg = f"expected a whole number from 1 to 1000000 (got {text!r})"
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        msg = f"expected {expected} (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole(text, 1, 1_000_000, "a whole number from 1 to 1000000")
 
 
 def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        msg = f"expected a whole number >= 0 (got {text!r})"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _whole(text, 0, None, "a whole number >= 0")
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a whole number >= 1 (got {text!r})"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _whole(text, 1, None, "a whole number >= 1")
 
 
 def _batch_size(text: str) -> int:
