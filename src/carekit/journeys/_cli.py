@@ -318,7 +318,7 @@ def _run_load(args: argparse.Namespace, out: TextIO) -> int:
     for line, event in numbered:
         groups.setdefault(str(event.journey_id), []).append((line, event))
     kit = CareKit()
-    stored = created = 0
+    stored = created = breaches = 0
     store = open_store(args.store, definitions=kit)
     try:
         for jid, group in groups.items():
@@ -332,24 +332,29 @@ def _run_load(args: argparse.Namespace, out: TextIO) -> int:
             )
             if before is not None and len(store) > before:
                 created += 1
-            version = journey.version
+            after = journey
             try:
-                version = store.append(jid, [e for _, e in group], kit=kit).version
+                after = store.append(jid, [e for _, e in group], kit=kit)
             except CareKitError:
                 for line, event in group:  # one by one, reporting what is refused
                     try:
-                        version = store.append(jid, event, kit=kit).version
+                        after = store.append(jid, event, kit=kit)
                     except CareKitError as exc:
                         problems.append(f"line {line}: {exc}")
-            stored += version - journey.version
+            # Deadline breaches the store recorded before events that came too late for them.
+            new_ids = set(after.seen_event_ids).difference(journey.seen_event_ids)
+            missed = len(new_ids.difference(e.id for _, e in group))
+            breaches += missed
+            stored += after.version - journey.version - missed
     finally:
         store.close()
     problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
     skipped = (
         f", {len(deliveries):,} delivery rows skipped (the worker delivers)" if deliveries else ""
     )
+    recorded = f", {breaches:,} missed deadline breaches recorded" if breaches else ""
     out.write(
-        f"{printable(str(path))}: {len(numbered):,} events read, {stored:,} stored, "
+        f"{printable(str(path))}: {len(numbered):,} events read, {stored:,} stored{recorded}, "
         f"{created:,} journeys created{skipped}, {len(problems):,} problem(s)\n"
     )
     for problem in problems[:20]:

@@ -309,31 +309,76 @@ def apply_events(
             probe = probe.apply(event).journey
     applied: list[Applied] = []
     notices: list[Notice] = []
-    for event in events:
-        step = journey.apply(event) if kit is None else _advance(kit, journey, event)
-        new = step.journey
-        if step.duplicate or new is journey:
-            continue
-        journey = new
-        owed: tuple[Any, ...] = ()
-        withdrawn: tuple[str, ...] = ()
-        if step.effects:
-            owes: list[Any] = []
-            gone: list[str] = []
-            for e in step.effects:  # one pass: most steps have one effect or two
-                kind = type(e)
-                if kind is OwedTouchpoint:
-                    owes.append(e)
-                elif kind is TouchpointWithdrawn:
-                    gone.append(e.touchpoint.idempotency_key)
-            if owes:
-                owed = tuple(owes)
-            if gone:
-                withdrawn = tuple(gone)
-        applied.append(_new_applied(event, new.version, owed, withdrawn, new.updated_at))
-        if kit is not None and step.transition is not None:
-            notices.append((new, step.transition))
+    for given in events:
+        # Nearly always the event alone; the breaches it would clear unrecorded come first.
+        missed = _with_missed_breaches(journey, given) if journey.deadlines else None
+        for event in missed or (given,):
+            step = journey.apply(event) if kit is None else _advance(kit, journey, event)
+            new = step.journey
+            if step.duplicate or new is journey:
+                continue
+            journey = new
+            owed: tuple[Any, ...] = ()
+            withdrawn: tuple[str, ...] = ()
+            if step.effects:
+                owes: list[Any] = []
+                gone: list[str] = []
+                for e in step.effects:  # one pass: most steps have one effect or two
+                    kind = type(e)
+                    if kind is OwedTouchpoint:
+                        owes.append(e)
+                    elif kind is TouchpointWithdrawn:
+                        gone.append(e.touchpoint.idempotency_key)
+                if owes:
+                    owed = tuple(owes)
+                if gone:
+                    withdrawn = tuple(gone)
+            applied.append(_new_applied(event, new.version, owed, withdrawn, new.updated_at))
+            if kit is not None and step.transition is not None:
+                notices.append((new, step.transition))
     return journey, applied, notices
+
+
+def _with_missed_breaches(journey: Journey, event: Event) -> list[Event] | None:
+    """The breach events ``event`` would clear unrecorded, then ``event``; None if none.
+
+    An event that leaves a state after the state's deadline passed (an order acknowledged
+    two hours after it was placed, under a one-hour deadline, before any worker fired the
+    breach) clears the deadline: its breach would be lost to time order. Its breach event
+    comes first instead, as the worker's would have: the deadline's key as its id (so no
+    worker fires it again), the due time in its data, dated with the late event. A breach
+    the state does not allow, or after which the late event would not be allowed, is left
+    out. An event that keeps the state leaves the deadline running: the worker fires it.
+    """
+    from carekit.journeys.stores._timers import breach_event
+
+    if event.id is not None and event.id in journey.seen_event_ids:
+        return None
+    rows = journey.definition._rows
+    entry = rows[journey.state].get(event.name)
+    if entry is None or not entry[2]:  # refused (apply says why), or the state stays
+        return None
+    at = event.at
+    due = [d for d in journey.deadlines if d.due < at and d.breach_event != event.name]
+    if not due:
+        return None
+    due.sort(key=_due)
+    breaches: list[Event] = []
+    ahead = journey
+    for deadline in due:
+        breach = breach_event(deadline, journey, at)
+        try:
+            ahead = ahead.apply(breach).journey
+        except CareKitError:  # the state has no transition for it: nothing to record
+            continue
+        breaches.append(breach)
+    if not breaches or rows[ahead.state].get(event.name) is None:
+        return None
+    return [*breaches, event]
+
+
+def _due(deadline: Any) -> dt.datetime:
+    return deadline.due  # type: ignore[no-any-return]
 
 
 def notify(kit: CareKit | None, notices: list[Notice]) -> None:
