@@ -478,10 +478,11 @@ def worker(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backoff", type=parse_duration, default=dt.timedelta(minutes=1),
                         metavar="DURATION",
                         help="wait after a first failed attempt; doubles after each (default 1m)")
-    parser.add_argument("--timeout", type=parse_duration, default=dt.timedelta(seconds=20),
+    parser.add_argument("--timeout", type=parse_duration, default=None,
                         metavar="DURATION",
                         help="longest a delivery may take before it counts as failed "
-                        "(default 20s; must be shorter than --lease)")
+                        "(default 20s, or half of --lease when that is 20s or less; "
+                        "must be shorter than --lease)")
     parser.add_argument("--claimant", default=None, metavar="NAME",
                         help="this worker's name in claims and logs (default: host-pid-random)")
     parser.add_argument("--log-level", choices=_LEVELS, default="info",

@@ -187,6 +187,29 @@ def test_run_stops_on_the_event_or_sigterm_releasing_what_was_not_started(
         assert store.outbox_counts()["sent"] == len(plugin.keys)
 
 
+def test_the_async_worker_with_a_short_lease_takes_over_a_crashed_workers_claim(
+    tmp_path: pathlib.Path,
+) -> None:
+    email = RecordingChannel("email", register=False)
+
+    async def main() -> tuple[int, int, int]:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 'lease.db'}")
+        await _orders(store, 1)
+        # A worker claims the touchpoint, then crashes before recording anything.
+        await store.claim_due(now=T0 + HOUR, limit=10, lease=SECOND, claimant="crashed")
+        worker = aio.Worker(make_carekit(email), store, lease=SECOND, claimant="next")
+        assert worker.timeout == SECOND / 2  # no timeout given: the default fits the lease
+        held = (await worker.run_once(T0 + HOUR)).sent
+        await asyncio.sleep(1.2)
+        taken = (await worker.run_once(T0 + HOUR)).sent
+        counts = await store.outbox_counts()
+        await store.close()
+        return held, taken, counts["sent"]
+
+    assert asyncio.run(main()) == (0, 1, 1)
+    assert email.names == ["order_thanks"]
+
+
 def test_async_worker_arguments_are_checked() -> None:
     store = aio.ThreadedStore(__import__("carekit.journeys", fromlist=["x"]).MemoryJourneyStore())
     with pytest.raises(CareKitError, match="concurrency must be an integer >= 1"):
@@ -195,6 +218,8 @@ def test_async_worker_arguments_are_checked() -> None:
         aio.Worker(make_carekit(), store, concurrency={"push": 0})
     with pytest.raises(CareKitError, match="lease must be a positive duration"):
         aio.Worker(make_carekit(), store, lease=0)
+    with pytest.raises(CareKitError, match=r"timeout \(0:00:01\) must be shorter than lease"):
+        aio.Worker(make_carekit(), store, lease=1, timeout=1)
 
     async def main() -> None:
         worker = aio.Worker(make_carekit(), store)

@@ -376,6 +376,58 @@ def test_a_slow_provider_or_a_skewed_clock_sends_nothing_twice(
         s.close()
 
 
+# -- short leases -------------------------------------------------------------------------
+
+
+def test_a_short_lease_works_without_a_timeout_and_a_crashed_workers_claim_is_taken_over(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Regression: the default 20 s timeout refused every lease of 20 s or less, so a worker
+    # with a short lease could not be made without also giving a timeout.
+    with SQLiteJourneyStore(tmp_path / "lease.db") as store:
+        _acknowledged(store)
+        # A worker claims the touchpoint, then crashes before recording anything.
+        [claimed] = store.claim_due(now=T0 + HOUR, limit=10, lease=SECOND, claimant="crashed")
+        email = RecordingChannel("email", register=False)
+        worker = Worker(make_carekit(email), store, lease=SECOND, claimant="next")
+        assert worker.timeout == SECOND / 2  # the default, halved to fit the lease
+        assert worker.run_once(T0 + HOUR).sent == 0  # the claim still holds
+        time.sleep(1.2)
+        assert worker.run_once(T0 + HOUR).sent == 1  # taken over after the lease
+        assert [d.idempotency_key for d in email.deliveries] == [claimed.idempotency_key]
+        assert store.outbox_counts()["sent"] == 1
+
+
+@pytest.mark.parametrize(
+    ("lease", "timeout", "timeout_used"),
+    [
+        (dt.timedelta(seconds=30), None, dt.timedelta(seconds=20)),
+        (dt.timedelta(seconds=21), None, dt.timedelta(seconds=20)),
+        (dt.timedelta(seconds=20), None, dt.timedelta(seconds=10)),
+        (5, None, dt.timedelta(seconds=2.5)),
+        (SECOND, dt.timedelta(milliseconds=900), dt.timedelta(milliseconds=900)),
+    ],
+)
+def test_the_default_timeout_fits_the_lease(
+    lease: dt.timedelta | float, timeout: dt.timedelta | None, timeout_used: dt.timedelta
+) -> None:
+    options = {} if timeout is None else {"timeout": timeout}
+    worker = Worker(make_carekit(), MemoryJourneyStore(), lease=lease, **options)
+    assert worker.timeout == timeout_used
+
+
+@pytest.mark.parametrize(
+    ("lease", "timeout"),
+    [(SECOND, SECOND), (SECOND, dt.timedelta(seconds=20)),
+     (dt.timedelta(seconds=20), dt.timedelta(seconds=20))],
+)
+def test_a_timeout_given_must_be_shorter_than_the_lease(
+    lease: dt.timedelta, timeout: dt.timedelta
+) -> None:
+    with pytest.raises(CareKitError, match=r"timeout \(.*\) must be shorter than lease"):
+        Worker(make_carekit(), MemoryJourneyStore(), lease=lease, timeout=timeout)
+
+
 # -- stopping, counters, logs --------------------------------------------------------------
 
 

@@ -43,6 +43,16 @@ def test_once_fires_what_is_due_and_reports(tmp_path: pathlib.Path) -> None:
     assert status == 0 and "fired 0" in text
 
 
+@pytest.mark.parametrize("lease", ["5s", "20s", "1s"])
+def test_a_short_lease_needs_no_timeout(tmp_path: pathlib.Path, lease: str) -> None:
+    # Regression: the default --timeout (20s) refused every --lease of 20s or less.
+    db = tmp_path / "j.db"
+    _orders(db)
+    status, text = _run("worker", "--store", f"sqlite:///{db}", "--once", "--lease", lease,
+                        "--now", "2026-03-02T11:00+00:00", "--log-level", "error")
+    assert status == 0 and "fired 1" in text
+
+
 def test_the_log_level_is_the_callers_again_after_the_command(tmp_path: pathlib.Path) -> None:
     db = tmp_path / "j.db"
     _orders(db)
@@ -93,6 +103,8 @@ def test_a_bad_store_is_one_clear_line(
         (["--store", "ftp://x", "--once"], "unknown journey store URL scheme 'ftp'"),
         (["--store", "memory://", "--once", "--lease", "5s", "--timeout", "10s"],
          "--timeout (0:00:10) must be shorter than --lease (0:00:05)"),
+        (["--store", "memory://", "--once", "--lease", "20s", "--timeout", "20s"],
+         "--timeout (0:00:20) must be shorter than --lease (0:00:20)"),
     ],
 )
 def test_bad_options_are_one_line(

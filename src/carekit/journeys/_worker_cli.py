@@ -66,7 +66,7 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> log
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit worker``: 0 after a clean stop (or a pass with nothing dead)."""
     from carekit.journeys.stores.urls import open_store
-    from carekit.journeys.worker import Worker
+    from carekit.journeys.worker import DEFAULT_TIMEOUT, Worker
     from carekit.plugins import CareKit
 
     if args.now is not None and not args.once:
@@ -88,7 +88,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 worker = Worker(
                     kit, store, lease=args.lease, batch_size=args.batch_size,
                     poll=args.poll, max_attempts=args.max_attempts, backoff=args.backoff,
-                    timeout=args.timeout, claimant=args.claimant,
+                    timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
+                    claimant=args.claimant,
                 )
             if args.once:
                 now = args.now or dt.datetime.now(dt.timezone.utc)

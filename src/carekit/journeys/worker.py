@@ -74,6 +74,11 @@ _log = logging.getLogger("carekit.worker")
 #: before it gives up and raises.
 STORE_OUTAGE = dt.timedelta(minutes=1)
 
+#: A worker's ``timeout`` when none is given: 20 s, or half the ``lease`` when the lease is
+#: 20 s or shorter, so any lease works. (Told apart from an explicit 20 s by identity: a
+#: timeout that is given must be shorter than the lease.)
+DEFAULT_TIMEOUT = dt.timedelta(seconds=20)
+
 #: What happened to one claimed touchpoint.
 Outcome = Literal["sent", "failed", "dead", "deferred", "withdrawn", "released"]
 
@@ -305,6 +310,15 @@ def _default_claimant() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+def _timeout(timeout: object, lease: dt.timedelta) -> dt.timedelta | None:
+    """``timeout`` checked; the default becomes half a lease it would not fit in."""
+    if timeout is DEFAULT_TIMEOUT:
+        return DEFAULT_TIMEOUT if lease > DEFAULT_TIMEOUT else lease / 2
+    if timeout is None:
+        return None
+    return _validate.positive_duration("timeout", timeout)
+
+
 class _TimedOut(Exception):
     """A delivery plugin did not answer within the timeout."""
 
@@ -379,7 +393,7 @@ class WorkerBase:
         backoff: dt.timedelta | float = dt.timedelta(minutes=1),
         max_backoff: dt.timedelta | float = dt.timedelta(hours=6),
         claimant: str | None = None,
-        timeout: dt.timedelta | float | None = dt.timedelta(seconds=20),
+        timeout: dt.timedelta | float | None = DEFAULT_TIMEOUT,
         default_channel: str | None = "email",
         promise_checks: PromiseChecks | None = PromiseChecks(),
         fire_limit: int = 1000,
@@ -408,9 +422,7 @@ class WorkerBase:
             msg = f"claimant must be a non-empty string or None (got {claimant!r})"
             raise CareKitError(msg)
         self.claimant = claimant or _default_claimant()
-        self.timeout = None if timeout is None else _validate.positive_duration(
-            "timeout", timeout
-        )
+        self.timeout = _timeout(timeout, self.lease)
         if self.timeout is not None and self.timeout >= self.lease:
             msg = (
                 f"timeout ({self.timeout}) must be shorter than lease ({self.lease}): a "
@@ -631,8 +643,8 @@ class Worker(WorkerBase):
         kit: the :class:`~carekit.CareKit` whose plugins deliver, recover and observe.
         store: the journey store (any :class:`~carekit.journeys.JourneyStore`).
         lease: how long a claim keeps other workers away (timed on the store's clock);
-            a crashed worker's claims are taken over after it. Must be longer than
-            ``timeout``.
+            a crashed worker's claims are taken over after it. Must be longer than a
+            ``timeout`` that is given.
         batch_size: touchpoints claimed at once (at most 1,000,000).
         poll: how long :meth:`run` waits when nothing was due.
         max_attempts: attempts before a touchpoint is dead-lettered.
@@ -641,15 +653,17 @@ class Worker(WorkerBase):
         claimant: this worker's name in claims (default: host, process id and a random
             suffix).
         timeout: how long one delivery may take before it counts as failed (``None``: no
-            limit; the plugin then runs on the worker's own thread).
+            limit; the plugin then runs on the worker's own thread). Default: 20 s, or
+            half the ``lease`` when the lease is 20 s or shorter.
         default_channel: the channel for touchpoints whose journey names none.
         promise_checks: how promises carried in event data are re-checked; ``None`` turns
             the checks off.
         fire_limit: timers fired per transaction.
 
     Raises:
-        CareKitError: a bad argument; ``kit`` is not a CareKit or its plugins are broken
-            (found here, before anything is claimed); ``store`` is not a journey store.
+        CareKitError: a bad argument (among them a ``timeout`` not shorter than
+            ``lease``); ``kit`` is not a CareKit or its plugins are broken (found here,
+            before anything is claimed); ``store`` is not a journey store.
     """
 
     def _setup(self) -> None:

@@ -11,11 +11,11 @@ test is an ordinary function that runs its body with :func:`asyncio.run`::
     class TestMyAsyncStore(AsyncJourneyStoreContract):
         @pytest.fixture
         def store(self, tmp_path):
-            return MyAsyncStore(tmp_path / "x",
-                                definitions=AsyncJourneyStoreContract.definitions())
+            return MyAsyncStore(tmp_path / "x")
 
-The ``store`` fixture gives a fresh, empty store that knows the definitions
-:meth:`AsyncJourneyStoreContract.definitions` returns. It is made outside any event loop;
+The ``store`` fixture gives a fresh, empty store; as in the blocking suite, the tests hand
+``create`` the definitions they use besides the built-ins
+(:meth:`AsyncJourneyStoreContract.definitions`). It is made outside any event loop;
 the store may connect lazily on its first awaited call, inside the loop the test runs, and
 each test ends with ``await store.close()`` in that same loop (so ``close`` must be
 idempotent). ``journeys()`` and ``load_many()`` may return a list or any iterable.
@@ -89,12 +89,15 @@ class AsyncJourneyStoreContract:
 
     @staticmethod
     def definitions() -> list[JourneyDefinition]:
-        """The definitions the ``store`` fixture's store must know besides the built-ins."""
+        """The definitions the tests use besides the built-ins (given to ``create``).
+
+        A store told them beforehand (``definitions=...``) passes too.
+        """
         return [ticket_journey()]
 
     @pytest.fixture
     def store(self) -> Iterator[Any]:
-        """A fresh asyncio store knowing :meth:`definitions` (subclasses override this)."""
+        """A fresh, empty asyncio store (subclasses override this)."""
         msg = "subclass AsyncJourneyStoreContract and give it a `store` fixture"
         raise NotImplementedError(msg)
         yield  # pragma: no cover
@@ -117,8 +120,8 @@ class AsyncJourneyStoreContract:
 
     def test_create_stores_version_zero_and_owes_the_start_touchpoints(self, store: Any) -> None:
         async def body(s: Any) -> None:
-            journey = await s.create("ticket", "t-1", at=T0, customer_id="c-9", channel="email",
-                                     tz="Europe/Paris")
+            journey = await s.create(ticket_journey(), "t-1", at=T0, customer_id="c-9",
+                                     channel="email", tz="Europe/Paris")
             assert (journey.state, journey.version, journey.customer_id, journey.tz) == (
                 "open", 0, "c-9", "Europe/Paris"
             )
@@ -264,7 +267,7 @@ class AsyncJourneyStoreContract:
                         await asyncio.sleep(0)
 
         async def body(s: Any) -> None:
-            await s.create("ticket", "t-1", at=T0)
+            await s.create(ticket_journey(), "t-1", at=T0)
             await asyncio.gather(*(writer(s, f"w{k}") for k in range(4)))
             ids = [e.id for e in await s.events("t-1")]
             assert sorted(ids) == sorted(f"w{k}-{i}" for k in range(4) for i in range(5))
@@ -314,7 +317,7 @@ class AsyncJourneyStoreContract:
             await s.create(order_journey(), "order-2", at=T0, customer_id="c-2",
                            channel="email", tz="Europe/London")
             await s.create(order_journey(), "order-1", at=T0)
-            await s.create("ticket", "t-1", at=T0)
+            await s.create(ticket_journey(), "t-1", at=T0)
             await s.append("order-2", _order_events()[:2])
             summaries = list(await s.journeys())
             assert [j.journey_id for j in summaries] == ["order-1", "order-2", "t-1"]
@@ -351,14 +354,14 @@ class AsyncJourneyStoreContract:
                 "pending": 0, "failed": 0, "deferred": 0, "sent": 0, "dead": 0, "withdrawn": 0
             }
             for i in range(3):
-                await s.create("ticket", f"t-{i}", at=T0, channel="email")
+                await s.create(ticket_journey(), f"t-{i}", at=T0, channel="email")
             a, b, c = await s.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
             await s.record([
                 AttemptOutcome(claimed=a, status="sent", at=T0),
                 AttemptOutcome(claimed=b, status="retry", at=T0, error="x", retry_at=T0 + HOUR),
                 AttemptOutcome(claimed=c, status="defer", at=T0, retry_at=T0 + HOUR),
             ])
-            await s.create("ticket", "t-9", at=T0)
+            await s.create(ticket_journey(), "t-9", at=T0)
             assert await s.outbox_counts() == {
                 "pending": 1, "failed": 1, "deferred": 1, "sent": 1, "dead": 0, "withdrawn": 0
             }
@@ -385,7 +388,7 @@ class AsyncJourneyStoreContract:
 
     def test_a_delayed_touchpoint_waits_its_delay(self, store: Any) -> None:
         async def body(s: Any) -> None:
-            await s.create("ticket", "t-1", at=T0, channel="email")
+            await s.create(ticket_journey(), "t-1", at=T0, channel="email")
             [opened] = await s.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
             await s.record([AttemptOutcome(claimed=opened, status="sent", at=T0)])
             await s.append("t-1", Event("note", at=T0 + HOUR, id="n"))
@@ -403,8 +406,8 @@ class AsyncJourneyStoreContract:
 
     def test_claims_take_the_longest_due_first(self, store: Any) -> None:
         async def body(s: Any) -> None:
-            await s.create("ticket", "late", at=T0 + HOUR)
-            await s.create("ticket", "early", at=T0)
+            await s.create(ticket_journey(), "late", at=T0 + HOUR)
+            await s.create(ticket_journey(), "early", at=T0)
             (first,) = await s.claim_due(now=T0 + 2 * HOUR, limit=1, lease=MINUTE, claimant="a")
             assert first.touchpoint.journey_id == "early"
             (second,) = await s.claim_due(now=T0 + 2 * HOUR, limit=1, lease=MINUTE,
@@ -417,7 +420,7 @@ class AsyncJourneyStoreContract:
     def test_concurrent_claims_never_share_a_touchpoint(self, store: Any) -> None:
         async def body(s: Any) -> None:
             for i in range(30):
-                await s.create("ticket", f"t-{i:02d}", at=T0)
+                await s.create(ticket_journey(), f"t-{i:02d}", at=T0)
             batches = await asyncio.gather(*(
                 s.claim_due(now=T0, limit=7, lease=MINUTE, claimant=f"w{k}") for k in range(6)
             ))
@@ -428,7 +431,7 @@ class AsyncJourneyStoreContract:
 
     def test_claims_exclude_other_claimants_until_the_lease_ends(self, store: Any) -> None:
         async def body(s: Any) -> None:
-            await s.create("ticket", "t-1", at=T0, channel="email", customer_id="c-1")
+            await s.create(ticket_journey(), "t-1", at=T0, channel="email", customer_id="c-1")
             first = await s.claim_due(now=T0, limit=10, lease=SHORT, claimant="a")
             assert [(c.idempotency_key, c.attempt, c.channel) for c in first] == [
                 ("t-1/ticket_opened/0", 1, "email")
@@ -456,7 +459,7 @@ class AsyncJourneyStoreContract:
     def test_record_extends_the_claims_still_held(self, store: Any) -> None:
         async def body(s: Any) -> None:
             for i in range(3):
-                await s.create("ticket", f"t-{i}", at=T0)
+                await s.create(ticket_journey(), f"t-{i}", at=T0)
             claimed = await s.claim_due(now=T0, limit=10, lease=SHORT, claimant="a")
             assert len(claimed) == 3
             await asyncio.sleep(SHORT.total_seconds() * 0.6)
@@ -473,7 +476,7 @@ class AsyncJourneyStoreContract:
     def test_failed_deferred_and_released_attempts(self, store: Any) -> None:
         async def body(s: Any) -> None:
             for i in range(3):
-                await s.create("ticket", f"t-{i}", at=T0)
+                await s.create(ticket_journey(), f"t-{i}", at=T0)
             a, b, c = await s.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
             await s.record([
                 AttemptOutcome(claimed=a, status="retry", at=T0, error="timeout",
@@ -494,7 +497,7 @@ class AsyncJourneyStoreContract:
 
     def test_dead_letters_show_in_overdue_after_reload(self, store: Any) -> None:
         async def body(s: Any) -> None:
-            await s.create("ticket", "t-1", at=T0)
+            await s.create(ticket_journey(), "t-1", at=T0)
             [claimed] = await s.claim_due(now=T0, limit=10, lease=MINUTE, claimant="a")
             await s.record([AttemptOutcome(claimed=claimed, status="dead", at=T0,
                                            error="gave up")])
@@ -507,7 +510,7 @@ class AsyncJourneyStoreContract:
 
     def test_claim_due_checks_its_arguments(self, store: Any) -> None:
         async def body(s: Any) -> None:
-            await s.create("ticket", "t-1", at=T0)
+            await s.create(ticket_journey(), "t-1", at=T0)
             await _raises(CareKitError, s.claim_due(
                 now=dt.datetime(2026, 3, 2), limit=10, lease=MINUTE, claimant="a"
             ), "now must be a timezone-aware datetime")
@@ -623,7 +626,7 @@ class AsyncJourneyStoreContract:
 
     def test_a_closed_store_refuses_work(self, store: Any) -> None:
         async def body(s: Any) -> None:
-            await s.create("ticket", "t-1", at=T0)
+            await s.create(ticket_journey(), "t-1", at=T0)
             await s.close()
             await s.close()
             await _raises(StoreError, s.load("t-1"), "closed")

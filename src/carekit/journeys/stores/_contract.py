@@ -8,13 +8,16 @@ Every store carekit ships runs it; a third-party store can too::
     class TestMyStore(JourneyStoreContract):
         @pytest.fixture
         def store(self, tmp_path):
-            store = MyStore(tmp_path / "x", definitions=JourneyStoreContract.definitions())
+            store = MyStore(tmp_path / "x")
             yield store
             store.close()
 
-The ``store`` fixture must give a fresh, empty store that knows the definitions
-:meth:`JourneyStoreContract.definitions` returns (the built-in journeys and a small
-``ticket`` journey). Claims are tested with real, short leases (a fraction of a second).
+The ``store`` fixture must give a fresh, empty store. Besides the built-in journeys (known
+by name), the tests use a small ``ticket`` journey (:meth:`JourneyStoreContract.definitions`)
+and hand it to ``store.create`` as the definition object, so a store needs to be told
+nothing beforehand; it must know a definition given to ``create`` for the journeys it keeps,
+as every built-in store does. Claims are tested with real, short leases (a fraction of a
+second).
 """
 
 from __future__ import annotations
@@ -137,12 +140,15 @@ class JourneyStoreContract:
 
     @staticmethod
     def definitions() -> list[JourneyDefinition]:
-        """The definitions the ``store`` fixture's store must know besides the built-ins."""
+        """The definitions the tests use besides the built-ins (given to ``create``).
+
+        A store told them beforehand (``definitions=...``) passes too.
+        """
         return [ticket_journey()]
 
     @pytest.fixture
     def store(self) -> Iterator[Any]:
-        """A fresh store knowing :meth:`definitions` (subclasses must override this)."""
+        """A fresh, empty store (subclasses must override this)."""
         msg = "subclass JourneyStoreContract and give it a `store` fixture"
         raise NotImplementedError(msg)
         yield  # pragma: no cover
@@ -155,8 +161,8 @@ class JourneyStoreContract:
     # -- creating -----------------------------------------------------------------------
 
     def test_create_stores_version_zero_and_owes_the_start_touchpoints(self, store: Any) -> None:
-        journey = store.create("ticket", "t-1", at=T0, customer_id="c-9", channel="email",
-                               tz="Europe/Paris")
+        journey = store.create(ticket_journey(), "t-1", at=T0, customer_id="c-9",
+                               channel="email", tz="Europe/Paris")
         assert (journey.state, journey.version, journey.customer_id, journey.tz) == (
             "open", 0, "c-9", "Europe/Paris"
         )
@@ -264,7 +270,7 @@ class JourneyStoreContract:
         assert list(store.load("order-1").seen_event_ids) == ["e1"]
 
     def test_events_without_ids_are_never_deduplicated(self, store: Any) -> None:
-        store.create("ticket", "t-1", at=T0)
+        store.create(ticket_journey(), "t-1", at=T0)
         assert store.append("t-1", [Event("note", at=T0), Event("note", at=T0)]).version == 2
 
     def test_a_refused_event_stores_nothing_of_its_batch(self, store: Any) -> None:
@@ -306,7 +312,7 @@ class JourneyStoreContract:
         store.create(order_journey(), "order-2", at=T0, customer_id="c-2", channel="email",
                      tz="Europe/London")
         store.create(order_journey(), "order-1", at=T0)
-        store.create("ticket", "t-1", at=T0)
+        store.create(ticket_journey(), "t-1", at=T0)
         store.append("order-2", _order_events()[:2])
         summaries = list(store.journeys())
         assert [s.journey_id for s in summaries] == ["order-1", "order-2", "t-1"]
@@ -347,14 +353,14 @@ class JourneyStoreContract:
             "pending": 0, "failed": 0, "deferred": 0, "sent": 0, "dead": 0, "withdrawn": 0
         }
         for i in range(3):
-            store.create("ticket", f"t-{i}", at=T0, channel="email")
+            store.create(ticket_journey(), f"t-{i}", at=T0, channel="email")
         [a, b, c] = store.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
         store.record([
             AttemptOutcome(claimed=a, status="sent", at=T0),
             AttemptOutcome(claimed=b, status="retry", at=T0, error="x", retry_at=T0 + HOUR),
             AttemptOutcome(claimed=c, status="defer", at=T0, retry_at=T0 + HOUR),
         ])
-        store.create("ticket", "t-9", at=T0)
+        store.create(ticket_journey(), "t-9", at=T0)
         counts = store.outbox_counts()
         assert counts == {
             "pending": 1, "failed": 1, "deferred": 1, "sent": 1, "dead": 0, "withdrawn": 0
@@ -376,7 +382,7 @@ class JourneyStoreContract:
         _same(store.load("order-1"), journey)
 
     def test_a_delayed_touchpoint_waits_its_delay(self, store: Any) -> None:
-        store.create("ticket", "t-1", at=T0, channel="email")
+        store.create(ticket_journey(), "t-1", at=T0, channel="email")
         [opened] = store.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
         store.record([AttemptOutcome(claimed=opened, status="sent", at=T0)])
         store.append("t-1", Event("note", at=T0 + HOUR, id="n"))
@@ -395,20 +401,20 @@ class JourneyStoreContract:
     # -- claims and outcomes ------------------------------------------------------------
 
     def test_claims_take_the_longest_due_first(self, store: Any) -> None:
-        store.create("ticket", "late", at=T0 + HOUR)
-        store.create("ticket", "early", at=T0)
+        store.create(ticket_journey(), "late", at=T0 + HOUR)
+        store.create(ticket_journey(), "early", at=T0)
         (first,) = store.claim_due(now=T0 + 2 * HOUR, limit=1, lease=MINUTE, claimant="a")
         assert first.touchpoint.journey_id == "early"
         (second,) = store.claim_due(now=T0 + 2 * HOUR, limit=1, lease=MINUTE, claimant="a")
         assert second.touchpoint.journey_id == "late"
 
     def test_touchpoints_are_not_claimed_before_they_may_be_sent(self, store: Any) -> None:
-        store.create("ticket", "t-1", at=T0 + HOUR)
+        store.create(ticket_journey(), "t-1", at=T0 + HOUR)
         assert store.claim_due(now=T0, limit=10, lease=MINUTE, claimant="a") == []
         assert len(store.claim_due(now=T0 + HOUR, limit=10, lease=MINUTE, claimant="a")) == 1
 
     def test_claims_exclude_other_claimants_until_the_lease_ends(self, store: Any) -> None:
-        store.create("ticket", "t-1", at=T0, channel="email", customer_id="c-1")
+        store.create(ticket_journey(), "t-1", at=T0, channel="email", customer_id="c-1")
         first = store.claim_due(now=T0, limit=10, lease=SHORT, claimant="a")
         assert [(c.idempotency_key, c.attempt, c.channel) for c in first] == [
             ("t-1/ticket_opened/0", 1, "email")
@@ -434,7 +440,7 @@ class JourneyStoreContract:
 
     def test_record_extends_the_claims_still_held(self, store: Any) -> None:
         for i in range(3):
-            store.create("ticket", f"t-{i}", at=T0)
+            store.create(ticket_journey(), f"t-{i}", at=T0)
         claimed = store.claim_due(now=T0, limit=10, lease=SHORT, claimant="a")
         assert len(claimed) == 3
         time.sleep(SHORT.total_seconds() * 0.6)
@@ -451,7 +457,7 @@ class JourneyStoreContract:
 
     def test_failed_deferred_and_released_attempts(self, store: Any) -> None:
         for i in range(3):
-            store.create("ticket", f"t-{i}", at=T0)
+            store.create(ticket_journey(), f"t-{i}", at=T0)
         a, b, c = store.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
         store.record([
             AttemptOutcome(claimed=a, status="retry", at=T0, error="timeout", retry_at=T0 + HOUR),
@@ -474,7 +480,7 @@ class JourneyStoreContract:
         assert [tp.name for tp in store.load("t-0").owed] == ["ticket_opened"]
 
     def test_dead_letters_show_in_overdue_after_reload(self, store: Any) -> None:
-        store.create("ticket", "t-1", at=T0)
+        store.create(ticket_journey(), "t-1", at=T0)
         [claimed] = store.claim_due(now=T0, limit=10, lease=MINUTE, claimant="a")
         store.record([AttemptOutcome(claimed=claimed, status="dead", at=T0, error="gave up")])
         store.append("t-1", [Event("nudge", at=T0, id="n1"), Event("nudge", at=T0, id="n2")])
@@ -484,7 +490,7 @@ class JourneyStoreContract:
         assert [(o.name, o.reason) for o in late] == [("ticket_opened", "gave up")]
 
     def test_a_late_delivery_report_overrides_a_rivals_dead_letter(self, store: Any) -> None:
-        store.create("ticket", "t-1", at=T0)
+        store.create(ticket_journey(), "t-1", at=T0)
         [slow] = store.claim_due(now=T0, limit=1, lease=SHORT, claimant="slow")
         time.sleep(SHORT.total_seconds() + 0.1)
         [rival] = store.claim_due(now=T0, limit=1, lease=MINUTE, claimant="rival")
@@ -508,7 +514,7 @@ class JourneyStoreContract:
     def test_claim_due_checks_its_arguments(
         self, store: Any, arguments: dict[str, Any], match: str
     ) -> None:
-        store.create("ticket", "t-1", at=T0)
+        store.create(ticket_journey(), "t-1", at=T0)
         claim = {"now": T0, "limit": 10, "lease": MINUTE, "claimant": "a", **arguments}
         with pytest.raises(CareKitError, match=match):
             store.claim_due(**claim)
@@ -616,7 +622,7 @@ class JourneyStoreContract:
         assert store.load("case-1").owed == ()
 
     def test_a_closed_store_refuses_work(self, store: Any) -> None:
-        store.create("ticket", "t-1", at=T0)
+        store.create(ticket_journey(), "t-1", at=T0)
         store.close()
         store.close()
         with pytest.raises(StoreError, match="closed"):
