@@ -290,7 +290,9 @@ def staffing_schedule(parser: argparse.ArgumentParser) -> None:
                         help="write the roster as CSV (the columns --roster reads)")
     parser.add_argument("--ics", type=_path, default=None, metavar="ROSTER.ics",
                         help="write the roster as an iCalendar file (RFC 5545)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="output format (default table); csv: the roster in the columns "
+                        "--roster reads, then the coverage per interval")
     parser.add_argument("--chart", type=_path, default=None, metavar="FILE.png|svg",
                         help="draw required vs rostered agents (needs carekit[plot])")
 
@@ -329,8 +331,9 @@ def promise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--country", default=None, metavar="CODE",
                         help="close on this country's public holidays: an ISO code such as "
                         "GB, or US-CA for a state (needs carekit[holidays])")
-    parser.add_argument("--format", choices=("table", "json"), default="table",
-                        help="output format (default table)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="output format (default table); csv: one row per segment, then "
+                        "with --backtest one row per target")
 
 
 _METRICS = ("nps", "csat", "ces", "fcr")
