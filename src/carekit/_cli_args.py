@@ -376,6 +376,8 @@ def journey(parser: argparse.ArgumentParser) -> None:
     actions.required = True
 
     p = actions.add_parser("list", help="list the journeys the plugins provide")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format (default table): one row per journey")
     p.set_defaults(journey_action="list")
 
     p = actions.add_parser(

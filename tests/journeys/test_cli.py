@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import pathlib
 
 import pytest
@@ -25,6 +27,22 @@ def test_list() -> None:
     for name in ("order", "service_case", "visit"):
         assert name in text
 
+
+
+def test_list_as_csv_and_json_has_the_same_rows() -> None:
+    status, as_csv = run("list", "--format", "csv")
+    assert status == 0
+    status, as_json = run("list", "--format", "json")
+    assert status == 0
+    rows = list(csv.DictReader(io.StringIO(as_csv, newline="")))
+    journeys = json.loads(as_json)["journeys"]
+    assert rows == [{k: str(v) for k, v in j.items()} for j in journeys]
+    order = next(j for j in journeys if j["journey"] == "order")
+    assert (order["states"], order["touchpoints"]) == (
+        len(order_journey().states), len(order_journey().touchpoints))
+    _, table = run("list")
+    assert [line.split()[0] for line in table.splitlines()] == [
+        j["journey"] for j in journeys]
 
 def test_diagram_formats() -> None:
     status, text = run("diagram", "order")

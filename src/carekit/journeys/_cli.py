@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import attrs
 
 from carekit import _cli_args
-from carekit._cli_io import CsvRows, counted, file_progress, printable
+from carekit._cli_io import CsvRows, counted, file_progress, printable, write_csv
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.journeys.definition import JourneyDefinition
@@ -70,11 +70,22 @@ def _definition(name: str) -> JourneyDefinition:
 
 
 def _run_list(args: argparse.Namespace, out: TextIO) -> int:
-    for name, definition in _definitions().items():
-        out.write(
-            f"{name:<14} {len(definition.states):>2} states  {len(definition.touchpoints):>2} "
-            f"touchpoints  {printable(definition.description)}\n"
-        )
+    rows = [
+        {"journey": name, "states": len(definition.states),
+         "touchpoints": len(definition.touchpoints), "description": definition.description}
+        for name, definition in _definitions().items()
+    ]
+    if args.format == "json":
+        json.dump({"journeys": rows}, out, indent=2)
+        out.write("\n")
+    elif args.format == "csv":
+        write_csv(out, ("journey", "states", "touchpoints", "description"), rows)
+    else:
+        for row in rows:
+            out.write(
+                f"{row['journey']:<14} {row['states']:>2} states  {row['touchpoints']:>2} "
+                f"touchpoints  {printable(row['description'])}\n"
+            )
     return 0
 
 
