@@ -14,6 +14,7 @@ import importlib.resources
 import io
 import json
 import pathlib
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
@@ -382,8 +383,34 @@ def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
         lines = handle if advance is None else counted(handle, advance)
         report = replay_csv(definition, iter(lines), source=str(path))
     now = args.now if args.now is not None else report.now
-    _write_report(out, definition, report, now, str(path), args.limit)
+    if args.format == "csv":
+        _write_journeys_csv(out, definition, report, now)
+    else:
+        _write_report(out, definition, report, now, str(path), args.limit)
     return 1 if report.problems else 0
+
+
+_JOURNEY_COLUMNS = ("journey_id", "state", "phase", "version", "started_at", "updated_at",
+                    "friction", "needs_recovery", "overdue")
+
+
+def _write_journeys_csv(
+    out: TextIO, definition: JourneyDefinition, report: ReplayReport, now: dt.datetime | None
+) -> None:
+    """One CSV row per replayed journey; rejected rows go to stderr (stdout carries data)."""
+    threshold = definition.friction.threshold
+    write_csv(out, _JOURNEY_COLUMNS, (
+        {"journey_id": j.journey_id, "state": j.state, "phase": j.phase.value,
+         "version": j.version, "started_at": j.started_at.isoformat(),
+         "updated_at": j.updated_at.isoformat(), "friction": j.friction,
+         "needs_recovery": j.friction >= threshold,
+         "overdue": len(j.overdue(now)) if now is not None else 0}
+        for j in report.journeys.values()
+    ))
+    if report.problems:
+        print(f"problems: {len(report.problems):,} (rows skipped)", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {printable(problem)}", file=sys.stderr)
 
 
 def _write_report(
