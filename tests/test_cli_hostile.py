@@ -290,6 +290,35 @@ def test_staffing_csv_output_keeps_negative_numbers_and_has_no_formula(
     assert any(c.startswith("-") and float(c) < 0 for c in cells)  # gaps, as numbers
 
 
+
+def test_promise_and_replay_csv_output_neutralises_formula_cells(
+    tmp_path: pathlib.Path,
+) -> None:
+    rows = [["ordered_at", "delivered_at", "product"]]
+    for i in range(60):
+        ordered = T0 + dt.timedelta(hours=7 * i)
+        rows.append([ordered.isoformat(), (ordered + dt.timedelta(days=3 + i % 5)).isoformat(),
+                     HOSTILE_SEGMENTS[i % len(HOSTILE_SEGMENTS)]])
+    orders = tmp_path / "orders.csv"
+    with orders.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    events = tmp_path / "events.csv"
+    with events.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(
+            [["journey_id", "event", "at"]]
+            + [[segment, "place", T0.isoformat()] for segment in HOSTILE_SEGMENTS[:4]])
+    # (journey ids are stripped of surrounding white space: the first four, which have none)
+    for argv, hostile in (
+        (["promise", str(orders), "--segment", "product", "--format", "csv"], HOSTILE_SEGMENTS),
+        (["journey", "replay", str(events), "--format", "csv"], HOSTILE_SEGMENTS[:4]),
+    ):
+        status, text = _run(argv)
+        assert status == 0, argv
+        cells = _cells(text)
+        assert not [c for c in cells if _is_formula(c)], argv
+        kept = {c for c in cells if c.startswith("'")}
+        assert kept == {"'" + s.replace("\r", "\\x0d") for s in hostile}, argv
+
 def test_reports_escape_control_characters_from_the_data(tmp_path: pathlib.Path) -> None:
     evil = f"{ESC}[2J{ESC}[31mPWNED{ESC}[0m\u202e"
     events = _write(tmp_path / "events.csv", [

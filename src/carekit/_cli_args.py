@@ -290,7 +290,9 @@ def staffing_schedule(parser: argparse.ArgumentParser) -> None:
                         help="write the roster as CSV (the columns --roster reads)")
     parser.add_argument("--ics", type=_path, default=None, metavar="ROSTER.ics",
                         help="write the roster as an iCalendar file (RFC 5545)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="output format (default table); csv: the roster in the columns "
+                        "--roster reads, then the coverage per interval")
     parser.add_argument("--chart", type=_path, default=None, metavar="FILE.png|svg",
                         help="draw required vs rostered agents (needs carekit[plot])")
 
@@ -329,8 +331,9 @@ def promise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--country", default=None, metavar="CODE",
                         help="close on this country's public holidays: an ISO code such as "
                         "GB, or US-CA for a state (needs carekit[holidays])")
-    parser.add_argument("--format", choices=("table", "json"), default="table",
-                        help="output format (default table)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="output format (default table); csv: one row per segment, then "
+                        "with --backtest one row per target")
 
 
 _METRICS = ("nps", "csat", "ces", "fcr")
@@ -373,6 +376,8 @@ def journey(parser: argparse.ArgumentParser) -> None:
     actions.required = True
 
     p = actions.add_parser("list", help="list the journeys the plugins provide")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format (default table): one row per journey")
     p.set_defaults(journey_action="list")
 
     p = actions.add_parser(
@@ -401,7 +406,11 @@ def journey(parser: argparse.ArgumentParser) -> None:
                    help="ISO 8601 instant with a UTC offset to judge overdue obligations "
                    "(default: the latest event)")
     p.add_argument("--limit", type=_non_negative, default=10, metavar="N",
-                   help="rows to show per section (default: 10)")
+                   help="rows to show per section of the table (default: 10)")
+    p.add_argument("--format", choices=("table", "csv"), default="table",
+                   help="output format (default table); csv: one row per journey (state, "
+                   "phase, version, friction, overdue obligations), every journey, with "
+                   "rejected rows listed on stderr")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help="progress on stderr (needs carekit[progress]); auto: on a terminal, "
                    f"for files over {PROGRESS_BYTES:,} bytes")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import pathlib
 
 import pytest
@@ -25,6 +27,22 @@ def test_list() -> None:
     for name in ("order", "service_case", "visit"):
         assert name in text
 
+
+
+def test_list_as_csv_and_json_has_the_same_rows() -> None:
+    status, as_csv = run("list", "--format", "csv")
+    assert status == 0
+    status, as_json = run("list", "--format", "json")
+    assert status == 0
+    rows = list(csv.DictReader(io.StringIO(as_csv, newline="")))
+    journeys = json.loads(as_json)["journeys"]
+    assert rows == [{k: str(v) for k, v in j.items()} for j in journeys]
+    order = next(j for j in journeys if j["journey"] == "order")
+    assert (order["states"], order["touchpoints"]) == (
+        len(order_journey().states), len(order_journey().touchpoints))
+    _, table = run("list")
+    assert [line.split()[0] for line in table.splitlines()] == [
+        j["journey"] for j in journeys]
 
 def test_diagram_formats() -> None:
     status, text = run("diagram", "order")
@@ -64,6 +82,40 @@ def test_replay_report(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str
     assert "high friction (threshold 3): 0 need recovery, 1 to watch (above 1.5)" in text
     assert capsys.readouterr().err == ""  # small file: no progress bar
 
+
+
+def test_replay_as_csv_one_row_per_journey(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text(
+        HEADER
+        + "o1,place,2026-03-02T09:00:00+00:00,1,,\n"
+        + "o1,acknowledge,2026-03-02T09:10:00+00:00,2,,\n"
+        + "o2,place,2026-03-02T09:00:00Z,3,,\n"
+        + "o1,delivered:order_thanks,2026-03-02T09:20:00+00:00,,,\n"
+        + "o3,place,2026-03-02T09:00:00+00:00,4,,-0.9\n"
+        + "o3,ship,2026-03-02T09:30:00+00:00,5,,\n",  # refused: not allowed in 'placed'
+        encoding="utf-8",
+    )
+    status, text = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00",
+                       "--format", "csv")
+    assert status == 1  # the refused row, as with the table
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    by_id = {row["journey_id"]: row for row in rows}
+    assert list(by_id) == ["o1", "o2", "o3"]
+    assert [(r["state"], r["phase"], r["version"]) for r in rows] == [
+        ("acknowledged", "during", "2"), ("placed", "during", "1"), ("placed", "during", "1")]
+    assert by_id["o1"]["started_at"] == "2026-03-02T09:00:00+00:00"
+    assert by_id["o1"]["updated_at"] == "2026-03-02T09:10:00+00:00"
+    # the table's figures, journey by journey: 2 overdue in all, o3 to watch (friction 1.8)
+    assert sum(int(r["overdue"]) for r in rows) == 2
+    assert float(by_id["o3"]["friction"]) == pytest.approx(1.8)
+    assert {r["needs_recovery"] for r in rows} == {"False"}
+    err = capsys.readouterr().err
+    assert "problems: 1 (rows skipped)" in err and "line 7: journey 'o3'" in err
+    _, table = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00")
+    assert "overdue as of 2026-03-02T12:00:00+00:00: 2" in table
 
 def test_malformed_rows_are_reported_with_line_numbers(tmp_path: pathlib.Path) -> None:
     csv = tmp_path / "bad.csv"

@@ -461,6 +461,18 @@ def test_step_effect_views() -> None:
     assert step.journey.phase.value == "during"
 
 
+
+def test_step_takes_journey_and_effects_positionally() -> None:
+    step = ORDER.start("o", at=T0).apply(Event("place", at=T0))
+    again = Step(step.journey, step.effects, transition=step.transition)
+    assert again == step
+    assert Step(journey=step.journey, effects=step.effects,
+                transition=step.transition) == step
+    bare = Step(step.journey)
+    assert (bare.effects, bare.transition, bare.duplicate) == ((), None, False)
+    with pytest.raises(TypeError):
+        Step(step.journey, step.effects, step.transition)  # type: ignore[misc]
+
 def test_definitions_and_journeys_pickle() -> None:
     import pickle
 

@@ -49,6 +49,18 @@ def test_hand_checked_report():
     assert all(o.on_time and o.padding_calendar_days == 0 for o in report.outcomes)
 
 
+
+def test_report_takes_its_five_headline_fields_positionally():
+    report = BacktestReport(26, 0.75, 0.25, 1.5, 2.0)
+    assert (report.n, report.on_time_rate, report.early_rate, report.mean_padding_days,
+            report.mean_lateness_days) == (26, 0.75, 0.25, 1.5, 2.0)
+    assert (report.pending, report.skipped, report.cancelled, report.lost) == (0, 0, 0, 0)
+    assert report == BacktestReport(n=26, on_time_rate=0.75, early_rate=0.25,
+                                    mean_padding_days=1.5, mean_lateness_days=2.0)
+    assert BacktestReport(3, 1.0, 0.0, 0.0, 0.0, pending=2).pending == 2
+    with pytest.raises(TypeError):
+        BacktestReport(3, 1.0, 0.0, 0.0, 0.0, 0.0)  # type: ignore[misc]
+
 def test_backtest_promises_equal_fits_on_what_was_known():
     history = orders(160)
     est = QuantileEstimator(quantile=0.9, min_samples=10, calibration=0.01)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import pathlib
@@ -48,6 +49,36 @@ def test_promise_table_and_backtest(tmp_path):
                                    "lateness", "orders"]
     assert {len(line) for line in backtest} == {len(backtest[0])}
 
+
+
+def _csv_tables(text: str) -> list[list[dict[str, str]]]:
+    """CSV output with one table after another, split where a header row starts a table."""
+    tables: list[list[dict[str, str]]] = []
+    header: list[str] = []
+    for row in csv.reader(io.StringIO(text, newline="")):
+        if row and row[0] in ("segment", "target"):
+            header = row
+            tables.append([])
+        else:
+            tables[-1].append(dict(zip(header, row, strict=True)))
+    return tables
+
+
+@pytest.mark.parametrize("backtest", [[], ["--backtest"]])
+def test_promise_csv_has_the_rows_and_values_of_the_json(tmp_path, backtest):
+    path = str(write(tmp_path, history()))
+    args = ["promise", path, "--segment", "region", "--target", "0.9", *backtest]
+    as_json, as_csv = io.StringIO(), io.StringIO()
+    assert main([*args, "--format", "json"], out=as_json) == 0
+    assert main([*args, "--format", "csv"], out=as_csv) == 0
+    data = json.loads(as_json.getvalue())
+    tables = _csv_tables(as_csv.getvalue())
+    expected = [[{k: str(v) for k, v in row.items()} for row in data["segments"]]]
+    if backtest:
+        expected.append([{k: str(v) for k, v in row.items()} for row in data["backtest"]])
+    assert tables == expected
+    assert [row["segment"] for row in tables[0]] == ["(all)", "north", "south"]
+    assert len(tables) == 1 + bool(backtest)
 
 def test_promise_json(tmp_path):
     out = io.StringIO()

@@ -15,6 +15,7 @@ from tests._extras import need
 from carekit.cli import main
 from carekit.errors import CareKitError
 from carekit.staffing import ServiceTarget, plan, save_chart
+from carekit.staffing._cli import read_roster
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "src" / "carekit" / "data"
 FORECAST = DATA / "staffing_forecast.csv"
@@ -48,6 +49,52 @@ def test_csv_and_json_agree() -> None:
     assert doc["max_occupancy"] == 0.85
     assert doc["scheduled_hours"] == sum(i["scheduled"] for i in doc["intervals"]) / 2
 
+
+
+def test_schedule_csv_has_the_shifts_and_coverage_of_the_json(tmp_path: pathlib.Path) -> None:
+    need("highspy", "schedule")
+    templates = tmp_path / "t.csv"
+    templates.write_text(
+        "name,hours,earliest,latest,step_minutes,breaks,days\n"
+        "full,8,07:00,14:00,30,0:30@3:00-5:00,Mon-Sat\n"
+        "part,4,08:00,18:00,30,,\n", encoding="utf-8")
+    args = ["staffing", "schedule", *BASE[1:], "--templates", str(templates)]
+    as_json, as_csv = io.StringIO(), io.StringIO()
+    assert main([*args, "--format", "json"], out=as_json) == 0
+    assert main([*args, "--format", "csv"], out=as_csv) == 0
+    data = json.loads(as_json.getvalue())
+    # two tables, each with its header row: the roster (the columns --roster reads), then
+    # the coverage per interval
+    tables: list[list[dict[str, str]]] = []
+    header: list[str] = []
+    for row in csv.reader(io.StringIO(as_csv.getvalue(), newline="")):
+        if row[0] in ("shift", "interval_start"):
+            header = row
+            tables.append([])
+        else:
+            tables[-1].append(dict(zip(header, row, strict=True)))
+    shifts, cover = tables
+    assert len(shifts) == len(data["shifts"]) > 0
+    for got, want in zip(shifts, data["shifts"], strict=True):
+        start = dt.datetime.fromisoformat(want["start"])
+        spans = " ".join(
+            f"{start + dt.timedelta(minutes=b['after_minutes']):%H:%M}-"
+            f"{start + dt.timedelta(minutes=b['after_minutes'] + b['minutes']):%H:%M}"
+            for b in want["breaks"])
+        assert (got["shift"], got["start"], float(got["hours"]), int(got["agents"]),
+                got["breaks"], got["recurrence"] or None) == (
+            want["shift"], want["start"], want["hours"], want["agents"], spans,
+            want["recurrence"])
+    assert len(cover) == len(data["coverage"]) == 24
+    for got, want in zip(cover, data["coverage"], strict=True):
+        assert (got["interval_start"], int(got["required"]), got["meets_target"]) == (
+            want["interval_start"], want["required"], str(want["meets_target"]))
+        for column in ("scheduled", "gap", "service_level"):
+            assert float(got[column]) == pytest.approx(want[column], rel=1e-5, abs=1e-9)
+    # the roster table reads back as a roster, as the file --csv writes does
+    roster = tmp_path / "r.csv"
+    roster.write_text(as_csv.getvalue().split("interval_start,")[0], encoding="utf-8")
+    assert len(read_roster(roster).shifts) == len(data["shifts"])
 
 def test_roster_coverage_in_every_format() -> None:
     status, text = run("--roster", str(ROSTER))

@@ -171,6 +171,40 @@ def test_coverage_gaps_service_level_and_summary() -> None:
     assert c.to_csv().count("\n") == 5
 
 
+
+def test_coverage_summary_on_a_hand_checked_day() -> None:
+    p, roster = _two_hour_day()
+    assert [r.scheduled for r in p] == [13, 20, 29, 20]  # the plan's people to schedule
+    c = coverage(p, roster)
+    # on the floor: a (20); a + b (28); b alone, a on its break (8); a + b (28)
+    assert [i.gap for i in c] == [7.0, 8.0, -21.0, 8.0]
+    s = c.summary
+    assert (s.intervals, s.intervals_short, s.intervals_under_target) == (4, 1, 1)
+    assert (s.shortfall, s.surplus) == (21.0, 7.0 + 8.0 + 8.0)
+    assert (s.worst_gap, s.worst_interval) == (-21.0, MONDAY + 2 * HALF)
+    assert (s.service_level, s.target) == (c.service_level, 0.8)
+    assert s.service_level == pytest.approx(0.6174, abs=1e-4)  # 09:00 answers nothing in time
+    assert s.meets_target is False
+    assert s == c.summary  # a value: equal each time it is read
+
+
+def test_coverage_summary_adds_up_every_short_interval() -> None:
+    p, _ = _two_hour_day()
+    thin = coverage(p, Roster(shifts=[Shift(name="thin", start=MONDAY, duration=2 * HOUR,
+                                            agents=15)]))
+    s = thin.summary
+    assert [i.gap for i in thin] == [2.0, -5.0, -14.0, -5.0]
+    assert (s.intervals_short, s.shortfall, s.surplus) == (3, 24.0, 2.0)
+    assert (s.worst_gap, s.worst_interval) == (-14.0, MONDAY + 2 * HALF)
+    fc = [(MONDAY + i * HALF, 50) for i in range(4)]
+    covered = plan(fc, aht=180, target=TARGET, shrinkage=0.3)
+    full = coverage(covered, Roster(shifts=[Shift(
+        name="all", start=MONDAY, duration=2 * HOUR,
+        agents=max(r.scheduled for r in covered))])).summary
+    assert (full.intervals_short, full.shortfall, full.worst_gap, full.worst_interval) == (
+        0, 0.0, 0.0, None)
+    assert full.meets_target is True
+
 def test_fully_covered_plan_has_no_gap() -> None:
     fc = [(MONDAY + i * HALF, 50) for i in range(4)]
     p = plan(fc, aht=180, target=TARGET, shrinkage=0.3)

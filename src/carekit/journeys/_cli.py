@@ -14,6 +14,7 @@ import importlib.resources
 import io
 import json
 import pathlib
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 import attrs
 
 from carekit import _cli_args
-from carekit._cli_io import CsvRows, counted, file_progress, printable
+from carekit._cli_io import CsvRows, counted, file_progress, printable, write_csv
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.journeys.definition import JourneyDefinition
@@ -70,11 +71,22 @@ def _definition(name: str) -> JourneyDefinition:
 
 
 def _run_list(args: argparse.Namespace, out: TextIO) -> int:
-    for name, definition in _definitions().items():
-        out.write(
-            f"{name:<14} {len(definition.states):>2} states  {len(definition.touchpoints):>2} "
-            f"touchpoints  {printable(definition.description)}\n"
-        )
+    rows = [
+        {"journey": name, "states": len(definition.states),
+         "touchpoints": len(definition.touchpoints), "description": definition.description}
+        for name, definition in _definitions().items()
+    ]
+    if args.format == "json":
+        json.dump({"journeys": rows}, out, indent=2)
+        out.write("\n")
+    elif args.format == "csv":
+        write_csv(out, ("journey", "states", "touchpoints", "description"), rows)
+    else:
+        for row in rows:
+            out.write(
+                f"{row['journey']:<14} {row['states']:>2} states  {row['touchpoints']:>2} "
+                f"touchpoints  {printable(row['description'])}\n"
+            )
     return 0
 
 
@@ -376,8 +388,34 @@ def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
         lines = handle if advance is None else counted(handle, advance)
         report = replay_csv(definition, iter(lines), source=str(path))
     now = args.now if args.now is not None else report.now
-    _write_report(out, definition, report, now, str(path), args.limit)
+    if args.format == "csv":
+        _write_journeys_csv(out, definition, report, now)
+    else:
+        _write_report(out, definition, report, now, str(path), args.limit)
     return 1 if report.problems else 0
+
+
+_JOURNEY_COLUMNS = ("journey_id", "state", "phase", "version", "started_at", "updated_at",
+                    "friction", "needs_recovery", "overdue")
+
+
+def _write_journeys_csv(
+    out: TextIO, definition: JourneyDefinition, report: ReplayReport, now: dt.datetime | None
+) -> None:
+    """One CSV row per replayed journey; rejected rows go to stderr (stdout carries data)."""
+    threshold = definition.friction.threshold
+    write_csv(out, _JOURNEY_COLUMNS, (
+        {"journey_id": j.journey_id, "state": j.state, "phase": j.phase.value,
+         "version": j.version, "started_at": j.started_at.isoformat(),
+         "updated_at": j.updated_at.isoformat(), "friction": j.friction,
+         "needs_recovery": j.friction >= threshold,
+         "overdue": len(j.overdue(now)) if now is not None else 0}
+        for j in report.journeys.values()
+    ))
+    if report.problems:
+        print(f"problems: {len(report.problems):,} (rows skipped)", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {printable(problem)}", file=sys.stderr)
 
 
 def _write_report(

@@ -237,9 +237,12 @@ class Overdue:
 Effect = Any
 
 
-@attrs.frozen(kw_only=True, weakref_slot=False)
+@attrs.frozen(weakref_slot=False)
 class Step:
     """The result of applying one event: the new journey and what it now requires.
+
+    ``Step(journey, effects)`` may be built positionally, as the journey engine's contract
+    writes it; ``transition`` and ``duplicate`` are keyword-only.
 
     Args:
         journey: the journey after the event.
@@ -253,8 +256,8 @@ class Step:
 
     journey: Journey
     effects: tuple[Effect, ...] = ()
-    transition: Transition | None = None
-    duplicate: bool = False
+    transition: Transition | None = attrs.field(default=None, kw_only=True)
+    duplicate: bool = attrs.field(default=False, kw_only=True)
 
     @property
     def touchpoints(self) -> tuple[OwedTouchpoint, ...]:

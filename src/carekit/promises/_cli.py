@@ -10,7 +10,7 @@ import pathlib
 from typing import Any, TextIO
 
 from carekit import _cli_args
-from carekit._cli_io import CsvRows, named_as_options, open_csv, printable
+from carekit._cli_io import CsvRows, named_as_options, open_csv, printable, write_csv
 from carekit.calendar import BusinessCalendar
 from carekit.errors import CareKitError
 from carekit.promises.backtest import backtest, tradeoff
@@ -197,6 +197,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         json.dump(result, out, indent=2)
         out.write("\n")
+        return 0
+    if args.format == "csv":
+        # as `carekit metrics` does: each table with its header row, one after the other
+        for block in (result["segments"], result.get("backtest", [])):
+            if block:
+                write_csv(out, list(block[0]), block)
         return 0
     out.write(f"Promises at {args.target:.0%} from {len(orders)} orders "
               f"(lead times in business days)\n")

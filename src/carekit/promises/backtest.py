@@ -72,9 +72,13 @@ class Outcome:
     lost: bool = False
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class BacktestReport:
     """How promises made walk-forward would have fared.
+
+    The first five fields, ``BacktestReport(n, on_time_rate, early_rate, mean_padding_days,
+    mean_lateness_days)``, may be given positionally in that order; the others are
+    keyword-only.
 
     Attributes:
         n: promises whose outcome is known (delivered, or undelivered past the promised day
@@ -105,12 +109,12 @@ class BacktestReport:
     early_rate: float
     mean_padding_days: float
     mean_lateness_days: float
-    mean_padding_calendar_days: float = 0.0
-    pending: int = 0
-    skipped: int = 0
-    cancelled: int = 0
-    lost: int = 0
-    outcomes: tuple[Outcome, ...] = attrs.field(default=(), eq=False, repr=False)
+    mean_padding_calendar_days: float = attrs.field(default=0.0, kw_only=True)
+    pending: int = attrs.field(default=0, kw_only=True)
+    skipped: int = attrs.field(default=0, kw_only=True)
+    cancelled: int = attrs.field(default=0, kw_only=True)
+    lost: int = attrs.field(default=0, kw_only=True)
+    outcomes: tuple[Outcome, ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
 
     def by_segment(self) -> dict[Hashable, tuple[int, float]]:
         """``segment -> (promises with a known outcome, on-time rate)``, from the outcomes.

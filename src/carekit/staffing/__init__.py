@@ -19,7 +19,7 @@ Examples:
 
 from carekit.staffing._chart import save_chart
 from carekit.staffing.backlog import Backlog, BacklogInterval, backlog
-from carekit.staffing.coverage import Coverage, CoverageInterval, coverage
+from carekit.staffing.coverage import Coverage, CoverageInterval, CoverageSummary, coverage
 from carekit.staffing.erlang import erlang_b, erlang_c
 from carekit.staffing.plan import StaffingPlan, plan
 from carekit.staffing.requirements import (
@@ -40,6 +40,7 @@ __all__ = [
     "Break",
     "Coverage",
     "CoverageInterval",
+    "CoverageSummary",
     "Performance",
     "Requirement",
     "Roster",

@@ -11,6 +11,7 @@ import re
 from typing import Any, TextIO
 
 from carekit import _cli_args
+from carekit._cli_io import neutralise_csv
 from carekit.errors import CareKitError
 from carekit.staffing._chart import save_chart
 from carekit.staffing._cli import _rows, plan_from, say_written
@@ -225,6 +226,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         save_chart(args.chart, p, result.coverage)
     if args.format == "json":
         out.write(_json(result))
+    elif args.format == "csv":
+        # the roster, then its coverage: each table with its header row, as `carekit metrics`
+        out.write(neutralise_csv(result.roster.to_csv()))
+        out.write(neutralise_csv(result.coverage.to_csv()))
     else:
         _table(result, out)
         for flag, path in (("--csv", args.csv), ("--ics", args.ics)):

@@ -18,7 +18,7 @@ from carekit.staffing.requirements import _performance, check_shrinkage, gross_u
 from carekit.staffing.roster import Roster
 from carekit.staffing.workload import Workload
 
-__all__ = ["Coverage", "CoverageInterval", "coverage"]
+__all__ = ["Coverage", "CoverageInterval", "CoverageSummary", "coverage"]
 
 
 @attrs.frozen(kw_only=True)
@@ -50,6 +50,36 @@ class CoverageInterval:
 
 
 @attrs.frozen(kw_only=True)
+class CoverageSummary:
+    """A :class:`Coverage` in a few numbers: what :attr:`Coverage.summary` returns.
+
+    Attributes:
+        intervals: how many intervals the plan has.
+        intervals_short: intervals whose roster is below ``required`` (``gap < 0``).
+        intervals_under_target: intervals that miss the service-level target.
+        shortfall: the people missing, summed over the short intervals (``-gap`` of each);
+            people-intervals: multiply by the interval's length for person-hours.
+        surplus: the people above ``required``, summed over the other intervals.
+        worst_gap: the most negative gap (0.0 when nothing is short).
+        worst_interval: start of the interval with the worst gap (None when nothing is short).
+        service_level: the period's achieved service level, volume-weighted over intervals.
+        target: the target service level.
+        meets_target: whether ``service_level`` reaches ``target``.
+    """
+
+    intervals: int
+    intervals_short: int
+    intervals_under_target: int
+    shortfall: float
+    surplus: float
+    worst_gap: float
+    worst_interval: dt.datetime | None
+    service_level: float
+    target: float
+    meets_target: bool
+
+
+@attrs.frozen(kw_only=True)
 class Coverage:
     """Scheduled versus required per interval, and a summary for the period.
 
@@ -60,6 +90,8 @@ class Coverage:
         worst_interval: start of the interval with the worst gap (None when nothing is short).
         service_level: the period's achieved service level, volume-weighted over intervals.
         target: the target service level.
+
+    :attr:`summary` gathers the period's figures in one :class:`CoverageSummary`.
     """
 
     intervals: tuple[CoverageInterval, ...]
@@ -74,6 +106,38 @@ class Coverage:
 
     def __len__(self) -> int:
         return len(self.intervals)
+
+    @property
+    def summary(self) -> CoverageSummary:
+        """The period in a few numbers: intervals short and under target, people short.
+
+        Returns:
+            A :class:`CoverageSummary`.
+
+        Examples:
+            >>> import datetime as dt
+            >>> from carekit.staffing import ServiceTarget, Shift, Roster, coverage, plan
+            >>> nine = dt.datetime(2025, 3, 3, 9, tzinfo=dt.timezone.utc)
+            >>> p = plan([(nine, 100), (nine + dt.timedelta(minutes=30), 140)], aht=180,
+            ...          target=ServiceTarget.parse("80/20"), shrinkage=0.3)
+            >>> day = Shift(name="day", start=nine, duration=8 * 3600, agents=22)
+            >>> s = coverage(p, Roster(shifts=[day])).summary
+            >>> s.intervals, s.intervals_short, s.shortfall, s.surplus, s.meets_target
+            (2, 1, 4.0, 2.0, False)
+        """
+        short = [-c.gap for c in self.intervals if c.gap < 0]
+        return CoverageSummary(
+            intervals=len(self.intervals),
+            intervals_short=len(short),
+            intervals_under_target=self.intervals_under_target,
+            shortfall=math.fsum(short),
+            surplus=math.fsum(c.gap for c in self.intervals if c.gap > 0),
+            worst_gap=self.worst_gap,
+            worst_interval=self.worst_interval,
+            service_level=self.service_level,
+            target=self.target,
+            meets_target=self.service_level >= self.target,
+        )
 
     def to_csv(self) -> str:
         """The coverage as CSV text, one row per interval."""
