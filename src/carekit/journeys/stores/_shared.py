@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
@@ -362,7 +363,7 @@ def _with_missed_breaches(journey: Journey, event: Event) -> list[Event] | None:
     due = [d for d in journey.deadlines if d.due < at and d.breach_event != event.name]
     if not due:
         return None
-    due.sort(key=_due)
+    due.sort(key=attrgetter("due"))
     breaches: list[Event] = []
     ahead = journey
     for deadline in due:
@@ -375,10 +376,6 @@ def _with_missed_breaches(journey: Journey, event: Event) -> list[Event] | None:
     if not breaches or rows[ahead.state].get(event.name) is None:
         return None
     return [*breaches, event]
-
-
-def _due(deadline: Any) -> dt.datetime:
-    return deadline.due  # type: ignore[no-any-return]
 
 
 def notify(kit: CareKit | None, notices: list[Notice]) -> None:
