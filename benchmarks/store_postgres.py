@@ -9,7 +9,8 @@ afterwards:
   off (carekit's ``synchronous_commit=False``);
 * touchpoints delivered per second by 1, 2 and 4 worker processes (each claims batches
   with ``FOR UPDATE SKIP LOCKED`` and records every outcome at once; no deadline is due,
-  so the worker's pass only delivers);
+  so the worker's pass only delivers), and the workers' processor time per delivery (the
+  least of the rounds: steadier than the rate on a busy machine);
 * deadline breaches fired per second;
 * the time to read the current state of 100,000 and 1,000,000 journeys.
 
@@ -256,7 +257,7 @@ def eventsourcing_appends(url: str, sizes: dict[str, int]) -> dict[str, float] |
 # -- delivery by worker processes ----------------------------------------------------------
 
 _CAREKIT_WORKER = """
-import datetime as dt, sys
+import datetime as dt, sys, time
 from carekit.journeys import PostgresJourneyStore, Worker
 from carekit.testing import RecordingChannel, make_carekit
 url, schema = sys.argv[1:3]
@@ -268,9 +269,11 @@ print("ready", flush=True)
 sys.stdin.readline()
 # 09:30: every "case received" may be sent and no first-response deadline is due yet, so
 # the pass only delivers (firing breaches has a row of its own).
+cpu = time.process_time()
 report = worker.run_once(dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone.utc))
+cpu = time.process_time() - cpu
 store.close()
-print(report.sent, len(email.deliveries), flush=True)
+print(report.sent, len(email.deliveries), cpu, flush=True)
 """
 
 # The same claim statement as carekit's, then one statement per delivery marking it sent
@@ -308,6 +311,7 @@ me = f"hand-{time.monotonic_ns()}"
 print("ready", flush=True)
 sys.stdin.readline()
 delivered = []
+cpu = time.process_time()
 while True:
     rows = conn.execute(claim, {"now": 1772443800000000, "me": me}).fetchall()  # 09:30
     if not rows:
@@ -316,13 +320,18 @@ while True:
         delivered.append(key)
         conn.execute(sent, {"j": journey_id, "ref": key, "at": "2026-03-02T09:30:00+00:00",
                             "k": key, "me": me})
+cpu = time.process_time() - cpu
 conn.close()
-print(len(delivered), len(delivered), flush=True)
+print(len(delivered), len(delivered), cpu, flush=True)
 """
 
 
-def delivery_rate(url: str, script: str, n: int, processes: int) -> float:
-    """Touchpoints delivered per second by ``processes`` processes running ``script``."""
+def delivery_rate(url: str, script: str, n: int, processes: int) -> tuple[float, float]:
+    """Touchpoints delivered per second by ``processes`` processes running ``script``.
+
+    Also the workers' processor time per delivery (µs): steadier than the rate on a busy
+    machine, it tells a change in the worker's own work apart from the machine's load.
+    """
     with _schema(url) as schema:
         store = PostgresJourneyStore(url, schema=schema, synchronous_commit=False)  # set-up
         case = service_case_journey()
@@ -351,7 +360,8 @@ def delivery_rate(url: str, script: str, n: int, processes: int) -> float:
         elapsed = time.perf_counter() - start
         total = sum(int(out.split()[0]) for out in outs)
         assert total == n, (total, n, outs)
-    return n / elapsed
+        cpu = sum(float(out.split()[2]) for out in outs)
+    return n / elapsed, cpu / n * 1e6
 
 
 # -- firing breaches -------------------------------------------------------------------------
@@ -602,14 +612,19 @@ def _delivery(url: str, sizes: dict[str, int], rounds: int) -> None:
     print(f"\nTouchpoints delivered per second ({sizes['deliver']:,} owed; each worker "
           f"process claims 100 at a time and records each outcome at once; best of "
           f"{rounds})\n")
-    print("| worker processes | carekit `Worker` | psycopg by hand | carekit / by hand |")
-    print("|---:|---:|---:|---:|")
+    print("| worker processes | carekit `Worker` | psycopg by hand | carekit / by hand "
+          "| worker µs per delivery, carekit / by hand |")
+    print("|---:|---:|---:|---:|---:|")
     for processes in (1, 2, 4):
         ours = hand = 0.0
+        ours_cpu = hand_cpu = float("inf")
         for _ in range(rounds):  # alternated, so a slow spell of the machine hits both
-            ours = max(ours, delivery_rate(url, _CAREKIT_WORKER, sizes["deliver"], processes))
-            hand = max(hand, delivery_rate(url, _HAND_WORKER, sizes["deliver"], processes))
-        print(f"| {processes} | {_fmt(ours)} | {_fmt(hand)} | {ours / hand:.2f} |")
+            rate, cpu = delivery_rate(url, _CAREKIT_WORKER, sizes["deliver"], processes)
+            ours, ours_cpu = max(ours, rate), min(ours_cpu, cpu)
+            rate, cpu = delivery_rate(url, _HAND_WORKER, sizes["deliver"], processes)
+            hand, hand_cpu = max(hand, rate), min(hand_cpu, cpu)
+        print(f"| {processes} | {_fmt(ours)} | {_fmt(hand)} | {ours / hand:.2f} "
+              f"| {ours_cpu:.0f} / {hand_cpu:.0f} |")
 
 
 def _fire(url: str, sizes: dict[str, int], rounds: int) -> None:

@@ -471,6 +471,31 @@ def test_big_batches_and_many_journeys_go_in_chunks(
         assert len(store.outbox(status="pending")) == 23
 
 
+def test_a_connection_keeps_one_cursor_but_not_a_long_result(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carekit.journeys.stores import postgres
+
+    monkeypatch.setattr(postgres, "_KEPT_ROWS", 3)
+    ticket = ticket_journey()
+    with _open(postgres_url, postgres_schema, pool_size=1) as store:
+        store.create_many(ticket.start(f"t-{i}", at=T0) for i in range(5))
+        assert "t-1" in store
+        with store._pool.connection() as conn:
+            kept = getattr(conn, postgres._CURSOR)
+        assert kept is not None
+        assert "t-2" in store
+        assert "t-9" not in store
+        with store._pool.connection() as conn:
+            assert getattr(conn, postgres._CURSOR) is kept
+        assert len(store.outbox(status="pending")) == 5  # five rows: more than are kept
+        with store._pool.connection() as conn:
+            assert getattr(conn, postgres._CURSOR) is None
+        assert kept.closed
+        assert "t-3" in store
+        assert [s.journey_id for s in store.journeys()] == [f"t-{i}" for i in range(5)]
+
+
 @pytest.mark.parametrize(
     ("statement", "call", "match"),
     [

@@ -375,10 +375,30 @@ def _results(cursors: Sequence[Any]) -> list[Any]:
 # -- the blocking driver ------------------------------------------------------------------
 
 
+#: The attribute holding a pooled connection's reused cursor (see ``_execute``).
+_CURSOR = "_carekit_cursor"
+#: Results longer than this are not kept alive by a reused cursor (see ``_execute``).
+_KEPT_ROWS = 256
+
+
 def _execute(conn: psycopg.Connection[Any], statements: Sequence[Stmt]) -> list[Any]:
     if len(statements) == 1:
+        # One statement (a worker's record, every claim) runs on a cursor kept with its
+        # connection: making a cursor per statement costs as much processor time as
+        # sending it. A long result is not kept alive by the cursor until the next one.
         s = statements[0]
-        return _results([conn.execute(s.sql, s.params)])
+        cursor = getattr(conn, _CURSOR, None)
+        if cursor is None or cursor.closed:
+            cursor = conn.cursor()
+            setattr(conn, _CURSOR, cursor)
+        cursor.execute(s.sql, s.params)
+        if not _returns_rows(cursor):
+            return [cursor.rowcount]
+        rows = cursor.fetchall()
+        if len(rows) > _KEPT_ROWS:
+            setattr(conn, _CURSOR, None)
+            cursor.close()
+        return [rows]
     with conn.pipeline():
         cursors = [conn.execute(s.sql, s.params) for s in statements]
     return _results(cursors)
@@ -1099,10 +1119,20 @@ def _claim_flow(
 async def _execute_async(
     conn: psycopg.AsyncConnection[Any], statements: Sequence[Stmt]
 ) -> list[Any]:
-    if len(statements) == 1:
+    if len(statements) == 1:  # on a reused cursor, as in ``_execute``
         s = statements[0]
-        cursor = await conn.execute(s.sql, s.params)
-        return [await cursor.fetchall() if _returns_rows(cursor) else cursor.rowcount]
+        cursor = getattr(conn, _CURSOR, None)
+        if cursor is None or cursor.closed:
+            cursor = conn.cursor()
+            setattr(conn, _CURSOR, cursor)
+        await cursor.execute(s.sql, s.params)
+        if not _returns_rows(cursor):
+            return [cursor.rowcount]
+        rows = await cursor.fetchall()
+        if len(rows) > _KEPT_ROWS:
+            setattr(conn, _CURSOR, None)
+            await cursor.close()
+        return [rows]
     async with conn.pipeline():
         cursors = [await conn.execute(s.sql, s.params) for s in statements]
     return [
