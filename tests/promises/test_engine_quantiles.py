@@ -1,13 +1,16 @@
-"""The engine's quantiles against a plain per-order computation.
+"""The engine's quantiles against a plain computation.
 
-The engine materialises a mixture only as far as the quantile asked for needs, keeps it
-while no estimate in the segment's chain changes, shares it between the self-tuning
-settings with the same shrinkage, and computes partial Kaplan–Meier estimates. The reference
-here does none of that: at every query it recomputes each Kaplan–Meier estimate of the chain
-from the list of orders in the window (the product-limit estimator written out, Kaplan &
-Meier, JASA 53, 1958), mixes the whole distributions, and scans for the first lead reaching
-the level. Every promise made in a sweep (the one made and every setting's own, with
-calibration, segment calibration, lost orders, trend and the cost rule) must be identical.
+During a replay a promise uses each estimate as it stood at the first promise of that
+business day that asked for it (segment and shrinkage; the trend factor likewise). The
+engine materialises a mixture only as far as the levels promised at need, keeps it for the
+day, shares it between the self-tuning settings with the same shrinkage, and computes
+partial Kaplan–Meier estimates. The reference here does none of that: at the first query of
+a day it recomputes each Kaplan–Meier estimate of the chain from the list of orders in the
+window (the product-limit estimator written out, Kaplan & Meier, JASA 53, 1958), mixes the
+whole distributions and writes the mixture down for the day; every query scans that for the
+first lead reaching the level. Every promise made in a sweep (the one made and every
+setting's own, with calibration, segment calibration, lost orders, trend and the cost rule)
+must be identical.
 """
 
 from __future__ import annotations
@@ -41,9 +44,28 @@ CUTOFF = BusinessCalendar(cutoff=dt.time(14), tz="Europe/London")
 
 
 class _Plain(_Reference):
-    """Every quantile from whole distributions recomputed from the orders, scanned in order."""
+    """Every quantile from whole distributions recomputed from the orders, scanned in order.
+
+    While replaying, the first mixture (and trend factor) computed on a day serves the day.
+    """
+
+    daily = True
+
+    def _of_the_day(self, key: tuple[Any, ...], compute: Any) -> Any:
+        if not (self.daily and self.replaying):
+            return compute()
+        memo: dict[tuple[Any, ...], tuple[int, Any]] = self.__dict__.setdefault("memo", {})
+        found = memo.get(key)
+        if found is None or found[0] != self.now:
+            found = memo[key] = (self.now, compute())
+        return found[1]
 
     def _plain_mixture(self, path: Path, k: float) -> list[float]:
+        result: list[float] = self._of_the_day(
+            ("mixture", path, k), lambda: self._mixture_now(path, k))
+        return result
+
+    def _mixture_now(self, path: Path, k: float) -> list[float]:
         terms: list[tuple[list[float], float, float]] = []
         for depth in range(len(path) + 1):
             prefix = path[:depth]
@@ -79,6 +101,10 @@ class _Plain(_Reference):
         return cheapest(self._plain_mixture(path, k), late, per_day)
 
     def trend_factor(self) -> float:
+        result: float = self._of_the_day(("trend",), self._trend_now)
+        return result
+
+    def _trend_now(self) -> float:
         recent = self.recent_node
         if recent.n_events < self.min_samples:
             return 1.0
@@ -182,6 +208,45 @@ def test_the_comparison_sees_a_changed_quantile():
                "settings": est._settings()}
     assert (_sweep(Engine(SIX_DAYS, **options), est, orders, now)["promised"]
             != _sweep(_OneLonger(SIX_DAYS, **options), est, orders, now)["promised"])
+
+
+def test_the_replay_refreshes_estimates_once_a_day():
+    # the rule matters on this table: estimates refreshed at every order promise otherwise
+    class _EveryOrder(_Plain):
+        daily = False
+
+    est = ESTIMATORS["defaults"]
+    orders = [o for o in est.prepare(TABLE) if not o.cancelled]
+    now = orders[-1].ordered_at
+    options = {"window": est.window, "shrinkage": 0.0, "target": est._target(),
+               "rate": est._rate(), "min_samples": est.min_samples,
+               "settings": est._settings()}
+    daily = _sweep(Engine(SIX_DAYS, **options), est, orders, now)["promised"]
+    assert daily == _sweep(_Plain(SIX_DAYS, **options), est, orders, now)["promised"]
+    assert daily != _sweep(_EveryOrder(SIX_DAYS, **options), est, orders, now)["promised"]
+
+
+def test_after_the_replay_estimates_use_all_the_data():
+    # what a fit keeps comes from the data as they are at the end, not from the estimates
+    # of the last day's first promise
+    class _Now(_Plain):
+        daily = False
+
+    est = ESTIMATORS["defaults"]
+    orders = [o for o in est.prepare(TABLE) if not o.cancelled]
+    now = orders[-1].ordered_at
+    options = {"window": est.window, "shrinkage": 0.0, "target": est._target(),
+               "rate": est._rate(), "min_samples": est.min_samples,
+               "settings": est._settings()}
+    engine = Engine(SIX_DAYS, **options)
+    _sweep(engine, est, orders, now)
+    plain = _Now(SIX_DAYS, **options)
+    _sweep(plain, est, orders, now)
+    assert not engine.replaying
+    for path in plain.nodes:
+        for k in (10.0, 200.0):
+            for ps in ((0.5,), (0.95, 0.5), (0.99,)):
+                assert engine._quantiles(path, k, ps) == plain._quantiles(path, k, ps)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -40,6 +40,13 @@ recent orders' short leads are already known while their long ones are not.
 Fitting and backtesting run the same sweep, so a fitted estimator is exactly the state a
 backtest would have reached at the same moment.
 
+While the sweep replays a history, the estimates promises are made from are refreshed once a
+business day, as a shop refitting nightly would: a segment's shrunk distribution (for each
+shrinkage), the cheapest lead of the cost rule and the trend factor are those of the first
+promise of the day that asked for them, data from before that promise, so the replay stays
+walk-forward. The calibration level and offsets still move with every outcome. When the
+replay ends, every estimate is again the one of the data as they are.
+
 Cost: each segment keeps its delivered orders as counts by lead time and its undelivered ones
 as counts by start day, updated as orders arrive, are delivered and leave the window. An
 estimate is recomputed only when it is asked for and its data changed since (a new order,
@@ -48,9 +55,10 @@ proportional to the number of lead times and ages, never to the number of orders
 costs O(orders x lead times) instead of growing with the square of the orders in transit.
 A shrunk distribution is materialised only as far as its quantile needs (about as far as the
 last answer for that segment) and kept until an estimate in its chain changes: the settings
-sharing a shrinkage, and the levels asked for, share it. Within a day the estimates still change
-with nearly every order (a delivery, an order leaving the window), so each promise costs about
-one partial estimate for all orders and one for its segment, O(its quantile) each.
+sharing a shrinkage, and the levels asked for, share it. Within a day the estimates change
+with nearly every order (a delivery, an order leaving the window); refreshed once a day during
+a replay, they cost one partial estimate per segment and shrinkage a day, and a promise the
+look-up of its quantiles.
 """
 
 from __future__ import annotations
@@ -420,7 +428,11 @@ class Engine:
         self._chains: dict[Path, list[_Node]] = {}
         # (path, shrinkage) -> (state it was computed in, mixture, its full size, reach)
         self._mixes: dict[tuple[Path, float], tuple[tuple[int, ...], list[float], int, int]] = {}
-        self._trend_key: tuple[int, int, int] | None = None
+        self._trend_key: tuple[int, ...] | None = None
+        # True while run() replays the history: estimates are then refreshed once a day
+        self.replaying = False
+        # (path, shrinkage) -> (day, the cheapest lead that day) while replaying
+        self._cheap: dict[tuple[Path, float], tuple[int, int]] = {}
         self._lost_key: tuple[int, int] | None = None
         self._sample_day: int | None = None
         self._placed_today = 0
@@ -534,19 +546,24 @@ class Engine:
         """:func:`quantile_of` the mixture of ``path`` at each of ``ps``.
 
         The mixture is materialised only as far as the highest quantile needs (its values
-        are exactly :func:`_value`'s) and kept until an estimate in the chain changes, so the
-        settings sharing a shrinkage, and the levels asked for, share one computation. A
-        mixture is non-decreasing, so the smallest lead reaching a level does not depend on
-        how far it was materialised.
+        are exactly :func:`_value`'s) and kept until an estimate in the chain changes (while
+        replaying: until the day ends), so the settings sharing a shrinkage, and the levels
+        asked for, share one computation. A mixture is non-decreasing, so the smallest lead
+        reaching a level does not depend on how far it was materialised.
         """
         now = self.now
         chain = self._chains.get(path) or self.chain(path)
-        if len(chain) == 2:
-            stamp: tuple[int, ...] = (now, chain[0].version, chain[1].version)
+        top = (ps[0] if len(ps) == 1 else max(ps)) - _EPS
+        if self.replaying:
+            # The estimate as it stood at the first promise of the day that asked for it,
+            # materialised as far as any level promised at (none is above the ceiling).
+            stamp: tuple[int, ...] = (now,)
+            top = max(top, self.ceiling - _EPS)
+        elif len(chain) == 2:
+            stamp = (now, chain[0].version, chain[1].version)
         else:
             stamp = (now, *[node.version for node in chain])
         key = (path, k)
-        top = (ps[0] if len(ps) == 1 else max(ps)) - _EPS
         found = self._mixes.get(key)
         if found is not None and found[0] == stamp:
             _, mix, size, _ = found
@@ -616,7 +633,8 @@ class Engine:
     def trend_factor(self) -> float:
         """Recent lead times against the window's: the factor promises are scaled by."""
         recent = self.recent_node
-        key = (self.now, recent.version, self.root.version)
+        key: tuple[int, ...] = ((self.now,) if self.replaying
+                                else (self.now, recent.version, self.root.version))
         if key == self._trend_key:
             return self._trend
         factor = 1.0
@@ -663,8 +681,16 @@ class Engine:
 
     def _cheapest(self, path: Path, k: float) -> int:
         assert self.costs is not None
+        key = (path, k)
+        if self.replaying:
+            found = self._cheap.get(key)
+            if found is not None and found[0] == self.now:
+                return found[1]
         late, per_day = self.costs
-        return cheapest(self._materialise(self._terms(path, k)), late, per_day)
+        lead = cheapest(self._materialise(self._terms(path, k)), late, per_day)
+        if self.replaying:
+            self._cheap[key] = (self.now, lead)
+        return lead
 
     def _materialise(self, terms: list[tuple[list[float], int, float, float]]) -> list[float]:
         size = max(t[1] for t in terms) + 1
@@ -986,7 +1012,26 @@ class Engine:
         (None when no promise is made); when it returns a tuple ``(expected, promised,
         setting, every setting's promise)`` those are recorded too. Deliveries after ``now``
         stay unknown; the window at the end counts back from ``window_end`` (default ``now``).
+        While it runs, estimates are refreshed once a business day (see the module
+        docstring); afterwards they are those of all the data.
         """
+        self.replaying = True
+        try:
+            self._replay(orders, now, promise, window_end)
+        finally:
+            # From here on every estimate is the one of the data as they are now.
+            self.replaying = False
+            self._mixes.clear()
+            self._cheap.clear()
+            self._trend_key = None
+
+    def _replay(
+        self,
+        orders: Sequence[Order],
+        now: dt.datetime,
+        promise: Callable[[Engine, Order], int | None] | None,
+        window_end: dt.datetime | None,
+    ) -> None:
         if self.ref is None:
             first = orders[0].ordered_at if orders else now
             start = self.calendar.start_day(first)

@@ -912,9 +912,12 @@ class QuantileEstimator(_Learned):
     side by side, scores each one's promises as deliveries come in, and each promise is made
     by the setting with the best score on outcomes known when it is made, never on the
     period it is scored on (a nested walk-forward). ``estimator.tuned`` says what was chosen.
-    Until 1,000 promises have been scored the first candidate (shrinkage 10, no trend)
-    promises alone. Settings are scored on their own promises at the target; the calibration
-    (overall and per segment) follows the promises actually made.
+    The replay refreshes its lead-time estimates once a business day, as a nightly refit
+    would (a promise uses them as they stood at the day's first promise that asked for
+    them); the fitted estimator uses all the data. Until 1,000 promises have been scored the
+    first candidate (shrinkage 10, no trend) promises alone. Settings are scored on their own
+    promises at the target; the calibration (overall and per segment) follows the promises
+    actually made.
 
     With ``calibration=0``, ``shrinkage=0`` and ``trend=False``
     the promised lead is the plain empirical quantile: the smallest lead within which at
