@@ -194,18 +194,23 @@ def test_sweep_promises_match_a_plain_computation(name):
     assert sum(q is not None for q in fast["promised"]) > 2_000
 
 
+def _defaults_replay() -> tuple[Any, list[Order], dt.datetime, dict[str, Any]]:
+    """The default estimator, TABLE's orders, the end, and the engine options to replay them."""
+    est = ESTIMATORS["defaults"]
+    orders = [o for o in est.prepare(TABLE) if not o.cancelled]
+    options = {"window": est.window, "shrinkage": 0.0, "target": est._target(),
+               "rate": est._rate(), "min_samples": est.min_samples,
+               "settings": est._settings()}
+    return est, orders, orders[-1].ordered_at, options
+
+
 def test_the_comparison_sees_a_changed_quantile():
     # the reference is sensitive: moving one lead by a day changes promises made after it
     class _OneLonger(_Plain):
         def _quantiles(self, path: Path, k: float, ps: Sequence[float]) -> list[int]:
             return [q + 1 for q in super()._quantiles(path, k, ps)]
 
-    est = ESTIMATORS["defaults"]
-    orders = [o for o in est.prepare(TABLE) if not o.cancelled]
-    now = orders[-1].ordered_at
-    options = {"window": est.window, "shrinkage": 0.0, "target": est._target(),
-               "rate": est._rate(), "min_samples": est.min_samples,
-               "settings": est._settings()}
+    est, orders, now, options = _defaults_replay()
     assert (_sweep(Engine(SIX_DAYS, **options), est, orders, now)["promised"]
             != _sweep(_OneLonger(SIX_DAYS, **options), est, orders, now)["promised"])
 
@@ -215,12 +220,7 @@ def test_the_replay_refreshes_estimates_once_a_day():
     class _EveryOrder(_Plain):
         daily = False
 
-    est = ESTIMATORS["defaults"]
-    orders = [o for o in est.prepare(TABLE) if not o.cancelled]
-    now = orders[-1].ordered_at
-    options = {"window": est.window, "shrinkage": 0.0, "target": est._target(),
-               "rate": est._rate(), "min_samples": est.min_samples,
-               "settings": est._settings()}
+    est, orders, now, options = _defaults_replay()
     daily = _sweep(Engine(SIX_DAYS, **options), est, orders, now)["promised"]
     assert daily == _sweep(_Plain(SIX_DAYS, **options), est, orders, now)["promised"]
     assert daily != _sweep(_EveryOrder(SIX_DAYS, **options), est, orders, now)["promised"]
@@ -232,12 +232,7 @@ def test_after_the_replay_estimates_use_all_the_data():
     class _Now(_Plain):
         daily = False
 
-    est = ESTIMATORS["defaults"]
-    orders = [o for o in est.prepare(TABLE) if not o.cancelled]
-    now = orders[-1].ordered_at
-    options = {"window": est.window, "shrinkage": 0.0, "target": est._target(),
-               "rate": est._rate(), "min_samples": est.min_samples,
-               "settings": est._settings()}
+    est, orders, now, options = _defaults_replay()
     engine = Engine(SIX_DAYS, **options)
     _sweep(engine, est, orders, now)
     plain = _Now(SIX_DAYS, **options)
