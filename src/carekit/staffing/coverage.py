@@ -109,10 +109,8 @@ class Coverage:
 
     @property
     def summary(self) -> CoverageSummary:
-        """The period in a few numbers: intervals short and under target, people short.
-
-        Returns:
-            A :class:`CoverageSummary`.
+        """The period in a few numbers, as a :class:`CoverageSummary` (intervals short and
+        under target, people short and spare, the worst gap, the service level).
 
         Examples:
             >>> import datetime as dt
