@@ -28,8 +28,10 @@ from tests.strategies_promises import packed_histories
 
 from carekit.calendar import BusinessCalendar
 from carekit.promises import Order, PromiseCosts, QuantileEstimator
+from carekit.promises import _engine as engine_module
 from carekit.promises._engine import (
     _EPS,
+    BUSY_DAY,
     TREND_LIMITS,
     TREND_PROBABILITY,
     Engine,
@@ -46,18 +48,20 @@ CUTOFF = BusinessCalendar(cutoff=dt.time(14), tz="Europe/London")
 class _Plain(_Reference):
     """Every quantile from whole distributions recomputed from the orders, scanned in order.
 
-    While replaying, the first mixture (and trend factor) computed on a day serves the day.
+    While replaying a busy day, the first mixture (and trend factor) computed on the day serves
+    the day (the engine's own count of the orders says which days are busy).
     """
 
-    daily = True
+    spans = True
 
     def _of_the_day(self, key: tuple[Any, ...], compute: Any) -> Any:
-        if not (self.daily and self.replaying):
+        slot = self._slot
+        if not (self.spans and self.replaying) or slot is None:
             return compute()
-        memo: dict[tuple[Any, ...], tuple[int, Any]] = self.__dict__.setdefault("memo", {})
+        memo: dict[tuple[Any, ...], tuple[Any, Any]] = self.__dict__.setdefault("memo", {})
         found = memo.get(key)
-        if found is None or found[0] != self.now:
-            found = memo[key] = (self.now, compute())
+        if found is None or found[0] != slot:
+            found = memo[key] = (slot, compute())
         return found[1]
 
     def _plain_mixture(self, path: Path, k: float) -> list[float]:
@@ -215,22 +219,40 @@ def test_the_comparison_sees_a_changed_quantile():
             != _sweep(_OneLonger(SIX_DAYS, **options), est, orders, now)["promised"])
 
 
-def test_the_replay_refreshes_estimates_once_a_day():
-    # the rule matters on this table: estimates refreshed at every order promise otherwise
+def test_a_quiet_history_is_replayed_exactly():
+    # TABLE has about 32 orders a business day, fewer than a busy day's: every promise comes
+    # from the data as they are when it is made
+    assert len(TABLE) / 77 < BUSY_DAY
+
     class _EveryOrder(_Plain):
-        daily = False
+        spans = False
 
     est, orders, now, options = _defaults_replay()
-    daily = _sweep(Engine(SIX_DAYS, **options), est, orders, now)["promised"]
-    assert daily == _sweep(_Plain(SIX_DAYS, **options), est, orders, now)["promised"]
-    assert daily != _sweep(_EveryOrder(SIX_DAYS, **options), est, orders, now)["promised"]
+    assert (_sweep(Engine(SIX_DAYS, **options), est, orders, now)["promised"]
+            == _sweep(_EveryOrder(SIX_DAYS, **options), est, orders, now)["promised"])
 
 
-def test_after_the_replay_estimates_use_all_the_data():
+def test_a_busy_day_refreshes_its_estimates_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # with busy days from 10 orders, TABLE's days are busy: each keeps its first estimates
+    monkeypatch.setattr(engine_module, "BUSY_DAY", 10)
+
+    class _EveryOrder(_Plain):
+        spans = False
+
+    est, orders, now, options = _defaults_replay()
+    spans = _sweep(Engine(SIX_DAYS, **options), est, orders, now)["promised"]
+    assert spans == _sweep(_Plain(SIX_DAYS, **options), est, orders, now)["promised"]
+    # the rule matters on this table: estimates refreshed at every order promise otherwise
+    assert spans != _sweep(_EveryOrder(SIX_DAYS, **options), est, orders, now)["promised"]
+
+
+def test_after_the_replay_estimates_use_all_the_data(monkeypatch: pytest.MonkeyPatch) -> None:
     # what a fit keeps comes from the data as they are at the end, not from the estimates
     # of the last day's first promise
+    monkeypatch.setattr(engine_module, "BUSY_DAY", 10)
+
     class _Now(_Plain):
-        daily = False
+        spans = False
 
     est, orders, now, options = _defaults_replay()
     engine = Engine(SIX_DAYS, **options)

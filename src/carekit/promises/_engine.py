@@ -40,12 +40,14 @@ recent orders' short leads are already known while their long ones are not.
 Fitting and backtesting run the same sweep, so a fitted estimator is exactly the state a
 backtest would have reached at the same moment.
 
-While the sweep replays a history, the estimates promises are made from are refreshed once a
-business day, as a shop refitting nightly would: a segment's shrunk distribution (for each
+While the sweep replays a busy history (more than ``BUSY_DAY`` orders the business day
+before), the estimates promises are made from are refreshed once a business day instead of
+at every order, as a shop refitting nightly would: a segment's shrunk distribution (for each
 shrinkage), the cheapest lead of the cost rule and the trend factor are those of the first
 promise of the day that asked for them, data from before that promise, so the replay stays
-walk-forward. The calibration level and offsets still move with every outcome. When the
-replay ends, every estimate is again the one of the data as they are.
+walk-forward. A quieter history is replayed exactly, every promise from the data as they are
+when it is made. The calibration level and offsets move with every outcome either way. When
+the replay ends, every estimate is again the one of the data as they are.
 
 Cost: each segment keeps its delivered orders as counts by lead time and its undelivered ones
 as counts by start day, updated as orders arrive, are delivered and leave the window. An
@@ -57,8 +59,8 @@ A shrunk distribution is materialised only as far as its quantile needs (about a
 last answer for that segment) and kept until an estimate in its chain changes: the settings
 sharing a shrinkage, and the levels asked for, share it. Within a day the estimates change
 with nearly every order (a delivery, an order leaving the window); refreshed once a day during
-a replay, they cost one partial estimate per segment and shrinkage a day, and a promise the
-look-up of its quantiles.
+the replay of a busy history, they cost one partial estimate per segment and shrinkage a
+day, and a promise the look-up of its quantiles.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ TREND_PROBABILITY = 0.25
 TREND_LIMITS = (0.5, 2.0)
 #: Orders a day whose promises every setting makes, to be scored (at higher volumes a sample).
 SCORED_PER_DAY = 64
+#: While replaying, a business day after one with more orders than this is busy: its estimates
+#: are refreshed once, at its first promise, not at every order.
+BUSY_DAY = 200
 #: Scored outcomes, since the setting in use took over, before another may replace it.
 MIN_SCORED = 100
 #: How many standard errors better another setting's scores must be than those of the setting
@@ -429,10 +434,16 @@ class Engine:
         # (path, shrinkage) -> (state it was computed in, mixture, its full size, reach)
         self._mixes: dict[tuple[Path, float], tuple[tuple[int, ...], list[float], int, int]] = {}
         self._trend_key: tuple[int, ...] | None = None
-        # True while run() replays the history: estimates are then refreshed once a day
+        # True while run() replays the history (see the module docstring)
         self.replaying = False
-        # (path, shrinkage) -> (day, the cheapest lead that day) while replaying
-        self._cheap: dict[tuple[Path, float], tuple[int, int]] = {}
+        # while replaying a busy day: (day, -1), the stamp its estimates are kept under
+        # (None: refreshed at every order; an exact stamp never holds a negative number)
+        self._slot: tuple[int, int] | None = None
+        self._slot_day: int | None = None
+        self._slot_count = 0
+        self._busy = False
+        # (path, shrinkage) -> (slot, the cheapest lead then) while replaying a busy day
+        self._cheap: dict[tuple[Path, float], tuple[tuple[int, int], int]] = {}
         self._lost_key: tuple[int, int] | None = None
         self._sample_day: int | None = None
         self._placed_today = 0
@@ -554,10 +565,12 @@ class Engine:
         now = self.now
         chain = self._chains.get(path) or self.chain(path)
         top = (ps[0] if len(ps) == 1 else max(ps)) - _EPS
-        if self.replaying:
-            # The estimate as it stood at the first promise of the day that asked for it,
-            # materialised as far as any level promised at (none is above the ceiling).
-            stamp: tuple[int, ...] = (now,)
+        slot = self._slot
+        if slot is not None:
+            # A busy day: the estimate as it stood at the first promise of the day that asked
+            # for it, materialised as far as any level promised at (none is above the
+            # ceiling).
+            stamp: tuple[int, ...] = slot
             top = max(top, self.ceiling - _EPS)
         elif len(chain) == 2:
             stamp = (now, chain[0].version, chain[1].version)
@@ -633,7 +646,8 @@ class Engine:
     def trend_factor(self) -> float:
         """Recent lead times against the window's: the factor promises are scaled by."""
         recent = self.recent_node
-        key: tuple[int, ...] = ((self.now,) if self.replaying
+        slot = self._slot
+        key: tuple[int, ...] = (slot if slot is not None
                                 else (self.now, recent.version, self.root.version))
         if key == self._trend_key:
             return self._trend
@@ -682,14 +696,15 @@ class Engine:
     def _cheapest(self, path: Path, k: float) -> int:
         assert self.costs is not None
         key = (path, k)
-        if self.replaying:
+        slot = self._slot
+        if slot is not None:
             found = self._cheap.get(key)
-            if found is not None and found[0] == self.now:
+            if found is not None and found[0] == slot:
                 return found[1]
         late, per_day = self.costs
         lead = cheapest(self._materialise(self._terms(path, k)), late, per_day)
-        if self.replaying:
-            self._cheap[key] = (self.now, lead)
+        if slot is not None:
+            self._cheap[key] = (slot, lead)
         return lead
 
     def _materialise(self, terms: list[tuple[list[float], int, float, float]]) -> list[float]:
@@ -1012,8 +1027,8 @@ class Engine:
         (None when no promise is made); when it returns a tuple ``(expected, promised,
         setting, every setting's promise)`` those are recorded too. Deliveries after ``now``
         stay unknown; the window at the end counts back from ``window_end`` (default ``now``).
-        While it runs, estimates are refreshed once a business day (see the module
-        docstring); afterwards they are those of all the data.
+        While it runs, a busy day's estimates are refreshed once (see the module docstring);
+        afterwards they are those of all the data.
         """
         self.replaying = True
         try:
@@ -1021,9 +1036,19 @@ class Engine:
         finally:
             # From here on every estimate is the one of the data as they are now.
             self.replaying = False
+            self._slot = None
             self._mixes.clear()
             self._cheap.clear()
             self._trend_key = None
+
+    def _count_placed(self, day: int) -> None:
+        """Count an order placed on ``day``; a day after a busy one keeps its estimates."""
+        if day != self._slot_day:
+            self._busy = self._slot_day is not None and self._slot_count > BUSY_DAY
+            self._slot_day = day
+            self._slot_count = 0
+        self._slot = (day, -1) if self._busy else None
+        self._slot_count += 1
 
     def _replay(
         self,
@@ -1061,6 +1086,7 @@ class Engine:
             if start is None:
                 start = starts[key] = self.index(cal.start_day(at))
             self._advance(at, today)
+            self._count_placed(today)
             answer = promise(self, order) if promise is not None else None
             delivered = order.delivered_at
             lead = None

@@ -912,9 +912,10 @@ class QuantileEstimator(_Learned):
     side by side, scores each one's promises as deliveries come in, and each promise is made
     by the setting with the best score on outcomes known when it is made, never on the
     period it is scored on (a nested walk-forward). ``estimator.tuned`` says what was chosen.
-    The replay refreshes its lead-time estimates once a business day, as a nightly refit
-    would (a promise uses them as they stood at the day's first promise that asked for
-    them); the fitted estimator uses all the data. Until 1,000 promises have been scored the
+    A busy history's replay (more than 200 orders on the business day before) refreshes its
+    lead-time estimates once a business day, as a nightly refit would (a promise uses them as
+    they stood at the day's first promise that asked for them); a quieter one is replayed
+    exactly. The fitted estimator uses all the data. Until 1,000 promises have been scored the
     first candidate (shrinkage 10, no trend) promises alone. Settings are scored on their own
     promises at the target; the calibration (overall and per segment) follows the promises
     actually made.
