@@ -434,8 +434,6 @@ class Engine:
         # (path, shrinkage) -> (state it was computed in, mixture, its full size, reach)
         self._mixes: dict[tuple[Path, float], tuple[tuple[int, ...], list[float], int, int]] = {}
         self._trend_key: tuple[int, ...] | None = None
-        # True while run() replays the history (see the module docstring)
-        self.replaying = False
         # while replaying a busy day: (day, -1), the stamp its estimates are kept under
         # (None: refreshed at every order; an exact stamp never holds a negative number)
         self._slot: tuple[int, int] | None = None
@@ -1030,12 +1028,10 @@ class Engine:
         While it runs, a busy day's estimates are refreshed once (see the module docstring);
         afterwards they are those of all the data.
         """
-        self.replaying = True
         try:
             self._replay(orders, now, promise, window_end)
         finally:
             # From here on every estimate is the one of the data as they are now.
-            self.replaying = False
             self._slot = None
             self._mixes.clear()
             self._cheap.clear()
