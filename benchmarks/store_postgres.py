@@ -36,6 +36,7 @@ import functools
 import gc
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -326,11 +327,39 @@ print(len(delivered), len(delivered), cpu, flush=True)
 """
 
 
-def delivery_rate(url: str, script: str, n: int, processes: int) -> tuple[float, float]:
+def _server_cpu() -> float | None:
+    """Processor seconds used so far by every ``postgres`` process on this host.
+
+    None when the server's processes cannot be read (a server on another host, or no
+    ``/proc``): the column then says so.
+    """
+    total, found = 0.0, False
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name == "postgres" or name.startswith("postgres:"):
+            fields = stat[stat.rindex(")") + 2:].split()
+            # utime + stime, and cutime + cstime: the server's connections that have
+            # ended were children of the postmaster, which counts their time.
+            total += sum(int(f) for f in fields[11:15]) / tick
+            found = True
+    return total if found else None
+
+
+def delivery_rate(url: str, script: str, n: int, processes: int
+                  ) -> tuple[float, float, float | None]:
     """Touchpoints delivered per second by ``processes`` processes running ``script``.
 
-    Also the workers' processor time per delivery (µs): steadier than the rate on a busy
-    machine, it tells a change in the worker's own work apart from the machine's load.
+    Also the workers' processor time per delivery (µs), steadier than the rate on a busy
+    machine: it tells a change in the worker's own work apart from the machine's load; and
+    the server's (every ``postgres`` process of this host, µs per delivery; None when the
+    server runs elsewhere).
     """
     with _schema(url) as schema:
         store = PostgresJourneyStore(url, schema=schema, synchronous_commit=False)  # set-up
@@ -351,6 +380,7 @@ def delivery_rate(url: str, script: str, n: int, processes: int) -> tuple[float,
         ]
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        server = _server_cpu()
         start = time.perf_counter()
         for p in procs:
             assert p.stdin is not None
@@ -358,10 +388,12 @@ def delivery_rate(url: str, script: str, n: int, processes: int) -> tuple[float,
             p.stdin.flush()
         outs = [p.communicate(timeout=3600)[0] for p in procs]
         elapsed = time.perf_counter() - start
+        after = _server_cpu()
+        served = None if server is None or after is None else (after - server) / n * 1e6
         total = sum(int(out.split()[0]) for out in outs)
         assert total == n, (total, n, outs)
         cpu = sum(float(out.split()[2]) for out in outs)
-    return n / elapsed, cpu / n * 1e6
+    return n / elapsed, cpu / n * 1e6, served
 
 
 # -- firing breaches -------------------------------------------------------------------------
@@ -613,18 +645,25 @@ def _delivery(url: str, sizes: dict[str, int], rounds: int) -> None:
           f"process claims 100 at a time and records each outcome at once; best of "
           f"{rounds})\n")
     print("| worker processes | carekit `Worker` | psycopg by hand | carekit / by hand "
-          "| worker µs per delivery, carekit / by hand |")
-    print("|---:|---:|---:|---:|---:|")
+          "| worker µs per delivery, carekit / by hand "
+          "| server µs per delivery, carekit / by hand |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    inf = float("inf")
     for processes in (1, 2, 4):
         ours = hand = 0.0
-        ours_cpu = hand_cpu = float("inf")
+        ours_cpu = hand_cpu = ours_server = hand_server = inf
         for _ in range(rounds):  # alternated, so a slow spell of the machine hits both
-            rate, cpu = delivery_rate(url, _CAREKIT_WORKER, sizes["deliver"], processes)
+            rate, cpu, served = delivery_rate(url, _CAREKIT_WORKER, sizes["deliver"],
+                                              processes)
             ours, ours_cpu = max(ours, rate), min(ours_cpu, cpu)
-            rate, cpu = delivery_rate(url, _HAND_WORKER, sizes["deliver"], processes)
+            ours_server = min(ours_server, inf if served is None else served)
+            rate, cpu, served = delivery_rate(url, _HAND_WORKER, sizes["deliver"], processes)
             hand, hand_cpu = max(hand, rate), min(hand_cpu, cpu)
+            hand_server = min(hand_server, inf if served is None else served)
+        server = ("server elsewhere" if inf in (ours_server, hand_server)
+                  else f"{ours_server:.0f} / {hand_server:.0f}")
         print(f"| {processes} | {_fmt(ours)} | {_fmt(hand)} | {ours / hand:.2f} "
-              f"| {ours_cpu:.0f} / {hand_cpu:.0f} |")
+              f"| {ours_cpu:.0f} / {hand_cpu:.0f} | {server} |")
 
 
 def _fire(url: str, sizes: dict[str, int], rounds: int) -> None:

@@ -570,3 +570,103 @@ def test_promise_checks_stop_once_delivered(store: Any) -> None:
     assert store.oldest_due(now=T0 + 30 * dt.timedelta(days=1)) is not None  # touchpoints
     report = worker.run_once(T0 + dt.timedelta(days=30))
     assert [t.kind for t in report.timers] == []  # delivered: no more checks
+
+
+# -- what the worker asks the store after each delivery ------------------------------------
+
+
+class _Spy:
+    """A store that passes everything on and keeps each ``record`` call's keywords."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.calls: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def record(self, outcomes: Any, *, lease: Any = None, claimant: Any = None,
+               holding: Any = None) -> frozenset[str]:
+        self.calls.append({"n": len(outcomes), "lease": lease, "holding": holding})
+        return self._store.record(outcomes, lease=lease, claimant=claimant,  # type: ignore[no-any-return]
+                                  holding=holding)
+
+
+class _Older(_Spy):
+    """A store written before ``record`` took ``holding``."""
+
+    def record(self, outcomes: Any, *, lease: Any = None,  # type: ignore[override]
+               claimant: Any = None) -> frozenset[str]:
+        self.calls.append({"n": len(outcomes), "lease": lease, "holding": None})
+        return self._store.record(outcomes, lease=lease, claimant=claimant)  # type: ignore[no-any-return]
+
+
+def test_after_each_delivery_the_worker_asks_about_the_next_touchpoint_only(
+    store: Any,
+) -> None:
+    for i in range(3):
+        _acknowledged(store, f"order-{i}", at=T0 + i * SECOND)
+    spy = _Spy(store)
+    email = RecordingChannel("email", register=False)
+    assert Worker(make_carekit(email), spy).run_once(T0 + HOUR).sent == 3
+    keys = [d.idempotency_key for d in email.deliveries]
+    assert [c["holding"] for c in spy.calls] == [(keys[1],), (keys[2],), ()]
+    # A 30 s lease is not extended between deliveries a few milliseconds apart.
+    assert [c["lease"] for c in spy.calls] == [None, None, None]
+
+
+def test_a_store_without_holding_still_gets_withdrawn_touchpoints_skipped(store: Any) -> None:
+    _acknowledged(store, "order-1")
+    _acknowledged(store, "order-2", at=T0 + SECOND)
+    older = _Older(store)
+    plugin = CancelsAnother(store)
+    report = Worker(make_carekit(plugin), older).run_once(T0 + HOUR)
+    assert plugin.sent == ["order-1/order_thanks/2"]
+    assert (report.sent, report.withdrawn) == (1, 1)
+    # Every record extends the claims and reads every claim held, as before.
+    assert [c["lease"] for c in older.calls] == [dt.timedelta(seconds=30)]
+
+
+def test_a_skipped_touchpoint_makes_the_worker_ask_about_the_one_after(store: Any) -> None:
+    for i in range(4):
+        _acknowledged(store, f"order-{i}", at=T0 + i * SECOND)
+    plugin = CancelsAnother(store)  # order-1's delivery cancels order-2
+    spy = _Spy(store)
+    store.append("order-0", Event("cancel", at=T0 + MINUTE, id="x"))  # nothing owed now
+    report = Worker(make_carekit(plugin), spy).run_once(T0 + HOUR)
+    # order-1 is sent, order-2 withdrawn meanwhile: the worker asks about order-3 on its
+    # own before sending it.
+    assert plugin.sent == ["order-1/order_thanks/2", "order-3/order_thanks/2"]
+    assert (report.sent, report.withdrawn) == (2, 1)
+    assert [(c["n"], c["holding"]) for c in spy.calls] == [
+        (1, ("order-2/order_thanks/2",)), (0, ("order-3/order_thanks/2",)), (1, ()),
+    ]
+
+
+class _Slow:
+    """Delivers on email, slowly; halfway, a rival worker tries to claim."""
+
+    def __init__(self, store: Any, delay: float) -> None:
+        self.store, self.delay = store, delay
+        self.rival: list[Any] = []
+        self.sent: list[str] = []
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any, idempotency_key: str) -> DeliveryResult:
+        time.sleep(self.delay)
+        self.sent.append(idempotency_key)
+        if len(self.sent) == 4:
+            self.rival = self.store.claim_due(now=T0 + HOUR, limit=10, lease=SECOND,
+                                              claimant="rival")
+        return DeliveryResult()
+
+
+def test_a_slow_batch_keeps_its_claims_alive_past_the_first_lease(store: Any) -> None:
+    for i in range(6):
+        _acknowledged(store, f"order-{i}", at=T0 + i * SECOND)
+    plugin = _Slow(store, 0.3)  # six deliveries take 1.8 s, the lease is 1 s
+    spy = _Spy(store)
+    report = Worker(make_carekit(plugin), spy, lease=SECOND, timeout=None).run_once(T0 + HOUR)
+    assert report.sent == 6 and len(set(plugin.sent)) == 6
+    assert plugin.rival == []  # 1.2 s after the claim: the extended claims still held
+    assert all(c["lease"] == SECOND for c in spy.calls)  # 0.3 s apart: each extends

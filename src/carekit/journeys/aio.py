@@ -38,7 +38,15 @@ import inspect
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any
 
 from carekit import _validate
@@ -226,11 +234,17 @@ class ThreadedStore:
         *,
         lease: dt.timedelta | None = None,
         claimant: str | None = None,
+        holding: Collection[str] | None = None,
     ) -> frozenset[str]:
         """See :meth:`carekit.journeys.JourneyStore.record`."""
-        held: frozenset[str] = await self._run(
-            self.store.record, outcomes, lease=lease, claimant=claimant
-        )
+        if holding is None:  # a store written before ``holding`` need not take it
+            held: frozenset[str] = await self._run(
+                self.store.record, outcomes, lease=lease, claimant=claimant
+            )
+        else:
+            held = await self._run(
+                self.store.record, outcomes, lease=lease, claimant=claimant, holding=holding
+            )
         return held
 
     async def fire_due(

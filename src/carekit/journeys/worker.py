@@ -375,6 +375,17 @@ class _Runner:
             self._jobs = None
 
 
+def _takes_holding(store: Any) -> bool:
+    """Whether ``store.record`` takes ``holding`` (a store written before it need not)."""
+    try:
+        parameters = inspect.signature(store.record).parameters
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return False
+    return "holding" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
 class WorkerBase:
     """What the blocking :class:`Worker` and the asyncio worker share: settings, checks,
     counters and how a plugin's answer becomes an outcome (see :class:`Worker` for the
@@ -670,6 +681,7 @@ class Worker(WorkerBase):
         self._stop = threading.Event()
         self._runner = _Runner()
         self._sent_keys: dict[str, SentKeys] = {}
+        self._asks = _takes_holding(self.store)
 
     def _one(
         self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
@@ -748,18 +760,30 @@ class Worker(WorkerBase):
         attempts: list[Attempt],
         errors: list[str],
     ) -> None:
+        # Which claims are still held (not withdrawn, not taken over): every one, fresh
+        # from the claim; then, after each delivery, what the store said when the
+        # outcome was recorded. A store that takes ``holding`` is asked about the next
+        # touchpoint only (``asked``: its key), not every claim of the batch.
         held = frozenset(c.idempotency_key for c in claimed)
-        pending: list[AttemptOutcome] = []
+        asked: str | None = None
         # Looked up once per batch: the loop below runs once per delivery.
         stopping = self._stop.is_set
         record = self.store.record
-        lease, claimant = self.lease, self.claimant
+        lease, claimant, asks = self.lease, self.claimant, self._asks
+        # Claims are extended at most every tenth of the lease (the stores leave a claim
+        # with more than nine tenths of its lease left as it is anyway).
+        every = lease.total_seconds() / 10
+        extend_at = time.monotonic() + every
         self._sent_keys = {}  # one SentKeys per channel for this batch's ``now``
         for i, item in enumerate(claimed):
             if stopping():
-                self._release(claimed[i:], now, pending, attempts)
+                self._release(claimed[i:], now, [], attempts)
                 return
-            if item.idempotency_key not in held:
+            key = item.idempotency_key
+            if asked is not None and asked != key:  # the one asked about was skipped
+                held = record([], claimant=claimant, holding=(key,))
+                asked = key
+            if key not in held:
                 attempts.append(_attempt(item, self._channel_name(item), "withdrawn",
                                          error="withdrawn or taken over before delivery"))
                 continue
@@ -769,13 +793,20 @@ class Worker(WorkerBase):
                 # Ctrl-C, or a plugin's SystemExit: the attempt in flight failed; record it
                 # and give the rest back before letting the exception go.
                 failed = self._interrupted(item, now)
-                self._release(claimed[i + 1:], now, [*pending, failed], attempts)
+                self._release(claimed[i + 1:], now, [failed], attempts)
                 raise
             attempts.append(attempt)
             _log_attempt(attempt)
-            held = record([*pending, outcome] if pending else [outcome], lease=lease,
-                          claimant=claimant)
-            pending = []
+            if not asks:
+                held = record([outcome], lease=lease, claimant=claimant)
+                continue
+            clock = time.monotonic()
+            extend = clock >= extend_at
+            if extend:
+                extend_at = clock + every
+            asked = claimed[i + 1].idempotency_key if i + 1 < len(claimed) else None
+            held = record([outcome], lease=lease if extend else None, claimant=claimant,
+                          holding=() if asked is None else (asked,))
 
     def _release(
         self,
@@ -785,7 +816,8 @@ class Worker(WorkerBase):
         attempts: list[Attempt],
     ) -> None:
         released = [AttemptOutcome(claimed=item, status="release", at=now) for item in rest]
-        self.store.record([*pending, *released])
+        if pending or released:
+            self.store.record([*pending, *released])
         for item in rest:
             attempts.append(_attempt(item, self._channel_name(item), "released"))
 

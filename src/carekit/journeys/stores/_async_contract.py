@@ -48,6 +48,7 @@ from carekit.journeys.stores._contract import (
     _Apologise,
     _order_events,
     _same,
+    takes_holding,
     ticket_journey,
 )
 from carekit.testing import make_carekit
@@ -470,6 +471,28 @@ class AsyncJourneyStoreContract:
             assert await s.claim_due(now=T0, limit=10, lease=SHORT, claimant="b") == []
             await s.append("t-1", Event("close", at=T0, id="c"))
             assert await s.record([], lease=SHORT, claimant="a") == {claimed[2].idempotency_key}
+
+        _run(store, body)
+
+    def test_record_looks_up_only_the_claims_asked_about(self, store: Any) -> None:
+        if not takes_holding(store):
+            pytest.skip("this store's record() does not take holding (optional)")
+
+        async def body(s: Any) -> None:
+            for i in range(3):
+                await s.create(ticket_journey(), f"t-{i}", at=T0)
+            a, b, c = await s.claim_due(now=T0, limit=10, lease=MINUTE, claimant="a")
+            keys = [x.idempotency_key for x in (a, b, c)]
+            held = await s.record([AttemptOutcome(claimed=a, status="sent", at=T0)],
+                                  claimant="a", holding=(keys[1],))
+            assert held == {keys[1]}
+            assert await s.record([AttemptOutcome(claimed=b, status="sent", at=T0)],
+                                  claimant="a", holding=keys) == {keys[2]}
+            assert await s.record([], claimant="b", holding=keys) == set()
+            await s.append("t-2", Event("close", at=T0, id="c"))
+            assert await s.record([], claimant="a", holding=(keys[2],)) == set()
+            with pytest.raises(CareKitError, match="holding"):
+                await s.record([], claimant="a", holding=keys[2])
 
         _run(store, body)
 

@@ -23,6 +23,7 @@ second).
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -130,6 +131,14 @@ class _Later:
         if self.calls.count(idempotency_key) == 1:
             return DeliveryResult(delivered=False, retry_at=self.until)
         return DeliveryResult(reference=f"ok-{len(self.calls)}")
+
+
+def takes_holding(store: Any) -> bool:
+    """Whether ``store.record`` takes the optional ``holding`` keyword."""
+    try:
+        return "holding" in inspect.signature(store.record).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class JourneyStoreContract:
@@ -454,6 +463,46 @@ class JourneyStoreContract:
         held = store.record([], lease=SHORT, claimant="a")
         assert held == {claimed[2].idempotency_key}
         assert store.record([AttemptOutcome(claimed=claimed[1], status="sent", at=T0)]) == set()
+
+    def test_record_looks_up_only_the_claims_asked_about(self, store: Any) -> None:
+        if not takes_holding(store):
+            pytest.skip("this store's record() does not take holding (optional)")
+        for i in range(3):
+            store.create(ticket_journey(), f"t-{i}", at=T0)
+        a, b, c = store.claim_due(now=T0, limit=10, lease=MINUTE, claimant="a")
+        keys = [x.idempotency_key for x in (a, b, c)]
+        # The next one asked about, as a worker does: only it comes back.
+        held = store.record([AttemptOutcome(claimed=a, status="sent", at=T0)],
+                            claimant="a", holding=(keys[1],))
+        assert held == {keys[1]}
+        assert store.outbox("t-0")[0].status == "sent"
+        # A key recorded by the same call is no longer held; another claimant holds none.
+        assert store.record([AttemptOutcome(claimed=b, status="sent", at=T0)], claimant="a",
+                            holding=keys) == {keys[2]}
+        assert store.record([], claimant="b", holding=keys) == set()
+        assert store.record([], claimant="a", holding=()) == set()
+        # Withdrawn while claimed: no longer held.
+        store.append("t-2", Event("close", at=T0, id="c"))
+        assert store.record([], claimant="a", holding=(keys[2],)) == set()
+        with pytest.raises(CareKitError, match="holding"):
+            store.record([], holding=(keys[2],))
+        with pytest.raises(CareKitError, match="holding"):
+            store.record([], claimant="a", holding=keys[2])
+        with pytest.raises(CareKitError, match="holding"):
+            store.record([], claimant="a", holding=(1,))
+
+    def test_holding_with_a_lease_extends_every_claim(self, store: Any) -> None:
+        if not takes_holding(store):
+            pytest.skip("this store's record() does not take holding (optional)")
+        for i in range(3):
+            store.create(ticket_journey(), f"t-{i}", at=T0)
+        claimed = store.claim_due(now=T0, limit=10, lease=SHORT, claimant="a")
+        time.sleep(SHORT.total_seconds() * 0.6)
+        held = store.record([AttemptOutcome(claimed=claimed[0], status="sent", at=T0)],
+                            lease=SHORT, claimant="a", holding=(claimed[1].idempotency_key,))
+        assert held == {claimed[1].idempotency_key}
+        time.sleep(SHORT.total_seconds() * 0.6)  # past the first lease, not the extended one
+        assert store.claim_due(now=T0, limit=10, lease=SHORT, claimant="b") == []
 
     def test_failed_deferred_and_released_attempts(self, store: Any) -> None:
         for i in range(3):

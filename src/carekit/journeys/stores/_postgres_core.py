@@ -35,7 +35,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -66,6 +66,7 @@ from carekit.journeys.stores._shared import (
     check_expected_version,
     check_filters,
     check_fresh,
+    check_holding,
     check_journey_id,
     check_journey_ids,
     check_lease,
@@ -290,7 +291,7 @@ class Core:
             collections.OrderedDict()
         )
         self._lock = threading.Lock()
-        self._sql: dict[tuple[str, bool], str] = {}  # statements built once
+        self._sql: dict[tuple[str, bool, str], str] = {}  # statements built once
 
     # -- the cache ----------------------------------------------------------------------
 
@@ -917,6 +918,7 @@ class Core:
         *,
         lease: dt.timedelta | None,
         claimant: str | None,
+        holding: Collection[str] | None = None,
     ) -> Op[frozenset[str]]:
         """Record attempts' outcomes, extend the claims still held (see ``record``).
 
@@ -925,8 +927,14 @@ class Core:
         """
         checked = check_outcomes(outcomes)
         span = None if lease is None else check_lease(lease)
+        asked = check_holding(holding, claimant)
         extend = span is not None and claimant is not None
-        if not checked and not extend:
+        if asked is not None:
+            # Only the keys asked about are read back (a worker asks about the next one).
+            hold = "none" if not asked else "one" if len(asked) == 1 else "some"
+        else:
+            hold = "all" if extend else "none"
+        if not checked and not extend and hold == "none":
             return Op("recording deliveries", "auto", _nothing(frozenset()))
         if len(checked) == 1:
             # One outcome (a worker's usual call) goes as plain values: arrays cost more to
@@ -964,24 +972,32 @@ class Core:
         if span is not None:
             span_us = span // _US
             params.update(span=span_us, slack=span_us // 10)
-        sql = self._record_sql(extend, shape)
+        if asked:
+            params["holding"] = asked[0] if hold == "one" else list(asked)
+        sql = self._record_sql(extend, shape, hold)
         stmt = Stmt(sql, params)
+        # The statement's snapshot predates its own changes: a key it settled is no longer
+        # held, whatever the snapshot says.
+        settled = frozenset(o.claimed.idempotency_key for o in checked)
 
         def run(tx: Tx) -> Generator[Round, list[Any], frozenset[str]]:
             [[(_, held)]] = yield Round((stmt,))
             tx.wake = wake
-            return frozenset(held) if extend else frozenset()
+            if hold == "none":
+                return frozenset()
+            return frozenset(held) - settled if hold != "all" else frozenset(held)
 
         return Op("recording deliveries", "auto", run, idempotent=True, writes=True)
 
-    def _record_sql(self, extend: bool, shape: str) -> str:
+    def _record_sql(self, extend: bool, shape: str, hold: str) -> str:
         """The statement recording outcomes (and extending the claimant's claims)."""
-        known = self._sql.get((shape, extend))
+        known = self._sql.get((shape, extend, hold))
         if known is None:
-            known = self._sql[(shape, extend)] = self._make_record_sql(extend, shape)
+            known = self._sql[(shape, extend, hold)] = self._make_record_sql(extend, shape,
+                                                                              hold)
         return known
 
-    def _make_record_sql(self, extend: bool, shape: str) -> str:
+    def _make_record_sql(self, extend: bool, shape: str, hold: str) -> str:
         q = self.q
         if shape == "one":
             # One outcome (a worker's usual call): plain values, no window or grouping.
@@ -1040,16 +1056,27 @@ class Core:
                     f" WHERE o.claimed_by = %(claimant)s AND {bounds} AND {recorded}"
                     " RETURNING 1)"
                 )
-        # The statement's snapshot predates its own changes: what it settled is left out
-        # by hand. Outcomes need not wait for the WAL flush (see the class docs). The
-        # claims held are read from the claims index (a claimed row is always one that
-        # may still be sent: see the outbox's CHECK constraint).
-        return sql + (
-            " SELECT set_config('synchronous_commit', 'off', true),"
-            f" ARRAY(SELECT o.idempotency_key FROM {q}.outbox o"
-            " WHERE o.claimed_by = %(claimant)s AND o.claim_until_us > (SELECT now_us FROM clock)"
-            " AND o.idempotency_key NOT IN (SELECT idempotency_key FROM changed))"
-        )
+        # Outcomes need not wait for the WAL flush (see the class docs). The claims held
+        # are read from the claims index, or by key when the caller asks about some (a
+        # claimed row is always one that may still be sent: see the outbox's CHECK
+        # constraint).
+        relaxed = " SELECT set_config('synchronous_commit', 'off', true),"
+        held = (f" ARRAY(SELECT o.idempotency_key FROM {q}.outbox o"
+                " WHERE o.claimed_by = %(claimant)s"
+                " AND o.claim_until_us > (SELECT now_us FROM clock)")
+        if hold == "all":
+            # The statement's snapshot predates its own changes: what it settled is left
+            # out by hand.
+            return sql + relaxed + held + (
+                " AND o.idempotency_key NOT IN (SELECT idempotency_key FROM changed))"
+            )
+        if hold == "one":
+            return sql + relaxed + held + " AND o.idempotency_key = %(holding)s::text)"
+        if hold == "some":
+            return sql + relaxed + held + (
+                " AND o.idempotency_key = ANY(%(holding)s::text[]))"
+            )
+        return sql + relaxed + " NULL"
 
     def _record_many_sql(self) -> str:
         """The CTEs recording several outcomes at once (``u``, ``changed`` among them)."""

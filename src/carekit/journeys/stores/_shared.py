@@ -175,6 +175,30 @@ def check_outcomes(outcomes: object) -> list[AttemptOutcome]:
     return checked
 
 
+def check_holding(holding: object, claimant: object) -> tuple[str, ...] | None:
+    """``record``'s ``holding`` as a tuple of keys (None when not given).
+
+    Raises:
+        CareKitError: ``holding`` is a string or not an iterable of strings, or comes
+            without a ``claimant`` (the claims asked about are someone's).
+    """
+    if holding is None:
+        return None
+    if isinstance(holding, (str, bytes)) or not isinstance(holding, Iterable):
+        msg = ("holding must be a collection of idempotency keys, such as a tuple of "
+               f"strings (got {holding!r})")
+        raise CareKitError(msg)
+    keys = tuple(holding)
+    for key in keys:
+        if not isinstance(key, str):
+            msg = f"holding must hold idempotency keys as strings (got {key!r})"
+            raise CareKitError(msg)
+    if claimant is None:
+        msg = "holding asks which claims a claimant still holds: give the claimant too"
+        raise CareKitError(msg)
+    return keys
+
+
 def check_filters(**filters: object) -> None:
     """Each listing filter is None or a string; ``status`` one of :data:`OUTBOX_STATUSES`."""
     for name, value in filters.items():

@@ -19,7 +19,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -35,8 +35,10 @@ from carekit.journeys.stores._shared import (
     check_expected_version,
     check_filters,
     check_fresh,
+    check_holding,
     check_journey_id,
     check_journey_ids,
+    check_lease,
     check_limit,
     check_outcomes,
     check_sent_key,
@@ -504,30 +506,44 @@ class MemoryJourneyStore:
         *,
         lease: dt.timedelta | None = None,
         claimant: str | None = None,
+        holding: Collection[str] | None = None,
     ) -> frozenset[str]:
         """Record the outcomes of claimed attempts; optionally extend ``claimant``'s claims.
 
+        With ``holding`` (and ``claimant``), only those keys are looked up.
+
         Returns:
-            The keys ``claimant`` still holds after the extension (empty without ``lease``).
+            The keys ``claimant`` still holds after the extension (empty without ``lease``
+            or ``holding``); with ``holding``, only those of ``holding``.
 
         Raises:
-            CareKitError: ``outcomes`` holds something other than an ``AttemptOutcome``.
+            CareKitError: ``outcomes`` holds something other than an ``AttemptOutcome``;
+                ``holding`` that is not a collection of keys, or without a ``claimant``.
         """
         checked = check_outcomes(outcomes)
+        span = None if lease is None else check_lease(lease)
+        asked = check_holding(holding, claimant)
         with self._lock:
             self._check_open()
             for outcome in checked:
                 self._record_one(outcome)
-            if lease is None or claimant is None:
-                return frozenset()
             clock = self._clock()
-            until = clock + lease.total_seconds()
             still: list[str] = []
-            for key, e in self._outbox.items():
-                if e.claimed_by == claimant and e.status in _OPEN and e.claim_until > clock:
-                    e.claim_until = until
-                    still.append(key)
+            if span is not None and claimant is not None:
+                until = clock + span.total_seconds()
+                for key, e in self._outbox.items():
+                    if (e.claimed_by == claimant and e.status in _OPEN
+                            and e.claim_until > clock):
+                        e.claim_until = until
+                        still.append(key)
+            if asked is not None:
+                return frozenset(key for key in asked if self._held(key, claimant, clock))
             return frozenset(still)
+
+    def _held(self, key: str, claimant: str | None, clock: float) -> bool:
+        entry = self._outbox.get(key)
+        return (entry is not None and entry.claimed_by == claimant and entry.status in _OPEN
+                and entry.claim_until > clock)
 
     def _record_one(self, outcome: AttemptOutcome) -> None:
         claimed = outcome.claimed

@@ -64,7 +64,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from carekit import _validate
@@ -958,6 +958,7 @@ class PostgresJourneyStore:
         *,
         lease: dt.timedelta | None = None,
         claimant: str | None = None,
+        holding: Collection[str] | None = None,
     ) -> frozenset[str]:
         """Record the outcome of claimed attempts, all in one transaction (one round trip).
 
@@ -965,17 +966,21 @@ class PostgresJourneyStore:
         With ``lease`` and ``claimant``, every claim the claimant still holds is made to
         last ``lease`` from now on the server's clock; a claim that already has more than
         nine tenths of that left is left as it is, so recording after each delivery does
-        not rewrite every claim of the batch.
+        not rewrite every claim of the batch. With ``holding``, only those keys are looked
+        up (by key, in the same statement).
 
         Returns:
-            The keys ``claimant`` still holds (empty without ``lease``).
+            The keys ``claimant`` still holds (empty without ``lease`` or ``holding``);
+            with ``holding``, only those of ``holding``.
 
         Raises:
             CareKitError: ``outcomes`` holds something other than an ``AttemptOutcome``; a
-                bad ``lease``.
+                bad ``lease``; ``holding`` that is not a collection of keys, or without a
+                ``claimant``.
             StoreError: the store cannot be written.
         """
-        return self._run(self._core.record_op(outcomes, lease=lease, claimant=claimant))
+        return self._run(self._core.record_op(outcomes, lease=lease, claimant=claimant,
+                                              holding=holding))
 
     def fire_due(
         self, *, now: dt.datetime, limit: int, kit: CareKit | None = None, checks: Any = None
@@ -1574,9 +1579,11 @@ class AsyncPostgresJourneyStore:
         *,
         lease: dt.timedelta | None = None,
         claimant: str | None = None,
+        holding: Collection[str] | None = None,
     ) -> frozenset[str]:
         """See :meth:`PostgresJourneyStore.record`."""
-        return await self._run(self._core.record_op(outcomes, lease=lease, claimant=claimant))
+        return await self._run(self._core.record_op(outcomes, lease=lease, claimant=claimant,
+                                                    holding=holding))
 
     async def fire_due(
         self, *, now: dt.datetime, limit: int, kit: CareKit | None = None, checks: Any = None

@@ -18,7 +18,7 @@ processes on many machines). All pass :class:`carekit.testing.JourneyStoreContra
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -341,6 +341,7 @@ class JourneyStore(Protocol):
         *,
         lease: dt.timedelta | None = None,
         claimant: str | None = None,
+        holding: Collection[str] | None = None,
     ) -> frozenset[str]:
         """Record the outcomes of claimed attempts, all in one transaction.
 
@@ -353,10 +354,18 @@ class JourneyStore(Protocol):
         claimant still holds by ``lease`` (a worker working through a batch keeps its
         claims alive while a slow provider answers).
 
+        With ``holding`` and ``claimant``, the same transaction looks up only those keys
+        (the worker asks about the next touchpoint it will send, so a store need not read
+        every claim of the batch after each delivery); the lease is then extended only
+        when ``lease`` is given. Optional: a store whose ``record`` does not take
+        ``holding`` is called without it (the worker looks at the signature), and
+        :class:`~carekit.testing.JourneyStoreContract` tests it only where it is taken.
+
         Returns:
-            The keys ``claimant`` still holds after the extension (empty without ``lease``):
-            a touchpoint claimed but missing here was withdrawn or taken over meanwhile
-            and must not be delivered.
+            The keys ``claimant`` still holds after the extension (empty without ``lease``
+            or ``holding``); with ``holding``, only those of ``holding``. A touchpoint
+            claimed but missing here was withdrawn or taken over meanwhile and must not
+            be delivered.
         """
         ...
 

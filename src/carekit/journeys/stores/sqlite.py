@@ -35,7 +35,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from carekit import _validate
@@ -65,6 +65,7 @@ from carekit.journeys.stores._shared import (
     check_expected_version,
     check_filters,
     check_fresh,
+    check_holding,
     check_journey_id,
     check_journey_ids,
     check_lease,
@@ -933,6 +934,7 @@ class SQLiteJourneyStore:
         *,
         lease: dt.timedelta | None = None,
         claimant: str | None = None,
+        holding: Collection[str] | None = None,
     ) -> frozenset[str]:
         """Record the outcome of claimed attempts, all in one transaction.
 
@@ -940,30 +942,43 @@ class SQLiteJourneyStore:
         a second worker resends it with the same idempotency key). A failure is only
         recorded by the worker that still holds the claim. With ``lease`` and
         ``claimant``, the same transaction extends every claim ``claimant`` still holds.
+        With ``holding`` (and ``claimant``), only those keys are looked up: a worker asks
+        about the next touchpoint it will send, not every claim of its batch.
 
         Returns:
-            The keys ``claimant`` still holds after the extension (empty without ``lease``).
+            The keys ``claimant`` still holds after the extension (empty without ``lease``
+            or ``holding``); with ``holding``, only those of ``holding``.
 
         Raises:
             CareKitError: ``outcomes`` holds something other than an ``AttemptOutcome``;
-                a bad ``lease``.
+                a bad ``lease``; ``holding`` that is not a collection of keys, or without
+                a ``claimant``.
             StoreError: the store cannot be written.
         """
         checked = check_outcomes(outcomes)
         span = None if lease is None else check_lease(lease)
-        if not checked and (span is None or claimant is None):
+        asked = check_holding(holding, claimant)
+        extend = span is not None and claimant is not None
+        if not checked and not extend and not asked:
             return frozenset()
         with self._writing("recording deliveries") as conn:
             for outcome in checked:
                 self._record_one(conn, outcome)
-            if span is None or claimant is None:
-                return frozenset()
             clock = self._now_us()
-            conn.execute(
-                "UPDATE outbox SET claim_until_us = ? WHERE claimed_by = ?"
-                f" AND status IN {_OPEN} AND claim_until_us > ?",
-                (clock + span // _MICROSECOND, claimant, clock),
-            )
+            if span is not None and claimant is not None:
+                conn.execute(
+                    "UPDATE outbox SET claim_until_us = ? WHERE claimed_by = ?"
+                    f" AND status IN {_OPEN} AND claim_until_us > ?",
+                    (clock + span // _MICROSECOND, claimant, clock),
+                )
+            if asked is not None:
+                return frozenset(key for key in asked if conn.execute(
+                    "SELECT 1 FROM outbox WHERE idempotency_key = ? AND claimed_by = ?"
+                    f" AND status IN {_OPEN} AND claim_until_us > ?",
+                    (key, claimant, clock),
+                ).fetchone())
+            if not extend:
+                return frozenset()
             return frozenset([r[0] for r in conn.execute(
                 "SELECT idempotency_key FROM outbox WHERE claimed_by = ?"
                 f" AND status IN {_OPEN} AND claim_until_us > ?",
