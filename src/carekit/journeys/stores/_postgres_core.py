@@ -985,7 +985,9 @@ class Core:
             tx.wake = wake
             if hold == "none":
                 return frozenset()
-            return frozenset(held) - settled if hold != "all" else frozenset(held)
+            if hold == "one":  # ``held`` is the flag
+                return frozenset(asked or ()) - settled if held else frozenset()
+            return frozenset(held) - settled if hold == "some" else frozenset(held)
 
         return Op("recording deliveries", "auto", run, idempotent=True, writes=True)
 
@@ -1070,8 +1072,12 @@ class Core:
             return sql + relaxed + held + (
                 " AND o.idempotency_key NOT IN (SELECT idempotency_key FROM changed))"
             )
-        if hold == "one":
-            return sql + relaxed + held + " AND o.idempotency_key = %(holding)s::text)"
+        if hold == "one":  # a flag costs the server less than an array
+            return sql + relaxed + (
+                f" EXISTS (SELECT FROM {q}.outbox o WHERE o.idempotency_key = %(holding)s::text"
+                " AND o.claimed_by = %(claimant)s"
+                " AND o.claim_until_us > (SELECT now_us FROM clock))"
+            )
         if hold == "some":
             return sql + relaxed + held + (
                 " AND o.idempotency_key = ANY(%(holding)s::text[]))"
