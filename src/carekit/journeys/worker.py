@@ -764,7 +764,8 @@ class Worker(WorkerBase):
         # from the claim; then, after each delivery, what the store said when the
         # outcome was recorded. A store that takes ``holding`` is asked about the next
         # touchpoint only (``asked``: its key), not every claim of the batch.
-        held = frozenset(c.idempotency_key for c in claimed)
+        keys = [c.idempotency_key for c in claimed]
+        held = frozenset(keys)
         asked: str | None = None
         # Looked up once per batch: the loop below runs once per delivery.
         stopping = self._stop.is_set
@@ -779,7 +780,7 @@ class Worker(WorkerBase):
             if stopping():
                 self._release(claimed[i:], now, [], attempts)
                 return
-            key = item.idempotency_key
+            key = keys[i]
             if asked is not None and asked != key:  # the one asked about was skipped
                 held = record([], claimant=claimant, holding=(key,))
                 asked = key
@@ -804,7 +805,7 @@ class Worker(WorkerBase):
             extend = clock >= extend_at
             if extend:
                 extend_at = clock + every
-            asked = claimed[i + 1].idempotency_key if i + 1 < len(claimed) else None
+            asked = keys[i + 1] if i + 1 < len(keys) else None
             held = record([outcome], lease=lease if extend else None, claimant=claimant,
                           holding=() if asked is None else (asked,))
 

@@ -184,6 +184,10 @@ def check_holding(holding: object, claimant: object) -> tuple[str, ...] | None:
     """
     if holding is None:
         return None
+    if type(holding) is tuple and claimant is not None and (  # a worker's (next key,)
+        not holding or (len(holding) == 1 and type(holding[0]) is str)
+    ):
+        return holding
     if isinstance(holding, (str, bytes)) or not isinstance(holding, Iterable):
         msg = ("holding must be a collection of idempotency keys, such as a tuple of "
                f"strings (got {holding!r})")

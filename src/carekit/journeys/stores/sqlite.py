@@ -972,11 +972,9 @@ class SQLiteJourneyStore:
                     (clock + span // _MICROSECOND, claimant, clock),
                 )
             if asked is not None:
-                return frozenset(key for key in asked if conn.execute(
-                    "SELECT 1 FROM outbox WHERE idempotency_key = ? AND claimed_by = ?"
-                    f" AND status IN {_OPEN} AND claim_until_us > ?",
-                    (key, claimant, clock),
-                ).fetchone())
+                return frozenset([key for key in asked if conn.execute(
+                    _HELD_SQL, (key, claimant, clock)
+                ).fetchone()])
             if not extend:
                 return frozenset()
             return frozenset([r[0] for r in conn.execute(
@@ -1447,6 +1445,11 @@ _HEAD_COLUMNS = (
     " tz, body"
 )
 #: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
+#: Whether a claimant still holds a claim (``record``'s ``holding``).
+_HELD_SQL = (
+    "SELECT 1 FROM outbox WHERE idempotency_key = ? AND claimed_by = ?"
+    f" AND status IN {_OPEN} AND claim_until_us > ?"
+)
 _HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled FROM journeys WHERE journey_id = ?"
 #: A journey's version and ``settled`` count: enough to tell that a cached journey is current.
 _VERSION_SQL = "SELECT version, settled FROM journeys WHERE journey_id = ?"
