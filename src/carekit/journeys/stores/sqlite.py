@@ -1444,12 +1444,12 @@ _HEAD_COLUMNS = (
     "journey_id, definition, customer_id, channel, started_at, state, version, updated_at,"
     " tz, body"
 )
-#: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
 #: Whether a claimant still holds a claim (``record``'s ``holding``).
 _HELD_SQL = (
     "SELECT 1 FROM outbox WHERE idempotency_key = ? AND claimed_by = ?"
     f" AND status IN {_OPEN} AND claim_until_us > ?"
 )
+#: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
 _HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled FROM journeys WHERE journey_id = ?"
 #: A journey's version and ``settled`` count: enough to tell that a cached journey is current.
 _VERSION_SQL = "SELECT version, settled FROM journeys WHERE journey_id = ?"
