@@ -9,8 +9,9 @@ A :class:`Worker` is the imperative shell around carekit's pure journeys. Each p
    ``promise_at_risk`` as soon as it is at risk — once per promised date;
 2. **delivers touchpoints** that may be sent: it claims a batch, hands each touchpoint to
    the channel plugins (``carekit_deliver_touchpoint``) with its idempotency key, and
-   records each outcome as soon as it is known, extending its remaining claims in the same
-   transaction. A channel's quiet hours and a plugin's ``DeliveryResult(retry_at=...)``
+   records each outcome as soon as it is known; the same transaction tells it whether it
+   still holds the next touchpoint (one withdrawn or taken over meanwhile is not sent) and,
+   every tenth of the lease, extends its remaining claims. A channel's quiet hours and a plugin's ``DeliveryResult(retry_at=...)``
    defer a touchpoint without using an attempt; a plugin that raises, hangs past
    ``timeout`` or answers something that is not a ``DeliveryResult`` fails that attempt
    only (retried with exponential backoff, dead-lettered after ``max_attempts``).
