@@ -58,6 +58,7 @@ from carekit.journeys import (
     dispatch,
     open_store,
     order_journey,
+    service_case_journey,
 )
 from carekit.journeys.stores._codec import decode_dt, encode_dt
 from carekit.journeys.stores._postgres_schema import SCHEMA_VERSION
@@ -1028,3 +1029,79 @@ def test_the_benchmarks_breach_loop_writes_what_carekit_writes(postgres_url: str
     assert len(carekit_rows[0]) == 80  # a place and a breach for each of the 40 orders
     assert [r[3] for r in carekit_rows[0]].count("acknowledgement_overdue") == 40
     assert carekit_rows == hand_rows
+
+
+# -- plans: what a prepared statement's generic plan reads ---------------------------------
+
+
+def _generic_plan(conn: Any, stmt: Any) -> str:
+    """The plan PostgreSQL keeps for ``stmt`` once psycopg has prepared it (generic)."""
+    import re
+
+    names: list[str] = []
+
+    def numbered(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    params = stmt.params
+    if isinstance(params, dict):
+        sql = re.sub(r"%\((\w+)\)s", numbered, stmt.sql)
+        values = [params[n] for n in names]
+    else:
+        counter = iter(range(1, 1000))
+        sql = re.sub(r"%s", lambda _: f"${next(counter)}", stmt.sql)
+        values = list(params or ())
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    # psycopg sends each parameter with its type: the PREPARE names them likewise.
+    types = ", ".join("bigint" if type(v) is int else "text" for v in values)
+    conn.execute(f"PREPARE planned ({types}) AS {sql}" if values else f"PREPARE planned AS {sql}")
+    try:
+        literals = ", ".join(psycopg.sql.Literal(v).as_string(conn) for v in values)
+        rows = conn.execute(f"EXPLAIN EXECUTE planned({literals})" if values
+                            else "EXPLAIN EXECUTE planned").fetchall()
+    finally:
+        conn.execute("DEALLOCATE planned")
+    return "\n".join(r[0] for r in rows)
+
+
+def test_claims_firing_and_pages_walk_their_index_once_prepared(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    # Regression: with the LIMIT sent as a parameter, the generic plan psycopg's prepared
+    # statements end up with read the whole outbox at every claim (a 20,000-row outbox:
+    # 4,000,000 rows read for 20,000 deliveries) instead of walking the ready index.
+    from carekit.journeys.stores._pgsans import Tx
+
+    with _open(postgres_url, postgres_schema) as store:
+        case = service_case_journey()  # each case owes a "case received" at once
+        for start in range(0, 20_000, 10_000):  # enough rows for the plans to differ
+            store.create_many(case.start(f"o-{i:05d}", at=T0, channel="email")
+                              for i in range(start, start + 10_000))
+        assert store.outbox_counts()["pending"] == 20_000
+        _sql(postgres_schema, "ANALYZE {s}.outbox")
+        _sql(postgres_schema, "ANALYZE {s}.journeys")
+        _sql(postgres_schema, "ANALYZE {s}.timers")
+        core = store._core
+        claim = next(core.claim_op(now=T0 + HOUR, limit=100, lease=MINUTE,
+                                   claimant="w").start(Tx())).statements[0]
+        page = next(core.summaries_op(None, None, "o-00100", 1000).start(Tx())).statements[0]
+        ids = next(core.ids_after_op("o-00100", 1000).start(Tx())).statements[0]
+        firing = core.fire_op(now=T0 + HOUR, limit=1000, kit=None, checks=None).start(Tx())
+        next(firing)  # is anything due? (one row says so)
+        fire = firing.send([[(1,)]]).statements[-1]  # then: take the due timers
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'SET search_path = "{postgres_schema}"')
+            conn.execute("BEGIN")  # the claim's plan is only explained, never run
+            plans = {name: _generic_plan(conn, stmt) for name, stmt in
+                     (("claim", claim), ("page", page), ("ids", ids), ("fire", fire))}
+            conn.execute("ROLLBACK")
+    # The claim walks the ready index, then finds the rows it picked by key.
+    assert "outbox_ready" in plans["claim"], plans["claim"]
+    assert "Seq Scan on outbox" not in plans["claim"], plans["claim"]
+    assert "timers_due" in plans["fire"], plans["fire"]
+    assert "Seq Scan" not in plans["fire"], plans["fire"]
+    for name in ("page", "ids"):
+        assert "journeys_pkey" in plans[name], (name, plans[name])
+        assert "Seq Scan on journeys" not in plans[name], (name, plans[name])

@@ -11,10 +11,11 @@ A :class:`Worker` is the imperative shell around carekit's pure journeys. Each p
    the channel plugins (``carekit_deliver_touchpoint``) with its idempotency key, and
    records each outcome as soon as it is known; the same transaction tells it whether it
    still holds the next touchpoint (one withdrawn or taken over meanwhile is not sent) and,
-   every tenth of the lease, extends its remaining claims. A channel's quiet hours and a plugin's ``DeliveryResult(retry_at=...)``
-   defer a touchpoint without using an attempt; a plugin that raises, hangs past
-   ``timeout`` or answers something that is not a ``DeliveryResult`` fails that attempt
-   only (retried with exponential backoff, dead-lettered after ``max_attempts``).
+   every tenth of the lease, extends its remaining claims. A channel's quiet hours and a
+   plugin's ``DeliveryResult(retry_at=...)`` defer a touchpoint without using an attempt;
+   a plugin that raises, hangs past ``timeout`` or answers something that is not a
+   ``DeliveryResult`` fails that attempt only (retried with exponential backoff,
+   dead-lettered after ``max_attempts``).
 
 :meth:`Worker.run` loops until told to stop (a ``threading.Event``, SIGTERM or SIGINT):
 it finishes the delivery in flight, records it, releases its other claims and returns. A
