@@ -1105,3 +1105,79 @@ def test_claims_firing_and_pages_walk_their_index_once_prepared(
     for name in ("page", "ids"):
         assert "journeys_pkey" in plans[name], (name, plans[name])
         assert "Seq Scan on journeys" not in plans[name], (name, plans[name])
+
+
+@pytest.mark.parametrize(("pages", "n"), [(1, 23), (2, 23), (3, 23), (2, 20), (5, 0)])
+def test_journeys_read_pages_ahead_in_one_snapshot_and_lose_none(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch,
+    pages: int, n: int,
+) -> None:
+    # Several pages per operation, each sent ahead of the work on the one before: across
+    # operations (23 = 10 + 10 + 3 with two pages of five), at an exact multiple (20: the
+    # last operation finds nothing), and with filters.
+    from carekit.journeys.stores import postgres
+
+    monkeypatch.setattr(postgres, "LIST_CHUNK", 5)
+    monkeypatch.setattr(postgres, "LIST_PAGES", pages)
+    ticket = ticket_journey()
+    ids = [f"t-{i:02d}" for i in range(n)]
+    with _open(postgres_url, postgres_schema) as store:
+        if n:
+            store.create_many(ticket.start(i, at=T0) for i in ids)
+        for i in ids[::3]:
+            store.append(i, Event("close", at=T0 + MINUTE, id=f"{i}-c"))
+        assert [s.journey_id for s in store.journeys()] == ids
+        assert [s.journey_id for s in store.journeys(state="closed")] == ids[::3]
+        assert [s.journey_id for s in store.journeys(definition="ticket", state="open")] == [
+            i for i in ids if i not in ids[::3]
+        ]
+        loaded = [store.load(i) for i in ids]
+        assert [(s.pending, s.version, s.state) for s in store.journeys()] == [
+            (len(j.owed), j.version, j.state) for j in loaded
+        ]
+
+
+def test_statements_sent_ahead_come_back_with_the_next_round_on_both_drivers(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    from carekit.journeys.stores._pgsans import Op, Round, Stmt
+
+    def run(tx: Any) -> Any:
+        first = yield Round((Stmt("SELECT 1"),), ahead=(Stmt("SELECT 2"), Stmt("SELECT 3")))
+        nothing = yield Round((), ahead=(Stmt("SELECT 4"),))
+        last = yield Round((Stmt("SELECT 5"),))
+        return first, nothing, last
+
+    expected = ([[(1,)]], [[(2,)], [(3,)]], [[(4,)], [(5,)]])
+    for mode in ("auto", "read"):
+        op = Op("testing rounds sent ahead", mode, run)  # type: ignore[arg-type]
+        with _open(postgres_url, postgres_schema) as store:
+            assert store._run(op) == expected
+        async_store = AsyncPostgresJourneyStore(postgres_url, schema=postgres_schema)
+
+        async def go(s: Any = async_store, op: Any = op) -> Any:
+            try:
+                return await s._run(op)
+            finally:
+                await s.close()
+
+        assert asyncio.run(go()) == expected
+
+
+def test_a_statement_sent_ahead_that_fails_leaves_the_connection_usable(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    from carekit.journeys.stores._pgsans import Op, Round, Stmt
+
+    def run(tx: Any) -> Any:
+        yield Round((Stmt("SELECT 1"),), ahead=(Stmt("SELECT 1 / 0"),))
+        yield Round(())
+        return "never"
+
+    with _open(postgres_url, postgres_schema, pool_size=1) as store:
+        store.create(ticket_journey(), "t-1", at=T0)
+        for _ in range(3):  # the one pooled connection, each time
+            with pytest.raises(StoreError, match="division by zero"):
+                store._run(Op("dividing", "read", run))
+            assert [s.journey_id for s in store.journeys()] == ["t-1"]
+            assert len(store) == 1

@@ -48,10 +48,15 @@ class Round:
     Args:
         statements: the statements, run in order.
         commit: this is the operation's last round: the driver sends ``COMMIT`` with it.
+        ahead: statements sent after this round's, whose results come back with the next
+            round's (first): the server runs them while the operation works on this
+            round's results (the blocking driver pipelines them; the asyncio one sends
+            them with the next round). The operation must collect them with a next round.
     """
 
     statements: tuple[Stmt, ...]
     commit: bool = False
+    ahead: tuple[Stmt, ...] = ()
 
 
 class Tx:

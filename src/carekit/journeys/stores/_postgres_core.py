@@ -106,6 +106,9 @@ T = TypeVar("T")
 CHUNK = 1000
 #: Journeys listed per query by ``journeys()``.
 LIST_CHUNK = 10_000
+#: Pages of ``journeys()`` the blocking store reads per operation (one snapshot; each page
+#: found by the server while the one before is built).
+LIST_PAGES = 5
 _CACHE_SIZE = 1024
 _OPEN = "('pending', 'failed', 'deferred')"
 _OPEN_SET = frozenset({"pending", "failed", "deferred"})
@@ -715,37 +718,62 @@ class Core:
         return check_journey_ids(journey_ids)
 
     def summaries_op(
-        self, definition: str | None, state: str | None, after: str | None, limit: int
+        self, definition: str | None, state: str | None, after: str | None, limit: int,
+        pages: int = 1,
     ) -> Op[list[JourneySummary]]:
-        """Up to ``limit`` journeys' current state after journey id ``after``."""
+        """Up to ``pages`` pages of ``limit`` journeys' current state after id ``after``.
+
+        Several pages are read in one snapshot, each page's statement sent ahead of the
+        work on the page before (see ``Round.ahead``): the server finds the next page
+        while this one's records are built.
+        """
         check_filters(definition=definition, state=state)
-        conditions = ["TRUE"] if after is None else ["j.journey_id > %(after)s"]
-        if definition is not None:
-            conditions.append("j.definition = %(definition)s")
-        if state is not None:
-            conditions.append("j.state = %(state)s")
-        stmt = Stmt(
+        q = self.q
+        filters = "".join(
+            f" AND j.{name} = %({name})s"
+            for name, value in (("definition", definition), ("state", state))
+            if value is not None
+        )
+        sql = (
             "SELECT j.journey_id, j.definition, j.state, j.version, j.started_at,"
             " j.updated_at, j.customer_id, j.channel,"
-            f" (SELECT count(*) FROM {self.q}.outbox o WHERE o.journey_id = j.journey_id"
-            f" AND o.status IN {_OPEN}), j.tz FROM {self.q}.journeys j"
-            f" WHERE {' AND '.join(conditions)} ORDER BY j.journey_id LIMIT {int(limit)}",
-            {"after": after, "definition": definition, "state": state},
+            f" (SELECT count(*) FROM {q}.outbox o WHERE o.journey_id = j.journey_id"
+            f" AND o.status IN {_OPEN}), j.tz FROM {q}.journeys j"
+            f" WHERE {{}}{filters} ORDER BY j.journey_id LIMIT {int(limit)}"
         )
 
-        def run(tx: Tx) -> Generator[Round, list[Any], list[JourneySummary]]:
-            [rows] = yield Round((stmt,))
-            try:
-                with _collector_paused():
-                    return _summaries(rows)
-            except (ValueError, TypeError, KeyError, IndexError, OverflowError):
-                for r in rows:  # name the damaged row
-                    with _damaged(self.label, "journeys", r[0]):
-                        decode_dt(r[4])
-                        decode_dt(r[5])
-                raise
+        def page(start: str | None) -> Stmt:
+            return Stmt(
+                sql.format("TRUE" if start is None else "j.journey_id > %(after)s"),
+                {"after": start, "definition": definition, "state": state},
+            )
 
-        return Op("listing journeys", "auto", run)
+        def run(tx: Tx) -> Generator[Round, list[Any], list[JourneySummary]]:
+            [rows] = yield Round((page(after),))
+            summaries: list[JourneySummary] = []
+            for left in range(pages - 1, -1, -1):
+                more = left > 0 and len(rows) == limit
+                if more:  # the server finds the next page meanwhile
+                    yield Round((), ahead=(page(rows[-1][0]),))
+                summaries += self._built_summaries(rows)
+                if not more:
+                    break
+                [rows] = yield Round(())
+            return summaries
+
+        return Op("listing journeys", "read" if pages > 1 else "auto", run)
+
+    def _built_summaries(self, rows: Sequence[Any]) -> list[JourneySummary]:
+        """``JourneySummary`` records from rows; a damaged row is named."""
+        try:
+            with _collector_paused():
+                return _summaries(rows)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+            for r in rows:  # name the damaged row
+                with _damaged(self.label, "journeys", r[0]):
+                    decode_dt(r[4])
+                    decode_dt(r[5])
+            raise
 
     def events_op(self, journey_id: str) -> Op[list[Event]]:
         """The journey's stored events, in order (see ``events``)."""

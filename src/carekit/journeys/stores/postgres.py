@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from carekit import _validate
 from carekit.errors import CareKitError, StoreError, UnknownJourney
 from carekit.journeys.stores._pgsans import COMMIT, Op, Round, Stmt, Tx, opening
-from carekit.journeys.stores._postgres_core import CHUNK, LIST_CHUNK, Core
+from carekit.journeys.stores._postgres_core import CHUNK, LIST_CHUNK, LIST_PAGES, Core
 from carekit.journeys.stores._postgres_schema import check_schema_name, migrate
 from carekit.journeys.stores._shared import (
     DefinitionsArg,
@@ -410,31 +410,60 @@ def _drive(settings: _Settings, conn: psycopg.Connection[Any], op: Op[T], tx: Tx
     gen = op.start(tx)
     before = opening(op)
     committing = False
+    # Statements a round sent ahead (see ``Round.ahead``): in flight on a pipeline that
+    # stays open until the operation ends.
+    pipeline = contextlib.ExitStack()
+    piped: Any = None  # the open pipeline
+    pending: list[Any] = []
+
+    def execute(statements: Sequence[Stmt]) -> list[Any]:
+        if piped is None:
+            return _execute(conn, statements)
+        cursors = [conn.execute(s.sql, s.params) for s in statements]
+        piped.sync()  # on a pipeline, results come once it is synced
+        return _results(cursors)
+
     try:
         try:
             step = next(gen)
             while True:
                 closing = (COMMIT,) if step.commit and op.mode != "auto" else ()
+                mine: list[Any] = []
+                if pending:  # an earlier round's statements sent ahead: wait for them
+                    piped.sync()
+                    mine, pending = _results(pending), []
                 if before or closing:
                     sent = (*before, *step.statements, *closing)
                     committing = op.writes or any(s.sql == "COMMIT" for s in sent)
-                    results = _execute(conn, sent)
-                    mine = results[len(before) : len(before) + len(step.statements)]
+                    results = execute(sent)
+                    mine += results[len(before) : len(before) + len(step.statements)]
                     before = ()
-                else:  # an "auto" operation's round (a worker's record): as it stands
+                elif step.statements:  # an "auto" operation's round (a worker's record)
                     committing = op.writes or any(s.sql == "COMMIT" for s in step.statements)
-                    mine = _execute(conn, step.statements)
+                    mine += execute(step.statements)
+                if step.ahead:
+                    if piped is None:
+                        piped = pipeline.enter_context(conn.pipeline())
+                    for s in step.ahead:
+                        cursor = conn.cursor()
+                        cursor.execute(s.sql, s.params)
+                        pending.append(cursor)
                 step = gen.send(mine)
         except StopIteration as stop:
             value: T = stop.value
+        pipeline.close()
         if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
             committing = True
             conn.execute("COMMIT")
         return value
     except (psycopg.Error, UnicodeEncodeError) as exc:
+        with contextlib.suppress(psycopg.Error):
+            pipeline.close()
         _rollback(settings, conn)
         raise _failure(settings, exc, broken=conn.broken, op=op, committing=committing) from exc
     except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            pipeline.close()
         _rollback(settings, conn)
         raise
     finally:
@@ -902,9 +931,10 @@ class PostgresJourneyStore:
     def _summaries(self, definition: str | None, state: str | None) -> Iterator[JourneySummary]:
         after = None
         while True:
-            rows = self._run(self._core.summaries_op(definition, state, after, LIST_CHUNK))
+            rows = self._run(self._core.summaries_op(definition, state, after, LIST_CHUNK,
+                                                      LIST_PAGES))
             yield from rows
-            if len(rows) < LIST_CHUNK:
+            if len(rows) < LIST_CHUNK * LIST_PAGES:
                 return
             after = rows[-1].journey_id
 
@@ -1153,16 +1183,17 @@ async def _drive_async(
     gen = op.start(tx)
     before = opening(op)
     committing = False
+    carried: tuple[Stmt, ...] = ()  # a round's statements sent ahead: go with the next
     try:
         try:
             step = next(gen)
             while True:
                 closing = (COMMIT,) if step.commit and op.mode != "auto" else ()
-                sent = (*before, *step.statements, *closing)
+                sent = (*before, *carried, *step.statements, *closing)
                 committing = op.writes or any(s.sql == "COMMIT" for s in sent)
-                results = await _execute_async(conn, sent)
-                mine = results[len(before) : len(before) + len(step.statements)]
-                before = ()
+                results = await _execute_async(conn, sent) if sent else []
+                mine = results[len(before) : len(before) + len(carried) + len(step.statements)]
+                before, carried = (), step.ahead
                 step = gen.send(mine)
         except StopIteration as stop:
             value: T = stop.value
