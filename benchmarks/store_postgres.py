@@ -533,10 +533,11 @@ def current_state(url: str, n: int) -> dict[str, float]:
             conn.execute(f'VACUUM ANALYZE "{schema}".outbox')
         store = PostgresJourneyStore(url, schema=schema)
         rows: list[Any] = []
-        out["carekit"] = _timed(lambda: rows.extend(store.journeys()))
-        assert len(rows) == n
-        rows.clear()
-        store.close()
+
+        def ours() -> None:
+            rows.clear()
+            rows.extend(store.journeys())
+
         q = _q(schema)
         conn = psycopg.connect(url, autocommit=True)
 
@@ -556,8 +557,19 @@ def current_state(url: str, n: int) -> dict[str, float]:
                     return
                 after = chunk[-1][0]
 
-        out["by_hand"] = _timed(by_hand)
-        assert len(rows) == n
+        def theirs() -> None:
+            rows.clear()
+            by_hand()
+
+        # Three reads each, alternated, the best kept: a read takes a fraction of a second
+        # and the machine's noise moves single reads by a third.
+        out["carekit"] = out["by_hand"] = float("inf")
+        for _ in range(3):
+            out["carekit"] = min(out["carekit"], _timed(ours))
+            assert len(rows) == n
+            out["by_hand"] = min(out["by_hand"], _timed(theirs))
+            assert len(rows) == n
+        store.close()
         conn.close()
     out["eventsourcing"] = eventsourcing_state(url, n)
     return out

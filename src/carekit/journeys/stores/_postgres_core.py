@@ -107,8 +107,9 @@ CHUNK = 1000
 #: Journeys listed per query by ``journeys()``.
 LIST_CHUNK = 10_000
 #: Pages of ``journeys()`` the blocking store reads per operation (one snapshot; each page
-#: found by the server while the one before is built).
-LIST_PAGES = 5
+#: found by the server while the one before is built; the first page of each operation
+#: is not, so more pages overlap more, at the cost of the records held at once).
+LIST_PAGES = 10
 _CACHE_SIZE = 1024
 _OPEN = "('pending', 'failed', 'deferred')"
 _OPEN_SET = frozenset({"pending", "failed", "deferred"})

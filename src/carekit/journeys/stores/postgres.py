@@ -915,8 +915,10 @@ class PostgresJourneyStore:
     ) -> Iterator[JourneySummary]:
         """The current state of every journey, read from the ``journeys`` table (no replay).
 
-        Ten thousand journeys are read per query, in journey id order, so listing a
-        million journeys never holds them all in memory.
+        Ten thousand journeys are read per query, in journey id order, and ten queries
+        per transaction (one snapshot), each sent before the records of the one before
+        are built, so the server finds the next page meanwhile; listing a million
+        journeys holds at most a hundred thousand records at once.
 
         Args:
             definition: only journeys of this definition name.
