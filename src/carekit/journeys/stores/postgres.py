@@ -411,18 +411,10 @@ def _drive(settings: _Settings, conn: psycopg.Connection[Any], op: Op[T], tx: Tx
     before = opening(op)
     committing = False
     # Statements a round sent ahead (see ``Round.ahead``): in flight on a pipeline that
-    # stays open until the operation ends.
-    pipeline = contextlib.ExitStack()
+    # stays open until the operation ends (made only then: a worker's record is hot).
+    pipeline: contextlib.ExitStack | None = None
     piped: Any = None  # the open pipeline
     pending: list[Any] = []
-
-    def execute(statements: Sequence[Stmt]) -> list[Any]:
-        if piped is None:
-            return _execute(conn, statements)
-        cursors = [conn.execute(s.sql, s.params) for s in statements]
-        piped.sync()  # on a pipeline, results come once it is synced
-        return _results(cursors)
-
     try:
         try:
             step = next(gen)
@@ -435,14 +427,17 @@ def _drive(settings: _Settings, conn: psycopg.Connection[Any], op: Op[T], tx: Tx
                 if before or closing:
                     sent = (*before, *step.statements, *closing)
                     committing = op.writes or any(s.sql == "COMMIT" for s in sent)
-                    results = execute(sent)
+                    results = (_execute(conn, sent) if piped is None
+                               else _on_pipeline(conn, piped, sent))
                     mine += results[len(before) : len(before) + len(step.statements)]
                     before = ()
                 elif step.statements:  # an "auto" operation's round (a worker's record)
                     committing = op.writes or any(s.sql == "COMMIT" for s in step.statements)
-                    mine += execute(step.statements)
+                    mine += (_execute(conn, step.statements) if piped is None
+                             else _on_pipeline(conn, piped, step.statements))
                 if step.ahead:
                     if piped is None:
+                        pipeline = contextlib.ExitStack()
                         piped = pipeline.enter_context(conn.pipeline())
                     for s in step.ahead:
                         cursor = conn.cursor()
@@ -451,23 +446,37 @@ def _drive(settings: _Settings, conn: psycopg.Connection[Any], op: Op[T], tx: Tx
                 step = gen.send(mine)
         except StopIteration as stop:
             value: T = stop.value
-        pipeline.close()
+        if pipeline is not None:
+            pipeline.close()
         if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
             committing = True
             conn.execute("COMMIT")
         return value
     except (psycopg.Error, UnicodeEncodeError) as exc:
-        with contextlib.suppress(psycopg.Error):
-            pipeline.close()
+        _leave(settings, pipeline)
         _rollback(settings, conn)
         raise _failure(settings, exc, broken=conn.broken, op=op, committing=committing) from exc
     except BaseException:
-        with contextlib.suppress(psycopg.Error):
-            pipeline.close()
+        _leave(settings, pipeline)
         _rollback(settings, conn)
         raise
     finally:
         gen.close()
+
+
+def _on_pipeline(conn: psycopg.Connection[Any], pipeline: Any,
+                 statements: Sequence[Stmt]) -> list[Any]:
+    """Run ``statements`` while a pipeline is open: results come once it is synced."""
+    cursors = [conn.execute(s.sql, s.params) for s in statements]
+    pipeline.sync()
+    return _results(cursors)
+
+
+def _leave(settings: _Settings, pipeline: contextlib.ExitStack | None) -> None:
+    """Close an operation's pipeline after an error (what it reports then is moot)."""
+    if pipeline is not None:
+        with contextlib.suppress(settings.psycopg.Error):
+            pipeline.close()
 
 
 def _rollback(settings: _Settings, conn: psycopg.Connection[Any]) -> None:
