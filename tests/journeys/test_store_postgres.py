@@ -45,7 +45,8 @@ from tests.journeys._store_helpers import (
     ticket_journey,
 )
 
-from carekit import CareKitError, ConcurrencyError, StoreError
+from carekit import CareKitError, ConcurrencyError, StoreError, hookimpl
+from carekit.channels import DeliveryResult
 from carekit.journeys import (
     AttemptOutcome,
     Event,
@@ -1181,3 +1182,83 @@ def test_a_statement_sent_ahead_that_fails_leaves_the_connection_usable(
                 store._run(Op("dividing", "read", run))
             assert [s.journey_id for s in store.journeys()] == ["t-1"]
             assert len(store) == 1
+
+
+def _backend(store: PostgresJourneyStore) -> int:
+    """The server process of the connection the calling thread's next operation uses."""
+    from carekit.journeys.stores._pgsans import Op, Round, Stmt
+
+    def run(tx: Any) -> Any:
+        [rows] = yield Round((Stmt("SELECT pg_backend_pid()"),))
+        return rows[0][0]
+
+    pid: int = store._run(Op("asking for the backend", "auto", run))
+    return pid
+
+
+def test_a_pinned_thread_keeps_one_connection_and_gives_it_back(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    with _open(postgres_url, postgres_schema, pool_size=2) as store:
+        with store._pinned():
+            first = _backend(store)
+            store.create(ticket_journey(), "t-1", at=T0)
+            assert _backend(store) == first
+            with store._pinned():  # nested: the same pin
+                assert _backend(store) == first
+            assert _backend(store) == first
+            # Another thread meanwhile takes the pool's other connection.
+            other: list[int] = []
+            thread = threading.Thread(target=lambda: other.append(_backend(store)))
+            thread.start()
+            thread.join(10)
+            assert other and other[0] != first
+            assert store._pool.get_stats()["pool_available"] == 1  # the other one, back
+        stats = store._pool.get_stats()
+        assert stats["pool_available"] == stats["pool_size"] == 2  # the pin gave it back
+        assert [s.journey_id for s in store.journeys()] == ["t-1"]
+
+
+def test_a_failure_while_pinned_gives_the_connection_back_and_takes_another(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    from carekit.journeys.stores._pgsans import Op, Round, Stmt
+
+    def run(tx: Any) -> Any:
+        yield Round((Stmt("SELECT 1 / 0"),))
+
+    with _open(postgres_url, postgres_schema, pool_size=1) as store:
+        with store._pinned():
+            _backend(store)
+            with pytest.raises(StoreError, match="division by zero"):
+                store._run(Op("dividing", "auto", run))
+            store.create(ticket_journey(), "t-1", at=T0)  # on a connection from the pool
+            # Killed under the pin: the next operation reconnects by itself.
+            _sql(postgres_schema, "SELECT pg_terminate_backend(%s)", (_backend(store),))
+            assert [s.journey_id for s in store.journeys()] == ["t-1"]
+        assert store._pool.get_stats()["pool_available"] == 1
+        assert len(store) == 1
+
+
+def test_a_worker_pins_a_connection_per_batch_and_leaves_none_out(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    backends: list[int] = []
+
+    class Notes:
+        @hookimpl
+        def carekit_deliver_touchpoint(self, touchpoint: Any, idempotency_key: str) -> Any:
+            backends.append(_backend(store))  # the worker's thread: its pinned connection
+            return DeliveryResult()
+
+    with _open(postgres_url, postgres_schema, pool_size=2) as store:
+        case = service_case_journey()
+        store.create_many(case.start(f"c-{i}", at=T0, channel="email") for i in range(5))
+        worker = Worker(make_carekit(Notes()), store, batch_size=2, timeout=None,
+                        promise_checks=None)
+        assert worker.run_once(T0 + MINUTE).sent == 5
+        assert len(backends) == 5
+        assert backends[0] == backends[1] and backends[2] == backends[3]  # one per batch
+        stats = store._pool.get_stats()
+        assert stats["pool_available"] == stats["pool_size"]  # every connection back
+        assert store.outbox_counts()["sent"] == 5

@@ -743,14 +743,17 @@ class Worker(WorkerBase):
         attempts: list[Attempt] = []
         errors: list[str] = []
         batches = 0
+        # A store that can (PostgreSQL) keeps one connection for a batch's statements.
+        pinned = getattr(self.store, "_pinned", None)
         while not self._stop.is_set() and (max_batches is None or batches < max_batches):
-            claimed = self.store.claim_due(
-                now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
-            )
-            if not claimed:
-                break
-            batches += 1
-            self._work_through(claimed, now, attempts, errors)
+            with pinned() if pinned is not None else contextlib.nullcontext():
+                claimed = self.store.claim_due(
+                    now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
+                )
+                if not claimed:
+                    break
+                batches += 1
+                self._work_through(claimed, now, attempts, errors)
             if len(claimed) < self.batch_size:
                 break
         return attempts, errors, batches

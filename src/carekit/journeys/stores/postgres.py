@@ -571,6 +571,7 @@ class PostgresJourneyStore:
             self._pool.close()
             raise settings.unreachable(exc) from None
         self._closed = False
+        self._pins = threading.local()  # see _pinned
         self._close_lock = threading.Lock()
         self._closing = threading.Event()
         self._wanted = threading.Event()
@@ -660,20 +661,27 @@ class PostgresJourneyStore:
     def _run(self, op: Op[T]) -> T:
         settings = self._settings
         pool_errors = settings.pool_module
+        pin = self._pins.__dict__  # this thread's pinned connection, if it holds one
         for attempt in range(1, _TRIES + 1):
             if self._closed:
                 raise _closed_error(self.url)
-            try:
-                conn = self._pool.getconn(timeout=settings.pool_timeout)
-            except pool_errors.PoolTimeout:
-                raise StoreError(_pool_message(self._pool, settings, op.doing)) from None
-            except pool_errors.PoolClosed:
-                raise _closed_error(self.url) from None
+            conn = pin.get("conn")
+            if conn is None:
+                try:
+                    conn = self._pool.getconn(timeout=settings.pool_timeout)
+                except pool_errors.PoolTimeout:
+                    raise StoreError(_pool_message(self._pool, settings, op.doing)) from None
+                except pool_errors.PoolClosed:
+                    raise _closed_error(self.url) from None
+                if "conn" in pin:  # pinning: keep it until the pin ends
+                    pin["conn"] = conn
             tx = Tx()
             try:
                 value = _drive(settings, conn, op, tx)
             except _Failed as failed:
                 self._give_back(conn)
+                if "conn" in pin:
+                    pin["conn"] = None  # the next attempt takes a fresh one
                 if not failed.retry or attempt == _TRIES:
                     raise failed.error from failed.__cause__
                 _log.info("PostgreSQL journey store %r: %s; trying again", self.url, failed.error)
@@ -685,8 +693,11 @@ class PostgresJourneyStore:
                 continue
             except BaseException:
                 self._give_back(conn)
+                if "conn" in pin:
+                    pin["conn"] = None
                 raise
-            self._give_back(conn)
+            if "conn" not in pin:
+                self._give_back(conn)
             self._core.committed(tx)
             if tx.wake:
                 self._wake()
@@ -696,6 +707,27 @@ class PostgresJourneyStore:
     def _give_back(self, conn: Any) -> None:
         with contextlib.suppress(self._settings.pool_module.PoolClosed):
             self._pool.putconn(conn)
+
+    @contextlib.contextmanager
+    def _pinned(self) -> Iterator[None]:
+        """Run this thread's operations on one pooled connection until the block ends.
+
+        A worker pins one for a batch (its claim and a record per delivery): taking a
+        connection from the pool and giving it back around each statement costs about as
+        much processor time as the statement. Other threads share the rest of the pool;
+        a connection that fails is given back and the next operation takes another.
+        """
+        pin = self._pins.__dict__
+        if "conn" in pin:  # already pinned (nested): the outer block gives it back
+            yield
+            return
+        pin["conn"] = None
+        try:
+            yield
+        finally:
+            conn = pin.pop("conn", None)
+            if conn is not None:
+                self._give_back(conn)
 
     def _flow(self, flow: Generator[Op[Any], Any, T]) -> T:
         """Run a flow: operations one after another, each in its own transaction."""
