@@ -189,14 +189,13 @@ def check_holding(holding: object, claimant: object) -> tuple[str, ...] | None:
     ):
         return holding
     if isinstance(holding, (str, bytes)) or not isinstance(holding, Iterable):
-        msg = ("holding must be a collection of idempotency keys, such as a tuple of "
-               f"strings (got {holding!r})")
-        raise CareKitError(msg)
+        raise CareKitError("holding must be a collection of idempotency keys, such as a "
+                           f"tuple of strings (got {holding!r})")
     keys = tuple(holding)
-    for key in keys:
-        if not isinstance(key, str):
-            msg = f"holding must hold idempotency keys as strings (got {key!r})"
-            raise CareKitError(msg)
+    odd = [key for key in keys if not isinstance(key, str)]
+    if odd:
+        msg = f"holding must hold idempotency keys as strings (got {odd[0]!r})"
+        raise CareKitError(msg)
     if claimant is None:
         msg = "holding asks which claims a claimant still holds: give the claimant too"
         raise CareKitError(msg)
