@@ -743,8 +743,10 @@ class Worker(WorkerBase):
         attempts: list[Attempt] = []
         errors: list[str] = []
         batches = 0
-        # A store that can (PostgreSQL) keeps one connection for a batch's statements.
-        pinned = getattr(self.store, "_pinned", None)
+        # A store that can (PostgreSQL) keeps one connection for a batch's statements
+        # when plugins run on this thread (no ``timeout``): a plugin on the delivery
+        # thread would need a connection of its own meanwhile (its sent keys).
+        pinned = getattr(self.store, "_pinned", None) if self.timeout is None else None
         while not self._stop.is_set() and (max_batches is None or batches < max_batches):
             with pinned() if pinned is not None else contextlib.nullcontext():
                 claimed = self.store.claim_due(

@@ -714,11 +714,14 @@ class PostgresJourneyStore:
 
         A worker pins one for a batch (its claim and a record per delivery): taking a
         connection from the pool and giving it back around each statement costs about as
-        much processor time as the statement. Other threads share the rest of the pool;
-        a connection that fails is given back and the next operation takes another.
+        much processor time as the statement. Other threads share the rest of the pool
+        (a pool of one connection is never pinned); a connection that fails is given
+        back and the next operation takes another.
         """
         pin = self._pins.__dict__
-        if "conn" in pin:  # already pinned (nested): the outer block gives it back
+        if "conn" in pin or self._settings.pool_size < 2:
+            # Already pinned (nested: the outer block gives it back), or a pool of one,
+            # whose connection a plugin's thread may need meanwhile (its sent keys).
             yield
             return
         pin["conn"] = None
