@@ -118,12 +118,13 @@ _HEAD = (
     "journey_id, definition, customer_id, channel, started_at, state, version, updated_at,"
     " tz, body, settled"
 )
-#: The server's clock in microseconds since the epoch, evaluated once per statement.
 # Every LIMIT is written into its statement (a checked int), never sent as a parameter:
 # psycopg prepares a statement after a few runs, and the generic plan PostgreSQL then
 # keeps cannot see the limit; it plans for a tenth of the table, so a claim, a firing pass
 # or a page of journeys read and sorted the whole table instead of walking the index in
 # order (measured: every claim of a 20,000-row outbox read all of it).
+
+#: The server's clock in microseconds since the epoch, evaluated once per statement.
 NOW_US = "(SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
 _US = dt.timedelta(microseconds=1)
 
@@ -1013,18 +1014,19 @@ class Core:
             params["holding"] = asked[0] if hold == "one" else list(asked)
         sql = self._record_sql(extend, shape, hold)
         stmt = Stmt(sql, params)
-        # The statement's snapshot predates its own changes: a key it settled is no longer
-        # held, whatever the snapshot says.
-        settled = frozenset(o.claimed.idempotency_key for o in checked)
+        # The statement's snapshot predates its own changes: a key asked about that it
+        # settled is no longer held, whatever the snapshot says.
+        settled = (frozenset(o.claimed.idempotency_key for o in checked)
+                   if hold in ("one", "some") else frozenset())
 
         def run(tx: Tx) -> Generator[Round, list[Any], frozenset[str]]:
             [[(_, held)]] = yield Round((stmt,))
             tx.wake = wake
-            if hold == "none":
+            if hold == "none" or not held:  # (for "one", ``held`` is a flag)
                 return frozenset()
-            if hold == "one":  # ``held`` is the flag
-                return frozenset(asked or ()) - settled if held else frozenset()
-            return frozenset(held) - settled if hold == "some" else frozenset(held)
+            if hold == "one":
+                return frozenset(asked) - settled if asked else frozenset()
+            return frozenset(held) - settled
 
         return Op("recording deliveries", "auto", run, idempotent=True, writes=True)
 

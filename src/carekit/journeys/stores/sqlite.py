@@ -958,18 +958,19 @@ class SQLiteJourneyStore:
         checked = check_outcomes(outcomes)
         span = None if lease is None else check_lease(lease)
         asked = check_holding(holding, claimant)
-        extend = span is not None and claimant is not None
+        span_us = None if span is None or claimant is None else span // _MICROSECOND
+        extend = span_us is not None
         if not checked and not extend and not asked:
             return frozenset()
         with self._writing("recording deliveries") as conn:
             for outcome in checked:
                 self._record_one(conn, outcome)
             clock = self._now_us()
-            if span is not None and claimant is not None:
+            if span_us is not None:
                 conn.execute(
                     "UPDATE outbox SET claim_until_us = ? WHERE claimed_by = ?"
                     f" AND status IN {_OPEN} AND claim_until_us > ?",
-                    (clock + span // _MICROSECOND, claimant, clock),
+                    (clock + span_us, claimant, clock),
                 )
             if asked is not None:
                 return frozenset([key for key in asked if conn.execute(
