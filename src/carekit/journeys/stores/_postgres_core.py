@@ -86,7 +86,10 @@ from carekit.journeys.stores.protocol import (
     SentKey,
 )
 from carekit.journeys.stores.sqlite import (
+    _DAMAGE,
+    _damage,
     _damaged,
+    _first,
     _first_of_each,
     _first_repeat,
     _owed,
@@ -373,7 +376,7 @@ class Core:
             if r[1] not in customers:
                 continue
             customer_id, tz = customers[r[1]]
-            with _damaged(self.label, "outbox", r[0]):
+            try:  # (a try per row, not a context manager: a firing pass builds thousands)
                 tp = _owed(r, customer_id, tz)
                 if r[10] == "dead":
                     letter = DeadLetter(
@@ -382,6 +385,8 @@ class Core:
                     dead.setdefault(r[1], []).append((r[13] or 0, letter))
                 else:
                     owed.setdefault(r[1], []).append(tp)
+            except _DAMAGE as exc:
+                raise _damage(self.label, "outbox", r[0], exc) from exc
         seen: dict[str, list[str]] = {}
         for journey_id, event_id in seen_rows:
             seen.setdefault(journey_id, []).append(event_id)
@@ -390,16 +395,20 @@ class Core:
              tz, body, _) in heads:
             definition = self.definitions.get(name, journey_id)
             check_state(definition, journey_id, state, "row")
-            with _damaged(self.label, "journeys", journey_id):
+            try:
                 friction, deadlines = decode_body(body, journey_id)
-                letters = sorted(dead.get(journey_id, ()), key=lambda item: item[0])
+                letters = dead.get(journey_id)
+                if letters is not None:
+                    letters.sort(key=_first)
                 result[journey_id] = _new_journey(
                     journey_id, definition, state, version, decode_dt(started_at),
                     decode_dt(updated_at), customer_id, channel, friction,
                     tuple(owed.get(journey_id, ())), deadlines,
-                    tuple(letter for _, letter in letters),
+                    tuple([letter for _, letter in letters]) if letters else (),
                     compact_seen(seen.get(journey_id, ())), tz,
                 )
+            except _DAMAGE as exc:
+                raise _damage(self.label, "journeys", journey_id, exc) from exc
         return result
 
     def _current(
@@ -1203,8 +1212,9 @@ class Core:
             else:
                 [heads] = yield Round((lock,))
                 owed_rows = seen_rows = []
+            read = set(unknown)  # (a set: a pass may fire for thousands of journeys)
             stale = [
-                h[0] for h in heads if h[0] not in unknown and self._hit(h[0], h[6], h[10]) is None
+                h[0] for h in heads if h[0] not in read and self._hit(h[0], h[6], h[10]) is None
             ]
             if stale:
                 more_owed, more_seen = yield Round(self._owned(stale))
