@@ -23,8 +23,10 @@ Side by side, in the same run:
 
 Every figure is the best of ``--rounds`` runs (the machine is shared: the best run is the
 one least disturbed). The delivery and breach rows alternate which side runs first, and
-each side's timed run starts after a ``CHECKPOINT`` (its set-up written out). Run: ``python benchmarks/store_postgres.py [--quick] [--rows delivery]``
-(``--rows`` picks some of the tables: appends, delivery, fire, states), or as part of
+each side's timed run starts after a ``CHECKPOINT`` (its set-up written out).
+
+Run: ``python benchmarks/store_postgres.py [--quick] [--rows delivery]`` (``--rows`` picks
+some of the tables: appends, delivery, fire, states), or as part of
 ``python benchmarks/store.py --postgres URL``.
 """
 
@@ -108,8 +110,9 @@ def _q(schema: str) -> str:
 def _checkpoint(url: str) -> None:
     """Write out the set-up's pages (and an earlier row's) before a side is timed.
 
-    Otherwise a checkpoint falls in the middle of whichever side runs next. Skipped when
-    the role may not (``CHECKPOINT`` needs a superuser or ``pg_checkpoint``).
+    Otherwise the server may still be writing them out while whichever side runs next is
+    timed. Skipped when the role may not (``CHECKPOINT`` needs a superuser or
+    ``pg_checkpoint``).
     """
     with (psycopg.connect(url, autocommit=True) as conn,
           contextlib.suppress(psycopg.errors.InsufficientPrivilege)):
