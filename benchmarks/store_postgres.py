@@ -27,7 +27,7 @@ Side by side, in the same run:
   ``PERSISTENCE_MODULE=eventsourcing.postgres``), when installed.
 
 Every figure is the best of ``--rounds`` runs (the machine is shared: the best run is the
-one least disturbed). The delivery and breach rows alternate which side runs first, and
+one least disturbed). Every row alternates which side runs first, round by round, and
 each side's timed run starts after a ``CHECKPOINT`` (its set-up written out).
 
 Run: ``python benchmarks/store_postgres.py [--quick] [--rows delivery]`` (``--rows`` picks
@@ -138,6 +138,7 @@ def carekit_appends(url: str, sync: bool, sizes: dict[str, int]) -> dict[str, fl
             for i in range(singles):
                 store.append(f"s{i % 10}", Event("note", at=T0 + i * SECOND, id=f"s{i}"))
 
+        _checkpoint(url)
         out = {"single": singles / _timed(single)}
         batches = sizes["batches"]
         store.create_many(ticket_journey().start(f"b{j}", at=T0) for j in range(batches // 5 + 1))
@@ -147,6 +148,7 @@ def carekit_appends(url: str, sync: bool, sizes: dict[str, int]) -> dict[str, fl
             for journey_id, events in work:
                 store.append(journey_id, events)
 
+        _checkpoint(url)
         out["batch"] = batches * 100 / _timed(batched)
         store.close()
     return out
@@ -193,6 +195,7 @@ def by_hand_appends(url: str, sync: bool, sizes: dict[str, int]) -> dict[str, fl
             for i in range(singles):
                 append(f"s{i % 10}", [Event("note", at=T0 + i * SECOND, id=f"s{i}")])
 
+        _checkpoint(url)
         out = {"single": singles / _timed(single)}
         work = [(f"b{b // 5}", _notes(100, start=b * 100)) for b in range(batches)]
 
@@ -200,6 +203,7 @@ def by_hand_appends(url: str, sync: bool, sizes: dict[str, int]) -> dict[str, fl
             for journey_id, events in work:
                 append(journey_id, events)
 
+        _checkpoint(url)
         out["batch"] = batches * 100 / _timed(batched)
         conn.close()
     return out
@@ -721,13 +725,13 @@ def run(url: str, *, quick: bool, rounds: int, states: list[int],
 
 def _appends(url: str, sizes: dict[str, int], rounds: int) -> None:
     appends: dict[str, list[dict[str, float]]] = {}
-    for _ in range(rounds):
+    for r in range(rounds):
         for sync in (True, False):
             label = "on" if sync else "off"
-            appends.setdefault(f"carekit, synchronous_commit {label}", []).append(
-                carekit_appends(url, sync, sizes))
-            appends.setdefault(f"psycopg by hand, synchronous_commit {label}", []).append(
-                by_hand_appends(url, sync, sizes))
+            sides = [(f"carekit, synchronous_commit {label}", carekit_appends),
+                     (f"psycopg by hand, synchronous_commit {label}", by_hand_appends)]
+            for name, side in sides if r % 2 == 0 else reversed(sides):  # who goes first
+                appends.setdefault(name, []).append(side(url, sync, sizes))
         es = eventsourcing_appends(url, sizes)
         if es is not None:
             appends.setdefault("eventsourcing PostgreSQL recorder (server default: on)",
