@@ -224,6 +224,20 @@ def test_split_schema_keeps_the_rest_of_the_url() -> None:
         split_schema(None)  # type: ignore[arg-type]
 
 
+def test_split_schema_passes_the_other_parameters_on_as_written() -> None:
+    # libpq decodes %XX but not "+": a space must stay %20, not become "+".
+    url = "postgresql://u@h/db?options=-c%20statement_timeout%3D5000&schema=x&sslmode=require"
+    assert split_schema(url) == (
+        "postgresql://u@h/db?options=-c%20statement_timeout%3D5000&sslmode=require", "x"
+    )
+
+
+def test_split_schema_refuses_an_unreadable_url_in_one_line() -> None:
+    with pytest.raises(CareKitError, match="is not a valid PostgreSQL URL") as caught:
+        split_schema("postgresql://shop:s3cret@[::1:5432/orders")
+    assert "s3cret" not in str(caught.value)
+
+
 def test_a_schema_written_by_a_newer_carekit_is_refused(
     postgres_url: str, postgres_schema: str
 ) -> None:

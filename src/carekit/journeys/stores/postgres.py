@@ -130,18 +130,34 @@ def split_schema(url: str) -> tuple[str, str | None]:
     if not isinstance(url, str):
         msg = f"url must be a postgresql:// URL (got {url!r})"
         raise CareKitError(msg)
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # such as an unclosed "[" of an IPv6 host
+        msg = f"{redact(url)!r} is not a valid PostgreSQL URL: {exc}"
+        raise CareKitError(msg) from None
     scheme = parts.scheme.lower()
     if scheme in ("postgres",) or scheme.startswith("postgresql+"):
         scheme = "postgresql"
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in pairs if key == "schema"]
+    # The other parameters go to libpq exactly as written: libpq decodes %XX but not "+",
+    # so decoding and encoding them again would turn "options=-c%20..." into "-c+...".
+    items = _query_items(parts.query)
+    schemas = [urllib.parse.unquote(value) for key, value, _ in items if key == "schema"]
     if len(schemas) > 1:
         msg = f"a PostgreSQL URL names its schema once (got {redact(url)!r})"
         raise CareKitError(msg)
-    rest = urllib.parse.urlencode([(k, v) for k, v in pairs if k != "schema"])
+    rest = "&".join(item for key, _, item in items if key != "schema")
     dsn = urllib.parse.urlunsplit(parts._replace(scheme=scheme, query=rest))
     return dsn, (schemas[0] if schemas else None)
+
+
+def _query_items(query: str) -> list[tuple[str, str, str]]:
+    """``(decoded key, raw value, raw item)`` of each ``key=value`` item of a URL's query."""
+    items = []
+    for item in query.split("&"):
+        if item:
+            key, _, value = item.partition("=")
+            items.append((urllib.parse.unquote(key), value, item))
+    return items
 
 
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -152,11 +168,11 @@ def _redacted(dsn: str) -> str:
     if "://" in dsn:
         shown = redact(dsn)
         parts = urllib.parse.urlsplit(shown)
-        query = [
-            (k, "***" if k.lower() == "password" else v)
-            for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+        query = "&".join(
+            f"{item.partition('=')[0]}=***" if key.lower() == "password" else item
+            for key, _, item in _query_items(parts.query)
+        )
+        return urllib.parse.urlunsplit(parts._replace(query=query))
     return _PASSWORD.sub(r"\1***", dsn)
 
 
