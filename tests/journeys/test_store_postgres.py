@@ -145,6 +145,8 @@ def test_a_store_opens_by_url_with_its_schema(postgres_url: str, postgres_schema
          r"cannot connect to .*'host=127.0.0.1 port=1 user=shop password=\*\*\* dbname=test'"),
         ("host=127.0.0.1 password='s3cret' oops",
          r"'host=127.0.0.1 password=\*\*\* oops' is not a valid PostgreSQL DSN: missing \"=\""),
+        ("postgresql://shop@127.0.0.1:1/test?sslpassword=s3cret",
+         r"'postgresql://shop@127.0.0.1:1/test\?sslpassword=\*\*\*'"),
     ],
 )
 def test_an_unreachable_server_is_one_store_error_without_the_password(

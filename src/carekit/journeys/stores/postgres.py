@@ -169,7 +169,7 @@ def _redacted(dsn: str) -> str:
         shown = redact(dsn)
         parts = urllib.parse.urlsplit(shown)
         query = "&".join(
-            f"{item.partition('=')[0]}=***" if key.lower() == "password" else item
+            f"{item.partition('=')[0]}=***" if key.lower().endswith("password") else item
             for key, _, item in _query_items(parts.query)
         )
         return urllib.parse.urlunsplit(parts._replace(query=query))
