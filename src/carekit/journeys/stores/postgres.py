@@ -87,7 +87,7 @@ from carekit.journeys.stores.protocol import (
     OutboxStatus,
     SentKey,
 )
-from carekit.journeys.stores.urls import redact
+from carekit.journeys.stores.urls import query_items, redact
 
 if TYPE_CHECKING:
     import psycopg
@@ -140,7 +140,7 @@ def split_schema(url: str) -> tuple[str, str | None]:
         scheme = "postgresql"
     # The other parameters go to libpq exactly as written: libpq decodes %XX but not "+",
     # so decoding and encoding them again would turn "options=-c%20..." into "-c+...".
-    items = _query_items(parts.query)
+    items = query_items(parts.query)
     schemas = [urllib.parse.unquote(value) for key, value, _ in items if key == "schema"]
     if len(schemas) > 1:
         msg = f"a PostgreSQL URL names its schema once (got {redact(url)!r})"
@@ -150,29 +150,13 @@ def split_schema(url: str) -> tuple[str, str | None]:
     return dsn, (schemas[0] if schemas else None)
 
 
-def _query_items(query: str) -> list[tuple[str, str, str]]:
-    """``(decoded key, raw value, raw item)`` of each ``key=value`` item of a URL's query."""
-    items = []
-    for item in query.split("&"):
-        if item:
-            key, _, value = item.partition("=")
-            items.append((urllib.parse.unquote(key), value, item))
-    return items
-
-
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 def _redacted(dsn: str) -> str:
     """``dsn`` (a URL or ``key=value`` pairs) without its password."""
     if "://" in dsn:
-        shown = redact(dsn)
-        parts = urllib.parse.urlsplit(shown)
-        query = "&".join(
-            f"{item.partition('=')[0]}=***" if key.lower().endswith("password") else item
-            for key, _, item in _query_items(parts.query)
-        )
-        return urllib.parse.urlunsplit(parts._replace(query=query))
+        return redact(dsn)
     return _PASSWORD.sub(r"\1***", dsn)
 
 
