@@ -43,6 +43,24 @@ def _path(text: str) -> pathlib.Path:
 
 _path.__name__ = "path"
 
+
+def _sqlite_path(text: str) -> pathlib.Path:
+    """The path of a SQLite file; a URL is refused without echoing it (it may hold a password).
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is a URL (``scheme://...``).
+    """
+    if "://" in text:
+        msg = (
+            "expected the path of a SQLite file, not a URL (a store URL goes to "
+            "carekit worker --store URL --once)"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    return _path(text)
+
+
+_sqlite_path.__name__ = "path"
+
 _UNITS = {
     "ms": dt.timedelta(milliseconds=1),
     "s": dt.timedelta(seconds=1),
@@ -445,7 +463,7 @@ def journey(parser: argparse.ArgumentParser) -> None:
 
 def dispatch(parser: argparse.ArgumentParser) -> None:
     """Options of ``carekit journey dispatch``."""
-    parser.add_argument("--db", type=_path, required=True,
+    parser.add_argument("--db", type=_sqlite_path, required=True,
                         help="the SQLite journey store (must exist)")
     parser.add_argument("--loop", type=_seconds, default=None, metavar="SECONDS",
                         help="dispatch again every SECONDS until interrupted (default: once)")

@@ -123,6 +123,19 @@ def test_bad_options_are_usage_errors(tmp_path: pathlib.Path, argv: list[str]) -
     assert info.value.code == 2
 
 
+def test_a_url_for_db_is_refused_without_printing_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["journey", "dispatch", "--db", "postgresql://shop:s3cret@db/orders"],
+             out=io.StringIO())
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "not a URL" in err
+    assert "carekit worker --store URL" in err
+    assert "s3cret" not in err
+
+
 def test_rounds_needs_loop(tmp_path: pathlib.Path) -> None:
     db = tmp_path / "j.db"
     _store_with_orders(db, 1)

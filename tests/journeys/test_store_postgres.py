@@ -145,6 +145,8 @@ def test_a_store_opens_by_url_with_its_schema(postgres_url: str, postgres_schema
          r"cannot connect to .*'host=127.0.0.1 port=1 user=shop password=\*\*\* dbname=test'"),
         ("host=127.0.0.1 password='s3cret' oops",
          r"'host=127.0.0.1 password=\*\*\* oops' is not a valid PostgreSQL DSN: missing \"=\""),
+        ("postgresql://shop@127.0.0.1:1/test?sslpassword=s3cret",
+         r"'postgresql://shop@127.0.0.1:1/test\?sslpassword=\*\*\*'"),
     ],
 )
 def test_an_unreachable_server_is_one_store_error_without_the_password(
@@ -222,6 +224,20 @@ def test_split_schema_keeps_the_rest_of_the_url() -> None:
         split_schema("postgresql://u:p@h/db?schema=a&schema=b")
     with pytest.raises(CareKitError, match="url must be a postgresql:// URL"):
         split_schema(None)  # type: ignore[arg-type]
+
+
+def test_split_schema_passes_the_other_parameters_on_as_written() -> None:
+    # libpq decodes %XX but not "+": a space must stay %20, not become "+".
+    url = "postgresql://u@h/db?options=-c%20statement_timeout%3D5000&schema=x&sslmode=require"
+    assert split_schema(url) == (
+        "postgresql://u@h/db?options=-c%20statement_timeout%3D5000&sslmode=require", "x"
+    )
+
+
+def test_split_schema_refuses_an_unreadable_url_in_one_line() -> None:
+    with pytest.raises(CareKitError, match="is not a valid PostgreSQL URL") as caught:
+        split_schema("postgresql://shop:s3cret@[::1:5432/orders")
+    assert "s3cret" not in str(caught.value)
 
 
 def test_a_schema_written_by_a_newer_carekit_is_refused(

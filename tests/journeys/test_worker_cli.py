@@ -115,6 +115,25 @@ def test_bad_options_are_one_line(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("ftp://u@h/x?password=s3cret", "'ftp://u@h/x?password=***'"),
+        ("postgresql://u@h/db?schema=a&schema=b&sslpassword=s3cret",
+         "names its schema once (got 'postgresql://u@h/db?schema=a&schema=b&sslpassword=***')"),
+        ("postgresql://u:s3cret@[::1/db", "is not a valid PostgreSQL URL"),
+    ],
+)
+def test_a_bad_url_is_one_line_without_its_password(
+    capsys: pytest.CaptureFixture[str], url: str, shown: str
+) -> None:
+    status, _ = _run("worker", "--store", url, "--once")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert shown in err and "s3cret" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("text", ["0s", "-1s", "soon", "400d"])
 def test_durations_are_checked(capsys: pytest.CaptureFixture[str], text: str) -> None:
     with pytest.raises(SystemExit) as info:

@@ -87,7 +87,7 @@ from carekit.journeys.stores.protocol import (
     OutboxStatus,
     SentKey,
 )
-from carekit.journeys.stores.urls import redact
+from carekit.journeys.stores.urls import query_items, redact
 
 if TYPE_CHECKING:
     import psycopg
@@ -130,16 +130,22 @@ def split_schema(url: str) -> tuple[str, str | None]:
     if not isinstance(url, str):
         msg = f"url must be a postgresql:// URL (got {url!r})"
         raise CareKitError(msg)
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # such as an unclosed "[" of an IPv6 host
+        msg = f"{redact(url)!r} is not a valid PostgreSQL URL: {exc}"
+        raise CareKitError(msg) from None
     scheme = parts.scheme.lower()
     if scheme in ("postgres",) or scheme.startswith("postgresql+"):
         scheme = "postgresql"
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in pairs if key == "schema"]
+    # The other parameters go to libpq exactly as written: libpq decodes %XX but not "+",
+    # so decoding and encoding them again would turn "options=-c%20..." into "-c+...".
+    items = query_items(parts.query)
+    schemas = [urllib.parse.unquote(value) for key, value, _ in items if key == "schema"]
     if len(schemas) > 1:
         msg = f"a PostgreSQL URL names its schema once (got {redact(url)!r})"
         raise CareKitError(msg)
-    rest = urllib.parse.urlencode([(k, v) for k, v in pairs if k != "schema"])
+    rest = "&".join(item for key, _, item in items if key != "schema")
     dsn = urllib.parse.urlunsplit(parts._replace(scheme=scheme, query=rest))
     return dsn, (schemas[0] if schemas else None)
 
@@ -150,13 +156,7 @@ _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECAS
 def _redacted(dsn: str) -> str:
     """``dsn`` (a URL or ``key=value`` pairs) without its password."""
     if "://" in dsn:
-        shown = redact(dsn)
-        parts = urllib.parse.urlsplit(shown)
-        query = [
-            (k, "***" if k.lower() == "password" else v)
-            for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+        return redact(dsn)
     return _PASSWORD.sub(r"\1***", dsn)
 
 

@@ -22,28 +22,53 @@ _SCHEMES = ("sqlite:///PATH", "postgresql://USER@HOST:PORT/DBNAME", "memory://")
 
 
 def redact(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, for messages and logs.
+    """``url`` with its passwords (if any) replaced by ``***``, for messages and logs.
+
+    Both the password of the user part and a query parameter whose name ends in
+    ``password`` (``?password=``, ``?sslpassword=``) are hidden.
 
     Examples:
         >>> redact("postgresql://shop:s3cret@db.internal:5432/orders")
         'postgresql://shop:***@db.internal:5432/orders'
+        >>> redact("postgresql://shop@db/orders?password=s3cret&sslmode=require")
+        'postgresql://shop@db/orders?password=***&sslmode=require'
     """
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return "<an unreadable URL>"
-    if parts.password is None:
+    items = query_items(parts.query)
+    if parts.password is None and not any(key.lower().endswith("password") for key, _, _ in items):
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 address
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{user}:***@{host}" + (f":{port}" if port is not None else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        netloc = f"{user}:***@{host}" + (f":{port}" if port is not None else "")
+    query = "&".join(
+        f"{item.partition('=')[0]}=***" if key.lower().endswith("password") else item
+        for key, _, item in items
+    )
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def query_items(query: str) -> list[tuple[str, str, str]]:
+    """``(decoded key, raw value, raw item)`` of each ``key=value`` item of a URL's query.
+
+    The raw forms are what libpq reads: it decodes ``%XX`` but not ``+``.
+    """
+    items = []
+    for item in query.split("&"):
+        if item:
+            key, _, value = item.partition("=")
+            items.append((urllib.parse.unquote(key), value, item))
+    return items
 
 
 def open_store(url: str, **options: Any) -> Any:
