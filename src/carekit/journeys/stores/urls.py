@@ -11,6 +11,7 @@ Examples:
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from typing import Any
 
@@ -19,6 +20,63 @@ from carekit.errors import CareKitError
 __all__ = ["open_store", "redact"]
 
 _SCHEMES = ("sqlite:///PATH", "postgresql://USER@HOST:PORT/DBNAME", "memory://")
+
+#: The keywords libpq reads in a ``key=value`` connection string (PostgreSQL 17's list,
+#: with those of older versions).
+_LIBPQ_KEYWORDS = frozenset({
+    "application_name", "channel_binding", "client_encoding", "connect_timeout", "dbname",
+    "fallback_application_name", "gssdelegation", "gssencmode", "gsslib", "host", "hostaddr",
+    "keepalives", "keepalives_count", "keepalives_idle", "keepalives_interval", "krbsrvname",
+    "load_balance_hosts", "options", "passfile", "password", "port", "replication",
+    "require_auth", "requirepeer", "requiressl", "service", "ssl_max_protocol_version",
+    "ssl_min_protocol_version", "sslcert", "sslcertmode", "sslcompression", "sslcrl",
+    "sslcrldir", "sslkey", "sslnegotiation", "sslpassword", "sslmode", "sslrootcert", "sslsni",
+    "target_session_attrs", "tcp_user_timeout", "user",
+})
+# One ``keyword = value`` pair as libpq reads it: a value is quoted ('...', with \' and \\)
+# or runs to the next blank.
+_CONNINFO_PAIR = re.compile(
+    r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|(?:[^\s\\]|\\.)+)"
+)
+
+
+def conninfo_keywords(text: str) -> list[str] | None:
+    """The keywords of ``text`` if it is a libpq ``key=value`` connection string, else None.
+
+    ``text`` is one when it is nothing but blank-separated ``keyword=value`` pairs and at
+    least one keyword is one libpq reads (``host``, ``port``, ``dbname``, ``user``,
+    ``password``, ``sslmode``…, in any case). A file name that merely holds an ``=`` is not
+    one.
+
+    Examples:
+        >>> conninfo_keywords("host=127.0.0.1 dbname=shop password='s3 cret'")
+        ['host', 'dbname', 'password']
+        >>> conninfo_keywords("runs/batch=3.db") is None
+        True
+    """
+    keywords: list[str] = []
+    position = 0
+    while position < len(text.rstrip()):
+        match = _CONNINFO_PAIR.match(text, position)
+        if match is None:
+            return None
+        keywords.append(match.group(1).lower())
+        position = match.end()
+    # A misspelt keyword beside a real one (``pasword=...``) is still a connection string.
+    if not _LIBPQ_KEYWORDS.intersection(keywords):
+        return None
+    return keywords
+
+
+def conninfo_refused(keywords: list[str]) -> str:
+    """Why ``open_store`` refuses a ``key=value`` string with ``keywords``; no values shown."""
+    return (
+        f"url is a libpq key=value connection string ({', '.join(f'{k}=...' for k in keywords)}),"
+        " not a journey store URL or a SQLite path: write it as "
+        "postgresql://USER:PASSWORD@HOST:PORT/DBNAME (percent-encode reserved characters), "
+        "or pass the key=value string to PostgresJourneyStore(dsn) in Python; for a SQLite "
+        "file of that name write sqlite:///NAME"
+    )
 
 
 def redact(url: str) -> str:
@@ -76,7 +134,8 @@ def open_store(url: str, **options: Any) -> Any:
 
     * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
       ``sqlite:///:memory:`` — a :class:`~carekit.journeys.SQLiteJourneyStore`; a plain
-      file path (no ``scheme://``) means the same;
+      file path (no ``scheme://``) means the same, but a libpq ``key=value`` connection
+      string (``host=db password=...``) is refused rather than taken for a file name;
     * ``postgresql://user@host:port/dbname`` (or ``postgres://``) — a
       :class:`~carekit.journeys.PostgresJourneyStore` (extra ``carekit[postgres]``); a
       ``schema`` query parameter (``?schema=shop``) chooses the schema, the rest of the URL
@@ -91,14 +150,18 @@ def open_store(url: str, **options: Any) -> Any:
         The open store.
 
     Raises:
-        CareKitError: ``url`` is not a string or names an unknown kind of store; a
-            PostgreSQL URL without the ``carekit[postgres]`` extra installed.
+        CareKitError: ``url`` is not a string or names an unknown kind of store; it is a
+            libpq ``key=value`` connection string (the message shows its keywords, never
+            its values); a PostgreSQL URL without the ``carekit[postgres]`` extra installed.
         StoreError: the store cannot be opened (the message names the URL without its
             password).
     """
     if not isinstance(url, str) or not url.strip():
         msg = f"url must name a journey store, such as {', '.join(_SCHEMES)} (got {url!r})"
         raise CareKitError(msg)
+    keywords = conninfo_keywords(url)
+    if keywords is not None:
+        raise CareKitError(conninfo_refused(keywords))
     scheme, sep, rest = url.partition("://")
     if not sep:
         from carekit.journeys.stores.sqlite import SQLiteJourneyStore
