@@ -61,3 +61,36 @@ def test_a_key_value_name_opens_as_a_sqlite_url(
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_path_object_opens_a_sqlite_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "journeys.db"
+    with open_store(path) as store:
+        assert store.path == str(path)
+    assert path.is_file()
+
+    async def scenario() -> None:
+        store = await aio.open_store(path)
+        assert store.store.path == str(path)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+class _BytesPath:
+    def __fspath__(self) -> bytes:
+        return b"journeys.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        (5, r"url must name a journey store, such as .*, or be the path of a SQLite file "
+            r"\(got 5\)"),
+        (b"journeys.db", r"or be the path of a SQLite file \(got b'journeys.db'\)"),
+        (_BytesPath(), r"path must be a file path or ':memory:'"),
+    ],
+)
+def test_what_is_neither_a_url_nor_a_path_is_refused(url: object, match: str) -> None:
+    with pytest.raises(CareKitError, match=match):
+        open_store(url)  # type: ignore[arg-type]

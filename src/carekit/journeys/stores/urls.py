@@ -11,6 +11,7 @@ Examples:
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from typing import Any
@@ -129,7 +130,7 @@ def query_items(query: str) -> list[tuple[str, str, str]]:
     return items
 
 
-def open_store(url: str, **options: Any) -> Any:
+def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     """Open the journey store ``url`` names.
 
     * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
@@ -140,24 +141,34 @@ def open_store(url: str, **options: Any) -> Any:
       :class:`~carekit.journeys.PostgresJourneyStore` (extra ``carekit[postgres]``); a
       ``schema`` query parameter (``?schema=shop``) chooses the schema, the rest of the URL
       goes to the driver as it is;
-    * ``memory://`` — a :class:`~carekit.journeys.MemoryJourneyStore`.
+    * ``memory://`` — a :class:`~carekit.journeys.MemoryJourneyStore`;
+    * an :class:`os.PathLike` (``pathlib.Path("journeys.db")``) — a SQLite file path, as
+      :class:`~carekit.journeys.SQLiteJourneyStore` takes it.
 
     Args:
-        url: the store's URL.
+        url: the store's URL, or the path of a SQLite file.
         options: passed to the store's constructor (``definitions=``, ``busy_timeout=``…).
 
     Returns:
         The open store.
 
     Raises:
-        CareKitError: ``url`` is not a string or names an unknown kind of store; it is a
-            libpq ``key=value`` connection string (the message shows its keywords, never
-            its values); a PostgreSQL URL without the ``carekit[postgres]`` extra installed.
+        CareKitError: ``url`` is neither a string nor a path, or names an unknown kind of
+            store; it is a libpq ``key=value`` connection string (the message shows its
+            keywords, never its values); a PostgreSQL URL without the ``carekit[postgres]``
+            extra installed.
         StoreError: the store cannot be opened (the message names the URL without its
             password).
     """
+    if isinstance(url, os.PathLike):
+        from carekit.journeys.stores.sqlite import SQLiteJourneyStore
+
+        return SQLiteJourneyStore(url, **options)
     if not isinstance(url, str) or not url.strip():
-        msg = f"url must name a journey store, such as {', '.join(_SCHEMES)} (got {url!r})"
+        msg = (
+            f"url must name a journey store, such as {', '.join(_SCHEMES)}, or be the path "
+            f"of a SQLite file (got {url!r})"
+        )
         raise CareKitError(msg)
     keywords = conninfo_keywords(url)
     if keywords is not None:
