@@ -6,9 +6,10 @@ import asyncio
 import pathlib
 
 import pytest
+from tests.journeys._store_helpers import T0
 
-from carekit import CareKitError
-from carekit.journeys import aio, open_store
+from carekit import CareKitError, StoreError
+from carekit.journeys import aio, open_store, order_journey
 from carekit.journeys.stores.urls import conninfo_keywords
 
 CONNINFO = [
@@ -94,3 +95,45 @@ class _BytesPath:
 def test_what_is_neither_a_url_nor_a_path_is_refused(url: object, match: str) -> None:
     with pytest.raises(CareKitError, match=match):
         open_store(url)  # type: ignore[arg-type]
+
+
+def test_mode_ro_opens_a_sqlite_url_read_only(tmp_path: pathlib.Path) -> None:
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    with open_store(url + "?mode=rwc") as store:
+        store.create(order_journey(), "o-1", at=T0)
+    with open_store(url + "?mode=ro") as store:
+        assert store.load("o-1").state == "new"
+        with pytest.raises(StoreError, match="read_only=True"):
+            store.create(order_journey(), "o-2", at=T0)
+    with open_store(url + "?mode=ro", read_only=True) as store:
+        assert store.load("o-1").version == 0
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'none.db'}?mode=ro")
+
+    async def scenario() -> None:
+        store = await aio.open_store(url + "?mode=ro")
+        assert (await store.load("o-1")).state == "new"
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("query", "options", "match"),
+    [
+        ("?cache=shared", {}, r"takes one query parameter, mode=ro .*; got 'cache' in "),
+        ("?mode=ro&busy_timeout=5", {}, r"got 'busy_timeout'"),
+        ("?mode=rw", {}, r"mode is given once, as ro .* or rwc .* \(got 'rw' in "),
+        ("?mode=ro&mode=rwc", {}, r"\(got \['ro', 'rwc'\] in "),
+        ("?mode=ro", {"read_only": False}, r"read_only=False contradicts mode=ro"),
+        ("?password=s3cret", {}, r"got 'password' in '.*\?password=\*\*\*'"),
+    ],
+)
+def test_other_sqlite_url_parameters_are_refused_not_dropped(
+    tmp_path: pathlib.Path, query: str, options: dict[str, object], match: str
+) -> None:
+    for opener in (open_store, aio.open_store):
+        with pytest.raises(CareKitError, match=match) as info:
+            opener(f"sqlite:///{tmp_path / 'j.db'}{query}", **options)
+        assert "s3cret" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []

@@ -134,9 +134,11 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     """Open the journey store ``url`` names.
 
     * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
-      ``sqlite:///:memory:`` — a :class:`~carekit.journeys.SQLiteJourneyStore`; a plain
-      file path (no ``scheme://``) means the same, but a libpq ``key=value`` connection
-      string (``host=db password=...``) is refused rather than taken for a file name;
+      ``sqlite:///:memory:`` — a :class:`~carekit.journeys.SQLiteJourneyStore`;
+      ``?mode=ro`` opens it ``read_only=True`` (``?mode=rwc``, the default, as usual), and
+      any other query parameter is refused; a plain file path (no ``scheme://``) means
+      the same, but a libpq ``key=value`` connection string (``host=db password=...``) is
+      refused rather than taken for a file name;
     * ``postgresql://user@host:port/dbname`` (or ``postgres://``) — a
       :class:`~carekit.journeys.PostgresJourneyStore` (extra ``carekit[postgres]``); a
       ``schema`` query parameter (``?schema=shop``) chooses the schema, the rest of the URL
@@ -155,8 +157,9 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     Raises:
         CareKitError: ``url`` is neither a string nor a path, or names an unknown kind of
             store; it is a libpq ``key=value`` connection string (the message shows its
-            keywords, never its values); a PostgreSQL URL without the ``carekit[postgres]``
-            extra installed.
+            keywords, never its values); a SQLite URL with a query parameter other than
+            ``mode=ro``/``mode=rwc``, or whose mode contradicts a ``read_only`` option; a
+            PostgreSQL URL without the ``carekit[postgres]`` extra installed.
         StoreError: the store cannot be opened (the message names the URL without its
             password).
     """
@@ -182,13 +185,14 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     if scheme == "sqlite":
         from carekit.journeys.stores.sqlite import SQLiteJourneyStore
 
-        path, _, _ = rest.partition("?")
+        path, _, query = rest.partition("?")
         if not path.startswith("/") or path == "/":
             msg = (
                 f"a SQLite URL reads sqlite:///relative/path.db or sqlite:////absolute/path.db "
                 f"(got {url!r})"
             )
             raise CareKitError(msg)
+        _sqlite_mode(url, query, options)
         return SQLiteJourneyStore(urllib.parse.unquote(path[1:]), **options)
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         from carekit.journeys.stores.postgres import PostgresJourneyStore, split_schema
@@ -206,3 +210,38 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
         f"{', '.join(_SCHEMES)}"
     )
     raise CareKitError(msg)
+
+
+def _sqlite_mode(url: str, query: str, options: dict[str, Any]) -> None:
+    """Read a SQLite URL's ``?mode=ro`` (``read_only=True``) or ``?mode=rwc`` into ``options``.
+
+    Raises:
+        CareKitError: another parameter, another mode, the mode twice, or a ``read_only``
+            option that says otherwise.
+    """
+    modes = []
+    for key, value, _ in query_items(query):
+        if key != "mode":
+            msg = (
+                f"a SQLite URL takes one query parameter, mode=ro (read_only=True) or mode=rwc "
+                f"(the default); got {key!r} in {redact(url)!r}"
+            )
+            raise CareKitError(msg)
+        modes.append(urllib.parse.unquote(value))
+    if not modes:
+        return
+    if len(modes) > 1 or modes[0] not in ("ro", "rwc"):
+        shown = modes[0] if len(modes) == 1 else modes
+        msg = (
+            f"a SQLite URL's mode is given once, as ro (read_only=True) or rwc (the default) "
+            f"(got {shown!r} in {redact(url)!r})"
+        )
+        raise CareKitError(msg)
+    read_only = modes[0] == "ro"
+    if "read_only" in options and bool(options["read_only"]) != read_only:
+        msg = (
+            f"read_only={options['read_only']!r} contradicts mode={modes[0]} in "
+            f"{redact(url)!r}; give one of them"
+        )
+        raise CareKitError(msg)
+    options["read_only"] = read_only
