@@ -33,7 +33,7 @@ from carekit import CareKit, CareKitError, InvalidTransition, UnknownJourney, ho
 from carekit.calendar import BusinessCalendar
 from carekit.channels import DeliveryResult
 from carekit.journeys import Event, aio, order_journey
-from carekit.promises import PaddedEstimator
+from carekit.promises import PaddedEstimator, Promise
 
 log = logging.getLogger("shop")
 CALENDAR = BusinessCalendar(cutoff=dt.time(14), tz="Europe/London")
@@ -96,7 +96,12 @@ class NewEvent(BaseModel):
 
 @app.post("/orders", status_code=201)
 async def place_order(order: NewOrder) -> dict[str, Any]:
-    """Place an order: a retried POST is harmless (same journey, the same event id)."""
+    """Place an order: a retried POST is harmless (same journey, the same event id).
+
+    It answers with the promise the order was placed with: a retry (after a timeout, say)
+    stores nothing new, so the promise it would compute from its own clock and body is not
+    the customer's.
+    """
     store, kit = app.state.store, app.state.kit
     at = now()
     promise = PaddedEstimator().promise(
@@ -111,6 +116,9 @@ async def place_order(order: NewOrder) -> dict[str, Any]:
                   data={"promise": promise.to_dict()}),
             kit=kit,
         )
+        placed = next(event for event in await store.events(order.order_id)
+                      if event.id == f"{order.order_id}/place")
+        promise = Promise.from_dict(placed.data["promise"])
     except CareKitError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     return {"order_id": journey.journey_id, "state": journey.state,

@@ -48,12 +48,23 @@ def _sqlite_path(text: str) -> pathlib.Path:
     """The path of a SQLite file; a URL is refused without echoing it (it may hold a password).
 
     Raises:
-        argparse.ArgumentTypeError: ``text`` is a URL (``scheme://...``).
+        argparse.ArgumentTypeError: ``text`` is a URL (``scheme://...``) or a libpq
+            ``key=value`` connection string (only its keywords are named).
     """
     if "://" in text:
         msg = (
             "expected the path of a SQLite file, not a URL (a store URL goes to "
             "carekit worker --store URL --once)"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    from carekit.journeys.stores.urls import conninfo_keywords
+
+    keywords = conninfo_keywords(text)
+    if keywords is not None:
+        msg = (
+            "expected the path of a SQLite file, not a libpq key=value connection string "
+            f"({', '.join(f'{k}=...' for k in keywords)}); a PostgreSQL store goes to "
+            "carekit worker --store postgresql://USER:PASSWORD@HOST:PORT/DBNAME --once"
         )
         raise argparse.ArgumentTypeError(msg)
     return _path(text)

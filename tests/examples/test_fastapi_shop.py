@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import pathlib
 import sys
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 from tests._extras import need
+
+from carekit.promises import Promise
 
 fastapi = need("fastapi", "test-extras")
 testclient = need("fastapi.testclient", "test-extras")
@@ -65,3 +68,30 @@ def test_the_shop_places_orders_and_its_worker_sends_what_is_owed(
         client.post("/orders/o-2/events", json={"name": "cancel", "id": "c-2"})
         assert client.get("/outbox").json()["sent"] == 1
     assert shop.app.state.channels.sent == ["o-1/order_thanks/2"]
+
+
+def test_a_retried_order_answers_with_the_promise_it_stored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    # Regression: a retry recomputed the promise from its own clock and body and answered
+    # 201 with it, while the stored place event kept the first one.
+    shop = _load_app(monkeypatch, f"sqlite:///{tmp_path / 'shop.db'}")
+    with testclient.TestClient(shop.app) as client:
+        first = client.post("/orders", json={"order_id": "o-1", "customer_id": "c-7",
+                                             "weeks": 3})
+        assert first.status_code == 201
+        later = shop.now() + dt.timedelta(days=30)
+        monkeypatch.setattr(shop, "now", lambda: later)
+        again = client.post("/orders", json={"order_id": "o-1", "customer_id": "c-7",
+                                             "weeks": 10})
+        assert again.status_code == 201
+        assert again.json() == first.json()
+        bad = client.post("/orders", json={"order_id": "o-1", "customer_id": "c-7",
+                                           "weeks": 0})
+        assert bad.status_code == 422  # refused before the store is touched
+        [placed] = [e for e in client.app.state.store.store.events("o-1") if e.name == "place"]
+        stored = Promise.from_dict(placed.data["promise"])
+        assert stored.promised.isoformat() == first.json()["promised"]
+        fresh = client.post("/orders", json={"order_id": "o-2", "customer_id": "c-8",
+                                             "weeks": 10})
+        assert fresh.json()["promised"] > first.json()["promised"]

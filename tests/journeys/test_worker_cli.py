@@ -134,6 +134,35 @@ def test_a_bad_url_is_one_line_without_its_password(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["worker", "--once", "--store"],
+        ["journey", "load", "events.csv", "--store"],
+        ["journey", "dispatch", "--db"],
+    ],
+)
+def test_a_libpq_key_value_store_is_one_line_without_its_password(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], argv: list[str],
+) -> None:
+    # Regression: it was taken as a SQLite file name, created (journey load) or shown in
+    # a "does not exist" error (worker, dispatch), password and all.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "events.csv").write_text(
+        "journey_id,event,at,id\no-1,place,2026-03-02T09:00:00+00:00,p\n", encoding="utf-8")
+    try:
+        status, _ = _run(*argv, "host=127.0.0.1 password=s3cret")
+    except SystemExit as exc:  # dispatch --db: refused by its option type
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "libpq key=value connection string (host=..., password=...)" in err
+    assert "postgresql://USER:PASSWORD@HOST:PORT/DBNAME" in err
+    assert "s3cret" not in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv"]
+
+
 @pytest.mark.parametrize("text", ["0s", "-1s", "soon", "400d"])
 def test_durations_are_checked(capsys: pytest.CaptureFixture[str], text: str) -> None:
     with pytest.raises(SystemExit) as info:

@@ -118,9 +118,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 def _check_exists(url: str) -> None:
     """Refuse a SQLite store that does not exist or is an empty file (a mistyped path).
 
-    A worker on a new, empty store would wait forever for work nobody gives it.
+    A worker on a new, empty store would wait forever for work nobody gives it. A libpq
+    ``key=value`` string is refused first, as ``open_store`` does: it is no path, and the
+    "does not exist" message would show its password.
     """
     from carekit.errors import StoreError
+    from carekit.journeys.stores.urls import conninfo_keywords, conninfo_refused
+
+    keywords = conninfo_keywords(url)
+    if keywords is not None:
+        raise CareKitError(conninfo_refused(keywords))
 
     scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() != "sqlite":

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import inspect
+import os
 import signal
 import threading
 import time
@@ -80,7 +81,7 @@ if TYPE_CHECKING:
 __all__ = ["ThreadedStore", "Worker", "open_store"]
 
 
-def open_store(url: str, **options: Any) -> Any:
+def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     """Open the store ``url`` names, for use from asyncio (see the module docs).
 
     The store is usable at once, and may also be awaited (``store = await
@@ -88,7 +89,8 @@ def open_store(url: str, **options: Any) -> Any:
 
     Args:
         url: ``sqlite:///path.db``, ``postgresql://user@host:port/dbname``, ``memory://``
-            or a file path, as :func:`carekit.journeys.open_store` reads them.
+            or a file path (a string or an :class:`os.PathLike`), as
+            :func:`carekit.journeys.open_store` reads them.
         options: passed to the store's constructor.
 
     Returns:

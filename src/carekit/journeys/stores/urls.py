@@ -11,6 +11,8 @@ Examples:
 
 from __future__ import annotations
 
+import os
+import re
 import urllib.parse
 from typing import Any
 
@@ -19,6 +21,63 @@ from carekit.errors import CareKitError
 __all__ = ["open_store", "redact"]
 
 _SCHEMES = ("sqlite:///PATH", "postgresql://USER@HOST:PORT/DBNAME", "memory://")
+
+#: The keywords libpq reads in a ``key=value`` connection string (PostgreSQL 17's list,
+#: with those of older versions).
+_LIBPQ_KEYWORDS = frozenset({
+    "application_name", "channel_binding", "client_encoding", "connect_timeout", "dbname",
+    "fallback_application_name", "gssdelegation", "gssencmode", "gsslib", "host", "hostaddr",
+    "keepalives", "keepalives_count", "keepalives_idle", "keepalives_interval", "krbsrvname",
+    "load_balance_hosts", "options", "passfile", "password", "port", "replication",
+    "require_auth", "requirepeer", "requiressl", "service", "ssl_max_protocol_version",
+    "ssl_min_protocol_version", "sslcert", "sslcertmode", "sslcompression", "sslcrl",
+    "sslcrldir", "sslkey", "sslnegotiation", "sslpassword", "sslmode", "sslrootcert", "sslsni",
+    "target_session_attrs", "tcp_user_timeout", "user",
+})
+# One ``keyword = value`` pair as libpq reads it: a value is quoted ('...', with \' and \\)
+# or runs to the next blank.
+_CONNINFO_PAIR = re.compile(
+    r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|(?:[^\s\\]|\\.)+)"
+)
+
+
+def conninfo_keywords(text: str) -> list[str] | None:
+    """The keywords of ``text`` if it is a libpq ``key=value`` connection string, else None.
+
+    ``text`` is one when it is nothing but blank-separated ``keyword=value`` pairs and at
+    least one keyword is one libpq reads (``host``, ``port``, ``dbname``, ``user``,
+    ``password``, ``sslmode``…, in any case). A file name that merely holds an ``=`` is not
+    one.
+
+    Examples:
+        >>> conninfo_keywords("host=127.0.0.1 dbname=shop password='s3 cret'")
+        ['host', 'dbname', 'password']
+        >>> conninfo_keywords("runs/batch=3.db") is None
+        True
+    """
+    keywords: list[str] = []
+    position = 0
+    while position < len(text.rstrip()):
+        match = _CONNINFO_PAIR.match(text, position)
+        if match is None:
+            return None
+        keywords.append(match.group(1).lower())
+        position = match.end()
+    # A misspelt keyword beside a real one (``pasword=...``) is still a connection string.
+    if not _LIBPQ_KEYWORDS.intersection(keywords):
+        return None
+    return keywords
+
+
+def conninfo_refused(keywords: list[str]) -> str:
+    """Why ``open_store`` refuses a ``key=value`` string with ``keywords``; no values shown."""
+    return (
+        f"url is a libpq key=value connection string ({', '.join(f'{k}=...' for k in keywords)}),"
+        " not a journey store URL or a SQLite path: write it as "
+        "postgresql://USER:PASSWORD@HOST:PORT/DBNAME (percent-encode reserved characters), "
+        "or pass the key=value string to PostgresJourneyStore(dsn) in Python; for a SQLite "
+        "file of that name write sqlite:///NAME"
+    )
 
 
 def redact(url: str) -> str:
@@ -71,34 +130,52 @@ def query_items(query: str) -> list[tuple[str, str, str]]:
     return items
 
 
-def open_store(url: str, **options: Any) -> Any:
+def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     """Open the journey store ``url`` names.
 
     * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
-      ``sqlite:///:memory:`` — a :class:`~carekit.journeys.SQLiteJourneyStore`; a plain
-      file path (no ``scheme://``) means the same;
+      ``sqlite:///:memory:`` — a :class:`~carekit.journeys.SQLiteJourneyStore`;
+      ``?mode=ro`` opens it ``read_only=True`` (``?mode=rwc``, the default, as usual), and
+      any other query parameter is refused; a plain file path (no ``scheme://``) means
+      the same, but a libpq ``key=value`` connection string (``host=db password=...``) is
+      refused rather than taken for a file name;
     * ``postgresql://user@host:port/dbname`` (or ``postgres://``) — a
       :class:`~carekit.journeys.PostgresJourneyStore` (extra ``carekit[postgres]``); a
       ``schema`` query parameter (``?schema=shop``) chooses the schema, the rest of the URL
       goes to the driver as it is;
-    * ``memory://`` — a :class:`~carekit.journeys.MemoryJourneyStore`.
+    * ``memory://`` — a :class:`~carekit.journeys.MemoryJourneyStore`;
+    * an :class:`os.PathLike` (``pathlib.Path("journeys.db")``) — a SQLite file path, as
+      :class:`~carekit.journeys.SQLiteJourneyStore` takes it.
 
     Args:
-        url: the store's URL.
+        url: the store's URL, or the path of a SQLite file.
         options: passed to the store's constructor (``definitions=``, ``busy_timeout=``…).
 
     Returns:
         The open store.
 
     Raises:
-        CareKitError: ``url`` is not a string or names an unknown kind of store; a
+        CareKitError: ``url`` is neither a string nor a path, or names an unknown kind of
+            store; it is a libpq ``key=value`` connection string (the message shows its
+            keywords, never its values); a SQLite URL with a query parameter other than
+            ``mode=ro``/``mode=rwc``, or whose mode contradicts a ``read_only`` option; a
             PostgreSQL URL without the ``carekit[postgres]`` extra installed.
         StoreError: the store cannot be opened (the message names the URL without its
             password).
     """
+    if isinstance(url, os.PathLike):
+        from carekit.journeys.stores.sqlite import SQLiteJourneyStore
+
+        return SQLiteJourneyStore(url, **options)
     if not isinstance(url, str) or not url.strip():
-        msg = f"url must name a journey store, such as {', '.join(_SCHEMES)} (got {url!r})"
+        msg = (
+            f"url must name a journey store, such as {', '.join(_SCHEMES)}, or be the path "
+            f"of a SQLite file (got {url!r})"
+        )
         raise CareKitError(msg)
+    keywords = conninfo_keywords(url)
+    if keywords is not None:
+        raise CareKitError(conninfo_refused(keywords))
     scheme, sep, rest = url.partition("://")
     if not sep:
         from carekit.journeys.stores.sqlite import SQLiteJourneyStore
@@ -108,13 +185,14 @@ def open_store(url: str, **options: Any) -> Any:
     if scheme == "sqlite":
         from carekit.journeys.stores.sqlite import SQLiteJourneyStore
 
-        path, _, _ = rest.partition("?")
+        path, _, query = rest.partition("?")
         if not path.startswith("/") or path == "/":
             msg = (
                 f"a SQLite URL reads sqlite:///relative/path.db or sqlite:////absolute/path.db "
                 f"(got {url!r})"
             )
             raise CareKitError(msg)
+        _sqlite_mode(url, query, options)
         return SQLiteJourneyStore(urllib.parse.unquote(path[1:]), **options)
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         from carekit.journeys.stores.postgres import PostgresJourneyStore, split_schema
@@ -132,3 +210,38 @@ def open_store(url: str, **options: Any) -> Any:
         f"{', '.join(_SCHEMES)}"
     )
     raise CareKitError(msg)
+
+
+def _sqlite_mode(url: str, query: str, options: dict[str, Any]) -> None:
+    """Read a SQLite URL's ``?mode=ro`` (``read_only=True``) or ``?mode=rwc`` into ``options``.
+
+    Raises:
+        CareKitError: another parameter, another mode, the mode twice, or a ``read_only``
+            option that says otherwise.
+    """
+    modes = []
+    for key, value, _ in query_items(query):
+        if key != "mode":
+            msg = (
+                f"a SQLite URL takes one query parameter, mode=ro (read_only=True) or mode=rwc "
+                f"(the default); got {key!r} in {redact(url)!r}"
+            )
+            raise CareKitError(msg)
+        modes.append(urllib.parse.unquote(value))
+    if not modes:
+        return
+    if len(modes) > 1 or modes[0] not in ("ro", "rwc"):
+        shown = modes[0] if len(modes) == 1 else modes
+        msg = (
+            f"a SQLite URL's mode is given once, as ro (read_only=True) or rwc (the default) "
+            f"(got {shown!r} in {redact(url)!r})"
+        )
+        raise CareKitError(msg)
+    read_only = modes[0] == "ro"
+    if "read_only" in options and bool(options["read_only"]) != read_only:
+        msg = (
+            f"read_only={options['read_only']!r} contradicts mode={modes[0]} in "
+            f"{redact(url)!r}; give one of them"
+        )
+        raise CareKitError(msg)
+    options["read_only"] = read_only
