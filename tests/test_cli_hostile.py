@@ -169,8 +169,10 @@ def test_other_malformed_files_are_one_line_errors(
     latin.write_bytes("\n".join(good).replace("o-", "\xe9-").encode("latin-1") + b"\xff\n")
     for path, message in [
         (str(latin), "latin.csv: the file is not UTF-8 text"),
-        (str(tmp_path / "missing.csv"), "No such file or directory"),
-        (str(tmp_path / "folder.csv"), "Is a directory"),
+        # The file and the reason, as a reader says it (not "[Errno 2] ...").
+        (str(tmp_path / "missing.csv"), "cannot open '" + str(tmp_path / "missing.csv")
+         + "': No such file or directory"),
+        (str(tmp_path / "folder.csv"), "folder.csv': Is a directory"),
     ]:
         status, _ = _run(argv(path))
         err = _one_clean_error_line(capsys.readouterr().err, command)

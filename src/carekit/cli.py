@@ -228,7 +228,7 @@ def _run(args: argparse.Namespace, out: TextIO | None) -> int:
         _silence_stdout()
         return 0
     except OSError as exc:
-        print(f"carekit {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        print(f"carekit {args.command}: error: {one_line(_os_error(exc))}", file=sys.stderr)
         return 2
     except UnicodeDecodeError as exc:
         print(f"carekit {args.command}: error: the input is not UTF-8 text ({exc}); save the "
@@ -244,6 +244,16 @@ def _run(args: argparse.Namespace, out: TextIO | None) -> int:
         print(f"carekit {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
               "(a bug in carekit; set CAREKIT_TRACEBACK=1 to see where)", file=sys.stderr)
         return 70
+
+
+def _os_error(exc: OSError) -> str:
+    """A file error as a reader says it: ``cannot open 'x.csv': No such file or directory``.
+
+    Errors without a file name or a reason (a socket's, a pipe's) keep their own text.
+    """
+    if exc.filename is None or not exc.strerror:
+        return str(exc)
+    return f"cannot open {os.fsdecode(exc.filename)!r}: {exc.strerror}"
 
 
 def _silence_stdout() -> None:
