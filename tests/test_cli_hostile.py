@@ -188,7 +188,8 @@ def test_bad_options_and_names_are_one_line_errors(capsys: pytest.CaptureFixture
         (["journey", "diagram", f"evil{ESC}[2J"], "no journey named 'evil\\x1b[2J'"),
         (["metrics", "x.csv"], "the following arguments are required: --score-column"),
         (["staffing", "x.csv", "--aht", "ten", "--service-level", "80/20"],
-         "argument --aht: invalid float value: 'ten'"),
+         "argument --aht: expected seconds (300) or a length with its unit (5min, 1h, PT5M) "
+         "(got 'ten')"),
     ]:
         status, _ = _run(argv)
         err = _one_clean_error_line(capsys.readouterr().err, " ".join(argv[:1]))

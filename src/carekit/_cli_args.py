@@ -182,6 +182,28 @@ def parse_interval(text: str) -> dt.timedelta:
     return value
 
 
+def _time_seconds(text: str) -> float:
+    """Seconds: a bare number (``300``), or a length with its unit (``5min``, ``PT5M``).
+
+    The planning functions check the value itself (above zero, finite).
+
+    Raises:
+        argparse.ArgumentTypeError: neither a number nor a length with a unit.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_interval(text).total_seconds()
+    except argparse.ArgumentTypeError:
+        msg = f"expected seconds (300) or a length with its unit (5min, 1h, PT5M) (got {text!r})"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+_time_seconds.__name__ = "seconds"
+
+
 def _whole(text: str, low: int, high: int | None, expected: str) -> int:
     """``text`` as a whole number from ``low`` to ``high`` (None: no upper bound)."""
     try:
@@ -273,15 +295,17 @@ def plan_arguments(parser: argparse.ArgumentParser) -> None:
     """The forecast and the options that plan it, shared with ``carekit staffing schedule``."""
     parser.add_argument("forecast", type=_path, metavar="FORECAST.csv",
                         help="CSV with columns interval_start (ISO 8601 with offset), volume")
-    parser.add_argument("--aht", type=float, required=True, help="average handle time, seconds")
+    parser.add_argument("--aht", type=_time_seconds, required=True,
+                        help="average handle time: seconds (300) or with its unit (5min)")
     parser.add_argument("--service-level", required=True, metavar="PCT/SECONDS",
                         help="target such as 80/20: 80%% answered within 20 seconds")
     parser.add_argument("--shrinkage", type=float, default=0.0,
                         help="share of paid time not available for contacts, in [0, 1)")
     parser.add_argument("--max-occupancy", type=float, default=None,
                         help="cap on agent occupancy, in (0, 1]")
-    parser.add_argument("--patience", type=float, default=None,
-                        help="mean patience in seconds: plan with abandonment (Erlang A)")
+    parser.add_argument("--patience", type=_time_seconds, default=None,
+                        help="mean patience, seconds or with its unit (2min): plan with "
+                        "abandonment (Erlang A)")
     parser.add_argument("--concurrency", type=int, default=1,
                         help="contacts one agent handles at once (chat)")
     parser.add_argument("--interval", type=parse_interval, default=None, metavar="LENGTH",

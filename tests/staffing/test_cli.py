@@ -39,6 +39,32 @@ def test_table() -> None:
     assert "scheduled agent-hours" in lines[-1]
 
 
+def test_aht_and_patience_take_seconds_or_a_length_with_its_unit() -> None:
+    def plan_with(aht: str, patience: str) -> str:
+        out = io.StringIO()
+        argv = ["staffing", str(FORECAST), "--aht", aht, "--service-level", "80/20",
+                "--patience", patience, "--format", "json"]
+        assert main(argv, out=out) == 0
+        return out.getvalue()
+
+    # 5 minutes is 300 seconds, 2 minutes 120: the same plan whichever way it is written.
+    seconds = plan_with("300", "120")
+    assert plan_with("5min", "2min") == seconds
+    assert plan_with("PT5M", "PT2M") == seconds
+    assert plan_with("300s", "120s") == seconds
+    assert plan_with("400", "120") != seconds
+
+
+def test_a_handle_time_that_is_no_length_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for bad in ("ten", "5 parsecs", "min"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["staffing", str(FORECAST), "--aht", bad, "--service-level", "80/20"])
+        assert exit_info.value.code == 2
+        assert "expected seconds (300) or a length with its unit" in capsys.readouterr().err
+
+
 def test_csv_and_json_agree() -> None:
     _, text = run("--format", "csv")
     rows = list(csv.DictReader(io.StringIO(text)))
