@@ -301,12 +301,9 @@ store.close()
 print(report.sent, len(email.deliveries), cpu, flush=True)
 """
 
-# The loop the delivery rows were first measured against, kept beside the one doing
-# carekit's statements: the same claim, then one statement per delivery marking it sent
-# (and counting it on its journey), committed without waiting for the WAL flush, as
-# carekit's outcomes are. No channel called, no check that the touchpoint is still open
-# before its journey counts it, no check of the next claim, no lease extension.
-_HAND_LIGHT_WORKER = """
+# What both hand-written delivery loops start with: the connection's arguments and carekit's
+# claim statement (a batch of 100, leased for 30 s, without waiting for the WAL flush).
+_HAND_CLAIM = """
 import sys, time, psycopg
 url, schema = sys.argv[1:3]
 q = f'"{schema}"'
@@ -324,6 +321,14 @@ claim = (
     " WHERE o.idempotency_key = due.idempotency_key AND j.journey_id = o.journey_id"
     " RETURNING o.idempotency_key, o.journey_id, o.name, o.channel, o.data, j.customer_id"
 )
+"""
+
+# The loop the delivery rows were first measured against, kept beside the one doing
+# carekit's statements: the same claim, then one statement per delivery marking it sent
+# (and counting it on its journey), committed without waiting for the WAL flush, as
+# carekit's outcomes are. No channel called, no check that the touchpoint is still open
+# before its journey counts it, no check of the next claim, no lease extension.
+_HAND_LIGHT_WORKER = _HAND_CLAIM + """
 sent = (
     f"WITH j AS (UPDATE {q}.journeys SET settled = settled + 1 WHERE journey_id = %(j)s"
     " RETURNING version, settled),"
@@ -360,25 +365,8 @@ print(len(delivered), len(delivered), cpu, flush=True)
 # held, so a touchpoint withdrawn or taken over meanwhile is not sent. carekit's statement
 # for one outcome of any kind, written for "sent" alone. No lease extension (carekit's
 # worker extends its claims at most every tenth of the lease: a few times a run).
-_HAND_WORKER = """
-import sys, time, psycopg
+_HAND_WORKER = _HAND_CLAIM + """
 from carekit.testing import RecordingChannel
-url, schema = sys.argv[1:3]
-q = f'"{schema}"'
-now_us = (
-    "(SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
-)
-claim = (
-    f"WITH due AS (SELECT idempotency_key FROM {q}.outbox"
-    " WHERE status IN ('pending', 'failed', 'deferred') AND next_attempt_us <= %(now)s"
-    f" AND (claim_until_us IS NULL OR claim_until_us <= {now_us})"
-    " ORDER BY next_attempt_us, no LIMIT 100 FOR UPDATE SKIP LOCKED)"
-    f" UPDATE {q}.outbox o SET claimed_by = %(me)s, claim_until_us = {now_us} + 30000000,"
-    f" attempts = o.attempts + 1 FROM due, {q}.journeys j,"
-    " (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
-    " WHERE o.idempotency_key = due.idempotency_key AND j.journey_id = o.journey_id"
-    " RETURNING o.idempotency_key, o.journey_id, o.name, o.channel, o.data, j.customer_id"
-)
 settles = "(o.status IN ('pending', 'failed', 'deferred') OR o.status = 'dead')"
 sent = (
     f"WITH target AS (SELECT o.journey_id FROM {q}.outbox o"
