@@ -475,3 +475,18 @@ def test_line_numbers_count_blank_lines_and_quoted_line_breaks(
         args += ["--roster", write(tmp_path, "r.csv", roster)]
     assert main(args, out=io.StringIO()) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_the_interval_is_the_shortest_step_so_a_first_gap_is_a_gap(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 08:30 is missing; the intervals are still half-hours, not the first step's hour.
+    path = write(tmp_path, "f.csv", "interval_start,volume\n2025-03-03T08:00:00+00:00,40\n"
+                 "2025-03-03T09:00:00+00:00,40\n2025-03-03T09:30:00+00:00,40\n")
+    out = io.StringIO()
+    assert main(["staffing", path, "--aht", "300", "--service-level", "80/20",
+                 "--format", "json"], out=out) == 0, capsys.readouterr().err
+    half_hour = main(["staffing", path, "--aht", "300", "--service-level", "80/20",
+                      "--interval", "30min", "--format", "json"], out=(expected := io.StringIO()))
+    assert half_hour == 0
+    assert json.loads(out.getvalue()) == json.loads(expected.getvalue())

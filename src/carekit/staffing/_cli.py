@@ -209,8 +209,8 @@ def _interval(
             )
             raise CareKitError(msg)
         return length
-    if len(forecast) >= 2:
-        return forecast[1][0] - forecast[0][0]
+    if steps:  # the shortest: a longer step is a gap (rows left out), which plan() allows
+        return min(steps)
     return dt.timedelta(minutes=30)
 
 
