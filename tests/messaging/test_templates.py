@@ -200,6 +200,18 @@ def test_values_a_filter_cannot_format_fail_at_render(tmp_path: pathlib.Path, va
 
 
 @TEMPLATES
+@pytest.mark.parametrize("text", [
+    "{{ data.promised | date('HH:mm') }}",       # a date has no hours
+    "{{ data.promised | date('%d/%m/%Y') }}",     # strftime, not a Babel pattern
+    "{{ data.promised | date(5) }}",
+])
+def test_a_pattern_a_filter_cannot_fill_fails_at_render(tmp_path: pathlib.Path,
+                                                       text: str) -> None:
+    with pytest.raises(TemplateError, match=r"sms/t.txt failed .* the date filter cannot format"):
+        render(tmp_path, text)
+
+
+@TEMPLATES
 def test_a_missing_part_at_render(tmp_path: pathlib.Path) -> None:
     folder = folder_with(tmp_path, {"sms/t.txt": "x"})
     with pytest.raises(TemplateError, match=r"has no template sms/t.title"):

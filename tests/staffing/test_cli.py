@@ -449,3 +449,44 @@ def test_a_degenerate_roster_rule_is_a_one_line_error(
     err = capsys.readouterr().err
     assert "ro.csv line 2: recurrence must be a valid RFC 5545 RRULE" in err and fragment in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("forecast", "roster", "fragment"),
+    [
+        # a blank line, then a bad volume on line 4
+        ("interval_start,volume\n2025-03-03T08:00:00+00:00,5\n\n2025-03-03T08:30:00+00:00,x\n",
+         None, "f.csv line 4 volume must be a number"),
+        # a quoted cell spanning two lines, then a bad start on line 4
+        ('interval_start,volume,note\n2025-03-03T08:00:00+00:00,5,"two\nlines"\nsoon,6,\n',
+         None, "f.csv line 4 interval_start must be an ISO 8601 datetime"),
+        ("interval_start,volume\n2025-03-03T08:00:00+00:00,5\n",
+         "shift,start,hours,agents\n\nearly,2025-03-03T08:00:00+00:00,8,many\n",
+         "r.csv line 3 hours must be a number and agents an integer"),
+    ],
+)
+def test_line_numbers_count_blank_lines_and_quoted_line_breaks(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], forecast: str,
+    roster: str | None, fragment: str,
+) -> None:
+    args = ["staffing", write(tmp_path, "f.csv", forecast), "--aht", "300",
+            "--service-level", "80/20"]
+    if roster is not None:
+        args += ["--roster", write(tmp_path, "r.csv", roster)]
+    assert main(args, out=io.StringIO()) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_the_interval_is_the_shortest_step_so_a_first_gap_is_a_gap(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 08:30 is missing; the intervals are still half-hours, not the first step's hour.
+    path = write(tmp_path, "f.csv", "interval_start,volume\n2025-03-03T08:00:00+00:00,40\n"
+                 "2025-03-03T09:00:00+00:00,40\n2025-03-03T09:30:00+00:00,40\n")
+    out = io.StringIO()
+    assert main(["staffing", path, "--aht", "300", "--service-level", "80/20",
+                 "--format", "json"], out=out) == 0, capsys.readouterr().err
+    half_hour = main(["staffing", path, "--aht", "300", "--service-level", "80/20",
+                      "--interval", "30min", "--format", "json"], out=(expected := io.StringIO()))
+    assert half_hour == 0
+    assert json.loads(out.getvalue()) == json.loads(expected.getvalue())

@@ -100,6 +100,8 @@ def test_templates_that_cannot_cover_exit_1_and_name_the_intervals(
         ("name,hours,max_count\nx,8,lots\n", "t.csv line 2: max_count must be a whole number"),
         ("name,hours\nx,-8\n", "t.csv line 2: duration must be a non-negative duration"),
         ("name,hours\n", "templates must name at least one ShiftTemplate (got none)"),
+        # a blank line does not shift the line number
+        ("name,hours\nx,8\n\ny,eight\n", "t.csv line 4: hours must be a number of hours"),
     ],
 )
 def test_bad_template_files_are_one_line_errors(

@@ -472,7 +472,19 @@ def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
     from jinja2 import pass_context
 
     def wrapped(context: Mapping[str, Any], value: Any, format: str = "medium") -> str:
-        return fn(value, format, context.get("locale") or "en", context.get("tz") or "UTC")
+        try:
+            return fn(value, format, context.get("locale") or "en", context.get("tz") or "UTC")
+        except CareKitError:
+            raise
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            # Babel, given a pattern the value cannot fill (hours of a date, a strftime '%d')
+            filter_name = fn.__name__.removeprefix("_format_")
+            msg = (
+                f"the {filter_name} filter cannot format {value!r} as {format!r}: give 'short', "
+                "'medium', 'long', 'full' or a Babel pattern such as 'EEEE d MMMM' that the "
+                f"value can fill ({type(exc).__name__}: {exc})"
+            )
+            raise CareKitError(msg) from None
 
     wrapped.__name__ = fn.__name__
     result: Callable[..., str] = pass_context(wrapped)

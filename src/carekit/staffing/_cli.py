@@ -70,7 +70,8 @@ def _parse_time(text: str, where: str) -> dt.datetime:
     return value
 
 
-def _rows(path: pathlib.Path, required: Iterable[str]) -> list[dict[str, str]]:
+def _rows(path: pathlib.Path, required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
+    """The ``(line, row)`` pairs of a CSV file, ``line`` the line in the file the row starts on."""
     with open_csv(path) as reader:
         fields = reader.fieldnames
         missing = [c for c in required if c not in fields]
@@ -80,7 +81,9 @@ def _rows(path: pathlib.Path, required: Iterable[str]) -> list[dict[str, str]]:
                 f"(missing {missing}; got {fields})"
             )
             raise CareKitError(msg)
-        return [{k: (v or "").strip() for k, v in row.items() if k} for _, row in reader]
+        return [
+            (line, {k: (v or "").strip() for k, v in row.items() if k}) for line, row in reader
+        ]
 
 
 def read_forecast(path: pathlib.Path) -> list[tuple[dt.datetime, float]]:
@@ -93,7 +96,7 @@ def read_forecast(path: pathlib.Path) -> list[tuple[dt.datetime, float]]:
     """
     out: list[tuple[dt.datetime, float]] = []
     previous = ""
-    for number, row in enumerate(_rows(path, ("interval_start", "volume")), start=2):
+    for number, row in _rows(path, ("interval_start", "volume")):
         where = f"{path.name} line {number} interval_start"
         start = _parse_time(row["interval_start"], where)
         if out and start <= out[-1][0]:
@@ -154,7 +157,7 @@ def read_roster(path: pathlib.Path) -> Roster:
             shift the library refuses, each naming the line.
     """
     shifts = []
-    for number, row in enumerate(_rows(path, ("shift", "start", "hours", "agents")), start=2):
+    for number, row in _rows(path, ("shift", "start", "hours", "agents")):
         where = f"{path.name} line {number}"
         start = _parse_time(row["start"], f"{where} start")
         try:
@@ -206,8 +209,8 @@ def _interval(
             )
             raise CareKitError(msg)
         return length
-    if len(forecast) >= 2:
-        return forecast[1][0] - forecast[0][0]
+    if steps:  # the shortest: a longer step is a gap (rows left out), which plan() allows
+        return min(steps)
     return dt.timedelta(minutes=30)
 
 

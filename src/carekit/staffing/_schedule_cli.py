@@ -93,7 +93,7 @@ def read_templates(path: pathlib.Path) -> list[ShiftTemplate]:
         CareKitError: a missing column or a bad value, naming the line.
     """
     out = []
-    for number, row in enumerate(_rows(path, _COLUMNS), start=2):
+    for number, row in _rows(path, _COLUMNS):
         where = f"{path.name} line {number}"
         try:
             kwargs: dict[str, Any] = {}
