@@ -43,7 +43,7 @@ def test_concurrency_must_be_a_positive_integer(bad: object) -> None:
 def test_response_target_must_be_positive() -> None:
     with pytest.raises(CareKitError, match="response_target must be a positive duration"):
         Channel(name="x", response_target=dt.timedelta(0))
-    with pytest.raises(CareKitError, match="response_target must be a non-negative duration"):
+    with pytest.raises(CareKitError, match="response_target must be a positive duration"):
         Channel(name="x", response_target=dt.timedelta(seconds=-1))
 
 

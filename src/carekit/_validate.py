@@ -118,6 +118,15 @@ def probability(
 
 def duration(name: str, value: Any) -> dt.timedelta:
     """Return ``value`` as a timedelta; numbers are read as seconds. Must be >= 0."""
+    td = _timedelta(name, value)
+    if td < dt.timedelta(0):
+        msg = f"{name} must be a non-negative duration (got {value!r})"
+        raise _fail(msg)
+    return td
+
+
+def _timedelta(name: str, value: Any) -> dt.timedelta:
+    """``value`` as a timedelta (numbers are seconds), whatever its sign."""
     if isinstance(value, dt.timedelta):
         td = value
     elif isinstance(value, Real) and not isinstance(value, bool):
@@ -130,15 +139,12 @@ def duration(name: str, value: Any) -> dt.timedelta:
     else:
         msg = f"{name} must be a datetime.timedelta or a number of seconds (got {value!r})"
         raise _fail(msg)
-    if td < dt.timedelta(0):
-        msg = f"{name} must be a non-negative duration (got {value!r})"
-        raise _fail(msg)
     return td
 
 
 def positive_duration(name: str, value: Any) -> dt.timedelta:
-    """Like :func:`duration` but the duration must be > 0."""
-    td = duration(name, value)
+    """Like :func:`duration` but the duration must be > 0 (a negative one is told so too)."""
+    td = _timedelta(name, value)
     if td <= dt.timedelta(0):
         msg = f"{name} must be a positive duration (got {value!r})"
         raise _fail(msg)

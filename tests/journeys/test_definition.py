@@ -201,7 +201,7 @@ def test_half_life_in_seconds_is_a_duration_like_within() -> None:
     [
         ("1 day", r"FrictionPolicy half_life must be a datetime.timedelta or a number of seconds"),
         (0, "FrictionPolicy half_life must be a positive duration"),
-        (-5, "FrictionPolicy half_life must be a non-negative duration"),
+        (-5, "FrictionPolicy half_life must be a positive duration"),
         (10**400, "FrictionPolicy half_life must be a finite number"),
         (1e300, "FrictionPolicy half_life is too long for a duration"),
         (True, "FrictionPolicy half_life must be a datetime.timedelta or a number of seconds"),

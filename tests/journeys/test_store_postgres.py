@@ -194,7 +194,7 @@ def test_without_psycopg_the_message_says_what_to_install(monkeypatch: pytest.Mo
         ({"schema": "a\x00b"}, "NUL"),
         ({"pool_size": 0}, r"pool_size must be an integer >= 1 \(got 0\)"),
         ({"pool_size": 5000}, "pool_size must be at most 1000"),
-        ({"pool_timeout": -1}, "pool_timeout must be a non-negative duration"),
+        ({"pool_timeout": -1}, "pool_timeout must be a positive duration"),
         ({"pool_timeout": 0}, "pool_timeout must be a positive duration"),
         ({"connect_timeout": 10**9}, "connect_timeout must be at most a day"),
         ({"synchronous_commit": "off"}, r"synchronous_commit must be True or False \(got 'off'\)"),

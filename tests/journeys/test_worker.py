@@ -507,7 +507,7 @@ def test_lag_counts_how_long_the_oldest_due_item_waited(store: Any) -> None:
         ({"lease": dt.timedelta(0)}, "lease must be a positive duration"),
         ({"timeout": dt.timedelta(minutes=1)}, r"timeout \(0:01:00\) must be shorter than lease"),
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-        ({"poll": -1}, "poll must be a non-negative duration"),
+        ({"poll": -1}, "poll must be a positive duration"),
         ({"claimant": ""}, "claimant must be a non-empty string or None"),
         ({"promise_checks": "yes"}, "promise_checks must be a PromiseChecks or None"),
         ({"max_attempts": 0}, "max_attempts must be an integer >= 1"),

@@ -139,7 +139,7 @@ def test_coverage_and_schedule_of_a_backlog() -> None:
     ("kwargs", "fragment"),
     [
         ({"within": 0}, "within must be a positive duration"),
-        ({"aht": -1}, "aht must be a non-negative duration"),
+        ({"aht": -1}, "aht must be a positive duration"),
         ({"hours": "9-5"}, "hours must be an (opens, closes) pair"),
         ({"hours": ("9am", "17:00")}, "hours times must look like '08:00' (got '9am')"),
         ({"hours": ("17:00", "09:00")}, "hours must open before it closes"),

@@ -102,7 +102,7 @@ def test_overnight_shift_overlaps_two_days() -> None:
     [
         ({"start": dt.datetime(2025, 3, 3, 8)}, "timezone-aware"),
         ({"duration": 0}, "duration must be a positive duration"),
-        ({"duration": -HOUR}, "duration must be a non-negative duration"),
+        ({"duration": -HOUR}, "duration must be a positive duration"),
         ({"agents": 0}, "agents must be an integer >= 1"),
         ({"breaks": [Break(after=7 * HOUR, length=2 * HOUR)]}, "must end within the shift"),
         ({"breaks": ["12:00"]}, "breaks must be carekit.staffing.Break"),

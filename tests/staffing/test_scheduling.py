@@ -328,7 +328,7 @@ def test_the_solver_output_stays_off_standard_output(capfd: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"duration": -HOUR}, "duration must be a non-negative duration"),
+        ({"duration": -HOUR}, "duration must be a positive duration"),
         ({"duration": 0}, "duration must be a positive duration"),
         ({"name": ""}, "a template's name must be a non-empty string"),
         ({"earliest": "8 o'clock"}, "earliest must be a time of day such as '08:00'"),

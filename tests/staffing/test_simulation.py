@@ -154,7 +154,7 @@ def test_gaps_between_forecast_intervals() -> None:
         ({"seed": 1.5}, "seed must be an integer (got 1.5)"),
         ({"aht_cv": -1}, "aht_cv must be >= 0"),
         ({"aht_cv": 11}, "aht_cv must lie in [0, 10] (got 11)"),
-        ({"patience": -5}, "patience must be a non-negative duration"),
+        ({"patience": -5}, "patience must be a positive duration"),
         ({"shrinkage": 2}, "shrinkage must lie in [0, 1)"),
         ({"plan": "plan"}, "plan must be a carekit.staffing.StaffingPlan"),
         ({"roster": []}, "roster must be a carekit.staffing.Roster"),
