@@ -165,10 +165,12 @@ def interval_length(name: str, value: Any) -> dt.timedelta:
     td = positive_duration(name, value)
     if not isinstance(value, dt.timedelta) and td.total_seconds() < SHORTEST_BARE_INTERVAL:
         number = f"{finite(name, value):g}"
+        # The half-hour example, unless it is the very advice already given.
+        example = "" if number == "30" else " (timedelta(minutes=30) or 1800 for half an hour)"
         msg = (
             f"{name}={number} is {number} seconds, too short for an interval (a bare number "
             f"is seconds); pass timedelta(minutes={number}) or {finite(name, value) * 60:g} "
-            f"for {number} minutes (timedelta(minutes=30) or 1800 for half an hour), or "
+            f"for {number} minutes{example}, or "
             f"timedelta(seconds={number}) if you do mean seconds"
         )
         raise _fail(msg)

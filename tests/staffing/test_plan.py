@@ -156,6 +156,10 @@ def test_a_bare_number_of_minutes_for_an_interval_is_refused_with_a_hint(minutes
         capacity(14, TARGET, aht=180, interval=minutes)
     with pytest.raises(CareKitError, match=hint):
         backlog([(NINE, 10)], aht=180, within=3600, interval=minutes)
+    # The half-hour example is given once: not again when it is the advice itself.
+    with pytest.raises(CareKitError) as refused:
+        Workload(volume=100, aht=180, interval=minutes)
+    assert str(refused.value).count("timedelta(minutes=30)") == 1
 
 
 def test_an_interval_of_a_minute_or_more_or_any_timedelta_is_taken_as_given() -> None:
