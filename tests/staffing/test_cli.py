@@ -210,7 +210,13 @@ def write(tmp_path: pathlib.Path, name: str, text: str) -> str:
         ("interval_start,volume\n2025-03-03T09:00:00,5\n", "UTC offset"),
         ("interval_start,volume\nyesterday,5\n", "ISO 8601"),
         ("interval_start,volume\n2025-03-03T09:00:00+00:00,lots\n", "volume must be a number"),
-        ("interval_start,volume\n2025-03-03T09:00:00+00:00,-4\n", "volume must be >= 0"),
+        # Named by the file and its line, not by the row's index in the forecast.
+        ("interval_start,volume\n2025-03-03T09:00:00+00:00,-4\n",
+         "f.csv line 2 volume must be a number of contacts, 0 or more (got '-4')"),
+        ("interval_start,volume\n2025-03-03T09:00:00+00:00,nan\n",
+         "f.csv line 2 volume must be a number of contacts, 0 or more (got 'nan')"),
+        ("interval_start,volume\n2025-03-03T09:00:00+00:00,5\n2025-03-03T09:30:00+00:00,inf\n",
+         "f.csv line 3 volume must be a number of contacts, 0 or more (got 'inf')"),
     ],
 )
 def test_bad_forecast_files(
@@ -221,6 +227,15 @@ def test_bad_forecast_files(
                   out=io.StringIO())
     assert status == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_roster_shrinkage_without_a_roster_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # It used to be ignored without a word: there is no roster coverage for it to apply to.
+    status = main([*BASE, "--roster-shrinkage", "0.2"], out=io.StringIO())
+    assert status == 2
+    assert "--roster-shrinkage applies to a --roster's coverage" in capsys.readouterr().err
+    status, text = run("--roster", str(ROSTER), "--roster-shrinkage", "0.2")
+    assert status == 0 and "coverage" in text.lower()
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,12 @@ def read_forecast(path: pathlib.Path) -> list[tuple[dt.datetime, float]]:
         try:
             volume = float(row["volume"])
         except ValueError:
-            msg = f"{path.name} line {number} volume must be a number (got {row['volume']!r})"
+            volume = math.nan
+        if not math.isfinite(volume) or volume < 0:  # nan, inf, -3: named by file and line
+            msg = (
+                f"{path.name} line {number} volume must be a number of contacts, 0 or more "
+                f"(got {row['volume']!r})"
+            )
             raise CareKitError(msg) from None
         out.append((start, volume))
         previous = row["interval_start"]
@@ -284,6 +289,9 @@ def _json(p: StaffingPlan, cov: Coverage | None) -> str:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit staffing``."""
+    if args.roster is None and args.roster_shrinkage is not None:
+        msg = "--roster-shrinkage applies to a --roster's coverage; give --roster ROSTER.csv too"
+        raise CareKitError(msg)
     p = plan_from(args)
     cov = None
     if args.roster is not None:
