@@ -200,9 +200,11 @@ def test_performance_when_understaffed() -> None:
 def test_hundred_percent_is_infeasible(level: float, within: int) -> None:
     w = Workload(volume=100, aht=180, interval=1800)
     began = time.perf_counter()
-    with pytest.raises(InfeasibleTarget, match="service_level=1"):
+    with pytest.raises(InfeasibleTarget, match="service_level=1") as refused:
         required_agents(w, ServiceTarget(service_level=level, answer_within=within))
     assert time.perf_counter() - began < 0.1
+    # The wait in seconds, as the target was given (no datetime.timedelta repr in the CLI).
+    assert f"answer_within={within} s cannot be met" in str(refused.value)
 
 
 def test_extreme_but_feasible_target_terminates() -> None:

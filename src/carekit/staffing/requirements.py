@@ -266,9 +266,10 @@ def _halfin_whitt_servers(a: float, tau: float, level: float) -> int:
 
 
 def _infeasible(target: ServiceTarget, why: str) -> InfeasibleTarget:
+    within = target.answer_within.total_seconds()
     msg = (
         f"target service_level={target.service_level!r} within "
-        f"answer_within={target.answer_within!r} cannot be met: {why}"
+        f"answer_within={within:g} s cannot be met: {why}"
     )
     return InfeasibleTarget(msg)
 
