@@ -73,16 +73,17 @@ def test_errors_exit_2_with_a_message(tmp_path: pathlib.Path,
     bad.write_text("date,score\nyesterday,9\n")
     assert main(["metrics", str(bad), "--score-column", "score", "--compare-periods"],
                 out=io.StringIO()) == 2
-    assert "ISO date" in capsys.readouterr().err
+    assert "bad.csv line 2: column 'date' must be an ISO date" in capsys.readouterr().err
     bad.write_text("date,score\n2026-01-01,\n")
     assert main(["metrics", str(bad), "--score-column", "score"], out=io.StringIO()) == 2
     assert "no scores" in capsys.readouterr().err
     bad.write_text("date,score\n2026-01-01,maybe\n")
     assert main(["metrics", str(bad), "--score-column", "score", "--metric", "fcr"],
                 out=io.StringIO()) == 2
-    assert "yes/no" in capsys.readouterr().err
+    assert "bad.csv line 2: column 'score' must be yes/no" in capsys.readouterr().err
     assert main(["metrics", str(bad), "--score-column", "score"], out=io.StringIO()) == 2
-    assert "must hold numbers" in capsys.readouterr().err
+    # The file and its line, as the other commands name a row.
+    assert "bad.csv line 2: column 'score' must hold numbers" in capsys.readouterr().err
     assert main(["metrics", str(DATA), "--score-column", "nps", "--confidence", "2"],
                 out=io.StringIO()) == 2
     assert "--confidence must lie in (0, 1) (got 2.0)" in capsys.readouterr().err

@@ -68,14 +68,14 @@ def _check_nps_scale(args: argparse.Namespace, scores: list[Any]) -> None:
         raise CareKitError(msg)
 
 
-def _parse_score(metric: str, text: str, line: int, column: str) -> Any:
+def _parse_score(metric: str, text: str, where: str, column: str) -> Any:
     if metric == "fcr":
         word = text.strip().lower()
         if word in _YES:
             return True
         if word in _NO:
             return False
-        msg = f"line {line}: column {column!r} must be yes/no (got {text!r})"
+        msg = f"{where}: column {column!r} must be yes/no (got {text!r})"
         raise CareKitError(msg)
     try:
         return int(text)
@@ -83,15 +83,15 @@ def _parse_score(metric: str, text: str, line: int, column: str) -> Any:
         try:
             return float(text)
         except ValueError:
-            msg = f"line {line}: column {column!r} must hold numbers (got {text!r})"
+            msg = f"{where}: column {column!r} must hold numbers (got {text!r})"
             raise CareKitError(msg) from None
 
 
-def _period(text: str, period: str, line: int, column: str) -> str:
+def _period(text: str, period: str, where: str, column: str) -> str:
     try:
         day = dt.date.fromisoformat(text.strip()[:10])
     except ValueError:
-        msg = f"line {line}: column {column!r} must be an ISO date (got {text!r})"
+        msg = f"{where}: column {column!r} must be an ISO date (got {text!r})"
         raise CareKitError(msg) from None
     if period == "month":
         return f"{day:%Y-%m}"
@@ -114,14 +114,16 @@ def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
             raise CareKitError(msg)
         rows: list[tuple[str, str, Any]] = []
         skipped = 0
+        name = pathlib.Path(args.responses).name
         for line, row in reader:
             text = (row.get(args.score_column) or "").strip()
             if not text:
                 skipped += 1
                 continue
-            score = _parse_score(args.metric, text, line, args.score_column)
+            where = f"{name} line {line}"  # as the other commands name a row
+            score = _parse_score(args.metric, text, where, args.score_column)
             segment = (row.get(args.by) or "") if args.by else "all"
-            period = (_period(row.get(args.date_column) or "", args.period, line,
+            period = (_period(row.get(args.date_column) or "", args.period, where,
                               args.date_column) if args.compare_periods else "")
             rows.append((segment, period, score))
     return rows, skipped
