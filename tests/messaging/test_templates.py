@@ -202,13 +202,25 @@ def test_values_a_filter_cannot_format_fail_at_render(tmp_path: pathlib.Path, va
 @TEMPLATES
 @pytest.mark.parametrize("text", [
     "{{ data.promised | date('HH:mm') }}",       # a date has no hours
-    "{{ data.promised | date('%d/%m/%Y') }}",     # strftime, not a Babel pattern
     "{{ data.promised | date(5) }}",
 ])
 def test_a_pattern_a_filter_cannot_fill_fails_at_render(tmp_path: pathlib.Path,
                                                        text: str) -> None:
     with pytest.raises(TemplateError, match=r"sms/t.txt failed .* the date filter cannot format"):
         render(tmp_path, text)
+
+
+@TEMPLATES
+@pytest.mark.parametrize(("text", "name"), [
+    ("{{ data.promised | date('%d/%m/%Y') }}", "date"),  # Babel could not fill it: it raised
+    # Babel fills this one, silently: '%2026-%0-%2 %10:%3'.
+    ("{{ data.at | datetime('%Y-%m-%d %H:%M') }}", "datetime"),
+])
+def test_a_strftime_pattern_is_refused_with_its_babel_form(tmp_path: pathlib.Path, text: str,
+                                                           name: str) -> None:
+    with pytest.raises(TemplateError, match=rf"the {name} filter takes a Babel pattern, not a "
+                       r"strftime one .* write 'yyyy-MM-dd HH:mm'"):
+        render(tmp_path, text, {"promised": "2026-03-20", "at": "2026-03-20T10:30:00+00:00"})
 
 
 @TEMPLATES

@@ -472,6 +472,16 @@ def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
     from jinja2 import pass_context
 
     def wrapped(context: Mapping[str, Any], value: Any, format: str = "medium") -> str:
+        if isinstance(format, str) and "%" in format:
+            # A strftime pattern: Babel would print its % signs and read the letters as its
+            # own fields ('%Y-%m-%d' came out as '%2026-%0-%2'), without a word.
+            filter_name = fn.__name__.removeprefix("_format_")
+            msg = (
+                f"the {filter_name} filter takes a Babel pattern, not a strftime one (got "
+                f"{format!r}): write 'yyyy-MM-dd HH:mm' for '%Y-%m-%d %H:%M', or 'short', "
+                "'medium', 'long' or 'full'"
+            )
+            raise CareKitError(msg)
         try:
             return fn(value, format, context.get("locale") or "en", context.get("tz") or "UTC")
         except CareKitError:
