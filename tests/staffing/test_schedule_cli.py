@@ -98,7 +98,7 @@ def test_templates_that_cannot_cover_exit_1_and_name_the_intervals(
          "template 'x' step must divide the plan's interval (0:30:00)"),
         ("name,hours,cost_per_hour\nx,8,cheap\n", "t.csv line 2: cost_per_hour must be a number"),
         ("name,hours,max_count\nx,8,lots\n", "t.csv line 2: max_count must be a whole number"),
-        ("name,hours\nx,-8\n", "t.csv line 2: duration must be a non-negative duration"),
+        ("name,hours\nx,-8\n", "t.csv line 2: duration must be a positive duration"),
         ("name,hours\n", "templates must name at least one ShiftTemplate (got none)"),
         # a blank line does not shift the line number
         ("name,hours\nx,8\n\ny,eight\n", "t.csv line 4: hours must be a number of hours"),
@@ -112,6 +112,21 @@ def test_bad_template_files_are_one_line_errors(
     err = capsys.readouterr().err
     assert err.startswith("carekit staffing schedule: error: ")
     assert fragment in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("option", "value", "fragment"), [
+    ("--max-seconds", "-1", "--max-seconds must be > 0 (got -1.0)"),
+    ("--budget-hours", "-5", "--budget-hours must be > 0 (got -5.0)"),
+    ("--roster-shrinkage", "2", "--roster-shrinkage must lie in [0, 1) (got 2.0)"),
+])
+def test_bad_options_are_named_as_typed(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], option: str, value: str,
+    fragment: str,
+) -> None:
+    # The library's own names (max_seconds, budget_hours, shrinkage) are not what was typed.
+    templates = write(tmp_path, "t.csv", TEMPLATES)
+    assert main([*PLAN, "--templates", templates, option, value], out=io.StringIO()) == 2
+    assert fragment in capsys.readouterr().err
 
 
 def test_without_highspy_the_command_says_what_to_install(

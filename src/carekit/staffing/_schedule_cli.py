@@ -11,7 +11,7 @@ import re
 from typing import Any, TextIO
 
 from carekit import _cli_args
-from carekit._cli_io import neutralise_csv
+from carekit._cli_io import named_as_options, neutralise_csv
 from carekit.errors import CareKitError
 from carekit.staffing._chart import save_chart
 from carekit.staffing._cli import _rows, plan_from, say_written
@@ -215,9 +215,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit staffing schedule``."""
     p = plan_from(args)
     templates = read_templates(args.templates)
-    result = schedule(p, templates, tz=args.tz, shrinkage=args.roster_shrinkage,
-                      max_seconds=args.max_seconds, budget_hours=args.budget_hours,
-                      cyclic=args.cyclic)
+    with named_as_options({"max_seconds": "--max-seconds", "budget_hours": "--budget-hours",
+                           "shrinkage": "--roster-shrinkage"}):
+        result = schedule(p, templates, tz=args.tz, shrinkage=args.roster_shrinkage,
+                          max_seconds=args.max_seconds, budget_hours=args.budget_hours,
+                          cyclic=args.cyclic)
     if args.csv is not None:
         args.csv.write_text(result.roster.to_csv(), encoding="utf-8")
     if args.ics is not None:
