@@ -471,11 +471,12 @@ def _in_zone(value: dt.date | dt.datetime, tz: str) -> dt.date | dt.datetime:
 def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
     from jinja2 import pass_context
 
+    filter_name = fn.__name__.removeprefix("_format_")  # date, time, datetime
+
     def wrapped(context: Mapping[str, Any], value: Any, format: str = "medium") -> str:
         if isinstance(format, str) and "%" in format:
             # A strftime pattern: Babel would print its % signs and read the letters as its
             # own fields ('%Y-%m-%d' came out as '%2026-%0-%2'), without a word.
-            filter_name = fn.__name__.removeprefix("_format_")
             msg = (
                 f"the {filter_name} filter takes a Babel pattern, not a strftime one (got "
                 f"{format!r}): write 'yyyy-MM-dd HH:mm' for '%Y-%m-%d %H:%M', or 'short', "
@@ -487,8 +488,7 @@ def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
         except CareKitError:
             raise
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
-            # Babel, given a pattern the value cannot fill (hours of a date, a strftime '%d')
-            filter_name = fn.__name__.removeprefix("_format_")
+            # Babel, given a pattern the value cannot fill (the hours of a date)
             msg = (
                 f"the {filter_name} filter cannot format {value!r} as {format!r}: give 'short', "
                 "'medium', 'long', 'full' or a Babel pattern such as 'EEEE d MMMM' that the "
