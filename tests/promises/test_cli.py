@@ -94,8 +94,10 @@ def test_promise_json(tmp_path):
     ("lines", "args", "message"),
     [
         (["x,yesterday,,north\n"], [], "ordered_at must be an ISO 8601 time"),
+        # The file and line, and both times as the file holds them (no Python reprs).
         (["x,2026-01-02T10:00:00+00:00,2026-01-01T10:00:00+00:00,n\n"], [],
-         "delivered_at must not be before ordered_at"),
+         "orders.csv line 2: delivered_at must not be before ordered_at (got delivered_at "
+         "2026-01-01T10:00:00+00:00, ordered_at 2026-01-02T10:00:00+00:00)"),
         ([], [], "has 0 delivered order(s) to learn from, fewer than the 30 a promise needs"),
         (history(), ["--segment", "carrier"], "no 'carrier' column"),
         (history(), ["--target", "1.5"],
@@ -104,7 +106,7 @@ def test_promise_json(tmp_path):
         (history(), ["--tz", "Mars/Olympus"],
          "--tz must be a time zone name such as Europe/London or UTC (got 'Mars/Olympus')"),
         (["x,2026-01-02T10:00:00,,north\n"], [],
-         "line 2: ordered_at must carry a UTC offset such as +00:00 (got naive "
+         "orders.csv line 2: ordered_at must carry a UTC offset such as +00:00 (got naive "
          "'2026-01-02T10:00:00'); or pass --tz ZONE to read times without one in that zone"),
         (history(), ["--cutoff", "late"], "--cutoff"),
         (history(), ["--holidays", "2026-12-25,Boxing Day"],

@@ -61,8 +61,11 @@ def test_evolve_revalidates():
 
 
 def test_order_checks():
-    with pytest.raises(CareKitError, match="delivered_at must not be before ordered_at"):
+    with pytest.raises(CareKitError, match="delivered_at must not be before ordered_at") as late:
         Order(ordered_at=AT, delivered_at=AT - dt.timedelta(seconds=1))
+    # Both times in ISO 8601, as a CSV holds them (no datetime.datetime repr for CLI users).
+    assert f"delivered_at {(AT - dt.timedelta(seconds=1)).isoformat()}, ordered_at " \
+        f"{AT.isoformat()})" in str(late.value)
     with pytest.raises(CareKitError, match="delivered_at"):
         Order(ordered_at=AT, delivered_at=dt.datetime(2026, 3, 3))
     with pytest.raises(CareKitError, match="segment"):

@@ -81,16 +81,16 @@ def _country_holidays(code: str) -> Any:
         raise CareKitError(msg) from None
 
 
-def _time(value: str, column: str, line: int, zone: dt.tzinfo | None) -> dt.datetime:
+def _time(value: str, column: str, where: str, zone: dt.tzinfo | None) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        msg = f"line {line}: {column} must be an ISO 8601 time (got {value!r})"
+        msg = f"{where}: {column} must be an ISO 8601 time (got {value!r})"
         raise CareKitError(msg) from None
     if parsed.tzinfo is None:
         if zone is None:
             msg = (
-                f"line {line}: {column} must carry a UTC offset such as +00:00 (got naive "
+                f"{where}: {column} must carry a UTC offset such as +00:00 (got naive "
                 f"{value!r}); or pass --tz ZONE to read times without one in that zone"
             )
             raise CareKitError(msg)
@@ -123,9 +123,10 @@ def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
     orders = []
     seen: dict[str, int] = {}
     for line, row in reader:
-        ordered = _time(row["ordered_at"] or "", "ordered_at", line, zone)
+        where = f"{reader.name} line {line}"  # as the reader names a row it cannot read
+        ordered = _time(row["ordered_at"] or "", "ordered_at", where, zone)
         raw = (row["delivered_at"] or "").strip()
-        delivered = _time(raw, "delivered_at", line, zone) if raw else None
+        delivered = _time(raw, "delivered_at", where, zone) if raw else None
         ident = None
         if order_id is not None:
             ident = (row[order_id] or "").strip() or None
@@ -133,12 +134,12 @@ def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
                 first = seen.setdefault(ident, line)
                 if first != line:
                     msg = (
-                        f"line {line}: order id {ident!r} repeats line {first}; each order "
+                        f"{where}: order id {ident!r} repeats line {first}; each order "
                         "must appear once"
                     )
                     raise CareKitError(msg)
         try:
-            flag = (parse_cancelled(row[cancelled], f"line {line}")
+            flag = (parse_cancelled(row[cancelled], where)
                     if cancelled is not None else False)
             orders.append(Order(ordered_at=ordered, delivered_at=delivered,
                                 segment=row[segment] if segment else None,
@@ -146,7 +147,7 @@ def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
         except HistoryError:
             raise
         except CareKitError as exc:
-            msg = f"line {line}: {exc}"
+            msg = f"{where}: {exc}"
             raise CareKitError(msg) from None
     return orders
 

@@ -330,8 +330,8 @@ class Order:
             raise CareKitError(msg)
         if self.delivered_at is not None and self.delivered_at < self.ordered_at:
             msg = (
-                f"delivered_at must not be before ordered_at (got delivered_at="
-                f"{self.delivered_at!r}, ordered_at={self.ordered_at!r})"
+                f"delivered_at must not be before ordered_at (got delivered_at "
+                f"{self.delivered_at.isoformat()}, ordered_at {self.ordered_at.isoformat()})"
             )
             raise CareKitError(msg)
         try:
