@@ -318,12 +318,10 @@ def _one_by_one(
 
 def _run_load(args: argparse.Namespace, out: TextIO) -> int:
     """``carekit journey load``: 0 when every row was stored, 1 when some were refused."""
-    from carekit.journeys.stores.urls import conninfo_keywords, conninfo_refused, open_store
+    from carekit.journeys.stores.urls import open_store, refuse_conninfo
     from carekit.plugins import CareKit
 
-    keywords = conninfo_keywords(args.store)
-    if keywords is not None:  # refused before reading the events, as open_store would after
-        raise CareKitError(conninfo_refused(keywords))
+    refuse_conninfo(args.store)  # before reading the events, as open_store would after
     definition = _definition(args.journey)
     path: pathlib.Path = args.events
     deliveries: list[_Delivery] = []

@@ -123,11 +123,9 @@ def _check_exists(url: str) -> None:
     "does not exist" message would show its password.
     """
     from carekit.errors import StoreError
-    from carekit.journeys.stores.urls import conninfo_keywords, conninfo_refused
+    from carekit.journeys.stores.urls import refuse_conninfo
 
-    keywords = conninfo_keywords(url)
-    if keywords is not None:
-        raise CareKitError(conninfo_refused(keywords))
+    refuse_conninfo(url)
 
     scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() != "sqlite":

@@ -69,15 +69,23 @@ def conninfo_keywords(text: str) -> list[str] | None:
     return keywords
 
 
-def conninfo_refused(keywords: list[str]) -> str:
-    """Why ``open_store`` refuses a ``key=value`` string with ``keywords``; no values shown."""
-    return (
+def refuse_conninfo(url: str) -> None:
+    """Refuse ``url`` if it is a libpq ``key=value`` string (see :func:`conninfo_keywords`).
+
+    Raises:
+        CareKitError: it is one; the message names its keywords, never their values.
+    """
+    keywords = conninfo_keywords(url)
+    if keywords is None:
+        return
+    msg = (
         f"url is a libpq key=value connection string ({', '.join(f'{k}=...' for k in keywords)}),"
         " not a journey store URL or a SQLite path: write it as "
         "postgresql://USER:PASSWORD@HOST:PORT/DBNAME (percent-encode reserved characters), "
         "or pass the key=value string to PostgresJourneyStore(dsn) in Python; for a SQLite "
         "file of that name write sqlite:///NAME"
     )
+    raise CareKitError(msg)
 
 
 def redact(url: str) -> str:
@@ -173,9 +181,7 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
             f"of a SQLite file (got {url!r})"
         )
         raise CareKitError(msg)
-    keywords = conninfo_keywords(url)
-    if keywords is not None:
-        raise CareKitError(conninfo_refused(keywords))
+    refuse_conninfo(url)
     scheme, sep, rest = url.partition("://")
     if not sep:
         from carekit.journeys.stores.sqlite import SQLiteJourneyStore
