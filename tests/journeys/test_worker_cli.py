@@ -206,3 +206,20 @@ def test_a_missing_or_empty_sqlite_file_is_refused_not_turned_into_a_store(
         assert ("is empty" in err or "is an empty file" in err) if empty else (
             "does not exist" in err)
     assert db.exists() == empty and (not empty or db.stat().st_size == 0)
+
+
+def test_a_sqlite_url_is_read_as_open_store_reads_it(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: the existence check read the path itself, so a percent-encoded path was
+    # "missing" though open_store opens it, and sqlite://x.db was reported as '.db'.
+    monkeypatch.chdir(tmp_path)
+    _orders(tmp_path / "my shop.db")
+    status, text = _run("worker", "--store", "sqlite:///my%20shop.db", "--once",
+                        "--now", "2026-03-02T11:00+00:00", "--log-level", "error")
+    assert status == 0 and "fired 1" in text
+    capsys.readouterr()
+    status, _ = _run("worker", "--store", "sqlite://x.db", "--once")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "a SQLite URL reads sqlite:///relative/path.db" in err and "'.db'" not in err

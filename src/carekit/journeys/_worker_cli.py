@@ -8,6 +8,7 @@ import json
 import logging
 import pathlib
 import sys
+import urllib.parse
 from typing import Any, TextIO
 
 from carekit import _cli_args
@@ -130,7 +131,14 @@ def _check_exists(url: str) -> None:
     scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() != "sqlite":
         return
-    path = rest.partition("?")[0][1:] if sep else url
+    path = url
+    if sep:
+        # The path as open_store reads it: after the third slash, percent-decoded. A URL
+        # without that slash (sqlite://x.db) is left to open_store, which shows its form.
+        path = rest.partition("?")[0]
+        if not path.startswith("/") or path == "/":
+            return
+        path = urllib.parse.unquote(path[1:])
     if path in ("", ":memory:"):
         return
     file = pathlib.Path(path)
