@@ -94,7 +94,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 )
             if args.once:
                 now = args.now or dt.datetime.now(dt.timezone.utc)
-                report = worker.run_once(now)
+                # SIGTERM or SIGINT stops the pass as it stops a running worker: the
+                # delivery in flight is recorded and the other claims are given back (a
+                # cron job's `timeout` or a container stop must not leave them leased).
+                with worker._signals(True):
+                    report = worker.run_once(now)
                 out.write(f"{now.isoformat(timespec='seconds')} {report.summary()}\n")
                 for error in dict.fromkeys(report.errors):
                     out.write(f"  error: {error}\n")
