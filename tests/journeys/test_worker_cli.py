@@ -293,3 +293,18 @@ def test_sigterm_during_once_records_the_delivery_and_gives_the_claims_back(
         later = dt.datetime(2026, 3, 2, 9, 6, tzinfo=dt.timezone.utc)
         assert len(store.claim_due(now=later, limit=10, lease=dt.timedelta(seconds=5),
                                    claimant="next")) == 4
+
+
+def test_the_worker_page_lists_every_option() -> None:
+    # Regression: the option table of "Run the worker in production" left out --now.
+    import argparse
+
+    from carekit.journeys._worker_cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "worker.md").read_text()
+    table = [line for line in page.splitlines() if line.startswith("| `--")]
+    listed = {line.split("`")[1].split()[0] for line in table}
+    assert sorted(set(options) - {"--help"} - listed) == []
