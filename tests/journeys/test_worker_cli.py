@@ -308,3 +308,17 @@ def test_the_worker_page_lists_every_option() -> None:
     table = [line for line in page.splitlines() if line.startswith("| `--")]
     listed = {line.split("`")[1].split()[0] for line in table}
     assert sorted(set(options) - {"--help"} - listed) == []
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_claimant_is_refused_in_the_options_words(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # Regression: the library's words came through, "--claimant must be a non-empty string
+    # or None", and a name of spaces was taken.
+    with pytest.raises(SystemExit) as info:
+        _run("worker", "--store", "memory://", "--once", f"--claimant={name}")
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert f"argument --claimant: expected a worker name, not an empty one (got {name!r})" in err
+    assert "None" not in err
