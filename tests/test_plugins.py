@@ -334,6 +334,33 @@ def test_a_misspelled_hook_in_an_entry_point_plugin_fails(monkeypatch: pytest.Mo
         CareKit()
 
 
+
+def test_a_misspelled_hook_names_the_plugin_and_its_package_not_its_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression: the message named the plugin by pluggy's repr (a module's file path, an
+    # object's address) and said nothing of the package to fix, unlike every other refusal.
+    class Typo:
+        @hookimpl
+        def carekit_deliver_touchpoints(self, touchpoint: Any) -> None:  # misspelled
+            return None
+
+    typo = _FakeEntryPoint("pigeon", Typo())
+    typo.dist = types.SimpleNamespace(name="carekit-pigeon")  # type: ignore[attr-defined]
+    _fake_entry_points(monkeypatch, typo)
+    with pytest.raises(PluginError) as err:
+        CareKit()
+    text = str(err.value)
+    assert text.startswith("plugin 'pigeon' (entry point fake_module:pigeon of the installed "
+                           "package 'carekit-pigeon'): unknown hook "
+                           "'carekit_deliver_touchpoints' (did you mean "
+                           "'carekit_deliver_touchpoint'?); hooks carekit knows: [")
+    assert " object at 0x" not in text and err.value.plugins == ("pigeon",)
+    kit = CareKit(load_entrypoints=False)
+    with pytest.raises(PluginError, match=r"^plugin 'Typo': unknown hook") as err:
+        kit.register(Typo())
+    assert " object at 0x" not in str(err.value)
+
 # -- hooks called for other parts of carekit ----------------------------------------------
 
 

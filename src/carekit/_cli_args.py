@@ -228,6 +228,16 @@ def _positive_int(text: str) -> int:
     return _whole(text, 1, None, "a whole number >= 1")
 
 
+def _claimant(text: str) -> str:
+    if not text.strip():
+        msg = f"expected a worker name, not an empty one (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return text
+
+
+_claimant.__name__ = "name"
+
+
 def _batch_size(text: str) -> int:
     from carekit.journeys.stores._shared import MAX_CLAIM  # the stores' own limit
 
@@ -545,7 +555,7 @@ def worker(parser: argparse.ArgumentParser) -> None:
                         help="longest a delivery may take before it counts as failed "
                         "(default 20s, or half of --lease when that is 20s or less; "
                         "must be shorter than --lease)")
-    parser.add_argument("--claimant", default=None, metavar="NAME",
+    parser.add_argument("--claimant", type=_claimant, default=None, metavar="NAME",
                         help="this worker's name in claims and logs (default: host-pid-random)")
     parser.add_argument("--log-level", choices=_LEVELS, default="info",
                         help="log level of the carekit loggers on stderr (default info)")

@@ -6,9 +6,11 @@ so two of them in one process never see each other's plugins.
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import inspect
 import logging
+import re
 import types
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -71,6 +73,8 @@ class CareKit:
         self._pm.add_hookspecs(hookspecs)
         self._channels: Mapping[str, Channel] | None = None
         self._journeys: Mapping[str, JourneyDefinition] | None = None
+        #: plugin name -> where an installed plugin came from, for messages
+        self._sources: dict[str, str] = {}
         self._register(BuiltinChannels(), "carekit.channels")
         self._register(_builtin_journeys_plugin(), "carekit.journeys")
         if plugins is None:
@@ -417,6 +421,11 @@ class CareKit:
                     "CareKit(load_entrypoints=False) and register plugins yourself"
                 )
                 raise PluginError(msg, plugins=[ep.name]) from exc
+            dist = getattr(ep, "dist", None)
+            self._sources[ep.name] = (
+                f"entry point {ep.value}"
+                + (f" of the installed package {dist.name!r}" if dist is not None else "")
+            )
             try:
                 self._register(plugin, ep.name, installed=True)
             except PluginError as exc:
@@ -433,8 +442,18 @@ class CareKit:
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            msg = f"{exc} (hooks carekit knows: {sorted(_hook_names())})"
-            raise PluginError(msg, plugins=[str(exc.plugin)]) from exc
+            # pluggy names the plugin by its repr (a module's file path, an object's
+            # address): name it as registered, and where an installed one came from.
+            name = self._pm.get_name(exc.plugin) or self._readable_name(exc.plugin)
+            source = self._sources.get(name)
+            label = f"plugin {name!r}" + (f" ({source})" if source else "")
+            text = str(exc).replace(f" in plugin {exc.plugin!r}", "")
+            known = sorted(_hook_names())
+            hook = re.search(r"unknown hook '(\w+)'", text)
+            close = difflib.get_close_matches(hook.group(1), known, n=1) if hook else []
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            msg = f"{label}: {text}{hint}; hooks carekit knows: {known}"
+            raise PluginError(msg, plugins=[name]) from exc
 
     def _invalidate(self) -> None:
         self._channels = None

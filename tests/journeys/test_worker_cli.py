@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import os
 import pathlib
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 from tests.journeys._store_helpers import T0
@@ -206,3 +212,113 @@ def test_a_missing_or_empty_sqlite_file_is_refused_not_turned_into_a_store(
         assert ("is empty" in err or "is an empty file" in err) if empty else (
             "does not exist" in err)
     assert db.exists() == empty and (not empty or db.stat().st_size == 0)
+
+
+def test_a_sqlite_url_is_read_as_open_store_reads_it(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: the existence check read the path itself, so a percent-encoded path was
+    # "missing" though open_store opens it, and sqlite://x.db was reported as '.db'.
+    monkeypatch.chdir(tmp_path)
+    _orders(tmp_path / "my shop.db")
+    status, text = _run("worker", "--store", "sqlite:///my%20shop.db", "--once",
+                        "--now", "2026-03-02T11:00+00:00", "--log-level", "error")
+    assert status == 0 and "fired 1" in text
+    capsys.readouterr()
+    status, _ = _run("worker", "--store", "sqlite://x.db", "--once")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "a SQLite URL reads sqlite:///relative/path.db" in err and "'.db'" not in err
+
+
+# `carekit worker --once` in a process of its own, its plugin found through a stand-in entry
+# point: each delivery notes its key, then (for the first) waits to be stopped.
+_ONCE = """
+import importlib.metadata, os, sys, time
+from carekit import hookimpl
+from carekit.channels import DeliveryResult
+from carekit.cli import main
+
+log = sys.argv[2]
+
+class Slow:
+    @hookimpl
+    def carekit_deliver_touchpoint(self, idempotency_key):
+        with open(log, "a") as fh:
+            fh.write(idempotency_key + "\\n")
+        time.sleep(1.0)
+        return DeliveryResult(reference="r")
+
+class EntryPoint:
+    name, value = "slow", "slow:Slow"
+    def load(self):
+        return Slow()
+
+importlib.metadata.entry_points = lambda *, group: [EntryPoint()] if group == "carekit" else []
+sys.exit(main(["worker", "--store", sys.argv[1], "--once", "--log-level", "error",
+               "--now", "2026-03-02T09:05+00:00"]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
+                    reason="needs POSIX signals")
+def test_sigterm_during_once_records_the_delivery_and_gives_the_claims_back(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Regression: SIGTERM killed a --once pass outright (exit 143), its batch left claimed
+    # for the whole lease, though a running worker stops cleanly on it.
+    db, log = tmp_path / "j.db", tmp_path / "sent.log"
+    with SQLiteJourneyStore(db) as store:
+        for i in range(5):
+            store.create(order_journey(), f"o-{i}", at=T0, channel="email")
+            store.append(f"o-{i}", [Event("place", at=T0, id=f"p{i}"),
+                                    Event("acknowledge", at=T0, id=f"a{i}")])
+    script = tmp_path / "once.py"
+    script.write_text(_ONCE)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parents[2] / "src") + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}", str(log)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "sent 1," in out
+    with SQLiteJourneyStore(db) as store:
+        assert store.outbox_counts()["sent"] == 1
+        # the other four were given back: claimable at once, not after the 30 s lease
+        later = dt.datetime(2026, 3, 2, 9, 6, tzinfo=dt.timezone.utc)
+        assert len(store.claim_due(now=later, limit=10, lease=dt.timedelta(seconds=5),
+                                   claimant="next")) == 4
+
+
+def test_the_worker_page_lists_every_option() -> None:
+    # Regression: the option table of "Run the worker in production" left out --now.
+    import argparse
+
+    from carekit.journeys._worker_cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "worker.md").read_text()
+    table = [line for line in page.splitlines() if line.startswith("| `--")]
+    listed = {line.split("`")[1].split()[0] for line in table}
+    assert sorted(set(options) - {"--help"} - listed) == []
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_claimant_is_refused_in_the_options_words(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # Regression: the library's words came through, "--claimant must be a non-empty string
+    # or None", and a name of spaces was taken.
+    with pytest.raises(SystemExit) as info:
+        _run("worker", "--store", "memory://", "--once", f"--claimant={name}")
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert f"argument --claimant: expected a worker name, not an empty one (got {name!r})" in err
+    assert "None" not in err

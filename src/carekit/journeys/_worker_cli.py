@@ -8,6 +8,7 @@ import json
 import logging
 import pathlib
 import sys
+import urllib.parse
 from typing import Any, TextIO
 
 from carekit import _cli_args
@@ -93,7 +94,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 )
             if args.once:
                 now = args.now or dt.datetime.now(dt.timezone.utc)
-                report = worker.run_once(now)
+                # SIGTERM or SIGINT stops the pass as it stops a running worker: the
+                # delivery in flight is recorded and the other claims are given back (a
+                # cron job's `timeout` or a container stop must not leave them leased).
+                with worker._signals(True):
+                    report = worker.run_once(now)
                 out.write(f"{now.isoformat(timespec='seconds')} {report.summary()}\n")
                 for error in dict.fromkeys(report.errors):
                     out.write(f"  error: {error}\n")
@@ -130,7 +135,14 @@ def _check_exists(url: str) -> None:
     scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() != "sqlite":
         return
-    path = rest.partition("?")[0][1:] if sep else url
+    path = url
+    if sep:
+        # The path as open_store reads it: after the third slash, percent-decoded. A URL
+        # without that slash (sqlite://x.db) is left to open_store, which shows its form.
+        path = rest.partition("?")[0]
+        if not path.startswith("/") or path == "/":
+            return
+        path = urllib.parse.unquote(path[1:])
     if path in ("", ":memory:"):
         return
     file = pathlib.Path(path)
