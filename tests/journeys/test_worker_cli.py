@@ -322,3 +322,26 @@ def test_an_empty_claimant_is_refused_in_the_options_words(
     assert info.value.code == 2
     assert f"argument --claimant: expected a worker name, not an empty one (got {name!r})" in err
     assert "None" not in err
+
+
+def test_a_new_postgres_schema_is_named_in_a_warning_and_a_used_one_is_not(
+    postgres_url: str, postgres_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A mistyped ?schema= makes a new, empty store that a worker would wait on forever.
+    from carekit.journeys import PostgresJourneyStore
+
+    url = f"{postgres_url}?schema={postgres_schema}"
+    with caplog.at_level(logging.WARNING, logger="carekit.worker"):
+        status, _ = _run("worker", "--store", url, "--once")
+    assert status == 0
+    warned = [r.getMessage() for r in caplog.records if r.name == "carekit.worker"]
+    assert len(warned) == 1
+    assert f"schema {postgres_schema!r}" in warned[0]
+    assert "held no carekit store" in warned[0] and "?schema=" in warned[0]
+    caplog.clear()
+    with PostgresJourneyStore(postgres_url, schema=postgres_schema) as store:
+        store.create(order_journey(), "o-1", at=T0, channel="email")
+    with caplog.at_level(logging.WARNING, logger="carekit.worker"):
+        status, _ = _run("worker", "--store", url, "--once", "--now", T0.isoformat())
+    assert status == 0
+    assert not [r for r in caplog.records if r.name == "carekit.worker"]

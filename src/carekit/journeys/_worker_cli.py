@@ -85,6 +85,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         configure(kit, load_config(getattr(args, "config", None)))  # nothing when unset
         store = open_store(args.store, definitions=kit)
         try:
+            _warn_if_new(store)
             with named_as_options(_WORKER_OPTIONS):
                 worker = Worker(
                     kit, store, lease=args.lease, batch_size=args.batch_size,
@@ -118,6 +119,24 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         logger = logging.getLogger("carekit")
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+def _warn_if_new(store: Any) -> None:
+    """Warn when opening a PostgreSQL store created its tables (a mistyped ``?schema=``).
+
+    A SQLite file that does not exist is refused (:func:`_check_exists`); a PostgreSQL
+    schema cannot be told apart from one the app has not written yet (a worker may start
+    first on a new deployment), so the worker runs, but says it is waiting on an empty store.
+    """
+    migrated = getattr(store, "_migrated", None)
+    if migrated is None or migrated[0] != 0:
+        return
+    logging.getLogger("carekit.worker").warning(
+        "schema %r of PostgreSQL journey store %r held no carekit store: its tables were "
+        "created empty, and this worker waits for journeys in them (if another schema was "
+        "meant, check ?schema= in --store)",
+        store.schema, store.url,
+    )
 
 
 def _check_exists(url: str) -> None:
