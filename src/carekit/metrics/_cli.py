@@ -8,6 +8,7 @@ import datetime as dt
 import importlib.resources
 import json
 import pathlib
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
@@ -66,6 +67,21 @@ def _check_nps_scale(args: argparse.Namespace, scores: list[Any]) -> None:
             "5 or below"
         )
         raise CareKitError(msg)
+
+
+def _warn_low_csat(scale: int, scores: list[Any]) -> None:
+    """Warn on stderr when no CSAT answer is above 5 on a scale that goes higher.
+
+    Answers of 1-5 are valid on a 7-point scale, so they are not refused; but a 1-5 column
+    read with ``--scale 7`` has no answer in the top two boxes (6 and 7) and reports 0.
+    """
+    if scale <= 5 or not scores or max(scores) > 5:
+        return
+    print(
+        f"carekit metrics: warning: no answer above 5 on a {scale}-point scale (CSAT counts "
+        f"{scale - 1} and {scale} as satisfied): is --scale right?",
+        file=sys.stderr,
+    )
 
 
 def _parse_score(metric: str, text: str, where: str, column: str) -> Any:
@@ -199,6 +215,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     with named_as_options({"scale": "--scale"}):
         _make(args.metric, args.scale)
     accs = _accumulate(rows, lambda: _make(args.metric, args.scale))
+    if args.metric == "csat" and args.scale is not None:
+        _warn_low_csat(args.scale, [score for _, _, score in rows])
     values: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     previous: dict[str, tuple[str, Accumulator]] = {}
