@@ -163,3 +163,20 @@ def test_csat_on_a_seven_point_scale_with_no_answer_above_five_warns(
     path.write_text("score\n1\n2\n3\n4\n5\n6\n", encoding="utf-8")
     _run(str(path), "--score-column", "score", "--metric", "csat", "--scale", "7")
     assert capsys.readouterr().err == ""
+
+
+def test_a_blank_by_value_is_refused_with_its_file_and_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Regression: it made a segment with an empty name.
+    path = tmp_path / "answers.csv"
+    for blank in ("", "  "):
+        path.write_text(f"store,score\nnorth,9\n{blank},10\nsouth,3\n", encoding="utf-8")
+        out = io.StringIO()
+        assert main(["metrics", str(path), "--score-column", "score", "--by", "store"],
+                    out=out) == 2
+        assert out.getvalue() == ""
+        assert capsys.readouterr().err == (
+            "carekit metrics: error: answers.csv line 3: column 'store' (--by) must name the "
+            f"row's segment (got {blank!r})\n"
+        )

@@ -100,6 +100,13 @@ def test_promise_json(tmp_path):
          "2026-01-01T10:00:00+00:00, ordered_at 2026-01-02T10:00:00+00:00)"),
         ([], [], "has 0 delivered order(s) to learn from, fewer than the 30 a promise needs"),
         (history(), ["--segment", "carrier"], "no 'carrier' column"),
+        # A blank segment is a bad row (it made a segment without a name).
+        ([*history(3), "x,2026-01-02T10:00:00+00:00,,\n"], ["--segment", "region"],
+         "orders.csv line 6: column 'region' (--segment) must name the order's segment "
+         "(got '')"),
+        (["x,2026-01-02T10:00:00+00:00,, \n"], ["--segment", "region"],
+         "orders.csv line 2: column 'region' (--segment) must name the order's segment "
+         "(got ' ')"),
         (history(), ["--target", "1.5"],
          "argument --target: expected a probability of beating the promise between 0 and 1, "
          "such as 0.95 (got '1.5')"),

@@ -103,6 +103,14 @@ def _parse_score(metric: str, text: str, where: str, column: str) -> Any:
             raise CareKitError(msg) from None
 
 
+def _segment(text: str, where: str, column: str) -> str:
+    """The ``--by`` value of a row; a blank one would make a segment without a name."""
+    if not text.strip():
+        msg = f"{where}: column {column!r} (--by) must name the row's segment (got {text!r})"
+        raise CareKitError(msg)
+    return text
+
+
 def _period(text: str, period: str, where: str, column: str) -> str:
     try:
         day = dt.date.fromisoformat(text.strip()[:10])
@@ -138,7 +146,7 @@ def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
                 continue
             where = f"{name} line {line}"  # as the other commands name a row
             score = _parse_score(args.metric, text, where, args.score_column)
-            segment = (row.get(args.by) or "") if args.by else "all"
+            segment = _segment(row.get(args.by) or "", where, args.by) if args.by else "all"
             period = (_period(row.get(args.date_column) or "", args.period, where,
                               args.date_column) if args.compare_periods else "")
             rows.append((segment, period, score))

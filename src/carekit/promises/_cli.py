@@ -127,6 +127,16 @@ def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
         ordered = _time(row["ordered_at"] or "", "ordered_at", where, zone)
         raw = (row["delivered_at"] or "").strip()
         delivered = _time(raw, "delivered_at", where, zone) if raw else None
+        kind = None
+        if segment:
+            kind = row[segment]
+            if not (kind or "").strip():
+                # A blank value would make a segment without a name.
+                msg = (
+                    f"{where}: column {segment!r} (--segment) must name the order's segment "
+                    f"(got {kind!r})"
+                )
+                raise CareKitError(msg)
         ident = None
         if order_id is not None:
             ident = (row[order_id] or "").strip() or None
@@ -142,7 +152,7 @@ def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
             flag = (parse_cancelled(row[cancelled], where)
                     if cancelled is not None else False)
             orders.append(Order(ordered_at=ordered, delivered_at=delivered,
-                                segment=row[segment] if segment else None,
+                                segment=kind,
                                 cancelled=flag, order_id=ident))
         except HistoryError:
             raise
