@@ -377,7 +377,8 @@ def promise(parser: argparse.ArgumentParser) -> None:
                         help="daily order cut-off (later orders count from the next "
                         "business day)")
     parser.add_argument("--workdays", default="Mon,Tue,Wed,Thu,Fri",
-                        help="comma-separated working weekdays (default Mon-Fri)")
+                        help="working weekdays, days and ranges separated by commas "
+                        "(Mon-Fri, Sat,Sun, 0-4; default Mon-Fri)")
     parser.add_argument("--holidays", default="", metavar="DATES",
                         help="closed days, comma-separated ISO dates "
                         "(e.g. 2026-12-24,2026-12-31)")

@@ -246,3 +246,18 @@ def test_times_without_an_offset_are_read_in_the_zone_tz_names(tmp_path):
     naive = io.StringIO()
     assert main(["promise", str(path), "--tz", "UTC", "--format", "json"], out=naive) == 0
     assert json.loads(naive.getvalue()) == json.loads(utc.getvalue())
+
+
+def test_workdays_as_a_range(tmp_path, capsys):
+    # The help says the default is Mon-Fri; that text was refused.
+    path = write(tmp_path, history())
+    outputs = []
+    for workdays in ("Mon,Tue,Wed,Thu,Fri", "Mon-Fri"):
+        out = io.StringIO()
+        assert main(["promise", str(path), "--workdays", workdays, "--format", "json"],
+                    out=out) == 0
+        outputs.append(json.loads(out.getvalue()))
+    assert outputs[0] == outputs[1]
+    assert main(["promise", str(path), "--workdays", "Mon-Fry"], out=io.StringIO()) == 2
+    assert "--workdays must be weekdays such as 'Mon-Fri', 'Sat,Sun' or '0-4' (0 is Monday) " \
+           "(got 'Mon-Fry')" in capsys.readouterr().err

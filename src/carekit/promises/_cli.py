@@ -33,7 +33,7 @@ def _calendar(args: argparse.Namespace) -> BusinessCalendar:
         except ValueError:
             msg = f"--cutoff must be a time like 14:00 (got {args.cutoff!r})"
             raise CareKitError(msg) from None
-    workdays = [d.strip() for d in str(args.workdays).split(",") if d.strip()]
+    workdays = str(args.workdays)  # "Mon-Fri" or "Mon,Tue,...", as the calendar reads text
     closed: list[Any] = []
     for text in str(args.holidays or "").split(","):
         if text.strip():
