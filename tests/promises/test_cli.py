@@ -261,3 +261,25 @@ def test_workdays_as_a_range(tmp_path, capsys):
     assert main(["promise", str(path), "--workdays", "Mon-Fry"], out=io.StringIO()) == 2
     assert "--workdays must be weekdays such as 'Mon-Fri', 'Sat,Sun' or '0-4' (0 is Monday) " \
            "(got 'Mon-Fry')" in capsys.readouterr().err
+
+
+def test_a_delivery_centuries_away_is_named_by_its_line(tmp_path, capsys):
+    # Regression: refused inside the engine, naming business_days_between and no row.
+    lines = [*history(), "late,2026-02-02T10:00:00+00:00,9999-12-30T10:00:00+00:00,north\n"]
+    path = write(tmp_path, lines)
+    for extra in ([], ["--backtest"]):
+        assert main(["promise", str(path), *extra], out=io.StringIO()) == 2
+        assert capsys.readouterr().err == (
+            f"carekit promise: error: {path} line 63: delivered_at "
+            "9999-12-30T10:00:00+00:00 is in 9999, 7,973 years after the first order "
+            "(line 2, placed 2026-01-01T10:00:00+00:00); a history may span at most 398 "
+            "calendar years: is the year right?\n"
+        )
+    # a cancelled order is left out of the history, so it is not held against it
+    path.write_text(
+        "order_id,ordered_at,delivered_at,region,cancelled\n"
+        + "".join(line.rstrip("\n") + ",\n" for line in history())
+        + "late,2026-02-02T10:00:00+00:00,9999-12-30T10:00:00+00:00,north,yes\n",
+        encoding="utf-8",
+    )
+    assert main(["promise", str(path), "--cancelled", "cancelled"], out=io.StringIO()) == 0
