@@ -66,14 +66,26 @@ def test_weekend_workdays() -> None:
         ({"workdays": (7,)}, r"workdays must hold .* \(got 7\)"),
         ({"workdays": (True,)}, r"workdays must hold .* \(got True\)"),
         ({"workdays": ("Moonday",)}, r"workdays must hold .* \(got 'Moonday'\)"),
-        ({"workdays": "Mon"}, r"workdays must be an iterable of weekdays .* \(got 'Mon'\)"),
-        ({"workdays": 3}, r"workdays must be an iterable .* \(got 3\)"),
+        ({"workdays": b"Mon"}, r"workdays must be an iterable of weekdays .* \(got b'Mon'\)"),
+        ({"workdays": 3}, r"workdays must be an iterable .* or text naming .* \(got 3\)"),
+        # Text as the command line takes it, malformed.
+        ({"workdays": "Mon-Fry"}, r"workdays must be weekdays such as 'Mon-Fri', 'Sat,Sun' "
+                                  r"or '0-4' \(0 is Monday\) \(got 'Mon-Fry'\)$"),
+        ({"workdays": "Mon,Sun-Funday"}, r"\(got 'Sun-Funday' in 'Mon,Sun-Funday'\)$"),
+        ({"workdays": "Mon-Wed-Fri"}, r"\(got 'Mon-Wed-Fri'\)$"),
+        ({"workdays": "0-7"}, r"\(got '0-7'\)$"),
+        ({"workdays": "Mon--Fri"}, r"\(got 'Mon--Fri'\)$"),
+        ({"workdays": " , "}, r"workdays must name at least one weekday \(got ' , '\)"),
         (
             {"tz": "Mars/Olympus"},
             r"tz must be a datetime.tzinfo or an IANA .* \(got 'Mars/Olympus'\)",
         ),
         ({"tz": 5}, r"tz must be .* \(got 5\)"),
-        ({"cutoff": "14:00"}, r"cutoff must be a naive datetime.time .* \(got '14:00'\)"),
+        ({"cutoff": "2pm"}, r"cutoff must be a time of day such as '14:00' \(got '2pm'\)"),
+        ({"cutoff": "24:00"}, r"cutoff must be a time of day such as '14:00' \(got '24:00'\)"),
+        ({"cutoff": "14:00+01:00"},
+         r"cutoff must be a naive datetime.time .* \(got '14:00\+01:00'\)"),
+        ({"cutoff": 14}, r"cutoff must be a naive datetime.time .* \(got 14\)"),
         ({"cutoff": dt.time(14, tzinfo=UTC)}, r"cutoff must be a naive datetime.time"),
         ({"hours": {0: (dt.time(17), dt.time(9))}}, r"hours\[0\] must open before it closes"),
         ({"hours": {0: (dt.time(9), dt.time(9))}}, r"hours\[0\] must open before it closes"),
@@ -90,6 +102,27 @@ def test_weekend_workdays() -> None:
 def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
     with pytest.raises(CareKitError, match=pattern):
         BusinessCalendar(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Mon-Fri", [0, 1, 2, 3, 4]),
+        ("Sat,Sun", [5, 6]),
+        ("0-4", [0, 1, 2, 3, 4]),
+        ("Fri-Mon", [0, 4, 5, 6]),  # over the weekend
+        (" mo-we; Saturday ", [0, 1, 2, 5]),
+        ("Mon", [0]),
+    ],
+)
+def test_workdays_and_cutoff_as_text(text: str, days: list[int]) -> None:
+    # Regression: the command line and shift templates took such text; the calendar refused it.
+    cal = BusinessCalendar(workdays=text, cutoff="14:00")
+    assert sorted(cal.workdays) == days
+    assert cal.cutoff == dt.time(14)
+    same = BusinessCalendar(workdays=days, cutoff=dt.time(14))
+    friday = dt.datetime(2024, 5, 3, 14, 5, tzinfo=UTC)  # after the cut-off
+    assert cal.start_day(friday) == same.start_day(friday)
 
 
 def test_tzinfo_object_and_name() -> None:

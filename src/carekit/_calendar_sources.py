@@ -31,6 +31,9 @@ _BY_NAME = {n.lower(): i for i, n in enumerate(DAY_NAMES)} | {
     n: i for i, n in enumerate(_FULL_NAMES)
 }
 _WEEKDAY_HINT = "a weekday 0=Mon..6=Sun, a dateutil weekday (MO, TU, ...) or a name like 'Mon'"
+# In text ("Mon-Fri", "Sat,Sun", "0-4") a day may also be written as dateutil writes it.
+_BY_TEXT = _BY_NAME | {n[:2].lower(): i for i, n in enumerate(DAY_NAMES)}
+_WORKDAYS_TEXT_HINT = "weekdays such as 'Mon-Fri', 'Sat,Sun' or '0-4' (0 is Monday)"
 
 
 def parse_weekday(name: str, value: Any) -> int:
@@ -46,15 +49,49 @@ def parse_weekday(name: str, value: Any) -> int:
 
 
 def parse_workdays(value: Any) -> frozenset[int]:
-    """Parse the ``workdays`` argument into a non-empty frozenset of weekday numbers."""
-    if isinstance(value, (str, bytes, int, _dateutil_weekday)) or not isinstance(value, Iterable):
-        msg = f"workdays must be an iterable of weekdays ({_WEEKDAY_HINT}) (got {value!r})"
+    """Parse the ``workdays`` argument into a non-empty frozenset of weekday numbers.
+
+    Text is read as the command line and shift templates read it: days and ranges
+    (``"Mon-Fri"``, ``"Fri-Mon"`` wrapping over the weekend, ``"0-4"``) separated by commas
+    or semicolons.
+    """
+    if isinstance(value, str):
+        return _workdays_text(value)
+    if isinstance(value, (bytes, int, _dateutil_weekday)) or not isinstance(value, Iterable):
+        msg = (
+            f"workdays must be an iterable of weekdays ({_WEEKDAY_HINT}) or text naming "
+            f"{_WORKDAYS_TEXT_HINT} (got {value!r})"
+        )
         raise CareKitError(msg)
     days = frozenset(parse_weekday("workdays", v) for v in value)
     if not days:
         msg = f"workdays must name at least one weekday (got {value!r})"
         raise CareKitError(msg)
     return days
+
+
+def _workdays_text(text: str) -> frozenset[int]:
+    """The weekdays ``text`` names (``"Mon-Fri"``, ``"Sat,Sun"``, ``"0-4"``)."""
+    days: set[int] = set()
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        bounds = [b.strip().lower() for b in part.split("-")]
+        numbers = [
+            int(b) if b.isascii() and b.isdigit() and int(b) <= 6 else _BY_TEXT.get(b, -1)
+            for b in bounds
+        ]
+        if len(numbers) > 2 or min(numbers) < 0:
+            where = "" if part.strip() == text.strip() else f" in {text!r}"
+            msg = f"workdays must be {_WORKDAYS_TEXT_HINT} (got {part.strip()!r}{where})"
+            raise CareKitError(msg)
+        first, last = numbers[0], numbers[-1]
+        days.update(range(first, last + 1) if first <= last else [*range(first, 7),
+                                                                   *range(last + 1)])
+    if not days:
+        msg = f"workdays must name at least one weekday (got {text!r})"
+        raise CareKitError(msg)
+    return frozenset(days)
 
 
 def parse_tz(value: Any) -> dt.tzinfo:
@@ -74,13 +111,20 @@ def parse_tz(value: Any) -> dt.tzinfo:
 
 
 def parse_cutoff(value: Any) -> dt.time | None:
-    """Return the daily cut-off (a naive ``datetime.time``) or None."""
+    """Return the daily cut-off (a naive ``datetime.time``) or None; text such as ``"14:00"``."""
     if value is None:
         return None
+    given = value
+    if isinstance(value, str):
+        try:
+            value = dt.time.fromisoformat(value.strip())
+        except ValueError:
+            msg = f"cutoff must be a time of day such as '14:00' (got {given!r})"
+            raise CareKitError(msg) from None
     if not isinstance(value, dt.time) or value.tzinfo is not None:
         msg = (
-            "cutoff must be a naive datetime.time in the calendar's local time, or None "
-            f"(got {value!r})"
+            "cutoff must be a naive datetime.time (or text such as '14:00') in the "
+            f"calendar's local time, or None (got {given!r})"
         )
         raise CareKitError(msg)
     return value

@@ -387,7 +387,8 @@ def promise(parser: argparse.ArgumentParser) -> None:
                         help="daily order cut-off (later orders count from the next "
                         "business day)")
     parser.add_argument("--workdays", default="Mon,Tue,Wed,Thu,Fri",
-                        help="comma-separated working weekdays (default Mon-Fri)")
+                        help="working weekdays, days and ranges separated by commas "
+                        "(Mon-Fri, Sat,Sun, 0-4; default Mon-Fri)")
     parser.add_argument("--holidays", default="", metavar="DATES",
                         help="closed days, comma-separated ISO dates "
                         "(e.g. 2026-12-24,2026-12-31)")
@@ -482,8 +483,10 @@ def journey(parser: argparse.ArgumentParser) -> None:
     p = actions.add_parser(
         "load", help="append the events of a CSV event log to a journey store",
         description="Append the events of a CSV event log (the columns of replay) to a "
-        "journey store, creating each journey at its first event (customer_id, channel and "
-        "tz from that row's data). Events already stored (same id) are skipped, so loading "
+        "journey store. A journey not in the store yet is created together with the first of "
+        "its events it takes, as replay starts it (customer_id, channel and tz from that "
+        "row's data); one whose every event is refused is not created. Events already "
+        "stored (same id) are skipped, so loading "
         "a file twice changes nothing; refused events and delivery rows are listed by line. "
         "`carekit worker --store URL` then fires their deadlines and delivers their "
         "touchpoints.",

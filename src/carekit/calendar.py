@@ -74,17 +74,20 @@ class BusinessCalendar:
 
     Args:
         workdays: the working weekdays: ints 0=Monday..6=Sunday, dateutil weekday constants
-            (``MO``, ``TU``, ...) or names (``"Mon"``, ``"monday"``). Default Monday-Friday.
+            (``MO``, ``TU``, ...) or names (``"Mon"``, ``"monday"``); or text as the command
+            line and shift templates take it, days and ranges separated by commas
+            (``"Mon-Fri"``, ``"Sat,Sun"``, ``"0-4"``). Default Monday-Friday.
         holidays: closed days: ``datetime.date`` objects, dateutil ``rrule``/``rruleset``
             objects (occurrences are used as dates; infinite rules are fine), calendars from
             the ``holidays`` package (``holidays.US()``), a single one of those or any
             iterable mixing them. Rules and calendars are expanded only over the years in use.
             Rules must repeat daily or less often, at one time of day, with COUNT at most
             100,000, BYWEEKNO and BYEASTER only in yearly rules (BYEASTER offsets -80..250).
-        cutoff: the daily order cut-off in the calendar's local time. An order at or before
-            the cut-off on a business day counts from that day; a later order, or one on a
-            closed day, counts from the next business day. None: every order on a business
-            day counts from that day.
+        cutoff: the daily order cut-off in the calendar's local time, a ``datetime.time``
+            or text such as ``"14:00"``. An order at or before the cut-off on a business
+            day counts from that day; a later order, or one on a closed day, counts from
+            the next business day. None: every order on a business day counts from that
+            day.
         tz: the calendar's time zone, a ``tzinfo`` or an IANA name such as
             ``"America/New_York"``. Aware datetimes are converted to it; datetimes returned
             are aware in it.
@@ -110,6 +113,9 @@ class BusinessCalendar:
         ...                        holidays=[dt.date(2025, 1, 1)], tz="UTC")
         >>> cal.next_business_day(dt.date(2024, 12, 31))
         datetime.date(2025, 1, 2)
+        >>> shop = BusinessCalendar(workdays="Mon-Sat", cutoff="14:00")
+        >>> sorted(shop.workdays), shop.cutoff
+        ([0, 1, 2, 3, 4, 5], datetime.time(14, 0))
     """
 
     __slots__ = (
@@ -140,7 +146,7 @@ class BusinessCalendar:
         self,
         workdays: Iterable[Any] = (0, 1, 2, 3, 4),
         holidays: Any = (),
-        cutoff: dt.time | None = None,
+        cutoff: dt.time | str | None = None,
         tz: dt.tzinfo | str = "UTC",
         hours: Mapping[Any, tuple[dt.time, dt.time]] | None = None,
     ) -> None:

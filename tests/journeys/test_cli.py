@@ -242,3 +242,40 @@ def test_deeply_nested_data_is_a_malformed_row(tmp_path: pathlib.Path) -> None:
     assert "Traceback" not in text
     assert "problems: 3 (rows skipped)" in text
     assert "1 journeys, 1 events" in text  # o4 was replayed
+
+
+def test_load_creates_a_journey_only_with_an_event_it_stores(tmp_path: pathlib.Path) -> None:
+    # Regression: a journey was created at its first row even when every row was refused,
+    # left in state 'new' at version 0, which replay of the same file does not count.
+    from carekit.journeys import SQLiteJourneyStore
+
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "journey_id,event,at,id,data\n"
+        "o-1,place,2026-03-02T09:00:00+00:00,p1,\n"
+        "o-2,ship,2026-03-02T09:00:00+00:00,s2,\n"
+        "o-2,deliver,2026-03-02T10:00:00+00:00,d2,\n"
+        'o-3,ship,2026-03-02T08:00:00+00:00,s3,"{""channel"": ""sms""}"\n'
+        'o-3,place,2026-03-02T09:00:00+00:00,p3,"{""channel"": ""email""}"\n',
+        encoding="utf-8",
+    )
+    db = tmp_path / "j.db"
+    status, text = run("load", str(events), "--store", f"sqlite:///{db}")
+    assert status == 1
+    assert text.splitlines()[0] == (
+        f"{events}: 5 events read, 2 stored, 2 journeys created, 3 problem(s)"
+    )
+    assert [line.split(":")[0] for line in text.splitlines()[1:]] == [
+        "  line 3", "  line 4", "  line 5"
+    ]
+    with SQLiteJourneyStore(db) as store:
+        summaries = {s.journey_id: s for s in store.journeys()}
+    assert sorted(summaries) == ["o-1", "o-3"]
+    # o-3 starts, as replay starts it, at the row it takes, with that row's data.
+    o3 = summaries["o-3"]
+    assert (o3.state, o3.version, o3.channel) == ("placed", 1, "email")
+    assert o3.started_at.isoformat() == "2026-03-02T09:00:00+00:00"
+    _, replayed = run("replay", str(events), "--format", "csv")
+    assert [row["journey_id"] for row in csv.DictReader(io.StringIO(replayed))] == [
+        "o-1", "o-3"
+    ]

@@ -139,3 +139,44 @@ def test_scale_ten_confirms_nps_answers_that_are_all_low(
     assert "--scale 5 does not fit --metric nps, which is always asked on 0-10" in (
         capsys.readouterr().err
     )
+
+
+
+def test_csat_on_a_seven_point_scale_with_no_answer_above_five_warns(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Regression: answers of 1-5 read with --scale 7 reported 0.0 without a word.
+    path = tmp_path / "csat.csv"
+    path.write_text("score\n1\n2\n3\n4\n5\n5\n", encoding="utf-8")
+    text = _run(str(path), "--score-column", "score", "--metric", "csat", "--scale", "7")
+    assert text == (
+        "segment  n  value  low    high   method\n"
+        "all      6  0.000  0.000  0.390  wilson\n"
+    )
+    assert capsys.readouterr().err == (
+        "carekit metrics: warning: no answer above 5 on a 7-point scale (CSAT counts 6 and 7 "
+        "as satisfied): is --scale right?\n"
+    )
+    # Valid answers, so not refused; and no warning where the scale fits the answers.
+    _run(str(path), "--score-column", "score", "--metric", "csat")
+    _run(str(path), "--score-column", "score", "--metric", "csat", "--scale", "5")
+    path.write_text("score\n1\n2\n3\n4\n5\n6\n", encoding="utf-8")
+    _run(str(path), "--score-column", "score", "--metric", "csat", "--scale", "7")
+    assert capsys.readouterr().err == ""
+
+
+def test_a_blank_by_value_is_refused_with_its_file_and_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Regression: it made a segment with an empty name.
+    path = tmp_path / "answers.csv"
+    for blank in ("", "  "):
+        path.write_text(f"store,score\nnorth,9\n{blank},10\nsouth,3\n", encoding="utf-8")
+        out = io.StringIO()
+        assert main(["metrics", str(path), "--score-column", "score", "--by", "store"],
+                    out=out) == 2
+        assert out.getvalue() == ""
+        assert capsys.readouterr().err == (
+            "carekit metrics: error: answers.csv line 3: column 'store' (--by) must name the "
+            f"row's segment (got {blank!r})\n"
+        )

@@ -100,6 +100,13 @@ def test_promise_json(tmp_path):
          "2026-01-01T10:00:00+00:00, ordered_at 2026-01-02T10:00:00+00:00)"),
         ([], [], "has 0 delivered order(s) to learn from, fewer than the 30 a promise needs"),
         (history(), ["--segment", "carrier"], "no 'carrier' column"),
+        # A blank segment is a bad row (it made a segment without a name).
+        ([*history(3), "x,2026-01-02T10:00:00+00:00,,\n"], ["--segment", "region"],
+         "orders.csv line 6: column 'region' (--segment) must name the order's segment "
+         "(got '')"),
+        (["x,2026-01-02T10:00:00+00:00,, \n"], ["--segment", "region"],
+         "orders.csv line 2: column 'region' (--segment) must name the order's segment "
+         "(got ' ')"),
         (history(), ["--target", "1.5"],
          "argument --target: expected a probability of beating the promise between 0 and 1, "
          "such as 0.95 (got '1.5')"),
@@ -239,3 +246,40 @@ def test_times_without_an_offset_are_read_in_the_zone_tz_names(tmp_path):
     naive = io.StringIO()
     assert main(["promise", str(path), "--tz", "UTC", "--format", "json"], out=naive) == 0
     assert json.loads(naive.getvalue()) == json.loads(utc.getvalue())
+
+
+def test_workdays_as_a_range(tmp_path, capsys):
+    # The help says the default is Mon-Fri; that text was refused.
+    path = write(tmp_path, history())
+    outputs = []
+    for workdays in ("Mon,Tue,Wed,Thu,Fri", "Mon-Fri"):
+        out = io.StringIO()
+        assert main(["promise", str(path), "--workdays", workdays, "--format", "json"],
+                    out=out) == 0
+        outputs.append(json.loads(out.getvalue()))
+    assert outputs[0] == outputs[1]
+    assert main(["promise", str(path), "--workdays", "Mon-Fry"], out=io.StringIO()) == 2
+    assert "--workdays must be weekdays such as 'Mon-Fri', 'Sat,Sun' or '0-4' (0 is Monday) " \
+           "(got 'Mon-Fry')" in capsys.readouterr().err
+
+
+def test_a_delivery_centuries_away_is_named_by_its_line(tmp_path, capsys):
+    # Regression: refused inside the engine, naming business_days_between and no row.
+    lines = [*history(), "late,2026-02-02T10:00:00+00:00,9999-12-30T10:00:00+00:00,north\n"]
+    path = write(tmp_path, lines)
+    for extra in ([], ["--backtest"]):
+        assert main(["promise", str(path), *extra], out=io.StringIO()) == 2
+        assert capsys.readouterr().err == (
+            f"carekit promise: error: {path} line 63: delivered_at "
+            "9999-12-30T10:00:00+00:00 is in 9999, 7,973 years after the first order "
+            "(line 2, placed 2026-01-01T10:00:00+00:00); a history may span at most 398 "
+            "calendar years: is the year right?\n"
+        )
+    # a cancelled order is left out of the history, so it is not held against it
+    path.write_text(
+        "order_id,ordered_at,delivered_at,region,cancelled\n"
+        + "".join(line.rstrip("\n") + ",\n" for line in history())
+        + "late,2026-02-02T10:00:00+00:00,9999-12-30T10:00:00+00:00,north,yes\n",
+        encoding="utf-8",
+    )
+    assert main(["promise", str(path), "--cancelled", "cancelled"], out=io.StringIO()) == 0

@@ -104,7 +104,9 @@ def test_overnight_shift_overlaps_two_days() -> None:
         ({"duration": 0}, "duration must be a positive duration"),
         ({"duration": -HOUR}, "duration must be a positive duration"),
         ({"agents": 0}, "agents must be an integer >= 1"),
-        ({"breaks": [Break(after=7 * HOUR, length=2 * HOUR)]}, "must end within the shift"),
+        ({"breaks": [Break(after=7 * HOUR, length=2 * HOUR)]},
+         r"^the break after 7h \(120 min\) of shift 'x' ends at 9h, after the shift's 8h; "
+         r"a break must end within its shift$"),
         ({"breaks": ["12:00"]}, "breaks must be carekit.staffing.Break"),
         ({"breaks": None}, "breaks must be a list of carekit.staffing.Break objects"),
         ({"name": None}, "a shift's name must be a non-empty string"),

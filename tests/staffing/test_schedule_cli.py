@@ -93,6 +93,9 @@ def test_templates_that_cannot_cover_exit_1_and_name_the_intervals(
         ("name,hours\nx,eight\n", "t.csv line 2: hours must be a number of hours"),
         ("name,hours,breaks\nx,8,30min\n", "t.csv line 2: breaks must look like 0:30@3:00-5:00"),
         ("name,hours,days\nx,8,Funday\n", "t.csv line 2: days must be weekdays such as Mon-Fri"),
+        ("name,hours,breaks\nx,8,0:30@9:30\n",
+         "t.csv line 2: the break after 9h30m (30 min) of template 'x' ends at 10h, after the "
+         "shift's 8h; a break must end within its shift"),
         ("name,hours,earliest\nx,8,noon\n", "t.csv line 2: earliest must be a time of day"),
         ("name,hours,step_minutes\nx,8,20\n",
          "template 'x' step must divide the plan's interval (0:30:00)"),

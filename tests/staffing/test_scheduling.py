@@ -335,11 +335,17 @@ def test_the_solver_output_stays_off_standard_output(capfd: pytest.CaptureFixtur
         ({"latest": dt.time(9, tzinfo=UTC)}, "latest must be a local time of day"),
         ({"earliest": 8}, "earliest must be a datetime.time or 'HH:MM' text (got 8)"),
         ({"step": 0}, "step must be a positive duration"),
-        ({"breaks": [Break(after=3 * HOUR, length=2 * HOUR)]}, "must end within the shift"),
-        ({"breaks": [Break(after=HOUR, length=HALF, latest=4 * HOUR)]},
-         "even when it starts at its latest"),
+        # In words, not Break(after=datetime.timedelta(...)) reprs.
+        ({"breaks": [Break(after=3 * HOUR, length=2 * HOUR)]},
+         "the break after 3h (120 min) of template 't' ends at 5h, after the shift's 4h; "
+         "a break must end within its shift"),
+        ({"breaks": [Break(after=HOUR, length=HALF, latest=3.75 * HOUR)]},
+         "the break after 1h-3h45m (30 min) of template 't' ends at 4h15m when it starts at "
+         "its latest, after the shift's 4h"),
         ({"breaks": [Break(after=HOUR, length=HALF, latest=2 * HOUR),
-                     Break(after=2 * HOUR, length=HALF)]}, "must not overlap"),
+                     Break(after=2 * HOUR, length=HALF)]},
+         "the breaks of template 't' must not overlap: the break after 2h (30 min) may start "
+         "before the break after 1h-2h (30 min) ends (at 2h30m)"),
         ({"days": [7]}, "days must be weekday numbers 0 (Monday) to 6 (Sunday)"),
         ({"days": []}, "days must name at least one weekday"),
         ({"days": "MO"}, "days must be weekday numbers"),
@@ -354,7 +360,8 @@ def test_bad_templates(kwargs: dict[str, Any], fragment: str) -> None:
 
 
 def test_a_break_window_must_not_start_before_it_opens() -> None:
-    with pytest.raises(CareKitError, match="latest must be at or after after="):
+    with pytest.raises(CareKitError, match=r"latest must be at or after after \(2h\): the "
+                       r"window in which the break may start \(got latest 1h\)"):
         Break(after=2 * HOUR, length=HALF, latest=HOUR)
     with pytest.raises(CareKitError, match="a shift's breaks start at a fixed time"):
         Shift(name="x", start=MONDAY, duration=4 * HOUR,

@@ -334,17 +334,23 @@ def _run_load(args: argparse.Namespace, out: TextIO) -> int:
     stored = created = breaches = 0
     store = open_store(args.store, definitions=kit)
     try:
-        for jid, group in groups.items():
+        for jid, rows in groups.items():
+            group = rows
+            if jid not in store:
+                # Created only together with an event it keeps: at the first row a fresh
+                # journey takes (with that row's data), as replay starts it.
+                start = _first_storable(definition, jid, group, problems)
+                if start is None:
+                    continue
+                group = rows[start:]
+                created += 1
             first = group[0][1]
             data = first.data
-            before = len(store) if hasattr(store, "__len__") else None
             journey = store.create(
                 definition, jid, at=first.at, exist_ok=True,
                 customer_id=_text(data.get("customer_id")), channel=_text(data.get("channel")),
                 tz=_text(data.get("tz")),
             )
-            if before is not None and len(store) > before:
-                created += 1
             after = journey
             try:
                 after = store.append(jid, [e for _, e in group], kit=kit)
@@ -375,6 +381,34 @@ def _run_load(args: argparse.Namespace, out: TextIO) -> int:
     if len(problems) > 20:
         out.write(f"  ... and {len(problems) - 20:,} more\n")
     return 1 if problems else 0
+
+
+def _first_storable(
+    definition: JourneyDefinition, jid: str, group: list[tuple[int, Event]], problems: list[str]
+) -> int | None:
+    """The index of the first row a new journey started at it would store; None if none.
+
+    The rows before it are refused, as the store would refuse them, and added to
+    ``problems`` by line.
+    """
+    from carekit.journeys.stores._shared import apply_events
+    from carekit.journeys.stores._timers import promise_payload
+
+    for index, (line, event) in enumerate(group):
+        data = event.data
+        try:
+            journey = definition.start(
+                jid, at=event.at, customer_id=_text(data.get("customer_id")),
+                channel=_text(data.get("channel")), tz=_text(data.get("tz")),
+            )
+            _, applied, _ = apply_events(journey, [event])
+            promise_payload(applied)
+        except CareKitError as exc:
+            problems.append(f"line {line}: {exc}")
+            continue
+        if applied:
+            return index
+    return None
 
 
 def _text(value: Any) -> str | None:

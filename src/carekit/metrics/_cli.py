@@ -8,6 +8,7 @@ import datetime as dt
 import importlib.resources
 import json
 import pathlib
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
@@ -68,6 +69,21 @@ def _check_nps_scale(args: argparse.Namespace, scores: list[Any]) -> None:
         raise CareKitError(msg)
 
 
+def _warn_low_csat(scale: int, scores: list[Any]) -> None:
+    """Warn on stderr when no CSAT answer is above 5 on a scale that goes higher.
+
+    Answers of 1-5 are valid on a 7-point scale, so they are not refused; but a 1-5 column
+    read with ``--scale 7`` has no answer in the top two boxes (6 and 7) and reports 0.
+    """
+    if scale <= 5 or not scores or max(scores) > 5:
+        return
+    print(
+        f"carekit metrics: warning: no answer above 5 on a {scale}-point scale (CSAT counts "
+        f"{scale - 1} and {scale} as satisfied): is --scale right?",
+        file=sys.stderr,
+    )
+
+
 def _parse_score(metric: str, text: str, where: str, column: str) -> Any:
     if metric == "fcr":
         word = text.strip().lower()
@@ -85,6 +101,14 @@ def _parse_score(metric: str, text: str, where: str, column: str) -> Any:
         except ValueError:
             msg = f"{where}: column {column!r} must hold numbers (got {text!r})"
             raise CareKitError(msg) from None
+
+
+def _segment(text: str, where: str, column: str) -> str:
+    """The ``--by`` value of a row; a blank one would make a segment without a name."""
+    if not text.strip():
+        msg = f"{where}: column {column!r} (--by) must name the row's segment (got {text!r})"
+        raise CareKitError(msg)
+    return text
 
 
 def _period(text: str, period: str, where: str, column: str) -> str:
@@ -122,7 +146,7 @@ def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
                 continue
             where = f"{name} line {line}"  # as the other commands name a row
             score = _parse_score(args.metric, text, where, args.score_column)
-            segment = (row.get(args.by) or "") if args.by else "all"
+            segment = _segment(row.get(args.by) or "", where, args.by) if args.by else "all"
             period = (_period(row.get(args.date_column) or "", args.period, where,
                               args.date_column) if args.compare_periods else "")
             rows.append((segment, period, score))
@@ -199,6 +223,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     with named_as_options({"scale": "--scale"}):
         _make(args.metric, args.scale)
     accs = _accumulate(rows, lambda: _make(args.metric, args.scale))
+    if args.metric == "csat" and args.scale is not None:
+        _warn_low_csat(args.scale, [score for _, _, score in rows])
     values: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     previous: dict[str, tuple[str, Accumulator]] = {}

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from carekit import _cli_args
 from carekit._cli_io import CsvRows, named_as_options, open_csv, printable, write_csv
-from carekit.calendar import BusinessCalendar
+from carekit.calendar import MAX_SPAN_YEARS, BusinessCalendar
 from carekit.errors import CareKitError
 from carekit.promises.backtest import backtest, tradeoff
 from carekit.promises.estimators import QuantileEstimator
@@ -33,7 +33,7 @@ def _calendar(args: argparse.Namespace) -> BusinessCalendar:
         except ValueError:
             msg = f"--cutoff must be a time like 14:00 (got {args.cutoff!r})"
             raise CareKitError(msg) from None
-    workdays = [d.strip() for d in str(args.workdays).split(",") if d.strip()]
+    workdays = str(args.workdays)  # "Mon-Fri" or "Mon,Tue,...", as the calendar reads text
     closed: list[Any] = []
     for text in str(args.holidays or "").split(","):
         if text.strip():
@@ -109,24 +109,36 @@ def read_history(path: pathlib.Path | Any, segment: str | None,
     zone = cal.tz if naive else None
     if isinstance(path, pathlib.Path):
         with open_csv(path) as rows:
-            return _orders(rows, segment, zone, cancelled, order_id)
-    return _orders(CsvRows(path, "the history CSV"), segment, zone, cancelled, order_id)
+            return _orders(rows, segment, zone, cancelled, order_id, cal.tz)
+    return _orders(CsvRows(path, "the history CSV"), segment, zone, cancelled, order_id,
+                   cal.tz)
 
 
 def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
-            cancelled: str | None, order_id: str | None) -> list[Order]:
+            cancelled: str | None, order_id: str | None, tz: dt.tzinfo) -> list[Order]:
     columns = reader.fieldnames
     for needed in ("ordered_at", "delivered_at", segment, cancelled, order_id):
         if needed is not None and needed not in columns:
             msg = f"{reader.name} has no {needed!r} column (columns: {columns!r})"
             raise CareKitError(msg)
     orders = []
+    lines: list[int] = []
     seen: dict[str, int] = {}
     for line, row in reader:
         where = f"{reader.name} line {line}"  # as the reader names a row it cannot read
         ordered = _time(row["ordered_at"] or "", "ordered_at", where, zone)
         raw = (row["delivered_at"] or "").strip()
         delivered = _time(raw, "delivered_at", where, zone) if raw else None
+        kind = None
+        if segment:
+            kind = row[segment]
+            if not (kind or "").strip():
+                # A blank value would make a segment without a name.
+                msg = (
+                    f"{where}: column {segment!r} (--segment) must name the order's segment "
+                    f"(got {kind!r})"
+                )
+                raise CareKitError(msg)
         ident = None
         if order_id is not None:
             ident = (row[order_id] or "").strip() or None
@@ -142,14 +154,53 @@ def _orders(reader: CsvRows, segment: str | None, zone: dt.tzinfo | None,
             flag = (parse_cancelled(row[cancelled], where)
                     if cancelled is not None else False)
             orders.append(Order(ordered_at=ordered, delivered_at=delivered,
-                                segment=row[segment] if segment else None,
+                                segment=kind,
                                 cancelled=flag, order_id=ident))
         except HistoryError:
             raise
         except CareKitError as exc:
             msg = f"{where}: {exc}"
             raise CareKitError(msg) from None
+        lines.append(line)
+    _check_span(orders, lines, tz, reader.name)
     return orders
+
+
+#: The most calendar years a history may span: the business calendar counts days across
+#: MAX_SPAN_YEARS, from the day before the first order counts from to the business day each
+#: delivery rolls forward to, each of which may lie in the year beyond.
+_HISTORY_YEARS = MAX_SPAN_YEARS - 2
+
+
+def _check_span(orders: list[Order], lines: list[int], tz: dt.tzinfo, name: str) -> None:
+    """Refuse, by its line, the row furthest from the first order if the history is too long.
+
+    Without this a delivery dated in the year 9999 (say) was refused deep in the promise
+    engine, naming a calendar method and no row.
+    """
+    kept = [(o, line) for o, line in zip(orders, lines, strict=True) if not o.cancelled]
+    if not kept:
+        return
+    first, first_line = min(kept, key=lambda item: item[0].ordered_at)
+    start = first.ordered_at.astimezone(tz)
+
+    def latest(item: tuple[Order, int]) -> dt.datetime:
+        order = item[0]
+        return order.delivered_at if order.delivered_at is not None else order.ordered_at
+
+    last, last_line = max(kept, key=latest)
+    at = latest((last, last_line))
+    year = at.astimezone(tz).year
+    if year - start.year + 1 <= _HISTORY_YEARS:
+        return
+    column = "ordered_at" if last.delivered_at is None else "delivered_at"
+    msg = (
+        f"{name} line {last_line}: {column} {at.isoformat()} is in {year}, "
+        f"{year - start.year:,} years after the first order (line {first_line}, placed "
+        f"{start.isoformat()}); a history may span at most {_HISTORY_YEARS} calendar "
+        "years: is the year right?"
+    )
+    raise CareKitError(msg)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

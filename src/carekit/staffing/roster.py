@@ -50,6 +50,24 @@ def _agents(value: Any) -> int:
     return _validate.positive_int("agents", value, maximum=MAX_AGENTS)
 
 
+def _span(value: dt.timedelta) -> str:
+    """A time into a shift in words: ``9h30m``, ``8h``, ``45m``, ``2m30s``."""
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "",
+             f"{seconds}s" if seconds else ""]
+    return "".join(parts) or "0m"
+
+
+def _break_words(b: Break) -> str:
+    """A break in words: ``break after 9h30m (30 min)``, ``break after 3h-5h (30 min)``."""
+    when = _span(b.after) if b.latest is None else f"{_span(b.after)}-{_span(b.latest)}"
+    minutes, seconds = divmod(int(b.length.total_seconds()), 60)
+    length = f"{minutes} min" if not seconds else _span(b.length)
+    return f"break after {when} ({length})"
+
+
 def _in_utc(value: dt.datetime) -> dt.datetime | None:
     """``value`` in UTC, or ``None`` when UTC falls outside the years 1 to 9999."""
     try:
@@ -108,8 +126,8 @@ class Break:
     def __attrs_post_init__(self) -> None:
         if self.latest is not None and self.latest < self.after:
             msg = (
-                f"latest must be at or after after={self.after!r}: the window in which the "
-                f"break may start (got latest={self.latest!r})"
+                f"latest must be at or after after ({_span(self.after)}): the window in which "
+                f"the break may start (got latest {_span(self.latest)})"
             )
             raise CareKitError(msg)
 
@@ -196,15 +214,16 @@ class Shift:
         for b in self.breaks:
             if b.latest is not None and b.latest != b.after:
                 msg = (
-                    f"a shift's breaks start at a fixed time, so break {b!r} of shift "
-                    f"{self.name!r} must have latest=None (got latest={b.latest!r}); hint: "
-                    "break windows belong to a ShiftTemplate, which schedule() places"
+                    f"a shift's breaks start at a fixed time, so the {_break_words(b)} of "
+                    f"shift {self.name!r} must have latest=None; hint: break windows belong "
+                    "to a ShiftTemplate, which schedule() places"
                 )
                 raise CareKitError(msg)
             if b.after + b.length > self.duration:
                 msg = (
-                    f"break {b!r} must end within the shift {self.name!r} of duration "
-                    f"{self.duration!r}"
+                    f"the {_break_words(b)} of shift {self.name!r} ends at "
+                    f"{_span(b.after + b.length)}, after the shift's {_span(self.duration)}; "
+                    "a break must end within its shift"
                 )
                 raise CareKitError(msg)
 

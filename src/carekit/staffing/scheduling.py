@@ -29,7 +29,7 @@ from carekit.staffing.backlog import Backlog, BacklogInterval
 from carekit.staffing.coverage import Coverage, coverage
 from carekit.staffing.plan import StaffingPlan
 from carekit.staffing.requirements import _performance, check_shrinkage, gross_up
-from carekit.staffing.roster import Break, Roster, Shift, _breaks
+from carekit.staffing.roster import Break, Roster, Shift, _break_words, _breaks, _span
 from carekit.staffing.workload import Requirement, Workload
 
 __all__ = ["Schedule", "ShiftTemplate", "schedule"]
@@ -162,16 +162,21 @@ class ShiftTemplate:
     def __attrs_post_init__(self) -> None:
         previous: Break | None = None
         for b in self.breaks:
-            if b.last_start + b.length > self.duration:
+            end = b.last_start + b.length
+            if end > self.duration:
+                at_latest = "" if b.latest is None else " when it starts at its latest"
                 msg = (
-                    f"break {b!r} of template {self.name!r} must end within the shift's "
-                    f"duration {self.duration!r}, even when it starts at its latest"
+                    f"the {_break_words(b)} of template {self.name!r} ends at {_span(end)}"
+                    f"{at_latest}, after the shift's {_span(self.duration)}; a break must "
+                    "end within its shift"
                 )
                 raise CareKitError(msg)
             if previous is not None and b.after < previous.last_start + previous.length:
                 msg = (
-                    f"the breaks of template {self.name!r} must not overlap: {b!r} may start "
-                    f"before {previous!r} ends; hint: give each break its own window"
+                    f"the breaks of template {self.name!r} must not overlap: the "
+                    f"{_break_words(b)} may start before the {_break_words(previous)} ends "
+                    f"(at {_span(previous.last_start + previous.length)}); hint: give each "
+                    "break its own window"
                 )
                 raise CareKitError(msg)
             previous = b
