@@ -192,7 +192,9 @@ def holiday_rules(draw: st.DrawFn, first_year: int, last_year: int) -> rrule:
     if ends == "count":
         kwargs["count"] = draw(st.integers(1, 60))
     elif ends == "until":
-        kwargs["until"] = start + dt.timedelta(days=draw(st.integers(0, 150_000)))
+        # at most 150,000 days on, and never past the datetime range (a start in 9999)
+        room = (dt.datetime(9999, 12, 31) - start.replace(tzinfo=None)).days
+        kwargs["until"] = start + dt.timedelta(days=draw(st.integers(0, min(150_000, room))))
     days = st.integers(1, 31) | st.integers(-31, -1)
     optional = {
         "bymonth": st.lists(st.integers(1, 12), min_size=1, max_size=3),

@@ -73,3 +73,21 @@ def test_response_target_in_seconds_becomes_a_timedelta_and_live_must_be_a_bool(
     assert Channel("kiosk", response_target=90).response_target == dt.timedelta(seconds=90)
     with pytest.raises(CareKitError, match="live must be True or False .*'yes'"):
         Channel("kiosk", live="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("now", "end"),
+    [(dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone.utc), "end"),
+     (dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone.utc), "start")],
+)
+def test_a_quiet_window_ending_beyond_the_datetime_range_is_a_carekit_error(
+    now: dt.datetime, end: str
+) -> None:
+    # Found by tests/test_fuzz.py: an OverflowError escaped from quiet_until.
+    sms = Channel("sms", quiet_hours=(dt.time(21), dt.time(8)))
+    zone = "Pacific/Kiritimati" if end == "end" else "America/New_York"
+    with pytest.raises(CareKitError, match=f"too close to the {end} of the datetime range"):
+        sms.quiet_until(now, tz=zone)
+    # an ordinary night is still told its end
+    night = dt.datetime(2026, 3, 2, 22, tzinfo=dt.timezone.utc)
+    assert sms.quiet_until(night, tz="UTC") == dt.datetime(2026, 3, 3, 8, tzinfo=dt.timezone.utc)

@@ -86,3 +86,15 @@ def test_make_carekit_leaves_entry_points_out(monkeypatch: pytest.MonkeyPatch) -
 
 def test_aware_builds_utc_datetimes() -> None:
     assert aware(2026, 11, 27, 9) == dt.datetime(2026, 11, 27, 9, tzinfo=dt.timezone.utc)
+
+
+def test_an_owed_touchpoint_due_beyond_the_datetime_range_is_a_carekit_error() -> None:
+    # Found by tests/test_fuzz.py: its due time (an hour after ``at``) overflowed.
+    from carekit import CareKitError
+    from carekit.testing import owed_touchpoint
+
+    last = dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+    with pytest.raises(CareKitError, match="at 9999-12-31T23:59:59.999999"):
+        owed_touchpoint("thanks", at=last)
+    tp = owed_touchpoint("thanks", at=last - dt.timedelta(hours=1))
+    assert tp.due == last

@@ -31,6 +31,25 @@ def _fail(message: str, error: type[CareKitError] = CareKitError) -> CareKitErro
     return error(message)
 
 
+def beyond_range(name: str, value: dt.datetime, doing: str) -> CareKitError:
+    """The error for ``value`` too close to year 1 or 9999 for ``doing`` (an OverflowError).
+
+    Examples:
+        >>> import datetime as dt
+        >>> error = beyond_range("now", dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone.utc),
+        ...                      "the next check")
+        >>> print(str(error).replace(" (years", "\\n(years"))
+        now 9999-12-31T23:00:00+00:00 is too close to the end of the datetime range
+        (years 1 to 9999) for the next check
+    """
+    end = "start" if value.year < 5000 else "end"
+    msg = (
+        f"{name} {value.isoformat()} is too close to the {end} of the datetime range "
+        f"(years 1 to 9999) for {doing}"
+    )
+    return _fail(msg)
+
+
 def aware(name: str, value: Any) -> dt.datetime:
     """Return ``value`` if it is a timezone-aware datetime, else raise naming ``name``."""
     if not isinstance(value, dt.datetime):

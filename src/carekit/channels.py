@@ -137,27 +137,33 @@ class Channel:
             at or after the end's wall time, across daylight-saving changes), or ``None``.
 
         Raises:
-            CareKitError: a naive ``now``, an unknown ``tz``.
+            CareKitError: a naive ``now``, an unknown ``tz``, a ``now`` so near year 1 or
+                9999 that the window's end lies beyond the datetime range.
         """
         _validate.aware("now", now)
         if self.quiet_hours is None:
             return None
         zone = ZoneInfo(_to_zone(tz) or self.tz or "UTC")
         start, end = self.quiet_hours
-        local = now.astimezone(zone)
-        clock = local.time().replace(tzinfo=None)
-        day = local.date()
-        if start < end:
-            if not start <= clock < end:
+        try:
+            local = now.astimezone(zone)
+            clock = local.time().replace(tzinfo=None)
+            day = local.date()
+            if start < end:
+                if not start <= clock < end:
+                    return None
+            elif clock >= start:
+                day += dt.timedelta(days=1)
+            elif clock >= end:
                 return None
-        elif clock >= start:
-            day += dt.timedelta(days=1)
-        elif clock >= end:
-            return None
-        wall = dt.datetime.combine(day, end, tzinfo=zone)
-        # A wall time inside a spring-forward gap does not exist: take the instant it names
-        # in the zone's offset before the change, which lies just after the gap.
-        return wall.astimezone(dt.timezone.utc).astimezone(zone)
+            wall = dt.datetime.combine(day, end, tzinfo=zone)
+            # A wall time inside a spring-forward gap does not exist: take the instant it
+            # names in the zone's offset before the change, which lies just after the gap.
+            return wall.astimezone(dt.timezone.utc).astimezone(zone)
+        except OverflowError:
+            raise _validate.beyond_range(
+                "now", now, f"finding the end of channel {self.name!r}'s quiet window"
+            ) from None
 
 
 def _check_delivered(instance: object, attribute: attrs.Attribute[bool], value: object) -> None:

@@ -214,7 +214,7 @@ def owed_touchpoint(
 
     Raises:
         CareKitError: a naive ``at``, data that is not a mapping of JSON values, an
-            unknown zone.
+            unknown zone, an ``at`` within an hour of the end of the datetime range.
 
     Examples:
         >>> from carekit.testing import owed_touchpoint
@@ -228,9 +228,13 @@ def owed_touchpoint(
     when = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc) if at is None else at
     _validate.aware("at", when)
     checked = Event("owed", at=when, data=data).data  # the checks event data gets
+    try:
+        due = when + dt.timedelta(hours=1)
+    except OverflowError:
+        raise _validate.beyond_range("at", when, "a touchpoint due an hour later") from None
     return OwedTouchpoint(
         journey_id=journey_id, name=name, state=state, channel=channel,
-        due=when + dt.timedelta(hours=1), version=version, owed_at=when, data=checked,
+        due=due, version=version, owed_at=when, data=checked,
         customer_id=customer_id, tz=None if tz is None else zone_name(tz),
     )
 

@@ -670,3 +670,26 @@ def test_a_slow_batch_keeps_its_claims_alive_past_the_first_lease(store: Any) ->
     assert report.sent == 6 and len(set(plugin.sent)) == 6
     assert plugin.rival == []  # 1.2 s after the claim: the extended claims still held
     assert all(c["lease"] == SECOND for c in spy.calls)  # 0.3 s apart: each extends
+
+
+@pytest.mark.parametrize(
+    ("now", "end"),
+    [(dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone.utc), "end"),
+     (dt.datetime(1, 1, 1, 1, tzinfo=dt.timezone.utc), "start")],
+)
+def test_the_next_promise_check_beyond_the_datetime_range_is_a_carekit_error(
+    now: dt.datetime, end: str
+) -> None:
+    # Found by tests/test_fuzz.py: an OverflowError escaped (the check falls on year 10000,
+    # or the calendar's zone, west of UTC, puts year 1's first hour in year 0).
+    from carekit.calendar import BusinessCalendar
+    from carekit.promises import Promise
+
+    promise = Promise(ordered_at=T0, expected=dt.date(2026, 3, 4), promised=dt.date(2026, 3, 5),
+                      padding=1, confidence=0.9,
+                      calendar=BusinessCalendar(tz="America/New_York"))
+    with pytest.raises(CareKitError, match=f"too close to the {end} of the datetime range"):
+        PromiseChecks(at=dt.time(23, 30)).next_check(promise, now)
+    # a day before the end, the next check is found as usual
+    day_before = dt.datetime(9999, 12, 29, 12, tzinfo=dt.timezone.utc)
+    assert PromiseChecks(at=dt.time(7)).next_check(promise, day_before) > day_before

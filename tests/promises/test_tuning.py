@@ -203,6 +203,9 @@ def test_black_friday_to_christmas_on_a_printed_calendar():
 @pytest.mark.parametrize(
     ("kw", "message"),
     [({"covariates": "weekday"}, "covariates must be a sequence of names"),
+     # a class has __iter__ too (found by tests/test_fuzz.py: it escaped as a TypeError)
+     ({"covariates": tuple}, "covariates must be a sequence of names"),
+     ({"peaks": 5}, "peaks must be None"),
      ({"covariates": ("moon",)}, "unknown covariate 'moon'"),
      ({"covariates": ("season", "season")}, "must not repeat"),
      ({"peaks": [(dt.date(2026, 2, 2), dt.date(2026, 2, 1))]}, "each peak must be a"),
@@ -327,6 +330,8 @@ def test_cost_tradeoff_buys_on_time_with_padding():
         cost_tradeoff(QuantileEstimator(), history, (0,))
     with pytest.raises(CareKitError, match="late_costs must be an iterable"):
         cost_tradeoff(QuantileEstimator(), history, 5)  # type: ignore[arg-type]
+    with pytest.raises(CareKitError, match="late_costs must be an iterable"):
+        cost_tradeoff(QuantileEstimator(), history, list)  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match="estimator must be a QuantileEstimator"):
         cost_tradeoff(object(), history)  # type: ignore[arg-type]
 

@@ -267,7 +267,8 @@ class PromiseChecks:
         """The next daily check after ``now``, at ``at`` in the promise calendar's zone.
 
         Raises:
-            CareKitError: ``promise`` is not a Promise, ``now`` not an aware datetime.
+            CareKitError: ``promise`` is not a Promise, ``now`` not an aware datetime, or
+                so near year 1 or 9999 that the next check lies beyond the datetime range.
         """
         from carekit.promises.estimators import default_calendar
 
@@ -275,14 +276,17 @@ class PromiseChecks:
         _validate.aware("now", now)
         calendar = promise.calendar or default_calendar()
         zone = calendar.tz
-        local = now.astimezone(zone)
-        day = local.date()
-        for _ in range(3):  # today's check time, or tomorrow's (or the day after, past DST)
-            wall = dt.datetime.combine(day, self.at, tzinfo=zone)
-            moment = wall.astimezone(dt.timezone.utc).astimezone(zone)
-            if moment > now:
-                return moment
-            day += dt.timedelta(days=1)
+        try:
+            local = now.astimezone(zone)
+            day = local.date()
+            for _ in range(3):  # today's check time, or tomorrow's (or the next, past DST)
+                wall = dt.datetime.combine(day, self.at, tzinfo=zone)
+                moment = wall.astimezone(dt.timezone.utc).astimezone(zone)
+                if moment > now:
+                    return moment
+                day += dt.timedelta(days=1)
+        except OverflowError:
+            raise _validate.beyond_range("now", now, "the next promise check") from None
         return now + dt.timedelta(days=1)  # pragma: no cover - three days cannot all be past
 
 

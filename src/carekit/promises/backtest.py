@@ -353,7 +353,7 @@ def cost_tradeoff(
     if not isinstance(estimator, QuantileEstimator):
         msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
         raise CareKitError(msg)
-    if isinstance(late_costs, (str, bytes)) or not hasattr(late_costs, "__iter__"):
+    if isinstance(late_costs, (str, bytes)) or not isinstance(late_costs, Iterable):
         msg = f"late_costs must be an iterable of positive numbers (got {late_costs!r})"
         raise CareKitError(msg)
     rows = []

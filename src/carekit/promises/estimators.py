@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -177,7 +177,7 @@ def _v_optional_bool(instance: object, attribute: attrs.Attribute[Any], value: A
 def _c_covariates(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
+    if isinstance(value, str) or not isinstance(value, Iterable):
         msg = (
             f"covariates must be a sequence of names from {list(COVARIATES)!r}, e.g. "
             f"('weekday',) (got {_validate.short(value)})"
@@ -197,7 +197,7 @@ def _c_covariates(value: Any) -> tuple[str, ...]:
 def _c_peaks(value: Any) -> Any:
     if value is None or callable(value):
         return value
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         msg = (
             "peaks must be None (Black Friday week to Christmas Eve), a function of a date, "
             f"or a sequence of (first, last) date pairs (got {_validate.short(value)})"
