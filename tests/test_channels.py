@@ -91,3 +91,18 @@ def test_a_quiet_window_ending_beyond_the_datetime_range_is_a_carekit_error(
     # an ordinary night is still told its end
     night = dt.datetime(2026, 3, 2, 22, tzinfo=dt.timezone.utc)
     assert sms.quiet_until(night, tz="UTC") == dt.datetime(2026, 3, 3, 8, tzinfo=dt.timezone.utc)
+
+
+def test_quiet_hours_take_times_or_hh_mm_texts_and_refuse_anything_else() -> None:
+    # A config file and the docs write quiet hours as "21:00"; the class took only times.
+    night = (dt.time(21), dt.time(8))
+    assert Channel("sms", quiet_hours=("21:00", "08:00")).quiet_hours == night
+    assert Channel("sms", quiet_hours=[" 21:00 ", dt.time(8)]).quiet_hours == night
+    assert Channel("sms", quiet_hours=("21:30:15", "07:05")).quiet_hours == (
+        dt.time(21, 30, 15), dt.time(7, 5))
+    assert Channel("sms", quiet_hours=night) == Channel("sms", quiet_hours=("21:00", "08:00"))
+    for bad in (("21:00", "21:00"), ("9pm", "08:00"), ("21:00",), "21:00-08:00",
+                ("21:00+01:00", "08:00"), (dt.time(21, tzinfo=dt.timezone.utc), dt.time(8)),
+                (21, 8)):
+        with pytest.raises(CareKitError, match=r"quiet_hours must be \(start, end\)"):
+            Channel("sms", quiet_hours=bad)  # type: ignore[arg-type]

@@ -59,17 +59,28 @@ def _check_live(instance: object, attribute: attrs.Attribute[bool], value: objec
 def _to_quiet_hours(value: object) -> tuple[dt.time, dt.time] | None:
     if value is None:
         return None
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(t, dt.time) and t.tzinfo is None for t in value
-    ):
-        start, end = value
-        if start != end:
-            return (start, end)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        times = [_local_time(t) for t in value]
+        if times[0] is not None and times[1] is not None and times[0] != times[1]:
+            return (times[0], times[1])
     msg = (
-        "quiet_hours must be (start, end) as two different naive datetime.time values, "
-        f"such as (time(21, 0), time(8, 0)), or None (got {value!r})"
+        "quiet_hours must be (start, end) as two different naive datetime.time values or "
+        "'HH:MM' texts, such as (time(21, 0), time(8, 0)) or ('21:00', '08:00'), or None "
+        f"(got {value!r})"
     )
     raise CareKitError(msg)
+
+
+def _local_time(value: object) -> dt.time | None:
+    """A naive time, or ISO 8601 text for one (``"21:00"``, as a config file gives it)."""
+    if isinstance(value, str):
+        try:
+            value = dt.time.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, dt.time) and value.tzinfo is None:
+        return value
+    return None
 
 
 def _to_zone(value: object) -> str | None:
@@ -95,8 +106,9 @@ class Channel:
         response_target: how quickly a contact on this channel should be answered (a
             ``timedelta`` or seconds), or ``None``.
         quiet_hours: ``(start, end)`` local times between which nothing is sent on this
-            channel (``(time(21, 0), time(8, 0))`` spans midnight); a touchpoint that
-            becomes sendable inside the window is sent when it ends. ``None``: never quiet.
+            channel (``(time(21, 0), time(8, 0))``, or ``("21:00", "08:00")``, spans
+            midnight); a touchpoint that becomes sendable inside the window is sent when it
+            ends. ``None``: never quiet.
         tz: the zone quiet hours are kept in (an IANA name) when the journey does not
             carry the customer's own zone, which wins; default UTC.
 
