@@ -505,3 +505,19 @@ def test_the_interval_is_the_shortest_step_so_a_first_gap_is_a_gap(
                       "--interval", "30min", "--format", "json"], out=(expected := io.StringIO()))
     assert half_hour == 0
     assert json.loads(out.getvalue()) == json.loads(expected.getvalue())
+
+
+def test_rows_under_a_minute_apart_are_refused_unless_the_interval_says_so(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Times off by a unit (seconds written for minutes) made 20-second intervals silently.
+    path = write(tmp_path, "f.csv", "interval_start,volume\n2025-03-03T08:00:00+00:00,40\n"
+                 "2025-03-03T08:00:20+00:00,40\n2025-03-03T08:00:40+00:00,40\n")
+    args = ["staffing", path, "--aht", "300", "--service-level", "80/20", "--format", "json"]
+    assert main(args, out=io.StringIO()) == 2
+    assert ("f.csv: rows start 20 s apart, shorter than any staffing interval: are the "
+            "interval_start times right? (if the volumes really are per 20 seconds, say so "
+            "with --interval 20s)") in capsys.readouterr().err
+    out = io.StringIO()
+    assert main([*args, "--interval", "20s"], out=out) == 0, capsys.readouterr().err
+    assert len(json.loads(out.getvalue())["intervals"]) == 3

@@ -215,7 +215,16 @@ def _interval(
             raise CareKitError(msg)
         return length
     if steps:  # the shortest: a longer step is a gap (rows left out), which plan() allows
-        return min(steps)
+        shortest = min(steps)
+        if shortest < dt.timedelta(minutes=1):
+            seconds = f"{shortest.total_seconds():g}"
+            msg = (
+                f"{pathlib.Path(args.forecast).name}: rows start {seconds} s apart, shorter "
+                "than any staffing interval: are the interval_start times right? (if the "
+                f"volumes really are per {seconds} seconds, say so with --interval {seconds}s)"
+            )
+            raise CareKitError(msg)
+        return shortest
     return dt.timedelta(minutes=30)
 
 
