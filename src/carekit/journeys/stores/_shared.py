@@ -16,6 +16,7 @@ from carekit.journeys._fast import positional_constructor
 from carekit.journeys.advance import _advance, check_kit
 from carekit.journeys.events import Event as _Event
 from carekit.journeys.journey import OwedTouchpoint, TouchpointWithdrawn
+from carekit.journeys.stores._timers import breach_event
 from carekit.journeys.stores.protocol import OUTBOX_STATUSES, AttemptOutcome
 
 _log = logging.getLogger("carekit.journeys")
@@ -378,8 +379,6 @@ def _with_missed_breaches(journey: Journey, event: Event) -> list[Event] | None:
     the state does not allow, or after which the late event would not be allowed, is left
     out. An event that keeps the state leaves the deadline running: the worker fires it.
     """
-    from carekit.journeys.stores._timers import breach_event
-
     if event.id is not None and event.id in journey.seen_event_ids:
         return None
     rows = journey.definition._rows

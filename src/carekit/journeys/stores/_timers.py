@@ -48,6 +48,8 @@ def deadline_changes(
 ) -> tuple[list[str], list[ActiveDeadline]]:
     """The deadline timers to delete (keys) and to add, going from ``before`` to ``after``."""
     if not after.deadlines:  # the usual change: the state was left, its deadlines stop
+        if len(before.deadlines) == 1:  # nearly always one: no duplicate to drop
+            return [before.deadlines[0].idempotency_key], []
         return list(dict.fromkeys([d.idempotency_key for d in before.deadlines])), []
     old = {d.idempotency_key: d for d in before.deadlines}
     new = {d.idempotency_key: d for d in after.deadlines}
