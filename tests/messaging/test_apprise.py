@@ -164,6 +164,14 @@ def test_the_url_is_checked_and_never_shown(templates: Templates) -> None:
             AppriseChannel("ops", "json://127.0.0.1:9/x", **options)
 
 
+def test_journeys_that_are_not_definitions_are_clear_errors(templates: Templates) -> None:
+    with pytest.raises(CareKitError, match=r"got the one definition 'order': put it in a list"):
+        AppriseChannel("ops", "json://127.0.0.1:9/x", templates=templates,
+                       journeys=order_journey())
+    with pytest.raises(CareKitError, match=r"kit.journeys\['order'\], is not a definition"):
+        AppriseChannel("ops", "json://127.0.0.1:9/x", templates=templates, journeys=["order"])
+
+
 def test_missing_templates_are_found_when_the_channel_is_made(tmp_path: pathlib.Path) -> None:
     folder = order_templates(tmp_path / "t", "sms", ("txt",))
     (folder / "sms" / "satisfaction_check.txt").unlink()

@@ -436,6 +436,24 @@ def test_channel_arguments_are_checked(templates: Templates, tmp_path: pathlib.P
     assert "email/order_thanks.subject, which does not exist" in str(missing.value)
 
 
+@pytest.mark.parametrize(("journeys", "match"), [
+    (order_journey(), r"got the one definition 'order': put it in a list"),
+    (["order"], r"a name, such as kit.journeys\['order'\], is not a definition"),
+    (5, r"journeys must be a list of journey definitions, such as \[order_journey\(\)\]"),
+])
+def test_journeys_that_are_not_definitions_are_clear_errors(templates: Templates, journeys: Any,
+                                                            match: str) -> None:
+    # A single definition was a raw TypeError (not iterable), names an AttributeError.
+    with pytest.raises(CareKitError, match=match):
+        EmailChannel("smtp://127.0.0.1:2525?security=none", sender="a@b.example",
+                     templates=templates, journeys=journeys, address={})
+    with pytest.raises(CareKitError, match=r"extra_touchpoints must be a list of touchpoint "
+                       r"names, such as \['manager_call'\]"):
+        EmailChannel("smtp://127.0.0.1:2525?security=none", sender="a@b.example",
+                     templates=templates, journeys=[order_journey()], address={},
+                     extra_touchpoints="manager_call")  # type: ignore[arg-type]
+
+
 def test_a_channel_of_its_own_is_registered(templates: Templates, tmp_path: pathlib.Path) -> None:
     from carekit.channels import Channel
 

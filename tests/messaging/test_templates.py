@@ -249,6 +249,18 @@ def test_bad_arguments(tmp_path: pathlib.Path) -> None:
         Recipient("")
 
 
+@TEMPLATES
+def test_check_refuses_what_is_not_definitions_or_names(tmp_path: pathlib.Path) -> None:
+    templates = Templates(order_templates(tmp_path, "sms", ("txt",)))
+    with pytest.raises(CareKitError, match=r"definitions must be a list of journey definitions"):
+        templates.check(order_journey(), channel="sms", parts=["txt"])
+    with pytest.raises(CareKitError, match=r"is not a definition"):
+        templates.check(["order"], channel="sms", parts=["txt"])
+    with pytest.raises(CareKitError, match=r"extra must be a list of touchpoint names"):
+        templates.check([order_journey()], channel="sms", parts=["txt"], extra="manager_call")
+    assert templates.check([order_journey()], channel="sms", parts=["txt"]) == 5
+
+
 def test_without_jinja2_the_error_names_the_extra(tmp_path: pathlib.Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "jinja2", None)

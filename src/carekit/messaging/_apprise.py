@@ -13,7 +13,12 @@ from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.messaging._errors import need
 from carekit.messaging._recipients import as_lookup
-from carekit.messaging._templates import Recipient, Templates
+from carekit.messaging._templates import (
+    Recipient,
+    Templates,
+    journey_definitions,
+    touchpoint_names,
+)
 
 __all__ = ["AppriseChannel", "load_apprise", "shown_url"]
 
@@ -143,8 +148,8 @@ class AppriseChannel:
         self.templates = templates
         self.parts = (_BODY[body_format],)
         self.checked = templates.check(
-            list(journeys), channel=self.channel_name, parts=self.parts, optional=("title",),
-            extra=list(extra_touchpoints),
+            journey_definitions(journeys), channel=self.channel_name, parts=self.parts,
+            optional=("title",), extra=touchpoint_names(extra_touchpoints),
         )
 
     def __repr__(self) -> str:

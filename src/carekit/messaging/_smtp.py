@@ -24,7 +24,7 @@ from carekit.channels import BUILTIN_CHANNELS, Channel, DeliveryResult
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.messaging._recipients import as_lookup
-from carekit.messaging._templates import Templates
+from carekit.messaging._templates import Templates, journey_definitions, touchpoint_names
 
 __all__ = ["EmailChannel", "SMTPSettings", "key_from_message_id", "message_id"]
 
@@ -345,8 +345,8 @@ class EmailChannel:
         self.pool_size = _validate.positive_int("pool_size", pool_size)
         self._idle: queue.LifoQueue[smtplib.SMTP] = queue.LifoQueue()
         self.checked = templates.check(
-            list(journeys), channel=self.channel_name, parts=EMAIL_PARTS,
-            optional=EMAIL_OPTIONAL, extra=list(extra_touchpoints),
+            journey_definitions(journeys), channel=self.channel_name, parts=EMAIL_PARTS,
+            optional=EMAIL_OPTIONAL, extra=touchpoint_names(extra_touchpoints),
         )
 
     def __repr__(self) -> str:

@@ -16,7 +16,8 @@ import attrs
 from carekit.errors import CareKitError
 from carekit.messaging._errors import TemplateError, need
 
-__all__ = ["CONTEXT", "Recipient", "Templates", "guaranteed_keys"]
+__all__ = ["CONTEXT", "Recipient", "Templates", "guaranteed_keys", "journey_definitions",
+           "touchpoint_names"]
 
 #: The names a template sees.
 CONTEXT: tuple[str, ...] = (
@@ -43,6 +44,63 @@ def _check_text(name: str, optional: bool = False) -> Callable[[Any, Any, Any], 
             msg = f"Recipient {name} must be {kind} (got {value!r})"
             raise CareKitError(msg)
     return check
+
+
+def journey_definitions(value: Any, what: str = "journeys") -> list[Any]:
+    """``value`` as a list of journey definitions.
+
+    Raises:
+        CareKitError: not an iterable of :class:`~carekit.journeys.JourneyDefinition`
+            (a single definition, or journey names, say so).
+    """
+    from carekit.journeys import JourneyDefinition
+
+    if isinstance(value, JourneyDefinition):
+        msg = (
+            f"{what} must be a list of journey definitions, such as [order_journey()] (got "
+            f"the one definition {value.name!r}: put it in a list)"
+        )
+        raise CareKitError(msg)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        msg = (
+            f"{what} must be a list of journey definitions, such as [order_journey()] "
+            f"(got {value!r})"
+        )
+        raise CareKitError(msg)
+    found = list(value)
+    for item in found:
+        if not isinstance(item, JourneyDefinition):
+            hint = (
+                f": a name, such as kit.journeys[{item!r}], is not a definition"
+                if isinstance(item, str) else ""
+            )
+            msg = (
+                f"{what} must be a list of journey definitions, such as [order_journey()] "
+                f"(got {item!r} in it{hint})"
+            )
+            raise CareKitError(msg)
+    return found
+
+
+def touchpoint_names(value: Any, what: str = "extra_touchpoints") -> list[str]:
+    """``value`` as a list of touchpoint names.
+
+    Raises:
+        CareKitError: a single string (its letters would be read as names), or not an
+            iterable of non-empty strings.
+    """
+    if isinstance(value, str):
+        msg = f"{what} must be a list of touchpoint names, such as [{value!r}] (got {value!r})"
+        raise CareKitError(msg)
+    if not isinstance(value, Iterable):
+        msg = f"{what} must be a list of touchpoint names (got {value!r})"
+        raise CareKitError(msg)
+    found = list(value)
+    for item in found:
+        if not isinstance(item, str) or not item.strip():
+            msg = f"{what} must be a list of touchpoint names (got {item!r} in it)"
+            raise CareKitError(msg)
+    return found
 
 
 @attrs.frozen
@@ -259,8 +317,11 @@ class Templates:
             How many templates were checked.
 
         Raises:
+            CareKitError: ``definitions`` not journey definitions, ``extra`` not names.
             TemplateError: listing every problem found.
         """
+        definitions = journey_definitions(definitions, "definitions")
+        extra = touchpoint_names(extra, "extra")
         meta = need("jinja2.meta", "message templates")
         wanted: dict[str, frozenset[str]] = {}
         for definition in definitions:
