@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
+import re
 import sys
 from typing import Any
 
@@ -211,16 +212,27 @@ def test_a_pattern_a_filter_cannot_fill_fails_at_render(tmp_path: pathlib.Path,
 
 
 @TEMPLATES
-@pytest.mark.parametrize(("text", "name"), [
-    ("{{ data.promised | date('%d/%m/%Y') }}", "date"),  # Babel could not fill it: it raised
+@pytest.mark.parametrize(("text", "name", "babel"), [
+    # Babel could not fill it: it raised; the message used to offer only 'yyyy-MM-dd HH:mm'
+    ("{{ data.promised | date('%d/%m/%Y') }}", "date", "dd/MM/yyyy"),
     # Babel fills this one, silently: '%2026-%0-%2 %10:%3'.
-    ("{{ data.at | datetime('%Y-%m-%d %H:%M') }}", "datetime"),
+    ("{{ data.at | datetime('%Y-%m-%d %H:%M') }}", "datetime", "yyyy-MM-dd HH:mm"),
+    ("{{ data.at | datetime('%A %d %B at %I:%M %p') }}", "datetime",
+     "EEEE dd MMMM 'at' hh:mm a"),
+    # no plain Babel field for %U: the general example
+    ("{{ data.at | date('week %U') }}", "date", "yyyy-MM-dd HH:mm"),
 ])
 def test_a_strftime_pattern_is_refused_with_its_babel_form(tmp_path: pathlib.Path, text: str,
-                                                           name: str) -> None:
+                                                           name: str, babel: str) -> None:
     with pytest.raises(TemplateError, match=rf"the {name} filter takes a Babel pattern, not a "
-                       r"strftime one .* write 'yyyy-MM-dd HH:mm'"):
+                       rf"strftime one .* write {re.escape(repr(babel))}[, ]"):
         render(tmp_path, text, {"promised": "2026-03-20", "at": "2026-03-20T10:30:00+00:00"})
+    if "%U" not in text:  # the form offered prints what was meant
+        fixed = text.replace(text[text.index("('") + 1:text.index("')") + 1], f'"{babel}"')
+        assert render(tmp_path, fixed, {"promised": "2026-03-20",
+                                        "at": "2026-03-20T10:30:00+00:00"}) in (
+            "20/03/2026", "2026-03-20 10:30", "Friday 20 March at 10:30 am",
+        )
 
 
 @TEMPLATES

@@ -7,6 +7,7 @@ import datetime as dt
 import difflib
 import os
 import pathlib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -538,10 +539,14 @@ def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
         if isinstance(format, str) and "%" in format:
             # A strftime pattern: Babel would print its % signs and read the letters as its
             # own fields ('%Y-%m-%d' came out as '%2026-%0-%2'), without a word.
+            babel = _babel_form(format)
+            hint = (
+                f"write {babel!r}" if babel is not None
+                else "write 'yyyy-MM-dd HH:mm' for '%Y-%m-%d %H:%M'"
+            )
             msg = (
                 f"the {filter_name} filter takes a Babel pattern, not a strftime one (got "
-                f"{format!r}): write 'yyyy-MM-dd HH:mm' for '%Y-%m-%d %H:%M', or 'short', "
-                "'medium', 'long' or 'full'"
+                f"{format!r}): {hint}, or 'short', 'medium', 'long' or 'full'"
             )
             raise CareKitError(msg)
         try:
@@ -560,6 +565,43 @@ def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
     wrapped.__name__ = fn.__name__
     result: Callable[..., str] = pass_context(wrapped)
     return result
+
+
+#: strftime directives and the Babel (CLDR) fields that print the same.
+_STRFTIME_TO_BABEL = {
+    "Y": "yyyy", "y": "yy", "m": "MM", "d": "dd", "e": "d", "H": "HH", "I": "hh", "M": "mm",
+    "S": "ss", "p": "a", "B": "MMMM", "b": "MMM", "h": "MMM", "A": "EEEE", "a": "EEE",
+    "j": "DDD", "Z": "z", "z": "Z",
+}
+
+
+def _babel_form(pattern: str) -> str | None:
+    """The Babel pattern printing what the strftime ``pattern`` prints (``'%d/%m/%Y'`` ->
+    ``'dd/MM/yyyy'``), or ``None`` when it uses a directive without a plain equivalent."""
+    out: list[str] = []
+    literal: list[str] = []
+
+    def flush() -> None:
+        # letters are Babel's fields: quote them ('at'); a quote is written twice
+        for run in re.findall(r"[A-Za-z]+|[^A-Za-z]+", "".join(literal)):
+            out.append(f"'{run}'" if run.isalpha() else run.replace("'", "''"))
+        literal.clear()
+
+    chars = iter(pattern)
+    for char in chars:
+        if char != "%":
+            literal.append(char)
+            continue
+        directive = next(chars, "")
+        if directive == "%":
+            literal.append("%")
+        elif directive in _STRFTIME_TO_BABEL:
+            flush()
+            out.append(_STRFTIME_TO_BABEL[directive])
+        else:
+            return None
+    flush()
+    return "".join(out)
 
 
 def _format_date(value: Any, format: str, locale: str, tz: str) -> str:
