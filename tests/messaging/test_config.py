@@ -209,7 +209,12 @@ def test_a_lookup_path_that_does_not_import_is_a_clear_error(tmp_path: pathlib.P
     path = config_file(tmp_path, "[templates]\ndirectory = 'templates'\n"
                        "[customers]\nlookup = 'no_such_module:f'\n"
                        "[email]\nurl = 'smtp://h'\nsender = 'a@b.c'\n")
-    with pytest.raises(CareKitError, match=r"cannot import 'no_such_module'"):
+    with pytest.raises(ConfigError, match=r"carekit.toml \[customers\] lookup 'no_such_module:f': "
+                       r"cannot import 'no_such_module' .*; install the package that holds "
+                       r"'no_such_module', or set PYTHONPATH to the folder that holds it"):
+        load_config(path, environ={}).plugins(make_carekit())
+    path.write_text(path.read_text() + "lookup = 'tests.messaging._helpers:nothing_here'\n")
+    with pytest.raises(ConfigError, match=r"carekit.toml \[email\] lookup 'tests.messaging"):
         load_config(path, environ={}).plugins(make_carekit())
     assert order_journey().name == "order"
 

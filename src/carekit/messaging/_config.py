@@ -162,6 +162,16 @@ class MessagingConfig:
                 "pass configure(kit, lookup=...)"
             )
             raise ConfigError(msg)
+        if isinstance(found, str):
+            from carekit.messaging._recipients import import_object
+
+            where = table if own is not None else "[customers]"
+            try:
+                return import_object(found, f"{self.source} {where} lookup")
+            except ConfigError:
+                raise
+            except CareKitError as exc:
+                raise ConfigError(str(exc)) from None
         return found
 
 
