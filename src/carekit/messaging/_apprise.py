@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 import warnings
 from collections.abc import Iterable
@@ -113,6 +114,14 @@ class AppriseChannel:
             msg = (
                 f"the Apprise URL of channel {self.channel_name!r} must be a URL such as "
                 "'slack://...' or 'twilio://...' (see Apprise's list of services)"
+            )
+            raise CareKitError(msg)
+        others = sorted(set(re.findall(r"\{[^{}/:@?#]*\}", url)) - {_PLACEHOLDER})
+        if others:
+            # a misspelt {recipient} would be posted to, as it is, for every customer
+            msg = (
+                f"the Apprise URL of channel {self.channel_name!r} has the placeholder(s) "
+                f"{', '.join(others)}; the only one carekit fills is {_PLACEHOLDER}"
             )
             raise CareKitError(msg)
         self._url = url
