@@ -241,6 +241,42 @@ def test_a_temporary_refusal_is_retried_and_sent_once(templates: Templates) -> N
     assert len(inbox.received) == 1
 
 
+class DeferringInbox(Inbox):
+    """Answers 451 to the first RCPT, then accepts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deferred = False
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if not self.deferred:
+            self.deferred = True
+            return "451 4.3.0 mailbox busy"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_deferred_recipient_is_retried_without_showing_the_address(
+        templates: Templates, caplog: pytest.LogCaptureFixture) -> None:
+    # The attempt's error was SMTPRecipientsRefused's text: {'bo@example.com': (451, ...)},
+    # in the worker's log line and in the outbox.
+    store = MemoryJourneyStore()
+    store.create(order_journey(), "order-1", at=T0, customer_id="c-2", channel="email")
+    store.append("order-1", [Event("place", at=T0, id="p"), Event("acknowledge", at=T0, id="a")])
+    with smtp_server(DeferringInbox()) as (inbox, port):
+        email = channel(f"smtp://127.0.0.1:{port}?security=none", templates)
+        worker = Worker(make_carekit(email), store, backoff=1)
+        first = worker.run_once(T0)
+        second = worker.run_once(T0 + dt.timedelta(seconds=2))
+        inbox.wait_for(1)
+    assert (first.failed, second.sent) == (1, 1)
+    error = first.attempts[0].error or ""
+    assert "the server deferred the recipient: 451" in error
+    assert "bo@example.com" not in error + caplog.text
+    assert "bo@example.com" not in str(store.outbox("order-1"))
+
+
 @pytest.mark.parametrize("dedupe", ["after", "before"])
 def test_a_permanent_refusal_is_not_retried(templates: Templates, dedupe: str) -> None:
     inbox = Inbox(reply=lambda envelope: "554 message rejected")

@@ -494,7 +494,10 @@ class EmailChannel:
                         conn.rset()
                         self._give_back(conn)
                         raise _Refused(f"the server refused the recipient: {code} {reply!r}")
-                    raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+                    # not SMTPRecipientsRefused: its text, logged and kept in the outbox,
+                    # would show the customer's address
+                    msg = f"the server deferred the recipient: {code} {reply!r}"
+                    raise CareKitError(msg)
             except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 _close(conn)
                 if reused:
