@@ -277,6 +277,24 @@ def test_a_deferred_recipient_is_retried_without_showing_the_address(
     assert "bo@example.com" not in str(store.outbox("order-1"))
 
 
+def test_a_name_with_a_line_break_is_sent_on_one_line(templates: Templates) -> None:
+    # A name with a line break made the email library raise ValueError on every attempt, so
+    # the message was retried until dead-lettered.
+    store = MemoryJourneyStore()
+    store.create(order_journey(), "order-1", at=T0, customer_id="c-9", channel="email")
+    store.append("order-1", [Event("place", at=T0, id="p"), Event("acknowledge", at=T0, id="a")])
+    people = {"c-9": Recipient("ana@example.com", name="Ana Silva\r\nBcc: thief@evil.example\n")}
+    with smtp_server() as (inbox, port):
+        email = EmailChannel(f"smtp://127.0.0.1:{port}?security=none", sender="care@shop.example",
+                             templates=templates, journeys=[order_journey()], address=people)
+        assert Worker(make_carekit(email), store).run_once(T0).sent == 1
+        inbox.wait_for(1)
+    (message,) = inbox.messages
+    assert message["Bcc"] is None
+    assert str(message["To"]) == '"Ana Silva Bcc: thief@evil.example" <ana@example.com>'
+    assert [to for _, to, _ in inbox.received] == [["ana@example.com"]]
+
+
 @pytest.mark.parametrize("dedupe", ["after", "before"])
 def test_a_permanent_refusal_is_not_retried(templates: Templates, dedupe: str) -> None:
     inbox = Inbox(reply=lambda envelope: "554 message rejected")

@@ -388,7 +388,9 @@ class EmailChannel:
             optional=EMAIL_OPTIONAL, recipient=recipient,
         )
         when = sent_keys.at if sent_keys is not None else dt.datetime.now(dt.timezone.utc)
-        message = self.message(parts, to=Address(recipient.name or "", addr_spec=to.addr_spec),
+        # One line: a name with a line break (a CRM's trailing newline) is not a header.
+        name = " ".join((recipient.name or "").split())
+        message = self.message(parts, to=Address(name, addr_spec=to.addr_spec),
                                message_id=reference, at=when)
 
         def note_first() -> bool:
