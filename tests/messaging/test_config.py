@@ -198,6 +198,21 @@ def test_channels_need_templates_journeys_and_lookups(tmp_path: pathlib.Path) ->
     assert "messaging-email" not in kit.plugin_names()  # nothing registered
 
 
+def test_the_worker_names_every_template_problem_on_one_readable_line(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The lines of a TemplateError were joined as "problem(s):; - touchpoint ...; - ...".
+    db = tmp_path / "journeys.db"
+    SQLiteJourneyStore(str(db)).close()
+    path = config_file(tmp_path, "[templates]\ndirectory = 'templates'\njourneys = ['order']\n"
+                       "[apprise.team]\nurl = 'json://127.0.0.1:9/x'\n")
+    code = main(["worker", "--store", str(db), "--once", "--config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "have 5 problem(s): touchpoint 'order_thanks' on channel 'team' needs" in err
+    assert ":;" not in err and "; - " not in err
+    assert "; touchpoint 'production_update' on channel 'team'" in err
+
+
 def test_configure_checks_its_arguments() -> None:
     with pytest.raises(CareKitError, match=r"kit must be a carekit.CareKit"):
         configure("kit")
