@@ -213,6 +213,24 @@ def test_the_worker_names_every_template_problem_on_one_readable_line(
     assert "; touchpoint 'production_update' on channel 'team'" in err
 
 
+@pytest.mark.parametrize(("text", "match"), [
+    ("[templates]\ndirectory = 'tmplates'\n[email]\nurl = 'smtp://h'\nsender = 'a@b.c'\n",
+     r"carekit.toml \[templates\]: directory must be a folder of message templates"),
+    ("[templates]\ndirectory = 'templates'\n[email]\nurl = 'smtp://h'\nsender = 'nobody'\n",
+     r"carekit.toml \[email\]: sender must be an email address"),
+    ("[templates]\ndirectory = 'templates'\n[apprise.texts]\nurl = 'json://h/x'\n"
+     "tz = 'Europe/Lundon'\n", r"carekit.toml \[apprise.texts\]: tz must be an IANA time zone"),
+    ("[templates]\ndirectory = 'templates'\n[apprise.Texts-2]\nurl = 'json://h/x'\n",
+     r"carekit.toml \[apprise.Texts-2\]: Channel name must be a lowercase identifier"),
+])
+def test_a_bad_value_names_the_file_and_the_table(tmp_path: pathlib.Path, text: str,
+                                                  match: str) -> None:
+    # These were CareKitErrors naming only the argument ("tz must be ..."), not where it was.
+    path = config_file(tmp_path, text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path, environ={}).plugins(make_carekit(), lookup={})
+
+
 def test_configure_checks_its_arguments() -> None:
     with pytest.raises(CareKitError, match=r"kit must be a carekit.CareKit"):
         configure("kit")
