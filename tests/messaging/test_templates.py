@@ -168,6 +168,22 @@ def test_the_customers_locale_then_its_language_then_the_default(tmp_path: pathl
     assert templates.render(tp, channel="sms", parts=["txt"])["txt"] == "en en_GB"
 
 
+@TEMPLATES
+@pytest.mark.parametrize(("locale", "expected"), [
+    ("fr-ca", "fr-CA"), ("FR_CA", "fr-CA"), ("fr-CA", "fr-CA"),  # fr-ca got fr's words
+    ("FR", "fr fr"), ("Fr-be", "fr fr_BE"),                      # FR got the default words
+    ("zh-hant-tw", "en zh_Hant_TW"),
+])
+def test_a_locale_in_any_case_finds_its_folder(tmp_path: pathlib.Path, locale: str,
+                                               expected: str) -> None:
+    folder = folder_with(tmp_path, {"sms/t.txt": "en {{ locale }}",
+                                    "sms/fr/t.txt": "fr {{ locale }}",
+                                    "sms/fr_CA/t.txt": "fr-CA"})
+    templates = Templates(folder, default_locale="en_GB")
+    assert templates.render(owed_touchpoint("t"), channel="sms", parts=["txt"],
+                            recipient=Recipient("x", locale=locale))["txt"] == expected
+
+
 # Reference: the CLDR long date formats (en-GB "d MMMM y", fr "d MMMM y", de "d. MMMM y").
 @TEMPLATES
 @pytest.mark.parametrize(("locale", "expected"), [

@@ -161,7 +161,16 @@ def guaranteed_keys(definition: Any, touchpoint: Any) -> frozenset[str]:
 
 
 def _normal_locale(value: str) -> str:
-    return value.strip().replace("-", "_")
+    """``value`` in the form of the locale folders: ``fr-ca`` and ``FR_CA`` -> ``fr_CA``
+    (language in lower case, a script such as ``Hant`` capitalised, a region in upper case)."""
+    parts = [part for part in value.strip().replace("-", "_").split("_") if part]
+    if not parts:
+        return ""
+    normal = [parts[0].lower()]
+    for part in parts[1:]:
+        normal.append(part.capitalize() if len(part) == 4 and part.isalpha() else
+                      part.upper() if len(part) <= 3 else part)
+    return "_".join(normal)
 
 
 def _chain(locale: str | None) -> list[str]:
