@@ -452,6 +452,10 @@ def test_the_password_never_shows() -> None:
         ("smtp://h?timeout=soon", r"timeout must be a number"),
         ("smtp://h?timeout=0", r"timeout must be a number"),
         (7, r"must be a string"),
+        # was accepted, and then every delivery failed with FileNotFoundError
+        ("smtp://h?ca_file=/no/such/ca.pem", r"ca_file '/no/such/ca.pem' is not a readable PEM "
+         r"file of certificate authorities \(No such file or directory\)"),
+        (f"smtp://h?ca_file={__file__}", r"is not a readable PEM file"),
     ],
 )
 def test_bad_urls_are_clear_errors(url: Any, match: str) -> None:

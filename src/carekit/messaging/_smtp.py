@@ -133,6 +133,21 @@ def _check_optional_text(name: str) -> Callable[[Any, Any, Any], None]:
     return check
 
 
+def _check_ca_file(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_optional_text("ca_file")(instance, attribute, value)
+    if not isinstance(value, str):
+        return
+    try:  # now, not at the first delivery: a typo would fail every one of them
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        msg = (
+            f"SMTP ca_file {value!r} is not a readable PEM file of certificate authorities "
+            f"({reason})"
+        )
+        raise CareKitError(msg) from None
+
+
 def _to_timeout(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
         msg = f"SMTP timeout must be a number of seconds above 0 and at most 3600 (got {value!r})"
@@ -157,7 +172,8 @@ class SMTPSettings:
             (a private relay's own CA).
 
     Raises:
-        CareKitError: a bad host, port, security, timeout or text setting.
+        CareKitError: a bad host, port, security, timeout or text setting; a ``ca_file``
+            that cannot be read as PEM certificates.
 
     Examples:
         >>> SMTPSettings.from_url("smtp://shop:s3cret@smtp.example.com")
@@ -174,9 +190,7 @@ class SMTPSettings:
         default=None, validator=_check_optional_text("password"), kw_only=True, repr=False
     )
     timeout: float = attrs.field(default=30.0, converter=_to_timeout, kw_only=True)
-    ca_file: str | None = attrs.field(
-        default=None, validator=_check_optional_text("ca_file"), kw_only=True
-    )
+    ca_file: str | None = attrs.field(default=None, validator=_check_ca_file, kw_only=True)
 
     @property
     def effective_port(self) -> int:
