@@ -70,9 +70,14 @@ def printable(text: object, keep: str = "") -> str:
 
 
 def one_line(text: object) -> str:
-    """``text`` as one printable line: its lines joined with ``"; "``, controls escaped."""
+    """``text`` as one printable line: its lines joined with ``"; "`` (a line ending in ``:``
+    with a space), list bullets (``- ``) dropped, controls escaped."""
     parts = [part.strip() for part in str(text).splitlines()]
-    return printable("; ".join(part for part in parts if part))
+    parts = [part.removeprefix("- ") if part.startswith("- ") else part for part in parts if part]
+    joined = "".join(
+        part + (" " if part.endswith(":") else "; ") for part in parts[:-1]
+    ) + (parts[-1] if parts else "")
+    return printable(joined)
 
 
 class PrintableStream:

@@ -154,6 +154,11 @@ def test_the_url_is_checked_and_never_shown(templates: Templates) -> None:
     with pytest.raises(CareKitError, match=r"give an address lookup"):
         AppriseChannel("sms", "json://127.0.0.1:9/{recipient}", templates=templates,
                        journeys=[order_journey()])
+    with pytest.raises(CareKitError, match=r"has the placeholder\(s\) \{recepient\}; the only "
+                       r"one carekit fills is \{recipient\}") as error:
+        AppriseChannel("sms", "json://user:hunter2@127.0.0.1:9/{recepient}", templates=templates,
+                       journeys=[order_journey()], address=PHONES)
+    assert "hunter2" not in str(error.value)
     ok = AppriseChannel("ops", "json://user:hunter2@127.0.0.1:9/x", templates=templates,
                         journeys=[order_journey()])
     assert "hunter2" not in repr(ok) and ok.url == "json://…"
@@ -162,6 +167,14 @@ def test_the_url_is_checked_and_never_shown(templates: Templates) -> None:
         options: dict[str, Any] = {"templates": templates, "journeys": [order_journey()], **bad}
         with pytest.raises(CareKitError, match=match):
             AppriseChannel("ops", "json://127.0.0.1:9/x", **options)
+
+
+def test_journeys_that_are_not_definitions_are_clear_errors(templates: Templates) -> None:
+    with pytest.raises(CareKitError, match=r"got the one definition 'order': put it in a list"):
+        AppriseChannel("ops", "json://127.0.0.1:9/x", templates=templates,
+                       journeys=order_journey())
+    with pytest.raises(CareKitError, match=r"kit.journeys\['order'\], is not a definition"):
+        AppriseChannel("ops", "json://127.0.0.1:9/x", templates=templates, journeys=["order"])
 
 
 def test_missing_templates_are_found_when_the_channel_is_made(tmp_path: pathlib.Path) -> None:

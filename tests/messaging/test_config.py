@@ -198,6 +198,39 @@ def test_channels_need_templates_journeys_and_lookups(tmp_path: pathlib.Path) ->
     assert "messaging-email" not in kit.plugin_names()  # nothing registered
 
 
+def test_the_worker_names_every_template_problem_on_one_readable_line(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The lines of a TemplateError were joined as "problem(s):; - touchpoint ...; - ...".
+    db = tmp_path / "journeys.db"
+    SQLiteJourneyStore(str(db)).close()
+    path = config_file(tmp_path, "[templates]\ndirectory = 'templates'\njourneys = ['order']\n"
+                       "[apprise.team]\nurl = 'json://127.0.0.1:9/x'\n")
+    code = main(["worker", "--store", str(db), "--once", "--config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "have 5 problem(s): touchpoint 'order_thanks' on channel 'team' needs" in err
+    assert ":;" not in err and "; - " not in err
+    assert "; touchpoint 'production_update' on channel 'team'" in err
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("[templates]\ndirectory = 'tmplates'\n[email]\nurl = 'smtp://h'\nsender = 'a@b.c'\n",
+     r"carekit.toml \[templates\]: directory must be a folder of message templates"),
+    ("[templates]\ndirectory = 'templates'\n[email]\nurl = 'smtp://h'\nsender = 'nobody'\n",
+     r"carekit.toml \[email\]: sender must be an email address"),
+    ("[templates]\ndirectory = 'templates'\n[apprise.texts]\nurl = 'json://h/x'\n"
+     "tz = 'Europe/Lundon'\n", r"carekit.toml \[apprise.texts\]: tz must be an IANA time zone"),
+    ("[templates]\ndirectory = 'templates'\n[apprise.Texts-2]\nurl = 'json://h/x'\n",
+     r"carekit.toml \[apprise.Texts-2\]: Channel name must be a lowercase identifier"),
+])
+def test_a_bad_value_names_the_file_and_the_table(tmp_path: pathlib.Path, text: str,
+                                                  match: str) -> None:
+    # These were CareKitErrors naming only the argument ("tz must be ..."), not where it was.
+    path = config_file(tmp_path, text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path, environ={}).plugins(make_carekit(), lookup={})
+
+
 def test_configure_checks_its_arguments() -> None:
     with pytest.raises(CareKitError, match=r"kit must be a carekit.CareKit"):
         configure("kit")
@@ -209,7 +242,12 @@ def test_a_lookup_path_that_does_not_import_is_a_clear_error(tmp_path: pathlib.P
     path = config_file(tmp_path, "[templates]\ndirectory = 'templates'\n"
                        "[customers]\nlookup = 'no_such_module:f'\n"
                        "[email]\nurl = 'smtp://h'\nsender = 'a@b.c'\n")
-    with pytest.raises(CareKitError, match=r"cannot import 'no_such_module'"):
+    with pytest.raises(ConfigError, match=r"carekit.toml \[customers\] lookup 'no_such_module:f': "
+                       r"cannot import 'no_such_module' .*; install the package that holds "
+                       r"'no_such_module', or set PYTHONPATH to the folder that holds it"):
+        load_config(path, environ={}).plugins(make_carekit())
+    path.write_text(path.read_text() + "lookup = 'tests.messaging._helpers:nothing_here'\n")
+    with pytest.raises(ConfigError, match=r"carekit.toml \[email\] lookup 'tests.messaging"):
         load_config(path, environ={}).plugins(make_carekit())
     assert order_journey().name == "order"
 

@@ -241,6 +241,60 @@ def test_a_temporary_refusal_is_retried_and_sent_once(templates: Templates) -> N
     assert len(inbox.received) == 1
 
 
+class DeferringInbox(Inbox):
+    """Answers 451 to the first RCPT, then accepts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deferred = False
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if not self.deferred:
+            self.deferred = True
+            return "451 4.3.0 mailbox busy"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_deferred_recipient_is_retried_without_showing_the_address(
+        templates: Templates, caplog: pytest.LogCaptureFixture) -> None:
+    # The attempt's error was SMTPRecipientsRefused's text: {'bo@example.com': (451, ...)},
+    # in the worker's log line and in the outbox.
+    store = MemoryJourneyStore()
+    store.create(order_journey(), "order-1", at=T0, customer_id="c-2", channel="email")
+    store.append("order-1", [Event("place", at=T0, id="p"), Event("acknowledge", at=T0, id="a")])
+    with smtp_server(DeferringInbox()) as (inbox, port):
+        email = channel(f"smtp://127.0.0.1:{port}?security=none", templates)
+        worker = Worker(make_carekit(email), store, backoff=1)
+        first = worker.run_once(T0)
+        second = worker.run_once(T0 + dt.timedelta(seconds=2))
+        inbox.wait_for(1)
+    assert (first.failed, second.sent) == (1, 1)
+    error = first.attempts[0].error or ""
+    assert "the server deferred the recipient: 451" in error
+    assert "bo@example.com" not in error + caplog.text
+    assert "bo@example.com" not in str(store.outbox("order-1"))
+
+
+def test_a_name_with_a_line_break_is_sent_on_one_line(templates: Templates) -> None:
+    # A name with a line break made the email library raise ValueError on every attempt, so
+    # the message was retried until dead-lettered.
+    store = MemoryJourneyStore()
+    store.create(order_journey(), "order-1", at=T0, customer_id="c-9", channel="email")
+    store.append("order-1", [Event("place", at=T0, id="p"), Event("acknowledge", at=T0, id="a")])
+    people = {"c-9": Recipient("ana@example.com", name="Ana Silva\r\nBcc: thief@evil.example\n")}
+    with smtp_server() as (inbox, port):
+        email = EmailChannel(f"smtp://127.0.0.1:{port}?security=none", sender="care@shop.example",
+                             templates=templates, journeys=[order_journey()], address=people)
+        assert Worker(make_carekit(email), store).run_once(T0).sent == 1
+        inbox.wait_for(1)
+    (message,) = inbox.messages
+    assert message["Bcc"] is None
+    assert str(message["To"]) == '"Ana Silva Bcc: thief@evil.example" <ana@example.com>'
+    assert [to for _, to, _ in inbox.received] == [["ana@example.com"]]
+
+
 @pytest.mark.parametrize("dedupe", ["after", "before"])
 def test_a_permanent_refusal_is_not_retried(templates: Templates, dedupe: str) -> None:
     inbox = Inbox(reply=lambda envelope: "554 message rejected")
@@ -398,6 +452,10 @@ def test_the_password_never_shows() -> None:
         ("smtp://h?timeout=soon", r"timeout must be a number"),
         ("smtp://h?timeout=0", r"timeout must be a number"),
         (7, r"must be a string"),
+        # was accepted, and then every delivery failed with FileNotFoundError
+        ("smtp://h?ca_file=/no/such/ca.pem", r"ca_file '/no/such/ca.pem' is not a readable PEM "
+         r"file of certificate authorities \(No such file or directory\)"),
+        (f"smtp://h?ca_file={__file__}", r"is not a readable PEM file"),
     ],
 )
 def test_bad_urls_are_clear_errors(url: Any, match: str) -> None:
@@ -434,6 +492,24 @@ def test_channel_arguments_are_checked(templates: Templates, tmp_path: pathlib.P
         channel(url, Templates(order_templates(tmp_path / "sms", "sms", PARTS)))
     assert len(missing.value.problems) == 10  # five touchpoints, two parts each
     assert "email/order_thanks.subject, which does not exist" in str(missing.value)
+
+
+@pytest.mark.parametrize(("journeys", "match"), [
+    (order_journey(), r"got the one definition 'order': put it in a list"),
+    (["order"], r"a name, such as kit.journeys\['order'\], is not a definition"),
+    (5, r"journeys must be a list of journey definitions, such as \[order_journey\(\)\]"),
+])
+def test_journeys_that_are_not_definitions_are_clear_errors(templates: Templates, journeys: Any,
+                                                            match: str) -> None:
+    # A single definition was a raw TypeError (not iterable), names an AttributeError.
+    with pytest.raises(CareKitError, match=match):
+        EmailChannel("smtp://127.0.0.1:2525?security=none", sender="a@b.example",
+                     templates=templates, journeys=journeys, address={})
+    with pytest.raises(CareKitError, match=r"extra_touchpoints must be a list of touchpoint "
+                       r"names, such as \['manager_call'\]"):
+        EmailChannel("smtp://127.0.0.1:2525?security=none", sender="a@b.example",
+                     templates=templates, journeys=[order_journey()], address={},
+                     extra_touchpoints="manager_call")  # type: ignore[arg-type]
 
 
 def test_a_channel_of_its_own_is_registered(templates: Templates, tmp_path: pathlib.Path) -> None:

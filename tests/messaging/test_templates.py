@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
+import re
 import sys
 from typing import Any
 
@@ -167,6 +168,22 @@ def test_the_customers_locale_then_its_language_then_the_default(tmp_path: pathl
     assert templates.render(tp, channel="sms", parts=["txt"])["txt"] == "en en_GB"
 
 
+@TEMPLATES
+@pytest.mark.parametrize(("locale", "expected"), [
+    ("fr-ca", "fr-CA"), ("FR_CA", "fr-CA"), ("fr-CA", "fr-CA"),  # fr-ca got fr's words
+    ("FR", "fr fr"), ("Fr-be", "fr fr_BE"),                      # FR got the default words
+    ("zh-hant-tw", "en zh_Hant_TW"),
+])
+def test_a_locale_in_any_case_finds_its_folder(tmp_path: pathlib.Path, locale: str,
+                                               expected: str) -> None:
+    folder = folder_with(tmp_path, {"sms/t.txt": "en {{ locale }}",
+                                    "sms/fr/t.txt": "fr {{ locale }}",
+                                    "sms/fr_CA/t.txt": "fr-CA"})
+    templates = Templates(folder, default_locale="en_GB")
+    assert templates.render(owed_touchpoint("t"), channel="sms", parts=["txt"],
+                            recipient=Recipient("x", locale=locale))["txt"] == expected
+
+
 # Reference: the CLDR long date formats (en-GB "d MMMM y", fr "d MMMM y", de "d. MMMM y").
 @TEMPLATES
 @pytest.mark.parametrize(("locale", "expected"), [
@@ -211,16 +228,27 @@ def test_a_pattern_a_filter_cannot_fill_fails_at_render(tmp_path: pathlib.Path,
 
 
 @TEMPLATES
-@pytest.mark.parametrize(("text", "name"), [
-    ("{{ data.promised | date('%d/%m/%Y') }}", "date"),  # Babel could not fill it: it raised
+@pytest.mark.parametrize(("text", "name", "babel"), [
+    # Babel could not fill it: it raised; the message used to offer only 'yyyy-MM-dd HH:mm'
+    ("{{ data.promised | date('%d/%m/%Y') }}", "date", "dd/MM/yyyy"),
     # Babel fills this one, silently: '%2026-%0-%2 %10:%3'.
-    ("{{ data.at | datetime('%Y-%m-%d %H:%M') }}", "datetime"),
+    ("{{ data.at | datetime('%Y-%m-%d %H:%M') }}", "datetime", "yyyy-MM-dd HH:mm"),
+    ("{{ data.at | datetime('%A %d %B at %I:%M %p') }}", "datetime",
+     "EEEE dd MMMM 'at' hh:mm a"),
+    # no plain Babel field for %U: the general example
+    ("{{ data.at | date('week %U') }}", "date", "yyyy-MM-dd HH:mm"),
 ])
 def test_a_strftime_pattern_is_refused_with_its_babel_form(tmp_path: pathlib.Path, text: str,
-                                                           name: str) -> None:
+                                                           name: str, babel: str) -> None:
     with pytest.raises(TemplateError, match=rf"the {name} filter takes a Babel pattern, not a "
-                       r"strftime one .* write 'yyyy-MM-dd HH:mm'"):
+                       rf"strftime one .* write {re.escape(repr(babel))}[, ]"):
         render(tmp_path, text, {"promised": "2026-03-20", "at": "2026-03-20T10:30:00+00:00"})
+    if "%U" not in text:  # the form offered prints what was meant
+        fixed = text.replace(text[text.index("('") + 1:text.index("')") + 1], f'"{babel}"')
+        assert render(tmp_path, fixed, {"promised": "2026-03-20",
+                                        "at": "2026-03-20T10:30:00+00:00"}) in (
+            "20/03/2026", "2026-03-20 10:30", "Friday 20 March at 10:30 am",
+        )
 
 
 @TEMPLATES
@@ -247,6 +275,18 @@ def test_bad_arguments(tmp_path: pathlib.Path) -> None:
         Templates(5)  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match=r"Recipient address must be a non-empty string"):
         Recipient("")
+
+
+@TEMPLATES
+def test_check_refuses_what_is_not_definitions_or_names(tmp_path: pathlib.Path) -> None:
+    templates = Templates(order_templates(tmp_path, "sms", ("txt",)))
+    with pytest.raises(CareKitError, match=r"definitions must be a list of journey definitions"):
+        templates.check(order_journey(), channel="sms", parts=["txt"])
+    with pytest.raises(CareKitError, match=r"is not a definition"):
+        templates.check(["order"], channel="sms", parts=["txt"])
+    with pytest.raises(CareKitError, match=r"extra must be a list of touchpoint names"):
+        templates.check([order_journey()], channel="sms", parts=["txt"], extra="manager_call")
+    assert templates.check([order_journey()], channel="sms", parts=["txt"]) == 5
 
 
 def test_without_jinja2_the_error_names_the_extra(tmp_path: pathlib.Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 import warnings
 from collections.abc import Iterable
@@ -13,7 +14,12 @@ from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.messaging._errors import need
 from carekit.messaging._recipients import as_lookup
-from carekit.messaging._templates import Recipient, Templates
+from carekit.messaging._templates import (
+    Recipient,
+    Templates,
+    journey_definitions,
+    touchpoint_names,
+)
 
 __all__ = ["AppriseChannel", "load_apprise", "shown_url"]
 
@@ -110,6 +116,14 @@ class AppriseChannel:
                 "'slack://...' or 'twilio://...' (see Apprise's list of services)"
             )
             raise CareKitError(msg)
+        others = sorted(set(re.findall(r"\{[^{}/:@?#]*\}", url)) - {_PLACEHOLDER})
+        if others:
+            # a misspelt {recipient} would be posted to, as it is, for every customer
+            msg = (
+                f"the Apprise URL of channel {self.channel_name!r} has the placeholder(s) "
+                f"{', '.join(others)}; the only one carekit fills is {_PLACEHOLDER}"
+            )
+            raise CareKitError(msg)
         self._url = url
         self.personal = _PLACEHOLDER in url
         probe = url.replace(_PLACEHOLDER, "15550001111")
@@ -143,8 +157,8 @@ class AppriseChannel:
         self.templates = templates
         self.parts = (_BODY[body_format],)
         self.checked = templates.check(
-            list(journeys), channel=self.channel_name, parts=self.parts, optional=("title",),
-            extra=list(extra_touchpoints),
+            journey_definitions(journeys), channel=self.channel_name, parts=self.parts,
+            optional=("title",), extra=touchpoint_names(extra_touchpoints),
         )
 
     def __repr__(self) -> str:

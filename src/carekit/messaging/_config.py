@@ -7,17 +7,19 @@ import os
 import pathlib
 import re
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 
 from carekit.errors import CareKitError
 from carekit.messaging._apprise import shown_url
-from carekit.messaging._errors import ConfigError, need
+from carekit.messaging._errors import ConfigError, TemplateError, need
 from carekit.messaging._smtp import SMTPSettings
 
 __all__ = ["AppriseSettings", "EmailSettings", "MessagingConfig", "configure", "load_config"]
+
+_T = TypeVar("_T")
 
 _APPRISE_ENV = re.compile(r"^CAREKIT_APPRISE_([A-Z][A-Z0-9_]*)_URL$")
 _TABLES = {"templates", "customers", "email", "apprise"}
@@ -114,8 +116,9 @@ class MessagingConfig:
                 "directory (or CAREKIT_TEMPLATES) to the folder of message templates"
             )
             raise ConfigError(msg)
-        templates = Templates(self.templates, default_locale=self.default_locale,
-                              default_tz=self.default_tz)
+        folder = self.templates
+        templates = self._made("[templates]", lambda: Templates(
+            folder, default_locale=self.default_locale, default_tz=self.default_tz))
         known = kit.journeys
         names = list(known) if self.journeys is None else list(self.journeys)
         unknown = [n for n in names if n not in known]
@@ -129,29 +132,38 @@ class MessagingConfig:
         made: list[Any] = []
         if self.email is not None:
             e = self.email
-            made.append(EmailChannel(
+            address = self._lookup("[email]", e.lookup, lookup)
+            made.append(self._made("[email]", lambda: EmailChannel(
                 e.smtp, sender=e.sender, templates=templates, journeys=journeys,
-                address=self._lookup("[email]", e.lookup, lookup), channel=e.channel,
+                address=address, channel=e.channel,
                 reply_to=e.reply_to, dedupe=e.dedupe,  # type: ignore[arg-type]
                 message_id_domain=e.message_id_domain,
                 extra_touchpoints=self.extra_touchpoints,
-            ))
+            )))
         for a in self.apprise:
-            from carekit.channels import Channel
-
-            channel: Any = a.channel
-            if a.channel not in _builtin_names():
-                channel = Channel(a.channel, description=a.description or "",
-                                  quiet_hours=a.quiet_hours, tz=a.tz)
+            table = f"[apprise.{a.channel}]"
             personal = "{recipient}" in a.url
-            made.append(AppriseChannel(
-                channel, a.url, templates=templates, journeys=journeys,
-                address=self._lookup(f"[apprise.{a.channel}]", a.lookup, lookup)
-                if personal else None,
-                body_format=a.format, dedupe=a.dedupe,  # type: ignore[arg-type]
-                extra_touchpoints=self.extra_touchpoints,
-            ))
+            address = self._lookup(table, a.lookup, lookup) if personal else None
+
+            def make(a: AppriseSettings = a, address: Any = address) -> Any:
+                return AppriseChannel(
+                    _apprise_channel(a), a.url, templates=templates, journeys=journeys,
+                    address=address, body_format=a.format,  # type: ignore[arg-type]
+                    dedupe=a.dedupe,  # type: ignore[arg-type]
+                    extra_touchpoints=self.extra_touchpoints,
+                )
+
+            made.append(self._made(table, make))
         return made
+
+    def _made(self, table: str, make: Callable[[], _T]) -> _T:
+        """``make()``, its argument errors named by file and table as a ConfigError."""
+        try:
+            return make()
+        except (ConfigError, TemplateError):
+            raise
+        except CareKitError as exc:
+            raise ConfigError(f"{self.source} {table}: {exc}") from None
 
     def _lookup(self, table: str, own: str | None, given: Any) -> Any:
         found = own if own is not None else self.lookup if self.lookup is not None else given
@@ -162,7 +174,27 @@ class MessagingConfig:
                 "pass configure(kit, lookup=...)"
             )
             raise ConfigError(msg)
+        if isinstance(found, str):
+            from carekit.messaging._recipients import import_object
+
+            where = table if own is not None else "[customers]"
+            try:
+                return import_object(found, f"{self.source} {where} lookup")
+            except ConfigError:
+                raise
+            except CareKitError as exc:
+                raise ConfigError(str(exc)) from None
         return found
+
+
+def _apprise_channel(a: Any) -> Any:
+    """The channel an ``[apprise.<name>]`` table delivers: its name, or a Channel of its own."""
+    from carekit.channels import Channel
+
+    if a.channel in _builtin_names():
+        return a.channel
+    return Channel(a.channel, description=a.description or "", quiet_hours=a.quiet_hours,
+                   tz=a.tz)
 
 
 def _toml(path: pathlib.Path) -> dict[str, Any]:

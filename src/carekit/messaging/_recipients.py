@@ -28,7 +28,14 @@ def import_object(path: str, what: str) -> Any:
     try:
         found = importlib.import_module(module)
     except ImportError as exc:
-        msg = f"{what} {path!r}: cannot import {module!r} ({exc})"
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]:
+            # the carekit command does not look in the current folder
+            hint = (
+                f"; install the package that holds {exc.name!r}, or set PYTHONPATH to the "
+                "folder that holds it"
+            )
+        msg = f"{what} {path!r}: cannot import {module!r} ({exc}){hint}"
         raise CareKitError(msg) from None
     target: Any = found
     for part in name.split("."):

@@ -24,7 +24,7 @@ from carekit.channels import BUILTIN_CHANNELS, Channel, DeliveryResult
 from carekit.errors import CareKitError
 from carekit.hookspecs import hookimpl
 from carekit.messaging._recipients import as_lookup
-from carekit.messaging._templates import Templates
+from carekit.messaging._templates import Templates, journey_definitions, touchpoint_names
 
 __all__ = ["EmailChannel", "SMTPSettings", "key_from_message_id", "message_id"]
 
@@ -133,6 +133,21 @@ def _check_optional_text(name: str) -> Callable[[Any, Any, Any], None]:
     return check
 
 
+def _check_ca_file(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_optional_text("ca_file")(instance, attribute, value)
+    if not isinstance(value, str):
+        return
+    try:  # now, not at the first delivery: a typo would fail every one of them
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        msg = (
+            f"SMTP ca_file {value!r} is not a readable PEM file of certificate authorities "
+            f"({reason})"
+        )
+        raise CareKitError(msg) from None
+
+
 def _to_timeout(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
         msg = f"SMTP timeout must be a number of seconds above 0 and at most 3600 (got {value!r})"
@@ -157,7 +172,8 @@ class SMTPSettings:
             (a private relay's own CA).
 
     Raises:
-        CareKitError: a bad host, port, security, timeout or text setting.
+        CareKitError: a bad host, port, security, timeout or text setting; a ``ca_file``
+            that cannot be read as PEM certificates.
 
     Examples:
         >>> SMTPSettings.from_url("smtp://shop:s3cret@smtp.example.com")
@@ -174,9 +190,7 @@ class SMTPSettings:
         default=None, validator=_check_optional_text("password"), kw_only=True, repr=False
     )
     timeout: float = attrs.field(default=30.0, converter=_to_timeout, kw_only=True)
-    ca_file: str | None = attrs.field(
-        default=None, validator=_check_optional_text("ca_file"), kw_only=True
-    )
+    ca_file: str | None = attrs.field(default=None, validator=_check_ca_file, kw_only=True)
 
     @property
     def effective_port(self) -> int:
@@ -345,8 +359,8 @@ class EmailChannel:
         self.pool_size = _validate.positive_int("pool_size", pool_size)
         self._idle: queue.LifoQueue[smtplib.SMTP] = queue.LifoQueue()
         self.checked = templates.check(
-            list(journeys), channel=self.channel_name, parts=EMAIL_PARTS,
-            optional=EMAIL_OPTIONAL, extra=list(extra_touchpoints),
+            journey_definitions(journeys), channel=self.channel_name, parts=EMAIL_PARTS,
+            optional=EMAIL_OPTIONAL, extra=touchpoint_names(extra_touchpoints),
         )
 
     def __repr__(self) -> str:
@@ -388,7 +402,9 @@ class EmailChannel:
             optional=EMAIL_OPTIONAL, recipient=recipient,
         )
         when = sent_keys.at if sent_keys is not None else dt.datetime.now(dt.timezone.utc)
-        message = self.message(parts, to=Address(recipient.name or "", addr_spec=to.addr_spec),
+        # One line: a name with a line break (a CRM's trailing newline) is not a header.
+        name = " ".join((recipient.name or "").split())
+        message = self.message(parts, to=Address(name, addr_spec=to.addr_spec),
                                message_id=reference, at=when)
 
         def note_first() -> bool:
@@ -494,7 +510,10 @@ class EmailChannel:
                         conn.rset()
                         self._give_back(conn)
                         raise _Refused(f"the server refused the recipient: {code} {reply!r}")
-                    raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+                    # not SMTPRecipientsRefused: its text, logged and kept in the outbox,
+                    # would show the customer's address
+                    msg = f"the server deferred the recipient: {code} {reply!r}"
+                    raise CareKitError(msg)
             except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 _close(conn)
                 if reused:

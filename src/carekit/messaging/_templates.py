@@ -7,6 +7,7 @@ import datetime as dt
 import difflib
 import os
 import pathlib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +17,8 @@ import attrs
 from carekit.errors import CareKitError
 from carekit.messaging._errors import TemplateError, need
 
-__all__ = ["CONTEXT", "Recipient", "Templates", "guaranteed_keys"]
+__all__ = ["CONTEXT", "Recipient", "Templates", "guaranteed_keys", "journey_definitions",
+           "touchpoint_names"]
 
 #: The names a template sees.
 CONTEXT: tuple[str, ...] = (
@@ -43,6 +45,63 @@ def _check_text(name: str, optional: bool = False) -> Callable[[Any, Any, Any], 
             msg = f"Recipient {name} must be {kind} (got {value!r})"
             raise CareKitError(msg)
     return check
+
+
+def journey_definitions(value: Any, what: str = "journeys") -> list[Any]:
+    """``value`` as a list of journey definitions.
+
+    Raises:
+        CareKitError: not an iterable of :class:`~carekit.journeys.JourneyDefinition`
+            (a single definition, or journey names, say so).
+    """
+    from carekit.journeys import JourneyDefinition
+
+    if isinstance(value, JourneyDefinition):
+        msg = (
+            f"{what} must be a list of journey definitions, such as [order_journey()] (got "
+            f"the one definition {value.name!r}: put it in a list)"
+        )
+        raise CareKitError(msg)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        msg = (
+            f"{what} must be a list of journey definitions, such as [order_journey()] "
+            f"(got {value!r})"
+        )
+        raise CareKitError(msg)
+    found = list(value)
+    for item in found:
+        if not isinstance(item, JourneyDefinition):
+            hint = (
+                f": a name, such as kit.journeys[{item!r}], is not a definition"
+                if isinstance(item, str) else ""
+            )
+            msg = (
+                f"{what} must be a list of journey definitions, such as [order_journey()] "
+                f"(got {item!r} in it{hint})"
+            )
+            raise CareKitError(msg)
+    return found
+
+
+def touchpoint_names(value: Any, what: str = "extra_touchpoints") -> list[str]:
+    """``value`` as a list of touchpoint names.
+
+    Raises:
+        CareKitError: a single string (its letters would be read as names), or not an
+            iterable of non-empty strings.
+    """
+    if isinstance(value, str):
+        msg = f"{what} must be a list of touchpoint names, such as [{value!r}] (got {value!r})"
+        raise CareKitError(msg)
+    if not isinstance(value, Iterable):
+        msg = f"{what} must be a list of touchpoint names (got {value!r})"
+        raise CareKitError(msg)
+    found = list(value)
+    for item in found:
+        if not isinstance(item, str) or not item.strip():
+            msg = f"{what} must be a list of touchpoint names (got {item!r} in it)"
+            raise CareKitError(msg)
+    return found
 
 
 @attrs.frozen
@@ -102,7 +161,16 @@ def guaranteed_keys(definition: Any, touchpoint: Any) -> frozenset[str]:
 
 
 def _normal_locale(value: str) -> str:
-    return value.strip().replace("-", "_")
+    """``value`` in the form of the locale folders: ``fr-ca`` and ``FR_CA`` -> ``fr_CA``
+    (language in lower case, a script such as ``Hant`` capitalised, a region in upper case)."""
+    parts = [part for part in value.strip().replace("-", "_").split("_") if part]
+    if not parts:
+        return ""
+    normal = [parts[0].lower()]
+    for part in parts[1:]:
+        normal.append(part.capitalize() if len(part) == 4 and part.isalpha() else
+                      part.upper() if len(part) <= 3 else part)
+    return "_".join(normal)
 
 
 def _chain(locale: str | None) -> list[str]:
@@ -259,8 +327,11 @@ class Templates:
             How many templates were checked.
 
         Raises:
+            CareKitError: ``definitions`` not journey definitions, ``extra`` not names.
             TemplateError: listing every problem found.
         """
+        definitions = journey_definitions(definitions, "definitions")
+        extra = touchpoint_names(extra, "extra")
         meta = need("jinja2.meta", "message templates")
         wanted: dict[str, frozenset[str]] = {}
         for definition in definitions:
@@ -477,10 +548,14 @@ def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
         if isinstance(format, str) and "%" in format:
             # A strftime pattern: Babel would print its % signs and read the letters as its
             # own fields ('%Y-%m-%d' came out as '%2026-%0-%2'), without a word.
+            babel = _babel_form(format)
+            hint = (
+                f"write {babel!r}" if babel is not None
+                else "write 'yyyy-MM-dd HH:mm' for '%Y-%m-%d %H:%M'"
+            )
             msg = (
                 f"the {filter_name} filter takes a Babel pattern, not a strftime one (got "
-                f"{format!r}): write 'yyyy-MM-dd HH:mm' for '%Y-%m-%d %H:%M', or 'short', "
-                "'medium', 'long' or 'full'"
+                f"{format!r}): {hint}, or 'short', 'medium', 'long' or 'full'"
             )
             raise CareKitError(msg)
         try:
@@ -499,6 +574,43 @@ def _context_filter(fn: Callable[..., str]) -> Callable[..., str]:
     wrapped.__name__ = fn.__name__
     result: Callable[..., str] = pass_context(wrapped)
     return result
+
+
+#: strftime directives and the Babel (CLDR) fields that print the same.
+_STRFTIME_TO_BABEL = {
+    "Y": "yyyy", "y": "yy", "m": "MM", "d": "dd", "e": "d", "H": "HH", "I": "hh", "M": "mm",
+    "S": "ss", "p": "a", "B": "MMMM", "b": "MMM", "h": "MMM", "A": "EEEE", "a": "EEE",
+    "j": "DDD", "Z": "z", "z": "Z",
+}
+
+
+def _babel_form(pattern: str) -> str | None:
+    """The Babel pattern printing what the strftime ``pattern`` prints (``'%d/%m/%Y'`` ->
+    ``'dd/MM/yyyy'``), or ``None`` when it uses a directive without a plain equivalent."""
+    out: list[str] = []
+    literal: list[str] = []
+
+    def flush() -> None:
+        # letters are Babel's fields: quote them ('at'); a quote is written twice
+        for run in re.findall(r"[A-Za-z]+|[^A-Za-z]+", "".join(literal)):
+            out.append(f"'{run}'" if run.isalpha() else run.replace("'", "''"))
+        literal.clear()
+
+    chars = iter(pattern)
+    for char in chars:
+        if char != "%":
+            literal.append(char)
+            continue
+        directive = next(chars, "")
+        if directive == "%":
+            literal.append("%")
+        elif directive in _STRFTIME_TO_BABEL:
+            flush()
+            out.append(_STRFTIME_TO_BABEL[directive])
+        else:
+            return None
+    flush()
+    return "".join(out)
 
 
 def _format_date(value: Any, format: str, locale: str, tz: str) -> str:
