@@ -445,13 +445,14 @@ def journey(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(journey_action="list")
 
     p = actions.add_parser(
-        "diagram", help="print a journey as a Mermaid or Graphviz DOT diagram",
+        "diagram", help="print a journey as a Mermaid, Graphviz DOT or SVG diagram",
         description="Print a journey definition as a diagram: phases as groups, "
         "touchpoints marked with ✉.",
     )
     p.add_argument("name", help="journey name (see: carekit journey list)")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid",
-                   help="diagram language (default: mermaid)")
+    p.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid",
+                   help="diagram language (default: mermaid); svg is a picture carekit "
+                   "lays out itself, as definition.to_svg() draws it")
     p.set_defaults(journey_action="diagram")
 
     p = actions.add_parser(

@@ -49,6 +49,10 @@ def test_diagram_formats() -> None:
     assert status == 0 and text == order_journey().to_mermaid()
     status, text = run("diagram", "order", "--format", "dot")
     assert status == 0 and text == order_journey().to_dot()
+    # the picture the docs page shows (definition.to_svg()) is a format of the command too
+    status, text = run("diagram", "order", "--format", "svg")
+    assert status == 0 and text == order_journey().to_svg()
+    assert text.startswith("<svg") and text.endswith("</svg>\n")
 
 
 def test_unknown_journey(capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,7 +92,8 @@ def _run_list(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_diagram(args: argparse.Namespace, out: TextIO) -> int:
     definition = _definition(args.name)
-    out.write(definition.to_mermaid() if args.format == "mermaid" else definition.to_dot())
+    draw = {"mermaid": definition.to_mermaid, "dot": definition.to_dot, "svg": definition.to_svg}
+    out.write(draw[args.format]())
     return 0
 
 
