@@ -510,10 +510,24 @@ def journey(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(journey_action="dispatch")
 
 
+def _dispatch_store(text: str) -> str:
+    """``journey dispatch --store``, typed as ``load`` and ``worker`` take it: say what to use.
+
+    The value (a URL may hold a password) is not shown.
+    """
+    msg = (
+        "journey dispatch reads a SQLite file given as --db PATH; for a store URL "
+        "(PostgreSQL included) run: carekit worker --store URL --once"
+    )
+    raise argparse.ArgumentTypeError(msg)
+
+
 def dispatch(parser: argparse.ArgumentParser) -> None:
     """Options of ``carekit journey dispatch``."""
     parser.add_argument("--db", type=_sqlite_path, required=True,
                         help="the SQLite journey store (must exist)")
+    # Not listed: `journey load` and `worker` take --store, so a user types it here too.
+    parser.add_argument("--store", type=_dispatch_store, help=argparse.SUPPRESS)
     parser.add_argument("--loop", type=_seconds, default=None, metavar="SECONDS",
                         help="dispatch again every SECONDS until interrupted (default: once)")
     parser.add_argument("--max-batches", type=_positive_int, default=None, metavar="N",

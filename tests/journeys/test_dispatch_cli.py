@@ -208,3 +208,21 @@ def test_a_huge_batch_size_is_a_usage_error(
     )
     status, text = _run("--db", str(db), "--now", NOON, "--batch-size", "1000000")
     assert status == 1 and "in 1 batch(es)" in text
+
+
+def test_store_typed_for_db_says_what_to_use_without_echoing_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `journey load` and `worker` take --store: typed here it said "required: --db".
+    with pytest.raises(SystemExit) as exit_info:
+        main(["journey", "dispatch", "--store", "postgresql://shop:s3cret@db/shop"],
+             out=io.StringIO())
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert ("argument --store: journey dispatch reads a SQLite file given as --db PATH; for "
+            "a store URL (PostgreSQL included) run: carekit worker --store URL --once") in err
+    assert "s3cret" not in err
+    with pytest.raises(SystemExit):  # the option stays out of the help
+        main(["journey", "dispatch", "--help"], out=io.StringIO())
+    shown = capsys.readouterr().out
+    assert "--db" in shown and "--store" not in shown
