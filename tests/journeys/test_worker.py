@@ -693,3 +693,76 @@ def test_the_next_promise_check_beyond_the_datetime_range_is_a_carekit_error(
     # a day before the end, the next check is found as usual
     day_before = dt.datetime(9999, 12, 29, 12, tzinfo=dt.timezone.utc)
     assert PromiseChecks(at=dt.time(7)).next_check(promise, day_before) > day_before
+
+
+# -- the kit's journeys --------------------------------------------------------------------
+
+
+def _callback_journey() -> Any:
+    from carekit.journeys import Deadline, JourneyDefinition, State, Touchpoint, Transition
+
+    return JourneyDefinition(
+        "callback",
+        [State("requested"), State("called", final=True), State("missed", final=True)],
+        [Transition("call", "requested", "called"), Transition("miss", "requested", "missed")],
+        touchpoints=[Touchpoint("callback_booked", "requested", 5 * MINUTE, channel="email")],
+        deadlines=[Deadline("requested", HOUR, "miss")],
+    )
+
+
+class _CallbackJourneys:
+    @hookimpl
+    def carekit_register_journeys(self) -> list[Any]:
+        return [_callback_journey()]
+
+
+def test_a_store_opened_without_definitions_learns_the_kits_journeys(
+    tmp_path: pathlib.Path,
+) -> None:
+    # The worker is handed the kit that registers the journey: a store opened elsewhere
+    # (another process, the CLI) without definitions= still fires and delivers for it.
+    path = tmp_path / "journeys.db"
+    with SQLiteJourneyStore(path, definitions=[_callback_journey()]) as first:
+        first.create("callback", "cb-1", at=T0)
+        first.create("callback", "cb-2", at=T0)
+    rec = RecordingChannel("email", register=False)
+    kit = make_carekit(rec, _CallbackJourneys())
+    with SQLiteJourneyStore(path) as store:
+        report = kit.dispatch(store, now=T0 + MINUTE)
+        assert len(report.sent) == 2 and not report.errors
+    with SQLiteJourneyStore(path) as store:
+        assert Worker(kit, store).run_once(T0 + 2 * HOUR).fired == 2
+        assert store.load("cb-1").state == "missed"
+    assert sorted(d.touchpoint.journey_id for d in rec.deliveries) == ["cb-1", "cb-2"]
+
+
+def test_a_definition_the_store_knows_is_kept_over_the_kits() -> None:
+    from carekit.journeys import JourneyDefinition, State, Transition
+
+    own = JourneyDefinition("callback", [State("requested"), State("done", final=True)],
+                            [Transition("finish", "requested", "done")])
+    store = MemoryJourneyStore(definitions=[own])
+    store.create("callback", "cb-1", at=T0)
+    Worker(make_carekit(_CallbackJourneys()), store)
+    assert store.append("cb-1", Event("finish", at=T0 + MINUTE)).state == "done"
+
+
+def test_the_asyncio_worker_teaches_the_store_the_kits_journeys(tmp_path: pathlib.Path) -> None:
+    import asyncio
+
+    from carekit.journeys import aio
+
+    path = tmp_path / "journeys.db"
+    with SQLiteJourneyStore(path, definitions=[_callback_journey()]) as first:
+        first.create("callback", "cb-1", at=T0)
+    kit = make_carekit(RecordingChannel("email", register=False), _CallbackJourneys())
+
+    async def main() -> int:
+        store = aio.open_store(f"sqlite:///{path}")
+        try:
+            report = await aio.Worker(kit, store).run_once(T0 + 2 * HOUR)
+        finally:
+            await store.close()
+        return report.fired + report.sent
+
+    assert asyncio.run(main()) == 2

@@ -42,6 +42,51 @@ def test_touchpoint_coverage_from_outbox_entries() -> None:
     assert no_cutoff.proportion_counts() == (2, 3)  # pending left out without a now
 
 
+def test_touchpoint_coverage_counts_retried_and_deferred_entries_as_pending() -> None:
+    # Every status a journey store's outbox holds is accepted: an entry whose attempt failed
+    # (to be retried) or that was deferred is still owed, like a pending one.
+    entries = [
+        _entry("sent", T0 + HOUR, T0 + 0.5 * HOUR),
+        _entry("failed", T0 + HOUR),  # overdue at T0 + 4 h
+        _entry("deferred", T0 + HOUR),  # overdue at T0 + 4 h
+        _entry("failed", T0 + 10 * HOUR),  # still in time
+        _entry("deferred", T0 + 10 * HOUR),  # still in time
+    ]
+    assert TouchpointCoverage(now=T0 + 4 * HOUR).extend(entries).proportion_counts() == (1, 3)
+    assert TouchpointCoverage().extend(entries).proportion_counts() == (1, 1)
+
+
+def test_touchpoint_coverage_from_a_store_with_failed_and_deferred_touchpoints() -> None:
+    from carekit import hookimpl
+    from carekit.channels import DeliveryResult
+    from carekit.journeys import Event, MemoryJourneyStore, Worker, order_journey
+    from carekit.testing import make_carekit
+
+    class Flaky:
+        calls = 0
+
+        @hookimpl
+        def carekit_deliver_touchpoint(
+            self, touchpoint: Any, channel: Any, idempotency_key: str
+        ) -> DeliveryResult:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise ConnectionError("provider down")
+            if Flaky.calls == 2:
+                return DeliveryResult(delivered=False, retry_at=T0 + 5 * HOUR)
+            return DeliveryResult()
+
+    store = MemoryJourneyStore()
+    for i in range(3):
+        store.create(order_journey(), f"o{i}", at=T0, channel="email")
+        store.append(f"o{i}", [Event("place", at=T0), Event("acknowledge", at=T0)])
+    Worker(make_carekit(Flaky()), store).run_once(T0 + HOUR)
+    counts = store.outbox_counts()
+    assert (counts["sent"], counts["failed"], counts["deferred"]) == (1, 1, 1)
+    cov = TouchpointCoverage.from_journeys(store, now=T0 + 100 * HOUR)
+    assert cov.proportion_counts() == (1, 3)
+
+
 def test_touchpoint_coverage_plain_counts_and_errors() -> None:
     cov = TouchpointCoverage().extend([True] * 9 + [False])
     assert cov.result().value == 0.9

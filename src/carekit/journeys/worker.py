@@ -60,7 +60,7 @@ import attrs
 from carekit import _validate
 from carekit.channels import DeliveryResult, SentKeys
 from carekit.errors import CareKitError, StoreError
-from carekit.journeys.stores._shared import check_lease, check_limit
+from carekit.journeys.stores._shared import check_lease, check_limit, learn_definitions
 from carekit.journeys.stores._timers import PROMISE_EVENT
 from carekit.journeys.stores.protocol import AttemptOutcome, ClaimedTouchpoint, Fired
 
@@ -429,6 +429,9 @@ class WorkerBase:
             raise CareKitError(msg)
         self.kit = kit
         self.store = store
+        # The kit carries the plugins' journeys: a store opened without definitions= still
+        # rebuilds journeys of those definitions when deadlines fire or touchpoints go out.
+        learn_definitions(store, kit)
         self.lease = check_lease(lease)
         self.batch_size = check_limit("batch_size", batch_size)
         self.poll = _validate.positive_duration("poll", poll)

@@ -27,8 +27,10 @@ class TouchpointCoverage(Proportion):
 
     * ``"sent"``: delivered (with ``on_time=True``: only if sent by its due time);
     * ``"dead"``: not delivered;
-    * ``"pending"``: not delivered once its due time is before ``now``; left out while it
-      can still be delivered in time (or when no ``now`` is given);
+    * ``"pending"``, and ``"failed"`` (an attempt failed, it will be retried) or
+      ``"deferred"`` (put off by quiet hours or a plugin's ``retry_at``): not delivered once
+      its due time is before ``now``; left out while it can still be delivered in time (or
+      when no ``now`` is given);
     * ``"withdrawn"``: left out (no longer owed).
 
     Args:
@@ -59,13 +61,16 @@ class TouchpointCoverage(Proportion):
             return True
         if status == "dead":
             return False
-        if status == "pending":
+        if status in ("pending", "failed", "deferred"):
             if self._now is not None and due is not None and due < self._now:
                 return False
             return None
         if status == "withdrawn":
             return None
-        msg = f"outbox entry status must be pending, sent, dead or withdrawn (got {status!r})"
+        msg = (
+            "outbox entry status must be pending, failed, deferred, sent, dead or withdrawn "
+            f"(got {status!r})"
+        )
         raise CareKitError(msg)
 
     def add(self, value: Any) -> TouchpointCoverage:

@@ -118,10 +118,35 @@ class Definitions:
             )
             raise StoreError(msg) from None
 
+    def learn(self, definitions: Iterable[JourneyDefinition]) -> None:
+        """Know ``definitions`` too, by name; a name already known keeps its definition."""
+        for definition in definitions:
+            if isinstance(definition, self._kind):
+                self._known.setdefault(definition.name, definition)
+
     @property
     def names(self) -> list[str]:
         """The names known, sorted."""
         return sorted(self._known)
+
+
+def learn_definitions(store: Any, kit: Any) -> None:
+    """Teach a built-in store the journeys ``kit``'s plugins register that it does not know.
+
+    A worker or ``dispatch`` is handed the kit that carries the plugins, journeys included,
+    so a store opened without ``definitions=`` still rebuilds the journeys of every
+    definition the kit knows. Names the store already knows keep their definitions; a store
+    of another kind (a third party's) is left as it is.
+    """
+    journeys = getattr(kit, "journeys", None)
+    if not isinstance(journeys, Mapping):
+        return
+    for target in (store, getattr(store, "store", None)):  # an aio ThreadedStore wraps one
+        known = getattr(target, "_definitions", None)
+        if known is None:
+            known = getattr(getattr(target, "_core", None), "definitions", None)
+        if isinstance(known, Definitions):
+            known.learn(journeys.values())
 
 
 def check_state(definition: JourneyDefinition, journey_id: str, state: str, edited: str) -> None:
