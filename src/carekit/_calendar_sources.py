@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.relativedelta import weekday as _dateutil_weekday
 from dateutil.rrule import rrulebase
 
+from carekit import _validate
 from carekit._calendar_rules import check_rule, rule_dates
 from carekit.errors import CareKitError
 
@@ -115,12 +116,7 @@ def parse_cutoff(value: Any) -> dt.time | None:
     if value is None:
         return None
     given = value
-    if isinstance(value, str):
-        try:
-            value = dt.time.fromisoformat(value.strip())
-        except ValueError:
-            msg = f"cutoff must be a time of day such as '14:00' (got {given!r})"
-            raise CareKitError(msg) from None
+    value = _validate.time_text("cutoff", value, "14:00")
     if not isinstance(value, dt.time) or value.tzinfo is not None:
         msg = (
             "cutoff must be a naive datetime.time (or text such as '14:00') in the "

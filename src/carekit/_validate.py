@@ -50,6 +50,23 @@ def beyond_range(name: str, value: dt.datetime, doing: str) -> CareKitError:
     return _fail(msg)
 
 
+def time_text(name: str, value: Any, example: str = "08:00") -> Any:
+    """``value``, with text such as ``"08:00"`` read as a ``datetime.time``; others as given.
+
+    The caller checks what it got (a naive ``datetime.time``, its own range...).
+
+    Raises:
+        CareKitError: text that is no ISO 8601 time of day.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return dt.time.fromisoformat(value.strip())
+    except ValueError:
+        msg = f"{name} must be a time of day such as {example!r} (got {value!r})"
+        raise _fail(msg) from None
+
+
 def aware(name: str, value: Any) -> dt.datetime:
     """Return ``value`` if it is a timezone-aware datetime, else raise naming ``name``."""
     if not isinstance(value, dt.datetime):

@@ -73,11 +73,10 @@ def _to_quiet_hours(value: object) -> tuple[dt.time, dt.time] | None:
 
 def _local_time(value: object) -> dt.time | None:
     """A naive time, or ISO 8601 text for one (``"21:00"``, as a config file gives it)."""
-    if isinstance(value, str):
-        try:
-            value = dt.time.fromisoformat(value.strip())
-        except ValueError:
-            return None
+    try:
+        value = _validate.time_text("quiet_hours", value)
+    except CareKitError:
+        return None
     if isinstance(value, dt.time) and value.tzinfo is None:
         return value
     return None

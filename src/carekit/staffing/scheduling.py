@@ -45,12 +45,7 @@ MAX_CANDIDATES = 200_000
 
 
 def _time(name: str, value: Any) -> dt.time:
-    if isinstance(value, str):
-        try:
-            value = dt.time.fromisoformat(value.strip())
-        except ValueError:
-            msg = f"{name} must be a time of day such as '08:00' (got {value!r})"
-            raise CareKitError(msg) from None
+    value = _validate.time_text(name, value)
     if not isinstance(value, dt.time):
         msg = f"{name} must be a datetime.time or 'HH:MM' text (got {value!r})"
         raise CareKitError(msg)
