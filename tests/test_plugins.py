@@ -256,13 +256,17 @@ def test_entry_point_plugins_are_loaded(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_an_entry_point_that_fails_to_import_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_entry_points(monkeypatch, _FakeEntryPoint("sms_x", ImportError("no module named twilio")))
-    with pytest.raises(PluginError, match="entry point 'sms_x'.*no module named twilio; fix or "
-                       r"uninstall that package, or pass CareKit\(load_entrypoints=False\)"):
+    with pytest.raises(PluginError, match="entry point 'sms_x'.*no module named twilio; fix "
+                       r"that package or uninstall it \(from Python, "
+                       r"CareKit\(load_entrypoints=False\) loads no installed plugin"):
         CareKit()
     broken = _FakeEntryPoint("sms_y", ImportError("no module named twilio"))
     broken.dist = types.SimpleNamespace(name="carekit-sms-y")  # type: ignore[attr-defined]
     _fake_entry_points(monkeypatch, broken)
-    with pytest.raises(PluginError, match="of the installed package 'carekit-sms-y' in group"):
+    # Regression: the advice was only "pass CareKit(load_entrypoints=False)", which a user of
+    # the carekit command cannot do; the package to uninstall is named first.
+    with pytest.raises(PluginError, match="of the installed package 'carekit-sms-y' in group"
+                       ".*fix that package or pip uninstall carekit-sms-y "):
         CareKit()
 
 

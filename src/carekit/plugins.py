@@ -417,8 +417,7 @@ class CareKit:
                 source = f" of the installed package {dist.name!r}" if dist is not None else ""
                 msg = (
                     f"entry point {ep.name!r} ({ep.value}){source} in group 'carekit' "
-                    f"failed to load: {exc}; fix or uninstall that package, or pass "
-                    "CareKit(load_entrypoints=False) and register plugins yourself"
+                    f"failed to load: {exc}; {_fix_or_uninstall(dist)}"
                 )
                 raise PluginError(msg, plugins=[ep.name]) from exc
             dist = getattr(ep, "dist", None)
@@ -433,8 +432,7 @@ class CareKit:
                 source = f" of the installed package {dist.name!r}" if dist is not None else ""
                 msg = (
                     f"entry point {ep.name!r} ({ep.value}){source} in group 'carekit': {exc}; "
-                    "fix or uninstall that package, or pass CareKit(load_entrypoints=False) "
-                    "and register plugins yourself"
+                    f"{_fix_or_uninstall(dist)}"
                 )
                 raise PluginError(msg, plugins=[ep.name]) from exc
 
@@ -601,3 +599,16 @@ def _builtin_journeys_plugin() -> object:
     from carekit.journeys._builtin import BuiltinJourneys
 
     return BuiltinJourneys()
+
+
+def _fix_or_uninstall(dist: Any) -> str:
+    """What to do about an installed plugin that cannot be loaded.
+
+    The words serve a command-line user (who cannot pass arguments to ``CareKit``) as well as
+    a program: uninstalling is said first, with the package's name when it is known.
+    """
+    uninstall = f"pip uninstall {dist.name}" if dist is not None else "uninstall it"
+    return (
+        f"fix that package or {uninstall} (from Python, CareKit(load_entrypoints=False) "
+        "loads no installed plugin, so you can register plugins yourself)"
+    )

@@ -107,15 +107,23 @@ def test_a_bad_store_is_one_clear_line(
     [
         (["--store", "memory://", "--now", "2026-03-02T11:00+00:00"], "--now needs --once"),
         (["--store", "ftp://x", "--once"], "unknown journey store URL scheme 'ftp'"),
-        (["--store", "memory://", "--once", "--lease", "5s", "--timeout", "10s"],
+        (["--store", "STORE", "--once", "--lease", "5s", "--timeout", "10s"],
          "--timeout (0:00:10) must be shorter than --lease (0:00:05)"),
-        (["--store", "memory://", "--once", "--lease", "20s", "--timeout", "20s"],
+        (["--store", "STORE", "--once", "--lease", "20s", "--timeout", "20s"],
          "--timeout (0:00:20) must be shorter than --lease (0:00:20)"),
+        # Regression: a store in memory was taken, and the worker waited on it for ever.
+        (["--store", "memory://", "--once"], "a memory:// store lives inside one process"),
+        (["--store", "sqlite:///:memory:", "--once"],
+         "a SQLite store in memory (:memory:) lives inside one process"),
     ],
 )
 def test_bad_options_are_one_line(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path, argv: list[str], message: str
 ) -> None:
+    db = tmp_path / "j.db"
+    with SQLiteJourneyStore(db) as store:
+        store.create(order_journey(), "o-1", at=T0, channel="email")
+    argv = [f"sqlite:///{db}" if a == "STORE" else a for a in argv]
     status, _ = _run("worker", *argv)
     assert status == 2
     assert message in capsys.readouterr().err

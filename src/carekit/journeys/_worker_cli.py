@@ -140,7 +140,8 @@ def _warn_if_new(store: Any) -> None:
 
 
 def _check_exists(url: str) -> None:
-    """Refuse a SQLite store that does not exist or is an empty file (a mistyped path).
+    """Refuse a store that is bound to be empty: a SQLite file that does not exist or is an
+    empty file (a mistyped path), a store in memory (``memory://``, ``sqlite:///:memory:``).
 
     A worker on a new, empty store would wait forever for work nobody gives it. A libpq
     ``key=value`` string is refused first, as ``open_store`` does: it is no path, and the
@@ -152,6 +153,12 @@ def _check_exists(url: str) -> None:
     refuse_conninfo(url)
 
     scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() == "memory":
+        msg = (
+            "a memory:// store lives inside one process, so this worker's would always be "
+            "empty: give the store your app writes to (sqlite:///PATH or postgresql://...)"
+        )
+        raise StoreError(msg)
     if sep and scheme.lower() != "sqlite":
         return
     path = url
@@ -162,7 +169,13 @@ def _check_exists(url: str) -> None:
         if not path.startswith("/") or path == "/":
             return
         path = urllib.parse.unquote(path[1:])
-    if path in ("", ":memory:"):
+    if path == ":memory:":
+        msg = (
+            "a SQLite store in memory (:memory:) lives inside one process, so this worker's "
+            "would always be empty: give the file your app writes to (sqlite:///PATH)"
+        )
+        raise StoreError(msg)
+    if path == "":
         return
     file = pathlib.Path(path)
     if not file.is_file() or file.stat().st_size == 0:
