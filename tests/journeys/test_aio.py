@@ -275,3 +275,65 @@ def test_the_async_worker_rides_out_a_short_store_outage(caplog: pytest.LogCaptu
     counts = asyncio.run(main())
     assert counts["sent"] == 2
     assert caplog.text.count("the store failed, trying again") == 2
+
+
+class ExitsAsync:
+    """``sys.exit(3)`` from a coroutine plugin (journey ``c-exits``) and from a blocking one
+    run in a thread (journey ``t-exits``)."""
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Channel]:
+        return [Channel("push")]
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, channel: Channel
+    ) -> DeliveryResult | None:
+        if channel.name != "push":
+            return None
+        if touchpoint.journey_id == "c-exits":
+            raise SystemExit(3)
+        return DeliveryResult(reference="fine")
+
+
+class ExitsBlocking:
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any, channel: Channel) -> Any:
+        if channel.name != "email":
+            return None
+        if touchpoint.journey_id == "t-exits":
+            raise SystemExit(3)
+        return DeliveryResult(reference="fine")
+
+
+def test_a_plugin_that_calls_sys_exit_fails_only_that_attempt_in_the_async_worker() -> None:
+    # Regression: a plugin's sys.exit(3) ended the asyncio worker with the other claims leased.
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        for jid, channel in [("c-exits", "push"), ("c-ok", "push"),
+                             ("t-exits", "email"), ("t-ok", "email")]:
+            await store.create(order_journey(), jid, at=T0, channel=channel)
+            await store.append(jid, [Event("place", at=T0), Event("acknowledge", at=T0)])
+        worker = aio.Worker(make_carekit(ExitsAsync(), ExitsBlocking()), store)
+        report = await worker.run_once(T0 + HOUR)
+        return report, {e.journey_id: e.status for e in await store.outbox()}
+
+    report, statuses = asyncio.run(main())
+    assert statuses == {"c-exits": "failed", "c-ok": "sent", "t-exits": "failed", "t-ok": "sent"}
+    for a in report.attempts:
+        if a.outcome == "failed":
+            assert "raised SystemExit: 3" in (a.error or "")
+
+
+def test_a_second_sigint_stops_the_async_worker_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    # Regression: a second Ctrl-C did nothing; the worker still waited for its deliveries.
+    async def main() -> None:
+        worker = aio.Worker(make_carekit(), await aio.open_store("memory://"))
+        with caplog.at_level(logging.INFO, logger="carekit.worker"):
+            worker._on_signal(signal.SIGINT)  # the first: finish what is in flight
+            with pytest.raises(KeyboardInterrupt):
+                worker._on_signal(signal.SIGINT)
+
+    asyncio.run(main())
+    assert "SIGINT again stops at once" in caplog.text
+    assert "got SIGINT again: stopping now" in caplog.text

@@ -285,7 +285,7 @@ def test_a_bad_kit_or_a_broken_plugin_claims_nothing(store: Any) -> None:
 
 
 class Interrupts:
-    """Delivers five touchpoints, then raises ``exc`` (Ctrl-C, a plugin's SystemExit)."""
+    """Delivers five touchpoints, then raises ``exc`` (Ctrl-C in the middle of a batch)."""
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
@@ -299,7 +299,7 @@ class Interrupts:
         return DeliveryResult(reference="ok")
 
 
-@pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3)])
+@pytest.mark.parametrize("exc", [KeyboardInterrupt()])  # a plugin's SystemExit: see below
 def test_an_interruption_mid_batch_resends_nothing_already_sent(
     store: Any, exc: BaseException
 ) -> None:
@@ -766,3 +766,29 @@ def test_the_asyncio_worker_teaches_the_store_the_kits_journeys(tmp_path: pathli
         return report.fired + report.sent
 
     assert asyncio.run(main()) == 2
+
+
+class Exits:
+    """Calls ``sys.exit(3)`` for journey ``exits``; delivers the others."""
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any) -> DeliveryResult:
+        if touchpoint.journey_id == "exits":
+            raise SystemExit(3)
+        return DeliveryResult(reference="fine")
+
+
+@pytest.mark.parametrize("timeout", [None, dt.timedelta(seconds=5)])
+def test_a_plugin_that_calls_sys_exit_fails_only_that_attempt(
+    store: Any, timeout: dt.timedelta | None
+) -> None:
+    # Regression: a plugin's sys.exit(3) ended the whole worker (`carekit worker` exited
+    # with status 3 and no log line), the other claims left leased.
+    for i, jid in enumerate(["exits", "ok"]):
+        _acknowledged(store, jid, at=T0 + i * SECOND)
+    report = Worker(make_carekit(Exits()), store, timeout=timeout).run_once(T0 + HOUR)
+    outcomes = {a.journey_id: (a.outcome, a.error) for a in report.attempts}
+    assert outcomes["ok"] == ("sent", None)
+    assert outcomes["exits"][0] == "failed"
+    assert "raised SystemExit: 3" in (outcomes["exits"][1] or "")
+    assert {e.journey_id: e.status for e in store.outbox()} == {"exits": "failed", "ok": "sent"}

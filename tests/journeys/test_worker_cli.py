@@ -353,3 +353,44 @@ def test_a_new_postgres_schema_is_named_in_a_warning_and_a_used_one_is_not(
         status, _ = _run("worker", "--store", url, "--once", "--now", T0.isoformat())
     assert status == 0
     assert not [r for r in caplog.records if r.name == "carekit.worker"]
+
+
+_HANGS = _ONCE.replace("time.sleep(1.0)", "time.sleep(60)").replace(
+    '"--once", "--log-level", "error",', '"--once", "--log-level", "info", "--timeout", "20s",')
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32",
+                    reason="needs POSIX signals")
+def test_a_second_ctrl_c_stops_at_once(tmp_path: pathlib.Path) -> None:
+    # Regression: a second Ctrl-C did nothing; the worker still waited for the delivery in
+    # flight (up to --timeout) before it stopped.
+    db, log = tmp_path / "j.db", tmp_path / "sent.log"
+    with SQLiteJourneyStore(db) as store:
+        store.create(order_journey(), "o-0", at=T0, channel="email")
+        store.append("o-0", [Event("place", at=T0, id="p0"), Event("acknowledge", at=T0, id="a0")])
+    script = tmp_path / "hangs.py"
+    script.write_text(_HANGS)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parents[2] / "src") + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first one waits for the delivery in flight
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:  # pragma: no cover - only when the test fails
+            proc.kill()
+            proc.communicate()
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130
+    assert "SIGINT again stops at once" in err
+    assert "got SIGINT again: stopping now" in err
+    assert err.strip().splitlines()[-1] == "carekit worker: interrupted"

@@ -582,8 +582,17 @@ class Worker(WorkerBase):
                 loop.remove_signal_handler(sig)
 
     def _on_signal(self, signum: int) -> None:
-        _log.info("asyncio worker %s got %s: finishing the deliveries in flight",
-                  self.claimant, signal.Signals(signum).name, extra={"outcome": "stopping"})
+        if signum == signal.SIGINT and self._stopping:
+            # A second Ctrl-C: the user will not wait for the deliveries in flight.
+            _log.warning(
+                "asyncio worker %s got SIGINT again: stopping now; the deliveries in flight "
+                "are not recorded and their claims are taken over after the lease (%s)",
+                self.claimant, self.lease, extra={"outcome": "interrupted"},
+            )
+            raise KeyboardInterrupt
+        _log.info("asyncio worker %s got %s: finishing the deliveries in flight (SIGINT "
+                  "again stops at once)", self.claimant, signal.Signals(signum).name,
+                  extra={"outcome": "stopping"})
         self.stop()
 
 
@@ -600,7 +609,7 @@ async def _first_answer_async(
             result = await asyncio.to_thread(lambda: caller(**arguments))
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
             raise _Raised(None, exc) from exc
         return None, result
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
@@ -613,7 +622,7 @@ async def _first_answer_async(
                 )
                 if inspect.isawaitable(result):
                     result = await result
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:
             return impl.plugin_name, result

@@ -955,8 +955,17 @@ class Worker(WorkerBase):
             return
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            _log.info("worker %s got %s: finishing the delivery in flight",
-                      self.claimant, signal.Signals(signum).name, extra={"outcome": "stopping"})
+            if signum == signal.SIGINT and self._stop.is_set():
+                # A second Ctrl-C: the user will not wait for the delivery in flight.
+                _log.warning(
+                    "worker %s got SIGINT again: stopping now; the delivery in flight is "
+                    "not recorded and its claims are taken over after the lease (%s)",
+                    self.claimant, self.lease, extra={"outcome": "interrupted"},
+                )
+                raise KeyboardInterrupt
+            _log.info("worker %s got %s: finishing the delivery in flight (SIGINT again "
+                      "stops at once)", self.claimant, signal.Signals(signum).name,
+                      extra={"outcome": "stopping"})
             self._stop.set()
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -1021,7 +1030,7 @@ def _who(plugin: str | None) -> str:
 class _Raised(Exception):
     """A delivery plugin raised ``error``."""
 
-    def __init__(self, plugin: str | None, error: Exception) -> None:
+    def __init__(self, plugin: str | None, error: BaseException) -> None:
         super().__init__(plugin, error)
         self.plugin = plugin
         self.error = error
@@ -1045,7 +1054,7 @@ def _first_answer(
     if _wrapped(impls):
         try:
             return None, caller(**arguments)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
             raise _Raised(None, exc) from exc
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
         try:
@@ -1054,7 +1063,7 @@ def _first_answer(
             if (result is not None and type(result) is not DeliveryResult
                     and inspect.isawaitable(result)):
                 result = asyncio.run(_awaited(result))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:
             return impl.plugin_name, result
