@@ -91,6 +91,9 @@ def parse_duration(text: str) -> dt.timedelta:
         argparse.ArgumentTypeError: anything else, zero, or more than a year.
     """
     match = _DURATION.match(text)
+    if match is None and _DURATION.match(text.strip().removeprefix("-")):
+        msg = f"expected a duration above zero and at most a year (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
     if match is None:
         msg = f"expected a duration such as 30s, 500ms, 5m or 1h (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
@@ -103,6 +106,30 @@ def parse_duration(text: str) -> dt.timedelta:
         msg = f"expected a duration above zero and at most a year (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+#: The options whose value is a duration (``carekit worker``).
+DURATION_OPTIONS = frozenset({"--lease", "--poll", "--backoff", "--timeout"})
+
+
+def join_negative_durations(words: list[str]) -> list[str]:
+    """``--lease -5s`` as ``--lease=-5s``, so the duration's own check refuses it.
+
+    argparse takes a word that starts with ``-`` and is not a plain number for an option, so
+    ``--lease -5s`` got "expected one argument", which hides what is wrong.
+    """
+    joined: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in DURATION_OPTIONS and re.match(r"-\d", following):
+            joined.append(f"{word}={following}")
+            i += 2
+            continue
+        joined.append(word)
+        i += 1
+    return joined
 
 
 def parse_moment(text: str) -> dt.datetime:

@@ -191,6 +191,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if len(words) >= 2 and f"{words[0]} {words[1]}" in _COMMANDS:
             words = [f"{words[0]} {words[1]}", *words[2:]]
+        if words[:1] == ["worker"]:
+            from carekit._cli_args import join_negative_durations
+
+            words = join_negative_durations(words)
         chosen = next((w for w in words if not w.startswith("-")), None)
         parser = build_parser(chosen if chosen in _COMMANDS else "")
         args = parser.parse_args(words)

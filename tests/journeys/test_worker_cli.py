@@ -185,6 +185,21 @@ def test_durations_are_checked(capsys: pytest.CaptureFixture[str], text: str) ->
     assert "expected a duration" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["--lease", "--poll", "--backoff", "--timeout"])
+def test_a_negative_duration_after_a_space_gets_the_durations_message(
+    capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    # Regression: `--lease -5s` got argparse's "expected one argument" (it took -5s for an
+    # option), which hid what was wrong.
+    with pytest.raises(SystemExit) as info:
+        _run("worker", "--store", "memory://", "--once", option, "-5s")
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert f"argument {option}: expected a duration above zero and at most a year " \
+        "(got '-5s')" in err
+    assert "expected one argument" not in err
+
+
 def test_json_logs_carry_the_structured_fields(tmp_path: pathlib.Path) -> None:
     from carekit.journeys._worker_cli import JsonFormatter, configure_logging
 
