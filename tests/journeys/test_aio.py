@@ -106,6 +106,53 @@ def test_the_async_worker_delivers_concurrently_within_the_channels_bound(
     assert sorted(plugin.keys) == sorted(f"o-{i}/order_thanks/2" for i in range(24))
 
 
+class CancelsWhileSending:
+    """A coroutine plugin on ``push``: each journey is cancelled while its touchpoint is sent."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.keys: list[str] = []
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Channel]:
+        return [Channel("push")]
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, idempotency_key: str
+    ) -> DeliveryResult:
+        jid = touchpoint.journey_id
+        await self.store.append(jid, Event("cancel", at=T0 + MINUTE, id=f"{jid}-cancel"))
+        self.keys.append(idempotency_key)
+        return DeliveryResult(reference=idempotency_key)
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite"])
+def test_the_async_worker_keeps_a_touchpoint_cancelled_in_flight_sent(
+    url: str, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> Any:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 'w.db'}" if url == "sqlite" else url)
+        await _orders(store, 6, channel="push")
+        plugin = CancelsWhileSending(store)
+        worker = aio.Worker(make_carekit(plugin), store, concurrency={"push": 3})
+        report = await worker.run_once(T0 + HOUR)
+        again = await worker.run_once(T0 + 2 * HOUR)
+        counts = await store.outbox_counts()
+        states = {j.state for j in await store.journeys()}
+        await store.close()
+        return plugin, report, again, counts, states
+
+    with caplog.at_level(logging.INFO, logger="carekit.worker"):
+        plugin, report, again, counts, states = asyncio.run(main())
+    assert len(plugin.keys) == 6 and states == {"cancelled"}
+    # The report, the log and the outbox agree: six sent, none withdrawn.
+    assert (report.sent, report.withdrawn, again.sent) == (6, 0, 0)
+    assert (counts["sent"], counts["withdrawn"]) == (6, 0)
+    logged = [getattr(r, "outcome", None) for r in caplog.records if hasattr(r, "key")]
+    assert logged == ["sent"] * 6
+
+
 def test_a_hanging_coroutine_plugin_times_out_and_a_blocking_one_runs_in_a_thread(
     tmp_path: pathlib.Path,
 ) -> None:

@@ -203,7 +203,8 @@ class State:
         withdraws: entering this state withdraws touchpoints owed but not yet sent, because
             they no longer make sense there: ``True`` withdraws every one (a cancelled order
             is owed no "thank you for your order"), a tuple of names only those. A store
-            marks them ``withdrawn`` in its outbox and never sends them.
+            marks them ``withdrawn`` in its outbox and never sends them (one whose delivery
+            was already in flight is recorded ``sent`` when it reports so).
 
     Raises:
         CareKitError: a name that is not an identifier, a phase that is not a

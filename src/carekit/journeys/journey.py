@@ -168,7 +168,8 @@ class DeadLetter:
 class TouchpointWithdrawn:
     """Effect: a touchpoint owed but not yet sent no longer makes sense (see ``State.withdraws``).
 
-    A store marks it ``withdrawn`` in its outbox; it is never sent.
+    A store marks it ``withdrawn`` in its outbox; it is never sent, unless a delivery already
+    in flight reports it sent (the store then records it ``sent``).
     """
 
     touchpoint: OwedTouchpoint

@@ -531,6 +531,40 @@ class AsyncJourneyStoreContract:
 
         _run(store, body)
 
+    def test_a_late_delivery_report_overrides_a_withdrawal(self, store: Any) -> None:
+        async def body(s: Any) -> None:
+            await s.create(ticket_journey(), "t-1", at=T0, channel="email")
+            await s.append("t-1", Event("nudge", at=T0 + MINUTE, id="n"))
+            [claimed] = await s.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
+            assert claimed.touchpoint.name == "ticket_opened"
+            journey = await s.append("t-1", Event("close", at=T0 + MINUTE, id="c"))
+            assert [e.status for e in await s.outbox("t-1")] == [
+                "withdrawn", "withdrawn", "pending"
+            ]
+            _same(await s.load("t-1"), journey)
+            assert await s.record([], lease=MINUTE, claimant="w") == set()
+            await s.record([AttemptOutcome(claimed=claimed, status="dead", at=T0, error="x")])
+            assert (await s.outbox("t-1"))[0].status == "withdrawn"
+            held = await s.record([AttemptOutcome(claimed=claimed, status="sent",
+                                                  at=T0 + 2 * MINUTE, reference="m-1")],
+                                  lease=MINUTE, claimant="w")
+            assert held == set()
+            entries = await s.outbox("t-1")
+            assert [e.status for e in entries] == ["sent", "withdrawn", "pending"]
+            assert (entries[0].attempts, entries[0].reference, entries[0].settled_at) == (
+                1, "m-1", T0 + 2 * MINUTE
+            )
+            assert await s.outbox_counts() == {
+                "pending": 1, "failed": 0, "deferred": 0, "sent": 1, "dead": 0, "withdrawn": 1
+            }
+            loaded = await s.load("t-1")
+            _same(loaded, journey)
+            assert [tp.name for tp in loaded.owed] == ["ticket_closed"]
+            [again] = await s.claim_due(now=T0 + HOUR, limit=10, lease=MINUTE, claimant="w")
+            assert again.touchpoint.name == "ticket_closed"
+
+        _run(store, body)
+
     def test_claim_due_checks_its_arguments(self, store: Any) -> None:
         async def body(s: Any) -> None:
             await s.create(ticket_journey(), "t-1", at=T0)

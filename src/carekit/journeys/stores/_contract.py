@@ -46,6 +46,7 @@ from carekit.journeys import (
     order_journey,
     service_case_journey,
 )
+from carekit.metrics import TouchpointCoverage
 from carekit.testing import RecordingChannel, make_carekit
 
 __all__ = ["JourneyStoreContract"]
@@ -131,6 +132,24 @@ class _Later:
         if self.calls.count(idempotency_key) == 1:
             return DeliveryResult(delivered=False, retry_at=self.until)
         return DeliveryResult(reference=f"ok-{len(self.calls)}")
+
+
+class _CancelsWhileSending:
+    """A channel plugin on ``email`` whose journey is cancelled while it delivers."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.sent: list[str] = []
+
+    @hookimpl
+    def carekit_deliver_touchpoint(
+        self, touchpoint: Any, channel: Channel, idempotency_key: str
+    ) -> DeliveryResult | None:
+        if channel.name != "email":
+            return None
+        self.store.append(touchpoint.journey_id, Event("cancel", at=T0 + MINUTE, id="cancel"))
+        self.sent.append(idempotency_key)
+        return DeliveryResult(reference="m-1")
 
 
 def takes_holding(store: Any) -> bool:
@@ -549,6 +568,59 @@ class JourneyStoreContract:
         assert [e.status for e in store.outbox("t-1")] == ["sent"]
         assert store.load("t-1").overdue(T0 + 2 * HOUR) == []
 
+    def test_a_late_delivery_report_overrides_a_withdrawal(self, store: Any) -> None:
+        store.create(ticket_journey(), "t-1", at=T0, channel="email")
+        store.append("t-1", Event("nudge", at=T0 + MINUTE, id="n"))
+        store.create(ticket_journey(), "t-2", at=T0, channel="email")
+        claims = store.claim_due(now=T0, limit=10, lease=MINUTE, claimant="w")
+        claimed = {c.touchpoint.journey_id: c for c in claims}
+        assert [claimed[j].touchpoint.name for j in ("t-1", "t-2")] == ["ticket_opened"] * 2
+        # t-1 closed while its ticket_opened is being delivered: both unsent touchpoints
+        # withdrawn.
+        journey = store.append("t-1", Event("close", at=T0 + MINUTE, id="c"))
+        assert [(e.name, e.status) for e in store.outbox("t-1")] == [
+            ("ticket_opened", "withdrawn"), ("nudge_reply", "withdrawn"),
+            ("ticket_closed", "pending"),
+        ]
+        _same(store.load("t-1"), journey)  # (a store may keep it cached from here)
+        held = store.record([], lease=MINUTE, claimant="w")  # no longer held
+        assert held == {claimed["t-2"].idempotency_key}
+        # A failure report leaves it withdrawn; the late success report settles it sent.
+        store.record([AttemptOutcome(claimed=claimed["t-1"], status="retry", at=T0,
+                                     error="x", retry_at=T0 + HOUR)])
+        store.record([AttemptOutcome(claimed=claimed["t-1"], status="dead", at=T0, error="x")])
+        assert store.outbox("t-1")[0].status == "withdrawn"
+        held = store.record([
+            AttemptOutcome(claimed=claimed["t-1"], status="sent", at=T0 + 2 * MINUTE,
+                           reference="m-1"),
+            AttemptOutcome(claimed=claimed["t-2"], status="sent", at=T0, reference="m-2"),
+        ], lease=MINUTE, claimant="w")
+        assert held == set()
+        entries = store.outbox("t-1")
+        assert [(e.name, e.status) for e in entries] == [
+            ("ticket_opened", "sent"), ("nudge_reply", "withdrawn"), ("ticket_closed", "pending")
+        ]
+        sent = entries[0]
+        assert (sent.attempts, sent.reference, sent.settled_at, sent.next_attempt_at) == (
+            1, "m-1", T0 + 2 * MINUTE, None
+        )
+        assert [e.reference for e in store.outbox(status="sent")] == ["m-1", "m-2"]
+        assert store.outbox_counts() == {
+            "pending": 1, "failed": 0, "deferred": 0, "sent": 2, "dead": 0, "withdrawn": 1
+        }
+        assert TouchpointCoverage.from_journeys(store, now=T0 + MINUTE).proportion_counts() == (
+            2, 2
+        )
+        loaded = store.load("t-1")
+        _same(loaded, journey)
+        assert ([tp.name for tp in loaded.owed], loaded.dead) == (["ticket_closed"], ())
+        # A second report changes nothing; the withdrawn touchpoint not in flight stays so.
+        store.record([AttemptOutcome(claimed=claimed["t-1"], status="sent", at=T0 + HOUR)])
+        assert store.outbox("t-1")[0].settled_at == T0 + 2 * MINUTE
+        [again] = store.claim_due(now=T0 + HOUR, limit=10, lease=MINUTE, claimant="w")
+        assert again.touchpoint.name == "ticket_closed"
+        assert [e.status for e in store.outbox("t-1")] == ["sent", "withdrawn", "pending"]
+
     @pytest.mark.parametrize(
         ("arguments", "match"),
         [
@@ -654,6 +726,24 @@ class JourneyStoreContract:
         assert report.sent == 1
         [entry] = store.outbox("order-1")
         assert (entry.status, entry.attempts, entry.reference) == ("sent", 1, "ok-2")
+
+    def test_a_worker_counts_a_touchpoint_cancelled_in_flight_as_sent(
+        self, store: Any
+    ) -> None:
+        plugin = _CancelsWhileSending(store)
+        store.create(order_journey(), "order-1", at=T0, channel="email")
+        store.append("order-1", [Event("place", at=T0, id="p"),
+                                 Event("acknowledge", at=T0, id="a")])
+        worker = Worker(make_carekit(plugin), store, lease=MINUTE, timeout=None)
+        report = worker.run_once(T0 + MINUTE)
+        assert plugin.sent == ["order-1/order_thanks/2"]
+        assert (report.sent, report.withdrawn) == (1, 0)
+        [entry] = store.outbox("order-1")
+        assert (entry.status, entry.reference, entry.attempts) == ("sent", "m-1", 1)
+        assert store.outbox_counts()["sent"] == 1
+        assert store.load("order-1").state == "cancelled"
+        assert worker.run_once(T0 + HOUR).sent == 0
+        assert plugin.sent == ["order-1/order_thanks/2"]
 
     def test_recovery_touchpoints_are_owed_and_survive_reload(self, store: Any) -> None:
         kit = make_carekit(_Apologise())

@@ -116,6 +116,9 @@ LIST_PAGES = 10
 _CACHE_SIZE = 1024
 _OPEN = "('pending', 'failed', 'deferred')"
 _OPEN_SET = frozenset({"pending", "failed", "deferred"})
+#: Settled statuses a late "sent" report still overrides: a rival dead-lettered the
+#: touchpoint, or a later event withdrew it while it was in flight; the message left.
+_OVERRIDDEN = "('dead', 'withdrawn')"
 _OWED = "idempotency_key, journey_id, seq, name, channel, state, due, data, owed_at, not_before"
 _HEAD = (
     "journey_id, definition, customer_id, channel, started_at, state, version, updated_at,"
@@ -1054,7 +1057,7 @@ class Core:
             settles = "%(kinds)s::text IN ('sent', 'dead')"
             condition = (
                 f"CASE WHEN %(kinds)s::text = 'sent'"
-                f" THEN o.status IN {_OPEN} OR o.status = 'dead'"
+                f" THEN o.status IN {_OPEN} OR o.status IN {_OVERRIDDEN}"
                 f" ELSE o.status IN {_OPEN} AND o.claimed_by = %(claims)s::text END"
             )
             sql = (
@@ -1142,7 +1145,7 @@ class Core:
         """The CTEs recording several outcomes at once (``u``, ``changed`` among them)."""
         q = self.q
         condition = (
-            f"CASE WHEN t.kind = 'sent' THEN o.status IN {_OPEN} OR o.status = 'dead'"
+            f"CASE WHEN t.kind = 'sent' THEN o.status IN {_OPEN} OR o.status IN {_OVERRIDDEN}"
             f" ELSE o.status IN {_OPEN} AND o.claimed_by = t.claim END"
         )
         settles = "t.kind IN ('sent', 'dead')"

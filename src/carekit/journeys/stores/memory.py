@@ -65,6 +65,8 @@ __all__ = ["MemoryJourneyStore"]
 
 #: Statuses a worker may still claim.
 _OPEN = frozenset({"pending", "failed", "deferred"})
+#: Settled statuses a late "sent" report still overrides (the message left).
+_OVERRIDDEN = frozenset({"dead", "withdrawn"})
 
 
 @attrs.define
@@ -551,7 +553,11 @@ class MemoryJourneyStore:
         entry = self._outbox.get(key)
         if entry is None:
             return
-        if entry.status not in _OPEN and not (entry.status == "dead" and outcome.status == "sent"):
+        # A late success report settles a touchpoint a rival dead-lettered or a later event
+        # withdrew while it was in flight: the message left, the journey must not deny it.
+        if entry.status not in _OPEN and not (
+            entry.status in _OVERRIDDEN and outcome.status == "sent"
+        ):
             return
         if outcome.status != "sent" and entry.claimed_by != claimed.claim:
             return

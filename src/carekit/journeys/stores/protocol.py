@@ -47,7 +47,8 @@ __all__ = [
 #:   ``next_attempt_at`` (no attempt used);
 #: * ``sent``: delivered;
 #: * ``dead``: given up on (dead-lettered);
-#: * ``withdrawn``: no longer owed (the journey moved where it makes no sense); never sent.
+#: * ``withdrawn``: no longer owed (the journey moved where it makes no sense); never sent
+#:   unless a delivery already in flight reports it sent (the entry is then ``sent``).
 OutboxStatus = Literal["pending", "failed", "deferred", "sent", "dead", "withdrawn"]
 
 #: Every outbox status, in the order :meth:`JourneyStore.outbox_counts` lists them.
@@ -345,10 +346,11 @@ class JourneyStore(Protocol):
     ) -> frozenset[str]:
         """Record the outcomes of claimed attempts, all in one transaction.
 
-        ``"sent"`` marks the touchpoint delivered (even if its claim expired meanwhile: the
-        message left); ``"retry"``, ``"defer"`` and ``"release"`` give the claim up until
-        ``retry_at`` (at once for ``"release"``); ``"dead"`` dead-letters it. Failures are
-        only recorded by the claim's current holder.
+        ``"sent"`` marks the touchpoint delivered (even if its claim expired meanwhile, a
+        rival dead-lettered it or a later event withdrew it: the message left);
+        ``"retry"``, ``"defer"`` and ``"release"`` give the claim up until ``retry_at`` (at
+        once for ``"release"``); ``"dead"`` dead-letters it. Failures are only recorded by
+        the claim's current holder.
 
         With ``lease`` and ``claimant``, the same transaction extends every claim the
         claimant still holds by ``lease`` (a worker working through a batch keeps its

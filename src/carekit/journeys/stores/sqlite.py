@@ -998,8 +998,9 @@ class SQLiteJourneyStore:
         status, claimed_by, journey_id, version, settled = row
         kind = outcome.status
         # A late success report still counts when a rival worker dead-lettered the
-        # touchpoint meanwhile: the message left, the journey must not call it lost.
-        if status not in _OPEN_SET and not (status == "dead" and kind == "sent"):
+        # touchpoint meanwhile, or a later event withdrew it while it was in flight: the
+        # message left, the journey must not call it lost or unsent.
+        if status not in _OPEN_SET and not (status in _OVERRIDDEN and kind == "sent"):
             return
         if kind != "sent" and claimed_by != claimed.claim:
             return
@@ -1335,6 +1336,8 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 
 #: Outbox statuses a worker may still claim.
 _OPEN_SET = frozenset({"pending", "failed", "deferred"})
+#: Settled outbox statuses a late "sent" report still overrides (the message left).
+_OVERRIDDEN = frozenset({"dead", "withdrawn"})
 
 
 class _Writes:
