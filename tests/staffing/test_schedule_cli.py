@@ -86,6 +86,18 @@ def test_templates_that_cannot_cover_exit_1_and_name_the_intervals(
     assert "short: 16 intervals (Mon 08:00, Mon 08:30" in text
 
 
+def test_templates_that_place_no_shift_exit_1_not_a_time_out(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    templates = write(tmp_path, "t.csv", "name,hours,earliest,latest\nnight,4,23:00,23:30\n")
+    out = io.StringIO()
+    assert main([*PLAN, "--templates", templates], out=out) == 1
+    text = out.getvalue()
+    assert "roster: 0 shifts" in text and "templates cannot cover every interval" in text
+    assert "short: 24 intervals (Mon 08:00" in text
+    assert "max-seconds" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("templates", "fragment"),
     [
