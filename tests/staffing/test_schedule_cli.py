@@ -115,6 +115,12 @@ def test_templates_that_place_no_shift_exit_1_not_a_time_out(
         ("name,hours,max_count\nx,8,lots\n", "t.csv line 2: max_count must be a whole number"),
         ("name,hours\nx,-8\n", "t.csv line 2: duration must be a positive duration"),
         ("name,hours\n", "templates must name at least one ShiftTemplate (got none)"),
+        # a misspelt optional column would be ignored: every shift would cost 1 an hour
+        ("name,hours,cost\nx,8,2\n",
+         "t.csv has unknown column(s) ['cost'], which would be ignored; the columns are "
+         "['name', 'hours', 'earliest', 'latest', 'step_minutes', 'breaks', 'days', "
+         "'cost_per_hour', 'max_count']"),
+        ("name,hours,Breaks\nx,8,0:30@3:00\n", "(did you mean 'breaks' for 'Breaks'?)"),
         # a blank line does not shift the line number
         ("name,hours\nx,8\n\ny,eight\n", "t.csv line 4: hours must be a number of hours"),
     ],
