@@ -152,6 +152,24 @@ def test_a_delivery_before_its_order_names_the_row():
     assert e.value.row == 2
 
 
+def test_a_segment_column_the_rows_lack_names_the_row_and_its_keys():
+    # Read as None, a misspelt column would put every order in one segment without a word.
+    table = rows(40)
+    for row in table:
+        row["state"] = row.pop("segment")
+    with pytest.raises(HistoryError, match=r"history\[0\] has no 'stat' key, the column "
+                       r"segment='stat' names \(its keys: \['delivered_at', 'order_id', "
+                       r"'ordered_at', 'state'\]\)") as e:
+        QuantileEstimator(segment="stat").fit(table)
+    assert e.value.row == 0
+    fitted = QuantileEstimator(segment="state", min_samples=1).fit(table)
+    assert fitted.fallback_chain("north")[0] == (("north",), 40)
+    # a row whose segment cell is None (or the default column, absent) is simply unsegmented
+    table[3]["state"] = None
+    QuantileEstimator(segment="state", min_samples=1).fit(table)
+    QuantileEstimator(min_samples=1).fit(table)
+
+
 @pytest.mark.parametrize(
     ("history", "message"),
     [([42], r"history\[0\] must be an Order"), ([(T0,)], r"history\[0\] must be an Order"),

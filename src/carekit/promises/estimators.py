@@ -714,7 +714,8 @@ class PaddedEstimator(_Learned):
         min_samples: delivered orders needed before learning replaces ``fallback``.
         fallback: expected lead in business days while history is too small.
         shrinkage: prior weight, in orders, of the parent segment's distribution.
-        segment: None, a column name for mapping rows, or a function of the segment.
+        segment: None, a column name for mapping rows (each must have it), or a function
+            of the segment.
         calendar: the calendar lead times are counted on (default Monday-Friday, UTC).
         lost_after: when an undelivered order counts as lost, as for
             :class:`QuantileEstimator`.
@@ -933,9 +934,9 @@ class QuantileEstimator(_Learned):
             rest on (``Promise.basis``).
         fallback: promised lead in business days while history is too small (None: fitting
             on too little history is an error).
-        segment: None (use each order's segment), a column name for mapping rows, or a
-            function applied to the segment (``lambda s: s[:1]`` to learn only the first
-            level).
+        segment: None (use each order's segment), a column name for mapping rows (a row
+            without that key is an error), or a function applied to the segment
+            (``lambda s: s[:1]`` to learn only the first level).
         shrinkage: prior weight, in orders, of the parent segment's distribution (None:
             tuned walk-forward among 10, 50 and 200).
         calibration: the step of the online calibration of the level (0 turns it off).

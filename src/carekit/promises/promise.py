@@ -399,7 +399,7 @@ def read_history(history: Any, segment: Any = None, name: str = "history") -> li
     Raises:
         HistoryError: the first bad row, named by its position: a naive time among aware
             ones, a delivery before its order, a repeated order id, an unknown cancelled
-            value, a row of the wrong shape.
+            value, a row of the wrong shape, a mapping without the column ``segment`` names.
     """
     if isinstance(history, Mapping):
         msg = f"{name} must be an iterable of orders, not a mapping"
@@ -424,6 +424,15 @@ def read_history(history: Any, segment: Any = None, name: str = "history") -> li
             if isinstance(item, Mapping):
                 if "ordered_at" not in item:
                     msg = f"{where} has no 'ordered_at' key (got {_validate.short(item)})"
+                    raise HistoryError(msg, row=i)
+                if isinstance(segment, str) and segment not in item:
+                    # A misspelt column would put every order in one segment without a word.
+                    keys = sorted(map(str, item))
+                    more = f" and {len(keys) - 20} more" if len(keys) > 20 else ""
+                    msg = (
+                        f"{where} has no {segment!r} key, the column segment={segment!r} "
+                        f"names (its keys: {keys[:20]}{more})"
+                    )
                     raise HistoryError(msg, row=i)
                 ordered, delivered = item["ordered_at"], item.get("delivered_at")
                 seg = item.get(column)
