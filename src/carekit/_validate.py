@@ -213,6 +213,26 @@ def interval_length(name: str, value: Any) -> dt.timedelta:
     return td
 
 
+def work_length(name: str, value: Any, *, unit: str = "hours") -> dt.timedelta:
+    """Like :func:`positive_duration`, for the length of a shift (``unit="hours"``) or a break.
+
+    A bare number below 60 is refused: ``duration=8`` reads 8 seconds, which is always meant
+    as 8 hours (or, for a break, ``length=30`` as 30 minutes). A ``timedelta`` of any positive
+    length is taken as it is.
+    """
+    td = positive_duration(name, value)
+    if not isinstance(value, dt.timedelta) and td.total_seconds() < SHORTEST_BARE_INTERVAL:
+        number = f"{finite(name, value):g}"
+        seconds = finite(name, value) * (3600 if unit == "hours" else 60)
+        msg = (
+            f"{name}={number} is {number} seconds (a bare number is seconds); pass "
+            f"timedelta({unit}={number}) or {seconds:g} for {number} {unit}, or "
+            f"timedelta(seconds={number}) if you do mean seconds"
+        )
+        raise _fail(msg)
+    return td
+
+
 def optional_duration(name: str, value: Any) -> dt.timedelta | None:
     """Like :func:`duration`, passing ``None`` through."""
     return None if value is None else duration(name, value)

@@ -348,6 +348,8 @@ def test_the_solver_output_stays_off_standard_output(capfd: pytest.CaptureFixtur
     [
         ({"duration": -HOUR}, "duration must be a positive duration"),
         ({"duration": 0}, "duration must be a positive duration"),
+        ({"duration": 8}, "duration=8 is 8 seconds (a bare number is seconds); pass "
+         "timedelta(hours=8) or 28800 for 8 hours"),
         ({"name": ""}, "a template's name must be a non-empty string"),
         ({"earliest": "8 o'clock"}, "earliest must be a time of day such as '08:00'"),
         ({"latest": dt.time(9, tzinfo=UTC)}, "latest must be a local time of day"),

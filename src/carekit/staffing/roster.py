@@ -31,7 +31,7 @@ def _after(value: Any) -> dt.timedelta:
 
 
 def _length(value: Any) -> dt.timedelta:
-    return _validate.positive_duration("length", value)
+    return _validate.work_length("length", value, unit="minutes")
 
 
 def _latest(value: Any) -> dt.timedelta | None:
@@ -43,7 +43,7 @@ def _start(value: Any) -> dt.datetime:
 
 
 def _duration(value: Any) -> dt.timedelta:
-    return _validate.positive_duration("duration", value)
+    return _validate.work_length("duration", value)
 
 
 def _agents(value: Any) -> int:
@@ -103,7 +103,8 @@ class Break:
 
     Args:
         after: time from the shift's start to the break's start (``timedelta`` or seconds).
-        length: time off the floor (> 0).
+        length: time off the floor (> 0; ``timedelta`` or seconds, a bare number below 60
+            is refused as a likely mistake for minutes).
         latest: the latest start of the break in a template, at or after ``after``; None
             (default): the break starts exactly ``after`` the shift's start.
 
@@ -170,7 +171,8 @@ class Shift:
     Args:
         name: a label (``"early"``).
         start: timezone-aware start of the first occurrence.
-        duration: length of each occurrence (> 0).
+        duration: length of each occurrence (> 0; ``timedelta`` or seconds, a bare number
+            below 60 is refused as a likely mistake for hours).
         agents: people working it (int from 1 to :data:`MAX_AGENTS`, 10**15).
         breaks: :class:`Break` objects, each inside the shift; off the floor for the roster.
         recurrence: an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"`` (or a

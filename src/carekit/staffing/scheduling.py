@@ -67,7 +67,7 @@ def _latest_time(value: Any) -> dt.time:
 
 
 def _duration(value: Any) -> dt.timedelta:
-    return _validate.positive_duration("duration", value)
+    return _validate.work_length("duration", value)
 
 
 def _step(value: Any) -> dt.timedelta:
@@ -115,7 +115,8 @@ class ShiftTemplate:
 
     Args:
         name: a label (``"early"``); the roster's shifts carry it.
-        duration: the shift's paid length (``timedelta`` or seconds, > 0).
+        duration: the shift's paid length (``timedelta`` or seconds, > 0; a bare number
+            below 60 is refused as a likely mistake for hours).
         earliest: the earliest start, a local time of day (``datetime.time`` or ``"08:00"``)
             in the plan's zone (or :func:`schedule`'s ``tz``).
         latest: the latest start; before ``earliest`` the window runs past midnight
