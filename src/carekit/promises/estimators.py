@@ -1304,7 +1304,7 @@ class StagedEstimator:
                 msg = f"stages: stage names must be non-empty strings (got {name!r})"
                 raise CareKitError(msg)
             if not isinstance(est, QuantileEstimator):
-                msg = f"stages[{name!r}] must be a QuantileEstimator (got {est!r})"
+                msg = f"stages[{name!r}] must be a QuantileEstimator (got {_validate.short(est)})"
                 raise CareKitError(msg)
         if len(set(names)) != len(names):
             msg = f"stages: stage names must be unique (got {names!r})"
@@ -1326,7 +1326,7 @@ class StagedEstimator:
         else:
             msg = (
                 "stages must be a mapping or a sequence of (name, QuantileEstimator) pairs "
-                f"(got {stages!r})"
+                f"(got {_validate.short(stages)})"
             )
             raise CareKitError(msg)
         self.__attrs_init__(stages=items, quantile=quantile, earliest=earliest)  # type: ignore[attr-defined]
@@ -1356,7 +1356,7 @@ class StagedEstimator:
             CareKitError: a stage missing from ``history`` or an unknown stage name.
         """
         if not isinstance(history, Mapping):
-            msg = f"history must map stage names to histories (got {history!r})"
+            msg = f"history must map stage names to histories (got {_validate.short(history)})"
             raise CareKitError(msg)
         names = [n for n, _ in self.stages]
         unknown = sorted(set(history) - set(names))

@@ -79,7 +79,10 @@ def _in_utc(value: dt.datetime) -> dt.datetime | None:
 def _items(value: Any, name: str, kind: str) -> tuple[Any, ...]:
     """``value`` as a tuple, refusing anything that is not a collection of items."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        msg = f"{name} must be a list of carekit.staffing.{kind} objects (got {value!r})"
+        msg = (
+            f"{name} must be a list of carekit.staffing.{kind} objects "
+            f"(got {_validate.short(value)})"
+        )
         raise CareKitError(msg)
     return tuple(value)
 
@@ -149,7 +152,10 @@ def _breaks(value: Any) -> tuple[Break, ...]:
 
 def _name(_: Any, __: Any, value: Any) -> None:
     if not isinstance(value, str) or not value:
-        msg = f"a shift's name must be a non-empty string such as 'early' (got {value!r})"
+        msg = (
+            "a shift's name must be a non-empty string such as 'early' "
+            f"(got {_validate.short(value)})"
+        )
         raise CareKitError(msg)
 
 
@@ -159,7 +165,10 @@ def _recurrence(value: Any) -> str | None:
     if isinstance(value, rrule.rrule):
         return str(value).split("\n")[-1].removeprefix("RRULE:")
     if not isinstance(value, str):
-        msg = f"recurrence must be an RRULE string or a dateutil rrule (got {value!r})"
+        msg = (
+            "recurrence must be an RRULE string or a dateutil rrule "
+            f"(got {_validate.short(value)})"
+        )
         raise CareKitError(msg)
     return value.strip().removeprefix("RRULE:")
 
@@ -297,7 +306,10 @@ class Shift:
 def _calendar(value: Any) -> BusinessCalendar | None:
     if value is None or isinstance(value, BusinessCalendar):
         return value
-    msg = f"calendar must be a carekit.calendar.BusinessCalendar or None (got {value!r})"
+    msg = (
+        "calendar must be a carekit.calendar.BusinessCalendar or None "
+        f"(got {_validate.short(value)})"
+    )
     raise CareKitError(msg)
 
 
@@ -498,7 +510,7 @@ class Roster:
                 constructor), or ``calendar`` is not a calendar.
         """
         if isinstance(shifts, (str, bytes)) or not isinstance(shifts, Iterable):
-            msg = f"shifts must be an iterable of Shift objects (got {shifts!r})"
+            msg = f"shifts must be an iterable of Shift objects (got {_validate.short(shifts)})"
             raise CareKitError(msg)
         return cls(shifts=tuple(shifts), calendar=calendar)
 

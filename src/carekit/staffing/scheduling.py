@@ -535,7 +535,10 @@ def schedule(
         ('optimal', 36.0, ())
     """
     if not isinstance(plan, (StaffingPlan, Backlog)):
-        msg = f"plan must be a carekit.staffing.StaffingPlan or Backlog (got {plan!r})"
+        msg = (
+            "plan must be a carekit.staffing.StaffingPlan or Backlog "
+            f"(got {_validate.short(plan)})"
+        )
         raise CareKitError(msg)
     if isinstance(plan, Backlog) and budget_hours is not None:
         msg = (
