@@ -45,6 +45,28 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in text
 
 
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    # `carekit staffing --help` listed --format with nothing to say what it writes.
+    import argparse
+
+    from carekit.cli import build_parser
+
+    bare = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif action.option_strings and not action.help:
+                bare.append(f"{path} {action.option_strings[-1]}")
+
+    walk(build_parser(), "carekit")
+    walk(build_parser("staffing schedule"), "carekit")
+    walk(build_parser("worker"), "carekit")
+    assert bare == []
+
+
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["forecast"])
