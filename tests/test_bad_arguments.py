@@ -203,8 +203,14 @@ def _big_list() -> list[tuple[dt.datetime, int]]:
 
 
 def _wrong_kind_calls() -> list[tuple[str, object]]:
-    from carekit.promises import (PaddedEstimator, QuantileEstimator, StagedEstimator,
-                                  at_risk, backtest, tradeoff)
+    from carekit.promises import (
+        PaddedEstimator,
+        QuantileEstimator,
+        StagedEstimator,
+        at_risk,
+        backtest,
+        tradeoff,
+    )
     from carekit.staffing import Roster, ServiceTarget, coverage, plan, simulate
 
     day = plan([(T0, 40)], aht=180, target=ServiceTarget.parse("80/20"))
