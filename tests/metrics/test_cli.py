@@ -180,3 +180,28 @@ def test_a_blank_by_value_is_refused_with_its_file_and_line(
             "carekit metrics: error: answers.csv line 3: column 'store' (--by) must name the "
             f"row's segment (got {blank!r})\n"
         )
+
+
+@pytest.mark.parametrize(
+    ("metric", "cells", "line", "message"),
+    [
+        ("nps", ["9", "10", "11"], 4, "NPS scores must be whole numbers on the 0..10 scale "
+         "(got 11)"),
+        ("nps", ["9.5"], 2, "NPS scores must be whole numbers on the 0..10 scale (got 9.5)"),
+        ("csat", ["4", "0", "5"], 3, "CSAT scores must be whole numbers on the 1..5 scale "
+         "(got 0)"),
+        ("ces", ["4", "5", "8"], 4, "CES scores must be whole numbers on the 1..7 scale (got 8)"),
+    ],
+)
+def test_a_score_off_the_scale_names_its_file_and_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], metric: str,
+    cells: list[str], line: int, message: str,
+) -> None:
+    # Regression: the scale was checked a whole column at once, and the error named neither
+    # the file nor the row, as every other refused cell is named.
+    path = tmp_path / "answers.csv"
+    path.write_text("store,score\n" + "".join(f"north,{c}\n" for c in cells), encoding="utf-8")
+    argv = ["metrics", str(path), "--score-column", "score", "--metric", metric, "--by", "store"]
+    assert main(argv, out=io.StringIO()) == 2
+    assert capsys.readouterr().err == (
+        f"carekit metrics: error: answers.csv line {line}: column 'score': {message}\n")
