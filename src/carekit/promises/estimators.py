@@ -885,8 +885,14 @@ class PaddedEstimator(_Learned):
             _validate.aware("ordered_at", ordered_at)
             e = _expected_lead(expected, ordered_at, cal)
             base = self._entry_for(segment)
-            entry = _Entry(expected=e, promised=self.pad(e), earliest=None,
-                           confidence=base.confidence, stages=base.stages)
+            q = self.pad(e)
+            # The share of the segment's past lead times this promise covers, as a fitted
+            # promise states it; the fitted promise's own share may be far from it.
+            cdf = base.stages[0].cdf if base.stages else ()
+            confidence = (min(max(cdf[q] if q < len(cdf) else cdf[-1], 0.001), 0.999)
+                          if cdf else base.confidence)
+            entry = _Entry(expected=e, promised=q, earliest=None, confidence=confidence,
+                           stages=base.stages)
             return _promise_from(None, lambda s: entry, ordered_at, cal, segment, None)
         return _promise_from(self._fitted, self._entry_for, ordered_at, calendar, segment, None)
 
