@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from carekit import CareKitError
 from carekit import _validate as v
+from carekit.metrics import NPS
+from carekit.promises import QuantileEstimator
+from carekit.staffing import ServiceTarget, plan
 
 
 def test_aware_accepts_aware_and_rejects_naive() -> None:
@@ -92,3 +95,31 @@ def test_positive_int_with_a_maximum() -> None:
     assert v.positive_int("agents", 10**15, maximum=10**15) == 10**15
     with pytest.raises(CareKitError, match=r"agents must be an integer from 1 to 1,000 \(got 10"):
         v.positive_int("agents", 1001, maximum=1000)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: ServiceTarget(80, 20),
+         "service_level must lie in (0, 1] (got 80); a share, not a percent: pass 0.8 for 80 %"),
+        (lambda: ServiceTarget(0.8, 20, max_occupancy=85),
+         "max_occupancy must lie in (0, 1] (got 85); a share, not a percent: pass 0.85 for 85 %"),
+        (lambda: plan([], aht=300, target=ServiceTarget(0.8, 20), shrinkage=30),
+         "shrinkage must lie in [0, 1) (got 30); a share, not a percent: pass 0.3 for 30 %"),
+        (lambda: QuantileEstimator(quantile=95),
+         "quantile must lie in (0, 1) (got 95); a share, not a percent: pass 0.95 for 95 %"),
+        (lambda: NPS().result(confidence=99.5),
+         "confidence must lie in (0, 1) (got 99.5); a share, not a percent: pass 0.995 for "
+         "99.5 %"),
+        # no hint where no percent is likely meant
+        (lambda: ServiceTarget(1.5, 20),
+         "service_level must lie in (0, 1] (got 1.5)"),
+        (lambda: ServiceTarget(800, 20),
+         "service_level must lie in (0, 1] (got 800)"),
+    ],
+)
+def test_a_percent_where_a_share_belongs_gets_a_hint(call, message) -> None:
+    # Regression: ServiceTarget(80, 20) said only "must lie in (0, 1] (got 80)".
+    with pytest.raises(CareKitError) as err:
+        call()
+    assert str(err.value) == message

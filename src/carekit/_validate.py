@@ -147,9 +147,16 @@ def probability(
     if not (low_ok and high_ok):
         lo = "[0" if allow_zero else "(0"
         hi = "1]" if allow_one else "1)"
-        msg = f"{name} must lie in {lo}, {hi} (got {value!r})"
+        msg = f"{name} must lie in {lo}, {hi} (got {value!r}){percent_hint(f)}"
         raise _fail(msg)
     return f
+
+
+def percent_hint(value: float) -> str:
+    """A hint for a share written as a percent (``80`` for 80 %), else nothing."""
+    if 2 <= value <= 100:  # 1.5 is no percent anyone writes for a share
+        return f"; a share, not a percent: pass {value / 100:g} for {value:g} %"
+    return ""
 
 
 def duration(name: str, value: Any) -> dt.timedelta:
