@@ -151,6 +151,20 @@ def test_demo_in_a_temporary_folder_says_so() -> None:
     assert "--workdir DIR" in text.splitlines()[-1]
 
 
+def test_demo_workdir_that_is_a_file_is_named_as_such(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: "cannot open 'notes.txt': File exists", as if the file were to be opened.
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me\n", encoding="utf-8")
+    status, text = _run("demo", "--workdir", str(path))
+    assert (status, text) == (2, "")
+    assert capsys.readouterr().err == (
+        f"carekit demo: error: --workdir {str(path)!r} is a file; give a folder (created if "
+        "missing) for the demo's store, outputs and samples\n")
+    assert path.read_text(encoding="utf-8") == "keep me\n"
+
+
 @pytest.mark.parametrize("command", [
     ["staffing", "--aht", "180", "--service-level", "80/20"],
     ["promise"],
