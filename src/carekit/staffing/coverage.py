@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import math
 from collections.abc import Iterator
+from typing import overload
 
 import attrs
 
@@ -107,6 +108,16 @@ class Coverage:
 
     def __len__(self) -> int:
         return len(self.intervals)
+
+    @overload
+    def __getitem__(self, index: int) -> CoverageInterval: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[CoverageInterval, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> CoverageInterval | tuple[CoverageInterval, ...]:
+        """The interval at ``index`` (``coverage[0]``, ``coverage[-1]``); a slice: a tuple."""
+        return self.intervals[index]
 
     @property
     def summary(self) -> CoverageSummary:

@@ -9,7 +9,7 @@ import io
 import json
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
@@ -62,6 +62,16 @@ class StaffingPlan:
 
     def __len__(self) -> int:
         return len(self.requirements)
+
+    @overload
+    def __getitem__(self, index: int) -> Requirement: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Requirement, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Requirement | tuple[Requirement, ...]:
+        """The requirement at ``index`` (``plan[0]``, ``plan[-1]``), or a slice's as a tuple."""
+        return self.requirements[index]
 
     @property
     def _hours(self) -> float:
