@@ -260,6 +260,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if not args.compare_periods:
         for row in values:
             del row["period"]
+    elif not changes:
+        # Asked for changes and shown none: say why, rather than leave the reader to wonder.
+        periods = sorted({period for _, period in accs})
+        why = (f"every answer falls in one {args.period} ({periods[0]})" if len(periods) == 1
+               else "no segment has answers in two periods"
+               + (", with at least two answers each (CES)" if args.metric == "ces" else ""))
+        hint = "; try --period week" if args.period == "month" and len(periods) == 1 else ""
+        print(f"carekit metrics: warning: nothing to compare: {why}{hint}", file=sys.stderr)
     _render(out, args.format, args.metric, values, changes)
     return 0
 
