@@ -123,3 +123,27 @@ def test_a_percent_where_a_share_belongs_gets_a_hint(call, message) -> None:
     with pytest.raises(CareKitError) as err:
         call()
     assert str(err.value) == message
+
+
+def test_a_decimal_or_numpy_number_is_told_how_to_pass() -> None:
+    # Regression: "agents must be an integer >= 0 (got np.int64(14))" and "must be a real
+    # number (got Decimal('12.5'))" read as contradictions; a database or pandas gives these.
+    from decimal import Decimal
+
+    with pytest.raises(CareKitError) as err:
+        v.finite("volume", Decimal("12.5"))
+    assert str(err.value) == (
+        "volume must be a real number (got Decimal('12.5')), a decimal.Decimal: pass "
+        "float(value)")
+    with pytest.raises(CareKitError) as err:
+        v.positive_int("agents", Decimal(3))
+    assert str(err.value).endswith("(got Decimal('3')), a decimal.Decimal: pass int(value)")
+    with pytest.raises(CareKitError) as err:
+        v.positive_int("agents", 3.0)  # a float says nothing more
+    assert str(err.value) == "agents must be an integer >= 1 (got 3.0)"
+    from tests._extras import need
+
+    np = need("numpy", "test-extras")
+    with pytest.raises(CareKitError) as err:
+        v.positive_int("agents", np.int64(14), minimum=0)
+    assert str(err.value).endswith(", a numpy.int64: pass int(value)")

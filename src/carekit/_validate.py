@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from numbers import Real
+from decimal import Decimal
+from numbers import Integral, Real
 from typing import Any
 
 from carekit.errors import CareKitError
@@ -84,7 +85,7 @@ def aware(name: str, value: Any) -> dt.datetime:
 def finite(name: str, value: Any) -> float:
     """Return ``value`` as a float if it is a finite real number (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        msg = f"{name} must be a real number (got {value!r})"
+        msg = f"{name} must be a real number (got {short(value)}){_convert_hint(value, 'float')}"
         raise _fail(msg)
     try:
         f = float(value)
@@ -94,6 +95,14 @@ def finite(name: str, value: Any) -> float:
         msg = f"{name} must be a finite number (got {short(value)})"
         raise _fail(msg)
     return f
+
+
+def _convert_hint(value: Any, kind: str) -> str:
+    """How to pass a number of another library's type (a Decimal, a numpy integer)."""
+    if isinstance(value, bool) or not isinstance(value, (Integral, Decimal)):
+        return ""
+    what = f"a {type(value).__module__.split('.')[0]}.{type(value).__name__}"
+    return f", {what}: pass {kind}(value)"
 
 
 def short(value: Any) -> str:
@@ -126,7 +135,10 @@ def positive(name: str, value: Any) -> float:
 def positive_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
     """Return ``value`` if it is an int >= ``minimum`` (and <= ``maximum``; bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
+        msg = (
+            f"{name} must be an integer >= {minimum} (got {short(value)})"
+            f"{_convert_hint(value, 'int')}"
+        )
         raise _fail(msg)
     if value < minimum:
         msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
