@@ -151,6 +151,28 @@ def test_demo_in_a_temporary_folder_says_so() -> None:
     assert "--workdir DIR" in text.splitlines()[-1]
 
 
+@pytest.mark.parametrize(("argv", "header"), [
+    (["staffing", "--aht", "300", "--service-level", "80/20"], "interval_start;volume"),
+    (["promise"], "ordered_at;delivered_at"),
+    (["metrics", "--score-column", "nps"], "date\tnps"),
+    (["journey", "replay"], "journey_id;event;at"),
+])
+def test_a_semicolon_or_tab_separated_file_is_named_as_such(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], argv: list[str], header: str,
+) -> None:
+    # Regression: Excel's "CSV" where the decimal mark is a comma uses semicolons, and the
+    # error said the columns were missing, showing one column named 'date;nps'.
+    path = tmp_path / "export.csv"
+    path.write_text(f"{header}\nx\n", encoding="utf-8")
+    assert main([argv[0], *(argv[1:2] if argv[0] == "journey" else []), str(path),
+                 *(argv[1:] if argv[0] != "journey" else [])], out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    word = "tabs" if "\t" in header else "semicolons"
+    assert f"export.csv line 1: the header {header!r} is separated by {word}, not commas; " \
+        "carekit reads comma-separated CSV (in Excel: save as CSV UTF-8 (Comma delimited))" in err
+    assert err.count("\n") == 1
+
+
 def test_demo_workdir_that_is_a_file_is_named_as_such(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
