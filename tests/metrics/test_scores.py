@@ -119,6 +119,10 @@ def test_the_two_usual_slips_get_a_hint() -> None:
                        r"it is text: convert each cell first, e.g. r\['resolved'\] == 'yes'"):
         FirstContactResolution().add("yes")
     assert NPS().extend(int(r["nps"]) for r in rows).n == 2
+    # a skipped answer, as pandas holds it in a column of scores
+    with pytest.raises(CareKitError, match=r"\(got nan\); an empty answer\? leave empty ones "
+                       r"out \(with pandas: \.dropna\(\)\)$"):
+        NPS().extend([9.0, float("nan"), 10.0])
 
 
 def test_extend_with_a_bad_score_adds_nothing_and_names_it() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 import operator
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from numbers import Integral, Real
@@ -364,6 +365,8 @@ def record_hint(value: Any, convert: str) -> str:
     """A hint for the two usual slips: a CSV cell left as text, or a whole record passed."""
     if isinstance(value, str):
         return f"; it is text: convert each cell first, e.g. {convert}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "; an empty answer? leave empty ones out (with pandas: .dropna())"
     if isinstance(value, (Mapping, tuple, list)):
         return (
             "; that is a whole record: pass each record's value, or segment records with "
