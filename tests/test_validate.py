@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -147,3 +148,22 @@ def test_a_decimal_or_numpy_number_is_told_how_to_pass() -> None:
     with pytest.raises(CareKitError) as err:
         v.positive_int("agents", np.int64(14), minimum=0)
     assert str(err.value).endswith(", a numpy.int64: pass int(value)")
+
+
+def test_pandas_empty_time_is_missing_not_naive() -> None:
+    # Regression: NaT is a datetime with no zone, so it was "naive" with advice to attach a
+    # time zone; plan() let pandas' own ValueError out ("NaTType does not support utcoffset").
+    from tests._extras import need
+
+    pd = need("pandas", "test-extras")
+    from carekit.metrics import ResponseTime
+
+    missing = "is missing (got NaT, an empty cell of a pandas datetime column)"
+    with pytest.raises(CareKitError, match=rf"^at {re.escape(missing)}$"):
+        v.aware("at", pd.NaT)
+    with pytest.raises(CareKitError, match=rf"^forecast\[0\] interval_start {re.escape(missing)}$"):
+        plan([(pd.NaT, 5)], aht=300, target=ServiceTarget(0.8, 20))
+    start = pd.Timestamp("2026-01-05 09:00", tz="UTC")
+    with pytest.raises(CareKitError, match=rf"^responded_at {re.escape(missing)}$"):
+        ResponseTime().add((start, pd.NaT))
+    assert v.aware("at", start) is start  # an aware Timestamp is a datetime like any other

@@ -70,6 +70,9 @@ def time_text(name: str, value: Any, example: str = "08:00") -> Any:
 
 def aware(name: str, value: Any) -> dt.datetime:
     """Return ``value`` if it is a timezone-aware datetime, else raise naming ``name``."""
+    if type(value).__name__ == "NaTType":  # pandas' empty time: a datetime, and "naive"
+        msg = f"{name} is missing (got NaT, an empty cell of a pandas datetime column)"
+        raise _fail(msg)
     if not isinstance(value, dt.datetime):
         msg = f"{name} must be a timezone-aware datetime (got {value!r})"
         raise _fail(msg)

@@ -246,7 +246,8 @@ def _requirements(
             msg = f"forecast[{index}] must be an (interval_start, volume) pair (got {item!r})"
             raise CareKitError(msg) from None
         # fast checks for the usual case; the validators word the errors
-        if not (isinstance(start, datetime) and start.utcoffset() is not None):
+        if not (isinstance(start, datetime) and start.tzinfo is not None
+                and start.utcoffset() is not None):
             start = _validate.aware(f"forecast[{index}] interval_start", start)
         if type(volume) is float and 0.0 <= volume < inf:
             vol = volume
