@@ -311,7 +311,8 @@ def plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aht", type=_time_seconds, required=True,
                         help="average handle time: seconds (300) or with its unit (5min)")
     parser.add_argument("--service-level", required=True, metavar="PCT/SECONDS",
-                        help="target such as 80/20: 80%% answered within 20 seconds")
+                        help="target such as 80/20: 80%% answered within 20 seconds "
+                        "(also 80%%/20s, 90/1h)")
     parser.add_argument("--shrinkage", type=float, default=0.0,
                         metavar="S", help="share of paid time not available for contacts, "
                         "in [0, 1) (default 0)")
