@@ -167,3 +167,17 @@ def test_pandas_empty_time_is_missing_not_naive() -> None:
     with pytest.raises(CareKitError, match=rf"^responded_at {re.escape(missing)}$"):
         ResponseTime().add((start, pd.NaT))
     assert v.aware("at", start) is start  # an aware Timestamp is a datetime like any other
+
+
+def test_a_time_given_as_text_is_told_to_parse_it() -> None:
+    # Regression: a CSV cell passed as it is read said only "must be a timezone-aware
+    # datetime (got '2026-02-01T17:35:00+00:00')", which looks like one.
+    from carekit.metrics import ResponseTime
+
+    with pytest.raises(CareKitError) as err:
+        ResponseTime().add(("2026-02-01T17:35:00+00:00", "2026-02-01T17:53:48+00:00"))
+    assert str(err.value) == (
+        "received_at must be a timezone-aware datetime (got '2026-02-01T17:35:00+00:00'); "
+        "it is text: parse it first, e.g. datetime.fromisoformat(value)")
+    with pytest.raises(CareKitError, match=r"must be a timezone-aware datetime \(got 5\)$"):
+        v.aware("at", 5)

@@ -74,7 +74,9 @@ def aware(name: str, value: Any) -> dt.datetime:
         msg = f"{name} is missing (got NaT, an empty cell of a pandas datetime column)"
         raise _fail(msg)
     if not isinstance(value, dt.datetime):
-        msg = f"{name} must be a timezone-aware datetime (got {value!r})"
+        msg = f"{name} must be a timezone-aware datetime (got {short(value)})"
+        if isinstance(value, str):  # a CSV cell
+            msg += "; it is text: parse it first, e.g. datetime.fromisoformat(value)"
         raise _fail(msg)
     if value.tzinfo is None or value.utcoffset() is None:
         msg = (
