@@ -195,3 +195,51 @@ def test_entry_points_the_fuzzer_broke_raise_carekit_errors() -> None:
     assert DefinitionError("n", "one problem").problems == ("one problem",)  # type: ignore[arg-type]
     assert PluginError("m", plugins=2).plugins == (2,)  # type: ignore[arg-type]
     assert InvalidTransition("m", allowed=("a", "b")).allowed == ("a", "b")
+
+
+def _big_list() -> list[tuple[dt.datetime, int]]:
+    """What a reader passes by mistake: the raw forecast or history, thousands of rows."""
+    return [(T0 + i * dt.timedelta(minutes=30), 40) for i in range(2000)]
+
+
+def _wrong_kind_calls() -> list[tuple[str, object]]:
+    from carekit.promises import (
+        PaddedEstimator,
+        QuantileEstimator,
+        StagedEstimator,
+        at_risk,
+        backtest,
+        tradeoff,
+    )
+    from carekit.staffing import Roster, ServiceTarget, coverage, plan, simulate
+
+    day = plan([(T0, 40)], aht=180, target=ServiceTarget.parse("80/20"))
+    staged = StagedEstimator(stages={"a": QuantileEstimator()})
+    promise = PaddedEstimator().promise(T0, expected=3)
+    return [
+        ("coverage(plan=list)", lambda: coverage(_big_list(), Roster(shifts=[]))),
+        ("coverage(roster=list)", lambda: coverage(day, _big_list())),
+        ("simulate(plan=list)", lambda: simulate(_big_list(), Roster(shifts=[]))),
+        ("simulate(roster=list)", lambda: simulate(day, _big_list())),
+        ("Roster.from_shifts(str)", lambda: Roster.from_shifts("x" * 5000)),
+        ("StagedEstimator.fit(list)", lambda: staged.fit(_big_list())),
+        ("StagedEstimator(stages=list)",
+         lambda: StagedEstimator(stages=[QuantileEstimator()] * 50)),
+        ("at_risk(progress=list)", lambda: at_risk(promise, _big_list(), T0)),
+        ("at_risk(promise=list)", lambda: at_risk(_big_list(), {}, T0)),
+        ("backtest(estimator=list)", lambda: backtest(_big_list(), [])),
+        ("tradeoff(estimator=list)", lambda: tradeoff(_big_list(), [])),
+    ]
+
+
+@pytest.mark.parametrize("index", range(11))
+def test_a_whole_table_passed_where_an_object_belongs_is_named_in_one_short_line(
+    index: int,
+) -> None:
+    # The message named the argument and then printed every row it was given: 100 kB.
+    label, call = _wrong_kind_calls()[index]
+    with pytest.raises(CareKitError) as e:
+        call()  # type: ignore[operator]
+    text = str(e.value)
+    assert len(text) < 300 and "\n" not in text, (label, len(text))
+    assert "characters)" in text, label

@@ -90,7 +90,8 @@ def test_weekend_workdays() -> None:
         ({"hours": {0: (dt.time(17), dt.time(9))}}, r"hours\[0\] must open before it closes"),
         ({"hours": {0: (dt.time(9), dt.time(9))}}, r"hours\[0\] must open before it closes"),
         ({"hours": {5: (dt.time(9), dt.time(17))}}, r"hours must only name workdays .* \(got 5"),
-        ({"hours": {0: ("9", "17")}}, r"hours\[0\] must be a tuple \(open, close\)"),
+        ({"hours": {0: ("9", "17")}},
+         r"hours\[0\] must be a time of day such as '09:00' \(got '9'\)"),
         ({"hours": {"Funday": (dt.time(9), dt.time(17))}}, r"hours must hold .*'Funday'"),
         ({"hours": [(dt.time(9), dt.time(17))]}, r"hours must be a mapping"),
         ({"hours": {}}, r"hours must open on at least one workday \(got \{\}\)"),
@@ -546,6 +547,24 @@ def test_hours_restricted_to_some_days() -> None:
     cal = BusinessCalendar(hours={0: (dt.time(9), dt.time(12))}, tz=UTC)
     monday = dt.datetime(2024, 5, 6, 11, tzinfo=UTC)
     assert cal.add_business_hours(monday, H * 2) == dt.datetime(2024, 5, 13, 10, tzinfo=UTC)
+
+
+
+def test_hours_as_text_as_the_cutoff_takes_it() -> None:
+    # Regression: cutoff="14:00" worked beside it, hours={"Mon": ("09:00", "12:00")} was
+    # refused as "must be a tuple of datetime.time"; a list comes from JSON or TOML.
+    for span in (("09:00", "12:00"), ["09:00", dt.time(12)]):
+        cal = BusinessCalendar(hours={"Mon": span}, tz=UTC)
+        assert cal.hours[0] == (dt.time(9), dt.time(12))
+        monday = dt.datetime(2024, 5, 6, 11, tzinfo=UTC)
+        assert cal.add_business_hours(monday, H * 2) == dt.datetime(2024, 5, 13, 10, tzinfo=UTC)
+    with pytest.raises(CareKitError, match=r"hours\['Mon'\] must be a time of day such as "
+                       r"'09:00' \(got '9am'\)"):
+        BusinessCalendar(hours={"Mon": ("9am", "5pm")})
+    with pytest.raises(CareKitError, match=r"hours\['Mon'\] must open before it closes"):
+        BusinessCalendar(hours={"Mon": ("17:00", "09:00")})
+    with pytest.raises(CareKitError, match=r"hours\['Mon'\] must be a tuple \(open, close\)"):
+        BusinessCalendar(hours={"Mon": "09:00-17:00"})
 
 
 # -- properties and agreement with the reference ----------------------------------------------

@@ -45,6 +45,28 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in text
 
 
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    # `carekit staffing --help` listed --format with nothing to say what it writes.
+    import argparse
+
+    from carekit.cli import build_parser
+
+    bare = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif action.option_strings and not action.help:
+                bare.append(f"{path} {action.option_strings[-1]}")
+
+    walk(build_parser(), "carekit")
+    walk(build_parser("staffing schedule"), "carekit")
+    walk(build_parser("worker"), "carekit")
+    assert bare == []
+
+
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["forecast"])
@@ -127,6 +149,42 @@ def test_demo_in_a_temporary_folder_says_so() -> None:
     status, text = _run("demo")
     assert status == 0
     assert "--workdir DIR" in text.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("argv", "header"), [
+    (["staffing", "--aht", "300", "--service-level", "80/20"], "interval_start;volume"),
+    (["promise"], "ordered_at;delivered_at"),
+    (["metrics", "--score-column", "nps"], "date\tnps"),
+    (["journey", "replay"], "journey_id;event;at"),
+])
+def test_a_semicolon_or_tab_separated_file_is_named_as_such(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], argv: list[str], header: str,
+) -> None:
+    # Regression: Excel's "CSV" where the decimal mark is a comma uses semicolons, and the
+    # error said the columns were missing, showing one column named 'date;nps'.
+    path = tmp_path / "export.csv"
+    path.write_text(f"{header}\nx\n", encoding="utf-8")
+    assert main([argv[0], *(argv[1:2] if argv[0] == "journey" else []), str(path),
+                 *(argv[1:] if argv[0] != "journey" else [])], out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    word = "tabs" if "\t" in header else "semicolons"
+    assert f"export.csv line 1: the header {header!r} is separated by {word}, not commas; " \
+        "carekit reads comma-separated CSV (in Excel: save as CSV UTF-8 (Comma delimited))" in err
+    assert err.count("\n") == 1
+
+
+def test_demo_workdir_that_is_a_file_is_named_as_such(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: "cannot open 'notes.txt': File exists", as if the file were to be opened.
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me\n", encoding="utf-8")
+    status, text = _run("demo", "--workdir", str(path))
+    assert (status, text) == (2, "")
+    assert capsys.readouterr().err == (
+        f"carekit demo: error: --workdir {str(path)!r} is a file; give a folder (created if "
+        "missing) for the demo's store, outputs and samples\n")
+    assert path.read_text(encoding="utf-8") == "keep me\n"
 
 
 @pytest.mark.parametrize("command", [

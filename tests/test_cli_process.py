@@ -79,6 +79,18 @@ def test_no_arguments_is_the_usage_on_stderr_and_status_2() -> None:
     assert done.stderr.startswith("usage: carekit [-h] [--version] COMMAND ...")
 
 
+def test_python_dash_m_carekit_is_the_command() -> None:
+    # Regression: "No module named carekit.__main__" for `python -m carekit`.
+    done = subprocess.run([sys.executable, "-m", "carekit", "--version"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("carekit ")
+    done = subprocess.run([sys.executable, "-m", "carekit"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: carekit [-h] [--version] COMMAND ...")
+
+
 @pytest.mark.parametrize(("argv", "prog"), [
     (["metrics", "x.csv", "--score-column", "nps", "--bogus"], "carekit metrics"),
     (["staffing", "schedule", "f.csv", "--aht", "300", "--service-level", "80/20",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -11,6 +12,9 @@ from hypothesis import strategies as st
 
 from carekit import CareKitError
 from carekit import _validate as v
+from carekit.metrics import NPS
+from carekit.promises import QuantileEstimator
+from carekit.staffing import ServiceTarget, plan
 
 
 def test_aware_accepts_aware_and_rejects_naive() -> None:
@@ -92,3 +96,88 @@ def test_positive_int_with_a_maximum() -> None:
     assert v.positive_int("agents", 10**15, maximum=10**15) == 10**15
     with pytest.raises(CareKitError, match=r"agents must be an integer from 1 to 1,000 \(got 10"):
         v.positive_int("agents", 1001, maximum=1000)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: ServiceTarget(80, 20),
+         "service_level must lie in (0, 1] (got 80); a share, not a percent: pass 0.8 for 80 %"),
+        (lambda: ServiceTarget(0.8, 20, max_occupancy=85),
+         "max_occupancy must lie in (0, 1] (got 85); a share, not a percent: pass 0.85 for 85 %"),
+        (lambda: plan([], aht=300, target=ServiceTarget(0.8, 20), shrinkage=30),
+         "shrinkage must lie in [0, 1) (got 30); a share, not a percent: pass 0.3 for 30 %"),
+        (lambda: QuantileEstimator(quantile=95),
+         "quantile must lie in (0, 1) (got 95); a share, not a percent: pass 0.95 for 95 %"),
+        (lambda: NPS().result(confidence=99.5),
+         "confidence must lie in (0, 1) (got 99.5); a share, not a percent: pass 0.995 for "
+         "99.5 %"),
+        # no hint where no percent is likely meant
+        (lambda: ServiceTarget(1.5, 20),
+         "service_level must lie in (0, 1] (got 1.5)"),
+        (lambda: ServiceTarget(800, 20),
+         "service_level must lie in (0, 1] (got 800)"),
+    ],
+)
+def test_a_percent_where_a_share_belongs_gets_a_hint(call, message) -> None:
+    # Regression: ServiceTarget(80, 20) said only "must lie in (0, 1] (got 80)".
+    with pytest.raises(CareKitError) as err:
+        call()
+    assert str(err.value) == message
+
+
+def test_a_decimal_or_numpy_number_is_told_how_to_pass() -> None:
+    # Regression: "agents must be an integer >= 0 (got np.int64(14))" and "must be a real
+    # number (got Decimal('12.5'))" read as contradictions; a database or pandas gives these.
+    from decimal import Decimal
+
+    with pytest.raises(CareKitError) as err:
+        v.finite("volume", Decimal("12.5"))
+    assert str(err.value) == (
+        "volume must be a real number (got Decimal('12.5')), a decimal.Decimal: pass "
+        "float(value)")
+    with pytest.raises(CareKitError) as err:
+        v.positive_int("agents", Decimal(3))
+    assert str(err.value).endswith("(got Decimal('3')), a decimal.Decimal: pass int(value)")
+    with pytest.raises(CareKitError) as err:
+        v.positive_int("agents", 3.0)  # a float says nothing more
+    assert str(err.value) == "agents must be an integer >= 1 (got 3.0)"
+    from tests._extras import need
+
+    np = need("numpy", "test-extras")
+    with pytest.raises(CareKitError) as err:
+        v.positive_int("agents", np.int64(14), minimum=0)
+    assert str(err.value).endswith(", a numpy.int64: pass int(value)")
+
+
+def test_pandas_empty_time_is_missing_not_naive() -> None:
+    # Regression: NaT is a datetime with no zone, so it was "naive" with advice to attach a
+    # time zone; plan() let pandas' own ValueError out ("NaTType does not support utcoffset").
+    from tests._extras import need
+
+    pd = need("pandas", "test-extras")
+    from carekit.metrics import ResponseTime
+
+    missing = "is missing (got NaT, an empty cell of a pandas datetime column)"
+    with pytest.raises(CareKitError, match=rf"^at {re.escape(missing)}$"):
+        v.aware("at", pd.NaT)
+    with pytest.raises(CareKitError, match=rf"^forecast\[0\] interval_start {re.escape(missing)}$"):
+        plan([(pd.NaT, 5)], aht=300, target=ServiceTarget(0.8, 20))
+    start = pd.Timestamp("2026-01-05 09:00", tz="UTC")
+    with pytest.raises(CareKitError, match=rf"^responded_at {re.escape(missing)}$"):
+        ResponseTime().add((start, pd.NaT))
+    assert v.aware("at", start) is start  # an aware Timestamp is a datetime like any other
+
+
+def test_a_time_given_as_text_is_told_to_parse_it() -> None:
+    # Regression: a CSV cell passed as it is read said only "must be a timezone-aware
+    # datetime (got '2026-02-01T17:35:00+00:00')", which looks like one.
+    from carekit.metrics import ResponseTime
+
+    with pytest.raises(CareKitError) as err:
+        ResponseTime().add(("2026-02-01T17:35:00+00:00", "2026-02-01T17:53:48+00:00"))
+    assert str(err.value) == (
+        "received_at must be a timezone-aware datetime (got '2026-02-01T17:35:00+00:00'); "
+        "it is text: parse it first, e.g. datetime.fromisoformat(value)")
+    with pytest.raises(CareKitError, match=r"must be a timezone-aware datetime \(got 5\)$"):
+        v.aware("at", 5)

@@ -134,7 +134,7 @@ def parse_hours(value: Any, workdays: frozenset[int]) -> dict[int, tuple[dt.time
         msg = f"hours must be a mapping weekday -> (open, close) or None (got {value!r})"
         raise CareKitError(msg)
     hours: dict[int, tuple[dt.time, dt.time]] = {}
-    for key, span in value.items():
+    for key, given in value.items():
         day = parse_weekday("hours", key)
         if day not in workdays:
             msg = (
@@ -142,6 +142,10 @@ def parse_hours(value: Any, workdays: frozenset[int]) -> dict[int, tuple[dt.time
                 f"(got {key!r}, which is {DAY_NAMES[day]})"
             )
             raise CareKitError(msg)
+        span = given
+        if isinstance(given, (tuple, list)) and len(given) == 2:
+            # "09:00" reads as cutoff="14:00" does (a list: as hours come from JSON or TOML)
+            span = tuple(_validate.time_text(f"hours[{key!r}]", t, "09:00") for t in given)
         ok = (
             isinstance(span, tuple)
             and len(span) == 2
@@ -149,8 +153,8 @@ def parse_hours(value: Any, workdays: frozenset[int]) -> dict[int, tuple[dt.time
         )
         if not ok:
             msg = (
-                f"hours[{key!r}] must be a tuple (open, close) of naive datetime.time "
-                f"(got {span!r})"
+                f"hours[{key!r}] must be a tuple (open, close) of naive datetime.time or "
+                f"text such as ('09:00', '17:00') (got {span!r})"
             )
             raise CareKitError(msg)
         opening, closing = span

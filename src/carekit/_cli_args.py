@@ -323,7 +323,10 @@ def staffing(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--roster-shrinkage", type=float, default=None, metavar="S",
                         help="with --roster: the shrinkage the roster does not model (its "
                         "breaks are already off the floor), in [0, 1); default --shrinkage")
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="output format (default table); csv: one row per interval, "
+                        "of the plan or, with --roster, of its coverage; json: the plan's "
+                        "settings, totals and intervals, and the coverage")
     parser.add_argument("--chart", type=_path, default=None, metavar="FILE.png|svg",
                         help="draw required vs rostered agents (needs carekit[plot])")
 
@@ -335,16 +338,18 @@ def plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aht", type=_time_seconds, required=True,
                         help="average handle time: seconds (300) or with its unit (5min)")
     parser.add_argument("--service-level", required=True, metavar="PCT/SECONDS",
-                        help="target such as 80/20: 80%% answered within 20 seconds")
+                        help="target such as 80/20: 80%% answered within 20 seconds "
+                        "(also 80%%/20s, 90/1h)")
     parser.add_argument("--shrinkage", type=float, default=0.0,
-                        help="share of paid time not available for contacts, in [0, 1)")
-    parser.add_argument("--max-occupancy", type=float, default=None,
-                        help="cap on agent occupancy, in (0, 1]")
+                        metavar="S", help="share of paid time not available for contacts, "
+                        "in [0, 1) (default 0)")
+    parser.add_argument("--max-occupancy", type=float, default=None, metavar="OCC",
+                        help="cap on agent occupancy, in (0, 1] (default: no cap)")
     parser.add_argument("--patience", type=_time_seconds, default=None,
                         help="mean patience, seconds or with its unit (2min): plan with "
                         "abandonment (Erlang A)")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="contacts one agent handles at once (chat)")
+    parser.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="contacts one agent handles at once (chat; default 1)")
     parser.add_argument("--interval", type=parse_interval, default=None, metavar="LENGTH",
                         help="interval length with its unit: 30min, 15min, 1h, 1800s or "
                         "PT30M (default: from the forecast, else 30min)")

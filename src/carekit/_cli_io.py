@@ -146,8 +146,9 @@ class CsvRows:
 
     Raises:
         CareKitError: malformed CSV (an unterminated quote, text after a closing quote, a
-            field longer than the csv module's limit), a header naming a column twice, or
-            text that is not UTF-8, naming ``name`` and the line.
+            field longer than the csv module's limit), a header naming a column twice or
+            separated by semicolons or tabs, or text that is not UTF-8, naming ``name`` and
+            the line.
     """
 
     def __init__(self, lines: Iterable[str], name: str) -> None:
@@ -155,6 +156,16 @@ class CsvRows:
         self._reader = csv.reader(_without_bom(lines), strict=True)
         header = self._next(1) or []
         self.fieldnames: list[str] = [column.strip() for column in header]
+        if len(self.fieldnames) == 1:
+            # Excel saves "CSV" with semicolons where the decimal mark is a comma.
+            for separator, word in ((";", "semicolons"), ("\t", "tabs")):
+                if separator in self.fieldnames[0]:
+                    msg = (
+                        f"{name} line 1: the header {self.fieldnames[0]!r} is separated by "
+                        f"{word}, not commas; carekit reads comma-separated CSV (in Excel: "
+                        "save as CSV UTF-8 (Comma delimited))"
+                    )
+                    raise CareKitError(msg)
         first: dict[str, int] = {}
         for number, column in enumerate(self.fieldnames, start=1):
             if column and column in first:

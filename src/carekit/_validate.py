@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from numbers import Real
+from decimal import Decimal
+from numbers import Integral, Real
 from typing import Any
 
 from carekit.errors import CareKitError
@@ -69,8 +70,13 @@ def time_text(name: str, value: Any, example: str = "08:00") -> Any:
 
 def aware(name: str, value: Any) -> dt.datetime:
     """Return ``value`` if it is a timezone-aware datetime, else raise naming ``name``."""
+    if type(value).__name__ == "NaTType":  # pandas' empty time: a datetime, and "naive"
+        msg = f"{name} is missing (got NaT, an empty cell of a pandas datetime column)"
+        raise _fail(msg)
     if not isinstance(value, dt.datetime):
-        msg = f"{name} must be a timezone-aware datetime (got {value!r})"
+        msg = f"{name} must be a timezone-aware datetime (got {short(value)})"
+        if isinstance(value, str):  # a CSV cell
+            msg += "; it is text: parse it first, e.g. datetime.fromisoformat(value)"
         raise _fail(msg)
     if value.tzinfo is None or value.utcoffset() is None:
         msg = (
@@ -84,7 +90,7 @@ def aware(name: str, value: Any) -> dt.datetime:
 def finite(name: str, value: Any) -> float:
     """Return ``value`` as a float if it is a finite real number (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        msg = f"{name} must be a real number (got {value!r})"
+        msg = f"{name} must be a real number (got {short(value)}){_convert_hint(value, 'float')}"
         raise _fail(msg)
     try:
         f = float(value)
@@ -94,6 +100,14 @@ def finite(name: str, value: Any) -> float:
         msg = f"{name} must be a finite number (got {short(value)})"
         raise _fail(msg)
     return f
+
+
+def _convert_hint(value: Any, kind: str) -> str:
+    """How to pass a number of another library's type (a Decimal, a numpy integer)."""
+    if isinstance(value, bool) or not isinstance(value, (Integral, Decimal)):
+        return ""
+    what = f"a {type(value).__module__.split('.')[0]}.{type(value).__name__}"
+    return f", {what}: pass {kind}(value)"
 
 
 def short(value: Any) -> str:
@@ -126,7 +140,10 @@ def positive(name: str, value: Any) -> float:
 def positive_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
     """Return ``value`` if it is an int >= ``minimum`` (and <= ``maximum``; bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
+        msg = (
+            f"{name} must be an integer >= {minimum} (got {short(value)})"
+            f"{_convert_hint(value, 'int')}"
+        )
         raise _fail(msg)
     if value < minimum:
         msg = f"{name} must be an integer >= {minimum} (got {short(value)})"
@@ -147,9 +164,16 @@ def probability(
     if not (low_ok and high_ok):
         lo = "[0" if allow_zero else "(0"
         hi = "1]" if allow_one else "1)"
-        msg = f"{name} must lie in {lo}, {hi} (got {value!r})"
+        msg = f"{name} must lie in {lo}, {hi} (got {value!r}){percent_hint(f)}"
         raise _fail(msg)
     return f
+
+
+def percent_hint(value: float) -> str:
+    """A hint for a share written as a percent (``80`` for 80 %), else nothing."""
+    if 2 <= value <= 100:  # 1.5 is no percent anyone writes for a share
+        return f"; a share, not a percent: pass {value / 100:g} for {value:g} %"
+    return ""
 
 
 def duration(name: str, value: Any) -> dt.timedelta:
@@ -207,6 +231,26 @@ def interval_length(name: str, value: Any) -> dt.timedelta:
             f"{name}={number} is {number} seconds, too short for an interval (a bare number "
             f"is seconds); pass timedelta(minutes={number}) or {finite(name, value) * 60:g} "
             f"for {number} minutes{example}, or "
+            f"timedelta(seconds={number}) if you do mean seconds"
+        )
+        raise _fail(msg)
+    return td
+
+
+def work_length(name: str, value: Any, *, unit: str = "hours") -> dt.timedelta:
+    """Like :func:`positive_duration`, for the length of a shift (``unit="hours"``) or a break.
+
+    A bare number below 60 is refused: ``duration=8`` reads 8 seconds, which is always meant
+    as 8 hours (or, for a break, ``length=30`` as 30 minutes). A ``timedelta`` of any positive
+    length is taken as it is.
+    """
+    td = positive_duration(name, value)
+    if not isinstance(value, dt.timedelta) and td.total_seconds() < SHORTEST_BARE_INTERVAL:
+        number = f"{finite(name, value):g}"
+        seconds = finite(name, value) * (3600 if unit == "hours" else 60)
+        msg = (
+            f"{name}={number} is {number} seconds (a bare number is seconds); pass "
+            f"timedelta({unit}={number}) or {seconds:g} for {number} {unit}, or "
             f"timedelta(seconds={number}) if you do mean seconds"
         )
         raise _fail(msg)

@@ -92,8 +92,9 @@ class BusinessCalendar:
             ``"America/New_York"``. Aware datetimes are converted to it; datetimes returned
             are aware in it.
         hours: opening hours for business-hour arithmetic, a mapping weekday ->
-            ``(open, close)`` naive times. Workdays left out are closed. None (the default)
-            opens 09:00-17:00 on every workday. Holidays are closed all day.
+            ``(open, close)`` naive times, or text such as ``("09:00", "17:30")`` as for
+            ``cutoff``. Workdays left out are closed. None (the default) opens 09:00-17:00
+            on every workday. Holidays are closed all day.
 
     Raises:
         CareKitError: an argument has the wrong type or value, or a holiday rule is one the

@@ -146,6 +146,8 @@ def run_demo(out: TextIO, workdir: pathlib.Path | None = None) -> int:
     import pathlib
     import tempfile
 
+    from carekit.errors import CareKitError
+
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="carekit-demo-") as tmp:
             _run_sections(out, pathlib.Path(tmp))
@@ -155,6 +157,12 @@ def run_demo(out: TextIO, workdir: pathlib.Path | None = None) -> int:
             "files to try the other commands on.\n"
         )
         return 0
+    if workdir.exists() and not workdir.is_dir():
+        msg = (
+            f"--workdir {str(workdir)!r} is a file; give a folder (created if missing) for "
+            "the demo's store, outputs and samples"
+        )
+        raise CareKitError(msg)
     workdir.mkdir(parents=True, exist_ok=True)
     _run_sections(out, workdir)
     samples = workdir / "samples"

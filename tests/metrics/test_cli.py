@@ -180,3 +180,52 @@ def test_a_blank_by_value_is_refused_with_its_file_and_line(
             "carekit metrics: error: answers.csv line 3: column 'store' (--by) must name the "
             f"row's segment (got {blank!r})\n"
         )
+
+
+@pytest.mark.parametrize(
+    ("metric", "cells", "line", "message"),
+    [
+        ("nps", ["9", "10", "11"], 4, "NPS scores must be whole numbers on the 0..10 scale "
+         "(got 11)"),
+        ("nps", ["9.5"], 2, "NPS scores must be whole numbers on the 0..10 scale (got 9.5)"),
+        ("csat", ["4", "0", "5"], 3, "CSAT scores must be whole numbers on the 1..5 scale "
+         "(got 0)"),
+        ("ces", ["4", "5", "8"], 4, "CES scores must be whole numbers on the 1..7 scale (got 8)"),
+    ],
+)
+def test_a_score_off_the_scale_names_its_file_and_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], metric: str,
+    cells: list[str], line: int, message: str,
+) -> None:
+    # Regression: the scale was checked a whole column at once, and the error named neither
+    # the file nor the row, as every other refused cell is named.
+    path = tmp_path / "answers.csv"
+    path.write_text("store,score\n" + "".join(f"north,{c}\n" for c in cells), encoding="utf-8")
+    argv = ["metrics", str(path), "--score-column", "score", "--metric", metric, "--by", "store"]
+    assert main(argv, out=io.StringIO()) == 2
+    assert capsys.readouterr().err == (
+        f"carekit metrics: error: answers.csv line {line}: column 'score': {message}\n")
+
+
+def test_compare_periods_with_nothing_to_compare_says_why(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Regression: --compare-periods printed the estimates and no change, without a word.
+    path = tmp_path / "answers.csv"
+    path.write_text("date,store,score\n2026-03-02,north,9\n2026-03-09,north,3\n"
+                    "2026-04-01,south,10\n", encoding="utf-8")
+    base = ["metrics", str(path), "--score-column", "score", "--compare-periods"]
+    out = io.StringIO()
+    assert main([*base, "--by", "store"], out=out) == 0
+    assert "change against" not in out.getvalue()
+    assert capsys.readouterr().err == (
+        "carekit metrics: warning: nothing to compare: no segment has answers in two "
+        "periods\n")
+    path.write_text("date,score\n2026-03-02,9\n2026-03-09,3\n", encoding="utf-8")
+    assert main(base, out=io.StringIO()) == 0
+    assert capsys.readouterr().err == (
+        "carekit metrics: warning: nothing to compare: every answer falls in one month "
+        "(2026-03); try --period week\n")
+    out = io.StringIO()
+    assert main([*base, "--period", "week"], out=out) == 0  # two weeks: a change, no warning
+    assert "2026-W11 vs 2026-W10" in out.getvalue() and capsys.readouterr().err == ""

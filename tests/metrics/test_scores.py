@@ -98,6 +98,33 @@ def test_score_outside_scale_names_score_and_scale(bad: object) -> None:
     assert repr(bad) in str(err.value)
 
 
+def test_the_two_usual_slips_get_a_hint() -> None:
+    # Regression: "NPS scores must be whole numbers on the 0..10 scale (got '10')" read as a
+    # contradiction, and a whole CSV record was printed in full with no word of value=.
+    rows = [{"store": "north", "nps": "10", "note": "x" * 500}, {"store": "south", "nps": "3"}]
+    with pytest.raises(CareKitError) as err:
+        NPS().extend(r["nps"] for r in rows)
+    assert str(err.value) == (
+        "NPS scores must be whole numbers on the 0..10 scale (got '10'); it is text: convert "
+        "each cell first, e.g. int(r['nps'])")
+    with pytest.raises(CareKitError) as err:
+        NPS().by(lambda r: r["store"]).extend(rows)
+    text = str(err.value)
+    assert text.endswith("; that is a whole record: pass each record's value, or segment "
+                         "records with by(key, value=lambda r: int(r['nps']))")
+    assert len(text) < 250
+    from carekit.metrics import FirstContactResolution
+
+    with pytest.raises(CareKitError, match=r"resolved must be True or False \(got 'yes'\); "
+                       r"it is text: convert each cell first, e.g. r\['resolved'\] == 'yes'"):
+        FirstContactResolution().add("yes")
+    assert NPS().extend(int(r["nps"]) for r in rows).n == 2
+    # a skipped answer, as pandas holds it in a column of scores
+    with pytest.raises(CareKitError, match=r"\(got nan\); an empty answer\? leave empty ones "
+                       r"out \(with pandas: \.dropna\(\)\)$"):
+        NPS().extend([9.0, float("nan"), 10.0])
+
+
 def test_extend_with_a_bad_score_adds_nothing_and_names_it() -> None:
     acc = NPS().extend([9, 10])
     with pytest.raises(CareKitError, match=r"\(got 12\)"):

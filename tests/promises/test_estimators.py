@@ -72,6 +72,22 @@ def test_padded_learns_the_median():
     assert (p.promised - at.date()).days == 8
 
 
+def test_a_fitted_padded_promise_with_its_own_expected_states_its_own_coverage():
+    # lead times 2, 4, 6, 8, 10 days on an every-day calendar; each covers a fifth.
+    history = [(T0 + dt.timedelta(days=i), T0 + dt.timedelta(days=i + 2 * (i + 1)), None)
+               for i in range(5)]
+    est = PaddedEstimator().fit(history, calendar=EVERY_DAY)
+    at = dt.datetime(2026, 2, 2, 9, tzinfo=UTC)
+    assert est.promise(at).confidence == pytest.approx(0.8)  # 8 days: the leads of 2 to 8
+    # Regression: a promise from a given expected lead stated the fitted promise's share
+    # (0.8) whatever it promised; 3 days padded to 4 cover two of the five leads.
+    short = est.promise(at, expected=3)
+    assert (short.promised - at.date()).days == 4
+    assert short.confidence == pytest.approx(0.4)
+    assert est.promise(at, expected=12).confidence == 0.999  # beyond every lead seen
+    assert est.promise(at, expected=0).confidence == 0.001  # the same day: none of them
+
+
 def test_padded_errors():
     with pytest.raises(CareKitError, match="factor"):
         PaddedEstimator(factor=-1)

@@ -152,6 +152,24 @@ def test_a_delivery_before_its_order_names_the_row():
     assert e.value.row == 2
 
 
+def test_a_segment_column_the_rows_lack_names_the_row_and_its_keys():
+    # Read as None, a misspelt column would put every order in one segment without a word.
+    table = rows(40)
+    for row in table:
+        row["state"] = row.pop("segment")
+    with pytest.raises(HistoryError, match=r"history\[0\] has no 'stat' key, the column "
+                       r"segment='stat' names \(its keys: \['delivered_at', 'order_id', "
+                       r"'ordered_at', 'state'\]\)") as e:
+        QuantileEstimator(segment="stat").fit(table)
+    assert e.value.row == 0
+    fitted = QuantileEstimator(segment="state", min_samples=1).fit(table)
+    assert fitted.fallback_chain("north")[0] == (("north",), 40)
+    # a row whose segment cell is None (or the default column, absent) is simply unsegmented
+    table[3]["state"] = None
+    QuantileEstimator(segment="state", min_samples=1).fit(table)
+    QuantileEstimator(min_samples=1).fit(table)
+
+
 @pytest.mark.parametrize(
     ("history", "message"),
     [([42], r"history\[0\] must be an Order"), ([(T0,)], r"history\[0\] must be an Order"),
@@ -181,3 +199,36 @@ def test_nothing_is_dropped_without_being_counted():
     (lost,) = [o for o in report.outcomes if o.lost]
     assert lost.on_time is None and lost.delivered is None
     assert lost.ordered_at == T0 + dt.timedelta(hours=205)
+
+
+def test_empty_cells_as_pandas_gives_them_are_empty():
+    # Regression: DataFrame.to_dict("records") (as the how-to feeds fit) fills a missing
+    # delivery with NaT, which fit took for a naive time ("attach the shop's zone"), and a
+    # missing cancelled flag or segment with NaN.
+    table = rows(40)
+    nan = float("nan")
+    for i, row in enumerate(table):
+        if i % 10 == 3:
+            row["delivered_at"] = nan
+        if i % 10 == 4:
+            row["cancelled"] = nan
+        if i % 10 == 5:
+            row["segment"] = nan
+    fitted = QuantileEstimator(min_samples=1).fit(table)
+    assert fitted.left_out["cancelled"] == 0  # NaN: not cancelled
+    # 4 rows lost their segment, 4 more are not delivered: 32 deliveries in "north"
+    assert fitted.fallback_chain("north")[0] == (("north",), 32)
+    table[6]["ordered_at"] = nan
+    with pytest.raises(HistoryError, match=r"history\[6\]: ordered_at is missing \(got nan\)"):
+        QuantileEstimator().fit(table)
+    from tests._extras import need
+
+    pd = need("pandas", "test-extras")
+    frame = pd.DataFrame(rows(40))
+    frame.loc[3, "delivered_at"] = pd.NaT
+    records = frame.to_dict("records")
+    assert type(records[3]["delivered_at"]).__name__ == "NaTType"
+    assert QuantileEstimator(min_samples=1).fit(records).lead_times() == (
+        QuantileEstimator(min_samples=1).fit(
+            [dict(r, delivered_at=None) if i == 3 else r for i, r in enumerate(rows(40))]
+        ).lead_times())

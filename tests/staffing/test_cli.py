@@ -466,6 +466,26 @@ def test_a_degenerate_roster_rule_is_a_one_line_error(
     assert err.count("\n") == 1
 
 
+def test_a_misspelt_roster_column_is_refused_not_ignored(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ignored, 'recurence' would make a weekday shift a one-off and Tuesday look unstaffed.
+    forecast = write(tmp_path, "fc.csv", "interval_start,volume\n2025-03-04T08:00:00+00:00,50\n")
+    roster = write(tmp_path, "ro.csv", "shift,start,hours,agents,breaks,recurence\n"
+                   "early,2025-03-03T08:00:00+00:00,8,10,,FREQ=DAILY\n")
+    argv = ["staffing", forecast, "--aht", "300", "--service-level", "80/20", "--roster", roster]
+    assert main(argv, out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert "ro.csv has unknown column(s) ['recurence'], which would be ignored" in err
+    assert "(did you mean 'recurrence' for 'recurence'?)" in err and err.count("\n") == 1
+    # every column Roster.to_csv writes is still read
+    full = read_roster(pathlib.Path(write(
+        tmp_path, "ok.csv", "shift,start,hours,agents,breaks,recurrence,tz\n"
+        "early,2025-03-03T08:00:00+00:00,8,10,09:30-10:00,FREQ=DAILY,Europe/London\n")))
+    again = read_roster(pathlib.Path(write(tmp_path, "again.csv", full.to_csv())))
+    assert list(again) == list(full)
+
+
 @pytest.mark.parametrize(
     ("forecast", "roster", "fragment"),
     [

@@ -170,3 +170,23 @@ def test_an_interval_of_a_minute_or_more_or_any_timedelta_is_taken_as_given() ->
     short = dt.timedelta(seconds=30)
     assert Workload(volume=1, aht=1, interval=short).interval == short
     assert plan(forecast(10), aht=180, target=TARGET, interval=1800).interval == HALF
+
+
+def test_a_plan_its_coverage_and_a_backlog_index_like_the_tuples_they_hold() -> None:
+    # Regression: len(plan) and iteration worked, plan[0] was a TypeError.
+    from carekit.staffing import Roster, Shift, backlog, coverage
+
+    t0 = dt.datetime(2025, 3, 3, 8, tzinfo=dt.timezone.utc)
+    half = dt.timedelta(minutes=30)
+    day = plan([(t0 + i * half, 50) for i in range(4)], aht=300,
+               target=ServiceTarget(service_level=0.8, answer_within=20))
+    assert day[0] is day.requirements[0] and day[-1].start == t0 + 3 * half
+    assert day[1:3] == day.requirements[1:3]
+    roster = Roster(shifts=[Shift(name="day", start=t0, duration=8 * 3600, agents=20)])
+    cov = coverage(day, roster)
+    assert cov[0] is cov.intervals[0] and cov[-2:] == cov.intervals[-2:]
+    desk = backlog([(t0 + i * half, 10) for i in range(4)], aht=240,
+                   within=dt.timedelta(hours=1), hours=("08:00", "10:00"))
+    assert desk[0] is desk.intervals[0]
+    with pytest.raises(IndexError):
+        day[4]

@@ -103,6 +103,10 @@ def test_overnight_shift_overlaps_two_days() -> None:
         ({"start": dt.datetime(2025, 3, 3, 8)}, "timezone-aware"),
         ({"duration": 0}, "duration must be a positive duration"),
         ({"duration": -HOUR}, "duration must be a positive duration"),
+        # a bare number is seconds: 8 is a slip for 8 hours, not an 8-second shift
+        ({"duration": 8},
+         r"^duration=8 is 8 seconds \(a bare number is seconds\); pass timedelta\(hours=8\) "
+         r"or 28800 for 8 hours, or timedelta\(seconds=8\) if you do mean seconds$"),
         ({"agents": 0}, "agents must be an integer >= 1"),
         ({"breaks": [Break(after=7 * HOUR, length=2 * HOUR)]},
          r"^the break after 7h \(120 min\) of shift 'x' ends at 9h, after the shift's 8h; "
@@ -124,6 +128,14 @@ def test_bad_shifts(kwargs: dict[str, object], fragment: str) -> None:
 def test_bad_break_and_roster() -> None:
     with pytest.raises(CareKitError, match="length must be a positive duration"):
         Break(after=HOUR, length=0)
+    with pytest.raises(CareKitError, match=r"length=30 is 30 seconds .* pass "
+                       r"timedelta\(minutes=30\) or 1800 for 30 minutes"):
+        Break(after=HOUR, length=30)
+    # seconds as numbers still work from 60 on, and a timedelta of any length
+    assert Break(after=HOUR, length=1800).length == HALF
+    assert Shift(name="x", start=MONDAY, duration=8 * 3600, agents=1).duration == 8 * HOUR
+    assert Shift(name="x", start=MONDAY, duration=dt.timedelta(seconds=8),
+                 agents=1).duration.total_seconds() == 8
     with pytest.raises(CareKitError, match="after must be a non-negative duration"):
         Break(after=-HOUR, length=HALF)
     with pytest.raises(CareKitError, match="shifts must be carekit.staffing.Shift"):

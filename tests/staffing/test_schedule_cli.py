@@ -86,6 +86,18 @@ def test_templates_that_cannot_cover_exit_1_and_name_the_intervals(
     assert "short: 16 intervals (Mon 08:00, Mon 08:30" in text
 
 
+def test_templates_that_place_no_shift_exit_1_not_a_time_out(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    templates = write(tmp_path, "t.csv", "name,hours,earliest,latest\nnight,4,23:00,23:30\n")
+    out = io.StringIO()
+    assert main([*PLAN, "--templates", templates], out=out) == 1
+    text = out.getvalue()
+    assert "roster: 0 shifts" in text and "templates cannot cover every interval" in text
+    assert "short: 24 intervals (Mon 08:00" in text
+    assert "max-seconds" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("templates", "fragment"),
     [
@@ -103,6 +115,12 @@ def test_templates_that_cannot_cover_exit_1_and_name_the_intervals(
         ("name,hours,max_count\nx,8,lots\n", "t.csv line 2: max_count must be a whole number"),
         ("name,hours\nx,-8\n", "t.csv line 2: duration must be a positive duration"),
         ("name,hours\n", "templates must name at least one ShiftTemplate (got none)"),
+        # a misspelt optional column would be ignored: every shift would cost 1 an hour
+        ("name,hours,cost\nx,8,2\n",
+         "t.csv has unknown column(s) ['cost'], which would be ignored; the columns are "
+         "['name', 'hours', 'earliest', 'latest', 'step_minutes', 'breaks', 'days', "
+         "'cost_per_hour', 'max_count']"),
+        ("name,hours,Breaks\nx,8,0:30@3:00\n", "(did you mean 'breaks' for 'Breaks'?)"),
         # a blank line does not shift the line number
         ("name,hours\nx,8\n\ny,eight\n", "t.csv line 4: hours must be a number of hours"),
     ],

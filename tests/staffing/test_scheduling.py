@@ -216,6 +216,24 @@ def test_templates_that_cannot_cover_the_opening_hours_name_the_intervals() -> N
     assert result.paid_hours == 3 * p.requirements[4].scheduled
 
 
+@pytest.mark.parametrize("budget_hours", [None, 40.0])
+def test_templates_that_place_no_shift_in_the_plan_leave_every_interval_short(
+    budget_hours: float | None,
+) -> None:
+    # Every start falls after the plan's last interval: no roster but the empty one exists.
+    # That is the documented infeasible result, not a solver time-out to retry with more time.
+    p = day_plan([30] * 6)  # 08:00 to 11:00
+    evening = ShiftTemplate("evening", 4 * HOUR, earliest="20:00", latest="22:00")
+    result = schedule(p, [evening], budget_hours=budget_hours)
+    assert result.status == "infeasible"
+    assert list(result.short) == [r.start for r in p]
+    assert list(result.roster) == []
+    assert (result.paid_hours, result.cost, result.gap) == (0.0, 0.0, 0.0)
+    assert isinstance(result.paid_hours, float) and isinstance(result.cost, float)
+    quiet = day_plan([0] * 6)  # nothing to cover: the empty roster is the optimal one
+    assert schedule(quiet, [evening]).status == "optimal"
+
+
 def test_a_time_zone_and_daylight_saving() -> None:
     # Sunday 30 March 2025: London moves from 01:00 GMT to 02:00 BST. The template's 08:00 is
     # local time on both days, so the UTC start moves by an hour.
@@ -330,6 +348,8 @@ def test_the_solver_output_stays_off_standard_output(capfd: pytest.CaptureFixtur
     [
         ({"duration": -HOUR}, "duration must be a positive duration"),
         ({"duration": 0}, "duration must be a positive duration"),
+        ({"duration": 8}, "duration=8 is 8 seconds (a bare number is seconds); pass "
+         "timedelta(hours=8) or 28800 for 8 hours"),
         ({"name": ""}, "a template's name must be a non-empty string"),
         ({"earliest": "8 o'clock"}, "earliest must be a time of day such as '08:00'"),
         ({"latest": dt.time(9, tzinfo=UTC)}, "latest must be a local time of day"),

@@ -1,3 +1,9 @@
+import datetime as dt
+
+import pytest
+
+from carekit import CareKitError
+from carekit.staffing import ServiceTarget
 
 
 def test_contract_arguments_may_be_positional() -> None:
@@ -39,3 +45,24 @@ def test_a_concurrency_too_large_for_the_arithmetic_is_refused() -> None:
         plan([(nine, 5)], aht=300, target=ServiceTarget(0.8, 20), concurrency=10**400)
     most = Workload(120, 300, 1800, concurrency=10**15)
     assert required_agents(most, ServiceTarget(0.8, 20)).agents == 1
+
+
+@pytest.mark.parametrize(("text", "level", "seconds"), [
+    ("80/20", 0.8, 20),
+    ("80%/20s", 0.8, 20),  # as planners write it
+    ("80 % / 20 sec", 0.8, 20),
+    ("90/1min", 0.9, 60),
+    ("90/1.5h", 0.9, 5400),
+])
+def test_parse_takes_the_percent_sign_and_a_unit(text: str, level: float, seconds: int) -> None:
+    # Regression: "80%/20s" was refused as not looking like PERCENT/SECONDS.
+    target = ServiceTarget.parse(text)
+    assert target.service_level == level
+    assert target.answer_within == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["80/", "80/s", "80/1d", "80", "x/20", "80/20/3"])
+def test_parse_refuses_what_is_not_a_target(text: str) -> None:
+    with pytest.raises(CareKitError, match=r"must look like PERCENT/SECONDS, e\.g\. '80/20' "
+                       r"\(or '80%/20s', '90/1h'\)"):
+        ServiceTarget.parse(text)

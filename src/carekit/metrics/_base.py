@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 import operator
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from numbers import Integral, Real
@@ -353,8 +354,25 @@ class Segmented(Mapping[Hashable, _A]):
 
 
 def _score_error(name: str, score: Any, lo: int, hi: int) -> CareKitError:
-    msg = f"{name} scores must be whole numbers on the {lo}..{hi} scale (got {score!r})"
-    return CareKitError(msg)
+    msg = (
+        f"{name} scores must be whole numbers on the {lo}..{hi} scale "
+        f"(got {_validate.short(score)})"
+    )
+    return CareKitError(msg + record_hint(score, f"int(r[{name.lower()!r}])"))
+
+
+def record_hint(value: Any, convert: str) -> str:
+    """A hint for the two usual slips: a CSV cell left as text, or a whole record passed."""
+    if isinstance(value, str):
+        return f"; it is text: convert each cell first, e.g. {convert}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "; an empty answer? leave empty ones out (with pandas: .dropna())"
+    if isinstance(value, (Mapping, tuple, list)):
+        return (
+            "; that is a whole record: pass each record's value, or segment records with "
+            f"by(key, value=lambda r: {convert})"
+        )
+    return ""
 
 
 def check_score(name: str, score: Any, lo: int, hi: int) -> int:

@@ -123,8 +123,8 @@ def _period(text: str, period: str, where: str, column: str) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
-    """Rows as (segment, period, score) and the number of skipped empty cells."""
+def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any, int]], int]:
+    """Rows as (segment, period, score, line) and the number of skipped empty cells."""
     with open_csv(args.responses, progress="auto") as reader:
         fields = reader.fieldnames
         needed = [args.score_column]
@@ -136,7 +136,7 @@ def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
         if missing:
             msg = f"{args.responses}: no column(s) {missing!r}; the header has {fields!r}"
             raise CareKitError(msg)
-        rows: list[tuple[str, str, Any]] = []
+        rows: list[tuple[str, str, Any, int]] = []
         skipped = 0
         name = pathlib.Path(args.responses).name
         for line, row in reader:
@@ -149,17 +149,34 @@ def _read(args: argparse.Namespace) -> tuple[list[tuple[str, str, Any]], int]:
             segment = _segment(row.get(args.by) or "", where, args.by) if args.by else "all"
             period = (_period(row.get(args.date_column) or "", args.period, where,
                               args.date_column) if args.compare_periods else "")
-            rows.append((segment, period, score))
+            rows.append((segment, period, score, line))
     return rows, skipped
 
 
 def _accumulate(
-    rows: Iterable[tuple[str, str, Any]], make: Callable[[], Accumulator]
+    rows: Iterable[tuple[str, str, Any, int]], make: Callable[[], Accumulator], where: str,
+    column: str,
 ) -> dict[tuple[str, str], Accumulator]:
     groups: dict[tuple[str, str], list[Any]] = {}
-    for segment, period, score in rows:
+    lines: dict[tuple[str, str], list[int]] = {}
+    for segment, period, score, line in rows:
         groups.setdefault((segment, period), []).append(score)
-    return {key: make().extend(groups[key]) for key in sorted(groups)}
+        lines.setdefault((segment, period), []).append(line)
+    out = {}
+    for key in sorted(groups):
+        try:
+            out[key] = make().extend(groups[key])
+        except CareKitError as exc:
+            # extend checks a whole batch at once: name the first row it refuses, as every
+            # other refused cell is named
+            for score, line in zip(groups[key], lines[key], strict=True):
+                try:
+                    make().add(score)
+                except CareKitError:
+                    msg = f"{where} line {line}: column {column!r}: {exc}"
+                    raise CareKitError(msg) from None
+            raise
+    return out
 
 
 def _value_row(segment: str, period: str, e: Estimate) -> dict[str, Any]:
@@ -219,12 +236,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         msg = f"{args.responses}: no scores in column {args.score_column!r}"
         raise CareKitError(msg)
     if args.metric == "nps":
-        _check_nps_scale(args, [score for _, _, score in rows])
+        _check_nps_scale(args, [row[2] for row in rows])
     with named_as_options({"scale": "--scale"}):
         _make(args.metric, args.scale)
-    accs = _accumulate(rows, lambda: _make(args.metric, args.scale))
+    accs = _accumulate(rows, lambda: _make(args.metric, args.scale),
+                       pathlib.Path(args.responses).name, args.score_column)
     if args.metric == "csat" and args.scale is not None:
-        _warn_low_csat(args.scale, [score for _, _, score in rows])
+        _warn_low_csat(args.scale, [row[2] for row in rows])
     values: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     previous: dict[str, tuple[str, Accumulator]] = {}
@@ -242,6 +260,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if not args.compare_periods:
         for row in values:
             del row["period"]
+    elif not changes:
+        # Asked for changes and shown none: say why, rather than leave the reader to wonder.
+        periods = sorted({period for _, period in accs})
+        why = (f"every answer falls in one {args.period} ({periods[0]})" if len(periods) == 1
+               else "no segment has answers in two periods"
+               + (", with at least two answers each (CES)" if args.metric == "ces" else ""))
+        hint = "; try --period week" if args.period == "month" and len(periods) == 1 else ""
+        print(f"carekit metrics: warning: nothing to compare: {why}{hint}", file=sys.stderr)
     _render(out, args.format, args.metric, values, changes)
     return 0
 

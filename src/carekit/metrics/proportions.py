@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from carekit import _validate
 from carekit.errors import CareKitError
-from carekit.metrics._base import Accumulator, require_iterable
+from carekit.metrics._base import Accumulator, record_hint, require_iterable
 from carekit.metrics.estimate import Estimate
 from carekit.metrics.scores import proportion_estimate
 
@@ -36,7 +36,8 @@ MAX_COUNT = 2**1024 - 2**970
 
 
 def _flag_error(name: str, value: Any) -> CareKitError:
-    return CareKitError(f"{name} must be True or False (got {value!r})")
+    msg = f"{name} must be True or False (got {_validate.short(value)})"
+    return CareKitError(msg + record_hint(value, f"r[{name!r}] == 'yes'"))
 
 
 def check_flag(name: str, value: Any) -> bool:

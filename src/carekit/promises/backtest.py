@@ -168,7 +168,7 @@ def backtest(
     if not isinstance(estimator, (QuantileEstimator, PaddedEstimator)):
         msg = (
             "estimator must be a QuantileEstimator or a PaddedEstimator to backtest "
-            f"(got {estimator!r})"
+            f"(got {_validate.short(estimator)})"
         )
         raise CareKitError(msg)
     cal = _check_calendar(calendar) or estimator.calendar or default_calendar()
@@ -351,10 +351,13 @@ def cost_tradeoff(
         True
     """
     if not isinstance(estimator, QuantileEstimator):
-        msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
+        msg = f"estimator must be a QuantileEstimator (got {_validate.short(estimator)})"
         raise CareKitError(msg)
     if isinstance(late_costs, (str, bytes)) or not isinstance(late_costs, Iterable):
-        msg = f"late_costs must be an iterable of positive numbers (got {late_costs!r})"
+        msg = (
+            "late_costs must be an iterable of positive numbers "
+            f"(got {_validate.short(late_costs)})"
+        )
         raise CareKitError(msg)
     rows = []
     rows_in = as_orders(orders, "orders")
@@ -388,10 +391,13 @@ def tradeoff(
         CareKitError: a target outside (0, 1), or as for :func:`backtest`.
     """
     if not isinstance(estimator, QuantileEstimator):
-        msg = f"estimator must be a QuantileEstimator (got {estimator!r})"
+        msg = f"estimator must be a QuantileEstimator (got {_validate.short(estimator)})"
         raise CareKitError(msg)
     if isinstance(targets, (str, bytes)) or not isinstance(targets, Iterable):
-        msg = f"targets must be an iterable of quantile targets in (0, 1) (got {targets!r})"
+        msg = (
+            "targets must be an iterable of quantile targets in (0, 1) "
+            f"(got {_validate.short(targets)})"
+        )
         raise CareKitError(msg)
     rows = []
     rows_in = as_orders(orders, "orders")

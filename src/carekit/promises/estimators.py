@@ -714,7 +714,8 @@ class PaddedEstimator(_Learned):
         min_samples: delivered orders needed before learning replaces ``fallback``.
         fallback: expected lead in business days while history is too small.
         shrinkage: prior weight, in orders, of the parent segment's distribution.
-        segment: None, a column name for mapping rows, or a function of the segment.
+        segment: None, a column name for mapping rows (each must have it), or a function
+            of the segment.
         calendar: the calendar lead times are counted on (default Monday-Friday, UTC).
         lost_after: when an undelivered order counts as lost, as for
             :class:`QuantileEstimator`.
@@ -884,8 +885,14 @@ class PaddedEstimator(_Learned):
             _validate.aware("ordered_at", ordered_at)
             e = _expected_lead(expected, ordered_at, cal)
             base = self._entry_for(segment)
-            entry = _Entry(expected=e, promised=self.pad(e), earliest=None,
-                           confidence=base.confidence, stages=base.stages)
+            q = self.pad(e)
+            # The share of the segment's past lead times this promise covers, as a fitted
+            # promise states it; the fitted promise's own share may be far from it.
+            cdf = base.stages[0].cdf if base.stages else ()
+            confidence = (min(max(cdf[q] if q < len(cdf) else cdf[-1], 0.001), 0.999)
+                          if cdf else base.confidence)
+            entry = _Entry(expected=e, promised=q, earliest=None, confidence=confidence,
+                           stages=base.stages)
             return _promise_from(None, lambda s: entry, ordered_at, cal, segment, None)
         return _promise_from(self._fitted, self._entry_for, ordered_at, calendar, segment, None)
 
@@ -933,9 +940,9 @@ class QuantileEstimator(_Learned):
             rest on (``Promise.basis``).
         fallback: promised lead in business days while history is too small (None: fitting
             on too little history is an error).
-        segment: None (use each order's segment), a column name for mapping rows, or a
-            function applied to the segment (``lambda s: s[:1]`` to learn only the first
-            level).
+        segment: None (use each order's segment), a column name for mapping rows (a row
+            without that key is an error), or a function applied to the segment
+            (``lambda s: s[:1]`` to learn only the first level).
         shrinkage: prior weight, in orders, of the parent segment's distribution (None:
             tuned walk-forward among 10, 50 and 200).
         calibration: the step of the online calibration of the level (0 turns it off).
@@ -1303,7 +1310,7 @@ class StagedEstimator:
                 msg = f"stages: stage names must be non-empty strings (got {name!r})"
                 raise CareKitError(msg)
             if not isinstance(est, QuantileEstimator):
-                msg = f"stages[{name!r}] must be a QuantileEstimator (got {est!r})"
+                msg = f"stages[{name!r}] must be a QuantileEstimator (got {_validate.short(est)})"
                 raise CareKitError(msg)
         if len(set(names)) != len(names):
             msg = f"stages: stage names must be unique (got {names!r})"
@@ -1325,7 +1332,7 @@ class StagedEstimator:
         else:
             msg = (
                 "stages must be a mapping or a sequence of (name, QuantileEstimator) pairs "
-                f"(got {stages!r})"
+                f"(got {_validate.short(stages)})"
             )
             raise CareKitError(msg)
         self.__attrs_init__(stages=items, quantile=quantile, earliest=earliest)  # type: ignore[attr-defined]
@@ -1355,7 +1362,7 @@ class StagedEstimator:
             CareKitError: a stage missing from ``history`` or an unknown stage name.
         """
         if not isinstance(history, Mapping):
-            msg = f"history must map stage names to histories (got {history!r})"
+            msg = f"history must map stage names to histories (got {_validate.short(history)})"
             raise CareKitError(msg)
         names = [n for n, _ in self.stages]
         unknown = sorted(set(history) - set(names))

@@ -13,6 +13,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
@@ -373,6 +374,19 @@ def parse_cancelled(value: Any, where: str) -> bool:
     raise HistoryError(msg, row=_row_of(where))
 
 
+def _cell(value: Any) -> Any:
+    """``value``, or None for an empty cell as pandas gives it: ``NaT``, ``NA`` or ``NaN``.
+
+    ``DataFrame.to_dict("records")`` fills a missing datetime with ``NaT`` (a naive
+    datetime to the standard library) and a missing number or text with ``NaN``.
+    """
+    if type(value).__name__ in ("NaTType", "NAType"):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def _row_of(where: str) -> int | None:
     start = where.rfind("[")
     if start < 0 or not where.endswith("]"):
@@ -399,7 +413,7 @@ def read_history(history: Any, segment: Any = None, name: str = "history") -> li
     Raises:
         HistoryError: the first bad row, named by its position: a naive time among aware
             ones, a delivery before its order, a repeated order id, an unknown cancelled
-            value, a row of the wrong shape.
+            value, a row of the wrong shape, a mapping without the column ``segment`` names.
     """
     if isinstance(history, Mapping):
         msg = f"{name} must be an iterable of orders, not a mapping"
@@ -425,10 +439,19 @@ def read_history(history: Any, segment: Any = None, name: str = "history") -> li
                 if "ordered_at" not in item:
                     msg = f"{where} has no 'ordered_at' key (got {_validate.short(item)})"
                     raise HistoryError(msg, row=i)
+                if isinstance(segment, str) and segment not in item:
+                    # A misspelt column would put every order in one segment without a word.
+                    keys = sorted(map(str, item))
+                    more = f" and {len(keys) - 20} more" if len(keys) > 20 else ""
+                    msg = (
+                        f"{where} has no {segment!r} key, the column segment={segment!r} "
+                        f"names (its keys: {keys[:20]}{more})"
+                    )
+                    raise HistoryError(msg, row=i)
                 ordered, delivered = item["ordered_at"], item.get("delivered_at")
                 seg = item.get(column)
-                cancelled = parse_cancelled(item.get("cancelled"), where)
-                order_id = item.get("order_id")
+                cancelled = parse_cancelled(_cell(item.get("cancelled")), where)
+                order_id = _cell(item.get("order_id"))
             elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
                 ordered, delivered = item[0], item[1]
                 seg = item[2] if len(item) == 3 else None
@@ -438,6 +461,10 @@ def read_history(history: Any, segment: Any = None, name: str = "history") -> li
                     f"tuple or a mapping with those keys (got {_validate.short(item)})"
                 )
                 raise HistoryError(msg, row=i)
+            if _cell(ordered) is None:
+                msg = f"{where}: ordered_at is missing (got {ordered!r}); every order needs one"
+                raise HistoryError(msg, row=i)
+            delivered, seg = _cell(delivered), _cell(seg)
             for label, value in (("ordered_at", ordered), ("delivered_at", delivered)):
                 state = _zone_state(value)
                 if state is False and aware_row is not None:

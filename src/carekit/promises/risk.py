@@ -148,7 +148,7 @@ def at_risk(
             could only be expected after the year 9999.
     """
     if not isinstance(promise, Promise):
-        msg = f"promise must be a carekit.promises.Promise (got {promise!r})"
+        msg = f"promise must be a carekit.promises.Promise (got {_validate.short(promise)})"
         raise CareKitError(msg)
     _validate.aware("now", now)
     limit = _validate.probability("threshold", threshold, allow_zero=True)
@@ -161,7 +161,10 @@ def at_risk(
         lead = max(0, cal.business_days_between(promise.ordered_at, promise.expected))
         stages = (StageForecast(name="delivery", cdf=(0.0,) * lead + (1.0,)),)
     if progress is not None and not isinstance(progress, Mapping):
-        msg = f"progress must map stage names to finish times, or be None (got {progress!r})"
+        msg = (
+            "progress must map stage names to finish times, or be None "
+            f"(got {_validate.short(progress)})"
+        )
         raise CareKitError(msg)
     done = dict(progress or {})
     names = [s.name for s in stages]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+from carekit import _validate
 from carekit.errors import CareKitError
 from carekit.staffing.coverage import Coverage
 from carekit.staffing.plan import StaffingPlan
@@ -55,10 +56,13 @@ def save_chart(
         msg = f"chart path must be a str or pathlib.Path ending in .png or .svg (got {path!r})"
         raise CareKitError(msg)
     if not isinstance(plan, StaffingPlan):
-        msg = f"plan must be a carekit.staffing.StaffingPlan (got {plan!r})"
+        msg = f"plan must be a carekit.staffing.StaffingPlan (got {_validate.short(plan)})"
         raise CareKitError(msg)
     if coverage is not None and not isinstance(coverage, Coverage):
-        msg = f"coverage must be a carekit.staffing.Coverage or None (got {coverage!r})"
+        msg = (
+            "coverage must be a carekit.staffing.Coverage or None "
+            f"(got {_validate.short(coverage)})"
+        )
         raise CareKitError(msg)
     out = pathlib.Path(path)
     if out.suffix.lower() not in _FORMATS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import importlib.resources
 import itertools
 import json
@@ -70,8 +71,14 @@ def _parse_time(text: str, where: str) -> dt.datetime:
     return value
 
 
-def _rows(path: pathlib.Path, required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
-    """The ``(line, row)`` pairs of a CSV file, ``line`` the line in the file the row starts on."""
+def _rows(
+    path: pathlib.Path, required: Iterable[str], optional: Iterable[str] | None = None,
+) -> list[tuple[int, dict[str, str]]]:
+    """The ``(line, row)`` pairs of a CSV file, ``line`` the line in the file the row starts on.
+
+    With ``optional``, a column that is neither required nor optional is refused: in a file
+    of carekit's own columns it is a misspelt optional one, whose values would be ignored.
+    """
     with open_csv(path) as reader:
         fields = reader.fieldnames
         missing = [c for c in required if c not in fields]
@@ -81,6 +88,19 @@ def _rows(path: pathlib.Path, required: Iterable[str]) -> list[tuple[int, dict[s
                 f"(missing {missing}; got {fields})"
             )
             raise CareKitError(msg)
+        if optional is not None:
+            known = [*required, *optional]
+            unknown = [c for c in fields if c and c not in known]
+            if unknown:
+                near = [difflib.get_close_matches(c.lower(), known, n=1) for c in unknown]
+                guesses = ", ".join(f"{m[0]!r} for {c!r}"
+                                    for c, m in zip(unknown, near, strict=True) if m)
+                msg = (
+                    f"{path.name} has unknown column(s) {unknown}, which would be ignored; "
+                    f"the columns are {known}"
+                    + (f" (did you mean {guesses}?)" if guesses else "")
+                )
+                raise CareKitError(msg)
         return [
             (line, {k: (v or "").strip() for k, v in row.items() if k}) for line, row in reader
         ]
@@ -151,6 +171,10 @@ def _breaks(text: str, start: dt.datetime, where: str) -> list[Break]:
     return out
 
 
+#: The roster file's optional columns (``Roster.to_csv`` writes them all).
+_ROSTER_OPTIONAL = ("breaks", "recurrence", "tz")
+
+
 def read_roster(path: pathlib.Path) -> Roster:
     """Read ``shift,start,hours,agents,breaks,recurrence`` rows into a :class:`Roster`.
 
@@ -158,11 +182,12 @@ def read_roster(path: pathlib.Path) -> Roster:
     recurring shift keeps its wall-clock time across daylight saving.
 
     Raises:
-        CareKitError: a missing column, a bad time, hours, agents count or break, or a
-            shift the library refuses, each naming the line.
+        CareKitError: a missing or unknown column (a misspelt optional one would be
+            ignored), a bad time, hours, agents count or break, or a shift the library
+            refuses, each naming the line.
     """
     shifts = []
-    for number, row in _rows(path, ("shift", "start", "hours", "agents")):
+    for number, row in _rows(path, ("shift", "start", "hours", "agents"), _ROSTER_OPTIONAL):
         where = f"{path.name} line {number}"
         start = _parse_time(row["start"], f"{where} start")
         try:

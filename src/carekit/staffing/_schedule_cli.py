@@ -24,6 +24,8 @@ _DAYS = {"mo": 0, "mon": 0, "monday": 0, "tu": 1, "tue": 1, "tuesday": 1, "we": 
          "wed": 2, "wednesday": 2, "th": 3, "thu": 3, "thursday": 3, "fr": 4, "fri": 4,
          "friday": 4, "sa": 5, "sat": 5, "saturday": 5, "su": 6, "sun": 6, "sunday": 6}
 _COLUMNS = ("name", "hours")
+_OPTIONAL = ("earliest", "latest", "step_minutes", "breaks", "days", "cost_per_hour",
+             "max_count")
 
 
 add_arguments = _cli_args.staffing_schedule
@@ -90,10 +92,11 @@ def read_templates(path: pathlib.Path) -> list[ShiftTemplate]:
     ``Sat,Sun``), ``cost_per_hour`` and ``max_count`` (per day), each optional.
 
     Raises:
-        CareKitError: a missing column or a bad value, naming the line.
+        CareKitError: a missing or unknown column (a misspelt optional one would be
+            ignored), or a bad value, naming the line.
     """
     out = []
-    for number, row in _rows(path, _COLUMNS):
+    for number, row in _rows(path, _COLUMNS, _OPTIONAL):
         where = f"{path.name} line {number}"
         try:
             kwargs: dict[str, Any] = {}

@@ -16,7 +16,7 @@ import io
 import math
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
@@ -123,6 +123,16 @@ class Backlog:
 
     def __len__(self) -> int:
         return len(self.intervals)
+
+    @overload
+    def __getitem__(self, index: int) -> BacklogInterval: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[BacklogInterval, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> BacklogInterval | tuple[BacklogInterval, ...]:
+        """The interval at ``index`` (``backlog[0]``, ``backlog[-1]``), or a slice's as a tuple."""
+        return self.intervals[index]
 
     @property
     def agent_hours(self) -> float:

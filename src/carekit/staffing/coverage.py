@@ -7,9 +7,11 @@ import datetime as dt
 import io
 import math
 from collections.abc import Iterator
+from typing import overload
 
 import attrs
 
+from carekit import _validate
 from carekit.errors import CareKitError
 from carekit.staffing._exact import exact
 from carekit.staffing.backlog import Backlog
@@ -106,6 +108,16 @@ class Coverage:
 
     def __len__(self) -> int:
         return len(self.intervals)
+
+    @overload
+    def __getitem__(self, index: int) -> CoverageInterval: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[CoverageInterval, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> CoverageInterval | tuple[CoverageInterval, ...]:
+        """The interval at ``index`` (``coverage[0]``, ``coverage[-1]``); a slice: a tuple."""
+        return self.intervals[index]
 
     @property
     def summary(self) -> CoverageSummary:
@@ -208,10 +220,13 @@ def coverage(
     if isinstance(plan, Backlog):
         return _backlog_coverage(plan, roster, shrinkage)
     if not isinstance(plan, StaffingPlan):
-        msg = f"plan must be a carekit.staffing.StaffingPlan or Backlog (got {plan!r})"
+        msg = (
+            "plan must be a carekit.staffing.StaffingPlan or Backlog "
+            f"(got {_validate.short(plan)})"
+        )
         raise CareKitError(msg)
     if not isinstance(roster, Roster):
-        msg = f"roster must be a carekit.staffing.Roster (got {roster!r})"
+        msg = f"roster must be a carekit.staffing.Roster (got {_validate.short(roster)})"
         raise CareKitError(msg)
     shrink = check_shrinkage(plan.shrinkage if shrinkage is None else shrinkage)
     own = shrinkage is not None
@@ -257,7 +272,7 @@ def coverage(
 
 def _backlog_coverage(plan: Backlog, roster: Roster, shrinkage: float | None) -> Coverage:
     if not isinstance(roster, Roster):
-        msg = f"roster must be a carekit.staffing.Roster (got {roster!r})"
+        msg = f"roster must be a carekit.staffing.Roster (got {_validate.short(roster)})"
         raise CareKitError(msg)
     shrink = check_shrinkage(plan.shrinkage if shrinkage is None else shrinkage)
     keep = 1 - shrink

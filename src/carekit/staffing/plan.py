@@ -9,7 +9,7 @@ import io
 import json
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
@@ -62,6 +62,16 @@ class StaffingPlan:
 
     def __len__(self) -> int:
         return len(self.requirements)
+
+    @overload
+    def __getitem__(self, index: int) -> Requirement: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Requirement, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Requirement | tuple[Requirement, ...]:
+        """The requirement at ``index`` (``plan[0]``, ``plan[-1]``), or a slice's as a tuple."""
+        return self.requirements[index]
 
     @property
     def _hours(self) -> float:
@@ -236,7 +246,8 @@ def _requirements(
             msg = f"forecast[{index}] must be an (interval_start, volume) pair (got {item!r})"
             raise CareKitError(msg) from None
         # fast checks for the usual case; the validators word the errors
-        if not (isinstance(start, datetime) and start.utcoffset() is not None):
+        if not (isinstance(start, datetime) and start.tzinfo is not None
+                and start.utcoffset() is not None):
             start = _validate.aware(f"forecast[{index}] interval_start", start)
         if type(volume) is float and 0.0 <= volume < inf:
             vol = volume

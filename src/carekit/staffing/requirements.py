@@ -62,7 +62,7 @@ def check_shrinkage(value: Any) -> Fraction:
     """Shrinkage as the exact fraction written, checked to lie in [0, 1)."""
     f = _validate.finite("shrinkage", value)
     if not 0.0 <= f < 1.0:
-        msg = f"shrinkage must lie in [0, 1) (got {value!r})"
+        msg = f"shrinkage must lie in [0, 1) (got {value!r}){_validate.percent_hint(f)}"
         raise CareKitError(msg)
     return exact(value)
 

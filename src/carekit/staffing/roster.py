@@ -31,7 +31,7 @@ def _after(value: Any) -> dt.timedelta:
 
 
 def _length(value: Any) -> dt.timedelta:
-    return _validate.positive_duration("length", value)
+    return _validate.work_length("length", value, unit="minutes")
 
 
 def _latest(value: Any) -> dt.timedelta | None:
@@ -43,7 +43,7 @@ def _start(value: Any) -> dt.datetime:
 
 
 def _duration(value: Any) -> dt.timedelta:
-    return _validate.positive_duration("duration", value)
+    return _validate.work_length("duration", value)
 
 
 def _agents(value: Any) -> int:
@@ -79,7 +79,10 @@ def _in_utc(value: dt.datetime) -> dt.datetime | None:
 def _items(value: Any, name: str, kind: str) -> tuple[Any, ...]:
     """``value`` as a tuple, refusing anything that is not a collection of items."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        msg = f"{name} must be a list of carekit.staffing.{kind} objects (got {value!r})"
+        msg = (
+            f"{name} must be a list of carekit.staffing.{kind} objects "
+            f"(got {_validate.short(value)})"
+        )
         raise CareKitError(msg)
     return tuple(value)
 
@@ -103,7 +106,8 @@ class Break:
 
     Args:
         after: time from the shift's start to the break's start (``timedelta`` or seconds).
-        length: time off the floor (> 0).
+        length: time off the floor (> 0; ``timedelta`` or seconds, a bare number below 60
+            is refused as a likely mistake for minutes).
         latest: the latest start of the break in a template, at or after ``after``; None
             (default): the break starts exactly ``after`` the shift's start.
 
@@ -148,7 +152,10 @@ def _breaks(value: Any) -> tuple[Break, ...]:
 
 def _name(_: Any, __: Any, value: Any) -> None:
     if not isinstance(value, str) or not value:
-        msg = f"a shift's name must be a non-empty string such as 'early' (got {value!r})"
+        msg = (
+            "a shift's name must be a non-empty string such as 'early' "
+            f"(got {_validate.short(value)})"
+        )
         raise CareKitError(msg)
 
 
@@ -158,7 +165,10 @@ def _recurrence(value: Any) -> str | None:
     if isinstance(value, rrule.rrule):
         return str(value).split("\n")[-1].removeprefix("RRULE:")
     if not isinstance(value, str):
-        msg = f"recurrence must be an RRULE string or a dateutil rrule (got {value!r})"
+        msg = (
+            "recurrence must be an RRULE string or a dateutil rrule "
+            f"(got {_validate.short(value)})"
+        )
         raise CareKitError(msg)
     return value.strip().removeprefix("RRULE:")
 
@@ -170,7 +180,8 @@ class Shift:
     Args:
         name: a label (``"early"``).
         start: timezone-aware start of the first occurrence.
-        duration: length of each occurrence (> 0).
+        duration: length of each occurrence (> 0; ``timedelta`` or seconds, a bare number
+            below 60 is refused as a likely mistake for hours).
         agents: people working it (int from 1 to :data:`MAX_AGENTS`, 10**15).
         breaks: :class:`Break` objects, each inside the shift; off the floor for the roster.
         recurrence: an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"`` (or a
@@ -295,7 +306,10 @@ class Shift:
 def _calendar(value: Any) -> BusinessCalendar | None:
     if value is None or isinstance(value, BusinessCalendar):
         return value
-    msg = f"calendar must be a carekit.calendar.BusinessCalendar or None (got {value!r})"
+    msg = (
+        "calendar must be a carekit.calendar.BusinessCalendar or None "
+        f"(got {_validate.short(value)})"
+    )
     raise CareKitError(msg)
 
 
@@ -496,7 +510,7 @@ class Roster:
                 constructor), or ``calendar`` is not a calendar.
         """
         if isinstance(shifts, (str, bytes)) or not isinstance(shifts, Iterable):
-            msg = f"shifts must be an iterable of Shift objects (got {shifts!r})"
+            msg = f"shifts must be an iterable of Shift objects (got {_validate.short(shifts)})"
             raise CareKitError(msg)
         return cls(shifts=tuple(shifts), calendar=calendar)
 

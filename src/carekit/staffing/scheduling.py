@@ -67,7 +67,7 @@ def _latest_time(value: Any) -> dt.time:
 
 
 def _duration(value: Any) -> dt.timedelta:
-    return _validate.positive_duration("duration", value)
+    return _validate.work_length("duration", value)
 
 
 def _step(value: Any) -> dt.timedelta:
@@ -115,7 +115,8 @@ class ShiftTemplate:
 
     Args:
         name: a label (``"early"``); the roster's shifts carry it.
-        duration: the shift's paid length (``timedelta`` or seconds, > 0).
+        duration: the shift's paid length (``timedelta`` or seconds, > 0; a bare number
+            below 60 is refused as a likely mistake for hours).
         earliest: the earliest start, a local time of day (``datetime.time`` or ``"08:00"``)
             in the plan's zone (or :func:`schedule`'s ``tz``).
         latest: the latest start; before ``earliest`` the window runs past midnight
@@ -508,7 +509,9 @@ def schedule(
 
     Returns:
         A :class:`Schedule`. Intervals no template can reach are named in ``short`` with
-        ``status="infeasible"``, and the rest is covered at least cost.
+        ``status="infeasible"``, and the rest is covered at least cost (when no template
+        places any shift in the plan, the roster is empty and every interval that needs
+        people is short).
 
     Raises:
         CareKitError: an empty plan, no templates or not templates, a template ``step`` that
@@ -532,7 +535,10 @@ def schedule(
         ('optimal', 36.0, ())
     """
     if not isinstance(plan, (StaffingPlan, Backlog)):
-        msg = f"plan must be a carekit.staffing.StaffingPlan or Backlog (got {plan!r})"
+        msg = (
+            "plan must be a carekit.staffing.StaffingPlan or Backlog "
+            f"(got {_validate.short(plan)})"
+        )
         raise CareKitError(msg)
     if isinstance(plan, Backlog) and budget_hours is not None:
         msg = (
@@ -574,7 +580,13 @@ def schedule(
 
     plan_hours = [chosen[c.template].paid_hours for c in candidates]
     built = _build(candidates, chosen, len(required))
-    solution = _solve(built, plan, target, limit, budget, 1 - shrink, chosen, candidates)
+    if candidates:
+        solution = _solve(built, plan, target, limit, budget, 1 - shrink, chosen, candidates)
+    else:
+        # No template places a shift that reaches the plan (start windows or days outside
+        # it): the empty roster is the only one, and every interval needing people is short.
+        solution = _highs.Solution(status="optimal", values=(), objective=0.0, bound=0.0,
+                                   gap=0.0, seconds=0.0)
     if solution.status in {"none", "infeasible"}:
         if solution.status == "none":
             msg = (
@@ -591,9 +603,9 @@ def schedule(
     roster = _roster(candidates, chosen, people, grid)
     cov = coverage(plan, roster, shrinkage=shrinkage)
     counts = [len(p) for p in people]
-    paid = sum(n * h for n, h in zip(counts, plan_hours, strict=True))
-    cost = sum(n * h * chosen[c.template].cost_per_hour
-               for n, h, c in zip(counts, plan_hours, candidates, strict=True))
+    paid = sum((n * h for n, h in zip(counts, plan_hours, strict=True)), 0.0)
+    cost = sum((n * h * chosen[c.template].cost_per_hour
+                for n, h, c in zip(counts, plan_hours, candidates, strict=True)), 0.0)
     short = tuple(ci.start for ci in cov if ci.gap < -1e-9)
     solved = "feasible" if solution.status == "infeasible-limits" else solution.status
     status = "infeasible" if unreachable or solution.status == "infeasible-limits" else solved

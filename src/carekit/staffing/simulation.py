@@ -253,10 +253,10 @@ def simulate(
         (True, 0.888)
     """
     if not isinstance(plan, StaffingPlan):
-        msg = f"plan must be a carekit.staffing.StaffingPlan (got {plan!r})"
+        msg = f"plan must be a carekit.staffing.StaffingPlan (got {_validate.short(plan)})"
         raise CareKitError(msg)
     if not isinstance(roster, Roster):
-        msg = f"roster must be a carekit.staffing.Roster (got {roster!r})"
+        msg = f"roster must be a carekit.staffing.Roster (got {_validate.short(roster)})"
         raise CareKitError(msg)
     runs = _validate.positive_int("runs", runs, minimum=2, maximum=10_000)
     if isinstance(seed, bool) or not isinstance(seed, int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from fractions import Fraction
 from typing import Any
 
@@ -22,6 +23,9 @@ __all__ = [
     "Workload",
     "check_traffic",
 ]
+
+#: Seconds per unit of the time in ``ServiceTarget.parse`` ("80/20s", "90/1h").
+_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 
 #: The largest offered load, in Erlangs, a :class:`Workload` may carry: a million billion
 #: contacts in progress at once. Beyond about 9e15 a float no longer tells one agent from
@@ -174,6 +178,9 @@ class ServiceTarget:
     def parse(cls, text: str, *, max_occupancy: float | None = None) -> ServiceTarget:
         """Read the planner's shorthand ``"80/20"`` (80 % within 20 seconds).
 
+        The percent may carry its ``%`` and the time a unit: ``"80%/20s"``, ``"90/1min"``,
+        ``"90/1h"`` (``s``, ``sec``, ``m``, ``min`` or ``h``; bare: seconds).
+
         The first number is a percent. One of 1 or less is refused, as a fraction written
         by mistake (``"0.8/20"`` for 80 %): no contact centre targets 1 % or less.
 
@@ -184,17 +191,22 @@ class ServiceTarget:
         Examples:
             >>> ServiceTarget.parse("90/30").service_level
             0.9
+            >>> ServiceTarget.parse("90%/1h").answer_within
+            datetime.timedelta(seconds=3600)
         """
         parts = str(text).strip().split("/")
         try:
             if len(parts) != 2:
                 raise ValueError(text)
-            level = float(parts[0])
-            within = float(parts[1])
+            level = float(parts[0].strip().removesuffix("%"))
+            # "20s", "1min", "1h" as written beside the bare seconds
+            unit = re.fullmatch(r"(.*?\d)\s*(s|sec|m|min|h)", parts[1].strip())
+            within = (float(unit[1]) * _SECONDS[unit[2]] if unit is not None
+                      else float(parts[1]))
         except ValueError:
             msg = (
-                "service level must look like PERCENT/SECONDS, e.g. '80/20' "
-                f"(got {text!r})"
+                "service level must look like PERCENT/SECONDS, e.g. '80/20' (or '80%/20s', "
+                f"'90/1h') (got {text!r})"
             )
             raise CareKitError(msg) from None
         if not math.isfinite(level) or not 0 < level <= 100:
