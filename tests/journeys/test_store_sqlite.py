@@ -479,7 +479,7 @@ def test_a_schema_3_store_is_brought_up_to_date_and_its_deadlines_fire(
     )
     conn.close()
     with _open(db) as store:
-        assert store.schema_version == _schema.SCHEMA_VERSION == 4
+        assert store.schema_version == _schema.SCHEMA_VERSION == 5
         [entry] = store.outbox("o-2")
         assert (entry.status, entry.attempts, entry.last_error) == ("failed", 2, "timeout")
         assert store.load("o-1").deadlines[0].due == T0 + HOUR
