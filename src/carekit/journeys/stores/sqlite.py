@@ -396,7 +396,7 @@ class SQLiteJourneyStore:
         """
         check_journey_id(journey_id)
         batch = to_events(journey_id, events)
-        expected = check_expected_version(expected_version)
+        expected = None if expected_version is None else check_expected_version(expected_version)
         with self._writing("appending events") as conn:
             version, settled, before, kept = self._for_append(conn, journey_id, expected)
             journey, applied, notices = apply_events(before, batch, kit=kit)
@@ -781,7 +781,8 @@ class SQLiteJourneyStore:
             return _new_journey(
                 journey_id, definition, state, version, decode_dt(started_at),
                 decode_dt(updated_at), customer_id, channel, friction, tuple(owed), deadlines,
-                tuple([letter for _, letter in dead]) if dead else (), compact_seen(seen), tz,
+                tuple([letter for _, letter in dead]) if dead else (),
+                tuple(seen) if len(seen) <= SEEN_AS_TUPLE else compact_seen(seen), tz,
             )
         except _DAMAGE as exc:
             raise _damage(self._path, "journeys", journey_id, exc) from exc
@@ -1411,11 +1412,13 @@ def _changes(
     later: list[tuple[int, tuple[Any, ...]]] = []  # touchpoints owed and withdrawn, in order
     new_ids = ""
     owing = 0
+    at_text = ""
     for item in applied:
         event = item.event
         eid = event.id
+        at_text = encode_dt(event.at)
         changes.append((_EVENT, (
-            journey_id, item.version, eid, event.name, encode_dt(event.at),
+            journey_id, item.version, eid, event.name, at_text,
             encode_data(event.data, "Event data") if event.data else None,
         )))
         if eid is not None:
@@ -1433,25 +1436,32 @@ def _changes(
     if later:
         changes += later
     # The row keeps the ids while there are few; None makes the column NULL (not kept).
-    seen = journey.seen_event_ids
+    few = len(journey.seen_event_ids) <= _KEPT_IDS
     if kept:
-        ids: tuple[Any, ...] = (None, new_ids if len(seen) <= _KEPT_IDS else None, None, owing)
+        ids_whole, ids_added, owing_whole = None, new_ids if few else None, None
     else:
-        ids = (_encode_ids(seen) if len(seen) <= _KEPT_IDS else None, None,
-               len(before.owed) + len(before.dead) + owing, None)
-    updated_at = encode_dt(journey.updated_at)
+        ids_whole = _encode_ids(journey.seen_event_ids) if few else None
+        ids_added, owing_whole = None, len(before.owed) + len(before.dead) + owing
+    # The journey's time is its latest event's (unless that one came within the tolerance).
+    updated_at = at_text if journey.updated_at is event.at else encode_dt(journey.updated_at)
     moved = journey.state != before.state
-    if journey.friction != before.friction or journey.deadlines != before.deadlines:
+    deadlines = journey.deadlines
+    other_deadlines = deadlines != before.deadlines
+    if other_deadlines or journey.friction != before.friction:
         changes.append((_ROW_BODY, (
-            journey.state, journey.version, updated_at,
-            encode_body(journey.friction, journey.deadlines), *ids, journey_id,
+            journey.state, journey.version, updated_at, encode_body(journey.friction, deadlines),
+            ids_whole, ids_added, owing_whole, owing, journey_id,
         )))
     elif moved:
-        changes.append((_ROW_STATE, (journey.state, journey.version, updated_at, *ids,
-                                     journey_id)))
+        changes.append((_ROW_STATE, (
+            journey.state, journey.version, updated_at, ids_whole, ids_added, owing_whole, owing,
+            journey_id,
+        )))
     else:  # leave the (definition, state) index alone: one page less per commit
-        changes.append((_ROW_PLAIN, (journey.version, updated_at, *ids, journey_id)))
-    if journey.deadlines != before.deadlines:
+        changes.append((_ROW_PLAIN, (
+            journey.version, updated_at, ids_whole, ids_added, owing_whole, owing, journey_id,
+        )))
+    if other_deadlines:
         gone, added = _timers.deadline_changes(before, journey)
         for key in gone:
             changes.append((_TIMER_GONE, (journey_id, key)))
