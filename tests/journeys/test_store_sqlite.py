@@ -767,7 +767,7 @@ def test_damaged_kept_ids_are_a_store_error_naming_the_row(tmp_path: pathlib.Pat
     db = tmp_path / "j.db"
     with _open(db) as store:
         store.create(order_journey(), "order-1", at=T0, channel="email")
-    for damaged in ('"e1"', ',"e1', ",[1]", ',"e\\u00e9",2'):
+    for damaged in ('"e1"', ',"e1', ',"', ",[1]", ',"e\\u00e9",2'):
         conn = sqlite3.connect(db)
         conn.execute("UPDATE journeys SET ids = ?", (damaged,))
         conn.commit()

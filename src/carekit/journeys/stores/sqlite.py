@@ -1603,7 +1603,7 @@ def _decode_ids(text: str) -> list[str]:
     if text[0] != ",":
         raise ValueError(text[:80])
     if "\\" not in text:  # no escapes, so no quote inside an id: the quotes delimit them
-        if text[1] != '"' or text[-1] != '"':
+        if len(text) < 3 or text[1] != '"' or text[-1] != '"':
             raise ValueError(text[:80])
         return text[2:-1].split('","')
     ids = json.loads(f"[{text[1:]}]")
