@@ -287,7 +287,8 @@ def carekit_cold_appends(db: pathlib.Path, n: int, seed: int, synchronous: str) 
 
 
 def hand_cold_appends(db: pathlib.Path, n: int, seed: int, synchronous: str) -> float:
-    """The same writes by hand: version check, event, owed touchpoint, journey row, timers.
+    """The same writes by hand: version check, event, owed touchpoint, journey row (with the
+    event id and owed count it keeps), timers.
 
     A repeated event id would be refused by the events table's unique constraint alone.
     """
@@ -316,10 +317,11 @@ def hand_cold_appends(db: pathlib.Path, n: int, seed: int, synchronous: str) -> 
             (f"{jid}/order_thanks/{version + 1}", jid, version + 1,
              (T0 + SECOND + HOUR).isoformat(), at, int((T0 + SECOND).timestamp() * 1e6)),
         )
-        conn.execute(
+        conn.execute(  # the row keeps the journey's event ids and how many it owes
             "UPDATE journeys SET state = 'acknowledged', version = ?, updated_at = ?,"
-            " body = ? WHERE journey_id = ?",
-            (version + 1, at, '{"f":0.0,"d":[]}', jid),
+            " body = ?, ids = coalesce(?, ids || ?), owing = coalesce(?, owing + ?)"
+            " WHERE journey_id = ?",
+            (version + 1, at, '{"f":0.0,"d":[]}', None, f',"a-{i}"', None, 1, jid),
         )
         conn.execute("DELETE FROM timers WHERE journey_id = ? AND key = ?",
                      (jid, f"{jid}/acknowledgement_overdue/1"))

@@ -479,7 +479,7 @@ def test_a_schema_3_store_is_brought_up_to_date_and_its_deadlines_fire(
     )
     conn.close()
     with _open(db) as store:
-        assert store.schema_version == _schema.SCHEMA_VERSION == 4
+        assert store.schema_version == _schema.SCHEMA_VERSION == 5
         [entry] = store.outbox("o-2")
         assert (entry.status, entry.attempts, entry.last_error) == ("failed", 2, "timeout")
         assert store.load("o-1").deadlines[0].due == T0 + HOUR
@@ -645,3 +645,140 @@ def test_read_only_opens_a_store_in_a_folder_nobody_may_write(tmp_path: pathlib.
     done = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
     assert "its folder cannot be written" in done.stderr
     assert "pass read_only=True" not in done.stderr
+
+
+def _statements_of(store: SQLiteJourneyStore) -> list[str]:
+    """The statements ``store`` runs from now on (a trace of its connection)."""
+    seen: list[str] = []
+    store._conn.set_trace_callback(seen.append)
+    return seen
+
+
+def _kept(db: pathlib.Path, journey_id: str) -> tuple[str | None, int | None]:
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute(
+            "SELECT ids, owing FROM journeys WHERE journey_id = ?", (journey_id,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return row[0], row[1]
+
+
+def test_an_append_outside_the_cache_reads_only_the_journeys_row(tmp_path: pathlib.Path) -> None:
+    # The row keeps the event ids and how many touchpoints are owed: with none owed, the
+    # outbox and the events are not read (the journey is the same as one read whole).
+    db = tmp_path / "j.db"
+    with _open(db) as store:
+        store.create(order_journey(), "order-1", at=T0, channel="email")
+        store.append("order-1", Event("place", at=T0, id="e1"))
+    assert _kept(db, "order-1") == (',"e1"', 0)
+    with _open(db) as store:  # nothing cached
+        run = _statements_of(store)
+        after = store.append("order-1", Event("acknowledge", at=T0 + MINUTE, id="e2"))
+        store._conn.set_trace_callback(None)
+        assert not [sql for sql in run if "FROM outbox" in sql or "FROM events" in sql]
+        same_journey(after, store.load("order-1"))
+        assert list(after.seen_event_ids) == ["e1", "e2"]
+        assert [tp.name for tp in after.owed] == ["order_thanks"]
+    assert _kept(db, "order-1") == (',"e1","e2"', 1)
+    with _open(db) as store:  # one owed: the outbox is read; a repeated id changes nothing
+        again = store.append("order-1", Event("acknowledge", at=T0 + MINUTE, id="e2"))
+        same_journey(again, after)
+
+
+def test_the_owed_count_follows_every_outcome(tmp_path: pathlib.Path) -> None:
+    from carekit.journeys import AttemptOutcome
+
+    db = tmp_path / "j.db"
+    with _open(db) as store:
+        for name in ("order-1", "order-2", "order-3"):
+            store.create(order_journey(), name, at=T0, channel="email")
+            store.append(name, order_events()[:2])  # owes order_thanks
+        assert [_kept(db, n)[1] for n in ("order-1", "order-2", "order-3")] == [1, 1, 1]
+        claimed = {c.touchpoint.journey_id: c for c in store.claim_due(
+            now=T0 + HOUR, limit=10, lease=dt.timedelta(minutes=1), claimant="w")}
+        store.record([
+            AttemptOutcome(claimed=claimed["order-1"], status="sent", at=T0 + HOUR),
+            AttemptOutcome(claimed=claimed["order-2"], status="dead", at=T0 + HOUR,
+                           error="gave up"),
+        ])
+        # Sent: owed no more. Dead-lettered: still counted (the journey keeps the letter).
+        assert [_kept(db, n)[1] for n in ("order-1", "order-2", "order-3")] == [0, 1, 1]
+        store.record([AttemptOutcome(claimed=claimed["order-2"], status="sent",
+                                     at=T0 + HOUR)])  # it went out after all
+        assert _kept(db, "order-2")[1] == 0
+        store.append("order-3", Event("cancel", at=T0 + HOUR))  # withdraws order_thanks
+        assert _kept(db, "order-3")[1] == 0
+    with _open(db) as store:  # outside the cache, each journey is the one read whole
+        for name in ("order-1", "order-2", "order-3"):
+            run = _statements_of(store)
+            after = (
+                store.load(name) if name == "order-3"  # cancelled: nothing more to append
+                else store.append(name, Event("start_production", at=T0 + 2 * HOUR))
+            )
+            store._conn.set_trace_callback(None)
+            assert not [sql for sql in run if "FROM outbox" in sql]
+            assert after.owed == () and after.dead == ()
+            assert [entry.status for entry in store.outbox(name)] == [
+                {"order-1": "sent", "order-2": "sent", "order-3": "withdrawn"}[name]
+            ]
+
+
+def test_a_journey_with_many_ids_keeps_them_in_the_events_table(tmp_path: pathlib.Path) -> None:
+    definition = ticket_journey()
+    db = tmp_path / "j.db"
+    with _open(db) as store:
+        store.create(definition, "t-1", at=T0)
+        events = notes(30)
+        store.append("t-1", events[:24])
+        assert _kept(db, "t-1")[0] == "".join(f',"{e.id}"' for e in events[:24])
+        store.append("t-1", events[24])
+        assert _kept(db, "t-1")[0] is None  # 25 ids: too many for the row
+    with _open(db) as store:
+        after = store.append("t-1", events[25:])
+        assert list(after.seen_event_ids) == [e.id for e in events]
+        same_journey(after, store.load("t-1"))
+        assert store.append("t-1", events[3]).version == 30  # a repeated id, found
+    assert _kept(db, "t-1")[0] is None
+
+
+def test_a_row_that_keeps_nothing_yet_is_read_whole_then_kept(tmp_path: pathlib.Path) -> None:
+    # Rows an older carekit wrote (schema 4) have neither column: the first append outside
+    # the cache reads the outbox and the events, and writes both whole.
+    db = tmp_path / "j.db"
+    with _open(db) as store:
+        store.create(order_journey(), "order-1", at=T0, channel="email")
+        store.append("order-1", order_events()[:2])
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE journeys SET ids = NULL, owing = NULL")
+    conn.commit()
+    conn.close()
+    with _open(db) as store:
+        run = _statements_of(store)
+        after = store.append("order-1", order_events()[2])
+        store._conn.set_trace_callback(None)
+        assert [sql for sql in run if "FROM outbox" in sql or "FROM events" in sql]
+        same_journey(after, store.load("order-1"))
+    assert _kept(db, "order-1") == (',"e1","e2","e3"', 1)
+
+
+def test_damaged_kept_ids_are_a_store_error_naming_the_row(tmp_path: pathlib.Path) -> None:
+    db = tmp_path / "j.db"
+    with _open(db) as store:
+        store.create(order_journey(), "order-1", at=T0, channel="email")
+    for damaged in ('"e1"', ',"e1', ',"', ",[1]", ',"e\\u00e9",2'):
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE journeys SET ids = ?", (damaged,))
+        conn.commit()
+        conn.close()
+        with _open(db) as store, pytest.raises(StoreError, match="journeys row 'order-1'"):
+            store.append("order-1", Event("place", at=T0))
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE journeys SET ids = ?", (',"\\u00e9\\"x","a,b"',))
+    conn.commit()
+    conn.close()
+    with _open(db) as store:  # escapes are read as JSON reads them
+        assert list(store.append("order-1", Event("place", at=T0, id="z")).seen_event_ids) == [
+            'é"x', "a,b", "z"
+        ]

@@ -437,6 +437,8 @@ class Journey:
                 # and a shared log, so owing one more costs O(1) however many are owed.
                 if type(owed) is OwedLog:
                     owed = owed.plus(owes, version, at, data)
+                elif not owed:  # nothing owed yet (a journey read from a store, say)
+                    owed = OwedLog([owes, version, at, data], 4)
                 else:
                     owed = OwedLog.of(owed).plus(owes, version, at, data)
             if stops and deadlines:

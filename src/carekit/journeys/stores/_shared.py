@@ -411,9 +411,13 @@ def _with_missed_breaches(journey: Journey, event: Event) -> list[Event] | None:
     if entry is None or not entry[2]:  # refused (apply says why), or the state stays
         return None
     at = event.at
-    due = [d for d in journey.deadlines if d.due < at and d.breach_event != event.name]
-    if not due:
+    name = event.name
+    for d in journey.deadlines:  # nearly always none passed: stop at the first that has
+        if d.due < at and d.breach_event != name:
+            break
+    else:
         return None
+    due = [d for d in journey.deadlines if d.due < at and d.breach_event != name]
     due.sort(key=attrgetter("due"))
     breaches: list[Event] = []
     ahead = journey

@@ -162,6 +162,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ) WITHOUT ROWID;
     DROP TABLE snapshots;
     """,
+    # 4 -> 5: what an append to a journey outside the cache would otherwise read beside its
+    # row. ids: the journey's event ids, each written as a comma then its JSON string
+    # (",\"e1\",\"e2\"", "" for none), kept while the journey has at most 24; owing: how
+    # many of its outbox rows are still owed or dead-lettered. NULL (rows written before this
+    # version, or a journey with more ids) means "not kept": the events and outbox are read.
+    """
+    ALTER TABLE journeys ADD COLUMN ids TEXT;
+    ALTER TABLE journeys ADD COLUMN owing INTEGER;
+    """,
 )
 
 #: The schema version this carekit writes.

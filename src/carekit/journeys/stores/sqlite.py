@@ -30,6 +30,7 @@ import collections
 import contextlib
 import datetime as dt
 import functools
+import json
 import logging
 import os
 import sqlite3
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from carekit import _validate
 from carekit.errors import CareKitError, ConcurrencyError, StoreError, UnknownJourney
-from carekit.journeys._seen import compact_seen
+from carekit.journeys._seen import SEEN_AS_TUPLE, compact_seen
 from carekit.journeys.events import EMPTY, EventData
 from carekit.journeys.journey import DeadLetter, _new_journey, _new_owed
 from carekit.journeys.stores import _sqlite_schema as _schema
@@ -326,8 +327,8 @@ class SQLiteJourneyStore:
                 raise StoreError(msg)
             conn.executemany(
                 "INSERT INTO journeys (journey_id, definition, customer_id, channel, tz,"
-                " started_at, state, version, updated_at, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                " started_at, state, version, updated_at, body, ids, owing)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '', ?)",
                 [
                     (
                         j.journey_id,
@@ -339,6 +340,7 @@ class SQLiteJourneyStore:
                         j.state,
                         encode_dt(j.updated_at),
                         encode_body(j.friction, j.deadlines),
+                        len(j.owed),
                     )
                     for j in items
                 ],
@@ -394,25 +396,29 @@ class SQLiteJourneyStore:
         """
         check_journey_id(journey_id)
         batch = to_events(journey_id, events)
-        expected = check_expected_version(expected_version)
+        expected = None if expected_version is None else check_expected_version(expected_version)
         with self._writing("appending events") as conn:
-            version, settled, before = self._for_append(conn, journey_id, expected)
-            journey, notices = self._apply(conn, before, batch, kit, settled)
-            if journey is before:  # nothing new (the _apply kept the new journey otherwise)
-                self._remember(journey_id, version, settled, before)
+            version, settled, before, kept = self._for_append(conn, journey_id, expected)
+            journey, applied, notices = apply_events(before, batch, kit=kit)
+            if applied:
+                promise = _timers.promise_payload(applied)  # checked before anything is written
+                _write_changes(conn, _changes(before, journey, applied, promise, kept))
+                version = journey.version
+            self._remember(journey_id, version, settled, journey)
         notify(kit, notices)
         return journey
 
     def _for_append(
         self, conn: sqlite3.Connection, journey_id: str, expected: int | None
-    ) -> tuple[int, int, Journey]:
-        """The journey's version, settled count and current journey (inside the write).
+    ) -> tuple[int, int, Journey, bool]:
+        """The journey's version, settled count and current journey (inside the write), and
+        whether its row keeps its event ids and owing count (see :data:`_HEAD_SQL`).
 
         A cached journey needs only its version checked (two integers read); any other is
-        read whole, :data:`_HEAD_SQL` giving the version check and its row at once.
+        read whole, :data:`_HEAD_SQL` giving the version check and its row at once. The
+        caller holds the store's lock (the write transaction's).
         """
-        with self._lock:
-            hit = self._cache.get(journey_id)
+        hit = self._cache.get(journey_id)
         if hit is not None:
             row = conn.execute(_VERSION_SQL, (journey_id,)).fetchone()
             if row is None:
@@ -421,39 +427,32 @@ class SQLiteJourneyStore:
             if expected is not None and expected != version:
                 raise ConcurrencyError(journey_id, expected, version)
             if hit[0] == version and hit[1] == settled:
-                with self._lock:
-                    if journey_id in self._cache:
-                        self._cache.move_to_end(journey_id)
-                return version, settled, hit[2]
+                self._cache.move_to_end(journey_id)
+                return version, settled, hit[2], True
         head = conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
         if head is None:
             raise UnknownJourney(journey_id)
         version, settled = head[6], head[10]
         if expected is not None and expected != version:
             raise ConcurrencyError(journey_id, expected, version)
-        return version, settled, self._built_from(conn, journey_id, head)
+        kept = head[11] is not None and head[12] is not None
+        return version, settled, self._built_from(conn, journey_id, head), kept
 
     def _apply(
         self,
-        conn: sqlite3.Connection,
         before: Journey,
         batch: list[Event],
         kit: CareKit | None,
         settled: int,
-        writes: _Writes | None = None,
+        writes: _Writes,
     ) -> tuple[Journey, list[Any]]:
-        """Apply ``batch`` to ``before`` and write what it changed (inside a transaction).
-
-        With ``writes``, the rows are collected there (the caller writes them all at once).
-        """
+        """Apply ``batch`` to ``before`` and collect the rows it changes in ``writes`` (the
+        caller writes them all at once, inside its transaction)."""
         journey, applied, notices = apply_events(before, batch, kit=kit)
         if not applied:
             return journey, notices
         promise = _timers.promise_payload(applied)  # checked before anything is written
-        collect = writes if writes is not None else _Writes()
-        collect.add(before, journey, applied, promise)
-        if writes is None:
-            collect.flush(conn)
+        writes.add(before, journey, applied, promise)
         self._remember(journey.journey_id, journey.version, settled, journey)
         return journey, notices
 
@@ -675,13 +674,22 @@ class SQLiteJourneyStore:
         self, conn: sqlite3.Connection, journey_id: str, head: Sequence[Any]
     ) -> Journey:
         """The journey a row of :data:`_HEAD_SQL` makes, with its open and dead touchpoints
-        and its event ids."""
+        and its event ids (read from the outbox and the events unless the row keeps them:
+        no touchpoint owing, the ids written in the row)."""
         owed: list[Any] = []
         dead: list[tuple[int, Any]] = []
-        customer_id, tz = head[2], head[8]
-        for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
-            self._outbox_row(r, customer_id, tz, owed, dead)
-        seen = [r[0] for r in conn.execute(_OWN_IDS_SQL, (journey_id,))]
+        if head[12] != 0:  # some owed or dead-lettered, or not counted (NULL)
+            customer_id, tz = head[2], head[8]
+            for r in conn.execute(_OWN_OUTBOX_SQL, (journey_id,)):
+                self._outbox_row(r, customer_id, tz, owed, dead)
+        ids = head[11]
+        if ids is None:
+            seen = [r[0] for r in conn.execute(_OWN_IDS_SQL, (journey_id,))]
+        else:
+            try:
+                seen = _decode_ids(ids)
+            except _DAMAGE as exc:
+                raise _damage(self._path, "journeys", journey_id, exc) from exc
         return self._built(conn, head, owed, dead, seen)
 
     def _remember(self, journey_id: str, version: int, settled: int, journey: Journey) -> None:
@@ -773,7 +781,8 @@ class SQLiteJourneyStore:
             return _new_journey(
                 journey_id, definition, state, version, decode_dt(started_at),
                 decode_dt(updated_at), customer_id, channel, friction, tuple(owed), deadlines,
-                tuple([letter for _, letter in dead]) if dead else (), compact_seen(seen), tz,
+                tuple([letter for _, letter in dead]) if dead else (),
+                tuple(seen) if len(seen) <= SEEN_AS_TUPLE else compact_seen(seen), tz,
             )
         except _DAMAGE as exc:
             raise _damage(self._path, "journeys", journey_id, exc) from exc
@@ -1104,7 +1113,7 @@ class SQLiteJourneyStore:
                         )
                     if event is not None:
                         journey, owed_notices = self._apply(
-                            conn, journey, [event], kit, heads[journey_id][1], writes
+                            journey, [event], kit, heads[journey_id][1], writes
                         )
                         journeys[journey_id] = journey
                         notices.extend(owed_notices)
@@ -1328,7 +1337,12 @@ def _settle_row(
         " WHERE idempotency_key = ?",
         (status, error, reference, at, version, settled + 1, key),
     )
-    conn.execute("UPDATE journeys SET settled = settled + 1 WHERE journey_id = ?", (journey_id,))
+    # A touchpoint sent is owed no more; one dead-lettered is still counted (the journey
+    # keeps it as a dead letter).
+    conn.execute(
+        "UPDATE journeys SET settled = settled + 1, owing = owing - ? WHERE journey_id = ?",
+        (1 if status == "sent" else 0, journey_id),
+    )
 
 
 #: One microsecond (claims are timed in whole microseconds).
@@ -1343,25 +1357,16 @@ _OVERRIDDEN = frozenset({"dead", "withdrawn"})
 class _Writes:
     """The rows one transaction writes for the journeys it changed, written together.
 
-    Appending to one journey and firing a thousand timers take the same path: rows are
-    collected per kind and written with one ``executemany`` each, in an order that keeps
-    every constraint (a touchpoint is owed before it can be withdrawn).
+    Firing a thousand timers collects each journey's changes (:func:`_changes`) per kind
+    and writes each kind with one ``executemany``, in an order that keeps every constraint
+    (a touchpoint is owed before it can be withdrawn). One journey's append writes its
+    changes as they come (:func:`_write_changes`), in that same order.
     """
 
-    __slots__ = ("events", "owed", "promise_gone", "promise_set", "row_body", "row_plain",
-                 "row_state", "timer_gone", "timer_new", "withdrawn")
+    __slots__ = ("groups",)
 
     def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        self.owed: list[tuple[Any, ...]] = []
-        self.withdrawn: list[tuple[Any, ...]] = []
-        self.row_body: list[tuple[Any, ...]] = []
-        self.row_state: list[tuple[Any, ...]] = []
-        self.row_plain: list[tuple[Any, ...]] = []
-        self.timer_gone: list[tuple[Any, ...]] = []
-        self.timer_new: list[tuple[Any, ...]] = []
-        self.promise_set: list[tuple[Any, ...]] = []
-        self.promise_gone: list[tuple[Any, ...]] = []
+        self.groups: list[list[tuple[Any, ...]]] = [[] for _ in _STATEMENTS]
 
     def add(
         self,
@@ -1369,78 +1374,127 @@ class _Writes:
         journey: Journey,
         applied: list[Applied],
         promise: tuple[str, dt.datetime] | None,
+        *,
+        kept: bool = True,
     ) -> None:
-        journey_id = journey.journey_id
-        for item in applied:
-            event = item.event
-            self.events.append((
-                journey_id, item.version, event.id, event.name, encode_dt(event.at),
-                encode_data(event.data, "Event data") if event.data else None,
-            ))
-            if item.owed:
-                version = item.version
-                self.owed.extend([owed_row(journey, tp, version) for tp in item.owed])
-            if item.withdrawn:
-                at = encode_dt(item.at)
-                self.withdrawn.extend((at, key) for key in item.withdrawn)
-        updated_at = encode_dt(journey.updated_at)
-        if journey.friction != before.friction or journey.deadlines != before.deadlines:
-            self.row_body.append((
-                journey.state, journey.version, updated_at,
-                encode_body(journey.friction, journey.deadlines), journey_id,
-            ))
-        elif journey.state != before.state:
-            self.row_state.append((journey.state, journey.version, updated_at, journey_id))
-        else:  # leave the (definition, state) index alone: one page less per commit
-            self.row_plain.append((journey.version, updated_at, journey_id))
-        if journey.deadlines != before.deadlines:
-            gone, added = _timers.deadline_changes(before, journey)
-            self.timer_gone.extend((journey_id, key) for key in gone)
-            self.timer_new.extend(
-                (journey_id, d.idempotency_key, micros(d.due)) for d in added
-            )
-        if promise is not None:
-            self.promise_set.append(
-                (journey_id, _timers.promise_key(journey_id), micros(promise[1]), promise[0])
-            )
-        if journey.state != before.state and not _timers.keeps_promise_check(journey):
-            self.promise_gone.append((journey_id, _timers.promise_key(journey_id)))
+        """Collect the rows ``applied`` (taking ``before`` to ``journey``) writes."""
+        groups = self.groups
+        for kind, row in _changes(before, journey, applied, promise, kept):
+            groups[kind].append(row)
 
     def flush(self, conn: sqlite3.Connection) -> None:
-        def many(sql: str, rows: list[tuple[Any, ...]]) -> None:
-            if len(rows) == 1:  # one journey's append: execute costs less than executemany
+        for sql, rows in zip(_STATEMENTS, self.groups, strict=True):
+            if len(rows) == 1:  # execute costs less than executemany
                 conn.execute(sql, rows[0])
-            else:
+            elif rows:
                 conn.executemany(sql, rows)
 
-        if self.events:
-            many("INSERT INTO events (journey_id, seq, event_id, name, at, data)"
-                 " VALUES (?, ?, ?, ?, ?, ?)", self.events)
-        if self.owed:
-            many(_OWE_SQL, self.owed)
-        if self.withdrawn:
-            many("UPDATE outbox SET status = 'withdrawn', settled_at = ?, claimed_by = NULL,"
-                 f" claim_until_us = NULL WHERE idempotency_key = ? AND status IN {_OPEN}",
-                 self.withdrawn)
-        if self.row_body:
-            many("UPDATE journeys SET state = ?, version = ?, updated_at = ?, body = ?"
-                 " WHERE journey_id = ?", self.row_body)
-        if self.row_state:
-            many("UPDATE journeys SET state = ?, version = ?, updated_at = ?"
-                 " WHERE journey_id = ?", self.row_state)
-        if self.row_plain:
-            many("UPDATE journeys SET version = ?, updated_at = ? WHERE journey_id = ?",
-                 self.row_plain)
-        if self.timer_gone:
-            many("DELETE FROM timers WHERE journey_id = ? AND key = ?", self.timer_gone)
-        if self.timer_new:
-            many("INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us)"
-                 " VALUES (?, ?, 'deadline', ?)", self.timer_new)
-        if self.promise_set:
-            many("INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us, payload)"
-                 " VALUES (?, ?, 'promise', ?, ?)", self.promise_set)
-        if self.promise_gone:
-            many("DELETE FROM timers WHERE journey_id = ? AND key = ?", self.promise_gone)
+
+def _write_changes(conn: sqlite3.Connection, changes: list[tuple[int, tuple[Any, ...]]]) -> None:
+    """Write one journey's :func:`_changes`, statement by statement."""
+    execute = conn.execute
+    for kind, row in changes:
+        execute(_STATEMENTS[kind], row)
+
+
+def _changes(
+    before: Journey,
+    journey: Journey,
+    applied: list[Applied],
+    promise: tuple[str, dt.datetime] | None,
+    kept: bool,
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """The rows ``applied`` (taking ``before`` to ``journey``) writes, as ``(statement, row)``
+    pairs (indices into :data:`_STATEMENTS`), in the order of the statements.
+
+    ``kept``: the journey's row keeps its event ids and owing count, so the new ones are
+    added to them; otherwise (``before`` was read whole) they are written whole.
+    """
+    journey_id = journey.journey_id
+    changes: list[tuple[int, tuple[Any, ...]]] = []
+    later: list[tuple[int, tuple[Any, ...]]] = []  # touchpoints owed and withdrawn, in order
+    new_ids = ""
+    owing = 0
+    at_text = ""
+    for item in applied:
+        event = item.event
+        eid = event.id
+        at_text = encode_dt(event.at)
+        changes.append((_EVENT, (
+            journey_id, item.version, eid, event.name, at_text,
+            encode_data(event.data, "Event data") if event.data else None,
+        )))
+        if eid is not None:
+            new_ids += "," + _json_str(eid)
+        if item.owed:
+            version = item.version
+            for tp in item.owed:
+                later.append((_OWE, owed_row(journey, tp, version)))
+            owing += len(item.owed)
+        if item.withdrawn:
+            at = encode_dt(item.at)
+            for key in item.withdrawn:
+                later.append((_WITHDRAW, (at, key)))
+            owing -= len(item.withdrawn)
+    if later:
+        changes += later
+    # The row keeps the ids while there are few; None makes the column NULL (not kept).
+    few = len(journey.seen_event_ids) <= _KEPT_IDS
+    if kept:
+        ids_whole, ids_added, owing_whole = None, new_ids if few else None, None
+    else:
+        ids_whole = _encode_ids(journey.seen_event_ids) if few else None
+        ids_added, owing_whole = None, len(before.owed) + len(before.dead) + owing
+    # The journey's time is its latest event's (unless that one came within the tolerance).
+    updated_at = at_text if journey.updated_at is event.at else encode_dt(journey.updated_at)
+    moved = journey.state != before.state
+    deadlines = journey.deadlines
+    other_deadlines = deadlines != before.deadlines
+    if other_deadlines or journey.friction != before.friction:
+        changes.append((_ROW_BODY, (
+            journey.state, journey.version, updated_at, encode_body(journey.friction, deadlines),
+            ids_whole, ids_added, owing_whole, owing, journey_id,
+        )))
+    elif moved:
+        changes.append((_ROW_STATE, (
+            journey.state, journey.version, updated_at, ids_whole, ids_added, owing_whole, owing,
+            journey_id,
+        )))
+    else:  # leave the (definition, state) index alone: one page less per commit
+        changes.append((_ROW_PLAIN, (
+            journey.version, updated_at, ids_whole, ids_added, owing_whole, owing, journey_id,
+        )))
+    if other_deadlines:
+        gone, added = _timers.deadline_changes(before, journey)
+        for key in gone:
+            changes.append((_TIMER_GONE, (journey_id, key)))
+        for d in added:
+            changes.append((_TIMER_NEW, (journey_id, d.idempotency_key, micros(d.due))))
+    if promise is not None:
+        changes.append((_PROMISE_SET, (
+            journey_id, _timers.promise_key(journey_id), micros(promise[1]), promise[0]
+        )))
+    if moved and not _timers.keeps_promise_check(journey):
+        changes.append((_PROMISE_GONE, (journey_id, _timers.promise_key(journey_id))))
+    return changes
+
+
+#: The event ids and owing count an append writes in the journey's row: whole (the first two
+#: parameters), or added to what the row keeps (the last two; NULL stays NULL, not kept).
+_KEEP_SQL = "ids = coalesce(?, ids || ?), owing = coalesce(?, owing + ?)"
+#: A journey's row after an append that changed its body (friction, deadlines), only its
+#: state, or neither (the ``(definition, state)`` index is left alone: one page less).
+_ROW_BODY_SQL = (
+    "UPDATE journeys SET state = ?, version = ?, updated_at = ?, body = ?,"
+    f" {_KEEP_SQL} WHERE journey_id = ?"
+)
+_ROW_STATE_SQL = (
+    f"UPDATE journeys SET state = ?, version = ?, updated_at = ?, {_KEEP_SQL}"
+    " WHERE journey_id = ?"
+)
+_ROW_PLAIN_SQL = (
+    f"UPDATE journeys SET version = ?, updated_at = ?, {_KEEP_SQL} WHERE journey_id = ?"
+)
 
 
 #: A journey's row, as :meth:`SQLiteJourneyStore._built` reads it.
@@ -1453,8 +1507,12 @@ _HELD_SQL = (
     "SELECT 1 FROM outbox WHERE idempotency_key = ? AND claimed_by = ?"
     f" AND status IN {_OPEN} AND claim_until_us > ?"
 )
-#: A journey's row and its ``settled`` count (the cache is keyed by version and settled).
-_HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled FROM journeys WHERE journey_id = ?"
+#: A journey's row, its ``settled`` count (the cache is keyed by version and settled), its
+#: event ids as the row keeps them (:func:`_encode_ids`; NULL: not kept) and how many of its
+#: touchpoints are owed or dead-lettered (NULL: not counted).
+_HEAD_SQL = f"SELECT {_HEAD_COLUMNS}, settled, ids, owing FROM journeys WHERE journey_id = ?"
+#: The most event ids a journey's row keeps (more are read from the events table).
+_KEPT_IDS = SEEN_AS_TUPLE
 #: A journey's version and ``settled`` count: enough to tell that a cached journey is current.
 _VERSION_SQL = "SELECT version, settled FROM journeys WHERE journey_id = ?"
 #: A journey's open and dead touchpoints, in the order they were owed.
@@ -1468,10 +1526,31 @@ _OWN_IDS_SQL = (
     "SELECT event_id FROM events WHERE journey_id = ? AND event_id IS NOT NULL ORDER BY seq"
 )
 
+#: What ``json.dumps`` writes a string as (ensure_ascii).
+_json_str = json.encoder.encode_basestring_ascii
+
 _OWE_SQL = (
     f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
     " ?, ?)"
 )
+
+#: What an append or a fired timer writes, in the order written (see :class:`_Writes`).
+_STATEMENTS = (
+    "INSERT INTO events (journey_id, seq, event_id, name, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+    _OWE_SQL,
+    "UPDATE outbox SET status = 'withdrawn', settled_at = ?, claimed_by = NULL,"
+    f" claim_until_us = NULL WHERE idempotency_key = ? AND status IN {_OPEN}",
+    _ROW_BODY_SQL,
+    _ROW_STATE_SQL,
+    _ROW_PLAIN_SQL,
+    "DELETE FROM timers WHERE journey_id = ? AND key = ?",
+    "INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us) VALUES (?, ?, 'deadline', ?)",
+    "INSERT OR REPLACE INTO timers (journey_id, key, kind, due_us, payload)"
+    " VALUES (?, ?, 'promise', ?, ?)",
+    "DELETE FROM timers WHERE journey_id = ? AND key = ?",
+)
+(_EVENT, _OWE, _WITHDRAW, _ROW_BODY, _ROW_STATE, _ROW_PLAIN, _TIMER_GONE, _TIMER_NEW,
+ _PROMISE_SET, _PROMISE_GONE) = range(len(_STATEMENTS))
 
 
 #: What decoding a damaged row raises (StoreError is a CareKitError, a ValueError).
@@ -1509,6 +1588,32 @@ def _owed(row: Sequence[Any], customer_id: str | None, tz: str | None) -> Any:
         _event_data(data), customer_id, None if not_before is None else decode_dt(not_before),
         tz,
     )
+
+
+def _encode_ids(ids: Iterable[str]) -> str:
+    """Event ids as a journey's row keeps them: each a comma, then its JSON string."""
+    return "".join(["," + _json_str(eid) for eid in ids])
+
+
+def _decode_ids(text: str) -> list[str]:
+    """Inverse of :func:`_encode_ids`.
+
+    Raises:
+        ValueError: the text is not what :func:`_encode_ids` writes (a damaged row).
+    """
+    if not text:
+        return []
+    if text[0] != ",":
+        raise ValueError(text[:80])
+    if "\\" not in text:  # no escapes, so no quote inside an id: the quotes delimit them
+        if len(text) < 3 or text[1] != '"' or text[-1] != '"':
+            raise ValueError(text[:80])
+        return text[2:-1].split('","')
+    ids = json.loads(f"[{text[1:]}]")
+    for eid in ids:
+        if type(eid) is not str:
+            raise TypeError(f"event id {eid!r} is not a string")
+    return ids  # type: ignore[no-any-return]
 
 
 def _event_data(text: str | None) -> Any:
