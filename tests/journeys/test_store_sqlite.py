@@ -725,6 +725,39 @@ def test_the_owed_count_follows_every_outcome(tmp_path: pathlib.Path) -> None:
             ]
 
 
+def test_a_late_sent_after_a_withdrawal_leaves_the_owed_count(tmp_path: pathlib.Path) -> None:
+    # Regression: a touchpoint withdrawn while in flight and then reported sent counted as
+    # owed no more twice (at the withdrawal and at the report), so a journey that still owed
+    # another touchpoint kept a count of 0 and an append outside the cache lost it.
+    from carekit.journeys import AttemptOutcome, JourneyDefinition, Touchpoint
+
+    definition = JourneyDefinition(
+        name="two_owed",
+        states=[State(name="open"), State(name="changed", withdraws=("first",)),
+                State(name="done", final=True)],
+        transitions=[Transition(event="change", source="open", target="changed"),
+                     Transition(event="note", source="changed", target="changed"),
+                     Transition(event="finish", source="changed", target="done")],
+        touchpoints=[Touchpoint(name="first", on_enter="open", within=HOUR),
+                     Touchpoint(name="second", on_enter="changed", within=HOUR)],
+    )
+    db = tmp_path / "j.db"
+    with SQLiteJourneyStore(db, definitions=[definition]) as store:
+        store.create(definition, "j-1", at=T0, channel="email")
+        [claimed] = store.claim_due(now=T0, limit=10, lease=dt.timedelta(minutes=1),
+                                    claimant="w")
+        store.append("j-1", Event("change", at=T0 + MINUTE))  # withdraws first, owes second
+        assert _kept(db, "j-1")[1] == 1
+        store.record([AttemptOutcome(claimed=claimed, status="sent", at=T0 + MINUTE)])
+        assert {e.name: e.status for e in store.outbox("j-1")} == {
+            "first": "sent", "second": "pending"}
+        assert _kept(db, "j-1")[1] == 1  # second is still owed
+    with SQLiteJourneyStore(db, definitions=[definition]) as store:  # nothing cached
+        after = store.append("j-1", Event("note", at=T0 + 2 * MINUTE))
+        assert [tp.name for tp in after.owed] == ["second"]
+        same_journey(after, store.load("j-1"))
+
+
 def test_a_journey_with_many_ids_keeps_them_in_the_events_table(tmp_path: pathlib.Path) -> None:
     definition = ticket_journey()
     db = tmp_path / "j.db"

@@ -1039,7 +1039,7 @@ class SQLiteJourneyStore:
             return
         _settle_row(
             conn, key, journey_id, version, settled, "sent" if kind == "sent" else "dead",
-            encode_dt(outcome.at), outcome.error, outcome.reference,
+            encode_dt(outcome.at), outcome.error, outcome.reference, status,
         )
 
     @staticmethod
@@ -1328,9 +1328,15 @@ def _settle_row(
     at: str,
     error: str | None,
     reference: str | None,
+    previous: str = "pending",
 ) -> None:
     """Mark ``key`` (of ``journey_id``, read at ``version`` with ``settled`` settled) sent or
-    dead; the journey counts one more settled touchpoint."""
+    dead; the journey counts one more settled touchpoint.
+
+    ``previous`` is the row's status before: the journey's ``owing`` count holds the rows
+    still owed or dead-lettered, so a row withdrawn (no longer counted) that a late report
+    says was sent leaves it as it is.
+    """
     conn.execute(
         "UPDATE outbox SET status = ?, claimed_by = NULL, claim_until_us = NULL,"
         " last_error = ?, reference = ?, settled_at = ?, settled_seq = ?, settled_no = ?"
@@ -1341,7 +1347,7 @@ def _settle_row(
     # keeps it as a dead letter).
     conn.execute(
         "UPDATE journeys SET settled = settled + 1, owing = owing - ? WHERE journey_id = ?",
-        (1 if status == "sent" else 0, journey_id),
+        (1 if status == "sent" and previous != "withdrawn" else 0, journey_id),
     )
 
 
