@@ -234,6 +234,41 @@ def test_run_stops_on_the_event_or_sigterm_releasing_what_was_not_started(
         assert store.outbox_counts()["sent"] == len(plugin.keys)
 
 
+def test_the_stop_event_set_mid_pass_releases_the_claims_not_started(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Regression: a server's lifespan sets run()'s ``stop`` on SIGTERM (uvicorn); the pass
+    # under way did not look at it and delivered its whole batch, then claimed the next
+    # ones until nothing was due, instead of finishing what was in flight.
+    stop = asyncio.Event()
+
+    class StopsTheServer(AsyncChannel):
+        @hookimpl
+        async def carekit_deliver_touchpoint(
+            self, touchpoint: Any, channel: Channel, idempotency_key: str
+        ) -> DeliveryResult | None:
+            stop.set()  # SIGTERM arrives while the first delivery is in flight
+            return await super().carekit_deliver_touchpoint(touchpoint, channel, idempotency_key)
+
+    plugin = StopsTheServer(delay=0.05)
+
+    async def main() -> Any:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 's.db'}")
+        await _orders(store, 6, channel="push")
+        worker = aio.Worker(make_carekit(plugin), store, concurrency=1, batch_size=2)
+        await worker.run(stop, clock=lambda: T0 + HOUR, handle_signals=False)
+        counts, counters, sent = await store.outbox_counts(), worker.counters, list(plugin.keys)
+        again = await worker.run_once(T0 + HOUR)  # run's event no longer stops a pass
+        await store.close()
+        return sent, counters, counts, again
+
+    sent, counters, counts, again = asyncio.run(main())
+    assert sent == ["o-0/order_thanks/2"]
+    assert (counters["sent"], counters["released"]) == (1, 1)
+    assert (counts["sent"], counts["pending"]) == (1, 5)
+    assert again.sent == 5
+
+
 def test_the_async_worker_with_a_short_lease_takes_over_a_crashed_workers_claim(
     tmp_path: pathlib.Path,
 ) -> None:

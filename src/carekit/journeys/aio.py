@@ -346,6 +346,11 @@ class Worker(WorkerBase):
             sem = self._semaphores[channel] = asyncio.Semaphore(limit)
         return sem
 
+    def _asked_to_stop(self) -> bool:
+        # stop() was called, or the event run() watches was set (by a server's lifespan,
+        # say): a pass under way stops too, not only the loop between passes.
+        return self._stopping or (self._stop_event is not None and self._stop_event.is_set())
+
     def stop(self) -> None:
         """Ask :meth:`run` (or a pass under way) to stop after the deliveries in flight."""
         self._stopping = True
@@ -365,7 +370,7 @@ class Worker(WorkerBase):
         attempts: list[Attempt] = []
         errors: list[str] = []
         for _ in range(1_000_000):  # bounded: ends when a batch comes back short
-            if self._stopping:
+            if self._asked_to_stop():
                 break
             claimed = await self.store.claim_due(
                 now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
@@ -389,7 +394,7 @@ class Worker(WorkerBase):
             )
             fired.extend(got)
             self._log_fired(got)
-            if len(got) < self.fire_limit or self._stopping:
+            if len(got) < self.fire_limit or self._asked_to_stop():
                 break
         return fired
 
@@ -407,7 +412,7 @@ class Worker(WorkerBase):
         async def one(item: ClaimedTouchpoint) -> None:
             name = self._channel_name(item)
             async with self._semaphore(name):
-                if self._stopping:
+                if self._asked_to_stop():
                     return  # released below
                 if item.idempotency_key not in held:
                     attempts.append(_attempt(item, name, "withdrawn",
@@ -543,6 +548,7 @@ class Worker(WorkerBase):
                     break
                 if report.idle:
                     await self._wait()
+        self._stop_event = None  # a run_once after run returned is not stopped by it
         _log.info("asyncio worker %s stopped after %d pass(es)", self.claimant, passes,
                   extra={"outcome": "stopped", "counters": self.counters})
 
