@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from tests.journeys._store_helpers import HOUR, MINUTE, T0
 
-from carekit import CareKitError, hookimpl
+from carekit import CareKitError, StoreError, hookimpl
 from carekit.channels import Channel, DeliveryResult
 from carekit.journeys import Event, SQLiteJourneyStore, aio, order_journey
 from carekit.testing import RecordingChannel, make_carekit
@@ -267,6 +267,39 @@ def test_the_stop_event_set_mid_pass_releases_the_claims_not_started(
     assert (counters["sent"], counters["released"]) == (1, 1)
     assert (counts["sent"], counts["pending"]) == (1, 5)
     assert again.sent == 5
+
+
+def test_a_store_failing_mid_batch_sends_nothing_behind_the_claims_it_gives_back() -> None:
+    # Regression: when recording one outcome raised (the database went away), the batch's
+    # other deliveries ran on unawaited while their claims were released at once, so a
+    # second worker claimed and sent the same touchpoints again.
+    class Blip(aio.ThreadedStore):
+        failed = False
+
+        async def record(self, outcomes: Any, **options: Any) -> frozenset[str]:
+            if not Blip.failed:
+                Blip.failed = True
+                raise StoreError("connection lost")
+            held: frozenset[str] = await super().record(outcomes, **options)
+            return held
+
+    plugin = AsyncChannel(delay=0.05)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 6, channel="push")
+        a = aio.Worker(make_carekit(plugin), Blip(store.store), concurrency=3, claimant="a")
+        b = aio.Worker(make_carekit(plugin), store, concurrency=3, claimant="b")
+        with pytest.raises(StoreError, match="connection lost"):
+            await a.run_once(T0 + HOUR)
+        await b.run_once(T0 + HOUR)  # at once: takes what a gave back
+        await asyncio.sleep(0.3)
+        return await store.outbox(status="pending")
+
+    pending = asyncio.run(main())
+    assert len(plugin.keys) == len(set(plugin.keys)) == 6
+    # The delivery whose outcome was lost keeps its claim: taken over after the lease.
+    assert [e.idempotency_key for e in pending] == ["o-0/order_thanks/2"]
 
 
 def test_the_async_worker_with_a_short_lease_takes_over_a_crashed_workers_claim(

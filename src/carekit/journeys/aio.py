@@ -408,11 +408,12 @@ class Worker(WorkerBase):
         held = {c.idempotency_key for c in claimed}
         recording = asyncio.Lock()
         in_flight: set[str] = set()
+        give_up = False  # an outcome could not be recorded: start no more deliveries
 
         async def one(item: ClaimedTouchpoint) -> None:
             name = self._channel_name(item)
             async with self._semaphore(name):
-                if self._asked_to_stop():
+                if give_up or self._asked_to_stop():
                     return  # released below
                 if item.idempotency_key not in held:
                     attempts.append(_attempt(item, name, "withdrawn",
@@ -442,9 +443,20 @@ class Worker(WorkerBase):
         done: set[str] = set()
         tasks = [asyncio.ensure_future(one(item)) for item in claimed]
         try:
-            await asyncio.gather(*tasks)
+            try:
+                await asyncio.gather(*tasks)
+            except Exception:
+                # The store failed to record an outcome: the other tasks run on. Start no
+                # more deliveries and let those in flight end before the claims are given
+                # back, or another worker would send a touchpoint this one still sends.
+                give_up = True
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         finally:
-            rest = [c for c in claimed if c.idempotency_key not in done]
+            # Given back: the claims whose delivery never started. One that started and
+            # was not recorded keeps its claim, taken over after the lease (as a crash's).
+            rest = [c for c in claimed
+                    if c.idempotency_key not in done and c.idempotency_key not in in_flight]
             if rest:
                 await self.store.record(
                     [AttemptOutcome(claimed=c, status="release", at=now) for c in rest]
