@@ -8,6 +8,7 @@ import logging
 import os
 import pathlib
 import signal
+import threading
 import time
 from typing import Any
 
@@ -300,6 +301,36 @@ def test_a_store_failing_mid_batch_sends_nothing_behind_the_claims_it_gives_back
     assert len(plugin.keys) == len(set(plugin.keys)) == 6
     # The delivery whose outcome was lost keeps its claim: taken over after the lease.
     assert [e.idempotency_key for e in pending] == ["o-0/order_thanks/2"]
+
+
+def test_a_blocking_plugin_hung_past_the_timeout_does_not_hold_the_loop_on_exit() -> None:
+    # Regression: blocking plugins ran on the loop's default executor, which asyncio.run
+    # (and uvicorn) wait for on the way out: after the worker timed the plugin out and
+    # stopped, the process still could not exit until the plugin returned, if ever. And
+    # hung plugins filled that executor (at most 32 threads), so the SQLite and memory
+    # stores' calls, which run there too, waited behind them.
+    release = threading.Event()
+
+    class Stuck:
+        @hookimpl
+        def carekit_deliver_touchpoint(self, idempotency_key: str) -> DeliveryResult:
+            release.wait(10)  # a blocking client with no timeout of its own
+            return DeliveryResult(reference=idempotency_key)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 40)
+        worker = aio.Worker(make_carekit(Stuck()), store, timeout=0.2, concurrency=40)
+        return await worker.run_once(T0 + HOUR)
+
+    started = time.monotonic()
+    try:
+        report = asyncio.run(main())
+        took = time.monotonic() - started
+    finally:
+        release.set()
+    assert report.failed == 40 and "did not answer within" in (report.attempts[0].error or "")
+    assert took < 5
 
 
 def test_the_async_worker_with_a_short_lease_takes_over_a_crashed_workers_claim(

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import inspect
 import os
@@ -315,7 +316,8 @@ class Worker(WorkerBase):
     A batch's touchpoints are delivered concurrently within those bounds; each outcome is
     recorded as soon as it is known, extending the claims still held. Channel plugins may
     be coroutines; blocking ones run in threads. ``timeout`` is enforced with
-    :func:`asyncio.wait_for` (a blocking plugin's thread runs on, its answer ignored).
+    :func:`asyncio.wait_for` (a blocking plugin's thread runs on, its answer ignored; it is a
+    daemon thread, so it does not keep the process from exiting).
 
     Raises:
         CareKitError: a bad argument, as :class:`carekit.journeys.Worker`; a bad
@@ -614,6 +616,36 @@ class Worker(WorkerBase):
         self.stop()
 
 
+async def _on_daemon_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``await asyncio.to_thread(fn, ...)`` on a daemon thread of its own.
+
+    Not the loop's default executor: ``asyncio.run`` (and uvicorn) wait for its threads
+    on the way out, so a blocking plugin that hangs past the worker's ``timeout`` kept the
+    process from exiting after SIGTERM until the plugin returned, if ever.
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not answer.done():  # not given up on (timed out, cancelled)
+            if ok:
+                answer.set_result(value)
+            else:
+                answer.set_exception(value)
+
+    def call() -> None:
+        try:
+            outcome = (True, context.run(fn, *args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting coroutine, whatever it is
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=call, name="carekit-delivery", daemon=True).start()
+    return await answer
+
+
 async def _first_answer_async(
     kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
 ) -> tuple[str | None, Any]:
@@ -624,7 +656,7 @@ async def _first_answer_async(
                  "sent_keys": sent_keys}
     if _wrapped(impls):
         try:
-            result = await asyncio.to_thread(lambda: caller(**arguments))
+            result = await _on_daemon_thread(lambda: caller(**arguments))
             if inspect.isawaitable(result):
                 result = await result
         except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
@@ -635,7 +667,7 @@ async def _first_answer_async(
             if inspect.iscoroutinefunction(impl.function):
                 result = await kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
             else:
-                result = await asyncio.to_thread(
+                result = await _on_daemon_thread(
                     kit._call_one, "carekit_deliver_touchpoint", impl, **arguments
                 )
                 if inspect.isawaitable(result):
