@@ -26,10 +26,18 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from carekit import CareKit, CareKitError, InvalidTransition, UnknownJourney, hookimpl
+from carekit import (
+    CareKit,
+    CareKitError,
+    InvalidTransition,
+    StoreError,
+    UnknownJourney,
+    hookimpl,
+)
 from carekit.calendar import BusinessCalendar
 from carekit.channels import DeliveryResult
 from carekit.journeys import Event, aio, order_journey
@@ -80,6 +88,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="Furniture shop orders", lifespan=lifespan)
 
 
+@app.exception_handler(StoreError)
+async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
+    """The database is down or every pooled connection is busy: 503, which clients retry.
+
+    Not 422: the request was fine, and retrying it is safe (the same ids store nothing twice).
+    """
+    log.warning("%s %s: the store failed: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "the order store is unavailable; try again"},
+                        status_code=503, headers={"Retry-After": "1"})
+
+
 class NewOrder(BaseModel):
     order_id: str
     customer_id: str
@@ -119,6 +138,8 @@ async def place_order(order: NewOrder) -> dict[str, Any]:
         placed = next(event for event in await store.events(order.order_id)
                       if event.id == f"{order.order_id}/place")
         promise = Promise.from_dict(placed.data["promise"])
+    except StoreError:
+        raise  # 503 (store_unavailable)
     except CareKitError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     return {"order_id": journey.journey_id, "state": journey.state,
@@ -137,6 +158,8 @@ async def add_event(order_id: str, event: NewEvent) -> dict[str, Any]:
         raise HTTPException(status_code=404, detail=f"no order {order_id!r}") from None
     except InvalidTransition as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
+    except StoreError:
+        raise  # 503 (store_unavailable)
     except CareKitError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     return {"order_id": order_id, "state": journey.state, "version": journey.version}

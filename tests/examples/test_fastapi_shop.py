@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from tests._extras import need
 
+from carekit import StoreError
 from carekit.promises import Promise
 
 fastapi = need("fastapi", "test-extras")
@@ -95,3 +96,31 @@ def test_a_retried_order_answers_with_the_promise_it_stored(
         fresh = client.post("/orders", json={"order_id": "o-2", "customer_id": "c-8",
                                              "weeks": 10})
         assert fresh.json()["promised"] > first.json()["promised"]
+
+
+def test_a_store_that_fails_answers_503_so_clients_retry(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    # Regression: a busy connection pool or a database restarting (StoreError, a
+    # CareKitError) was answered 422, which tells a client not to retry a request that was
+    # fine; GET endpoints answered 500.
+    shop = _load_app(monkeypatch, f"sqlite:///{tmp_path / 'shop.db'}")
+
+    async def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("all 2 pooled connections stayed busy for 1 s")
+
+    with testclient.TestClient(shop.app) as client:
+        placed = client.post("/orders", json={"order_id": "o-1", "customer_id": "c-7"})
+        assert placed.status_code == 201
+        store = client.app.state.store
+        for name in ("create", "append", "load", "outbox_counts"):
+            monkeypatch.setattr(store, name, unavailable)
+        answers = [
+            client.post("/orders", json={"order_id": "o-2", "customer_id": "c-8"}),
+            client.post("/orders/o-1/events", json={"name": "acknowledge", "id": "a-1"}),
+            client.get("/orders/o-1"),
+            client.get("/outbox"),
+        ]
+        assert [a.status_code for a in answers] == [503] * 4
+        assert all(a.headers["retry-after"] == "1" for a in answers)
+        assert answers[0].json() == {"detail": "the order store is unavailable; try again"}

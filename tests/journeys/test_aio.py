@@ -8,13 +8,14 @@ import logging
 import os
 import pathlib
 import signal
+import threading
 import time
 from typing import Any
 
 import pytest
 from tests.journeys._store_helpers import HOUR, MINUTE, T0
 
-from carekit import CareKitError, hookimpl
+from carekit import CareKitError, StoreError, hookimpl
 from carekit.channels import Channel, DeliveryResult
 from carekit.journeys import Event, SQLiteJourneyStore, aio, order_journey
 from carekit.testing import RecordingChannel, make_carekit
@@ -232,6 +233,104 @@ def test_run_stops_on_the_event_or_sigterm_releasing_what_was_not_started(
     assert all(e.attempts == 0 for e in pending)
     with SQLiteJourneyStore(tmp_path / "r.db") as store:
         assert store.outbox_counts()["sent"] == len(plugin.keys)
+
+
+def test_the_stop_event_set_mid_pass_releases_the_claims_not_started(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Regression: a server's lifespan sets run()'s ``stop`` on SIGTERM (uvicorn); the pass
+    # under way did not look at it and delivered its whole batch, then claimed the next
+    # ones until nothing was due, instead of finishing what was in flight.
+    stop = asyncio.Event()
+
+    class StopsTheServer(AsyncChannel):
+        @hookimpl
+        async def carekit_deliver_touchpoint(
+            self, touchpoint: Any, channel: Channel, idempotency_key: str
+        ) -> DeliveryResult | None:
+            stop.set()  # SIGTERM arrives while the first delivery is in flight
+            return await super().carekit_deliver_touchpoint(touchpoint, channel, idempotency_key)
+
+    plugin = StopsTheServer(delay=0.05)
+
+    async def main() -> Any:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 's.db'}")
+        await _orders(store, 6, channel="push")
+        worker = aio.Worker(make_carekit(plugin), store, concurrency=1, batch_size=2)
+        await worker.run(stop, clock=lambda: T0 + HOUR, handle_signals=False)
+        counts, counters, sent = await store.outbox_counts(), worker.counters, list(plugin.keys)
+        again = await worker.run_once(T0 + HOUR)  # run's event no longer stops a pass
+        await store.close()
+        return sent, counters, counts, again
+
+    sent, counters, counts, again = asyncio.run(main())
+    assert sent == ["o-0/order_thanks/2"]
+    assert (counters["sent"], counters["released"]) == (1, 1)
+    assert (counts["sent"], counts["pending"]) == (1, 5)
+    assert again.sent == 5
+
+
+def test_a_store_failing_mid_batch_sends_nothing_behind_the_claims_it_gives_back() -> None:
+    # Regression: when recording one outcome raised (the database went away), the batch's
+    # other deliveries ran on unawaited while their claims were released at once, so a
+    # second worker claimed and sent the same touchpoints again.
+    class Blip(aio.ThreadedStore):
+        failed = False
+
+        async def record(self, outcomes: Any, **options: Any) -> frozenset[str]:
+            if not Blip.failed:
+                Blip.failed = True
+                raise StoreError("connection lost")
+            held: frozenset[str] = await super().record(outcomes, **options)
+            return held
+
+    plugin = AsyncChannel(delay=0.05)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 6, channel="push")
+        a = aio.Worker(make_carekit(plugin), Blip(store.store), concurrency=3, claimant="a")
+        b = aio.Worker(make_carekit(plugin), store, concurrency=3, claimant="b")
+        with pytest.raises(StoreError, match="connection lost"):
+            await a.run_once(T0 + HOUR)
+        await b.run_once(T0 + HOUR)  # at once: takes what a gave back
+        await asyncio.sleep(0.3)
+        return await store.outbox(status="pending")
+
+    pending = asyncio.run(main())
+    assert len(plugin.keys) == len(set(plugin.keys)) == 6
+    # The delivery whose outcome was lost keeps its claim: taken over after the lease.
+    assert [e.idempotency_key for e in pending] == ["o-0/order_thanks/2"]
+
+
+def test_a_blocking_plugin_hung_past_the_timeout_does_not_hold_the_loop_on_exit() -> None:
+    # Regression: blocking plugins ran on the loop's default executor, which asyncio.run
+    # (and uvicorn) wait for on the way out: after the worker timed the plugin out and
+    # stopped, the process still could not exit until the plugin returned, if ever. And
+    # hung plugins filled that executor (at most 32 threads), so the SQLite and memory
+    # stores' calls, which run there too, waited behind them.
+    release = threading.Event()
+
+    class Stuck:
+        @hookimpl
+        def carekit_deliver_touchpoint(self, idempotency_key: str) -> DeliveryResult:
+            release.wait(10)  # a blocking client with no timeout of its own
+            return DeliveryResult(reference=idempotency_key)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 40)
+        worker = aio.Worker(make_carekit(Stuck()), store, timeout=0.2, concurrency=40)
+        return await worker.run_once(T0 + HOUR)
+
+    started = time.monotonic()
+    try:
+        report = asyncio.run(main())
+        took = time.monotonic() - started
+    finally:
+        release.set()
+    assert report.failed == 40 and "did not answer within" in (report.attempts[0].error or "")
+    assert took < 5
 
 
 def test_the_async_worker_with_a_short_lease_takes_over_a_crashed_workers_claim(

@@ -446,6 +446,29 @@ def test_run_stops_on_the_event_and_after_max_passes(store: Any) -> None:
         worker.run(stop=5)  # type: ignore[arg-type]
 
 
+def test_the_stop_event_set_mid_pass_releases_the_claims_not_started(store: Any) -> None:
+    # Regression: run()'s ``stop`` (set by a server shutting down) was only looked at
+    # between passes: the pass under way delivered its batch and claimed the next ones
+    # until nothing was due.
+    for i in range(6):
+        _acknowledged(store, f"o-{i}", at=T0 + i * SECOND)
+    stop = threading.Event()
+
+    class StopsTheServer(Slow):
+        @hookimpl
+        def carekit_deliver_touchpoint(self, idempotency_key: str) -> DeliveryResult:
+            stop.set()  # SIGTERM arrives while the first delivery is in flight
+            return super().carekit_deliver_touchpoint(idempotency_key)
+
+    plugin = StopsTheServer(0.01)
+    worker = Worker(make_carekit(plugin), store, batch_size=2, timeout=None)
+    worker.run(stop, clock=lambda: T0 + HOUR, handle_signals=False)
+    assert plugin.keys == ["o-0/order_thanks/2"]
+    assert (worker.counters["sent"], worker.counters["released"]) == (1, 1)
+    assert (store.outbox_counts()["sent"], store.outbox_counts()["pending"]) == (1, 5)
+    assert worker.run_once(T0 + HOUR).sent == 5  # run's event no longer stops a pass
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="needs POSIX signals")
 def test_sigterm_finishes_the_delivery_in_flight_and_releases_the_rest(store: Any) -> None:
     for i in range(20):

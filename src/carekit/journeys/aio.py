@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import inspect
 import os
@@ -315,7 +316,8 @@ class Worker(WorkerBase):
     A batch's touchpoints are delivered concurrently within those bounds; each outcome is
     recorded as soon as it is known, extending the claims still held. Channel plugins may
     be coroutines; blocking ones run in threads. ``timeout`` is enforced with
-    :func:`asyncio.wait_for` (a blocking plugin's thread runs on, its answer ignored).
+    :func:`asyncio.wait_for` (a blocking plugin's thread runs on, its answer ignored; it is a
+    daemon thread, so it does not keep the process from exiting).
 
     Raises:
         CareKitError: a bad argument, as :class:`carekit.journeys.Worker`; a bad
@@ -346,6 +348,11 @@ class Worker(WorkerBase):
             sem = self._semaphores[channel] = asyncio.Semaphore(limit)
         return sem
 
+    def _asked_to_stop(self) -> bool:
+        # stop() was called, or the event run() watches was set (by a server's lifespan,
+        # say): a pass under way stops too, not only the loop between passes.
+        return self._stopping or (self._stop_event is not None and self._stop_event.is_set())
+
     def stop(self) -> None:
         """Ask :meth:`run` (or a pass under way) to stop after the deliveries in flight."""
         self._stopping = True
@@ -365,7 +372,7 @@ class Worker(WorkerBase):
         attempts: list[Attempt] = []
         errors: list[str] = []
         for _ in range(1_000_000):  # bounded: ends when a batch comes back short
-            if self._stopping:
+            if self._asked_to_stop():
                 break
             claimed = await self.store.claim_due(
                 now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
@@ -389,7 +396,7 @@ class Worker(WorkerBase):
             )
             fired.extend(got)
             self._log_fired(got)
-            if len(got) < self.fire_limit or self._stopping:
+            if len(got) < self.fire_limit or self._asked_to_stop():
                 break
         return fired
 
@@ -403,11 +410,12 @@ class Worker(WorkerBase):
         held = {c.idempotency_key for c in claimed}
         recording = asyncio.Lock()
         in_flight: set[str] = set()
+        give_up = False  # an outcome could not be recorded: start no more deliveries
 
         async def one(item: ClaimedTouchpoint) -> None:
             name = self._channel_name(item)
             async with self._semaphore(name):
-                if self._stopping:
+                if give_up or self._asked_to_stop():
                     return  # released below
                 if item.idempotency_key not in held:
                     attempts.append(_attempt(item, name, "withdrawn",
@@ -437,9 +445,20 @@ class Worker(WorkerBase):
         done: set[str] = set()
         tasks = [asyncio.ensure_future(one(item)) for item in claimed]
         try:
-            await asyncio.gather(*tasks)
+            try:
+                await asyncio.gather(*tasks)
+            except Exception:
+                # The store failed to record an outcome: the other tasks run on. Start no
+                # more deliveries and let those in flight end before the claims are given
+                # back, or another worker would send a touchpoint this one still sends.
+                give_up = True
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         finally:
-            rest = [c for c in claimed if c.idempotency_key not in done]
+            # Given back: the claims whose delivery never started. One that started and
+            # was not recorded keeps its claim, taken over after the lease (as a crash's).
+            rest = [c for c in claimed
+                    if c.idempotency_key not in done and c.idempotency_key not in in_flight]
             if rest:
                 await self.store.record(
                     [AttemptOutcome(claimed=c, status="release", at=now) for c in rest]
@@ -543,6 +562,7 @@ class Worker(WorkerBase):
                     break
                 if report.idle:
                     await self._wait()
+        self._stop_event = None  # a run_once after run returned is not stopped by it
         _log.info("asyncio worker %s stopped after %d pass(es)", self.claimant, passes,
                   extra={"outcome": "stopped", "counters": self.counters})
 
@@ -596,6 +616,36 @@ class Worker(WorkerBase):
         self.stop()
 
 
+async def _on_daemon_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``await asyncio.to_thread(fn, ...)`` on a daemon thread of its own.
+
+    Not the loop's default executor: ``asyncio.run`` (and uvicorn) wait for its threads
+    on the way out, so a blocking plugin that hangs past the worker's ``timeout`` kept the
+    process from exiting after SIGTERM until the plugin returned, if ever.
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not answer.done():  # not given up on (timed out, cancelled)
+            if ok:
+                answer.set_result(value)
+            else:
+                answer.set_exception(value)
+
+    def call() -> None:
+        try:
+            outcome = (True, context.run(fn, *args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting coroutine, whatever it is
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=call, name="carekit-delivery", daemon=True).start()
+    return await answer
+
+
 async def _first_answer_async(
     kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
 ) -> tuple[str | None, Any]:
@@ -606,7 +656,7 @@ async def _first_answer_async(
                  "sent_keys": sent_keys}
     if _wrapped(impls):
         try:
-            result = await asyncio.to_thread(lambda: caller(**arguments))
+            result = await _on_daemon_thread(lambda: caller(**arguments))
             if inspect.isawaitable(result):
                 result = await result
         except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
@@ -617,7 +667,7 @@ async def _first_answer_async(
             if inspect.iscoroutinefunction(impl.function):
                 result = await kit._call_one("carekit_deliver_touchpoint", impl, **arguments)
             else:
-                result = await asyncio.to_thread(
+                result = await _on_daemon_thread(
                     kit._call_one, "carekit_deliver_touchpoint", impl, **arguments
                 )
                 if inspect.isawaitable(result):

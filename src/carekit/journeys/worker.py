@@ -688,6 +688,7 @@ class Worker(WorkerBase):
 
     def _setup(self) -> None:
         self._stop = threading.Event()
+        self._run_stop: threading.Event | None = None  # the event run() was given
         self._runner = _Runner()
         self._sent_keys: dict[str, SentKeys] = {}
         self._asks = _takes_holding(self.store)
@@ -739,7 +740,7 @@ class Worker(WorkerBase):
             )
             fired.extend(got)
             self._log_fired(got)
-            if len(got) < self.fire_limit or self._stop.is_set():
+            if len(got) < self.fire_limit or self._asked_to_stop():
                 break
         return fired
 
@@ -754,7 +755,7 @@ class Worker(WorkerBase):
         # when plugins run on this thread (no ``timeout``): a plugin on the delivery
         # thread would need a connection of its own meanwhile (its sent keys).
         pinned = getattr(self.store, "_pinned", None) if self.timeout is None else None
-        while not self._stop.is_set() and (max_batches is None or batches < max_batches):
+        while not self._asked_to_stop() and (max_batches is None or batches < max_batches):
             with pinned() if pinned is not None else contextlib.nullcontext():
                 claimed = self.store.claim_due(
                     now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
@@ -782,7 +783,7 @@ class Worker(WorkerBase):
         held = frozenset(keys)
         asked: str | None = None
         # Looked up once per batch: the loop below runs once per delivery.
-        stopping = self._stop.is_set
+        stopping = self._asked_to_stop
         record = self.store.record
         lease, claimant, asks = self.lease, self.claimant, self._asks
         # Claims are extended at most every tenth of the lease (the stores leave a claim
@@ -855,6 +856,11 @@ class Worker(WorkerBase):
 
     # -- the loop -----------------------------------------------------------------------
 
+    def _asked_to_stop(self) -> bool:
+        # stop() was called, or the event run() watches was set (by a server shutting
+        # down, say): a pass under way stops too, not only the loop between passes.
+        return self._stop.is_set() or (self._run_stop is not None and self._run_stop.is_set())
+
     def stop(self) -> None:
         """Ask :meth:`run` (or a pass under way) to stop after the delivery in flight."""
         self._stop.set()
@@ -897,6 +903,7 @@ class Worker(WorkerBase):
             _validate.positive_int("max_passes", max_passes)
         now_of = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self._stop.clear()
+        self._run_stop = stop
         passes = 0
         _log.info(
             "worker %s started on %r (lease %s, poll %s, batch %d)",
@@ -925,6 +932,7 @@ class Worker(WorkerBase):
                     break
                 if report.idle:
                     self._wait(stop)
+        self._run_stop = None  # a run_once after run returned is not stopped by it
         self._runner.close()
         _log.info("worker %s stopped after %d pass(es)", self.claimant, passes,
                   extra={"outcome": "stopped", "counters": self.counters})
