@@ -45,6 +45,7 @@ Examples:
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from carekit.errors import CareKitError
@@ -94,16 +95,7 @@ def instrument(
             f"(got {worker!r:.200})"
         )
         raise CareKitError(msg)
-    try:
-        from carekit.journeys import _otel
-    except ImportError as exc:
-        if not (exc.name or "").startswith("opentelemetry"):
-            raise
-        msg = (
-            "traces and metrics need opentelemetry-api, which is not installed: "
-            "pip install 'carekit[otel]'"
-        )
-        raise CareKitError(msg) from None
+    _otel = _implementation()
     if any(isinstance(observer, _otel.Telemetry) for observer in worker._observers):
         msg = (
             f"worker {worker.claimant!r} is instrumented already: uninstrument it first "
@@ -115,6 +107,25 @@ def instrument(
     )
     worker._observers.append(telemetry)
     return Instrumentation(worker, telemetry)
+
+
+def _implementation() -> ModuleType:
+    """The module that imports opentelemetry.
+
+    Raises:
+        CareKitError: opentelemetry-api is not installed.
+    """
+    try:
+        from carekit.journeys import _otel
+    except ImportError as exc:
+        if not (exc.name or "").startswith("opentelemetry"):
+            raise
+        msg = (
+            "traces and metrics need opentelemetry-api, which is not installed: "
+            "pip install 'carekit[otel]'"
+        )
+        raise CareKitError(msg) from None
+    return _otel
 
 
 class Instrumentation:
