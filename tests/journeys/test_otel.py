@@ -222,7 +222,7 @@ def test_timers_fired_are_spans_and_counted(otel: Telemetry) -> None:
     [pass_span] = otel.spans("carekit.worker.pass")
     fired = otel.spans("carekit.fire")
     assert [s.name for s in fired] == ["carekit.fire deadline"] * 3
-    for timer, span in zip(report.timers, fired):
+    for timer, span in zip(report.timers, fired, strict=True):
         assert dict(span.attributes or {}) == {
             "carekit.journey_id": timer.journey_id,
             "carekit.timer.kind": "deadline",
