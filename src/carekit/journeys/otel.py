@@ -1,7 +1,7 @@
 """A worker's traces and metrics through OpenTelemetry (extra ``carekit[otel]``).
 
 :func:`instrument` makes a :class:`~carekit.journeys.Worker` (or an asyncio
-:class:`carekit.journeys.aio.Worker`) report to OpenTelemetry's API, with the providers you
+``carekit.journeys.aio.Worker``) report to OpenTelemetry's API, with the providers you
 give or the global ones (set by the SDK, ``opentelemetry-instrument`` or your app):
 
 * **spans** (tracer ``carekit``): ``carekit.worker.pass`` for each pass that found something
@@ -23,6 +23,7 @@ that is not instrumented pays nothing for this module.
 
 Examples:
     >>> import datetime as dt
+    >>> from opentelemetry.sdk.metrics import MeterProvider
     >>> from opentelemetry.sdk.trace import TracerProvider
     >>> from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     >>> from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -37,7 +38,7 @@ Examples:
     >>> _ = store.create(order_journey(), "order-1", at=t0, channel="email")
     >>> _ = store.append("order-1", [Event("place", at=t0), Event("acknowledge", at=t0)])
     >>> worker = Worker(make_carekit(RecordingChannel("email", register=False)), store)
-    >>> with instrument(worker, tracer_provider=tracing):
+    >>> with instrument(worker, tracer_provider=tracing, meter_provider=MeterProvider()):
     ...     _ = worker.run_once(t0)
     >>> [span.name for span in spans.get_finished_spans()]
     ['carekit.deliver email', 'carekit.worker.pass']
@@ -68,7 +69,7 @@ def instrument(
     """Report ``worker``'s passes, deliveries and timers to OpenTelemetry.
 
     Args:
-        worker: a :class:`carekit.journeys.Worker` or :class:`carekit.journeys.aio.Worker`.
+        worker: a :class:`carekit.journeys.Worker` or a ``carekit.journeys.aio.Worker``.
         tracer_provider: where the spans go (default: the global tracer provider).
         meter_provider: where the metrics go (default: the global meter provider).
 
@@ -81,10 +82,15 @@ def instrument(
             ``worker`` is not a worker; it is instrumented already.
 
     Examples:
+        >>> from opentelemetry.sdk.metrics import MeterProvider
+        >>> from opentelemetry.sdk.trace import TracerProvider
         >>> from carekit.journeys import MemoryJourneyStore, Worker
         >>> from carekit.testing import make_carekit
         >>> worker = Worker(make_carekit(), MemoryJourneyStore())
-        >>> instrumentation = instrument(worker)   # the global providers
+        >>> instrumentation = instrument(worker, tracer_provider=TracerProvider(),
+        ...                              meter_provider=MeterProvider())
+        >>> instrumentation.active
+        True
         >>> instrumentation.uninstrument()
     """
     from carekit.journeys.worker import WorkerBase
@@ -137,9 +143,9 @@ class Instrumentation:
         worker: the instrumented worker.
     """
 
-    def __init__(self, worker: Any, telemetry: Telemetry) -> None:
+    def __init__(self, worker: Any, telemetry: Any) -> None:
         self.worker = worker
-        self._telemetry = telemetry
+        self._telemetry: Telemetry = telemetry
 
     def __repr__(self) -> str:
         state = "active" if self.active else "stopped"
