@@ -268,15 +268,16 @@ class Telemetry:
             ended = None
         else:
             span, ended = pending
-        span.set_attribute("carekit.outcome", attempt.outcome)
+        attributes: dict[str, Any] = {"carekit.outcome": attempt.outcome}
         if attempt.reference is not None:
-            span.set_attribute("carekit.reference", attempt.reference)
+            attributes["carekit.reference"] = attempt.reference
         if attempt.retry_at is not None:
-            span.set_attribute("carekit.retry_at", attempt.retry_at.isoformat())
+            attributes["carekit.retry_at"] = attempt.retry_at.isoformat()
         if attempt.outcome in _FAILED:
             span.set_status(Status(StatusCode.ERROR, attempt.error))
         elif attempt.error is not None:
-            span.set_attribute("carekit.reason", attempt.error)
+            attributes["carekit.reason"] = attempt.error
+        span.set_attributes(attributes)
         span.end(end_time=ended)
         labels = {"carekit.channel": attempt.channel, "carekit.outcome": attempt.outcome}
         self.attempts.add(1, labels)
