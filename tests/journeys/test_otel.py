@@ -10,6 +10,7 @@ import io
 import pathlib
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -346,6 +347,40 @@ def test_two_workers_on_one_meter_each_report_their_lag(otel: Telemetry) -> None
     lags = {p.attributes["carekit.worker.claimant"]: p.value
             for p in otel.points("carekit.worker.lag")}
     assert lags == {"w1": 0, "w2": 7.0}
+
+
+@pytest.mark.slow
+def test_workers_instrumented_before_the_sdk_was_set_each_report_their_lag() -> None:
+    # Regression: before an SDK sets the global meter provider, each worker's gauge was made
+    # on a stand-in meter; once set, the real meter kept the first gauge's callback only.
+    script = textwrap.dedent("""
+        from opentelemetry import metrics
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from carekit.journeys import MemoryJourneyStore, Worker
+        from carekit.journeys.otel import instrument
+        from carekit.testing import make_carekit
+
+        workers = [Worker(make_carekit(), MemoryJourneyStore(), claimant=f"w{i}")
+                   for i in range(3)]
+        instrument(workers[0])
+        instrument(workers[1])  # both before the SDK is set
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        instrument(workers[2])
+        for i, worker in enumerate(workers):
+            worker._lag = float(i)
+        print(sorted(
+            (point.attributes["carekit.worker.claimant"], point.value)
+            for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+            for metric in sm.metrics if metric.name == "carekit.worker.lag"
+            for point in metric.data.data_points
+        ))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[('w0', 0.0), ('w1', 1.0), ('w2', 2.0)]\n"
 
 
 def test_a_pass_that_fails_ends_its_span_with_the_error(otel: Telemetry) -> None:

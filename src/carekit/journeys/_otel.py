@@ -43,8 +43,10 @@ class _LagGauge:
     gauge is made once, and its callback reports each instrumented worker.
     """
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, *, proxy: bool) -> None:
         self.telemetries: list[Telemetry] = []
+        # The global provider's stand-in meter, before an SDK is set (see _lag_gauge).
+        self.proxy = meter if proxy else None
         meter.create_observable_gauge(
             "carekit.worker.lag", callbacks=[self.observe], unit="s",
             description="How long the oldest timer or touchpoint still due after the "
@@ -63,15 +65,36 @@ class _LagGauge:
         return observations
 
 
-_GAUGES: weakref.WeakKeyDictionary[Meter, _LagGauge] = weakref.WeakKeyDictionary()
+class _GlobalProxy:
+    """The key of the gauge made on the global provider before an SDK set it."""
+
+
+_GAUGES: weakref.WeakKeyDictionary[object, _LagGauge] = weakref.WeakKeyDictionary()
 _GAUGES_LOCK = threading.Lock()
+_GLOBAL_PROXY = _GlobalProxy()
 
 
 def _lag_gauge(meter: Meter) -> _LagGauge:
+    """The gauge of ``meter``, made on first use.
+
+    Before an SDK sets the global meter provider, each ``get_meter`` returns a new stand-in
+    meter (OpenTelemetry's ``_ProxyMeter``), and once one is set every stand-in's gauge
+    becomes the one gauge of the real meter, keeping the first callback: so every stand-in,
+    and the real meter behind them, share one gauge. (A stand-in is told by the attribute
+    that holds its real meter; without it, each meter gets its own gauge.)
+    """
+    proxy = hasattr(meter, "_real_meter")
+    real = getattr(meter, "_real_meter", None) if proxy else meter
+    key: object = real if real is not None else _GLOBAL_PROXY
     with _GAUGES_LOCK:
-        gauge = _GAUGES.get(meter)
+        gauge = _GAUGES.get(key)
+        if gauge is None and real is not None:
+            early = _GAUGES.get(_GLOBAL_PROXY)
+            if early is not None and getattr(early.proxy, "_real_meter", None) is real:
+                gauge = early
         if gauge is None:
-            gauge = _GAUGES[meter] = _LagGauge(meter)
+            gauge = _LagGauge(meter, proxy=real is None)
+        _GAUGES[key] = gauge
         return gauge
 
 
