@@ -442,6 +442,46 @@ def test_the_asyncio_worker_reports_the_same(otel: Telemetry) -> None:
     assert by_outcome == {"sent": 2, "failed": 2, "deferred": 2, "dead": 2}
 
 
+def test_a_cancelled_asyncio_pass_ends_its_spans_as_interrupted(otel: Telemetry) -> None:
+    class Hangs(AsyncScripted):
+        started: asyncio.Event
+
+        @hookimpl
+        async def carekit_deliver_touchpoint(  # type: ignore[override]
+            self, touchpoint: Any, channel: Channel, idempotency_key: str
+        ) -> DeliveryResult | None:
+            if channel.name != "push":
+                return None
+            self.started.set()
+            await asyncio.sleep(60)
+            return DeliveryResult()
+
+    async def main() -> None:
+        store = await aio.open_store("memory://")
+        await store.create(order_journey(), "hangs-1", at=T0, channel="push")
+        await store.append("hangs-1", [Event("place", at=T0), Event("acknowledge", at=T0)])
+        plugin = Hangs()
+        plugin.started = asyncio.Event()
+        worker = aio.Worker(make_carekit(plugin), store, timeout=None)
+        otel.instrument(worker)
+        task = asyncio.ensure_future(worker.run_once(T0 + MINUTE))
+        await asyncio.wait_for(plugin.started.wait(), 10)  # the delivery is under way
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await store.close()
+
+    asyncio.run(main())
+    deliver, one_pass = otel.spans()
+    assert deliver.name == "carekit.deliver push"
+    assert (deliver.attributes or {})["carekit.outcome"] == "failed"
+    assert (deliver.status.status_code, deliver.status.description) == (
+        StatusCode.ERROR, "interrupted")
+    assert one_pass.name == "carekit.worker.pass"
+    assert one_pass.status.status_code is StatusCode.ERROR
+    assert str(one_pass.status.description).startswith("CancelledError")
+
+
 # -- errors --------------------------------------------------------------------------------
 
 
