@@ -496,6 +496,22 @@ def test_instrument_refuses_what_is_not_a_worker_and_a_second_instrumentation(
         otel.instrument(worker)
 
 
+@pytest.mark.slow
+def test_a_worker_not_instrumented_never_imports_opentelemetry() -> None:
+    script = textwrap.dedent("""
+        import datetime as dt, sys
+        import carekit.cli, carekit.journeys.aio, carekit.journeys.otel
+        from carekit.journeys import MemoryJourneyStore, Worker
+        from carekit.testing import make_carekit
+        Worker(make_carekit(), MemoryJourneyStore()).run_once(
+            dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc))
+        print(sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert (proc.returncode, proc.stdout) == (0, "[]\n"), proc.stderr
+
+
 def _without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(sys.modules):
         if name.startswith("opentelemetry") or name == "carekit.journeys._otel":
