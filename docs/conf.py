@@ -69,7 +69,8 @@ _STDLIB = (
 )
 _THIRD_PARTY = (
     r"PluginManager|pluggy|attrs|attr|dateutil|psycopg|psycopg_pool|jinja2|babel|apprise"
-    r"|dask|pandas|numpy|matplotlib|highspy|holidays|icalendar"
+    r"|dask|pandas|numpy|matplotlib|highspy|holidays|icalendar|opentelemetry"
+    r"|TracerProvider|MeterProvider"
 )
 nitpick_ignore_regex = [
     (r"py:.*", rf"({_STDLIB})(\..*)?"),

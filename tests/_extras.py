@@ -32,6 +32,7 @@ PAGES: dict[str, tuple[tuple[str, ...], str]] = {
     "docs/staffing-roster-tutorial.md": (("highspy",), "schedule"),
     "docs/staffing-tutorial.md": (("matplotlib",), "plot"),
     "docs/templates.md": (("jinja2", "babel"), "templates"),
+    "src/carekit/journeys/otel.py": (("opentelemetry.sdk",), "test"),
     "src/carekit/messaging/_templates.py": (("jinja2", "babel"), "templates"),
     "src/carekit/staffing/scheduling.py": (("highspy",), "schedule"),
 }

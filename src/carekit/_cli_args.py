@@ -615,3 +615,7 @@ def worker(parser: argparse.ArgumentParser) -> None:
                         help="messaging channels (email, Apprise) and their templates, from "
                         "a TOML file (default: CAREKIT_CONFIG; CAREKIT_SMTP_URL and the other "
                         "CAREKIT_* variables also configure them)")
+    parser.add_argument("--otel", action="store_true",
+                        help="report spans and metrics to OpenTelemetry's global providers "
+                        "(configure the SDK, e.g. run under opentelemetry-instrument; needs "
+                        "carekit[otel])")

@@ -9,11 +9,14 @@ import logging
 import pathlib
 import sys
 import urllib.parse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from carekit import _cli_args
 from carekit._cli_io import named_as_options
 from carekit.errors import CareKitError
+
+if TYPE_CHECKING:
+    from carekit.journeys.otel import Instrumentation
 
 __all__ = ["add_arguments", "parse_duration", "parse_moment", "run"]
 
@@ -74,6 +77,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         msg = "--now needs --once (a running worker follows the clock)"
         raise CareKitError(msg)
     _check_exists(args.store)
+    if getattr(args, "otel", False):
+        from carekit.journeys import otel
+
+        otel._implementation()  # before anything is opened: the extra may be missing
     # The worker's --log-level holds while it runs; an app that calls main() gets its own
     # level back afterwards (later warnings are not hidden by an earlier --log-level error).
     previous_level = logging.getLogger("carekit").level
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
         configure(kit, load_config(getattr(args, "config", None)))  # nothing when unset
         store = open_store(args.store, definitions=kit)
+        instrumentation = None
         try:
             _warn_if_new(store)
             with named_as_options(_WORKER_OPTIONS):
@@ -93,6 +101,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                     timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
                     claimant=args.claimant,
                 )
+            if getattr(args, "otel", False):
+                instrumentation = _instrument(worker)
             if args.once:
                 now = args.now or dt.datetime.now(dt.timezone.utc)
                 # SIGTERM or SIGINT stops the pass as it stops a running worker: the
@@ -114,11 +124,34 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             )
             return 0
         finally:
+            if instrumentation is not None:
+                instrumentation.uninstrument()
             store.close()
     finally:
         logger = logging.getLogger("carekit")
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+def _instrument(worker: Any) -> Instrumentation:
+    """``--otel``: report to the global providers, warning when no SDK has set them."""
+    from opentelemetry import metrics, trace
+
+    from carekit.journeys.otel import instrument
+
+    unset = [
+        name for name, provider in (("tracer", trace.get_tracer_provider()),
+                                    ("meter", metrics.get_meter_provider()))
+        if type(provider).__name__.startswith(("Proxy", "NoOp", "_Proxy"))
+    ]
+    if unset:
+        logging.getLogger("carekit.worker").warning(
+            "--otel: no OpenTelemetry SDK set the global %s provider, so nothing is exported: "
+            "run the worker under opentelemetry-instrument (with OTEL_* variables), or from "
+            "an app that configures the SDK",
+            " and ".join(unset), extra={"outcome": "otel_unconfigured"},
+        )
+    return instrument(worker)
 
 
 def _warn_if_new(store: Any) -> None:

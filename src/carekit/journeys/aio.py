@@ -42,6 +42,7 @@ import threading
 import time
 from collections.abc import (
     AsyncIterator,
+    Awaitable,
     Callable,
     Collection,
     Generator,
@@ -368,24 +369,34 @@ class Worker(WorkerBase):
         """
         _validate.aware("now", now)
         started = time.monotonic()
-        timers = await self._fire(now)
-        attempts: list[Attempt] = []
-        errors: list[str] = []
-        for _ in range(1_000_000):  # bounded: ends when a batch comes back short
-            if self._asked_to_stop():
-                break
-            claimed = await self.store.claim_due(
-                now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
-            )
-            if not claimed:
-                break
-            await self._work_through(claimed, now, attempts, errors)
-            if len(claimed) < self.batch_size:
-                break
-        report = _report(timers, attempts, errors)
-        self._tally(report)
-        self._set_lag(await self.store.oldest_due(now=now), now)
+        observed = bool(self._observers)
+        if observed:
+            self._notify("starting", now)
+        try:
+            timers = await self._fire(now)
+            attempts: list[Attempt] = []
+            errors: list[str] = []
+            for _ in range(1_000_000):  # bounded: ends when a batch comes back short
+                if self._asked_to_stop():
+                    break
+                claimed = await self.store.claim_due(
+                    now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
+                )
+                if not claimed:
+                    break
+                await self._work_through(claimed, now, attempts, errors)
+                if len(claimed) < self.batch_size:
+                    break
+            report = _report(timers, attempts, errors)
+            self._tally(report)
+            self._set_lag(await self.store.oldest_due(now=now), now)
+        except BaseException as exc:
+            if observed:
+                self._notify("aborted", exc)
+            raise
         self._log_pass(report, now, started)
+        if observed:
+            self._notify("passed", report, now)
         return report
 
     async def _fire(self, now: dt.datetime) -> list[Fired]:
@@ -396,6 +407,8 @@ class Worker(WorkerBase):
             )
             fired.extend(got)
             self._log_fired(got)
+            if got and self._observers:
+                self._notify("fired", got)
             if len(got) < self.fire_limit or self._asked_to_stop():
                 break
         return fired
@@ -411,6 +424,7 @@ class Worker(WorkerBase):
         recording = asyncio.Lock()
         in_flight: set[str] = set()
         give_up = False  # an outcome could not be recorded: start no more deliveries
+        observers = self._observers
 
         async def one(item: ClaimedTouchpoint) -> None:
             name = self._channel_name(item)
@@ -420,6 +434,8 @@ class Worker(WorkerBase):
                 if item.idempotency_key not in held:
                     attempts.append(_attempt(item, name, "withdrawn",
                                              error="withdrawn or taken over before delivery"))
+                    if observers:
+                        self._notify("attempted", attempts[-1])
                     done.add(item.idempotency_key)
                     return
                 in_flight.add(item.idempotency_key)
@@ -435,6 +451,8 @@ class Worker(WorkerBase):
                     raise
                 attempts.append(attempt)
                 _log_attempt(attempt)
+                if observers:
+                    self._notify("attempted", attempt)
                 async with recording:
                     fresh = await self.store.record(
                         [outcome], lease=self.lease, claimant=self.claimant
@@ -465,6 +483,8 @@ class Worker(WorkerBase):
                 )
                 for c in rest:
                     attempts.append(_attempt(c, self._channel_name(c), "released"))
+                    if observers:
+                        self._notify("attempted", attempts[-1])
 
     async def _one(
         self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
@@ -485,18 +505,25 @@ class Worker(WorkerBase):
             call = _first_answer_async(
                 self.kit, item.touchpoint, channel, item.idempotency_key, sent_keys
             )
-            if self.timeout is None:
-                plugin, result = await call
+            if self._observers:
+                # The plugin runs in this task's context: a span the observers made current
+                # there is its parent (threads from asyncio.to_thread get a copy).
+                with self._observing(item, channel.name):
+                    plugin, result = await self._answer(call)
             else:
-                try:
-                    plugin, result = await asyncio.wait_for(
-                        call, self.timeout.total_seconds()
-                    )
-                except asyncio.TimeoutError:
-                    raise _TimedOut from None
+                plugin, result = await self._answer(call)
         except (_TimedOut, _Raised) as exc:
-            return self._raised(item, now, exc)
+            return self._raised(item, now, exc, time.monotonic() - started)
         return self._after(item, now, plugin, result, time.monotonic() - started, errors)
+
+    async def _answer(self, call: Awaitable[tuple[str | None, Any]]) -> tuple[str | None, Any]:
+        """The plugins' answer, within ``timeout``."""
+        if self.timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, self.timeout.total_seconds())
+        except asyncio.TimeoutError:
+            raise _TimedOut from None
 
     async def run(
         self,

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import inspect
 import logging
@@ -52,8 +53,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from types import FrameType, MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
@@ -83,6 +85,30 @@ DEFAULT_TIMEOUT = dt.timedelta(seconds=20)
 
 #: What happened to one claimed touchpoint.
 Outcome = Literal["sent", "failed", "dead", "deferred", "withdrawn", "released"]
+
+
+class _Observer(Protocol):
+    """What watches a worker's passes (``carekit.journeys.otel``), in ``worker._observers``.
+
+    Called on the worker's thread (the blocking worker) or its event loop (asyncio), in this
+    order in a pass: ``starting``; ``fired`` after each round of timers; ``delivering``
+    around each plugin call (entered where the call starts: a span made current there is
+    the plugin's parent); ``attempted`` for each claimed touchpoint's outcome, as it joins
+    the report; then ``passed`` with the report, or ``aborted`` when the pass raised. With
+    no observer the worker pays one test of an empty list per delivery.
+    """
+
+    def starting(self, now: dt.datetime) -> None: ...
+
+    def fired(self, timers: Sequence[Fired]) -> None: ...
+
+    def delivering(self, item: ClaimedTouchpoint, channel: str) -> AbstractContextManager[Any]: ...
+
+    def attempted(self, attempt: Attempt) -> None: ...
+
+    def passed(self, report: WorkReport, now: dt.datetime) -> None: ...
+
+    def aborted(self, error: BaseException) -> None: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -465,6 +491,7 @@ class WorkerBase:
             0,
         )
         self._lag = 0.0
+        self._observers: list[_Observer] = []
 
     def _setup(self) -> None:
         """Make what a kind of worker needs beyond the settings (overridden)."""
@@ -504,6 +531,28 @@ class WorkerBase:
                 extra={"journey_id": item.journey_id, "key": item.key,
                        "outcome": "fired", "kind": item.kind},
             )
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` of every observer; one that raises is logged, never the worker's end."""
+        for observer in self._observers:
+            try:
+                getattr(observer, hook)(*args)
+            except Exception:
+                _log.exception("worker %s: observer %r failed in %s", self.claimant,
+                               observer, hook, extra={"outcome": "observer_error"})
+
+    def _observing(
+        self, item: ClaimedTouchpoint, channel: str
+    ) -> contextlib.ExitStack:
+        """Every observer's ``delivering`` context, entered (to exit after the plugin call)."""
+        stack = contextlib.ExitStack()
+        for observer in self._observers:
+            try:
+                stack.enter_context(observer.delivering(item, channel))
+            except Exception:
+                _log.exception("worker %s: observer %r failed in delivering", self.claimant,
+                               observer, extra={"outcome": "observer_error"})
+        return stack
 
     def _interrupted(self, item: ClaimedTouchpoint, now: dt.datetime) -> AttemptOutcome:
         """The outcome of the attempt in flight when the worker was interrupted."""
@@ -562,9 +611,9 @@ class WorkerBase:
         return channel, None
 
     def _raised(
-        self, item: ClaimedTouchpoint, now: dt.datetime, exc: Exception
+        self, item: ClaimedTouchpoint, now: dt.datetime, exc: Exception, seconds: float
     ) -> tuple[AttemptOutcome, Attempt]:
-        """The outcome of a delivery that raised or did not answer in time."""
+        """The outcome of a delivery that raised or did not answer in time (after ``seconds``)."""
         name = self._channel_name(item)
         if isinstance(exc, _Raised):
             error = f"{_who(exc.plugin)} raised {type(exc.error).__name__}: {exc.error}"
@@ -573,7 +622,8 @@ class WorkerBase:
                 f"delivery on channel {name!r} did not answer within {self.timeout}; "
                 "counted as a failed attempt"
             )
-        return self._failed(item, now, name, error, final=False)
+        return self._failed(item, now, name, error, final=False,
+                            latency=dt.timedelta(seconds=seconds))
 
     def _after(
         self,
@@ -702,9 +752,16 @@ class Worker(WorkerBase):
             return early
         started = time.monotonic()
         try:
-            plugin, result = self._call(item.touchpoint, channel, item, now)
+            if self._observers:
+                with self._observing(item, channel.name):
+                    # The plugin runs in this context (a span the observers made current is
+                    # its parent), on the delivery thread too.
+                    plugin, result = self._call(item.touchpoint, channel, item, now,
+                                                contextvars.copy_context())
+            else:
+                plugin, result = self._call(item.touchpoint, channel, item, now)
         except (_TimedOut, _Raised) as exc:
-            return self._raised(item, now, exc)
+            return self._raised(item, now, exc, time.monotonic() - started)
         return self._after(item, now, plugin, result, time.monotonic() - started, errors)
 
     # -- one pass -----------------------------------------------------------------------
@@ -724,12 +781,22 @@ class Worker(WorkerBase):
         """
         _validate.aware("now", now)
         started = time.monotonic()
-        timers = self._fire(now)
-        attempts, errors, _ = self._deliver(now, None)
-        report = _report(timers, attempts, errors)
-        self._tally(report)
-        self._set_lag(self.store.oldest_due(now=now), now)
+        observed = bool(self._observers)
+        if observed:
+            self._notify("starting", now)
+        try:
+            timers = self._fire(now)
+            attempts, errors, _ = self._deliver(now, None)
+            report = _report(timers, attempts, errors)
+            self._tally(report)
+            self._set_lag(self.store.oldest_due(now=now), now)
+        except BaseException as exc:
+            if observed:
+                self._notify("aborted", exc)
+            raise
         self._log_pass(report, now, started)
+        if observed:
+            self._notify("passed", report, now)
         return report
 
     def _fire(self, now: dt.datetime) -> list[Fired]:
@@ -740,6 +807,8 @@ class Worker(WorkerBase):
             )
             fired.extend(got)
             self._log_fired(got)
+            if got and self._observers:
+                self._notify("fired", got)
             if len(got) < self.fire_limit or self._asked_to_stop():
                 break
         return fired
@@ -786,6 +855,7 @@ class Worker(WorkerBase):
         stopping = self._asked_to_stop
         record = self.store.record
         lease, claimant, asks = self.lease, self.claimant, self._asks
+        observers = self._observers
         # Claims are extended at most every tenth of the lease (the stores leave a claim
         # with more than nine tenths of its lease left as it is anyway).
         every = lease.total_seconds() / 10
@@ -802,6 +872,8 @@ class Worker(WorkerBase):
             if key not in held:
                 attempts.append(_attempt(item, self._channel_name(item), "withdrawn",
                                          error="withdrawn or taken over before delivery"))
+                if observers:
+                    self._notify("attempted", attempts[-1])
                 continue
             try:
                 outcome, attempt = self._one(item, now, errors)
@@ -813,6 +885,8 @@ class Worker(WorkerBase):
                 raise
             attempts.append(attempt)
             _log_attempt(attempt)
+            if observers:
+                self._notify("attempted", attempt)
             if not asks:
                 held = record([outcome], lease=lease, claimant=claimant)
                 continue
@@ -836,9 +910,16 @@ class Worker(WorkerBase):
             self.store.record([*pending, *released])
         for item in rest:
             attempts.append(_attempt(item, self._channel_name(item), "released"))
+            if self._observers:
+                self._notify("attempted", attempts[-1])
 
     def _call(
-        self, tp: Any, channel: Any, item: ClaimedTouchpoint, now: dt.datetime
+        self,
+        tp: Any,
+        channel: Any,
+        item: ClaimedTouchpoint,
+        now: dt.datetime,
+        context: contextvars.Context | None = None,
     ) -> tuple[str | None, Any]:
         sent_keys = self._sent_keys.get(channel.name)
         if sent_keys is None or sent_keys.at is not now:
@@ -851,7 +932,8 @@ class Worker(WorkerBase):
         def call() -> tuple[str | None, Any]:
             return _first_answer(self.kit, tp, channel, item.idempotency_key, sent_keys)
 
-        answer: tuple[str | None, Any] = self._runner.call(call, self.timeout.total_seconds())
+        fn = call if context is None else lambda: context.run(call)
+        answer: tuple[str | None, Any] = self._runner.call(fn, self.timeout.total_seconds())
         return answer
 
     # -- the loop -----------------------------------------------------------------------
