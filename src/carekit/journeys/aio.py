@@ -629,17 +629,7 @@ class Worker(WorkerBase):
                 loop.remove_signal_handler(sig)
 
     def _on_signal(self, signum: int) -> None:
-        if signum == signal.SIGINT and self._stopping:
-            # A second Ctrl-C: the user will not wait for the deliveries in flight.
-            _log.warning(
-                "asyncio worker %s got SIGINT again: stopping now; the deliveries in flight "
-                "are not recorded and their claims are taken over after the lease (%s)",
-                self.claimant, self.lease, extra={"outcome": "interrupted"},
-            )
-            raise KeyboardInterrupt
-        _log.info("asyncio worker %s got %s: finishing the deliveries in flight (SIGINT "
-                  "again stops at once)", self.claimant, signal.Signals(signum).name,
-                  extra={"outcome": "stopping"})
+        self._signalled(signum, self._stopping, "asyncio worker", "the deliveries")
         self.stop()
 
 

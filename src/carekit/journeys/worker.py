@@ -499,6 +499,23 @@ class WorkerBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.claimant!r}, store={self.store!r})"
 
+    def _signalled(self, signum: int, stopping: bool, who: str, what: str) -> None:
+        """Log SIGTERM or SIGINT; a second SIGINT (Ctrl-C again) raises KeyboardInterrupt.
+
+        ``who`` names the worker in the log, ``what`` the deliveries in flight.
+        """
+        if signum == signal.SIGINT and stopping:
+            # A second Ctrl-C: the user will not wait for the deliveries in flight.
+            _log.warning(
+                "%s %s got SIGINT again: stopping now; %s in flight not recorded, its "
+                "claims taken over after the lease (%s)", who, self.claimant, what,
+                self.lease, extra={"outcome": "interrupted"},
+            )
+            raise KeyboardInterrupt
+        _log.info("%s %s got %s: finishing %s in flight (SIGINT again stops at once)",
+                  who, self.claimant, signal.Signals(signum).name, what,
+                  extra={"outcome": "stopping"})
+
     def _tally(self, report: WorkReport) -> None:
         c = self._counters
         c["passes"] += 1
@@ -1045,17 +1062,7 @@ class Worker(WorkerBase):
             return
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            if signum == signal.SIGINT and self._stop.is_set():
-                # A second Ctrl-C: the user will not wait for the delivery in flight.
-                _log.warning(
-                    "worker %s got SIGINT again: stopping now; the delivery in flight is "
-                    "not recorded and its claims are taken over after the lease (%s)",
-                    self.claimant, self.lease, extra={"outcome": "interrupted"},
-                )
-                raise KeyboardInterrupt
-            _log.info("worker %s got %s: finishing the delivery in flight (SIGINT again "
-                      "stops at once)", self.claimant, signal.Signals(signum).name,
-                      extra={"outcome": "stopping"})
+            self._signalled(signum, self._stop.is_set(), "worker", "the delivery")
             self._stop.set()
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
