@@ -91,6 +91,17 @@ def test_empty_nps_says_no_data() -> None:
     assert NPS().score is None and NPS().variance is None
 
 
+def test_estimate_formats_value_and_interval_with_a_spec() -> None:
+    e = Estimate(34.4384, 28.7112, 39.6521, 730, confidence=0.95)
+    assert f"{e:.1f}" == "34.4 (95% CI 28.7 to 39.7, n = 730)"
+    assert f"{Estimate(0.8125, 0.75, 0.875, 48, confidence=0.9):.1%}" == (
+        "81.2% (90% CI 75.0% to 87.5%, n = 48)")
+    assert f"{e}" == format(e, "") == str(e)
+    assert f"{NPS().result():.1f}" == "no data (n = 0)"
+    with pytest.raises(ValueError, match="format code 'd'"):
+        f"{e:d}"
+
+
 @pytest.mark.parametrize("bad", [11, -1, 3.5, "9", None, True])
 def test_score_outside_scale_names_score_and_scale(bad: object) -> None:
     with pytest.raises(CareKitError, match=r"0\.\.10 scale") as err:

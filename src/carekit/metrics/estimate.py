@@ -35,6 +35,16 @@ class Estimate:
         0.1
         >>> str(Estimate(None, None, None, 0))
         'no data (n = 0)'
+
+        A format spec applies to the value and to both ends of the interval, in the layout
+        ``str`` uses; an empty estimate formats as ``str`` does:
+
+        >>> f"{e:.2f}"
+        '0.80 (95% CI 0.70 to 0.90, n = 50)'
+        >>> f"{e:.0%}"
+        '80% (95% CI 70% to 90%, n = 50)'
+        >>> f"{Estimate(None, None, None, 0):.1f}"
+        'no data (n = 0)'
     """
 
     value: float | None
@@ -61,6 +71,18 @@ class Estimate:
             return f"no data (n = {self.n})"
         pct = round(self.confidence * 100, 6)
         value, low, high = _fmt(self.value, self.low, self.high)
+        return f"{value} ({pct:g}% CI {low} to {high}, n = {self.n})"
+
+    def __format__(self, spec: str) -> str:
+        """``spec`` (as for a float) applied to the value and the interval's ends.
+
+        Raises:
+            ValueError: a spec a float does not take (``"d"``, ``"s"``).
+        """
+        if not spec or self.value is None or self.low is None or self.high is None:
+            return str(self)
+        pct = round(self.confidence * 100, 6)
+        value, low, high = (format(x, spec) for x in (self.value, self.low, self.high))
         return f"{value} ({pct:g}% CI {low} to {high}, n = {self.n})"
 
 
