@@ -14,6 +14,8 @@ from carekit.promises import (
     PaddedEstimator,
     QuantileEstimator,
     StagedEstimator,
+    Tradeoff,
+    TradeoffRow,
     backtest,
     tradeoff,
 )
@@ -148,6 +150,22 @@ def test_padded_backtest_and_tradeoff_table():
     paddings = [row.report.mean_padding_days for row in table.rows]
     assert paddings == sorted(paddings)
     assert table.to_markdown().count("\n") == 4
+
+
+def test_tradeoff_table_names_the_rule_of_its_rows():
+    r = BacktestReport(n=2, on_time_rate=0.5, early_rate=0.5, mean_padding_days=1.0,
+                       mean_lateness_days=2.0)
+    by_target = TradeoffRow(target=0.9, report=r)
+    by_cost = TradeoffRow(target=None, late_cost=20.0, report=r)
+
+    def first_column(table: Tradeoff) -> list[str]:
+        lines = table.to_markdown().splitlines()
+        return [line.split("|")[1].strip() for line in lines[:1] + lines[2:]]
+
+    assert first_column(Tradeoff(rows=(by_target,))) == ["target", "90.0 %"]
+    assert first_column(Tradeoff(rows=(by_cost,))) == ["late cost", "20 days"]
+    assert first_column(Tradeoff(rows=(by_target, by_cost))) == [
+        "target or late cost", "90.0 %", "late = 20 days"]
 
 
 def test_backtest_errors():

@@ -282,7 +282,9 @@ class Tradeoff:
     def to_markdown(self) -> str:
         """The table as Markdown: target, on-time, early, mean padding, mean lateness, n.
 
-        Rows chosen by cost show what a late delivery cost, in days of padding.
+        The first column names the rule each row promised by: the quantile ``target``, or,
+        for rows chosen by cost (:func:`cost_tradeoff`), the ``late cost`` in days of
+        padding. A table mixing both says ``target or late cost``.
 
         Examples:
             >>> r = BacktestReport(n=2, on_time_rate=0.5, early_rate=0.5, mean_padding_days=1.0,
@@ -292,17 +294,30 @@ class Tradeoff:
             |---:|---:|---:|---:|---:|---:|
             | 90.0 % | 50.0 % | 50.0 % | 1.00 | 2.00 | 2 |
             >>> print(Tradeoff(rows=(TradeoffRow(target=None, late_cost=20.0, report=r),)
-            ...                ).to_markdown().splitlines()[2])
-            | late = 20 days | 50.0 % | 50.0 % | 1.00 | 2.00 | 2 |
+            ...                ).to_markdown())
+            | late cost | on time | early | mean padding (days) | mean lateness (days) | n |
+            |---:|---:|---:|---:|---:|---:|
+            | 20 days | 50.0 % | 50.0 % | 1.00 | 2.00 | 2 |
         """
+        by_target = [row.target is not None for row in self.rows]
+        if all(by_target):
+            rule = "target"
+        elif not any(by_target):
+            rule = "late cost"
+        else:
+            rule = "target or late cost"
         lines = [
-            "| target | on time | early | mean padding (days) | mean lateness (days) | n |",
+            f"| {rule} | on time | early | mean padding (days) | mean lateness (days) | n |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for row in self.rows:
             r = row.report
-            label = (f"{row.target:.1%}" if row.target is not None
-                     else f"late = {row.late_cost:g} days")
+            if row.target is not None:
+                label = f"{row.target:.1%}"
+            elif rule == "late cost":
+                label = f"{row.late_cost:g} days"
+            else:
+                label = f"late = {row.late_cost:g} days"
             lines.append(
                 f"| {label} | {r.on_time_rate:.1%} | {r.early_rate:.1%} | "
                 f"{r.mean_padding_days:.2f} | {r.mean_lateness_days:.2f} | {r.n} |"
