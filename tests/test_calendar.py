@@ -151,6 +151,35 @@ def test_immutable_and_picklable() -> None:
         cal.hours[0] = (dt.time(8), dt.time(9))  # type: ignore[index]
 
 
+def test_calendars_built_alike_are_equal_and_hash_alike() -> None:
+    xmas = rrule(YEARLY, bymonth=12, bymonthday=25, dtstart=dt.datetime(2000, 1, 1))
+    hours = {0: (dt.time(9), dt.time(17)), 1: (dt.time(9), dt.time(17))}
+
+    def make(**changes: object) -> BusinessCalendar:
+        given: dict[str, object] = {
+            "workdays": ("Mon", "Tue"), "holidays": [D(2025, 1, 1), xmas],
+            "cutoff": dt.time(14), "tz": "Europe/Paris", "hours": hours}
+        return BusinessCalendar(**(given | changes))  # type: ignore[arg-type]
+
+    a = make()
+    # the same settings spelled differently, holiday dates in another order
+    b = BusinessCalendar(workdays="Mon-Tue", holidays=(xmas, D(2025, 1, 1), D(2025, 1, 1)),
+                         cutoff="14:00", tz=ZoneInfo("Europe/Paris"),
+                         hours={"Tue": ("09:00", "17:00"), "Mon": ("09:00", "17:00")})
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    plain = BusinessCalendar(holidays=[D(2025, 1, 1)])
+    assert pickle.loads(pickle.dumps(plain)) == plain == BusinessCalendar(holidays=D(2025, 1, 1))
+    for different in (make(workdays=("Mon", "Wed"), hours=None), make(cutoff=dt.time(15)),
+                      make(cutoff=None), make(tz="Europe/Berlin"),
+                      make(hours={0: (dt.time(9), dt.time(17))}),
+                      make(holidays=[D(2025, 1, 2), xmas]), make(holidays=[D(2025, 1, 1)])):
+        assert a != different and hash(a) != hash(different)
+    # a rule is compared as the object given: an equal rule made separately is not expanded
+    again = rrule(YEARLY, bymonth=12, bymonthday=25, dtstart=dt.datetime(2000, 1, 1))
+    assert make(holidays=[D(2025, 1, 1), again]) != a
+    assert a != "Mon-Tue" and a != None  # noqa: E711
+
+
 def test_repr_is_readable() -> None:
     cal = BusinessCalendar(
         holidays=[D(2024, 12, 25), THANKSGIVING],

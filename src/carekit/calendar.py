@@ -117,11 +117,24 @@ class BusinessCalendar:
         >>> shop = BusinessCalendar(workdays="Mon-Sat", cutoff="14:00")
         >>> sorted(shop.workdays), shop.cutoff
         ([0, 1, 2, 3, 4, 5], datetime.time(14, 0))
+
+    Calendars compare equal (and hash alike) when made with the same workdays, cut-off,
+    time zone, hours and holiday dates. Holiday rules and ``holidays`` package calendars
+    compare as the objects given: two calendars built on the same rule object are equal,
+    two built on equal rules made separately are not (comparing what a rule closes on
+    would mean expanding it).
+
+        >>> shop == BusinessCalendar(workdays=range(6), cutoff=dt.time(14))
+        True
+        >>> shop == BusinessCalendar(workdays="Mon-Sat", cutoff="15:00")
+        False
     """
 
     __slots__ = (
         "_cutoff",
+        "_eq",
         "_fast",
+        "_hash",
         "_holidays",
         "_hours",
         "_key_cache",
@@ -142,6 +155,8 @@ class BusinessCalendar:
     _lock: threading.Lock
     _fast: tuple[Any, ...] | None
     _key_cache: tuple[Any, ...] | None
+    _eq: tuple[Any, ...]
+    _hash: int
 
     def __init__(
         self,
@@ -163,6 +178,7 @@ class BusinessCalendar:
         setter(self, "_fast", None)
         setter(self, "_key_cache", None)
         setter(self, "_lock", threading.Lock())
+        self._settle_equality()
 
     # -- immutability and pickling ------------------------------------------------------
 
@@ -195,6 +211,40 @@ class BusinessCalendar:
         setter(self, "_fast", None)
         setter(self, "_key_cache", None)
         setter(self, "_lock", threading.Lock())
+        self._settle_equality()
+
+    # -- equality -----------------------------------------------------------------------
+
+    def _settle_equality(self) -> None:
+        """Set what ``==`` and ``hash`` compare: the arguments, holiday sources unexpanded.
+
+        Dates compare by value; rules and `holidays` calendars by identity, since a rule
+        set has no value to compare and a `holidays` calendar is a dict that fills as
+        years are read. The calendar keeps them alive, so their ids stay theirs.
+        """
+        h = self._holidays
+        tz = getattr(self._tz, "key", None) or str(self._tz)
+        eq = (
+            self._workdays,
+            self._cutoff,
+            tz,
+            tuple(sorted(self._hours.items())),
+            h.dates,
+            frozenset(id(r) for r in h.rules),
+            frozenset(id(c) for c in h.calendars),
+        )
+        object.__setattr__(self, "_eq", eq)
+        object.__setattr__(self, "_hash", hash(eq))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, BusinessCalendar):
+            return NotImplemented
+        return self._hash == other._hash and self._eq == other._eq
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __repr__(self) -> str:
         days = tuple(DAY_NAMES[d] for d in sorted(self._workdays))
