@@ -90,7 +90,8 @@ class Coverage:
         intervals_under_target: how many intervals miss the service-level target.
         worst_gap: the most negative gap (0.0 when nothing is short).
         worst_interval: start of the interval with the worst gap (None when nothing is short).
-        service_level: the period's achieved service level, volume-weighted over intervals.
+        service_level: the period's achieved service level, volume-weighted over intervals;
+            1.0 when the plan has no volume at all (nobody waits when nobody calls).
         target: the target service level.
 
     :attr:`summary` gathers the period's figures in one :class:`CoverageSummary`.
