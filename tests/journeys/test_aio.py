@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.journeys._postgres import with_schema
 from tests.journeys._store_helpers import HOUR, MINUTE, T0
 
 from carekit import CareKitError, StoreError, hookimpl
@@ -621,3 +622,35 @@ def test_an_async_batch_longer_than_the_lease_keeps_its_claims(
     assert plugin.rival == []  # past the first lease: the extended claims still held
     extended = [c for c in spy.calls if c["lease"] == SECOND]
     assert len(extended) >= 5  # not more often than every 0.1 s, about 12 times in 1.4 s
+
+
+def test_a_touchpoint_withdrawn_during_a_concurrent_batch_is_not_sent_on_postgres(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    async def main() -> tuple[Any, Any, _Withdraws, list[Any]]:
+        store = await aio.open_store(with_schema(postgres_url, postgres_schema))
+        await _orders(store, 7, channel="push")
+        plugin = _Withdraws(store, ["o-3", "o-4"])
+        calls: list[Any] = []
+        record = store.record
+
+        async def spied(outcomes: Any, **options: Any) -> frozenset[str]:
+            calls.append((len(outcomes), options.get("lease"), options.get("holding")))
+            held: frozenset[str] = await record(outcomes, **options)
+            return held
+
+        store.record = spied
+        try:
+            report = await aio.Worker(make_carekit(plugin), store,
+                                      concurrency=2).run_once(T0 + HOUR)
+            return report, await store.outbox(), plugin, calls
+        finally:
+            await store.close()
+
+    report, outbox, plugin, calls = asyncio.run(main())
+    assert sorted(plugin.keys) == [_key(i) for i in (0, 1, 2, 5, 6)]
+    assert (report.sent, report.withdrawn) == (5, 2)
+    assert {e.journey_id for e in outbox if e.status == "withdrawn"} == {"o-3", "o-4"}
+    # Five outcomes, each asking about one key at most; o-4 and o-5 looked up on their own.
+    assert sorted((n, h) for n, _, h in calls if n == 0) == [(0, (_key(4),)), (0, (_key(5),))]
+    assert all(lease is None and len(h) <= 1 for n, lease, h in calls)
