@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.journeys._postgres import with_schema
 from tests.journeys._store_helpers import HOUR, MINUTE, T0
 
 from carekit import CareKitError, StoreError, hookimpl
@@ -483,3 +484,173 @@ def test_a_second_sigint_stops_the_async_worker_at_once(caplog: pytest.LogCaptur
     asyncio.run(main())
     assert "SIGINT again stops at once" in caplog.text
     assert "got SIGINT again: stopping now" in caplog.text
+
+
+class _Spy(aio.ThreadedStore):
+    """A threaded store that keeps each ``record`` call's keywords."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self.calls: list[dict[str, Any]] = []
+
+    async def record(self, outcomes: Any, *, lease: Any = None, claimant: Any = None,
+                     holding: Any = None) -> frozenset[str]:
+        self.calls.append({"n": len(outcomes), "lease": lease, "holding": holding})
+        return await super().record(outcomes, lease=lease, claimant=claimant, holding=holding)
+
+
+class _Older:
+    """A blocking store written before ``record`` took ``holding``."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def record(self, outcomes: Any, *, lease: Any = None,
+               claimant: Any = None) -> frozenset[str]:
+        return self._store.record(outcomes, lease=lease, claimant=claimant)  # type: ignore[no-any-return]
+
+
+def _key(i: int) -> str:
+    return f"o-{i}/order_thanks/2"
+
+
+def test_the_async_worker_asks_only_about_the_touchpoint_each_slot_starts_next() -> None:
+    async def main() -> tuple[Any, _Spy, _Spy]:
+        store = await aio.open_store("memory://")
+        await _orders(store, 6, channel="push")
+        spy = _Spy(store.store)
+        report = await aio.Worker(make_carekit(AsyncChannel(delay=0.01)), spy,
+                                  concurrency=2).run_once(T0 + HOUR)
+        # A store without ``holding``: every outcome extends every claim, as before.
+        older = await aio.open_store("memory://")
+        await _orders(older, 3, channel="push")
+        old_spy = _Spy(_Older(older.store))
+        await aio.Worker(make_carekit(AsyncChannel(delay=0.01)), old_spy).run_once(T0 + HOUR)
+        return report, spy, old_spy
+
+    report, spy, old_spy = asyncio.run(main())
+    assert report.sent == 6
+    # A 30 s lease is not extended between deliveries milliseconds apart.
+    assert [c["lease"] for c in spy.calls] == [None] * 6
+    # Two slots: o-0 and o-1 start at once; each outcome asks about the touchpoint its
+    # slot starts next, the last two about none. No statement of their own.
+    assert [c["n"] for c in spy.calls] == [1] * 6
+    assert sorted(c["holding"] for c in spy.calls) == sorted(
+        [(_key(2),), (_key(3),), (_key(4),), (_key(5),), (), ()]
+    )
+    assert [c["lease"] for c in old_spy.calls] == [dt.timedelta(seconds=30)] * 3
+
+
+class _Withdraws(AsyncChannel):
+    """Delivering o-0 cancels the journeys named meanwhile."""
+
+    def __init__(self, store: Any, cancel: list[str]) -> None:
+        super().__init__(delay=0.01)
+        self.store, self.cancel = store, cancel
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, channel: Channel, idempotency_key: str
+    ) -> DeliveryResult | None:
+        if touchpoint.journey_id == "o-0":
+            for journey_id in self.cancel:
+                await self.store.append(journey_id, Event("cancel", at=T0 + MINUTE, id="x"))
+        return await super().carekit_deliver_touchpoint(touchpoint, channel, idempotency_key)
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite"])
+@pytest.mark.parametrize("older", [False, True])
+def test_a_touchpoint_withdrawn_during_a_concurrent_batch_is_not_sent(
+    url: str, older: bool, tmp_path: pathlib.Path
+) -> None:
+    async def main() -> tuple[Any, Any, _Withdraws]:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 'w.db'}" if url == "sqlite" else url)
+        await _orders(store, 7, channel="push")
+        # o-3 is asked about by o-1's outcome; o-4 and o-5 then start in a freed slot
+        # without an answer, and are looked up on their own.
+        plugin = _Withdraws(store, ["o-3", "o-4"])
+        blocking = _Older(store.store) if older else store.store
+        report = await aio.Worker(make_carekit(plugin), aio.ThreadedStore(blocking),
+                                  concurrency=2).run_once(T0 + HOUR)
+        return report, await store.outbox(), plugin
+
+    report, outbox, plugin = asyncio.run(main())
+    assert sorted(plugin.keys) == [_key(i) for i in (0, 1, 2, 5, 6)]
+    assert (report.sent, report.withdrawn) == (5, 2)
+    assert {e.journey_id: e.status for e in outbox if e.status != "sent"} == {
+        "o-3": "withdrawn", "o-4": "withdrawn"
+    }
+
+
+class _SlowTakeover(AsyncChannel):
+    """A slow coroutine plugin; after ``rival_after`` deliveries a rival tries to claim."""
+
+    def __init__(self, store: Any, delay: float, rival_after: int) -> None:
+        super().__init__(delay=delay)
+        self.store, self.rival_after = store, rival_after
+        self.rival: list[Any] | None = None
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, channel: Channel, idempotency_key: str
+    ) -> DeliveryResult | None:
+        result = await super().carekit_deliver_touchpoint(touchpoint, channel, idempotency_key)
+        if len(self.keys) == self.rival_after:
+            self.rival = list(await self.store.claim_due(now=T0 + HOUR, limit=50,
+                                                         lease=SECOND, claimant="rival"))
+        return result
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite"])
+def test_an_async_batch_longer_than_the_lease_keeps_its_claims(
+    url: str, tmp_path: pathlib.Path
+) -> None:
+    async def main() -> tuple[Any, _Spy, _SlowTakeover]:
+        store = await aio.open_store(f"sqlite:///{tmp_path / 'l.db'}" if url == "sqlite" else url)
+        await _orders(store, 24, channel="push")
+        plugin = _SlowTakeover(store, delay=0.06, rival_after=20)  # 1.2 s in, lease 1 s
+        spy = _Spy(store.store)
+        report = await aio.Worker(make_carekit(plugin), spy, lease=SECOND,
+                                  concurrency=1).run_once(T0 + HOUR)
+        return report, spy, plugin
+
+    report, spy, plugin = asyncio.run(main())
+    assert report.sent == 24 and len(set(plugin.keys)) == 24
+    assert plugin.rival == []  # past the first lease: the extended claims still held
+    extended = [c for c in spy.calls if c["lease"] == SECOND]
+    assert len(extended) >= 5  # not more often than every 0.1 s, about 12 times in 1.4 s
+
+
+def test_a_touchpoint_withdrawn_during_a_concurrent_batch_is_not_sent_on_postgres(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    async def main() -> tuple[Any, Any, _Withdraws, list[Any]]:
+        store = await aio.open_store(with_schema(postgres_url, postgres_schema))
+        await _orders(store, 7, channel="push")
+        plugin = _Withdraws(store, ["o-3", "o-4"])
+        calls: list[Any] = []
+        record = store.record
+
+        async def spied(outcomes: Any, **options: Any) -> frozenset[str]:
+            calls.append((len(outcomes), options.get("lease"), options.get("holding")))
+            held: frozenset[str] = await record(outcomes, **options)
+            return held
+
+        store.record = spied
+        try:
+            report = await aio.Worker(make_carekit(plugin), store,
+                                      concurrency=2).run_once(T0 + HOUR)
+            return report, await store.outbox(), plugin, calls
+        finally:
+            await store.close()
+
+    report, outbox, plugin, calls = asyncio.run(main())
+    assert sorted(plugin.keys) == [_key(i) for i in (0, 1, 2, 5, 6)]
+    assert (report.sent, report.withdrawn) == (5, 2)
+    assert {e.journey_id for e in outbox if e.status == "withdrawn"} == {"o-3", "o-4"}
+    # Five outcomes, each asking about one key at most; o-4 and o-5 looked up on their own.
+    assert sorted((n, h) for n, _, h in calls if n == 0) == [(0, (_key(4),)), (0, (_key(5),))]
+    assert all(lease is None and len(h) <= 1 for n, lease, h in calls)

@@ -72,6 +72,7 @@ from carekit.journeys.worker import (
     _log_attempt,
     _Raised,
     _report,
+    _takes_holding,
     _TimedOut,
     _wrapped,
 )
@@ -315,7 +316,10 @@ class Worker(WorkerBase):
             mapping of channel name to that number (channels not named: 10).
 
     A batch's touchpoints are delivered concurrently within those bounds; each outcome is
-    recorded as soon as it is known, extending the claims still held. Channel plugins may
+    recorded as soon as it is known, extending the claims still held at most every tenth
+    of the lease, and a touchpoint withdrawn or taken over meanwhile is not sent (a store
+    whose ``record`` takes ``holding`` is asked only about the one a delivery's channel
+    slot starts next). Channel plugins may
     be coroutines; blocking ones run in threads. ``timeout`` is enforced with
     :func:`asyncio.wait_for` (a blocking plugin's thread runs on, its answer ignored; it is a
     daemon thread, so it does not keep the process from exiting).
@@ -341,6 +345,9 @@ class Worker(WorkerBase):
         self._stop_event: asyncio.Event | None = None
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._sent_keys: dict[str, tuple[asyncio.AbstractEventLoop, SentKeys]] = {}
+        # A ThreadedStore's ``record`` takes ``holding``; the blocking store behind it may not.
+        store = self.store.store if isinstance(self.store, ThreadedStore) else self.store
+        self._asks = _takes_holding(store)
 
     def _semaphore(self, channel: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(channel)
@@ -420,25 +427,64 @@ class Worker(WorkerBase):
         attempts: list[Attempt],
         errors: list[str],
     ) -> None:
+        # Which claims are still held (not withdrawn, not taken over). A store that takes
+        # ``holding`` is asked, when an outcome is recorded, about the touchpoint whose
+        # delivery the freed channel slot starts next (``answers``); one started without
+        # such an answer is looked up on its own, unless no outcome was recorded yet (then
+        # the claim is as fresh as the answer). Claims are extended at most every tenth of
+        # the lease (the stores leave a claim with more than nine tenths of its lease left
+        # as it is anyway). A store without ``holding``: every record extends every claim
+        # and says which are still held (``held``).
         held = {c.idempotency_key for c in claimed}
         recording = asyncio.Lock()
         in_flight: set[str] = set()
         give_up = False  # an outcome could not be recorded: start no more deliveries
         observers = self._observers
+        lease, claimant, asks = self.lease, self.claimant, self._asks
+        record = self.store.record
+        names = [self._channel_name(c) for c in claimed]
+        waiting: dict[str, list[str]] = {}  # per channel, the keys not started nor asked about
+        for c, name in zip(reversed(claimed), reversed(names), strict=True):
+            waiting.setdefault(name, []).append(c.idempotency_key)  # next one last
+        answers: dict[str, bool] = {}
+        recorded = False
+        every = lease.total_seconds() / 10
+        extend_at = time.monotonic() + every
 
-        async def one(item: ClaimedTouchpoint) -> None:
-            name = self._channel_name(item)
+        def starting(name: str, key: str) -> None:
+            keys = waiting.get(name)
+            if keys and keys[-1] == key:
+                keys.pop()
+            elif keys and key in keys:
+                keys.remove(key)
+
+        async def still_held(name: str, key: str) -> bool:
+            if not asks:
+                return key in held
+            starting(name, key)
+            answer = answers.pop(key, None)
+            if answer is not None:
+                return answer
+            if not recorded:
+                return True  # claimed just now
+            async with recording:
+                fresh: frozenset[str] = await record([], claimant=claimant, holding=(key,))
+            return key in fresh
+
+        async def one(item: ClaimedTouchpoint, name: str) -> None:
+            nonlocal extend_at, recorded
+            key = item.idempotency_key
             async with self._semaphore(name):
                 if give_up or self._asked_to_stop():
                     return  # released below
-                if item.idempotency_key not in held:
+                if not await still_held(name, key):
                     attempts.append(_attempt(item, name, "withdrawn",
                                              error="withdrawn or taken over before delivery"))
                     if observers:
                         self._notify("attempted", attempts[-1])
-                    done.add(item.idempotency_key)
+                    done.add(key)
                     return
-                in_flight.add(item.idempotency_key)
+                in_flight.add(key)
                 try:
                     outcome, attempt = await self._one(item, now, errors)
                 except asyncio.CancelledError:
@@ -446,22 +492,37 @@ class Worker(WorkerBase):
                         item, name, "failed", error="interrupted"
                     )
                     async with recording:
-                        await self.store.record([outcome])
-                    done.add(item.idempotency_key)
+                        await record([outcome])
+                    done.add(key)
                     raise
                 attempts.append(attempt)
                 _log_attempt(attempt)
                 if observers:
                     self._notify("attempted", attempt)
                 async with recording:
-                    fresh = await self.store.record(
-                        [outcome], lease=self.lease, claimant=self.claimant
-                    )
-                    held.intersection_update(fresh | {item.idempotency_key})
-                done.add(item.idempotency_key)
+                    if not asks:
+                        fresh = await record([outcome], lease=lease, claimant=claimant)
+                        held.intersection_update(fresh | {key})
+                    else:
+                        clock = time.monotonic()
+                        extend = clock >= extend_at
+                        if extend:
+                            extend_at = clock + every
+                        # The key this slot starts next on the channel, once released.
+                        keys = waiting.get(name)
+                        asked = keys.pop() if keys else None
+                        fresh = await record(
+                            [outcome], lease=lease if extend else None, claimant=claimant,
+                            holding=() if asked is None else (asked,),
+                        )
+                        recorded = True
+                        if asked is not None:
+                            answers[asked] = asked in fresh
+                done.add(key)
 
         done: set[str] = set()
-        tasks = [asyncio.ensure_future(one(item)) for item in claimed]
+        tasks = [asyncio.ensure_future(one(item, name))
+                 for item, name in zip(claimed, names, strict=True)]
         try:
             try:
                 await asyncio.gather(*tasks)
