@@ -10,7 +10,7 @@ import pytest
 from tests._extras import need
 
 from carekit import CareKitError
-from carekit.metrics import CES, CSAT, NPS, Estimate
+from carekit.metrics import CES, CSAT, NPS, Comparison, Estimate
 
 
 # Values from the test suite of Brendan Rocks' R package NPS (github.com/brendan-r/NPS,
@@ -100,6 +100,18 @@ def test_estimate_formats_value_and_interval_with_a_spec() -> None:
     assert f"{NPS().result():.1f}" == "no data (n = 0)"
     with pytest.raises(ValueError, match="format code 'd'"):
         f"{e:d}"
+
+
+def test_a_comparison_formats_its_difference_and_interval_with_a_spec() -> None:
+    # Regression: f"{comparison:.1f}" raised a plain TypeError, as Estimate's did.
+    c = Comparison(5.04, -1.2, 11.28, 0.1234)
+    assert f"{c:.1f}" == "+5.0 (95% CI -1.2 to +11.3, p = 0.123)"
+    assert f"{Comparison(-0.052, -0.114, 0.01, 0.12):.1%}" == (
+        "-5.2% (95% CI -11.4% to +1.0%, p = 0.12)")
+    assert f"{c:-.1f}" == "5.0 (95% CI -1.2 to 11.3, p = 0.123)"  # a sign of its own
+    assert f"{c}" == format(c, "") == str(c)
+    with pytest.raises(ValueError, match="format code 'd'"):
+        f"{c:d}"
 
 
 @pytest.mark.parametrize("bad", [11, -1, 3.5, "9", None, True])

@@ -130,3 +130,23 @@ class Comparison:
         pct = round(self.confidence * 100, 6)
         difference, low, high = _fmt(self.difference, self.low, self.high, sign="+")
         return f"{difference} ({pct:g}% CI {low} to {high}, p = {self.p_value:.3g})"
+
+    def __format__(self, spec: str) -> str:
+        """``spec`` (as for a float) applied to the difference and the interval's ends, in
+        the layout ``str`` uses: signed, as there, unless ``spec`` gives a sign of its own.
+
+            >>> c = Comparison(0.052, -0.01, 0.114, 0.12)
+            >>> f"{c:.1%}"
+            '+5.2% (95% CI -1.0% to +11.4%, p = 0.12)'
+
+        Raises:
+            ValueError: a spec a float does not take (``"d"``, ``"s"``).
+        """
+        if not spec:
+            return str(self)
+        signed = spec if any(c in "+- " for c in spec[:3]) else "+" + spec
+        pct = round(self.confidence * 100, 6)
+        difference, low, high = (
+            format(x, signed) for x in (self.difference, self.low, self.high)
+        )
+        return f"{difference} ({pct:g}% CI {low} to {high}, p = {self.p_value:.3g})"
