@@ -283,6 +283,19 @@ sys.exit(main(["worker", "--store", sys.argv[1], "--once", "--log-level", "error
 """
 
 
+def _start_script(
+    tmp_path: pathlib.Path, source: str, db: pathlib.Path, log: pathlib.Path
+) -> subprocess.Popen[str]:
+    """Run ``source`` (a script like :data:`_ONCE`) in a process of its own on ``db``."""
+    script = tmp_path / "worker_script.py"
+    script.write_text(source)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parents[2] / "src") + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
                     reason="needs POSIX signals")
 def test_sigterm_during_once_records_the_delivery_and_gives_the_claims_back(
@@ -296,13 +309,7 @@ def test_sigterm_during_once_records_the_delivery_and_gives_the_claims_back(
             store.create(order_journey(), f"o-{i}", at=T0, channel="email")
             store.append(f"o-{i}", [Event("place", at=T0, id=f"p{i}"),
                                     Event("acknowledge", at=T0, id=f"a{i}")])
-    script = tmp_path / "once.py"
-    script.write_text(_ONCE)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parents[2] / "src") + (
-        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}", str(log)],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = _start_script(tmp_path, _ONCE, db, log)
     deadline = time.monotonic() + 30
     while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -383,13 +390,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: pathlib.Path) -> None:
     with SQLiteJourneyStore(db) as store:
         store.create(order_journey(), "o-0", at=T0, channel="email")
         store.append("o-0", [Event("place", at=T0, id="p0"), Event("acknowledge", at=T0, id="a0")])
-    script = tmp_path / "hangs.py"
-    script.write_text(_HANGS)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parents[2] / "src") + (
-        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}", str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = _start_script(tmp_path, _HANGS, db, log)
     try:
         deadline = time.monotonic() + 30
         while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
