@@ -859,3 +859,142 @@ def test_a_marked_hook_pluggy_did_not_take_is_refused(monkeypatch: pytest.Monkey
         kit.register(StaticAbove())
     monkeypatch.undo()
     assert "StaticAbove" not in kit.plugin_names()
+
+
+def _installed(name: str, target: object, package: str) -> _FakeEntryPoint:
+    ep = _FakeEntryPoint(name, target)
+    ep.dist = types.SimpleNamespace(name=package)  # type: ignore[attr-defined]
+    return ep
+
+
+def test_a_misspelled_hook_in_an_installed_plugin_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression: every other refusal of an installed plugin told a command-line user to fix
+    # or uninstall the package; a misspelled hook (found by check_pending) did not.
+    class Typo:
+        @hookimpl
+        def carekit_deliver_touchpont(self, touchpoint: Any) -> None:  # misspelled
+            return None
+
+    _fake_entry_points(monkeypatch, _installed("kiosk", Typo(), "carekit-kiosk"))
+    with pytest.raises(PluginError, match=r"unknown hook 'carekit_deliver_touchpont' .*; fix "
+                       r"that package or pip uninstall carekit-kiosk \(from Python"):
+        CareKit()
+
+
+def test_an_installed_plugin_failing_its_channel_hook_names_its_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression: a raising or wrongly answering carekit_register_channels of an installed
+    # plugin stopped every carekit command with the plugin's name only: not which package
+    # it came from, nor what to do about it.
+    class Wrong:
+        @hookimpl
+        def carekit_register_channels(self) -> Any:
+            return Channel(name="kiosk")
+
+    _fake_entry_points(monkeypatch, _installed("broken", Broken(), "carekit-broken"))
+    with pytest.raises(PluginError, match=r"^plugin 'broken' \(entry point fake_module:broken "
+                       r"of the installed package 'carekit-broken'\) raised in "
+                       r"carekit_register_channels: RuntimeError\('gateway credentials "
+                       r"missing'\); fix that package or pip uninstall carekit-broken "):
+        CareKit().channels  # noqa: B018
+    _fake_entry_points(monkeypatch, _installed("wrong", Wrong(), "carekit-wrong"))
+    with pytest.raises(PluginError, match=r"^plugin 'wrong' \(entry point fake_module:wrong of "
+                       r"the installed package 'carekit-wrong'\) returned Channel\(.*\) from "
+                       r"carekit_register_channels; expected a list of Channel; fix that "
+                       r"package or pip uninstall carekit-wrong "):
+        CareKit().channels  # noqa: B018
+    # Registered from Python, nothing is installed to uninstall: the message is as before.
+    with pytest.raises(PluginError, match=r"^plugin 'Broken' raised in carekit_register_"
+                       r"channels: RuntimeError\('gateway credentials missing'\)$"):
+        make_carekit(Broken()).channels  # noqa: B018
+
+
+def test_two_installed_plugins_for_one_channel_say_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression: the message named both plugins but not their packages, nor what to do.
+    _fake_entry_points(monkeypatch, _installed("wa", WhatsApp(), "carekit-wa"),
+                       _installed("wa2", AnotherWhatsApp(), "carekit-wa2"))
+    with pytest.raises(PluginError) as info:
+        CareKit().channels  # noqa: B018
+    assert str(info.value) == (
+        "duplicate channel name 'whatsapp': provided by plugin 'wa' (entry point "
+        "fake_module:wa of the installed package 'carekit-wa') and by plugin 'wa2' (entry "
+        "point fake_module:wa2 of the installed package 'carekit-wa2'); one channel name "
+        "needs one plugin: uninstall one of the packages (pip uninstall carekit-wa, or pip "
+        "uninstall carekit-wa2), or rename the channel in one of them"
+    )
+    assert set(info.value.plugins) == {"wa", "wa2"} and info.value.name == "whatsapp"
+    kit = make_carekit(WhatsApp(), AnotherWhatsApp())
+    with pytest.raises(PluginError, match=r"^duplicate channel name 'whatsapp': provided by "
+                       r"plugin 'WhatsApp' and by plugin 'AnotherWhatsApp'; one channel name "
+                       r"needs one plugin: register only one of them, or rename the channel "
+                       r"in one of them$"):
+        kit.channels  # noqa: B018
+
+
+def test_an_entry_point_naming_a_plugin_class_asks_for_an_instance_in_the_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression: the advice was "register an instance, WhatsApp()", which an entry point
+    # cannot do: it must name an instance the module makes.
+    _fake_entry_points(monkeypatch, _installed("wa", WhatsApp, "carekit-wa"))
+    with pytest.raises(PluginError, match=r"plugin 'wa' is the class WhatsApp, whose hook "
+                       r"carekit_register_channels takes self or cls but would be called on the "
+                       r"class: point the entry point at an instance \(wa = "
+                       r"\"fake_module:plugin\" with plugin = WhatsApp\(\) in that module\), or "
+                       r"make the hook a @staticmethod or @classmethod; fix that package"):
+        CareKit()
+
+
+def test_an_installed_module_whose_hooks_are_on_a_class_is_told_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: an entry point naming a module whose hooks live on a class in it was
+    # ignored with "implements no carekit hook" and a cut-off repr, not saying where the
+    # hooks were nor how to point the entry point at them.
+    module = types.ModuleType("carekit_kiosk")
+    module.Kiosk = WhatsApp  # type: ignore[attr-defined]
+    ep = _installed("kiosk", module, "carekit-kiosk")
+    ep.value = "carekit_kiosk"
+    _fake_entry_points(monkeypatch, ep)
+    with caplog.at_level("WARNING", logger="carekit.plugins"):
+        CareKit()
+    assert caplog.messages == [
+        "installed plugin 'kiosk' (module carekit_kiosk) implements no carekit hook; it is "
+        "ignored. Its class Kiosk has hooks: point the entry point at an instance (kiosk = "
+        "\"carekit_kiosk:plugin\" with plugin = Kiosk() in that module)"
+    ]
+
+
+def test_a_coroutine_hook_other_than_delivery_is_refused_at_registration() -> None:
+    # Regression: an `async def carekit_register_channels` failed later with "returned
+    # <coroutine object ...>" and a "never awaited" warning; an `async def
+    # carekit_on_transition` never ran at all, silently.
+    class AsyncChannels:
+        @hookimpl
+        async def carekit_register_channels(self) -> list[Channel]:
+            return [Channel(name="kiosk")]
+
+    class AsyncObserver:
+        @hookimpl
+        async def carekit_on_transition(self, journey: Any) -> None:
+            return None
+
+    for plugin, hook in ((AsyncChannels(), "carekit_register_channels"),
+                         (AsyncObserver(), "carekit_on_transition")):
+        with pytest.raises(PluginError, match=rf"^plugin '{type(plugin).__name__}': {hook} is "
+                           r"a coroutine function \(async def\), which carekit would call "
+                           r"without awaiting; only carekit_deliver_touchpoint may be one: "
+                           r"make it a plain def$"):
+            make_carekit(plugin)
+
+    class AsyncDelivery:
+        @hookimpl
+        async def carekit_deliver_touchpoint(self, channel: Channel) -> None:
+            return None
+
+    make_carekit(AsyncDelivery())  # the delivery hook may be a coroutine

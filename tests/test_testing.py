@@ -98,3 +98,49 @@ def test_an_owed_touchpoint_due_beyond_the_datetime_range_is_a_carekit_error() -
         owed_touchpoint("thanks", at=last)
     tp = owed_touchpoint("thanks", at=last - dt.timedelta(hours=1))
     assert tp.due == last
+
+
+# -- the store contract catches what a store written from its page may miss ------------
+
+
+def test_the_store_contract_catches_a_store_that_loses_late_breaches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression: a store that applied a late event without the breach of the deadline the
+    # event cleared (so the breach, its friction and its recovery were lost) passed every
+    # test of the suite.
+    from carekit.journeys import MemoryJourneyStore
+    from carekit.journeys.stores import _shared
+    from carekit.testing import JourneyStoreContract
+
+    contract = JourneyStoreContract()
+    contract.test_leaving_a_state_after_its_deadline_records_the_breach_first(
+        MemoryJourneyStore()
+    )
+    monkeypatch.setattr(_shared, "_with_missed_breaches", lambda journey, event: None)
+    with pytest.raises(AssertionError):
+        contract.test_leaving_a_state_after_its_deadline_records_the_breach_first(
+            MemoryJourneyStore()
+        )
+
+
+def test_the_store_contract_catches_observers_called_before_the_batch_is_checked() -> None:
+    # Regression: a store applying events with journey.apply(event, kit=kit) as it went
+    # called observers for a batch it then refused (or twice), and passed every test.
+    from carekit.journeys import Event, MemoryJourneyStore
+    from carekit.testing import JourneyStoreContract
+
+    class HearsEarly(MemoryJourneyStore):
+        def append(self, journey_id: str, events: Any, *, expected_version: int | None = None,
+                   kit: Any = None) -> Any:
+            if kit is not None:
+                journey = self.load(journey_id)
+                for event in [events] if isinstance(events, Event) else list(events):
+                    journey = journey.apply(event, kit=kit).journey
+            return super().append(journey_id, events, expected_version=expected_version,
+                                  kit=kit)
+
+    contract = JourneyStoreContract()
+    contract.test_observers_hear_each_stored_transition_once(MemoryJourneyStore())
+    with pytest.raises(AssertionError):
+        contract.test_observers_hear_each_stored_transition_once(HearsEarly())

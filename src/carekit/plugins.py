@@ -75,6 +75,8 @@ class CareKit:
         self._journeys: Mapping[str, JourneyDefinition] | None = None
         #: plugin name -> where an installed plugin came from, for messages
         self._sources: dict[str, str] = {}
+        #: plugin name -> the distribution an installed plugin came from (None: unknown)
+        self._dists: dict[str, Any] = {}
         self._register(BuiltinChannels(), "carekit.channels")
         self._register(_builtin_journeys_plugin(), "carekit.journeys")
         if plugins is None:
@@ -124,6 +126,8 @@ class CareKit:
             msg = f"no plugin named {name!r} is registered (registered: {self.plugin_names()})"
             raise PluginError(msg, name=name)
         self._pm.unregister(plugin)
+        self._sources.pop(name, None)
+        self._dists.pop(name, None)
         self._invalidate()
 
     def plugin_names(self) -> list[str]:
@@ -308,7 +312,14 @@ class CareKit:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _register(self, plugin: object, name: str | None, *, installed: bool = False) -> str:
+    def _register(
+        self,
+        plugin: object,
+        name: str | None,
+        *,
+        installed: bool = False,
+        entry_value: str | None = None,
+    ) -> str:
         if plugin is None:
             msg = (
                 "plugin must be a module, a class or an object with hook implementations "
@@ -338,11 +349,26 @@ class CareKit:
         if name is None:
             name = self._readable_name(plugin)
         if isinstance(plugin, type) and (needs_self := _instance_hooks(plugin)):
+            if installed:
+                # An entry point cannot make the instance: the module must, and be named.
+                module = str(entry_value or "").partition(":")[0] or plugin.__module__
+                instead = (
+                    f"point the entry point at an instance ({name} = \"{module}:plugin\" "
+                    f"with plugin = {plugin.__qualname__}() in that module)"
+                )
+            else:
+                instead = f"register an instance, {plugin.__qualname__}()"
             msg = (
                 f"plugin {name!r} is the class {plugin.__qualname__}, whose hook "
                 f"{', '.join(needs_self)} takes self or cls but would be called on the class: "
-                f"register an instance, {plugin.__qualname__}(), or make the hook a "
-                "@staticmethod or @classmethod"
+                f"{instead}, or make the hook a @staticmethod or @classmethod"
+            )
+            raise PluginError(msg, plugins=[name])
+        for hook in _coroutine_hooks(plugin):
+            msg = (
+                f"plugin {name!r}: {hook} is a coroutine function (async def), which carekit "
+                "would call without awaiting; only carekit_deliver_touchpoint may be one: "
+                "make it a plain def"
             )
             raise PluginError(msg, plugins=[name])
         unmarked = _unmarked_hooks(plugin)
@@ -381,8 +407,8 @@ class CareKit:
             # An installed package that provides nothing (its hooks behind an optional
             # import that failed, say) must not stop every CareKit(): say so and go on.
             _log.warning(
-                "installed plugin %r (%.80r) implements no carekit hook; it is ignored",
-                name, plugin,
+                "installed plugin %r (%s) implements no carekit hook; it is ignored%s",
+                name, _describe(plugin), _hooks_on_a_class(plugin, name, entry_value),
             )
         elif not hooks_taken:
             self._pm.unregister(name=registered)
@@ -425,8 +451,9 @@ class CareKit:
                 f"entry point {ep.value}"
                 + (f" of the installed package {dist.name!r}" if dist is not None else "")
             )
+            self._dists[ep.name] = dist
             try:
-                self._register(plugin, ep.name, installed=True)
+                self._register(plugin, ep.name, installed=True, entry_value=ep.value)
             except PluginError as exc:
                 dist = getattr(ep, "dist", None)
                 source = f" of the installed package {dist.name!r}" if dist is not None else ""
@@ -450,8 +477,30 @@ class CareKit:
             hook = re.search(r"unknown hook '(\w+)'", text)
             close = difflib.get_close_matches(hook.group(1), known, n=1) if hook else []
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            msg = f"{label}: {text}{hint}; hooks carekit knows: {known}"
+            msg = f"{label}: {text}{hint}; hooks carekit knows: {known}{self._remedy(name)}"
             raise PluginError(msg, plugins=[name]) from exc
+
+    def _label(self, name: str) -> str:
+        """``plugin 'NAME'``, and where it came from when it was installed."""
+        source = self._sources.get(name)
+        return f"plugin {name!r}" + (f" ({source})" if source else "")
+
+    def _remedy(self, name: str) -> str:
+        """What to do about an installed plugin that fails (nothing for one registered)."""
+        if name not in self._dists:
+            return ""
+        return f"; {_fix_or_uninstall(self._dists[name])}"
+
+    def _one_of(self, first: str, second: str) -> str:
+        """How to keep one of two plugins that provide the same name."""
+        packages = [self._dists.get(n) for n in (first, second)]
+        names = [getattr(d, "name", None) for d in packages]
+        if all(isinstance(n, str) for n in names) and names[0] != names[1]:
+            return (
+                f"uninstall one of the packages (pip uninstall {names[0]}, or pip uninstall "
+                f"{names[1]})"
+            )
+        return "register only one of them"
 
     def _invalidate(self) -> None:
         self._channels = None
@@ -493,11 +542,13 @@ class CareKit:
             except CareKitError as exc:
                 if isinstance(exc, PluginError):
                     raise
-                msg = f"plugin {impl.plugin_name!r} raised in {hook_name}: {exc}"
-                raise PluginError(msg, plugins=[impl.plugin_name]) from exc
+                name = impl.plugin_name
+                msg = f"{self._label(name)} raised in {hook_name}: {exc}{self._remedy(name)}"
+                raise PluginError(msg, plugins=[name]) from exc
             except Exception as exc:
-                msg = f"plugin {impl.plugin_name!r} raised in {hook_name}: {exc!r}"
-                raise PluginError(msg, plugins=[impl.plugin_name]) from exc
+                name = impl.plugin_name
+                msg = f"{self._label(name)} raised in {hook_name}: {exc!r}{self._remedy(name)}"
+                raise PluginError(msg, plugins=[name]) from exc
         return results
 
     def _collect(self, hook_name: str, what: str, kind: type[_T]) -> Mapping[str, _T]:
@@ -508,15 +559,15 @@ class CareKit:
                 continue
             if not isinstance(result, (list, tuple)):
                 msg = (
-                    f"plugin {plugin_name!r} returned {result!r} from {hook_name}; "
-                    f"expected a list of {kind.__name__}"
+                    f"{self._label(plugin_name)} returned {result!r} from {hook_name}; "
+                    f"expected a list of {kind.__name__}{self._remedy(plugin_name)}"
                 )
                 raise PluginError(msg, plugins=[plugin_name])
             for item in result:
                 if not isinstance(item, kind):
                     msg = (
-                        f"plugin {plugin_name!r} returned {item!r} from {hook_name}; "
-                        f"expected {kind.__name__} objects"
+                        f"{self._label(plugin_name)} returned {item!r} from {hook_name}; "
+                        f"expected {kind.__name__} objects{self._remedy(plugin_name)}"
                     )
                     raise PluginError(msg, plugins=[plugin_name])
                 item_name: str = getattr(item, "name")  # noqa: B009
@@ -526,8 +577,10 @@ class CareKit:
                         msg = f"plugin {plugin_name!r} provides {what} name {item_name!r} twice"
                         raise PluginError(msg, plugins=[plugin_name], name=item_name)
                     msg = (
-                        f"duplicate {what} name {item_name!r}: provided by plugin {first!r} "
-                        f"and by plugin {plugin_name!r}"
+                        f"duplicate {what} name {item_name!r}: provided by "
+                        f"{self._label(first)} and by {self._label(plugin_name)}; one {what} "
+                        f"name needs one plugin: {self._one_of(first, plugin_name)}, or "
+                        f"rename the {what} in one of them"
                     )
                     raise PluginError(msg, plugins=[first, plugin_name], name=item_name)
                 found[item_name] = (plugin_name, item)
@@ -590,6 +643,26 @@ def _marked_hooks(plugin: object) -> list[str]:
     return [name for name, marked in _hook_attrs(plugin) if marked]
 
 
+#: The one hook carekit awaits when its implementation is a coroutine function.
+_MAY_BE_ASYNC = "carekit_deliver_touchpoint"
+
+
+def _coroutine_hooks(plugin: object) -> list[str]:
+    """Hooks other than delivery that ``plugin`` implements with ``async def``."""
+    found = []
+    for name in _hook_names():
+        if name == _MAY_BE_ASYNC:
+            continue
+        attr = inspect.getattr_static(plugin, name, None)
+        if isinstance(attr, (staticmethod, classmethod)):
+            attr = attr.__func__
+        elif isinstance(attr, types.MethodType):
+            attr = attr.__func__
+        if inspect.isfunction(attr) and inspect.iscoroutinefunction(inspect.unwrap(attr)):
+            found.append(name)
+    return found
+
+
 def _hook_names() -> list[str]:
     return [n for n in dir(hookspecs) if n.startswith("carekit_")]
 
@@ -599,6 +672,33 @@ def _builtin_journeys_plugin() -> object:
     from carekit.journeys._builtin import BuiltinJourneys
 
     return BuiltinJourneys()
+
+
+def _describe(plugin: object) -> str:
+    """A plugin as a reader knows it: ``module NAME``, or a short repr."""
+    if isinstance(plugin, types.ModuleType):
+        return f"module {plugin.__name__}"
+    return f"{plugin!r:.80}"
+
+
+def _hooks_on_a_class(plugin: object, name: str, entry_value: str | None) -> str:
+    """For a module with no hook of its own: the classes in it that have hooks, and the fix."""
+    if not isinstance(plugin, types.ModuleType):
+        return ""
+    classes = [
+        attr for attr, value in vars(plugin).items()
+        if isinstance(value, type) and _marked_hooks(value)
+    ]
+    if not classes:
+        return ""
+    module = str(entry_value or plugin.__name__).partition(":")[0]
+    which = f"class {classes[0]} has" if len(classes) == 1 else (
+        f"classes {', '.join(classes)} have"
+    )
+    return (
+        f". Its {which} hooks: point the entry point at an instance ({name} = "
+        f"\"{module}:plugin\" with plugin = {classes[0]}() in that module)"
+    )
 
 
 def _fix_or_uninstall(dist: Any) -> str:

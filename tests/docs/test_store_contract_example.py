@@ -35,7 +35,7 @@ _STORE_MESSAGES = [
     "now must be a timezone-aware datetime", "limit must be an integer >= 1",
     "limit must be at most 1,000,000", "lease must be a positive duration",
     "lease must be at most 366 days", "claimant must be a non-empty string",
-    "idempotency_key must be a non-empty string", "Promise.to_dict",
+    "idempotency_key must be a non-empty string", "Promise.to_dict", "version 0", "holding",
 ]
 
 

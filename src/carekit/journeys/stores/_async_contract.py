@@ -46,6 +46,7 @@ from carekit.journeys.stores._contract import (
     SHORT,
     T0,
     _Apologise,
+    _Ear,
     _order_events,
     _same,
     takes_holding,
@@ -617,6 +618,25 @@ class AsyncJourneyStoreContract:
 
         _run(store, body)
 
+    def test_leaving_a_state_after_its_deadline_records_the_breach_first(
+        self, store: Any
+    ) -> None:
+        async def body(s: Any) -> None:
+            await s.create(order_journey(), "order-1", at=T0, channel="email")
+            await s.append("order-1", Event("place", at=T0, id="p"))
+            journey = await s.append("order-1", Event("acknowledge", at=T0 + 2 * HOUR, id="a"))
+            assert [(e.name, e.id) for e in await s.events("order-1")] == [
+                ("place", "p"),
+                ("acknowledgement_overdue", "order-1/acknowledgement_overdue/1"),
+                ("acknowledge", "a"),
+            ]
+            assert (journey.state, journey.version) == ("acknowledged", 3)
+            assert journey.friction > 0
+            _same(await s.load("order-1"), journey)
+            assert await s.fire_due(now=T0 + 3 * HOUR, limit=10) == []
+
+        _run(store, body)
+
     def test_concurrent_fire_due_fires_each_deadline_once(self, store: Any) -> None:
         async def body(s: Any) -> None:
             for i in range(12):
@@ -678,6 +698,23 @@ class AsyncJourneyStoreContract:
             await s.record([AttemptOutcome(claimed=c, status="sent", at=T0 + HOUR)
                             for c in claimed])
             assert (await s.load("case-1")).owed == ()
+
+        _run(store, body)
+
+    def test_observers_hear_each_stored_transition_once(self, store: Any) -> None:
+        ear = _Ear()
+        kit = make_carekit(ear)
+
+        async def body(s: Any) -> None:
+            await s.create(order_journey(), "order-1", at=T0, channel="email")
+            await s.append("order-1", [Event("place", at=T0, id="p"),
+                                       Event("acknowledge", at=T0, id="a")], kit=kit)
+            assert ear.heard == [("order-1", 1, "place"), ("order-1", 2, "acknowledge")]
+            await _raises(InvalidTransition, s.append("order-1", [
+                Event("start_production", at=T0, id="s"), Event("place", at=T0, id="again"),
+            ], kit=kit))
+            await s.append("order-1", Event("place", at=T0, id="p"), kit=kit)
+            assert ear.heard == [("order-1", 1, "place"), ("order-1", 2, "acknowledge")]
 
         _run(store, body)
 

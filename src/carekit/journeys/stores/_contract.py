@@ -152,6 +152,17 @@ class _CancelsWhileSending:
         return DeliveryResult(reference="m-1")
 
 
+class _Ear:
+    """An observer: what it heard, as ``(journey id, version, event)``."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, int, str]] = []
+
+    @hookimpl
+    def carekit_on_transition(self, journey: Any, transition: Any) -> None:
+        self.heard.append((journey.journey_id, journey.version, transition.event))
+
+
 def takes_holding(store: Any) -> bool:
     """Whether ``store.record`` takes the optional ``holding`` keyword."""
     try:
@@ -672,6 +683,23 @@ class JourneyStoreContract:
         assert store.fire_due(now=T0 + 9 * HOUR, limit=10) == []
         assert journey.friction > 0
 
+    def test_leaving_a_state_after_its_deadline_records_the_breach_first(
+        self, store: Any
+    ) -> None:
+        store.create(order_journey(), "order-1", at=T0, channel="email")
+        store.append("order-1", Event("place", at=T0, id="p"))
+        # Acknowledged two hours after the one-hour deadline, before any worker fired it:
+        # the breach is applied first, as a worker would have, and is not lost.
+        journey = store.append("order-1", Event("acknowledge", at=T0 + 2 * HOUR, id="a"))
+        assert [(e.name, e.id) for e in store.events("order-1")] == [
+            ("place", "p"), ("acknowledgement_overdue", "order-1/acknowledgement_overdue/1"),
+            ("acknowledge", "a"),
+        ]
+        assert (journey.state, journey.version) == ("acknowledged", 3)
+        assert journey.friction > 0
+        _same(store.load("order-1"), journey)
+        assert store.fire_due(now=T0 + 3 * HOUR, limit=10) == []
+
     def test_leaving_the_state_clears_its_deadline(self, store: Any) -> None:
         store.create(order_journey(), "order-1", at=T0)
         store.append("order-1", [Event("place", at=T0), Event("acknowledge", at=T0 + MINUTE)])
@@ -759,6 +787,20 @@ class JourneyStoreContract:
         assert phone.names == ["apology_call"]
         assert [d.touchpoint.customer_id for d in phone.deliveries] == ["cust-9"]
         assert store.load("case-1").owed == ()
+
+    def test_observers_hear_each_stored_transition_once(self, store: Any) -> None:
+        ear = _Ear()
+        kit = make_carekit(ear)
+        store.create(order_journey(), "order-1", at=T0, channel="email")
+        store.append("order-1", [Event("place", at=T0, id="p"),
+                                 Event("acknowledge", at=T0, id="a")], kit=kit)
+        assert ear.heard == [("order-1", 1, "place"), ("order-1", 2, "acknowledge")]
+        # A refused batch is not heard of, not even its allowed first event.
+        with pytest.raises(InvalidTransition):
+            store.append("order-1", [Event("start_production", at=T0, id="s"),
+                                     Event("place", at=T0, id="again")], kit=kit)
+        store.append("order-1", Event("place", at=T0, id="p"), kit=kit)  # a repeated id
+        assert ear.heard == [("order-1", 1, "place"), ("order-1", 2, "acknowledge")]
 
     def test_a_closed_store_refuses_work(self, store: Any) -> None:
         store.create(ticket_journey(), "t-1", at=T0)
