@@ -66,16 +66,45 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+async def keep_working(
+    worker: aio.Worker, store: Any, stop: asyncio.Event, *, first: float = 1.0,
+    longest: float = 30.0,
+) -> None:
+    """Run the worker until ``stop`` is set, through database outages of any length.
+
+    The store opens on first use: while the database cannot be reached (down when the app
+    starts, or down longer than the worker rides out by itself), try again after ``first``
+    seconds, then twice as long each time, at most ``longest``.
+    """
+    delay = first
+    while not stop.is_set():
+        passes = worker.counters["passes"]
+        try:
+            await store  # connects (PostgreSQL), or says why it cannot
+            await worker.run(stop, handle_signals=False)
+            return
+        except StoreError as exc:
+            if worker.counters["passes"] > passes:
+                delay = first  # it worked for a while: a new outage
+            log.warning("the order store is unavailable; the worker tries again in %g s: %s",
+                        delay, exc)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, longest)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     channels = LogChannels()
     kit = CareKit(plugins=[channels])
-    store = await aio.open_store(os.environ.get("CAREKIT_STORE", "sqlite:///shop.db"),
-                                 definitions=kit)
+    # Not awaited: the app starts while the database is down, answering 503 until it is
+    # back (each request tries to connect), and the worker waits for it (keep_working).
+    store = aio.open_store(os.environ.get("CAREKIT_STORE", "sqlite:///shop.db"),
+                           definitions=kit)
     worker = aio.Worker(kit, store, poll=dt.timedelta(milliseconds=200))
     stop = asyncio.Event()
     # uvicorn handles SIGTERM itself and ends the lifespan: the worker stops with it.
-    running = asyncio.create_task(worker.run(stop, handle_signals=False))
+    running = asyncio.create_task(keep_working(worker, store, stop))
     app.state.kit, app.state.store, app.state.channels = kit, store, channels
     try:
         yield
@@ -90,7 +119,9 @@ app = FastAPI(title="Furniture shop orders", lifespan=lifespan)
 
 @app.exception_handler(StoreError)
 async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
-    """The database is down or every pooled connection is busy: 503, which clients retry.
+    """The database is down (at start too) or every pooled connection is busy: 503.
+
+    Clients retry after ``Retry-After``; the app connects again on the next request.
 
     Not 422: the request was fine, and retrying it is safe (the same ids store nothing twice).
     """

@@ -6,10 +6,10 @@
   the event loop (:class:`ThreadedStore`). The methods have the blocking store's names and
   arguments (``await store.append(...)``); ``load_many`` and ``journeys`` return lists.
 * :class:`Worker` — the :class:`carekit.journeys.Worker` for an event loop: ``await
-  worker.run_once(now)``, ``await worker.run(stop=asyncio.Event())``. It delivers a batch's
-  touchpoints concurrently, at most ``concurrency`` at a time per channel, awaits channel
-  plugins written as coroutines (``async def carekit_deliver_touchpoint``) and runs blocking
-  ones in threads.
+  worker.run_once(now)``, ``await worker.run(stop=asyncio.Event())``. It delivers touchpoints
+  concurrently, at most ``concurrency`` at a time per channel and ``batch_size`` in hand, and
+  claims more while slow deliveries run; it awaits channel plugins written as coroutines
+  (``async def carekit_deliver_touchpoint``) and runs blocking ones in threads.
 
 Examples:
     >>> import asyncio, datetime as dt
@@ -32,6 +32,7 @@ Examples:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import datetime as dt
@@ -315,12 +316,17 @@ class Worker(WorkerBase):
         concurrency: how many deliveries may run at once on one channel (default 10), or a
             mapping of channel name to that number (channels not named: 10).
 
-    A batch's touchpoints are delivered concurrently within those bounds; each outcome is
-    recorded as soon as it is known, extending the claims still held at most every tenth
-    of the lease, and a touchpoint withdrawn or taken over meanwhile is not sent (a store
-    whose ``record`` takes ``holding`` is asked only about the one a delivery's channel
-    slot starts next). Channel plugins may
-    be coroutines; blocking ones run in threads. ``timeout`` is enforced with
+    Touchpoints are delivered concurrently within those bounds, and at most ``batch_size``
+    claimed ones are in hand at once (delivering, or waiting for their channel's slot): the
+    next claim is made once half a batch of room is free, not when the slowest delivery of
+    the last claim ends, so a channel whose provider hangs (up to ``timeout``) does not hold
+    up the others. Each outcome is recorded as soon as it is known; the claims still held
+    are extended at most every tenth of the lease, with an outcome or on their own while a
+    delivery runs long, so a claim in flight never lapses; a touchpoint withdrawn or taken
+    over meanwhile is not sent (a store whose ``record`` takes ``holding`` is asked only
+    about the one a delivery's channel slot starts next). One channel's touchpoints take its
+    slots in the order they were claimed (a journey's oldest first). Channel plugins may be
+    coroutines; blocking ones run in threads. ``timeout`` is enforced with
     :func:`asyncio.wait_for` (a blocking plugin's thread runs on, its answer ignored; it is a
     daemon thread, so it does not keep the process from exiting).
 
@@ -383,17 +389,7 @@ class Worker(WorkerBase):
             timers = await self._fire(now)
             attempts: list[Attempt] = []
             errors: list[str] = []
-            for _ in range(1_000_000):  # bounded: ends when a batch comes back short
-                if self._asked_to_stop():
-                    break
-                claimed = await self.store.claim_due(
-                    now=now, limit=self.batch_size, lease=self.lease, claimant=self.claimant
-                )
-                if not claimed:
-                    break
-                await self._work_through(claimed, now, attempts, errors)
-                if len(claimed) < self.batch_size:
-                    break
+            await self._work_through(now, attempts, errors)
             report = _report(timers, attempts, errors)
             self._tally(report)
             self._set_lag(await self.store.oldest_due(now=now), now)
@@ -421,35 +417,53 @@ class Worker(WorkerBase):
         return fired
 
     async def _work_through(
-        self,
-        claimed: Sequence[ClaimedTouchpoint],
-        now: dt.datetime,
-        attempts: list[Attempt],
-        errors: list[str],
+        self, now: dt.datetime, attempts: list[Attempt], errors: list[str]
     ) -> None:
+        # Claims and deliveries overlap: the next claim is made once half a batch of room
+        # is free, not when the last delivery of the previous claim has ended, so a channel
+        # whose provider hangs (up to ``timeout``) does not hold up the others' touchpoints.
+        # At most ``batch_size`` claimed touchpoints are in hand at once (delivering, or
+        # waiting for their channel's slot); a claim that comes back short ends the claiming
+        # (the claims in hand are held, so the store does not hand them out again).
+        #
         # Which claims are still held (not withdrawn, not taken over). A store that takes
         # ``holding`` is asked, when an outcome is recorded, about the touchpoint whose
         # delivery the freed channel slot starts next (``answers``); one started without
-        # such an answer is looked up on its own, unless no outcome was recorded yet (then
-        # the claim is as fresh as the answer). Claims are extended at most every tenth of
-        # the lease (the stores leave a claim with more than nine tenths of its lease left
-        # as it is anyway). A store without ``holding``: every record extends every claim
-        # and says which are still held (``held``).
-        held = {c.idempotency_key for c in claimed}
-        recording = asyncio.Lock()
-        in_flight: set[str] = set()
-        give_up = False  # an outcome could not be recorded: start no more deliveries
+        # such an answer is looked up on its own, unless no outcome was recorded since it
+        # was claimed (then the claim is as fresh as the answer). A store without
+        # ``holding``: every record extends every claim and says which are still held
+        # (``held``).
+        #
+        # Claims are extended at most every tenth of the lease (the stores leave a claim
+        # with more than nine tenths of its lease left as it is anyway): when an outcome is
+        # recorded, or on their own when none was for that long (``keep``: a delivery
+        # hangs), so a claim in flight never lapses, whatever ``timeout`` is, and neither
+        # this worker's next claim nor another worker's takes it over.
+        batch = self.batch_size
+        refill = max(1, batch // 2)
         observers = self._observers
         lease, claimant, asks = self.lease, self.claimant, self._asks
         record = self.store.record
-        names = [self._channel_name(c) for c in claimed]
-        waiting: dict[str, list[str]] = {}  # per channel, the keys not started nor asked about
-        for c, name in zip(reversed(claimed), reversed(names), strict=True):
-            waiting.setdefault(name, []).append(c.idempotency_key)  # next one last
+        recording = asyncio.Lock()  # records and claims, one at a time
+        claimed: list[ClaimedTouchpoint] = []  # every claim of the pass, in order
+        held: set[str] = set()
+        in_flight: set[str] = set()
+        done: set[str] = set()
+        # Per channel, the keys neither started nor asked about, the next one last.
+        waiting: dict[str, collections.deque[str]] = {}
         answers: dict[str, bool] = {}
-        recorded = False
+        recorded = 0  # outcomes recorded so far
+        claimed_after: dict[str, int] = {}  # key: outcomes recorded when it was claimed
+        give_up = False  # the store failed: start no more deliveries
+        failure: BaseException | None = None
         every = lease.total_seconds() / 10
         extend_at = time.monotonic() + every
+
+        def failed(exc: BaseException) -> None:
+            nonlocal give_up, failure
+            give_up = True
+            if failure is None:
+                failure = exc
 
         def starting(name: str, key: str) -> None:
             keys = waiting.get(name)
@@ -465,8 +479,8 @@ class Worker(WorkerBase):
             answer = answers.pop(key, None)
             if answer is not None:
                 return answer
-            if not recorded:
-                return True  # claimed just now
+            if recorded == claimed_after[key]:
+                return True  # claimed since the last outcome was recorded
             async with recording:
                 fresh: frozenset[str] = await record([], claimant=claimant, holding=(key,))
             return key in fresh
@@ -502,6 +516,7 @@ class Worker(WorkerBase):
                 async with recording:
                     if not asks:
                         fresh = await record([outcome], lease=lease, claimant=claimant)
+                        extend_at = time.monotonic() + every
                         held.intersection_update(fresh | {key})
                     else:
                         clock = time.monotonic()
@@ -515,25 +530,89 @@ class Worker(WorkerBase):
                             [outcome], lease=lease if extend else None, claimant=claimant,
                             holding=() if asked is None else (asked,),
                         )
-                        recorded = True
+                        recorded += 1
                         if asked is not None:
                             answers[asked] = asked in fresh
                 done.add(key)
 
-        done: set[str] = set()
-        tasks = [asyncio.ensure_future(one(item, name))
-                 for item, name in zip(claimed, names, strict=True)]
-        try:
-            try:
-                await asyncio.gather(*tasks)
-            except Exception:
+        async def keep() -> None:
+            nonlocal extend_at
+            while True:
+                await asyncio.sleep(max(0.0, extend_at - time.monotonic()))
+                async with recording:
+                    if time.monotonic() < extend_at:
+                        continue  # an outcome extended them meanwhile
+                    try:
+                        if asks:
+                            await record([], lease=lease, claimant=claimant, holding=())
+                        else:
+                            held.intersection_update(
+                                await record([], lease=lease, claimant=claimant)
+                            )
+                    except Exception as exc:
+                        failed(exc)
+                        changed.set()
+                        return
+                    extend_at = time.monotonic() + every
+
+        def ended(task: asyncio.Future[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
                 # The store failed to record an outcome: the other tasks run on. Start no
                 # more deliveries and let those in flight end before the claims are given
                 # back, or another worker would send a touchpoint this one still sends.
-                give_up = True
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+                failed(task.exception())  # type: ignore[arg-type]
+            changed.set()
+
+        tasks: set[asyncio.Future[None]] = set()
+        changed = asyncio.Event()  # a delivery ended, or the claims could not be extended
+        keeper = asyncio.ensure_future(keep())
+        claiming = True
+        try:
+            while True:  # each turn claims (a short claim ends the claiming) or waits for
+                # a delivery to end, so it ends once the claims in hand are worked through
+                if give_up or self._asked_to_stop():
+                    claiming = False
+                room = batch - len(tasks)
+                if claiming and room >= refill:
+                    try:
+                        async with recording:
+                            new = await self.store.claim_due(
+                                now=now, limit=room, lease=lease, claimant=claimant
+                            )
+                    except Exception as exc:
+                        failed(exc)
+                        continue
+                    claiming = len(new) == room
+                    for item in new:
+                        key, name = item.idempotency_key, self._channel_name(item)
+                        claimed.append(item)
+                        # Due again at ``now`` (a retry without backoff): the last try ended.
+                        done.discard(key)
+                        in_flight.discard(key)
+                        answers.pop(key, None)
+                        held.add(key)
+                        claimed_after[key] = recorded
+                        waiting.setdefault(name, collections.deque()).appendleft(key)
+                        task = asyncio.ensure_future(one(item, name))
+                        task.add_done_callback(ended)
+                        tasks.add(task)
+                    continue
+                if not tasks:
+                    break
+                changed.clear()
+                await changed.wait()
+        except BaseException:
+            # Cancelled: each delivery in flight records itself as interrupted.
+            running = list(tasks)
+            for unfinished in running:
+                unfinished.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             # Given back: the claims whose delivery never started. One that started and
             # was not recorded keeps its claim, taken over after the lease (as a crash's).
             rest = [c for c in claimed
@@ -546,6 +625,8 @@ class Worker(WorkerBase):
                     attempts.append(_attempt(c, self._channel_name(c), "released"))
                     if observers:
                         self._notify("attempted", attempts[-1])
+        if failure is not None:
+            raise failure
 
     async def _one(
         self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
