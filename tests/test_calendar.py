@@ -485,6 +485,21 @@ def test_a_calendar_without_business_days_says_so() -> None:
         every_day.add_business_days(D(2026, 1, 1), 1)
 
 
+def test_business_hours_on_a_calendar_never_open_say_so() -> None:
+    every_day = BusinessCalendar(holidays=rrule(DAILY, dtstart=dt.datetime(2000, 1, 1)))
+    at = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    for duration in (1, 60, dt.timedelta(hours=8)):
+        with pytest.raises(CareKitError, match=r"never open in the years 2023\.\.2424"):
+            every_day.add_business_hours(at, duration)
+    # Closed for 76 years, then open: found, however long the closed stretch.
+    until_2100 = BusinessCalendar(
+        holidays=rrule(DAILY, dtstart=dt.datetime(2000, 1, 1), until=dt.datetime(2100, 1, 1))
+    )
+    assert until_2100.add_business_hours(at, 60) == dt.datetime(
+        2100, 1, 4, 9, 1, tzinfo=dt.timezone.utc
+    )
+
+
 # -- holiday sources --------------------------------------------------------------------------
 
 
