@@ -92,6 +92,9 @@ def test_weekend_workdays() -> None:
         ({"hours": {5: (dt.time(9), dt.time(17))}}, r"hours must only name workdays .* \(got 5"),
         ({"hours": {0: ("9", "17")}},
          r"hours\[0\] must be a time of day such as '09:00' \(got '9'\)"),
+        ({"hours": {0: ("9:", "17:00")}},
+         r"hours\[0\] must be a time of day such as '09:00' \(got '9:'\)"),
+        ({"cutoff": "9:75"}, r"cutoff must be a time of day such as '14:00' \(got '9:75'\)"),
         ({"hours": {"Funday": (dt.time(9), dt.time(17))}}, r"hours must hold .*'Funday'"),
         ({"hours": [(dt.time(9), dt.time(17))]}, r"hours must be a mapping"),
         ({"hours": {}}, r"hours must open on at least one workday \(got \{\}\)"),
@@ -103,6 +106,14 @@ def test_weekend_workdays() -> None:
 def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
     with pytest.raises(CareKitError, match=pattern):
         BusinessCalendar(**kwargs)  # type: ignore[arg-type]
+
+
+def test_times_of_day_may_have_a_one_digit_hour() -> None:
+    cal = BusinessCalendar(cutoff="9:30", hours={d: ("8:00", "17:30") for d in range(5)})
+    assert cal.cutoff == dt.time(9, 30)
+    assert cal.hours[0] == (dt.time(8), dt.time(17, 30))
+    assert cal == BusinessCalendar(
+        cutoff="09:30", hours={d: ("08:00", "17:30") for d in range(5)})
 
 
 @pytest.mark.parametrize(
