@@ -171,6 +171,13 @@ def test_a_forecast_in_local_time_across_the_autumn_change_is_one_interval_apart
     assert [s.hour for s, _ in local][:5] == [23, 0, 1, 1, 2]
     assert [r.agents for r in backlog(local, aht=240, within=4 * HOUR, interval=HOUR)] == [
         r.agents for r in backlog(in_utc, aht=240, within=4 * HOUR, interval=HOUR)]
+    # Stepped on the wall clock across the spring change, 01:00 (which does not exist) is
+    # the instant 02:00 is: the message says so in UTC.
+    wall = [(dt.datetime(2025, 3, 30, tzinfo=london) + i * HOUR, 10.0) for i in range(4)]
+    with pytest.raises(CareKitError, match=(
+        r"forecast\[2\] .* \(in UTC 2025-03-30 01:00 against 2025-03-30 01:00: across a "
+        r"daylight-saving change, step the starts on a UTC time")):
+        backlog(wall, aht=240, within=4 * HOUR, interval=HOUR)
 
 
 def test_on_time_refuses_a_wrong_agents_list() -> None:

@@ -291,10 +291,18 @@ def backlog(
             )
             raise CareKitError(msg) from None
         if previous is not None and instant - previous != length:
+            hint = ""
+            if start.utcoffset() != starts[-1].utcoffset():
+                hint = (
+                    f" (in UTC {instant:%Y-%m-%d %H:%M} against {previous:%Y-%m-%d %H:%M}: "
+                    "across a daylight-saving change, step the starts on a UTC time, then "
+                    "convert them to local time)"
+                )
             msg = (
                 f"forecast[{index}] interval_start must be one interval ({length}) after the "
-                f"previous one, {starts[-1].isoformat()} (got {start.isoformat()}); deferred "
-                "work is carried from each interval to the next, so none may be missing"
+                f"previous one, {starts[-1].isoformat()} (got {start.isoformat()}){hint}; "
+                "deferred work is carried from each interval to the next, so none may be "
+                "missing"
             )
             raise CareKitError(msg)
         starts.append(start)
