@@ -92,6 +92,9 @@ def test_weekend_workdays() -> None:
         ({"hours": {5: (dt.time(9), dt.time(17))}}, r"hours must only name workdays .* \(got 5"),
         ({"hours": {0: ("9", "17")}},
          r"hours\[0\] must be a time of day such as '09:00' \(got '9'\)"),
+        ({"hours": {0: ("9:", "17:00")}},
+         r"hours\[0\] must be a time of day such as '09:00' \(got '9:'\)"),
+        ({"cutoff": "9:75"}, r"cutoff must be a time of day such as '14:00' \(got '9:75'\)"),
         ({"hours": {"Funday": (dt.time(9), dt.time(17))}}, r"hours must hold .*'Funday'"),
         ({"hours": [(dt.time(9), dt.time(17))]}, r"hours must be a mapping"),
         ({"hours": {}}, r"hours must open on at least one workday \(got \{\}\)"),
@@ -103,6 +106,14 @@ def test_weekend_workdays() -> None:
 def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
     with pytest.raises(CareKitError, match=pattern):
         BusinessCalendar(**kwargs)  # type: ignore[arg-type]
+
+
+def test_times_of_day_may_have_a_one_digit_hour() -> None:
+    cal = BusinessCalendar(cutoff="9:30", hours={d: ("8:00", "17:30") for d in range(5)})
+    assert cal.cutoff == dt.time(9, 30)
+    assert cal.hours[0] == (dt.time(8), dt.time(17, 30))
+    assert cal == BusinessCalendar(
+        cutoff="09:30", hours={d: ("08:00", "17:30") for d in range(5)})
 
 
 @pytest.mark.parametrize(
@@ -483,6 +494,21 @@ def test_a_calendar_without_business_days_says_so() -> None:
     every_day = BusinessCalendar(holidays=rrule(DAILY, dtstart=dt.datetime(2020, 1, 1)))
     with pytest.raises(CareKitError, match=r"no business day in the years 2025\.\.24"):
         every_day.add_business_days(D(2026, 1, 1), 1)
+
+
+def test_business_hours_on_a_calendar_never_open_say_so() -> None:
+    every_day = BusinessCalendar(holidays=rrule(DAILY, dtstart=dt.datetime(2000, 1, 1)))
+    at = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    for duration in (1, 60, dt.timedelta(hours=8)):
+        with pytest.raises(CareKitError, match=r"never open in the years 2023\.\.2424"):
+            every_day.add_business_hours(at, duration)
+    # Closed for 76 years, then open: found, however long the closed stretch.
+    until_2100 = BusinessCalendar(
+        holidays=rrule(DAILY, dtstart=dt.datetime(2000, 1, 1), until=dt.datetime(2100, 1, 1))
+    )
+    assert until_2100.add_business_hours(at, 60) == dt.datetime(
+        2100, 1, 4, 9, 1, tzinfo=dt.timezone.utc
+    )
 
 
 # -- holiday sources --------------------------------------------------------------------------

@@ -54,15 +54,23 @@ def beyond_range(name: str, value: dt.datetime, doing: str) -> CareKitError:
 def time_text(name: str, value: Any, example: str = "08:00") -> Any:
     """``value``, with text such as ``"08:00"`` read as a ``datetime.time``; others as given.
 
-    The caller checks what it got (a naive ``datetime.time``, its own range...).
+    An hour of one digit (``"9:00"``, as people write it) reads as ``"09:00"``. The caller
+    checks what it got (a naive ``datetime.time``, its own range...).
 
     Raises:
         CareKitError: text that is no ISO 8601 time of day.
+
+    Examples:
+        >>> time_text("cutoff", "9:30"), time_text("cutoff", "14:00:30")
+        (datetime.time(9, 30), datetime.time(14, 0, 30))
     """
     if not isinstance(value, str):
         return value
+    text = value.strip()
+    if len(text) > 2 and text[0].isdigit() and text[1] == ":":
+        text = "0" + text
     try:
-        return dt.time.fromisoformat(value.strip())
+        return dt.time.fromisoformat(text)
     except ValueError:
         msg = f"{name} must be a time of day such as {example!r} (got {value!r})"
         raise _fail(msg) from None

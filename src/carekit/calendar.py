@@ -756,8 +756,13 @@ class BusinessCalendar:
                     f"{t.first_year}..{t.last_year}; check hours, workdays and holidays"
                 )
                 raise CareKitError(msg)
-            open_per_day = max(1, h.cum[-1] // t.n)
-            missing_days = (target - h.cum[-1]) // open_per_day + 1
+            if h.cum[-1]:
+                open_per_day = max(1, h.cum[-1] // t.n)
+                missing_days = (target - h.cum[-1]) // open_per_day + 1
+            else:
+                # Never open so far: no rate to estimate from. Grow the table by its own
+                # span until the years in a row without an open hour say so above.
+                missing_days = 1
             t = self._grow(t, o, True, missing_days, "add_business_hours")
 
     def business_hours_between(self, a: dt.datetime, b: dt.datetime) -> dt.timedelta:

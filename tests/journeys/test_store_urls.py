@@ -137,3 +137,27 @@ def test_other_sqlite_url_parameters_are_refused_not_dropped(
             opener(f"sqlite:///{tmp_path / 'j.db'}{query}", **options)
         assert "s3cret" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["memory:", "memory:/", "sqlite:journeys.db", "SQLite:/journeys.db", "sqlite::memory:",
+            "postgresql:/shop", "postgres:care:s3cret@db/shop"],
+)
+def test_a_scheme_without_slashes_is_refused_rather_than_made_a_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for opener in (open_store, aio.open_store):
+        with pytest.raises(CareKitError, match=r"journey store URL but has no '//'") as info:
+            opener(url)
+        assert "s3cret" not in str(info.value) and "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # no SQLite file named after it
+
+
+def test_a_file_name_with_a_scheme_and_colon_opens_written_as_a_path(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_store("./memory:") as store:
+        assert store.path == "./memory:"
+    assert (tmp_path / "memory:").is_file()

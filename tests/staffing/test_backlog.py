@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -159,6 +160,24 @@ def test_bad_arguments(kwargs: dict[str, object], fragment: str) -> None:
     with pytest.raises(CareKitError, match=fragment.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[")):
         backlog(call.pop("forecast"), **call)  # type: ignore[arg-type]
+
+
+def test_a_forecast_in_local_time_across_the_autumn_change_is_one_interval_apart() -> None:
+    # Hours stepped in UTC, shown in London time: 01:00 comes twice on 26 October 2025.
+    london = ZoneInfo("Europe/London")
+    eleven = dt.datetime(2025, 10, 25, 22, tzinfo=UTC)
+    in_utc = [(eleven + i * HOUR, 30.0 if i < 4 else 10.0) for i in range(12)]
+    local = [(start.astimezone(london), v) for start, v in in_utc]
+    assert [s.hour for s, _ in local][:5] == [23, 0, 1, 1, 2]
+    assert [r.agents for r in backlog(local, aht=240, within=4 * HOUR, interval=HOUR)] == [
+        r.agents for r in backlog(in_utc, aht=240, within=4 * HOUR, interval=HOUR)]
+    # Stepped on the wall clock across the spring change, 01:00 (which does not exist) is
+    # the instant 02:00 is: the message says so in UTC.
+    wall = [(dt.datetime(2025, 3, 30, tzinfo=london) + i * HOUR, 10.0) for i in range(4)]
+    with pytest.raises(CareKitError, match=(
+        r"forecast\[2\] .* \(in UTC 2025-03-30 01:00 against 2025-03-30 01:00: across a "
+        r"daylight-saving change, step the starts on a UTC time")):
+        backlog(wall, aht=240, within=4 * HOUR, interval=HOUR)
 
 
 def test_on_time_refuses_a_wrong_agents_list() -> None:

@@ -190,3 +190,23 @@ def test_a_plan_its_coverage_and_a_backlog_index_like_the_tuples_they_hold() -> 
     assert desk[0] is desk.intervals[0]
     with pytest.raises(IndexError):
         day[4]
+
+
+def test_starts_across_a_daylight_saving_change_are_compared_as_instants() -> None:
+    # Autumn: half-hours stepped in UTC and shown in London time repeat 01:00 and 01:30.
+    eleven = dt.datetime(2025, 10, 25, 23, tzinfo=dt.timezone.utc)
+    autumn = [((eleven + i * HALF).astimezone(LONDON), 40.0) for i in range(8)]
+    assert [r.start for r in plan(autumn, aht=300, target=TARGET)] == [s for s, _ in autumn]
+    in_utc = plan([(s.astimezone(dt.timezone.utc), v) for s, v in autumn], aht=300, target=TARGET)
+    assert plan(autumn, aht=300, target=TARGET).scheduled_hours == in_utc.scheduled_hours == 40
+    # Spring: stepping the wall clock gives 01:00 and 01:30, which do not exist: they are the
+    # instants 02:00 and 02:30 are, so the intervals overlap.
+    midnight = dt.datetime(2025, 3, 30, tzinfo=LONDON)
+    wall = [(midnight + i * HALF, 40.0) for i in range(6)]
+    with pytest.raises(
+        CareKitError,
+        match=r"forecast\[4\] interval_start must be at least one interval .* in UTC it starts "
+              r"at 2025-03-30 01:00 and the previous one at 2025-03-30 01:30; across a "
+              r"daylight-saving change, step the starts on a UTC time",
+    ):
+        plan(wall, aht=300, target=TARGET)

@@ -554,3 +554,17 @@ def test_a_window_longer_than_400_years_is_refused_not_walked() -> None:
     with pytest.raises(CareKitError, match="spans more than 400 years"):
         list(shift.occurrences(t0, far))
     assert Roster(shifts=[shift]).on_duty(far - dt.timedelta(days=30), far) == pytest.approx(2 / 3)
+
+
+def test_a_recurring_night_shift_across_the_autumn_change_counts_as_a_single_one() -> None:
+    # 22:00 to 06:00 on the night the clocks go back is nine hours, 21:00 to 06:00 in UTC.
+    start = dt.datetime(2025, 10, 25, 22, tzinfo=LONDON)
+    once = Roster(shifts=[Shift(name="night", start=start, duration=8 * HOUR)])
+    daily = Roster(shifts=[Shift(name="night", start=start, duration=8 * HOUR,
+                                 recurrence="FREQ=DAILY;COUNT=3")])
+    nine_pm = dt.datetime(2025, 10, 25, 21, tzinfo=dt.timezone.utc)
+    starts = [nine_pm + i * HALF for i in range(20)]
+    for roster in (once, daily):
+        assert [roster.on_duty(s, s + HALF) for s in starts] == [1.0] * 18 + [0.0] * 2
+        assert roster._on_duty_many(starts[16:], HALF) == [1.0, 1.0, 0.0, 0.0]
+    assert list(daily.shifts[0].occurrences(starts[17], starts[18])) == [start]

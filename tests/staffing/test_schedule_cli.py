@@ -113,8 +113,18 @@ def test_templates_that_place_no_shift_exit_1_not_a_time_out(
          "template 'x' step must divide the plan's interval (0:30:00)"),
         ("name,hours,cost_per_hour\nx,8,cheap\n", "t.csv line 2: cost_per_hour must be a number"),
         ("name,hours,max_count\nx,8,lots\n", "t.csv line 2: max_count must be a whole number"),
-        ("name,hours\nx,-8\n", "t.csv line 2: duration must be a positive duration"),
-        ("name,hours\n", "templates must name at least one ShiftTemplate (got none)"),
+        ("name,hours\nx,-8\n",
+         "t.csv line 2: hours must be a number of hours above 0 such as 8 or 7.5 (got '-8')"),
+        ("name,hours\nx,0\n", "t.csv line 2: hours must be a number of hours above 0"),
+        ("name,hours\n", "t.csv holds no template: add a row such as 'day,8,08:00,12:00'"),
+        # a bare number in a break is hours or minutes? (3 was read as 3 minutes)
+        ("name,hours,breaks\nx,8,0:30@3-5\n",
+         "t.csv line 2: breaks must give each time as H:MM (write 3:00 for 3 hours or 0:03 for "
+         "3 minutes) (got '3' as the start in '0:30@3-5'); a break reads 0:30@3:00-5:00"),
+        ("name,hours,breaks\nx,8,90@3:00\n",
+         "(write 90:00 for 90 hours or 1:30 for 90 minutes) (got '90' as the length in"),
+        ("name,hours,breaks\nx,8,0:30@3:00-x\n",
+         "breaks must give each time as H:MM such as 3:30 (got 'x' as the latest start in"),
         # a misspelt optional column would be ignored: every shift would cost 1 an hour
         ("name,hours,cost\nx,8,2\n",
          "t.csv has unknown column(s) ['cost'], which would be ignored; the columns are "

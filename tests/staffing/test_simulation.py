@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -144,6 +145,21 @@ def test_gaps_between_forecast_intervals() -> None:
     sim = simulate(p, roster, runs=4)
     assert [i.start for i in sim.intervals] == [START, START + 4 * HALF]
     assert all(i.offered > 0 for i in sim.intervals)
+
+
+def test_a_plan_in_local_time_across_the_autumn_change_simulates_as_in_utc() -> None:
+    # The half-hours of 26 October 2025 from 00:00 in London: 01:00 and 01:30 come twice.
+    london = ZoneInfo("Europe/London")
+    eleven = dt.datetime(2025, 10, 25, 23, tzinfo=dt.timezone.utc)
+    starts = [eleven + i * HALF for i in range(10)]
+    volumes = [40, 40, 40, 40, 0, 0, 80, 80, 40, 40]
+    local = plan([(s.astimezone(london), v) for s, v in zip(starts, volumes, strict=True)],
+                 aht=180, target=TARGET)
+    in_utc = plan(list(zip(starts, volumes, strict=True)), aht=180, target=TARGET)
+    roster = Roster(shifts=[Shift(name="a", start=eleven, duration=5 * 3600, agents=8)])
+    a, b = simulate(local, roster, runs=4), simulate(in_utc, roster, runs=4)
+    assert (a.service_level, a.asa, [i.offered for i in a.intervals]) == (
+        b.service_level, b.asa, [i.offered for i in b.intervals])
 
 
 @pytest.mark.parametrize(

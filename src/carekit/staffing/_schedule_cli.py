@@ -42,6 +42,24 @@ def _offset(text: str, where: str) -> dt.timedelta:
     raise CareKitError(msg)
 
 
+def _break_time(text: str, what: str, part: str) -> dt.timedelta:
+    """``H:MM`` as a duration; a bare number is refused (hours, as the ``hours`` column, or
+    minutes, as ``step_minutes``? ``3`` read as minutes put a lunch 3 minutes in)."""
+    text = text.strip()
+    match = re.fullmatch(r"(\d+):([0-5]\d)", text)
+    if match:
+        return dt.timedelta(hours=int(match[1]), minutes=int(match[2]))
+    hint = "such as 3:30"
+    if text.isdigit():
+        n = int(text)
+        hint = f"(write {n}:00 for {n} hours or {n // 60}:{n % 60:02d} for {n} minutes)"
+    msg = (
+        f"breaks must give each time as H:MM {hint} (got {text!r} as the {what} in "
+        f"{part!r}); a break reads 0:30@3:00-5:00"
+    )
+    raise CareKitError(msg)
+
+
 def _template_breaks(text: str, where: str) -> list[Break]:
     out = []
     for part in text.replace(";", " ").split():
@@ -53,9 +71,9 @@ def _template_breaks(text: str, where: str) -> list[Break]:
             )
             raise CareKitError(msg)
         after, _, latest = window.partition("-")
-        out.append(Break(after=_offset(after, f"{where} break start"),
-                         length=_offset(length, f"{where} break length"),
-                         latest=_offset(latest, f"{where} break latest") if latest else None))
+        out.append(Break(after=_break_time(after, "start", part),
+                         length=_break_time(length, "length", part),
+                         latest=_break_time(latest, "latest start", part) if latest else None))
     return out
 
 
@@ -105,8 +123,11 @@ def read_templates(path: pathlib.Path) -> list[ShiftTemplate]:
                 duration = dt.timedelta(hours=hours) if math.isfinite(hours) else None
             except (ValueError, OverflowError):
                 duration = None
-            if duration is None:
-                msg = f"hours must be a number of hours such as 8 or 7.5 (got {row['hours']!r})"
+            if duration is None or duration <= dt.timedelta(0):
+                msg = (
+                    f"hours must be a number of hours above 0 such as 8 or 7.5 "
+                    f"(got {row['hours']!r})"
+                )
                 raise CareKitError(msg)
             for column in ("earliest", "latest"):
                 if row.get(column):
@@ -132,6 +153,9 @@ def read_templates(path: pathlib.Path) -> list[ShiftTemplate]:
         except CareKitError as exc:
             msg = f"{where}: {str(exc).strip()}"
             raise CareKitError(msg) from None
+    if not out:
+        msg = f"{path.name} holds no template: add a row such as 'day,8,08:00,12:00'"
+        raise CareKitError(msg)
     return out
 
 

@@ -273,6 +273,7 @@ def backlog(
         raise CareKitError(msg) from None
     starts: list[dt.datetime] = []
     volumes: list[float] = []
+    previous: dt.datetime | None = None  # the previous start in UTC: wall clocks repeat hours
     for index, item in enumerate(rows):
         try:
             start, volume = item
@@ -281,14 +282,31 @@ def backlog(
             raise CareKitError(msg) from None
         start = _validate.aware(f"forecast[{index}] interval_start", start)
         volumes.append(_validate.non_negative(f"forecast[{index}] volume", volume))
-        if starts and start - starts[-1] != length:
+        try:
+            instant = start.astimezone(dt.timezone.utc)
+        except OverflowError:
+            msg = (
+                f"forecast[{index}] interval_start must fall within the years 1 to 9999 in UTC "
+                f"(got {start!r})"
+            )
+            raise CareKitError(msg) from None
+        if previous is not None and instant - previous != length:
+            hint = ""
+            if start.utcoffset() != starts[-1].utcoffset():
+                hint = (
+                    f" (in UTC {instant:%Y-%m-%d %H:%M} against {previous:%Y-%m-%d %H:%M}: "
+                    "across a daylight-saving change, step the starts on a UTC time, then "
+                    "convert them to local time)"
+                )
             msg = (
                 f"forecast[{index}] interval_start must be one interval ({length}) after the "
-                f"previous one, {starts[-1].isoformat()} (got {start.isoformat()}); deferred "
-                "work is carried from each interval to the next, so none may be missing"
+                f"previous one, {starts[-1].isoformat()} (got {start.isoformat()}){hint}; "
+                "deferred work is carried from each interval to the next, so none may be "
+                "missing"
             )
             raise CareKitError(msg)
         starts.append(start)
+        previous = instant
     n = len(starts)
     is_open = [_is_open(s, opening, calendar) for s in starts]
     k = max(1, math.ceil(deadline / length))

@@ -232,7 +232,7 @@ def _requirements(
     out: list[Requirement] = []
     previous: dt.datetime | None = None
     previous_end = dt.datetime.min  # (unread until previous is set)
-    datetime, inf = dt.datetime, math.inf
+    datetime, inf, utc = dt.datetime, math.inf, dt.timezone.utc
     length = probe.interval
     try:
         rows = iter(forecast)
@@ -253,21 +253,32 @@ def _requirements(
             vol = volume
         else:
             vol = _validate.non_negative(f"forecast[{index}] volume", volume)
-        if previous is not None and start < previous_end:
-            msg = (
-                f"forecast[{index}] interval_start must be at least one interval ({length}) "
-                f"after the previous one, {previous.isoformat()} (got {start.isoformat()}); "
-                "hint: does --interval / interval= match the forecast?"
-            )
-            raise CareKitError(msg)
+        # Instants are compared in UTC: between datetimes sharing a tzinfo, `<` and `+` read
+        # the wall clock, which repeats an hour in autumn and skips one in spring.
         try:
-            previous_end = start + length
+            instant = start if start.tzinfo is utc else start.astimezone(utc)
+            end = instant + length
         except OverflowError:
             msg = (
                 f"forecast[{index}] interval_start plus the interval ({length}) must fall "
-                f"within the years 1 to 9999 (got {start!r})"
+                f"within the years 1 to 9999 in UTC (got {start!r})"
             )
             raise CareKitError(msg) from None
+        if previous is not None and instant < previous_end:
+            hint = "does --interval / interval= match the forecast?"
+            if start.utcoffset() != previous.utcoffset():
+                hint = (
+                    f"in UTC it starts at {instant:%Y-%m-%d %H:%M} and the previous one at "
+                    f"{previous.astimezone(utc):%Y-%m-%d %H:%M}; across a daylight-saving "
+                    "change, step the starts on a UTC time, then convert them to local time"
+                )
+            msg = (
+                f"forecast[{index}] interval_start must be at least one interval ({length}) "
+                f"after the previous one, {previous.isoformat()} (got {start.isoformat()}); "
+                f"hint: {hint}"
+            )
+            raise CareKitError(msg)
+        previous_end = end
         previous = start
         req = cache.get(vol)
         if req is None:

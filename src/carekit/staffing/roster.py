@@ -24,6 +24,9 @@ __all__ = ["MAX_AGENTS", "Break", "Roster", "Shift"]
 #: The most people one :class:`Shift` may have: a million billion, the same bound as the
 #: largest offered load a :class:`~carekit.staffing.Workload` may carry.
 MAX_AGENTS = 10**15
+# How much longer than its duration an occurrence may last: its end is read on the wall
+# clock, and clocks go back an hour (on Lord Howe, half an hour) at most, today.
+_LOOKBACK = dt.timedelta(days=1)
 
 
 def _after(value: Any) -> dt.timedelta:
@@ -275,7 +278,10 @@ class Shift:
             return
         _check_span(max(start, self.start), end)
         try:
-            since = start - self.duration
+            # A day more than the duration: an occurrence's end is its wall-clock start plus
+            # the duration, so a shift spanning the autumn change lasts an hour longer than
+            # the duration (22:00-06:00 is nine hours), which a window in UTC must still find.
+            since = start - self.duration - _LOOKBACK
         except OverflowError:  # start is within one shift of datetime.min
             since = self.start  # no occurrence starts before the first
         for occurrence in self._rule.between(since, end):

@@ -284,14 +284,16 @@ def simulate(
                           seed=seed)
     # segments of the timeline: the plan's intervals, and any gap between them (no one
     # arrives or works there; the queue waits)
-    origin = intervals[0].start
+    # in UTC: between datetimes sharing a tzinfo, `-` reads the wall clock (DST changes)
+    utc = dt.timezone.utc
+    origin = intervals[0].start.astimezone(utc)
     length = plan.interval.total_seconds()
     bounds: list[float] = []
     volumes: list[float] = []
     servers: list[int] = []
     index_of: list[int] = []
     for j, c in enumerate(intervals):
-        begin = (c.start - origin).total_seconds()
+        begin = (c.start.astimezone(utc) - origin).total_seconds()
         if bounds and bounds[-1] < begin:
             volumes.append(0.0)
             servers.append(0)

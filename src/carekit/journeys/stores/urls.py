@@ -145,8 +145,9 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
       ``sqlite:///:memory:`` — a :class:`~carekit.journeys.SQLiteJourneyStore`;
       ``?mode=ro`` opens it ``read_only=True`` (``?mode=rwc``, the default, as usual), and
       any other query parameter is refused; a plain file path (no ``scheme://``) means
-      the same, but a libpq ``key=value`` connection string (``host=db password=...``) is
-      refused rather than taken for a file name;
+      the same, but a libpq ``key=value`` connection string (``host=db password=...``),
+      and a store scheme followed by one colon (``memory:``, ``sqlite:journeys.db``), are
+      refused rather than taken for file names;
     * ``postgresql://user@host:port/dbname`` (or ``postgres://``) — a
       :class:`~carekit.journeys.PostgresJourneyStore` (extra ``carekit[postgres]``); a
       ``schema`` query parameter (``?schema=shop``) chooses the schema, the rest of the URL
@@ -165,7 +166,8 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     Raises:
         CareKitError: ``url`` is neither a string nor a path, or names an unknown kind of
             store; it is a libpq ``key=value`` connection string (the message shows its
-            keywords, never its values); a SQLite URL with a query parameter other than
+            keywords, never its values); it starts with ``sqlite:``, ``memory:`` or
+            ``postgresql:`` without the ``//``; a SQLite URL with a query parameter other than
             ``mode=ro``/``mode=rwc``, or whose mode contradicts a ``read_only`` option; a
             PostgreSQL URL without the ``carekit[postgres]`` extra installed.
         StoreError: the store cannot be opened (the message names the URL without its
@@ -184,6 +186,7 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     refuse_conninfo(url)
     scheme, sep, rest = url.partition("://")
     if not sep:
+        _refuse_scheme_without_slashes(url)
         from carekit.journeys.stores.sqlite import SQLiteJourneyStore
 
         return SQLiteJourneyStore(url, **options)
@@ -214,6 +217,28 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Any:
     msg = (
         f"unknown journey store URL scheme {scheme!r} in {redact(url)!r}; use one of "
         f"{', '.join(_SCHEMES)}"
+    )
+    raise CareKitError(msg)
+
+
+# A store URL's scheme with a colon but without the "//" after it: "memory:", "sqlite:x.db".
+_SCHEME_WITHOUT_SLASHES = re.compile(r"(?i)(sqlite|memory|postgres(?:ql)?(?:\+\w+)?):(?!//)")
+
+
+def _refuse_scheme_without_slashes(url: str) -> None:
+    """Refuse ``memory:``, ``sqlite:x.db`` and the like, which would open a SQLite file of
+    that name in the current folder instead of the store the URL meant.
+
+    Raises:
+        CareKitError: ``url`` starts with a store URL's scheme and one colon.
+    """
+    match = _SCHEME_WITHOUT_SLASHES.match(url)
+    if match is None:
+        return
+    msg = (
+        f"url starts like a journey store URL but has no '//' after {match.group(0)!r} "
+        f"(the rest is not shown, as it may hold a password); use one of "
+        f"{', '.join(_SCHEMES)}, or write ./NAME for a SQLite file whose name has a colon"
     )
     raise CareKitError(msg)
 
