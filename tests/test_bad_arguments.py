@@ -54,13 +54,16 @@ def test_definition_lookups_refuse_unhashable_names() -> None:
 
 
 @pytest.mark.parametrize("make_store", [MemoryJourneyStore, lambda: SQLiteJourneyStore(":memory:")])
-def test_a_kit_that_is_not_a_carekit_is_refused_before_anything_changes(make_store) -> None:
+def test_a_kit_that_is_not_a_carekit_is_refused_before_anything_changes(
+    make_store, request: pytest.FixtureRequest
+) -> None:
     journey = order_journey().start("o-1", at=T0)
     with pytest.raises(CareKitError, match="kit must be a carekit.CareKit"):
         journey.apply(Event("place", at=T0), kit=5)  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match=r"kit must be a carekit.CareKit \(got None\)"):
         advance(None, journey, Event("place", at=T0))  # type: ignore[arg-type]
     store = make_store()
+    request.addfinalizer(store.close)  # an unclosed SQLite connection warns (3.13)
     store.create(order_journey(), "o-1", at=T0)
     with pytest.raises(CareKitError, match="kit must be a carekit.CareKit"):
         store.append("o-1", [Event("place", at=T0)], kit=5)
@@ -81,8 +84,9 @@ def test_carekit_arguments() -> None:
 
 
 @pytest.mark.parametrize("make_store", [MemoryJourneyStore, lambda: SQLiteJourneyStore(":memory:")])
-def test_store_listing_and_recording_arguments(make_store) -> None:
+def test_store_listing_and_recording_arguments(make_store, request: pytest.FixtureRequest) -> None:
     store = make_store()
+    request.addfinalizer(store.close)  # an unclosed SQLite connection warns (3.13)
     store.create(order_journey(), "o-1", at=T0)
     assert [j.journey_id for j in store.load_many(["o-1"])] == ["o-1"]
     for ids in (5, "o-1", {"o-1": 1}):
@@ -136,11 +140,14 @@ class _RecoveryWithin:
 
 
 @pytest.mark.parametrize("make_store", [MemoryJourneyStore, lambda: SQLiteJourneyStore(":memory:")])
-def test_a_recovery_touchpoint_due_after_9999_is_a_plugin_error(make_store) -> None:
+def test_a_recovery_touchpoint_due_after_9999_is_a_plugin_error(
+    make_store, request: pytest.FixtureRequest
+) -> None:
     # Regression: Touchpoint(within=timedelta.max) from a recovery plugin made
     # store.append(kit=...), advance and journey.apply(kit=...) raise a raw OverflowError.
     kit = make_carekit(_RecoveryWithin(dt.timedelta.max))
     store = make_store()
+    request.addfinalizer(store.close)  # an unclosed SQLite connection warns (3.13)
     store.create(order_journey(), "o-1", at=T0, channel="email")
     store.append("o-1", Event("place", at=T0))
     bad = Event("promise_at_risk", at=T0, data={"moment": "damaged_item", "sentiment": -1})

@@ -654,9 +654,7 @@ def _coroutine_hooks(plugin: object) -> list[str]:
         if name == _MAY_BE_ASYNC:
             continue
         attr = inspect.getattr_static(plugin, name, None)
-        if isinstance(attr, (staticmethod, classmethod)):
-            attr = attr.__func__
-        elif isinstance(attr, types.MethodType):
+        if isinstance(attr, (staticmethod, classmethod, types.MethodType)):
             attr = attr.__func__
         if inspect.isfunction(attr) and inspect.iscoroutinefunction(inspect.unwrap(attr)):
             found.append(name)

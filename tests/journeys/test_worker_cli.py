@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -75,12 +76,17 @@ def test_the_log_level_is_the_callers_again_after_the_command(tmp_path: pathlib.
         logger.setLevel(before)
 
 
+def _foreign_database(path: pathlib.Path) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE orders (id)")
+        conn.commit()
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda p: p.write_bytes(b"not a database\n" * 100), "is not a readable carekit store"),
-        (lambda p: sqlite3.connect(p).execute("CREATE TABLE orders (id)").connection.commit(),
-         "is a SQLite database of another application"),
+        (_foreign_database, "is a SQLite database of another application"),
         (None, "was written by a newer carekit"),
     ],
 )
