@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
 
 import pytest
 from tests.journeys._store_helpers import T0
@@ -41,3 +51,100 @@ def test_a_promise_found_at_risk_carried_again_is_not_fired_again(
                    if r.getMessage().startswith("fired"))
     assert [e.name for e in store.events("o1")].count("promise_at_risk") == 1
     store.close()
+
+
+class _Forwarder:
+    """A TCP forwarder on 127.0.0.1 to the test server, started late (the server "returns")."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()  # nothing listens there until start()
+        self._server: socketserver.ThreadingTCPServer | None = None
+
+    def start(self) -> None:
+        target = self.target
+
+        class Pipe(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                upstream = socket.create_connection(target, timeout=10)
+                done = threading.Event()
+
+                def copy(src: socket.socket, dst: socket.socket) -> None:
+                    with contextlib.suppress(OSError):
+                        while data := src.recv(65536):
+                            dst.sendall(data)
+                    done.set()
+
+                threading.Thread(target=copy, args=(upstream, self.request), daemon=True).start()
+                copy(self.request, upstream)
+                done.wait(10)
+                upstream.close()
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Pipe)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def _worker(url: str, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "carekit", "worker", "--store", url, "--lease", "5s", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_worker_started_while_postgresql_is_down_waits_for_it() -> None:
+    # A worker (re)started by its supervisor during a database restart exited at once with
+    # "cannot connect", and a supervisor that restarts quickly gives up after a few tries:
+    # no worker once the database was back. It now waits for the server, as a running
+    # worker rides out an outage.
+    from tests.journeys._postgres import fresh_schema, server_url, with_schema
+
+    with fresh_schema() as schema:
+        server = urllib.parse.urlsplit(server_url())
+        forwarder = _Forwarder((server.hostname or "127.0.0.1", server.port or 5432))
+        parts = server._replace(netloc=f"{server.username or 'postgres'}@127.0.0.1:"
+                                       f"{forwarder.port}")
+        proc = _worker(with_schema(urllib.parse.urlunsplit(parts), schema))
+        try:
+            time.sleep(2.5)  # the server "is down": nothing listens on the port
+            assert proc.poll() is None, proc.communicate(timeout=10)
+            forwarder.start()
+            time.sleep(6)  # the next try (at most 5 s later) connects, and the worker runs
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            forwarder.stop()
+    assert proc.returncode == 0, err
+    assert "cannot open the store yet, trying again" in err
+    assert " started on PostgresJourneyStore(" in err
+    assert out.startswith("worker stopped: ")
+
+
+@pytest.mark.slow
+def test_a_postgresql_login_refused_is_not_waited_for() -> None:
+    from tests.journeys._postgres import require_server, server_url
+
+    require_server()
+    url = urllib.parse.urlsplit(server_url())
+    wrong = urllib.parse.urlunsplit(url._replace(path="/carekit_no_such_database"))
+    started = time.monotonic()
+    proc = _worker(wrong, "--once")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "cannot connect" in err
+    assert "trying again" not in err
+    assert time.monotonic() - started < 20

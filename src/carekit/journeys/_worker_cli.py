@@ -69,7 +69,6 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> log
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit worker``: 0 after a clean stop (or a pass with nothing dead)."""
-    from carekit.journeys.stores.urls import open_store
     from carekit.journeys.worker import DEFAULT_TIMEOUT, Worker
     from carekit.plugins import CareKit
 
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         from carekit.messaging import configure, load_config
 
         configure(kit, load_config(getattr(args, "config", None)))  # nothing when unset
-        store = open_store(args.store, definitions=kit)
+        store = _open(args.store, kit)
         instrumentation = None
         try:
             _warn_if_new(store)
@@ -131,6 +130,49 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         logger = logging.getLogger("carekit")
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+def _open(url: str, kit: Any) -> Any:
+    """Open the store, waiting while its server does not answer (a database restarting).
+
+    A worker started (or restarted by its supervisor) during a database restart would
+    otherwise exit at once, and a supervisor that restarts it quickly gives up after a few
+    tries. The server is tried again for as long as a running worker rides out an outage
+    (``STORE_OUTAGE``), each failure logged; a login or database refused is not retried,
+    and SIGTERM or SIGINT ends the wait with the last error.
+    """
+    import signal
+    import threading
+    import time
+
+    from carekit.errors import StoreError
+    from carekit.journeys import worker as worker_module
+    from carekit.journeys.stores.urls import open_store
+
+    give_up = time.monotonic() + worker_module.STORE_OUTAGE.total_seconds()
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        pause = 0.5
+        while True:
+            try:
+                return open_store(url, definitions=kit)
+            except StoreError as exc:
+                if (not getattr(exc, "transient", False) or stop.is_set()
+                        or time.monotonic() + pause > give_up):
+                    raise
+                logging.getLogger("carekit.worker").warning(
+                    "cannot open the store yet, trying again in %.1f s: %s", pause, exc,
+                    extra={"outcome": "store_error"},
+                )
+            if not previous and threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+            stop.wait(pause)
+            pause = min(pause * 2, 5.0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _instrument(worker: Any) -> Instrumentation:
