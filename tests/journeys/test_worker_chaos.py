@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
+import json
 import logging
 import os
 import signal
@@ -148,3 +150,24 @@ def test_a_postgresql_login_refused_is_not_waited_for() -> None:
     assert proc.returncode == 2 and "cannot connect" in err
     assert "trying again" not in err
     assert time.monotonic() - started < 20
+
+
+def test_the_database_drivers_warnings_come_out_in_the_workers_log_format() -> None:
+    # While PostgreSQL was unreachable, the driver's pool warned ("error connecting in
+    # ...", over two lines) straight to stderr, breaking `--log-format json`'s one JSON
+    # object per line.
+    from carekit.journeys._worker_cli import configure_logging, remove_logging
+
+    stream = io.StringIO()
+    handler = configure_logging("info", "json", stream)
+    try:
+        logging.getLogger("psycopg.pool").warning(
+            "error connecting in 'carekit-shop': connection failed: Connection refused\n"
+            "\tIs the server running on that host and accepting TCP/IP connections?"
+        )
+    finally:
+        remove_logging(handler)
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert (record["logger"], record["level"]) == ("psycopg.pool", "warning")
+    assert handler not in logging.getLogger("psycopg").handlers

@@ -18,7 +18,7 @@ from carekit.errors import CareKitError
 if TYPE_CHECKING:
     from carekit.journeys.otel import Instrumentation
 
-__all__ = ["add_arguments", "parse_duration", "parse_moment", "run"]
+__all__ = ["add_arguments", "parse_duration", "parse_moment", "remove_logging", "run"]
 
 add_arguments = _cli_args.worker
 parse_duration = _cli_args.parse_duration
@@ -54,8 +54,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, default=str)
 
 
+#: The loggers a worker's handler serves besides ``carekit``: the PostgreSQL driver's pool
+#: warns there while a database is unreachable ("error connecting in ..."); without a
+#: handler those lines reach stderr raw, breaking ``--log-format json``.
+_DRIVER_LOGGERS = ("psycopg",)
+
+
 def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> logging.Handler:
-    """Send the ``carekit`` loggers to ``stream`` (stderr) at ``level``; return the handler."""
+    """Send the ``carekit`` loggers to ``stream`` (stderr) at ``level``, and the database
+    driver's warnings in the same format; return the handler (see :func:`remove_logging`).
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -64,7 +72,15 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> log
     root = logging.getLogger("carekit")
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
+    for name in _DRIVER_LOGGERS:  # their level stays theirs (warnings, by default)
+        logging.getLogger(name).addHandler(handler)
     return handler
+
+
+def remove_logging(handler: logging.Handler) -> None:
+    """Take back a handler :func:`configure_logging` gave."""
+    for name in ("carekit", *_DRIVER_LOGGERS):
+        logging.getLogger(name).removeHandler(handler)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -127,9 +143,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 instrumentation.uninstrument()
             store.close()
     finally:
-        logger = logging.getLogger("carekit")
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
+        remove_logging(handler)
+        logging.getLogger("carekit").setLevel(previous_level)
 
 
 def _open(url: str, kit: Any) -> Any:
