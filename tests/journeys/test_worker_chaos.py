@@ -8,9 +8,11 @@ import io
 import json
 import logging
 import os
+import pathlib
 import signal
 import socket
 import socketserver
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -171,3 +173,38 @@ def test_the_database_drivers_warnings_come_out_in_the_workers_log_format() -> N
     record = json.loads(line)
     assert (record["logger"], record["level"]) == ("psycopg.pool", "warning")
     assert handler not in logging.getLogger("psycopg").handlers
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_worker_started_on_a_sqlite_file_locked_by_a_migration_waits_for_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    # A file written by an older carekit is migrated by the first process to open it, in
+    # one write transaction; a worker started meanwhile waited busy_timeout (10 s), then
+    # exited with "stayed locked by another writer". It now tries again.
+    from carekit.journeys.stores import _sqlite_schema
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode = WAL")
+    _sqlite_schema.migrate(conn, str(db), target=3)
+    conn.execute("BEGIN EXCLUSIVE")  # another process migrating a large file
+    proc = _worker(f"sqlite:///{db}")
+    try:
+        time.sleep(12)  # longer than the store's busy_timeout
+        assert proc.poll() is None, proc.communicate(timeout=10)
+        conn.execute("COMMIT")
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        conn.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stayed locked by another writer" in err and "trying again" in err
+    assert out.startswith("worker stopped: ")
+    with SQLiteJourneyStore(db) as store:
+        assert store.schema_version == _sqlite_schema.SCHEMA_VERSION

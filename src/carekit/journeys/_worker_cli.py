@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import pathlib
+import sqlite3
 import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any, TextIO
@@ -152,9 +153,11 @@ def _open(url: str, kit: Any) -> Any:
 
     A worker started (or restarted by its supervisor) during a database restart would
     otherwise exit at once, and a supervisor that restarts it quickly gives up after a few
-    tries. The server is tried again for as long as a running worker rides out an outage
-    (``STORE_OUTAGE``), each failure logged; a login or database refused is not retried,
-    and SIGTERM or SIGINT ends the wait with the last error.
+    tries; so would one started on a SQLite file another process holds locked for longer
+    than its busy timeout (migrating a large file written by an older carekit). The store
+    is tried again for as long as a running worker rides out an outage (``STORE_OUTAGE``),
+    each failure logged; a login or database refused is not retried, and SIGTERM or SIGINT
+    ends the wait with the last error.
     """
     import signal
     import threading
@@ -173,7 +176,7 @@ def _open(url: str, kit: Any) -> Any:
             try:
                 return open_store(url, definitions=kit)
             except StoreError as exc:
-                if (not getattr(exc, "transient", False) or stop.is_set()
+                if (not _transient(exc) or stop.is_set()
                         or time.monotonic() + pause > give_up):
                     raise
                 logging.getLogger("carekit.worker").warning(
@@ -188,6 +191,18 @@ def _open(url: str, kit: Any) -> Any:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether opening a store failed for a moment only: its server did not answer (see
+    ``PostgresJourneyStore``), or a SQLite file stayed locked by another process."""
+    if getattr(error, "transient", False):
+        return True
+    cause = error.__cause__
+    if not isinstance(cause, sqlite3.OperationalError):
+        return False
+    text = str(cause).lower()
+    return "locked" in text or "busy" in text
 
 
 def _instrument(worker: Any) -> Instrumentation:
