@@ -207,7 +207,7 @@ def test_a_negative_duration_after_a_space_gets_the_durations_message(
 
 
 def test_json_logs_carry_the_structured_fields(tmp_path: pathlib.Path) -> None:
-    from carekit.journeys._worker_cli import JsonFormatter, configure_logging
+    from carekit.journeys._worker_cli import JsonFormatter, configure_logging, remove_logging
 
     stream = io.StringIO()
     handler = configure_logging("info", "json", stream)
@@ -216,7 +216,7 @@ def test_json_logs_carry_the_structured_fields(tmp_path: pathlib.Path) -> None:
             "sent k via email", extra={"key": "o-1/order_thanks/2", "outcome": "sent",
                                        "attempt": 1, "latency_ms": 1.5, "channel": "email"})
     finally:
-        logging.getLogger("carekit").removeHandler(handler)
+        remove_logging(handler)
     [line] = stream.getvalue().splitlines()
     record = json.loads(line)
     assert record["message"] == "sent k via email" and record["level"] == "info"

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import pathlib
+import sqlite3
 import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any, TextIO
@@ -18,7 +19,7 @@ from carekit.errors import CareKitError
 if TYPE_CHECKING:
     from carekit.journeys.otel import Instrumentation
 
-__all__ = ["add_arguments", "parse_duration", "parse_moment", "run"]
+__all__ = ["add_arguments", "parse_duration", "parse_moment", "remove_logging", "run"]
 
 add_arguments = _cli_args.worker
 parse_duration = _cli_args.parse_duration
@@ -54,8 +55,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, default=str)
 
 
+#: The loggers a worker's handler serves besides ``carekit``: the PostgreSQL driver's pool
+#: warns there while a database is unreachable ("error connecting in ..."); without a
+#: handler those lines reach stderr raw, breaking ``--log-format json``.
+_DRIVER_LOGGERS = ("psycopg",)
+
+
 def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> logging.Handler:
-    """Send the ``carekit`` loggers to ``stream`` (stderr) at ``level``; return the handler."""
+    """Send the ``carekit`` loggers to ``stream`` (stderr) at ``level``, and the database
+    driver's warnings in the same format; return the handler (see :func:`remove_logging`).
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -64,12 +73,19 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> log
     root = logging.getLogger("carekit")
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
+    for name in _DRIVER_LOGGERS:  # their level stays theirs (warnings, by default)
+        logging.getLogger(name).addHandler(handler)
     return handler
+
+
+def remove_logging(handler: logging.Handler) -> None:
+    """Take back a handler :func:`configure_logging` gave."""
+    for name in ("carekit", *_DRIVER_LOGGERS):
+        logging.getLogger(name).removeHandler(handler)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``carekit worker``: 0 after a clean stop (or a pass with nothing dead)."""
-    from carekit.journeys.stores.urls import open_store
     from carekit.journeys.worker import DEFAULT_TIMEOUT, Worker
     from carekit.plugins import CareKit
 
@@ -90,7 +106,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         from carekit.messaging import configure, load_config
 
         configure(kit, load_config(getattr(args, "config", None)))  # nothing when unset
-        store = open_store(args.store, definitions=kit)
+        store = _open(args.store, kit)
         instrumentation = None
         try:
             _warn_if_new(store)
@@ -128,9 +144,65 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 instrumentation.uninstrument()
             store.close()
     finally:
-        logger = logging.getLogger("carekit")
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
+        remove_logging(handler)
+        logging.getLogger("carekit").setLevel(previous_level)
+
+
+def _open(url: str, kit: Any) -> Any:
+    """Open the store, waiting while its server does not answer (a database restarting).
+
+    A worker started (or restarted by its supervisor) during a database restart would
+    otherwise exit at once, and a supervisor that restarts it quickly gives up after a few
+    tries; so would one started on a SQLite file another process holds locked for longer
+    than its busy timeout (migrating a large file written by an older carekit). The store
+    is tried again for as long as a running worker rides out an outage (``STORE_OUTAGE``),
+    each failure logged; a login or database refused is not retried, and SIGTERM or SIGINT
+    ends the wait with the last error.
+    """
+    import signal
+    import threading
+    import time
+
+    from carekit.errors import StoreError
+    from carekit.journeys import worker as worker_module
+    from carekit.journeys.stores.urls import open_store
+
+    give_up = time.monotonic() + worker_module.STORE_OUTAGE.total_seconds()
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        pause = 0.5
+        while True:
+            try:
+                return open_store(url, definitions=kit)
+            except StoreError as exc:
+                if (not _transient(exc) or stop.is_set()
+                        or time.monotonic() + pause > give_up):
+                    raise
+                logging.getLogger("carekit.worker").warning(
+                    "cannot open the store yet, trying again in %.1f s: %s", pause, exc,
+                    extra={"outcome": "store_error"},
+                )
+            if not previous and threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+            stop.wait(pause)
+            pause = min(pause * 2, 5.0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether opening a store failed for a moment only: its server did not answer (see
+    ``PostgresJourneyStore``), or a SQLite file stayed locked by another process."""
+    if getattr(error, "transient", False):
+        return True
+    cause = error.__cause__
+    if not isinstance(cause, sqlite3.OperationalError):
+        return False
+    text = str(cause).lower()
+    return "locked" in text or "busy" in text
 
 
 def _instrument(worker: Any) -> Instrumentation:

@@ -253,7 +253,8 @@ class PromiseChecks:
 
         Returns:
             ``(event, None)`` when the promise is at risk; ``(None, next check)`` while it
-            is not; ``(None, None)`` once every stage is done.
+            is not; ``(None, None)`` once every stage is done, or once this promised date
+            was found at risk (an event of ``events`` has its ``promise_at_risk`` id).
         """
         from carekit.promises import at_risk
 
@@ -268,6 +269,11 @@ class PromiseChecks:
         ):
             msg = f"events must be a sequence of the journey's Event objects (got {events!r:.200})"
             raise CareKitError(msg)
+        key = f"{journey.journey_id}/{PROMISE_EVENT}/{promise.promised.isoformat()}"
+        if any(getattr(e, "id", None) == key for e in events):
+            # This promised date was already found at risk (a later event carried the same
+            # promise again): the customer was told once, so the checks stop.
+            return None, None
         names = [s.name for s in promise.stages] or ["delivery"]
         finished: dict[str, dt.datetime] = {}
         for event in events:
@@ -285,7 +291,6 @@ class PromiseChecks:
             return None, None
         if risk.notify:
             at = now if now >= journey.updated_at else journey.updated_at
-            key = f"{journey.journey_id}/{PROMISE_EVENT}/{promise.promised.isoformat()}"
             return risk.to_event(at=at, journey_id=journey.journey_id, id=key), None
         return None, self.next_check(promise, now)
 

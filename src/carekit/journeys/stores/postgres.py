@@ -175,6 +175,24 @@ def _import(label: str) -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
+#: What a server says while it cannot take connections for a moment (a restart, a failover).
+_RESTARTING = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+)
+
+
+class _Unreachable(StoreError):
+    """A PostgreSQL store could not connect; ``transient``: the server may soon answer."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 class _Settings:
     """A PostgreSQL store's checked options (shared by the blocking and asyncio stores)."""
 
@@ -239,13 +257,21 @@ class _Settings:
         return text
 
     def unreachable(self, exc: BaseException) -> StoreError:
-        """The error for a server that cannot be connected to."""
+        """The error for a server that cannot be connected to.
+
+        Its ``transient`` attribute says whether the server did not answer, or answered
+        that it is starting or stopping (worth trying again: a restart), rather than
+        refusing the login or the database name (a mistake in the URL).
+        """
+        reason = self.reason(exc)
         msg = (
-            f"cannot connect to PostgreSQL journey store {self.label!r}: {self.reason(exc)}; "
+            f"cannot connect to PostgreSQL journey store {self.label!r}: {reason}; "
             "check that the server runs and the URL's host, port, user, password and "
             "database name"
         )
-        return StoreError(msg)
+        return _Unreachable(msg, transient="FATAL" not in reason or any(
+            words in reason for words in _RESTARTING
+        ))
 
     def kwargs(self) -> dict[str, Any]:
         """What every connection is opened with."""
@@ -552,6 +578,8 @@ class PostgresJourneyStore:
         try:
             self._migrated = _drive(settings, conn, _migration(settings), Tx())
         except _Failed as failed:
+            if failed.lost:  # the server went away while the tables were checked
+                raise _Unreachable(str(failed.error), transient=True) from failed.__cause__
             raise failed.error from failed.__cause__
         finally:
             conn.close()
