@@ -154,6 +154,20 @@ def test_a_postgresql_login_refused_is_not_waited_for() -> None:
     assert time.monotonic() - started < 20
 
 
+def test_a_single_pass_on_an_unreachable_server_fails_at_once() -> None:
+    # --once is a cron job's pass, or someone trying a URL: the first error is the answer,
+    # not a minute of tries (a running worker waits; see above).
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    proc = _worker(f"postgresql://postgres@127.0.0.1:{port}/test", "--once")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "cannot connect" in err, err
+    assert "trying again" not in err
+    assert time.monotonic() - started < 20
+
+
 def test_the_database_drivers_warnings_come_out_in_the_workers_log_format() -> None:
     # While PostgreSQL was unreachable, the driver's pool warned ("error connecting in
     # ...", over two lines) straight to stderr, breaking `--log-format json`'s one JSON

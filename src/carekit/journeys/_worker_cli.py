@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         from carekit.messaging import configure, load_config
 
         configure(kit, load_config(getattr(args, "config", None)))  # nothing when unset
-        store = _open(args.store, kit)
+        store = _open(args.store, kit, wait=not args.once)
         instrumentation = None
         try:
             _warn_if_new(store)
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         logging.getLogger("carekit").setLevel(previous_level)
 
 
-def _open(url: str, kit: Any) -> Any:
+def _open(url: str, kit: Any, *, wait: bool) -> Any:
     """Open the store, waiting while its server does not answer (a database restarting).
 
     A worker started (or restarted by its supervisor) during a database restart would
@@ -157,7 +157,8 @@ def _open(url: str, kit: Any) -> Any:
     than its busy timeout (migrating a large file written by an older carekit). The store
     is tried again for as long as a running worker rides out an outage (``STORE_OUTAGE``),
     each failure logged; a login or database refused is not retried, and SIGTERM or SIGINT
-    ends the wait with the last error.
+    ends the wait with the last error. Without ``wait`` (``--once``: a cron job, or someone
+    trying a URL) the first error is the answer.
     """
     import signal
     import threading
@@ -176,7 +177,7 @@ def _open(url: str, kit: Any) -> Any:
             try:
                 return open_store(url, definitions=kit)
             except StoreError as exc:
-                if (not _transient(exc) or stop.is_set()
+                if (not wait or not _transient(exc) or stop.is_set()
                         or time.monotonic() + pause > give_up):
                     raise
                 logging.getLogger("carekit.worker").warning(
