@@ -88,8 +88,15 @@ def test_duplicate_of_a_builtin_channel_is_rejected() -> None:
             return [Channel(name="email")]
 
     kit = make_carekit(Email())
-    with pytest.raises(PluginError, match="duplicate channel name 'email'.*carekit.channels"):
+    with pytest.raises(
+        PluginError, match="duplicate channel name 'email'.*carekit.channels"
+    ) as info:
         kit.channels  # noqa: B018
+    # Not "register only one of them": the built-in one is not the user's to drop.
+    assert str(info.value).endswith(
+        "'email' is built into carekit: deliver on it without registering it "
+        "(carekit_deliver_touchpoint alone), or register a channel of another name"
+    )
 
 
 def test_a_plugin_raising_during_registration_is_named() -> None:
@@ -627,6 +634,7 @@ def test_duplicate_journey_names_name_both_plugins() -> None:
     with pytest.raises(PluginError, match="duplicate journey name 'order'") as info:
         kit.journeys  # noqa: B018
     assert set(info.value.plugins) == {"carekit.journeys", "shop-order"}
+    assert str(info.value).endswith("'order' is built into carekit: register yours as another name")
 
 
 def test_a_journey_touchpoint_may_name_a_channel_registered_later() -> None:

@@ -77,8 +77,8 @@ class CareKit:
         self._sources: dict[str, str] = {}
         #: plugin name -> the distribution an installed plugin came from (None: unknown)
         self._dists: dict[str, Any] = {}
-        self._register(BuiltinChannels(), "carekit.channels")
-        self._register(_builtin_journeys_plugin(), "carekit.journeys")
+        self._register(BuiltinChannels(), _BUILTIN_CHANNELS)
+        self._register(_builtin_journeys_plugin(), _BUILTIN_JOURNEYS)
         if plugins is None:
             plugins = ()
         elif isinstance(plugins, (str, bytes)) or not isinstance(plugins, Iterable):
@@ -576,11 +576,23 @@ class CareKit:
                     if first == plugin_name:
                         msg = f"plugin {plugin_name!r} provides {what} name {item_name!r} twice"
                         raise PluginError(msg, plugins=[plugin_name], name=item_name)
+                    if first == _BUILTIN_CHANNELS:
+                        fix = (
+                            f"{item_name!r} is built into carekit: deliver on it without "
+                            "registering it (carekit_deliver_touchpoint alone), or register a "
+                            "channel of another name"
+                        )
+                    elif first == _BUILTIN_JOURNEYS:
+                        fix = f"{item_name!r} is built into carekit: register yours as another name"
+                    else:
+                        fix = (
+                            f"one {what} name needs one plugin: "
+                            f"{self._one_of(first, plugin_name)}, or rename the {what} in one "
+                            "of them"
+                        )
                     msg = (
                         f"duplicate {what} name {item_name!r}: provided by "
-                        f"{self._label(first)} and by {self._label(plugin_name)}; one {what} "
-                        f"name needs one plugin: {self._one_of(first, plugin_name)}, or "
-                        f"rename the {what} in one of them"
+                        f"{self._label(first)} and by {self._label(plugin_name)}; {fix}"
                     )
                     raise PluginError(msg, plugins=[first, plugin_name], name=item_name)
                 found[item_name] = (plugin_name, item)
@@ -642,6 +654,10 @@ def _marked_hooks(plugin: object) -> list[str]:
     """Hook names ``plugin`` defines as functions or methods with the hookimpl marker."""
     return [name for name, marked in _hook_attrs(plugin) if marked]
 
+
+#: The names the built-in plugins are registered under (channels, journey definitions).
+_BUILTIN_CHANNELS = "carekit.channels"
+_BUILTIN_JOURNEYS = "carekit.journeys"
 
 #: The one hook carekit awaits when its implementation is a coroutine function.
 _MAY_BE_ASYNC = "carekit_deliver_touchpoint"

@@ -24,6 +24,7 @@ from carekit.journeys import (
     PromiseChecks,
     SQLiteJourneyStore,
     Worker,
+    WorkReport,
     dispatch,
     order_journey,
 )
@@ -211,6 +212,78 @@ def test_a_touchpoint_withdrawn_while_claimed_is_not_sent(store: Any) -> None:
     }
 
 
+def test_withdrawn_and_released_outcomes_get_their_log_line(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: one line per outcome, said the runtime's contract; a touchpoint withdrawn
+    # while claimed and the claims a stopping worker gave back had none.
+    _acknowledged(store, "order-1")
+    _acknowledged(store, "order-2", at=T0 + SECOND)
+    with caplog.at_level(logging.INFO, logger="carekit.worker"):
+        Worker(make_carekit(CancelsAnother(store)), store).run_once(T0 + HOUR)
+    lines = {r.key: (r.levelname, r.outcome) for r in caplog.records if hasattr(r, "key")}
+    assert lines == {"order-1/order_thanks/2": ("INFO", "sent"),
+                     "order-2/order_thanks/2": ("INFO", "withdrawn")}
+    caplog.clear()
+    for i in range(3):
+        _acknowledged(store, f"o-{i}", at=T0 + (2 + i) * SECOND)
+    stop = threading.Event()
+
+    class StopsAtOnce:
+        @hookimpl
+        def carekit_deliver_touchpoint(self) -> DeliveryResult:
+            stop.set()
+            return DeliveryResult()
+
+    worker = Worker(make_carekit(StopsAtOnce()), store, batch_size=3, timeout=None)
+    with caplog.at_level(logging.INFO, logger="carekit.worker"):
+        worker.run(stop, clock=lambda: T0 + HOUR, handle_signals=False)
+    outcomes = sorted(r.outcome for r in caplog.records if hasattr(r, "key"))
+    assert outcomes == ["released", "released", "sent"]
+    passes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pass at")]
+    assert passes and passes[-1].endswith(")") and "released 2" in passes[-1]
+
+
+def test_a_report_summary_names_released_claims_only_when_there_were_some() -> None:
+    assert "released" not in WorkReport(fired=0, timers=(), attempts=(), errors=()).summary()
+    report = WorkReport(fired=0, timers=(), attempts=(), errors=(), released=4)
+    assert report.summary().endswith("withdrawn 0, released 4")
+
+
+def test_a_mistyped_channel_is_answered_with_the_one_meant(store: Any) -> None:
+    _acknowledged(store, channel="emial")
+    email = RecordingChannel("email", register=False)
+    report = Worker(make_carekit(email), store).run_once(T0 + HOUR)
+    assert report.failed == 1
+    assert "which no plugin provides" in report.errors[0]
+    assert report.errors[0].endswith("did you mean 'email'?")
+    assert (report.attempts[0].error or "").endswith("did you mean 'email'?")
+
+
+class _RegistersKiosk:
+    """Registers channel 'kiosk' but compares with a misspelt name: answers None."""
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Channel]:
+        return [Channel(name="kiosk")]
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, channel: Channel) -> DeliveryResult | None:
+        return DeliveryResult() if channel.name == "kisok" else None
+
+
+def test_a_registered_channel_that_no_plugin_answers_for_says_what_to_check(
+    store: Any,
+) -> None:
+    _acknowledged(store, "order-1", channel="kiosk")
+    _acknowledged(store, "order-2", at=T0 + SECOND, channel="sms")  # built in, no plugin
+    report = Worker(make_carekit(_RegistersKiosk()), store).run_once(T0 + HOUR)
+    errors = {a.channel: a.error or "" for a in report.attempts}
+    assert "compares channel.name with the name it registers" in errors["kiosk"]
+    assert "register a channel plugin that implements" in errors["sms"]
+    assert "compares channel.name" not in errors["sms"]
+
+
 # -- plugins that misbehave ----------------------------------------------------------------
 
 
@@ -252,7 +325,9 @@ def test_a_misbehaving_plugin_fails_only_that_attempt(store: Any) -> None:
     assert outcomes["ok"] == ("sent", None)
     assert outcomes["uuid"][0] == "sent"
     for jid, words in [("raises", "RuntimeError: provider down"),
-                       ("hangs", "did not answer within 0:00:00.200000"),
+                       ("hangs", "did not answer within 0:00:00.200000; counted as a "
+                                 "failed attempt (give the provider's client a timeout "
+                                 "shorter than the worker's"),
                        ("nonsense", "expected a DeliveryResult or None"),
                        ("no-bool", "delivered must be True or False")]:
         assert outcomes[jid][0] == "failed"

@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
+import difflib
 import inspect
 import logging
 import os
@@ -60,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 
 from carekit import _validate
-from carekit.channels import DeliveryResult, SentKeys
+from carekit.channels import BUILTIN_CHANNELS, DeliveryResult, SentKeys
 from carekit.errors import CareKitError, StoreError
 from carekit.journeys.stores._shared import check_lease, check_limit, learn_definitions
 from carekit.journeys.stores._timers import PROMISE_EVENT
@@ -176,10 +177,12 @@ class WorkReport:
         return not (self.timers or self.attempts)
 
     def summary(self) -> str:
-        """One line: ``"fired 1, sent 3, failed 0, dead 0, deferred 1, withdrawn 0"``."""
+        """One line: ``"fired 1, sent 3, failed 0, dead 0, deferred 1, withdrawn 0"``, and
+        ``", released 5"`` when a stopping worker gave claims back untried."""
         return (
             f"fired {self.fired}, sent {self.sent}, failed {self.failed}, dead {self.dead}, "
             f"deferred {self.deferred}, withdrawn {self.withdrawn}"
+            + (f", released {self.released}" if self.released else "")
         )
 
 
@@ -607,16 +610,18 @@ class WorkerBase:
         name = self._channel_name(item)
         channel = self.kit.channels.get(name)
         if channel is None:
+            close = difflib.get_close_matches(name, list(self.kit.channels), n=1) if name else []
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             where = "names no channel, nor does its journey, and no default_channel is set" if (
                 not name
             ) else (
                 f"is for channel {name!r}, which no plugin provides (known channels: "
-                f"{sorted(self.kit.channels)})"
+                f"{sorted(self.kit.channels)}){hint}"
             )
             error = f"touchpoint {tp.name!r} of journey {tp.journey_id!r} {where}"
             errors.append(
                 f"touchpoints are for channel {name!r}, which no plugin provides (known "
-                f"channels: {sorted(self.kit.channels)})" if name else
+                f"channels: {sorted(self.kit.channels)}){hint}" if name else
                 "a touchpoint names no channel, nor does its journey, and no default_channel "
                 "is set"
             )
@@ -642,7 +647,8 @@ class WorkerBase:
         else:
             error = (
                 f"delivery on channel {name!r} did not answer within {self.timeout}; "
-                "counted as a failed attempt"
+                "counted as a failed attempt (give the provider's client a timeout shorter "
+                "than the worker's, so the plugin answers first)"
             )
         return self._failed(item, now, name, error, final=False,
                             latency=dt.timedelta(seconds=seconds))
@@ -661,7 +667,12 @@ class WorkerBase:
         name = self._channel_name(item)
         latency = dt.timedelta(seconds=seconds)
         if result is None:
-            hint = "register a channel plugin that implements carekit_deliver_touchpoint for it"
+            hint = (
+                "every carekit_deliver_touchpoint returned None for it: check that the plugin "
+                "registering it compares channel.name with the name it registers"
+                if self.kit.channels.get(name) not in BUILTIN_CHANNELS else
+                "register a channel plugin that implements carekit_deliver_touchpoint for it"
+            )
             error = (
                 f"no plugin delivers touchpoints on channel {name!r} (touchpoint "
                 f"{tp.name!r} of journey {tp.journey_id!r}); {hint}"
@@ -894,6 +905,7 @@ class Worker(WorkerBase):
             if key not in held:
                 attempts.append(_attempt(item, self._channel_name(item), "withdrawn",
                                          error="withdrawn or taken over before delivery"))
+                _log_attempt(attempts[-1])
                 if observers:
                     self._notify("attempted", attempts[-1])
                 continue
@@ -932,6 +944,7 @@ class Worker(WorkerBase):
             self.store.record([*pending, *released])
         for item in rest:
             attempts.append(_attempt(item, self._channel_name(item), "released"))
+            _log_attempt(attempts[-1])
             if self._observers:
                 self._notify("attempted", attempts[-1])
 
@@ -1107,7 +1120,7 @@ def _attempt(
 
 
 def _log_attempt(a: Attempt) -> None:
-    level = logging.INFO if a.outcome in ("sent", "deferred") else logging.WARNING
+    level = logging.WARNING if a.outcome in ("failed", "dead") else logging.INFO
     if not _log.isEnabledFor(level):
         return
     latency = None if a.latency is None else round(a.latency.total_seconds() * 1000, 3)
