@@ -415,4 +415,9 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: pathlib.Path) -> None:
     assert proc.returncode == 130
     assert "SIGINT again stops at once" in err
     assert "got SIGINT again: stopping now" in err
+    # As the line says: the delivery in flight is recorded as interrupted, to be tried again.
+    assert "in flight recorded as interrupted (tried again later)" in err
+    with SQLiteJourneyStore(db) as store:
+        [entry] = store.outbox()
+    assert (entry.status, entry.last_error, entry.attempts) == ("failed", "interrupted", 1)
     assert err.strip().splitlines()[-1] == "carekit worker: interrupted"

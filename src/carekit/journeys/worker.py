@@ -515,9 +515,10 @@ class WorkerBase:
         if signum == signal.SIGINT and stopping:
             # A second Ctrl-C: the user will not wait for the deliveries in flight.
             _log.warning(
-                "%s %s got SIGINT again: stopping now; %s in flight not recorded, its "
-                "claims taken over after the lease (%s)", who, self.claimant, what,
-                self.lease, extra={"outcome": "interrupted"},
+                "%s %s got SIGINT again: stopping now; %s in flight recorded as "
+                "interrupted (tried again later), the other claims given back; a claim the "
+                "store could not be told of is taken over after the lease (%s)",
+                who, self.claimant, what, self.lease, extra={"outcome": "interrupted"},
             )
             raise KeyboardInterrupt
         _log.info("%s %s got %s: finishing %s in flight (SIGINT again stops at once)",
