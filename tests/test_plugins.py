@@ -288,6 +288,8 @@ def test_an_installed_plugin_with_no_hook_is_ignored_with_a_warning(
         kit = CareKit()
     assert "whatsapp" in kit.channels
     assert "installed plugin 'empty'" in caplog.text and "implements no carekit hook" in caplog.text
+    # Ignored means not listed: `carekit demo` listed it as a plugin found.
+    assert "empty" not in kit.plugin_names() and "wa" in kit.plugin_names()
 
 
 def test_an_installed_plugin_refused_at_registration_names_its_package(

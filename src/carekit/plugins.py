@@ -410,6 +410,10 @@ class CareKit:
                 "installed plugin %r (%s) implements no carekit hook; it is ignored%s",
                 name, _describe(plugin), _hooks_on_a_class(plugin, name, entry_value),
             )
+            # Ignored: not listed among the plugins (carekit demo would call it found).
+            self._pm.unregister(name=registered)
+            self._sources.pop(registered, None)
+            self._dists.pop(registered, None)
         elif not hooks_taken:
             self._pm.unregister(name=registered)
             msg = (
