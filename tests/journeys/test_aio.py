@@ -573,9 +573,12 @@ def test_a_touchpoint_withdrawn_during_a_concurrent_batch_is_not_sent(
         # without an answer, and are looked up on their own.
         plugin = _Withdraws(store, ["o-3", "o-4"])
         blocking = _Older(store.store) if older else store.store
-        report = await aio.Worker(make_carekit(plugin), aio.ThreadedStore(blocking),
-                                  concurrency=2).run_once(T0 + HOUR)
-        return report, await store.outbox(), plugin
+        try:
+            report = await aio.Worker(make_carekit(plugin), aio.ThreadedStore(blocking),
+                                      concurrency=2).run_once(T0 + HOUR)
+            return report, await store.outbox(), plugin
+        finally:
+            await store.close()  # an unclosed SQLite connection warns (Python 3.13)
 
     report, outbox, plugin = asyncio.run(main())
     assert sorted(plugin.keys) == [_key(i) for i in (0, 1, 2, 5, 6)]
@@ -613,9 +616,12 @@ def test_an_async_batch_longer_than_the_lease_keeps_its_claims(
         await _orders(store, 24, channel="push")
         plugin = _SlowTakeover(store, delay=0.06, rival_after=20)  # 1.2 s in, lease 1 s
         spy = _Spy(store.store)
-        report = await aio.Worker(make_carekit(plugin), spy, lease=SECOND,
-                                  concurrency=1).run_once(T0 + HOUR)
-        return report, spy, plugin
+        try:
+            report = await aio.Worker(make_carekit(plugin), spy, lease=SECOND,
+                                      concurrency=1).run_once(T0 + HOUR)
+            return report, spy, plugin
+        finally:
+            await store.close()  # an unclosed SQLite connection warns (Python 3.13)
 
     report, spy, plugin = asyncio.run(main())
     assert report.sent == 24 and len(set(plugin.keys)) == 24
