@@ -486,54 +486,64 @@ class Worker(WorkerBase):
             return key in fresh
 
         async def one(item: ClaimedTouchpoint, name: str) -> None:
+            async with self._semaphore(name):
+                try:
+                    await in_slot(item, name)
+                except Exception as exc:
+                    # The store failed (recording, or looking a touchpoint up): start no
+                    # more deliveries, not even the one this slot goes to next, whose
+                    # outcome could not be recorded either (it would be sent again).
+                    failed(exc)
+                    raise
+
+        async def in_slot(item: ClaimedTouchpoint, name: str) -> None:
             nonlocal extend_at, recorded
             key = item.idempotency_key
-            async with self._semaphore(name):
-                if give_up or self._asked_to_stop():
-                    return  # released below
-                if not await still_held(name, key):
-                    attempts.append(_attempt(item, name, "withdrawn",
-                                             error="withdrawn or taken over before delivery"))
-                    if observers:
-                        self._notify("attempted", attempts[-1])
-                    done.add(key)
-                    return
-                in_flight.add(key)
-                try:
-                    outcome, attempt = await self._one(item, now, errors)
-                except asyncio.CancelledError:
-                    outcome, attempt = self._interrupted(item, now), _attempt(
-                        item, name, "failed", error="interrupted"
-                    )
-                    async with recording:
-                        await record([outcome])
-                    done.add(key)
-                    raise
-                attempts.append(attempt)
-                _log_attempt(attempt)
+            if give_up or self._asked_to_stop():
+                return  # released below
+            if not await still_held(name, key):
+                attempts.append(_attempt(item, name, "withdrawn",
+                                         error="withdrawn or taken over before delivery"))
                 if observers:
-                    self._notify("attempted", attempt)
-                async with recording:
-                    if not asks:
-                        fresh = await record([outcome], lease=lease, claimant=claimant)
-                        extend_at = time.monotonic() + every
-                        held.intersection_update(fresh | {key})
-                    else:
-                        clock = time.monotonic()
-                        extend = clock >= extend_at
-                        if extend:
-                            extend_at = clock + every
-                        # The key this slot starts next on the channel, once released.
-                        keys = waiting.get(name)
-                        asked = keys.pop() if keys else None
-                        fresh = await record(
-                            [outcome], lease=lease if extend else None, claimant=claimant,
-                            holding=() if asked is None else (asked,),
-                        )
-                        recorded += 1
-                        if asked is not None:
-                            answers[asked] = asked in fresh
+                    self._notify("attempted", attempts[-1])
                 done.add(key)
+                return
+            in_flight.add(key)
+            try:
+                outcome, attempt = await self._one(item, now, errors)
+            except asyncio.CancelledError:
+                outcome, attempt = self._interrupted(item, now), _attempt(
+                    item, name, "failed", error="interrupted"
+                )
+                async with recording:
+                    await record([outcome])
+                done.add(key)
+                raise
+            attempts.append(attempt)
+            _log_attempt(attempt)
+            if observers:
+                self._notify("attempted", attempt)
+            async with recording:
+                if not asks:
+                    fresh = await record([outcome], lease=lease, claimant=claimant)
+                    extend_at = time.monotonic() + every
+                    held.intersection_update(fresh | {key})
+                else:
+                    clock = time.monotonic()
+                    extend = clock >= extend_at
+                    if extend:
+                        extend_at = clock + every
+                    # The key this slot starts next on the channel, once released.
+                    keys = waiting.get(name)
+                    asked = keys.pop() if keys else None
+                    fresh = await record(
+                        [outcome], lease=lease if extend else None, claimant=claimant,
+                        holding=() if asked is None else (asked,),
+                    )
+                    recorded += 1
+                    if asked is not None:
+                        answers[asked] = asked in fresh
+            done.add(key)
 
         async def keep() -> None:
             nonlocal extend_at

@@ -1,0 +1,48 @@
+"""The asyncio worker under failures: a store going away, kills, stops (one test per defect)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from tests.journeys._store_helpers import HOUR, T0
+from tests.journeys.test_aio import AsyncChannel, _orders
+
+from carekit import StoreError
+from carekit.journeys import aio
+from carekit.testing import make_carekit
+
+
+class _Down(aio.ThreadedStore):
+    """A store whose database went away: recording an outcome fails; giving back works."""
+
+    async def record(self, outcomes: Any, **options: Any) -> frozenset[str]:
+        if any(o.status != "release" for o in outcomes):
+            raise StoreError("connection lost")
+        held: frozenset[str] = await super().record(outcomes, **options)
+        return held
+
+
+def test_a_failed_record_starts_no_more_deliveries_on_the_channel() -> None:
+    # Regression: when recording an outcome failed (the database went away), the channel
+    # slot it freed went to the next touchpoint before the worker noted the failure, so one
+    # more message per channel went out whose outcome could not be recorded either, and it
+    # was sent again by the worker that took its claim over after the lease.
+    plugin = AsyncChannel(delay=0.01)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 3, channel="push")
+        a = aio.Worker(make_carekit(plugin), _Down(store.store), concurrency=1, claimant="a")
+        with pytest.raises(StoreError, match="connection lost"):
+            await a.run_once(T0 + HOUR)
+        sent_by_a = list(plugin.keys)
+        b = aio.Worker(make_carekit(plugin), store, claimant="b")
+        report = await b.run_once(T0 + HOUR)  # at once: the claims a gave back
+        return sent_by_a, report.sent
+
+    sent_by_a, sent_by_b = asyncio.run(main())
+    assert sent_by_a == ["o-0/order_thanks/2"]
+    assert sent_by_b == 2  # o-0 keeps its claim until the lease ends, as after a crash
+
