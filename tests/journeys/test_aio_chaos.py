@@ -46,3 +46,45 @@ def test_a_failed_record_starts_no_more_deliveries_on_the_channel() -> None:
     assert sent_by_a == ["o-0/order_thanks/2"]
     assert sent_by_b == 2  # o-0 keeps its claim until the lease ends, as after a crash
 
+
+class _Unreachable(aio.ThreadedStore):
+    """A store whose database stops answering after the claim: each call waits, then fails."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self.down = False
+        self.calls = 0
+
+    async def claim_due(self, **options: Any) -> Any:
+        claimed = await super().claim_due(**options)
+        self.down = True
+        return claimed
+
+    async def record(self, outcomes: Any, **options: Any) -> frozenset[str]:
+        if self.down:
+            self.calls += 1
+            await asyncio.sleep(0.05)  # the pool's timeout
+            raise StoreError("could not get a connection")
+        held: frozenset[str] = await super().record(outcomes, **options)
+        return held
+
+
+def test_outcomes_in_flight_when_the_store_fails_are_recorded_in_one_call() -> None:
+    # Regression: once the store had failed, each delivery still in flight waited for a
+    # store timeout of its own to record its outcome, one after the other: a worker
+    # stopped (SIGTERM) during a database outage took that many pool timeouts to exit.
+    # Now they are recorded with the claims given back, in one call.
+    plugin = AsyncChannel(delay=0.05)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 8, channel="push")
+        down = _Unreachable(store.store)
+        worker = aio.Worker(make_carekit(plugin), down, concurrency=4, batch_size=8)
+        with pytest.raises(StoreError, match="could not get a connection"):
+            await worker.run_once(T0 + HOUR)
+        return down.calls
+
+    calls = asyncio.run(main())
+    assert len(plugin.keys) == 4  # the four in flight; none started after the failure
+    assert calls == 2  # the first outcome's record; then the rest with the claims given back

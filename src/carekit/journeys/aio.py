@@ -456,6 +456,10 @@ class Worker(WorkerBase):
         claimed_after: dict[str, int] = {}  # key: outcomes recorded when it was claimed
         give_up = False  # the store failed: start no more deliveries
         failure: BaseException | None = None
+        # Once the store has failed, the outcomes of the deliveries still in flight are
+        # recorded at the end, with the claims given back, in one call: not one store
+        # timeout each (a worker stopped during a database outage would wait for them all).
+        unrecorded: list[AttemptOutcome] = []
         every = lease.total_seconds() / 10
         extend_at = time.monotonic() + every
 
@@ -472,7 +476,8 @@ class Worker(WorkerBase):
             elif keys and key in keys:
                 keys.remove(key)
 
-        async def still_held(name: str, key: str) -> bool:
+        async def still_held(name: str, key: str) -> bool | None:
+            # None: the store failed while this waited to ask it (not started; given back).
             if not asks:
                 return key in held
             starting(name, key)
@@ -482,6 +487,8 @@ class Worker(WorkerBase):
             if recorded == claimed_after[key]:
                 return True  # claimed since the last outcome was recorded
             async with recording:
+                if give_up:
+                    return None
                 fresh: frozenset[str] = await record([], claimant=claimant, holding=(key,))
             return key in fresh
 
@@ -501,7 +508,10 @@ class Worker(WorkerBase):
             key = item.idempotency_key
             if give_up or self._asked_to_stop():
                 return  # released below
-            if not await still_held(name, key):
+            held_now = await still_held(name, key)
+            if held_now is None:
+                return  # released below
+            if not held_now:
                 attempts.append(_attempt(item, name, "withdrawn",
                                          error="withdrawn or taken over before delivery"))
                 if observers:
@@ -516,7 +526,10 @@ class Worker(WorkerBase):
                     item, name, "failed", error="interrupted"
                 )
                 async with recording:
-                    await record([outcome])
+                    if give_up:
+                        unrecorded.append(outcome)
+                    else:
+                        await record([outcome])
                 done.add(key)
                 raise
             attempts.append(attempt)
@@ -524,7 +537,9 @@ class Worker(WorkerBase):
             if observers:
                 self._notify("attempted", attempt)
             async with recording:
-                if not asks:
+                if give_up:
+                    unrecorded.append(outcome)
+                elif not asks:
                     fresh = await record([outcome], lease=lease, claimant=claimant)
                     extend_at = time.monotonic() + every
                     held.intersection_update(fresh | {key})
@@ -627,9 +642,10 @@ class Worker(WorkerBase):
             # was not recorded keeps its claim, taken over after the lease (as a crash's).
             rest = [c for c in claimed
                     if c.idempotency_key not in done and c.idempotency_key not in in_flight]
-            if rest:
+            if rest or unrecorded:
                 await self.store.record(
-                    [AttemptOutcome(claimed=c, status="release", at=now) for c in rest]
+                    [*unrecorded,
+                     *(AttemptOutcome(claimed=c, status="release", at=now) for c in rest)]
                 )
                 for c in rest:
                     attempts.append(_attempt(c, self._channel_name(c), "released"))
