@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from tests.journeys._store_helpers import HOUR, T0
-from tests.journeys.test_aio import AsyncChannel, _orders
+from tests.journeys.test_aio import AsyncChannel, _orders, _orders_from
 
 from carekit import StoreError
 from carekit.journeys import aio
@@ -88,3 +88,21 @@ def test_outcomes_in_flight_when_the_store_fails_are_recorded_in_one_call() -> N
     calls = asyncio.run(main())
     assert len(plugin.keys) == 4  # the four in flight; none started after the failure
     assert calls == 2  # the first outcome's record; then the rest with the claims given back
+
+
+def test_a_worker_run_again_under_another_event_loop_waits_for_its_channel_slots() -> None:
+    # Regression: the per-channel semaphores were kept across event loops, and one that a
+    # delivery had waited on belonged to its first loop: a second asyncio.run of the same
+    # worker failed with "is bound to a different event loop" once a channel was busy.
+    plugin = AsyncChannel(delay=0.01)
+    store = aio.open_store("memory://")
+    worker = aio.Worker(make_carekit(plugin), store, concurrency=1)
+
+    async def one_pass(start: int) -> int:
+        await _orders_from(store, start, start + 3, "push")
+        report = await worker.run_once(T0 + HOUR)
+        return report.sent
+
+    assert asyncio.run(one_pass(0)) == 3
+    assert asyncio.run(one_pass(3)) == 3
+    asyncio.run(store.close())

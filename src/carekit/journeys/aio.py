@@ -350,12 +350,18 @@ class Worker(WorkerBase):
         self._stopping = False
         self._stop_event: asyncio.Event | None = None
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._semaphores_loop: asyncio.AbstractEventLoop | None = None
         self._sent_keys: dict[str, tuple[asyncio.AbstractEventLoop, SentKeys]] = {}
         # A ThreadedStore's ``record`` takes ``holding``; the blocking store behind it may not.
         store = self.store.store if isinstance(self.store, ThreadedStore) else self.store
         self._asks = _takes_holding(store)
 
     def _semaphore(self, channel: str) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop is not self._semaphores_loop:
+            # A semaphore belongs to the loop that first waited on it: a worker run again
+            # under another loop (a second asyncio.run) gets new ones.
+            self._semaphores, self._semaphores_loop = {}, loop
         sem = self._semaphores.get(channel)
         if sem is None:
             limit = self._limits.get(channel, self._default_limit)
