@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import pathlib
+import sqlite3
 from typing import Any
 
 import pytest
 from tests.journeys._store_helpers import HOUR, T0
 from tests.journeys.test_aio import AsyncChannel, _orders, _orders_from
 
-from carekit import StoreError
+from carekit import StoreError, hookimpl
+from carekit.channels import Channel, DeliveryResult
 from carekit.journeys import aio
 from carekit.testing import make_carekit
 
@@ -106,3 +110,58 @@ def test_a_worker_run_again_under_another_event_loop_waits_for_its_channel_slots
     assert asyncio.run(one_pass(0)) == 3
     assert asyncio.run(one_pass(3)) == 3
     asyncio.run(store.close())
+
+
+class _Lapses:
+    """A coroutine plugin on ``push`` whose first delivery of ``o-1`` outlives its claim.
+
+    As a store stalled for longer than the lease (a short outage, a long lock) lets it
+    lapse: the claim is expired in the SQLite file while that delivery runs.
+    """
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        self.calls: list[str] = []
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Channel]:
+        return [Channel("push")]
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, channel: Channel, idempotency_key: str
+    ) -> DeliveryResult | None:
+        if channel.name != "push":
+            return None
+        self.calls.append(idempotency_key)
+        if touchpoint.journey_id == "o-1" and self.calls.count(idempotency_key) == 1:
+            with contextlib.closing(sqlite3.connect(self.path)) as conn, conn:
+                conn.execute("UPDATE outbox SET claim_until_us = 1 WHERE idempotency_key = ?",
+                             (idempotency_key,))
+            await asyncio.sleep(0.3)
+        else:
+            await asyncio.sleep(0.02)
+        return DeliveryResult(reference=idempotency_key)
+
+
+def test_a_claim_that_lapsed_in_flight_is_not_claimed_again_into_a_second_delivery(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Regression: when a claim in hand lapsed (the store stalled for longer than the lease)
+    # and the worker's next claim took the same touchpoint again, it started a second
+    # delivery of it beside the one still running: a single worker sent the message twice.
+    path = tmp_path / "lapse.db"
+    plugin = _Lapses(path)
+
+    async def main() -> Any:
+        store = await aio.open_store(f"sqlite:///{path}")
+        await _orders(store, 2, channel="push")
+        worker = aio.Worker(make_carekit(plugin), store, concurrency=2, batch_size=2)
+        report = await worker.run_once(T0 + HOUR)
+        counts = await store.outbox_counts()
+        await store.close()
+        return report, counts
+
+    report, counts = asyncio.run(main())
+    assert sorted(plugin.calls) == ["o-0/order_thanks/2", "o-1/order_thanks/2"]
+    assert (report.sent, counts["sent"]) == (2, 2)

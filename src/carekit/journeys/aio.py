@@ -455,6 +455,7 @@ class Worker(WorkerBase):
         held: set[str] = set()
         in_flight: set[str] = set()
         done: set[str] = set()
+        in_hand: set[str] = set()  # the keys whose task has not ended
         # Per channel, the keys neither started nor asked about, the next one last.
         waiting: dict[str, collections.deque[str]] = {}
         answers: dict[str, bool] = {}
@@ -499,15 +500,18 @@ class Worker(WorkerBase):
             return key in fresh
 
         async def one(item: ClaimedTouchpoint, name: str) -> None:
-            async with self._semaphore(name):
-                try:
-                    await in_slot(item, name)
-                except Exception as exc:
-                    # The store failed (recording, or looking a touchpoint up): start no
-                    # more deliveries, not even the one this slot goes to next, whose
-                    # outcome could not be recorded either (it would be sent again).
-                    failed(exc)
-                    raise
+            try:
+                async with self._semaphore(name):
+                    try:
+                        await in_slot(item, name)
+                    except Exception as exc:
+                        # The store failed (recording, or looking a touchpoint up): start
+                        # no more deliveries, not even the one this slot goes to next, whose
+                        # outcome could not be recorded either (it would be sent again).
+                        failed(exc)
+                        raise
+            finally:
+                in_hand.discard(item.idempotency_key)
 
         async def in_slot(item: ClaimedTouchpoint, name: str) -> None:
             nonlocal extend_at, recorded
@@ -617,13 +621,19 @@ class Worker(WorkerBase):
                     claiming = len(new) == room
                     for item in new:
                         key, name = item.idempotency_key, self._channel_name(item)
+                        answers.pop(key, None)
+                        held.add(key)
+                        claimed_after[key] = recorded
+                        if key in in_hand:
+                            # Its claim lapsed (the store stalled for longer than the
+                            # lease) and this claim took it again: the task in hand sends
+                            # it, under the claim made fresh; a second would send it twice.
+                            continue
+                        in_hand.add(key)
                         claimed.append(item)
                         # Due again at ``now`` (a retry without backoff): the last try ended.
                         done.discard(key)
                         in_flight.discard(key)
-                        answers.pop(key, None)
-                        held.add(key)
-                        claimed_after[key] = recorded
                         waiting.setdefault(name, collections.deque()).appendleft(key)
                         task = asyncio.ensure_future(one(item, name))
                         task.add_done_callback(ended)
