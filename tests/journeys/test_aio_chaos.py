@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import pathlib
 import sqlite3
+import sys
 from typing import Any
 
 import pytest
@@ -165,3 +166,56 @@ def test_a_claim_that_lapsed_in_flight_is_not_claimed_again_into_a_second_delive
     report, counts = asyncio.run(main())
     assert sorted(plugin.calls) == ["o-0/order_thanks/2", "o-1/order_thanks/2"]
     assert (report.sent, counts["sent"]) == (2, 2)
+
+
+def _cancelled_for_o_0(touchpoint: Any) -> DeliveryResult:
+    if touchpoint.journey_id == "o-0":
+        raise asyncio.CancelledError  # a client closed under it, say
+    return DeliveryResult(reference="r")
+
+
+class _RaisesCancelledAsync:
+    """A coroutine plugin on ``push`` that raises CancelledError itself for ``o-0``."""
+
+    @hookimpl
+    def carekit_register_channels(self) -> list[Channel]:
+        return [Channel("push")]
+
+    @hookimpl
+    async def carekit_deliver_touchpoint(
+        self, touchpoint: Any, channel: Channel, idempotency_key: str
+    ) -> DeliveryResult | None:
+        await asyncio.sleep(0)
+        return _cancelled_for_o_0(touchpoint) if channel.name == "push" else None
+
+
+class _RaisesCancelledBlocking(_RaisesCancelledAsync):
+    """The same as a blocking plugin."""
+
+    @hookimpl
+    def carekit_deliver_touchpoint(  # type: ignore[override]
+        self, touchpoint: Any, channel: Channel, idempotency_key: str
+    ) -> DeliveryResult | None:
+        return _cancelled_for_o_0(touchpoint) if channel.name == "push" else None
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is new in 3.11")
+@pytest.mark.parametrize("plugin", [_RaisesCancelledAsync, _RaisesCancelledBlocking])
+def test_a_plugin_that_raises_cancelled_error_fails_its_attempt(plugin: type) -> None:
+    # Regression: a plugin's own CancelledError was taken for the worker being cancelled:
+    # the attempt was recorded as "interrupted", left out of the report, the counters and
+    # the log, and never counted towards max_attempts, so it was retried for ever.
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 3, channel="push")
+        worker = aio.Worker(make_carekit(plugin()), store, max_attempts=1)
+        report = await worker.run_once(T0 + HOUR)
+        return report, await store.outbox_counts()
+
+    report, counts = asyncio.run(main())
+    assert (report.sent, report.dead) == (2, 1)
+    assert [a.error for a in report.attempts if a.outcome == "dead"] == [
+        "gave up after 1 attempt(s): plugin "
+        f"{plugin.__name__!r} raised CancelledError: "
+    ]
+    assert (counts["sent"], counts["dead"]) == (2, 1)

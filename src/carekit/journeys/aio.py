@@ -847,6 +847,14 @@ async def _on_daemon_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -
     return await answer
 
 
+def _cancelled() -> bool:
+    """Whether the running task is being cancelled, not merely handed a plugin's own
+    CancelledError (a client closed under it). Python 3.10 cannot tell: cancelled."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
 async def _first_answer_async(
     kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
 ) -> tuple[str | None, Any]:
@@ -862,6 +870,10 @@ async def _first_answer_async(
                 result = await result
         except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
             raise _Raised(None, exc) from exc
+        except asyncio.CancelledError as exc:
+            if _cancelled():
+                raise
+            raise _Raised(None, exc) from exc
         return None, result
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
         try:
@@ -874,6 +886,10 @@ async def _first_answer_async(
                 if inspect.isawaitable(result):
                     result = await result
         except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
+            raise _Raised(impl.plugin_name, exc) from exc
+        except asyncio.CancelledError as exc:
+            if _cancelled():
+                raise
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:
             return impl.plugin_name, result
