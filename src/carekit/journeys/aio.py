@@ -350,12 +350,18 @@ class Worker(WorkerBase):
         self._stopping = False
         self._stop_event: asyncio.Event | None = None
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._semaphores_loop: asyncio.AbstractEventLoop | None = None
         self._sent_keys: dict[str, tuple[asyncio.AbstractEventLoop, SentKeys]] = {}
         # A ThreadedStore's ``record`` takes ``holding``; the blocking store behind it may not.
         store = self.store.store if isinstance(self.store, ThreadedStore) else self.store
         self._asks = _takes_holding(store)
 
     def _semaphore(self, channel: str) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop is not self._semaphores_loop:
+            # A semaphore belongs to the loop that first waited on it: a worker run again
+            # under another loop (a second asyncio.run) gets new ones.
+            self._semaphores, self._semaphores_loop = {}, loop
         sem = self._semaphores.get(channel)
         if sem is None:
             limit = self._limits.get(channel, self._default_limit)
@@ -449,6 +455,7 @@ class Worker(WorkerBase):
         held: set[str] = set()
         in_flight: set[str] = set()
         done: set[str] = set()
+        in_hand: set[str] = set()  # the keys whose task has not ended
         # Per channel, the keys neither started nor asked about, the next one last.
         waiting: dict[str, collections.deque[str]] = {}
         answers: dict[str, bool] = {}
@@ -456,6 +463,10 @@ class Worker(WorkerBase):
         claimed_after: dict[str, int] = {}  # key: outcomes recorded when it was claimed
         give_up = False  # the store failed: start no more deliveries
         failure: BaseException | None = None
+        # Once the store has failed, the outcomes of the deliveries still in flight are
+        # recorded at the end, with the claims given back, in one call: not one store
+        # timeout each (a worker stopped during a database outage would wait for them all).
+        unrecorded: list[AttemptOutcome] = []
         every = lease.total_seconds() / 10
         extend_at = time.monotonic() + every
 
@@ -472,7 +483,8 @@ class Worker(WorkerBase):
             elif keys and key in keys:
                 keys.remove(key)
 
-        async def still_held(name: str, key: str) -> bool:
+        async def still_held(name: str, key: str) -> bool | None:
+            # None: the store failed while this waited to ask it (not started; given back).
             if not asks:
                 return key in held
             starting(name, key)
@@ -482,58 +494,81 @@ class Worker(WorkerBase):
             if recorded == claimed_after[key]:
                 return True  # claimed since the last outcome was recorded
             async with recording:
+                if give_up:
+                    return None
                 fresh: frozenset[str] = await record([], claimant=claimant, holding=(key,))
             return key in fresh
 
         async def one(item: ClaimedTouchpoint, name: str) -> None:
+            try:
+                async with self._semaphore(name):
+                    try:
+                        await in_slot(item, name)
+                    except Exception as exc:
+                        # The store failed (recording, or looking a touchpoint up): start
+                        # no more deliveries, not even the one this slot goes to next, whose
+                        # outcome could not be recorded either (it would be sent again).
+                        failed(exc)
+                        raise
+            finally:
+                in_hand.discard(item.idempotency_key)
+
+        async def in_slot(item: ClaimedTouchpoint, name: str) -> None:
             nonlocal extend_at, recorded
             key = item.idempotency_key
-            async with self._semaphore(name):
-                if give_up or self._asked_to_stop():
-                    return  # released below
-                if not await still_held(name, key):
-                    attempts.append(_attempt(item, name, "withdrawn",
-                                             error="withdrawn or taken over before delivery"))
-                    if observers:
-                        self._notify("attempted", attempts[-1])
-                    done.add(key)
-                    return
-                in_flight.add(key)
-                try:
-                    outcome, attempt = await self._one(item, now, errors)
-                except asyncio.CancelledError:
-                    outcome, attempt = self._interrupted(item, now), _attempt(
-                        item, name, "failed", error="interrupted"
-                    )
-                    async with recording:
-                        await record([outcome])
-                    done.add(key)
-                    raise
-                attempts.append(attempt)
-                _log_attempt(attempt)
+            if give_up or self._asked_to_stop():
+                return  # released below
+            held_now = await still_held(name, key)
+            if held_now is None:
+                return  # released below
+            if not held_now:
+                attempts.append(_attempt(item, name, "withdrawn",
+                                         error="withdrawn or taken over before delivery"))
                 if observers:
-                    self._notify("attempted", attempt)
-                async with recording:
-                    if not asks:
-                        fresh = await record([outcome], lease=lease, claimant=claimant)
-                        extend_at = time.monotonic() + every
-                        held.intersection_update(fresh | {key})
-                    else:
-                        clock = time.monotonic()
-                        extend = clock >= extend_at
-                        if extend:
-                            extend_at = clock + every
-                        # The key this slot starts next on the channel, once released.
-                        keys = waiting.get(name)
-                        asked = keys.pop() if keys else None
-                        fresh = await record(
-                            [outcome], lease=lease if extend else None, claimant=claimant,
-                            holding=() if asked is None else (asked,),
-                        )
-                        recorded += 1
-                        if asked is not None:
-                            answers[asked] = asked in fresh
+                    self._notify("attempted", attempts[-1])
                 done.add(key)
+                return
+            in_flight.add(key)
+            try:
+                outcome, attempt = await self._one(item, now, errors)
+            except asyncio.CancelledError:
+                outcome, attempt = self._interrupted(item, now), _attempt(
+                    item, name, "failed", error="interrupted"
+                )
+                async with recording:
+                    if give_up:
+                        unrecorded.append(outcome)
+                    else:
+                        await record([outcome])
+                done.add(key)
+                raise
+            attempts.append(attempt)
+            _log_attempt(attempt)
+            if observers:
+                self._notify("attempted", attempt)
+            async with recording:
+                if give_up:
+                    unrecorded.append(outcome)
+                elif not asks:
+                    fresh = await record([outcome], lease=lease, claimant=claimant)
+                    extend_at = time.monotonic() + every
+                    held.intersection_update(fresh | {key})
+                else:
+                    clock = time.monotonic()
+                    extend = clock >= extend_at
+                    if extend:
+                        extend_at = clock + every
+                    # The key this slot starts next on the channel, once released.
+                    keys = waiting.get(name)
+                    asked = keys.pop() if keys else None
+                    fresh = await record(
+                        [outcome], lease=lease if extend else None, claimant=claimant,
+                        holding=() if asked is None else (asked,),
+                    )
+                    recorded += 1
+                    if asked is not None:
+                        answers[asked] = asked in fresh
+            done.add(key)
 
         async def keep() -> None:
             nonlocal extend_at
@@ -586,13 +621,19 @@ class Worker(WorkerBase):
                     claiming = len(new) == room
                     for item in new:
                         key, name = item.idempotency_key, self._channel_name(item)
+                        answers.pop(key, None)
+                        held.add(key)
+                        claimed_after[key] = recorded
+                        if key in in_hand:
+                            # Its claim lapsed (the store stalled for longer than the
+                            # lease) and this claim took it again: the task in hand sends
+                            # it, under the claim made fresh; a second would send it twice.
+                            continue
+                        in_hand.add(key)
                         claimed.append(item)
                         # Due again at ``now`` (a retry without backoff): the last try ended.
                         done.discard(key)
                         in_flight.discard(key)
-                        answers.pop(key, None)
-                        held.add(key)
-                        claimed_after[key] = recorded
                         waiting.setdefault(name, collections.deque()).appendleft(key)
                         task = asyncio.ensure_future(one(item, name))
                         task.add_done_callback(ended)
@@ -617,9 +658,10 @@ class Worker(WorkerBase):
             # was not recorded keeps its claim, taken over after the lease (as a crash's).
             rest = [c for c in claimed
                     if c.idempotency_key not in done and c.idempotency_key not in in_flight]
-            if rest:
+            if rest or unrecorded:
                 await self.store.record(
-                    [AttemptOutcome(claimed=c, status="release", at=now) for c in rest]
+                    [*unrecorded,
+                     *(AttemptOutcome(claimed=c, status="release", at=now) for c in rest)]
                 )
                 for c in rest:
                     attempts.append(_attempt(c, self._channel_name(c), "released"))
@@ -805,6 +847,14 @@ async def _on_daemon_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -
     return await answer
 
 
+def _cancelled() -> bool:
+    """Whether the running task is being cancelled, not merely handed a plugin's own
+    CancelledError (a client closed under it). Python 3.10 cannot tell: cancelled."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
 async def _first_answer_async(
     kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
 ) -> tuple[str | None, Any]:
@@ -820,6 +870,10 @@ async def _first_answer_async(
                 result = await result
         except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
             raise _Raised(None, exc) from exc
+        except asyncio.CancelledError as exc:
+            if _cancelled():
+                raise
+            raise _Raised(None, exc) from exc
         return None, result
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
         try:
@@ -832,6 +886,10 @@ async def _first_answer_async(
                 if inspect.isawaitable(result):
                     result = await result
         except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
+            raise _Raised(impl.plugin_name, exc) from exc
+        except asyncio.CancelledError as exc:
+            if _cancelled():
+                raise
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:
             return impl.plugin_name, result
