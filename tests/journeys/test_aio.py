@@ -237,7 +237,7 @@ def test_run_stops_on_the_event_or_sigterm_releasing_what_was_not_started(
 
 
 def test_the_stop_event_set_mid_pass_releases_the_claims_not_started(
-    tmp_path: pathlib.Path,
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Regression: a server's lifespan sets run()'s ``stop`` on SIGTERM (uvicorn); the pass
     # under way did not look at it and delivered its whole batch, then claimed the next
@@ -264,9 +264,13 @@ def test_the_stop_event_set_mid_pass_releases_the_claims_not_started(
         await store.close()
         return sent, counters, counts, again
 
-    sent, counters, counts, again = asyncio.run(main())
+    with caplog.at_level(logging.INFO, logger="carekit.worker"):
+        sent, counters, counts, again = asyncio.run(main())
     assert sent == ["o-0/order_thanks/2"]
     assert (counters["sent"], counters["released"]) == (1, 1)
+    # One line per outcome: the claim given back has its own (it had none).
+    logged = [getattr(r, "outcome", None) for r in caplog.records if hasattr(r, "key")]
+    assert logged[:2] == ["sent", "released"]
     assert (counts["sent"], counts["pending"]) == (1, 5)
     assert again.sent == 5
 
@@ -564,7 +568,7 @@ class _Withdraws(AsyncChannel):
 @pytest.mark.parametrize("url", ["memory://", "sqlite"])
 @pytest.mark.parametrize("older", [False, True])
 def test_a_touchpoint_withdrawn_during_a_concurrent_batch_is_not_sent(
-    url: str, older: bool, tmp_path: pathlib.Path
+    url: str, older: bool, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def main() -> tuple[Any, Any, _Withdraws]:
         store = await aio.open_store(f"sqlite:///{tmp_path / 'w.db'}" if url == "sqlite" else url)
@@ -580,12 +584,16 @@ def test_a_touchpoint_withdrawn_during_a_concurrent_batch_is_not_sent(
         finally:
             await store.close()  # an unclosed SQLite connection warns (Python 3.13)
 
-    report, outbox, plugin = asyncio.run(main())
+    with caplog.at_level(logging.INFO, logger="carekit.worker"):
+        report, outbox, plugin = asyncio.run(main())
     assert sorted(plugin.keys) == [_key(i) for i in (0, 1, 2, 5, 6)]
     assert (report.sent, report.withdrawn) == (5, 2)
     assert {e.journey_id: e.status for e in outbox if e.status != "sent"} == {
         "o-3": "withdrawn", "o-4": "withdrawn"
     }
+    # One line per outcome: the two withdrawn have theirs (they had none).
+    logged = {r.key: r.outcome for r in caplog.records if hasattr(r, "key")}
+    assert logged == {_key(i): "withdrawn" if i in (3, 4) else "sent" for i in range(7)}
 
 
 class _SlowTakeover(AsyncChannel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
@@ -285,6 +286,31 @@ def test_a_registered_channel_that_no_plugin_answers_for_says_what_to_check(
 
 
 # -- plugins that misbehave ----------------------------------------------------------------
+
+
+class _CancelledOwn:
+    """A blocking plugin whose own asyncio code ends in CancelledError for one journey."""
+
+    @hookimpl
+    def carekit_deliver_touchpoint(self, touchpoint: Any) -> DeliveryResult:
+        if touchpoint.journey_id == "o-0":
+            raise asyncio.CancelledError
+        return DeliveryResult()
+
+
+def test_a_plugins_own_cancelled_error_fails_only_that_attempt(store: Any) -> None:
+    # Regression: asyncio.CancelledError (a BaseException) from a blocking plugin aborted
+    # the whole pass: the rest was released and run_once raised it.
+    for i in range(3):
+        _acknowledged(store, f"o-{i}", at=T0 + i * SECOND)
+    # On the worker's own thread, then on its delivery thread (the retry a minute later).
+    for timeout, now in ((None, T0 + HOUR), (dt.timedelta(seconds=5), T0 + 2 * HOUR)):
+        report = Worker(make_carekit(_CancelledOwn()), store, timeout=timeout,
+                        backoff=MINUTE).run_once(now)
+        assert report.failed == 1 and "CancelledError" in (report.attempts[0].error or "")
+    assert {e.journey_id: e.status for e in store.outbox()} == {
+        "o-0": "failed", "o-1": "sent", "o-2": "sent"
+    }
 
 
 class Misbehaves:

@@ -524,6 +524,7 @@ class Worker(WorkerBase):
             if not held_now:
                 attempts.append(_attempt(item, name, "withdrawn",
                                          error="withdrawn or taken over before delivery"))
+                _log_attempt(attempts[-1])
                 if observers:
                     self._notify("attempted", attempts[-1])
                 done.add(key)
@@ -665,6 +666,7 @@ class Worker(WorkerBase):
                 )
                 for c in rest:
                     attempts.append(_attempt(c, self._channel_name(c), "released"))
+                    _log_attempt(attempts[-1])
                     if observers:
                         self._notify("attempted", attempts[-1])
         if failure is not None:

@@ -1152,6 +1152,12 @@ class _Raised(Exception):
         self.error = error
 
 
+#: What a delivery plugin raising fails its attempt with: any exception, a ``sys.exit()``,
+#: and an ``asyncio.CancelledError`` of its own (no event loop of the worker's runs the call,
+#: so nothing else cancels it; it aborted the whole pass).
+_PLUGIN_FAILURES = (Exception, SystemExit, asyncio.CancelledError)
+
+
 def _first_answer(
     kit: CareKit, tp: Any, channel: Any, key: str, sent_keys: SentKeys | None = None
 ) -> tuple[str | None, Any]:
@@ -1170,7 +1176,7 @@ def _first_answer(
     if _wrapped(impls):
         try:
             return None, caller(**arguments)
-        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
+        except _PLUGIN_FAILURES as exc:
             raise _Raised(None, exc) from exc
     for impl in reversed(impls):  # pluggy's order: tryfirst, then last registered first
         try:
@@ -1179,7 +1185,7 @@ def _first_answer(
             if (result is not None and type(result) is not DeliveryResult
                     and inspect.isawaitable(result)):
                 result = asyncio.run(_awaited(result))
-        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() too
+        except _PLUGIN_FAILURES as exc:
             raise _Raised(impl.plugin_name, exc) from exc
         if result is not None:
             return impl.plugin_name, result
