@@ -20,6 +20,7 @@ import time
 import urllib.parse
 
 import pytest
+from tests._extras import need
 from tests.journeys._store_helpers import T0
 
 from carekit.journeys import Event, SQLiteJourneyStore, Worker, order_journey
@@ -157,6 +158,8 @@ def test_a_postgresql_login_refused_is_not_waited_for() -> None:
 def test_a_single_pass_on_an_unreachable_server_fails_at_once() -> None:
     # --once is a cron job's pass, or someone trying a URL: the first error is the answer,
     # not a minute of tries (a running worker waits; see above).
+    need("psycopg", "postgres")
+    need("psycopg_pool", "postgres")
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
