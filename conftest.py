@@ -9,9 +9,9 @@ from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 from typing import Any
 
 from sybil import Sybil
-from sybil.sybil import SybilCollection
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 from sybil.parsers.rest import DocTestParser
+from sybil.sybil import SybilCollection
 
 _OPTIONS = ELLIPSIS | NORMALIZE_WHITESPACE
 
@@ -25,8 +25,24 @@ def _in_tmpdir(namespace: dict[str, Any]) -> None:
 
 
 def _leave_tmpdir(namespace: dict[str, Any]) -> None:
+    _close_stores(namespace)
     os.chdir(namespace["_carekit_cwd"])
     namespace["_carekit_tmp"].cleanup()
+
+
+def _close_stores(namespace: dict[str, Any]) -> None:
+    # A reader's example need not close its store, but the suite does once the document
+    # has run: Python 3.13 warns of a SQLite connection collected unclosed, and the warning
+    # (an error here) would land on whichever test runs when the collector does.
+    import sqlite3
+
+    from carekit.journeys import SQLiteJourneyStore
+    from carekit.journeys.aio import ThreadedStore
+
+    for value in list(namespace.values()):
+        store = value.store if isinstance(value, ThreadedStore) else value
+        if isinstance(store, (SQLiteJourneyStore, sqlite3.Connection)):
+            store.close()
 
 
 #: Pages whose examples need a PostgreSQL server (see _postgres_setup).
@@ -82,6 +98,7 @@ _postgres_pages = Sybil(
 _docstrings = Sybil(
     parsers=[DocTestParser(optionflags=_OPTIONS)],
     patterns=["src/carekit/*.py", "src/carekit/**/*.py"],
+    teardown=_close_stores,
 )
 
 pytest_collect_file = SybilCollection([_markdown, _docstrings, _postgres_pages]).pytest()
