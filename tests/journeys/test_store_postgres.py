@@ -234,6 +234,30 @@ def test_split_schema_passes_the_other_parameters_on_as_written() -> None:
     )
 
 
+def test_keepalive_parameters_in_the_url_reach_every_pooled_connection(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    # postgres.md: libpq's keepalive and tcp_user_timeout parameters, written in the URL,
+    # are how a dead server is found sooner; carekit passes them on and sets none itself.
+    tuned = "keepalives_idle=30&keepalives_interval=10&keepalives_count=3&tcp_user_timeout=30000"
+    sep = "&" if "?" in postgres_url else "?"
+    with open_store(f"{with_schema(postgres_url, postgres_schema)}&{tuned}") as store:
+        assert isinstance(store, PostgresJourneyStore)
+        assert store.url == f"{postgres_url}{sep}{tuned}"
+        with store._pool.connection() as conn:
+            params = conn.pgconn.info
+            given = {o.keyword.decode(): (o.val or b"").decode() for o in params}
+    assert {k: given[k] for k in ("keepalives_idle", "keepalives_interval",
+                                  "keepalives_count", "tcp_user_timeout")} == {
+        "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3",
+        "tcp_user_timeout": "30000",
+    }
+    with open_store(with_schema(postgres_url, postgres_schema)) as plain:
+        with plain._pool.connection() as conn:
+            given = {o.keyword.decode(): (o.val or b"").decode() for o in conn.pgconn.info}
+    assert (given["keepalives_idle"], given["tcp_user_timeout"]) == ("", "")
+
+
 def test_split_schema_refuses_an_unreadable_url_in_one_line() -> None:
     with pytest.raises(CareKitError, match="is not a valid PostgreSQL URL") as caught:
         split_schema("postgresql://shop:s3cret@[::1:5432/orders")
