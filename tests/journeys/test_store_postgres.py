@@ -252,9 +252,9 @@ def test_keepalive_parameters_in_the_url_reach_every_pooled_connection(
         "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3",
         "tcp_user_timeout": "30000",
     }
-    with open_store(with_schema(postgres_url, postgres_schema)) as plain:
-        with plain._pool.connection() as conn:
-            given = {o.keyword.decode(): (o.val or b"").decode() for o in conn.pgconn.info}
+    with open_store(with_schema(postgres_url, postgres_schema)) as plain, \
+            plain._pool.connection() as conn:
+        given = {o.keyword.decode(): (o.val or b"").decode() for o in conn.pgconn.info}
     assert (given["keepalives_idle"], given["tcp_user_timeout"]) == ("", "")
 
 

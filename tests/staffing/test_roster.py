@@ -41,6 +41,19 @@ def test_single_shift_with_a_break() -> None:
     assert r.on_duty(MONDAY - HOUR, MONDAY) == 0.0
 
 
+def test_a_roster_has_a_length_and_indexes_like_its_shifts() -> None:
+    early = Shift(name="early", start=MONDAY, duration=8 * HOUR, agents=6)
+    late = Shift(name="late", start=MONDAY + 8 * HOUR, duration=8 * HOUR, agents=3,
+                 recurrence="FREQ=DAILY;COUNT=5")
+    r = Roster(shifts=[early, late])
+    assert len(r) == 2  # shifts (rules), however often the late one recurs
+    assert (r[0], r[-1], r[0:1], r[5:]) == (early, late, (early,), ())
+    assert list(r) == [early, late]
+    assert len(Roster(shifts=[])) == 0
+    with pytest.raises(IndexError):
+        r[2]
+
+
 def test_recurring_weekday_shift_via_rrule_string_and_object() -> None:
     text = Shift(name="day", start=MONDAY, duration=8 * HOUR, agents=2,
                  recurrence="FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR")

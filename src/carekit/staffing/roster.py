@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -354,6 +354,20 @@ class Roster:
 
     def __iter__(self) -> Iterator[Shift]:
         return iter(self.shifts)
+
+    def __len__(self) -> int:
+        """How many shifts (rules, not occurrences) the roster holds."""
+        return len(self.shifts)
+
+    @overload
+    def __getitem__(self, index: int) -> Shift: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Shift, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Shift | tuple[Shift, ...]:
+        """The shift at ``index`` (``roster[0]``, ``roster[-1]``), or a slice's as a tuple."""
+        return self.shifts[index]
 
     def on_duty(self, start: dt.datetime, end: dt.datetime) -> float:
         """Average number of people on the floor over ``[start, end)`` (breaks excluded).
