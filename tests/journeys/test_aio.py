@@ -308,6 +308,53 @@ def test_a_store_failing_mid_batch_sends_nothing_behind_the_claims_it_gives_back
     assert [e.idempotency_key for e in pending] == ["o-0/order_thanks/2"]
 
 
+@pytest.mark.parametrize("failing", ["claim_due", "fire_due"])
+def test_a_pass_the_store_ends_still_counts_what_it_did(failing: str) -> None:
+    # Regression: when a store failure ended a pass, the touchpoints it had already sent
+    # and the timers it had fired were missing from worker.counters (kept only in the
+    # report the pass never returned), so exported metrics undercounted what happened.
+    class FailsTheSecondCall(aio.ThreadedStore):
+        calls = 0
+
+        async def claim_due(self, **options: Any) -> Any:
+            if failing == "claim_due":
+                FailsTheSecondCall.calls += 1
+                if FailsTheSecondCall.calls == 2:
+                    raise StoreError("connection lost")
+            return await super().claim_due(**options)
+
+        async def fire_due(self, **options: Any) -> Any:
+            if failing == "fire_due":
+                FailsTheSecondCall.calls += 1
+                if FailsTheSecondCall.calls == 2:
+                    raise StoreError("connection lost")
+            return await super().fire_due(**options)
+
+    plugin = AsyncChannel(delay=0.01)
+
+    async def main() -> Any:
+        store = await aio.open_store("memory://")
+        await _orders(store, 6, channel="push")
+        for i in range(6, 9):  # placed, never acknowledged: their deadlines are due
+            await store.create(order_journey(), f"o-{i}", at=T0, channel="push")
+            await store.append(f"o-{i}", Event("place", at=T0, id=f"p{i}"))
+        worker = aio.Worker(make_carekit(plugin), FailsTheSecondCall(store.store),
+                            concurrency=1, batch_size=2, fire_limit=1)
+        with pytest.raises(StoreError, match="connection lost"):
+            await worker.run_once(T0 + 3 * HOUR)
+        return worker.counters
+
+    counters = asyncio.run(main())
+    assert counters["passes"] == 1
+    if failing == "fire_due":  # the first timer fired, then the store failed
+        assert (counters["fired"], counters["sent"], counters["due"]) == (1, 0, 1)
+    else:  # every timer fired; the first claim's touchpoints went out (or were given back)
+        assert counters["fired"] == 3
+        assert counters["sent"] == len(plugin.keys) >= 1
+        assert counters["sent"] + counters["released"] == 2
+        assert counters["due"] == 3 + 2
+
+
 def test_a_blocking_plugin_hung_past_the_timeout_does_not_hold_the_loop_on_exit() -> None:
     # Regression: blocking plugins ran on the loop's default executor, which asyncio.run
     # (and uvicorn) wait for on the way out: after the worker timed the plugin out and

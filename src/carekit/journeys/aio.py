@@ -391,15 +391,19 @@ class Worker(WorkerBase):
         observed = bool(self._observers)
         if observed:
             self._notify("starting", now)
+        timers: list[Fired] = []
+        attempts: list[Attempt] = []
+        errors: list[str] = []
+        report: WorkReport | None = None
         try:
-            timers = await self._fire(now)
-            attempts: list[Attempt] = []
-            errors: list[str] = []
+            await self._fire(now, timers)
             await self._work_through(now, attempts, errors)
             report = _report(timers, attempts, errors)
             self._tally(report)
             self._set_lag(await self.store.oldest_due(now=now), now)
         except BaseException as exc:
+            if report is None:  # what the pass did before it ended still counts
+                self._tally(_report(timers, attempts, errors))
             if observed:
                 self._notify("aborted", exc)
             raise
@@ -408,8 +412,8 @@ class Worker(WorkerBase):
             self._notify("passed", report, now)
         return report
 
-    async def _fire(self, now: dt.datetime) -> list[Fired]:
-        fired: list[Fired] = []
+    async def _fire(self, now: dt.datetime, fired: list[Fired]) -> None:
+        """Fire the timers due at ``now`` into ``fired``, ``fire_limit`` at a time."""
         for _ in range(1000):
             got = await self.store.fire_due(
                 now=now, limit=self.fire_limit, kit=self.kit, checks=self.promise_checks
@@ -420,7 +424,6 @@ class Worker(WorkerBase):
                 self._notify("fired", got)
             if len(got) < self.fire_limit or self._asked_to_stop():
                 break
-        return fired
 
     async def _work_through(
         self, now: dt.datetime, attempts: list[Attempt], errors: list[str]
