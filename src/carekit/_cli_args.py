@@ -504,10 +504,12 @@ def journey(parser: argparse.ArgumentParser) -> None:
                    "(default: the latest event)")
     p.add_argument("--limit", type=_non_negative, default=10, metavar="N",
                    help="rows to show per section of the table (default: 10)")
-    p.add_argument("--format", choices=("table", "csv"), default="table",
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="output format (default table); csv: one row per journey (state, "
                    "phase, version, friction, overdue obligations), every journey, with "
-                   "rejected rows listed on stderr")
+                   "rejected rows listed on stderr; json: the table's figures, every "
+                   "journey's row and every overdue obligation and rejected row in one "
+                   "document")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help="progress on stderr (needs carekit[progress]); auto: on a terminal, "
                    f"for files over {PROGRESS_BYTES:,} bytes")

@@ -121,6 +121,57 @@ def test_replay_as_csv_one_row_per_journey(
     _, table = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00")
     assert "overdue as of 2026-03-02T12:00:00+00:00: 2" in table
 
+def test_replay_as_json_holds_the_tables_figures_and_every_row(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # design.md: the CLI reads CSV and writes a table, CSV or JSON; replay wrote no JSON.
+    events = tmp_path / "events.csv"
+    events.write_text(
+        HEADER
+        + "o1,place,2026-03-02T09:00:00+00:00,1,,\n"
+        + "o1,acknowledge,2026-03-02T09:10:00+00:00,2,,\n"
+        + "o2,place,2026-03-02T09:00:00Z,3,,\n"
+        + "o1,delivered:order_thanks,2026-03-02T09:20:00+00:00,,,\n"
+        + "o3,place,2026-03-02T09:00:00+00:00,4,,-0.9\n"
+        + "o3,ship,2026-03-02T09:30:00+00:00,5,,\n",  # refused: not allowed in 'placed'
+        encoding="utf-8",
+    )
+    status, text = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00",
+                       "--format", "json")
+    assert status == 1  # the refused row, as with the table and CSV
+    assert capsys.readouterr().err == ""  # the problems are in the document
+    doc = json.loads(text)
+    assert {k: doc[k] for k in ("journey", "source", "now", "journeys", "events", "delivered",
+                                "delivered_late", "states", "friction_threshold")} == {
+        "journey": "order", "source": str(events), "now": "2026-03-02T12:00:00+00:00",
+        "journeys": 3, "events": 5, "delivered": 1, "delivered_late": 0,
+        "states": {"placed": 2, "acknowledged": 1}, "friction_threshold": 3.0,
+    }
+    # the rows are the CSV's, typed
+    _, as_csv = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00",
+                    "--format", "csv")
+    capsys.readouterr()
+    assert [{k: str(v) for k, v in row.items()} for row in doc["rows"]] == list(
+        csv.DictReader(io.StringIO(as_csv, newline=""))
+    )
+    # o2's and o3's acknowledgement deadlines (placed 09:00, one hour) are two hours late
+    assert [(o["journey_id"], o["kind"], o["due"], o["late_by_seconds"])
+            for o in doc["overdue"]] == [
+        ("o2", "deadline", "2026-03-02T10:00:00+00:00", 7200.0),
+        ("o3", "deadline", "2026-03-02T10:00:00+00:00", 7200.0),
+    ]
+    assert len(doc["problems"]) == 1 and doc["problems"][0].startswith("line 7: journey 'o3'")
+    # an empty log: nothing to judge overdue by, an empty document, status 0
+    empty = tmp_path / "empty.csv"
+    empty.write_text(HEADER, encoding="utf-8")
+    status, text = run("replay", str(empty), "--format", "json")
+    assert status == 0
+    doc = json.loads(text)
+    assert (doc["now"], doc["journeys"], doc["rows"], doc["overdue"], doc["problems"]) == (
+        None, 0, [], [], []
+    )
+
+
 def test_malformed_rows_are_reported_with_line_numbers(tmp_path: pathlib.Path) -> None:
     csv = tmp_path / "bad.csv"
     csv.write_text(

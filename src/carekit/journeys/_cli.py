@@ -426,6 +426,8 @@ def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
     now = args.now if args.now is not None else report.now
     if args.format == "csv":
         _write_journeys_csv(out, definition, report, now)
+    elif args.format == "json":
+        _write_journeys_json(out, definition, report, now, str(path))
     else:
         _write_report(out, definition, report, now, str(path), args.limit)
     return 1 if report.problems else 0
@@ -435,24 +437,68 @@ _JOURNEY_COLUMNS = ("journey_id", "state", "phase", "version", "started_at", "up
                     "friction", "needs_recovery", "overdue")
 
 
+def _journey_rows(
+    definition: JourneyDefinition, report: ReplayReport, now: dt.datetime | None
+) -> Iterator[dict[str, Any]]:
+    """One row (:data:`_JOURNEY_COLUMNS`) per replayed journey, in the order first seen."""
+    threshold = definition.friction.threshold
+    for j in report.journeys.values():
+        yield {"journey_id": j.journey_id, "state": j.state, "phase": j.phase.value,
+               "version": j.version, "started_at": j.started_at.isoformat(),
+               "updated_at": j.updated_at.isoformat(), "friction": j.friction,
+               "needs_recovery": j.friction >= threshold,
+               "overdue": len(j.overdue(now)) if now is not None else 0}
+
+
 def _write_journeys_csv(
     out: TextIO, definition: JourneyDefinition, report: ReplayReport, now: dt.datetime | None
 ) -> None:
     """One CSV row per replayed journey; rejected rows go to stderr (stdout carries data)."""
-    threshold = definition.friction.threshold
-    write_csv(out, _JOURNEY_COLUMNS, (
-        {"journey_id": j.journey_id, "state": j.state, "phase": j.phase.value,
-         "version": j.version, "started_at": j.started_at.isoformat(),
-         "updated_at": j.updated_at.isoformat(), "friction": j.friction,
-         "needs_recovery": j.friction >= threshold,
-         "overdue": len(j.overdue(now)) if now is not None else 0}
-        for j in report.journeys.values()
-    ))
+    write_csv(out, _JOURNEY_COLUMNS, _journey_rows(definition, report, now))
     if report.problems:
         print(f"problems: {len(report.problems):,} (rows skipped)", file=sys.stderr)
         for problem in report.problems:
             print(f"  {printable(problem)}", file=sys.stderr)
 
+
+
+def _write_journeys_json(
+    out: TextIO,
+    definition: JourneyDefinition,
+    report: ReplayReport,
+    now: dt.datetime | None,
+    source: str,
+) -> None:
+    """The replay as one JSON document: the table's figures, every journey's row, every
+    overdue obligation (by due time) and every rejected row."""
+    journeys = report.journeys
+    counts = Counter(j.state for j in journeys.values())
+    overdue: list[dict[str, Any]] = []
+    if now is not None:
+        late = [o for j in journeys.values() for o in j.overdue(now)]
+        late.sort(key=lambda o: (o.due, o.idempotency_key))
+        overdue = [
+            {"journey_id": o.journey_id, "kind": o.kind, "name": o.name,
+             "due": o.due.isoformat(), "late_by_seconds": o.late_by(now).total_seconds(),
+             "key": o.idempotency_key}
+            for o in late
+        ]
+    doc = {
+        "journey": definition.name,
+        "source": source,
+        "now": None if now is None else now.isoformat(),
+        "journeys": len(journeys),
+        "events": report.events,
+        "delivered": report.delivered,
+        "delivered_late": report.delivered_late,
+        "states": {s.name: counts[s.name] for s in definition.states if counts[s.name]},
+        "friction_threshold": definition.friction.threshold,
+        "rows": list(_journey_rows(definition, report, now)),
+        "overdue": overdue,
+        "problems": list(report.problems),
+    }
+    json.dump(doc, out, indent=2)
+    out.write("\n")
 
 def _write_report(
     out: TextIO,
