@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import Any
 
 import pytest
 
-from carekit import CareKitError, DefinitionError
+from carekit import CareKitError, DefinitionError, InvalidTransition
 from carekit.journeys import (
     Deadline,
     Event,
@@ -19,6 +21,7 @@ from carekit.journeys import (
 )
 
 H = dt.timedelta(hours=1)
+T0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone.utc)
 
 
 def _simple(**overrides: object) -> JourneyDefinition:
@@ -110,6 +113,35 @@ def test_names_must_be_identifiers(bad: object) -> None:
         State(name=bad)  # type: ignore[arg-type]
     with pytest.raises(CareKitError, match="Transition event"):
         Transition(event=bad, source="a", target="b")  # type: ignore[arg-type]
+
+
+def test_a_guard_that_cannot_take_the_event_data_alone_is_refused_when_defined() -> None:
+    # Regression: a guard written as (journey, event) raised TypeError at every event,
+    # which apply reported as the guard refusing the event; the transition was never taken.
+    with pytest.raises(CareKitError, match=r"guard must take one argument, the event's data"
+                       r".* takes \(journey, event\)"):
+        Transition(event="go", source="a", target="b",
+                   guard=lambda journey, event: True)  # type: ignore[arg-type,misc]
+    with pytest.raises(CareKitError, match=r"takes \(\)"):
+        Transition(event="go", source="a", target="b", guard=lambda: True)  # type: ignore[arg-type,misc]
+
+    class Paid:
+        def __call__(self, data: Any) -> bool:
+            return bool(data.get("paid"))
+
+    # Anything that can be called with the data alone is taken, as before.
+    for guard in (lambda data: True, lambda data, strict=False: True, lambda *args: True,
+                  functools.partial(lambda need, data: need in data, "paid"), Paid(), bool):
+        t = Transition(event="go", source="a", target="b", guard=guard)
+        assert t.guard is guard
+    paid = JourneyDefinition(
+        name="pay", states=[State("a"), State("b", final=True)],
+        transitions=[Transition(event="go", source="a", target="b", guard=Paid())],
+    )
+    journey = paid.start("p-1", at=T0)
+    assert journey.apply(Event("go", at=T0, data={"paid": True})).journey.state == "b"
+    with pytest.raises(InvalidTransition, match="rejected"):
+        journey.apply(Event("go", at=T0, data={"paid": False}))
 
 
 def test_value_checks() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -220,9 +221,25 @@ class State:
 
 
 def _check_guard(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
+    if value is None:
+        return
+    if not callable(value):
         msg = f"Transition guard must be a callable taking the event data (got {value!r})"
         raise CareKitError(msg)
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):  # some builtins have none: they are called as they are
+        return
+    try:
+        signature.bind({})
+    except TypeError:
+        # Called with the event's data alone, it would raise TypeError at every event,
+        # which apply reports as the guard refusing: say it once, here.
+        msg = (
+            f"Transition guard must take one argument, the event's data (a mapping), as in "
+            f"guard=lambda data: data.get('paid'); {value!r} takes {signature}"
+        )
+        raise CareKitError(msg) from None
 
 
 def _to_names(value: Iterable[str] | str) -> tuple[str, ...]:
