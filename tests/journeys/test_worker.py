@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.journeys._store_helpers import HOUR, MINUTE, T0, make_store
 
-from carekit import CareKitError, PluginError, hookimpl
+from carekit import CareKitError, PluginError, StoreError, hookimpl
 from carekit.channels import Channel, DeliveryResult
 from carekit.journeys import (
     Event,
@@ -46,6 +46,47 @@ def _acknowledged(store: Any, journey_id: str = "order-1", *, at: dt.datetime = 
     store.create(order_journey(), journey_id, at=at, channel=channel, tz=tz)
     store.append(journey_id, [Event("place", at=at, id=f"{journey_id}-p"),
                               Event("acknowledge", at=at, id=f"{journey_id}-a")])
+
+
+@pytest.mark.parametrize("failing", ["claim_due", "fire_due"])
+def test_a_pass_the_store_ends_still_counts_what_it_did(failing: str) -> None:
+    # Regression: when a store failure ended a pass, the touchpoints it had already sent
+    # and the timers it had fired were missing from worker.counters (kept only in the
+    # report the pass never returned), so exported metrics undercounted what happened.
+    class FailsTheSecondCall(MemoryJourneyStore):
+        calls = 0
+
+        def _second_fails(self, name: str) -> None:
+            if failing == name:
+                self.calls += 1
+                if self.calls == 2:
+                    raise StoreError("connection lost")
+
+        def claim_due(self, **options: Any) -> Any:
+            self._second_fails("claim_due")
+            return super().claim_due(**options)
+
+        def fire_due(self, **options: Any) -> Any:
+            self._second_fails("fire_due")
+            return super().fire_due(**options)
+
+    store = FailsTheSecondCall()
+    for i in range(6):
+        _acknowledged(store, f"o-{i}")
+    for i in range(6, 9):  # placed, never acknowledged: their deadlines are due
+        store.create(order_journey(), f"o-{i}", at=T0, channel="email")
+        store.append(f"o-{i}", Event("place", at=T0, id=f"p{i}"))
+    email = RecordingChannel("email", register=False)
+    worker = Worker(make_carekit(email), store, batch_size=2, fire_limit=1)
+    with pytest.raises(StoreError, match="connection lost"):
+        worker.run_once(T0 + 3 * HOUR)
+    counters = worker.counters
+    assert counters["passes"] == 1
+    if failing == "fire_due":  # the first timer fired, then the store failed
+        assert (counters["fired"], counters["sent"], counters["due"]) == (1, 0, 1)
+    else:  # every timer fired, the first batch went out, the second claim failed
+        assert (counters["fired"], counters["sent"], counters["due"]) == (3, 2, 5)
+        assert len(email.deliveries) == 2
 
 
 # -- timers --------------------------------------------------------------------------------

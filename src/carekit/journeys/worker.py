@@ -596,7 +596,8 @@ class WorkerBase:
         ``passes``; ``due`` (timers and touchpoints found due); ``fired``, ``sent``,
         ``failed``, ``dead``, ``deferred``, ``withdrawn``, ``released``; and
         ``lag_seconds``: how long the oldest item still due after the last pass has been
-        waiting (0 when none).
+        waiting (0 when none). A pass that a store failure ended counts too, with what it
+        did before the failure.
         """
         return {**self._counters, "lag_seconds": self._lag}
 
@@ -818,13 +819,19 @@ class Worker(WorkerBase):
         observed = bool(self._observers)
         if observed:
             self._notify("starting", now)
+        timers: list[Fired] = []
+        attempts: list[Attempt] = []
+        errors: list[str] = []
+        report: WorkReport | None = None
         try:
-            timers = self._fire(now)
-            attempts, errors, _ = self._deliver(now, None)
+            self._fire(now, timers)
+            self._deliver(now, None, attempts, errors)
             report = _report(timers, attempts, errors)
             self._tally(report)
             self._set_lag(self.store.oldest_due(now=now), now)
         except BaseException as exc:
+            if report is None:  # what the pass did before it ended still counts
+                self._tally(_report(timers, attempts, errors))
             if observed:
                 self._notify("aborted", exc)
             raise
@@ -833,8 +840,8 @@ class Worker(WorkerBase):
             self._notify("passed", report, now)
         return report
 
-    def _fire(self, now: dt.datetime) -> list[Fired]:
-        fired: list[Fired] = []
+    def _fire(self, now: dt.datetime, fired: list[Fired]) -> None:
+        """Fire the timers due at ``now`` into ``fired``, ``fire_limit`` at a time."""
         for _ in range(1000):  # bounded: each round fires up to fire_limit timers
             got = self.store.fire_due(
                 now=now, limit=self.fire_limit, kit=self.kit, checks=self.promise_checks
@@ -845,14 +852,21 @@ class Worker(WorkerBase):
                 self._notify("fired", got)
             if len(got) < self.fire_limit or self._asked_to_stop():
                 break
-        return fired
 
     def _deliver(
-        self, now: dt.datetime, max_batches: int | None
+        self,
+        now: dt.datetime,
+        max_batches: int | None,
+        attempts: list[Attempt] | None = None,
+        errors: list[str] | None = None,
     ) -> tuple[list[Attempt], list[str], int]:
-        """Claim and deliver batches until nothing is due: attempts, errors, batches."""
-        attempts: list[Attempt] = []
-        errors: list[str] = []
+        """Claim and deliver batches until nothing is due: attempts, errors, batches.
+
+        The attempts and errors are added to the lists given (new ones otherwise) as they
+        happen, so a caller still has them when a store failure ends the delivery.
+        """
+        attempts = [] if attempts is None else attempts
+        errors = [] if errors is None else errors
         batches = 0
         # A store that can (PostgreSQL) keeps one connection for a batch's statements
         # when plugins run on this thread (no ``timeout``): a plugin on the delivery
