@@ -1330,6 +1330,12 @@ def test_a_worker_pins_a_connection_per_batch_and_leaves_none_out(
         assert worker.run_once(T0 + MINUTE).sent == 5
         assert len(backends) == 5
         assert backends[0] == backends[1] and backends[2] == backends[3]  # one per batch
+        # Every connection back. One the pool started opening when a call found none free
+        # counts in pool_size before it is available: on a busy machine, wait for it.
+        deadline = time.monotonic() + 10
         stats = store._pool.get_stats()
-        assert stats["pool_available"] == stats["pool_size"]  # every connection back
+        while stats["pool_available"] != stats["pool_size"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            stats = store._pool.get_stats()
+        assert stats["pool_available"] == stats["pool_size"]
         assert store.outbox_counts()["sent"] == 5
