@@ -316,18 +316,18 @@ def test_a_pass_the_store_ends_still_counts_what_it_did(failing: str) -> None:
     class FailsTheSecondCall(aio.ThreadedStore):
         calls = 0
 
-        async def claim_due(self, **options: Any) -> Any:
-            if failing == "claim_due":
+        def _second_fails(self, name: str) -> None:
+            if failing == name:
                 FailsTheSecondCall.calls += 1
                 if FailsTheSecondCall.calls == 2:
                     raise StoreError("connection lost")
+
+        async def claim_due(self, **options: Any) -> Any:
+            self._second_fails("claim_due")
             return await super().claim_due(**options)
 
         async def fire_due(self, **options: Any) -> Any:
-            if failing == "fire_due":
-                FailsTheSecondCall.calls += 1
-                if FailsTheSecondCall.calls == 2:
-                    raise StoreError("connection lost")
+            self._second_fails("fire_due")
             return await super().fire_due(**options)
 
     plugin = AsyncChannel(delay=0.01)

@@ -88,9 +88,8 @@ def test_replay_report(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str
 
 
 
-def test_replay_as_csv_one_row_per_journey(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _three_orders(tmp_path: pathlib.Path) -> pathlib.Path:
+    """o1 acknowledged and thanked, o2 placed, o3 placed with a refused ship (line 7)."""
     events = tmp_path / "events.csv"
     events.write_text(
         HEADER
@@ -102,6 +101,13 @@ def test_replay_as_csv_one_row_per_journey(
         + "o3,ship,2026-03-02T09:30:00+00:00,5,,\n",  # refused: not allowed in 'placed'
         encoding="utf-8",
     )
+    return events
+
+
+def test_replay_as_csv_one_row_per_journey(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = _three_orders(tmp_path)
     status, text = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00",
                        "--format", "csv")
     assert status == 1  # the refused row, as with the table
@@ -121,21 +127,12 @@ def test_replay_as_csv_one_row_per_journey(
     _, table = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00")
     assert "overdue as of 2026-03-02T12:00:00+00:00: 2" in table
 
+
 def test_replay_as_json_holds_the_tables_figures_and_every_row(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # design.md: the CLI reads CSV and writes a table, CSV or JSON; replay wrote no JSON.
-    events = tmp_path / "events.csv"
-    events.write_text(
-        HEADER
-        + "o1,place,2026-03-02T09:00:00+00:00,1,,\n"
-        + "o1,acknowledge,2026-03-02T09:10:00+00:00,2,,\n"
-        + "o2,place,2026-03-02T09:00:00Z,3,,\n"
-        + "o1,delivered:order_thanks,2026-03-02T09:20:00+00:00,,,\n"
-        + "o3,place,2026-03-02T09:00:00+00:00,4,,-0.9\n"
-        + "o3,ship,2026-03-02T09:30:00+00:00,5,,\n",  # refused: not allowed in 'placed'
-        encoding="utf-8",
-    )
+    events = _three_orders(tmp_path)
     status, text = run("replay", str(events), "--now", "2026-03-02T12:00:00+00:00",
                        "--format", "json")
     assert status == 1  # the refused row, as with the table and CSV
