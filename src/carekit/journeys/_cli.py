@@ -461,7 +461,6 @@ def _write_journeys_csv(
             print(f"  {printable(problem)}", file=sys.stderr)
 
 
-
 def _write_journeys_json(
     out: TextIO,
     definition: JourneyDefinition,
@@ -499,6 +498,7 @@ def _write_journeys_json(
     }
     json.dump(doc, out, indent=2)
     out.write("\n")
+
 
 def _write_report(
     out: TextIO,
