@@ -187,6 +187,10 @@ class SQLiteJourneyStore:
                 busy_timeout=timeout,
                 read_only=self._read_only,
             )
+        # One cursor for the statements that return no rows or one (begin, commit, an
+        # append's reads and writes): conn.execute makes a cursor per statement. Never
+        # iterated, so a statement run on it cannot cut another's rows short.
+        self._cur = self._conn.cursor()
         self._lock = threading.RLock()
         self._closed = False
         self._cache: collections.OrderedDict[str, tuple[int, int, Journey]] = (
@@ -402,7 +406,8 @@ class SQLiteJourneyStore:
             journey, applied, notices = apply_events(before, batch, kit=kit)
             if applied:
                 promise = _timers.promise_payload(applied)  # checked before anything is written
-                _write_changes(conn, _changes(before, journey, applied, promise, kept))
+                _write_changes(self._cur, _changes(before, journey, applied, promise, kept,
+                                                   plain=True))
                 version = journey.version
             self._remember(journey_id, version, settled, journey)
         notify(kit, notices)
@@ -419,8 +424,9 @@ class SQLiteJourneyStore:
         caller holds the store's lock (the write transaction's).
         """
         hit = self._cache.get(journey_id)
+        cur = self._cur
         if hit is not None:
-            row = conn.execute(_VERSION_SQL, (journey_id,)).fetchone()
+            row = cur.execute(_VERSION_SQL, (journey_id,)).fetchone()
             if row is None:
                 raise UnknownJourney(journey_id)
             version, settled = row
@@ -429,7 +435,7 @@ class SQLiteJourneyStore:
             if hit[0] == version and hit[1] == settled:
                 self._cache.move_to_end(journey_id)
                 return version, settled, hit[2], True
-        head = conn.execute(_HEAD_SQL, (journey_id,)).fetchone()
+        head = cur.execute(_HEAD_SQL, (journey_id,)).fetchone()
         if head is None:
             raise UnknownJourney(journey_id)
         version, settled = head[6], head[10]
@@ -1271,7 +1277,7 @@ def _begin(store: SQLiteJourneyStore, statement: str, doing: str) -> None:
     store._lock.acquire()
     try:
         store._check_open()
-        store._conn.execute(statement)
+        store._cur.execute(statement)
     except sqlite3.Error as exc:
         store._lock.release()
         raise _schema.translate(exc, store._path, doing) from exc
@@ -1296,7 +1302,7 @@ class _Writing:
         try:
             if exc is None:
                 try:
-                    store._conn.execute("COMMIT")
+                    store._cur.execute("COMMIT")
                 except sqlite3.Error as error:
                     _rollback(store._conn)
                     raise _schema.translate(error, store._path, self._doing) from error
@@ -1396,9 +1402,9 @@ class _Writes:
                 conn.executemany(sql, rows)
 
 
-def _write_changes(conn: sqlite3.Connection, changes: list[tuple[int, tuple[Any, ...]]]) -> None:
-    """Write one journey's :func:`_changes`, statement by statement."""
-    execute = conn.execute
+def _write_changes(cur: sqlite3.Cursor, changes: list[tuple[int, tuple[Any, ...]]]) -> None:
+    """Write one journey's :func:`_changes`, statement by statement, in their order."""
+    execute = cur.execute
     for kind, row in changes:
         execute(_STATEMENTS[kind], row)
 
@@ -1409,12 +1415,18 @@ def _changes(
     applied: list[Applied],
     promise: tuple[str, dt.datetime] | None,
     kept: bool,
+    *,
+    plain: bool = False,
 ) -> list[tuple[int, tuple[Any, ...]]]:
     """The rows ``applied`` (taking ``before`` to ``journey``) writes, as ``(statement, row)``
     pairs (indices into :data:`_STATEMENTS`), in the order of the statements.
 
     ``kept``: the journey's row keeps its event ids and owing count, so the new ones are
     added to them; otherwise (``before`` was read whole) they are written whole.
+    ``plain``: events without data and touchpoints without data or ``not_before`` use the
+    statements with NULL written in. Only for rows written one by one, in this order
+    (:func:`_write_changes`): :class:`_Writes` groups rows by statement, and outbox rows
+    must keep the order they were owed in (their rowid).
     """
     journey_id = journey.journey_id
     changes: list[tuple[int, tuple[Any, ...]]] = []
@@ -1426,16 +1438,23 @@ def _changes(
         event = item.event
         eid = event.id
         at_text = encode_dt(event.at)
-        changes.append((_EVENT, (
-            journey_id, item.version, eid, event.name, at_text,
-            encode_data(event.data, "Event data") if event.data else None,
-        )))
+        if event.data or not plain:
+            changes.append((_EVENT, (
+                journey_id, item.version, eid, event.name, at_text,
+                encode_data(event.data, "Event data") if event.data else None,
+            )))
+        else:
+            changes.append((_EVENT_PLAIN, (journey_id, item.version, eid, event.name, at_text)))
         if eid is not None:
             new_ids += "," + _json_str(eid)
         if item.owed:
             version = item.version
             for tp in item.owed:
-                later.append((_OWE, owed_row(journey, tp, version)))
+                row = owed_row(journey, tp, version)
+                if plain and row[7] is None and row[9] is None:  # no data, no not_before
+                    later.append((_OWE_PLAIN, (*row[:7], row[8], row[10])))
+                else:
+                    later.append((_OWE, row))
             owing += len(item.owed)
         if item.withdrawn:
             at = encode_dt(item.at)
@@ -1541,9 +1560,15 @@ _OWE_SQL = (
 )
 
 #: What an append or a fired timer writes, in the order written (see :class:`_Writes`).
+#: An event without data and a touchpoint without data or ``not_before`` (nearly all) have
+#: statements of their own with NULL written in: Python's sqlite3 binds ``None`` through
+#: its adaptation protocol, at several times the cost of a string.
 _STATEMENTS = (
     "INSERT INTO events (journey_id, seq, event_id, name, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO events (journey_id, seq, event_id, name, at, data) VALUES (?, ?, ?, ?, ?, NULL)",
     _OWE_SQL,
+    f"INSERT INTO outbox ({_OWED_COLUMNS}, next_attempt_us) VALUES (?, ?, ?, ?, ?, ?, ?, NULL,"
+    " ?, NULL, ?)",
     "UPDATE outbox SET status = 'withdrawn', settled_at = ?, claimed_by = NULL,"
     f" claim_until_us = NULL WHERE idempotency_key = ? AND status IN {_OPEN}",
     _ROW_BODY_SQL,
@@ -1555,8 +1580,8 @@ _STATEMENTS = (
     " VALUES (?, ?, 'promise', ?, ?)",
     "DELETE FROM timers WHERE journey_id = ? AND key = ?",
 )
-(_EVENT, _OWE, _WITHDRAW, _ROW_BODY, _ROW_STATE, _ROW_PLAIN, _TIMER_GONE, _TIMER_NEW,
- _PROMISE_SET, _PROMISE_GONE) = range(len(_STATEMENTS))
+(_EVENT, _EVENT_PLAIN, _OWE, _OWE_PLAIN, _WITHDRAW, _ROW_BODY, _ROW_STATE, _ROW_PLAIN,
+ _TIMER_GONE, _TIMER_NEW, _PROMISE_SET, _PROMISE_GONE) = range(len(_STATEMENTS))
 
 
 #: What decoding a damaged row raises (StoreError is a CareKitError, a ValueError).
