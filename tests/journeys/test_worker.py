@@ -28,6 +28,7 @@ from carekit.journeys import (
     WorkReport,
     dispatch,
     order_journey,
+    service_case_journey,
 )
 from carekit.testing import RecordingChannel, make_carekit
 
@@ -957,3 +958,23 @@ def test_a_plugin_that_calls_sys_exit_fails_only_that_attempt(
     assert outcomes["exits"][0] == "failed"
     assert "raised SystemExit: 3" in (outcomes["exits"][1] or "")
     assert {e.journey_id: e.status for e in store.outbox()} == {"exits": "failed", "ok": "sent"}
+
+
+def test_a_worker_delivers_on_its_usual_channel_without_the_checks_for_the_unusual(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The blocking worker looks its channel up itself: the checks for a channel no plugin
+    # provides or one in its quiet hours run only when the channel is such a one.
+    from carekit.journeys import worker as worker_module
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("not for a known channel without quiet hours")
+
+    email = RecordingChannel("email", register=False)
+    store = MemoryJourneyStore()
+    store.create_many(service_case_journey().start(f"c-{i}", at=T0, channel="email")
+                      for i in range(3))
+    worker = Worker(make_carekit(email), store, timeout=None, promise_checks=None)
+    monkeypatch.setattr(worker_module.Worker, "_before", refuse)
+    assert worker.run_once(T0 + HOUR).sent == 3
+    assert len(email.deliveries) == 3

@@ -782,9 +782,11 @@ class Worker(WorkerBase):
         self, item: ClaimedTouchpoint, now: dt.datetime, errors: list[str]
     ) -> tuple[AttemptOutcome, Attempt]:
         """Deliver one claimed touchpoint: the outcome to record and the attempt to report."""
-        channel, early = self._before(item, now, errors)
-        if early is not None:
-            return early
+        channel = self.kit.channels.get(item.channel or self.default_channel or "")
+        if channel is None or channel.quiet_hours is not None:  # (the usual channel: no check)
+            channel, early = self._before(item, now, errors)
+            if early is not None:
+                return early
         started = time.monotonic()
         try:
             if self._observers:

@@ -988,14 +988,25 @@ class Core:
             return Op("recording deliveries", "auto", _nothing(frozenset()))
         if len(checked) == 1:
             # One outcome (a worker's usual call) goes as plain values: arrays cost more to
-            # send than the statement costs to run.
+            # send than the statement costs to run. A delivery (nearly every call) has a
+            # statement of its own, its kind written in: the server runs it for less than
+            # the statement taking any kind, whose kind is a parameter of every CASE.
             o = checked[0]
-            shape = "one"
-            params: dict[str, Any] = {
-                "keys": o.claimed.idempotency_key, "kinds": o.status, "claims": o.claimed.claim,
-                "errors": o.error, "refs": o.reference, "ats": encode_dt(o.at),
-                "retry": None if o.retry_at is None else micros(o.retry_at),
-            }
+            key = o.claimed.idempotency_key
+            settling: Collection[str] = (key,)
+            params: dict[str, Any]
+            if o.status == "sent":
+                shape = "sent"
+                params = {"keys": key, "errors": o.error, "refs": o.reference,
+                          "ats": encode_dt(o.at)}
+            else:
+                shape = "one"
+                params = {
+                    "keys": key, "kinds": o.status,
+                    "claims": o.claimed.claim, "errors": o.error, "refs": o.reference,
+                    "ats": encode_dt(o.at),
+                    "retry": None if o.retry_at is None else micros(o.retry_at),
+                }
             wake = o.status == "release"
         else:
             # One outcome per key, as if recorded one after another: a delivery reported at
@@ -1008,6 +1019,7 @@ class Core:
                     outcome.status == "sent" and chosen[key].status != "sent"
                 ):
                     chosen[key] = outcome
+            settling = chosen.keys()
             rows = [
                 (key, o.status, o.claimed.claim, o.error, o.reference, encode_dt(o.at),
                  None if o.retry_at is None else micros(o.retry_at))
@@ -1028,8 +1040,7 @@ class Core:
         stmt = Stmt(sql, params)
         # The statement's snapshot predates its own changes: a key asked about that it
         # settled is no longer held, whatever the snapshot says.
-        settled = (frozenset(o.claimed.idempotency_key for o in checked)
-                   if hold in ("one", "some") else frozenset())
+        settled = frozenset(settling) if hold in ("one", "some") else frozenset()
 
         def run(tx: Tx) -> Generator[Round, list[Any], frozenset[str]]:
             [[(_, held)]] = yield Round((stmt,))
@@ -1052,7 +1063,27 @@ class Core:
 
     def _make_record_sql(self, extend: bool, shape: str, hold: str) -> str:
         q = self.q
-        if shape == "one":
+        if shape == "sent":
+            # One delivery: the "one" statement below with its kind written in. Its journey
+            # always counts it (a journey row is never deleted, and the outbox row's key
+            # holds its journey), so the outbox row is joined to the count alone.
+            condition = f"(o.status IN {_OPEN} OR o.status IN {_OVERRIDDEN})"
+            sql = (
+                f"WITH target AS (SELECT o.journey_id FROM {q}.outbox o"
+                f" WHERE o.idempotency_key = %(keys)s::text AND {condition}),"
+                # The journey row is locked (counted) before the outbox row (changed), in
+                # the order appends lock them.
+                f" counted AS (UPDATE {q}.journeys j SET settled = j.settled + 1 FROM target t"
+                " WHERE j.journey_id = t.journey_id RETURNING j.version, j.settled),"
+                f" changed AS (UPDATE {q}.outbox o SET status = 'sent',"
+                " claimed_by = NULL, claim_until_us = NULL, last_error = %(errors)s::text,"
+                " reference = %(refs)s::text, settled_at = %(ats)s::text,"
+                " settled_seq = c.version, settled_no = c.settled FROM counted c"
+                f" WHERE o.idempotency_key = %(keys)s::text AND {condition}"
+                " RETURNING o.idempotency_key)"
+            )
+            recorded = "o.idempotency_key <> %(keys)s::text"
+        elif shape == "one":
             # One outcome (a worker's usual call): plain values, no window or grouping.
             settles = "%(kinds)s::text IN ('sent', 'dead')"
             condition = (
@@ -1090,7 +1121,12 @@ class Core:
         else:
             sql = self._record_many_sql()
             recorded = "o.idempotency_key NOT IN (SELECT k FROM u)"
-        sql += f", clock AS MATERIALIZED (SELECT {NOW_US} AS now_us)"
+        # The server's time, read once: shared by the claims extended and those read back,
+        # or written in where one expression alone reads it (a CTE less to run).
+        now = NOW_US
+        if extend or hold in ("all", "some"):
+            sql += f", clock AS MATERIALIZED (SELECT {NOW_US} AS now_us)"
+            now = "(SELECT now_us FROM clock)"
         if extend:
             # Only the claims that need it are rewritten, found in the claims index by
             # their expiry: a claim with more than 90 % of the lease left is left alone (a
@@ -1098,7 +1134,6 @@ class Core:
             # each time would cost a row version per claim per delivery), one with more
             # than the lease left is brought back to the lease. The server's time is a
             # scalar subquery, so the expiry bounds are index conditions.
-            now = "(SELECT now_us FROM clock)"
             for cte, bounds in (
                 ("extended", f"o.claim_until_us > {now}"
                              f" AND o.claim_until_us < {now} + %(span)s - %(slack)s"),
@@ -1115,8 +1150,7 @@ class Core:
         # constraint).
         relaxed = " SELECT set_config('synchronous_commit', 'off', true),"
         held = (f" ARRAY(SELECT o.idempotency_key FROM {q}.outbox o"
-                " WHERE o.claimed_by = %(claimant)s"
-                " AND o.claim_until_us > (SELECT now_us FROM clock)")
+                f" WHERE o.claimed_by = %(claimant)s AND o.claim_until_us > {now}")
         if hold == "all":
             # The statement's snapshot predates its own changes: what it settled is left
             # out by hand.
@@ -1128,8 +1162,7 @@ class Core:
             # alone: with the claim in the WHERE clause the planner may walk the claims
             # index instead, past the entries every earlier claim of this claimant left.
             return sql + relaxed + (
-                f" (SELECT o.claimed_by = %(claimant)s"
-                " AND o.claim_until_us > (SELECT now_us FROM clock)"
+                f" (SELECT o.claimed_by = %(claimant)s AND o.claim_until_us > {now}"
                 f" FROM {q}.outbox o WHERE o.idempotency_key = %(holding)s::text)"
             )
         if hold == "some":  # found by key alone too (a CASE is no index condition)
@@ -1137,7 +1170,7 @@ class Core:
                 f" ARRAY(SELECT o.idempotency_key FROM {q}.outbox o"
                 " WHERE o.idempotency_key = ANY(%(holding)s::text[])"
                 " AND CASE WHEN o.claimed_by = %(claimant)s"
-                " THEN o.claim_until_us > (SELECT now_us FROM clock) ELSE false END)"
+                f" THEN o.claim_until_us > {now} ELSE false END)"
             )
         return sql + relaxed + " NULL"
 
