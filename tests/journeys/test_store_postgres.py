@@ -234,7 +234,7 @@ def test_split_schema_passes_the_other_parameters_on_as_written() -> None:
     )
 
 
-def test_keepalive_parameters_in_the_url_reach_every_pooled_connection(
+def test_keepalive_parameters_in_the_url_reach_the_pooled_connections(
     postgres_url: str, postgres_schema: str
 ) -> None:
     # postgres.md: libpq's keepalive and tcp_user_timeout parameters, written in the URL,
